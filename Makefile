@@ -1,0 +1,51 @@
+# tillit: every target is a thin call of the `tillit` CLI or a tool; `make help` lists them.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+CONFIG ?= configs/default.yaml
+DATA ?= data/demo
+SEED ?= 7
+CLIENTS ?= 3000
+MONTHS ?= 12
+START ?= 2025-01
+PERIOD ?= $(shell $(PYTHON) -c "y,m=map(int,'$(START)'.split('-'));m+=$(MONTHS)-1;print(f'{y+(m-1)//12}-{(m-1)%12+1:02d}')")
+OUT ?= runs/score-$(PERIOD)
+
+.PHONY: help setup test lint format demo simulate validate features train promote score bench mlflow-ui clean
+
+help: ## Show the targets and what they do
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-11s\033[0m %s\n", $$1, $$2}'
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -e ".[dev]"
+	touch $@
+
+setup: $(VENV)/.installed ## Create .venv and install tillit with its dev tools (idempotent)
+
+test: setup ## Run the tests, notebooks included
+	$(BIN)/pytest -q
+
+lint: setup ## Check style and formatting with ruff
+	$(BIN)/ruff check src tests bench && $(BIN)/ruff format --check src tests bench
+
+format: setup ## Reformat the code with ruff
+	$(BIN)/ruff check --fix src tests bench && $(BIN)/ruff format src tests bench
+
+simulate: setup ## Simulate the demo municipality into $(DATA)
+	$(BIN)/tillit simulate --out $(DATA) --seed $(SEED) --clients $(CLIENTS) --months $(MONTHS) --start $(START) --config $(CONFIG)
+
+validate: setup ## Validate $(DATA) against the data contract
+	$(BIN)/tillit validate --data $(DATA) --out runs/validate --config $(CONFIG)
+
+demo: setup ## Install, simulate a municipality, validate it (and, as they land, train, score, report)
+	$(BIN)/tillit demo --data $(DATA) --seed $(SEED) --clients $(CLIENTS) --months $(MONTHS) --start $(START) --config $(CONFIG)
+
+bench: setup ## Time each stage on the default municipality; writes bench/results.json
+	$(BIN)/python bench/run.py --out bench/results.json
+
+clean: ## Remove generated data and run outputs (keeps the MLflow store in models/)
+	rm -rf data runs bench/results.json

@@ -1,0 +1,116 @@
+"""Shared fixtures: a tiny, fully valid municipality built by hand."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+
+def _dates(values: list[str | None]) -> pd.Series:
+    return pd.Series(pd.to_datetime(values), dtype="datetime64[ns]")
+
+
+def tiny_tables() -> dict[str, pd.DataFrame]:
+    """Two providers, three clients, one month of visits and invoices: every rule holds."""
+    return {
+        "providers": pd.DataFrame(
+            {
+                "provider_id": ["P1", "P2"],
+                "org_number": ["556677-8899", "559900-1236"],
+                "legal_form": ["AB", "HB"],
+                "registered_on": _dates(["2015-03-01", "2023-06-01"]),
+                "approved_on": _dates(["2016-01-01", "2023-09-01"]),
+                "terminated_on": _dates([None, None]),
+            }
+        ),
+        "provider_events": pd.DataFrame(
+            {
+                "provider_id": ["P1", "P2"],
+                "event_date": _dates(["2024-11-02", "2025-01-10"]),
+                "event_type": ["address_change", "tax_debt_registered"],
+                "amount_sek": [np.nan, 120000.0],
+            }
+        ),
+        "provider_persons": pd.DataFrame(
+            {
+                "provider_id": ["P1", "P2"],
+                "person_id": ["X1", "X2"],
+                "role": ["owner", "ceo"],
+                "from_date": _dates(["2015-03-01", "2023-06-01"]),
+                "to_date": _dates([None, None]),
+            }
+        ),
+        "clients": pd.DataFrame(
+            {
+                "client_id": ["C1", "C2", "C3"],
+                "birth_year": [1938, 1945, 1950],
+                "district": ["Norr", "Syd", "Norr"],
+                "deceased_on": _dates([None, None, "2025-01-20"]),
+            }
+        ),
+        "grants": pd.DataFrame(
+            {
+                "grant_id": ["G1", "G2", "G3"],
+                "client_id": ["C1", "C2", "C3"],
+                "provider_id": ["P1", "P1", "P2"],
+                "service_type": ["personal_care", "home_service", "personal_care"],
+                "hours_per_month": [12.0, 6.0, 20.0],
+                "valid_from": _dates(["2024-01-01", "2024-06-01", "2024-01-01"]),
+                "valid_to": _dates([None, None, "2025-01-20"]),
+            }
+        ),
+        "hospital_stays": pd.DataFrame(
+            {
+                "client_id": ["C2"],
+                "admitted_on": _dates(["2025-01-05"]),
+                "discharged_on": _dates(["2025-01-09"]),
+            }
+        ),
+        "visits": pd.DataFrame(
+            {
+                "visit_id": ["V1", "V2", "V3"],
+                "provider_id": ["P1", "P1", "P2"],
+                "client_id": ["C1", "C2", "C3"],
+                "staff_id": ["S1", "S1", "S9"],
+                "service_type": ["personal_care", "home_service", "personal_care"],
+                "start_at": _dates(["2025-01-02 08:00", "2025-01-02 10:00", "2025-01-03 09:00"]),
+                "end_at": _dates(["2025-01-02 09:00", "2025-01-02 11:30", "2025-01-03 10:00"]),
+                "method": ["nfc", "app", "manual"],
+            }
+        ),
+        "invoices": pd.DataFrame(
+            {
+                "invoice_id": ["I1", "I2", "I3"],
+                "provider_id": ["P1", "P1", "P2"],
+                "client_id": ["C1", "C2", "C3"],
+                "period": ["2025-01", "2025-01", "2025-01"],
+                "service_type": ["personal_care", "home_service", "personal_care"],
+                "billed_hours": [1.0, 1.5, 1.0],
+                "amount_sek": [460.0, 600.0, 460.0],
+                "submitted_on": _dates(["2025-02-05", "2025-02-05", "2025-02-06"]),
+            }
+        ),
+        "tariffs": pd.DataFrame(
+            {
+                "service_type": ["personal_care", "home_service"],
+                "year": [2025, 2025],
+                "rate_sek": [460.0, 400.0],
+            }
+        ),
+        "audit_outcomes": pd.DataFrame(
+            {
+                "invoice_id": ["I1"],
+                "reviewed_on": _dates(["2025-03-01"]),
+                "outcome": ["cleared"],
+                "recovered_sek": [np.nan],
+                "scheme": pd.Series([None], dtype="str"),
+            }
+        ),
+    }
+
+
+@pytest.fixture
+def tables() -> dict[str, pd.DataFrame]:
+    """A fresh copy of the tiny valid municipality for each test."""
+    return tiny_tables()

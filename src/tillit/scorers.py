@@ -1,0 +1,344 @@
+"""Scorers: models that rank invoices so the most suspicious are reviewed first.
+
+Every scorer follows scikit-learn conventions (``__init__`` only stores parameters,
+what ``fit`` learns ends in ``_``, ``clone()`` works) and the small ``Scorer``
+protocol below, so training, scoring and explanation code do not care which model
+runs. A score never decides anything: it orders invoices for human review.
+
+Scorers take a pandas DataFrame of finite float feature columns and remember the
+column names seen at fit. Scoring refuses a frame whose columns differ in name or
+order, because a silently re-ordered feature table would produce confident nonsense.
+"""
+
+from __future__ import annotations
+
+import numbers
+from typing import TYPE_CHECKING, Protocol, Self, runtime_checkable
+
+import numpy as np
+import pandas as pd
+from numpy.typing import ArrayLike
+from sklearn.base import BaseEstimator
+from sklearn.ensemble import IsolationForest
+from sklearn.utils.validation import check_is_fitted
+
+if TYPE_CHECKING:
+    import lightgbm
+
+    from tillit.explain import Attribution
+
+
+@runtime_checkable
+class Scorer(Protocol):
+    """What every fitted scorer offers; higher scores are more suspicious.
+
+    Being a runtime-checkable protocol with a data member, ``isinstance(x, Scorer)``
+    is true only for *fitted* scorers (``feature_names_in_`` exists after fit).
+    """
+
+    feature_names_in_: np.ndarray
+
+    def fit(
+        self,
+        X: pd.DataFrame,
+        y: ArrayLike | None = None,
+        sample_weight: ArrayLike | None = None,
+    ) -> Self: ...
+
+    def score_samples(self, X: pd.DataFrame) -> np.ndarray: ...
+
+    def explain(self, X: pd.DataFrame) -> Attribution: ...
+
+
+# --------------------------------------------------------------------------- input checks
+
+
+def _frame_to_matrix(X: pd.DataFrame) -> np.ndarray:
+    """Turn a feature frame into a finite float64 matrix, or say what is wrong with it."""
+    if not isinstance(X, pd.DataFrame):
+        raise TypeError(
+            f"X must be a pandas DataFrame with named feature columns, got {type(X).__name__}"
+        )
+    if X.columns.has_duplicates:
+        duplicated = sorted(map(str, X.columns[X.columns.duplicated()].unique()))
+        raise ValueError(f"X has duplicated feature columns: {duplicated}")
+    not_numeric = [
+        str(c)
+        for c, dtype in X.dtypes.items()
+        if not (pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype))
+    ]
+    if not_numeric:
+        raise ValueError(f"X has non-numeric feature columns: {not_numeric}")
+    matrix = X.to_numpy(dtype=np.float64, na_value=np.nan)
+    finite = np.isfinite(matrix)
+    if not finite.all():
+        bad = [str(c) for c, ok in zip(X.columns, finite.all(axis=0), strict=True) if not ok]
+        raise ValueError(f"X has missing or infinite values in columns: {bad}")
+    return matrix
+
+
+def _check_columns(X: pd.DataFrame, expected: np.ndarray) -> None:
+    """Refuse a frame whose feature columns differ in name or order from those at fit."""
+    got = [str(c) for c in X.columns]
+    want = [str(c) for c in expected]
+    if got == want:
+        return
+    missing = [c for c in want if c not in set(got)]
+    extra = [c for c in got if c not in set(want)]
+    if missing or extra:
+        raise ValueError(
+            f"X has different feature columns than at fit: missing {missing}, unexpected {extra}"
+        )
+    raise ValueError(
+        "X has the feature columns seen at fit but in a different order; "
+        f"expected {want}, got {got}"
+    )
+
+
+def feature_matrix(scorer: BaseEstimator, X: pd.DataFrame) -> np.ndarray:
+    """Check that ``scorer`` is fitted and ``X`` matches its features; return float64 values.
+
+    Shared by scoring and explanation so both refuse the same bad inputs.
+    """
+    check_is_fitted(scorer, "feature_names_in_")
+    if isinstance(X, pd.DataFrame):
+        _check_columns(X, scorer.feature_names_in_)
+    return _frame_to_matrix(X)
+
+
+def _fit_matrix(X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Validate a training frame; return its matrix and its column names."""
+    matrix = _frame_to_matrix(X)
+    if matrix.shape[0] == 0 or matrix.shape[1] == 0:
+        raise ValueError(f"cannot fit on an empty feature table (shape {matrix.shape})")
+    names = np.asarray([str(c) for c in X.columns], dtype=object)
+    return matrix, names
+
+
+def _check_sample_weight(sample_weight: ArrayLike | None, n_rows: int) -> np.ndarray | None:
+    if sample_weight is None:
+        return None
+    weight = np.asarray(sample_weight, dtype=np.float64)
+    if weight.shape != (n_rows,):
+        raise ValueError(f"sample_weight has shape {weight.shape}, expected ({n_rows},)")
+    if not np.isfinite(weight).all() or (weight < 0).any() or weight.sum() <= 0:
+        raise ValueError("sample_weight must be finite, non-negative and not all zero")
+    return weight
+
+
+# --------------------------------------------------------------------------- Isolation Forest
+
+
+class IsolationForestScorer(BaseEstimator):
+    """Unsupervised scorer: invoices that are easy to isolate are unusual.
+
+    Wraps scikit-learn's ``IsolationForest``. ``score_samples`` returns the anomaly
+    score of the original paper, ``2 ** (-h(x) / c(max_samples_))`` in (0, 1], where
+    ``h(x)`` is the mean path length over trees: higher = shorter paths = more
+    unusual. It needs no audit labels, so it works from the first month.
+
+    Note: scikit-learn casts features to float32 inside the forest; values with more
+    than about 7 significant digits (large SEK amounts with decimals) are rounded.
+
+    Args:
+        n_estimators: number of isolation trees.
+        max_samples: rows drawn (without replacement) to grow each tree; capped at
+            the number of training rows. Also accepts a float share or "auto".
+        max_features: share (float) or number (int) of features drawn per tree.
+        random_state: seed for the forest, so refits give identical scores.
+        n_jobs: threads used to grow trees.
+    """
+
+    def __init__(
+        self,
+        n_estimators: int = 200,
+        max_samples: int | float | str = 256,
+        max_features: int | float = 1.0,
+        random_state: int = 0,
+        n_jobs: int = 1,
+    ) -> None:
+        self.n_estimators = n_estimators
+        self.max_samples = max_samples
+        self.max_features = max_features
+        self.random_state = random_state
+        self.n_jobs = n_jobs
+
+    def fit(
+        self,
+        X: pd.DataFrame,
+        y: ArrayLike | None = None,
+        sample_weight: ArrayLike | None = None,
+    ) -> Self:
+        """Grow the forest on ``X``; ``y`` is ignored (present for API consistency)."""
+        matrix, names = _fit_matrix(X)
+        weight = _check_sample_weight(sample_weight, matrix.shape[0])
+        max_samples = self.max_samples
+        if isinstance(max_samples, numbers.Integral) and not isinstance(max_samples, bool):
+            # Capping here avoids scikit-learn's warning for small training sets.
+            max_samples = min(int(max_samples), matrix.shape[0])
+        model = IsolationForest(
+            n_estimators=self.n_estimators,
+            max_samples=max_samples,
+            max_features=self.max_features,
+            random_state=self.random_state,
+            n_jobs=self.n_jobs,
+        )
+        model.fit(matrix, sample_weight=weight)
+        self.model_ = model
+        self.feature_names_in_ = names
+        self.n_features_in_ = matrix.shape[1]
+        self.reference_scores_ = np.sort(-model.score_samples(matrix))
+        return self
+
+    def score_samples(self, X: pd.DataFrame) -> np.ndarray:
+        """Anomaly score in (0, 1]; higher = more suspicious."""
+        matrix = feature_matrix(self, X)
+        return -self.model_.score_samples(matrix)
+
+    def explain(self, X: pd.DataFrame) -> Attribution:
+        """Exact TreeSHAP attribution of the negative mean path length (see ``tillit.explain``)."""
+        from tillit.explain import explain
+
+        return explain(self, X, method="exact")
+
+
+# --------------------------------------------------------------------------- LightGBM
+
+
+class LightGBMScorer(BaseEstimator):
+    """Supervised scorer learnt from earlier audit outcomes (confirmed = 1, cleared = 0).
+
+    Wraps ``lightgbm.LGBMClassifier`` with deterministic training
+    (``deterministic=True, force_row_wise=True`` and a fixed seed). ``score_samples``
+    is the predicted probability of class 1. With ``class_weight="balanced"`` those
+    probabilities are inflated for the rare class: use them to rank, not as rates.
+
+    Args:
+        n_estimators: boosting rounds.
+        learning_rate: shrinkage per round.
+        num_leaves: maximum leaves per tree.
+        min_child_samples: minimum rows per leaf; guards against memorising single audits.
+        subsample: share of rows per round (row bagging every round when below 1).
+        colsample_bytree: share of features per tree.
+        reg_lambda: L2 penalty on leaf values.
+        class_weight: "balanced" to up-weight the rare confirmed class, or None.
+        random_state: seed for LightGBM.
+        n_jobs: threads.
+    """
+
+    def __init__(
+        self,
+        n_estimators: int = 300,
+        learning_rate: float = 0.05,
+        num_leaves: int = 15,
+        min_child_samples: int = 20,
+        subsample: float = 1.0,
+        colsample_bytree: float = 0.8,
+        reg_lambda: float = 1.0,
+        class_weight: str | None = "balanced",
+        random_state: int = 0,
+        n_jobs: int = 1,
+    ) -> None:
+        self.n_estimators = n_estimators
+        self.learning_rate = learning_rate
+        self.num_leaves = num_leaves
+        self.min_child_samples = min_child_samples
+        self.subsample = subsample
+        self.colsample_bytree = colsample_bytree
+        self.reg_lambda = reg_lambda
+        self.class_weight = class_weight
+        self.random_state = random_state
+        self.n_jobs = n_jobs
+
+    def fit(
+        self,
+        X: pd.DataFrame,
+        y: ArrayLike | None = None,
+        sample_weight: ArrayLike | None = None,
+    ) -> Self:
+        """Learn from audited invoices; ``y`` holds 1 (confirmed) or 0 (cleared)."""
+        import lightgbm
+
+        matrix, names = _fit_matrix(X)
+        labels = _binary_labels(y, matrix.shape[0])
+        weight = _check_sample_weight(sample_weight, matrix.shape[0])
+        model = lightgbm.LGBMClassifier(
+            n_estimators=self.n_estimators,
+            learning_rate=self.learning_rate,
+            num_leaves=self.num_leaves,
+            min_child_samples=self.min_child_samples,
+            subsample=self.subsample,
+            subsample_freq=1 if self.subsample < 1.0 else 0,
+            colsample_bytree=self.colsample_bytree,
+            reg_lambda=self.reg_lambda,
+            class_weight=self.class_weight,
+            random_state=self.random_state,
+            n_jobs=self.n_jobs,
+            deterministic=True,
+            force_row_wise=True,
+            verbose=-1,
+        )
+        # Fitted on a bare matrix: the column names live in feature_names_in_ and are
+        # checked by us, so LightGBM's own name rules (no JSON characters) never bite.
+        model.fit(matrix, labels, sample_weight=weight)
+        self.model_ = model
+        self.booster_: lightgbm.Booster = model.booster_
+        self.feature_names_in_ = names
+        self.n_features_in_ = matrix.shape[1]
+        self.classes_ = np.array([0, 1])
+        self.reference_scores_ = np.sort(model.predict_proba(matrix)[:, 1])
+        return self
+
+    def score_samples(self, X: pd.DataFrame) -> np.ndarray:
+        """Predicted probability of a confirmed irregularity; higher = more suspicious."""
+        matrix = feature_matrix(self, X)
+        return self.model_.predict_proba(matrix)[:, 1]
+
+    def decision_function(self, X: pd.DataFrame) -> np.ndarray:
+        """Raw log-odds of a confirmed irregularity: the quantity TreeSHAP explains."""
+        matrix = feature_matrix(self, X)
+        return self.model_.predict(matrix, raw_score=True)
+
+    def explain(self, X: pd.DataFrame) -> Attribution:
+        """Exact TreeSHAP attribution of the log-odds (see ``tillit.explain``)."""
+        from tillit.explain import explain
+
+        return explain(self, X, method="exact")
+
+
+def _binary_labels(y: ArrayLike | None, n_rows: int) -> np.ndarray:
+    """Audit labels as int 0/1, refusing anything a reviewer could not have meant."""
+    if y is None:
+        raise ValueError("LightGBMScorer is supervised: y (audit outcomes, 1/0) is required")
+    labels = np.asarray(y)
+    if labels.shape != (n_rows,):
+        raise ValueError(f"y has shape {labels.shape}, expected ({n_rows},)")
+    try:
+        numeric = labels.astype(np.float64)
+    except (TypeError, ValueError) as err:
+        raise ValueError("y must hold 1 (confirmed) or 0 (cleared)") from err
+    if not np.isin(numeric, [0.0, 1.0]).all():
+        raise ValueError("y must hold only 1 (confirmed) or 0 (cleared); found other values")
+    present = np.unique(numeric)
+    if present.size < 2:
+        raise ValueError(
+            "LightGBMScorer needs both confirmed (1) and cleared (0) audit outcomes "
+            f"to learn from; y holds only class {int(present[0])}"
+        )
+    return numeric.astype(np.int64)
+
+
+# --------------------------------------------------------------------------- percentiles
+
+
+def score_percentile(scorer: Scorer, X: pd.DataFrame) -> np.ndarray:
+    """Share of training scores at or below each score of ``X``, in [0, 1].
+
+    Gives reviewers a scale that means the same for every scorer ("riskier than 99 %
+    of the invoices the model was trained on"). Computed with ``searchsorted`` on the
+    sorted training scores, so it is deterministic and ties count as "at or below".
+    """
+    check_is_fitted(scorer, "reference_scores_")
+    scores = scorer.score_samples(X)
+    reference = scorer.reference_scores_
+    return np.searchsorted(reference, scores, side="right") / reference.size

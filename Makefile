@@ -41,8 +41,23 @@ simulate: setup ## Simulate the demo municipality into $(DATA)
 validate: setup ## Validate $(DATA) against the data contract
 	$(BIN)/tillit validate --data $(DATA) --out runs/validate --config $(CONFIG)
 
-demo: setup ## Install, simulate a municipality, validate it (and, as they land, train, score, report)
+demo: setup ## Install, simulate a municipality, validate, train, promote, score; prints the report path
 	$(BIN)/tillit demo --data $(DATA) --seed $(SEED) --clients $(CLIENTS) --months $(MONTHS) --start $(START) --config $(CONFIG)
+
+features: setup ## Build the feature table of PERIOD from $(DATA)
+	$(BIN)/tillit features --data $(DATA) --period $(PERIOD) --out runs/features_$(PERIOD).parquet --config $(CONFIG)
+
+train: setup ## Retrain on $(DATA), log to MLflow, register the challenger
+	$(BIN)/tillit train --data $(DATA) --config $(CONFIG)
+
+promote: setup ## Make the challenger champion if it beats the champion
+	$(BIN)/tillit promote --config $(CONFIG)
+
+score: setup ## Score PERIOD=YYYY-MM of $(DATA) with the champion into runs/score-PERIOD
+	$(BIN)/tillit score --data $(DATA) --period $(PERIOD) --out $(OUT) --overwrite --config $(CONFIG)
+
+mlflow-ui: setup ## Open the MLflow UI on the local store (http://127.0.0.1:5000)
+	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/models/mlflow.db --host 127.0.0.1 --port 5000
 
 bench: setup ## Time each stage on the default municipality; writes bench/results.json
 	$(BIN)/python bench/run.py --out bench/results.json

@@ -105,6 +105,7 @@ def tiny_tables() -> dict[str, pd.DataFrame]:
                 "outcome": ["cleared"],
                 "recovered_sek": [np.nan],
                 "scheme": pd.Series([None], dtype="str"),
+                "selection": ["random_check"],
             }
         ),
     }

@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 
 from tillit.contract import TABLES, luhn_valid
+from tillit.errors import ContractError
 from tillit.io import read_raw_tables, write_tables
 from tillit.validate import (
     QuarantineLimitError,
@@ -68,6 +69,7 @@ CELL_RULES = [
     ("audit_outcomes", 0, "outcome", "maybe", "outcome must be one of confirmed, cleared"),
     ("audit_outcomes", 0, "recovered_sek", -1.0, "recovered_sek >= 0"),
     ("audit_outcomes", 0, "invoice_id", "I404", "invoice_id must refer to a valid row of invoices"),
+    ("audit_outcomes", 0, "selection", "lottery", "selection must be one of random_check"),
 ]
 
 
@@ -170,3 +172,24 @@ def test_csv_and_parquet_give_the_same_validated_tables(tables, tmp_path):
 )
 def test_luhn_check_digit(org_number, valid):
     assert luhn_valid(org_number) is valid
+
+
+def test_a_v1_0_folder_without_the_optional_selection_column_still_reads(tables, tmp_path):
+    tables["audit_outcomes"] = tables["audit_outcomes"].drop(columns="selection")
+    write_tables(tables, tmp_path, "csv")
+    result = validate_tables(read_raw_tables(tmp_path))
+    assert result.quarantine.empty
+    assert result.tables["audit_outcomes"]["selection"].isna().all()
+
+
+def test_missing_tables_and_columns_are_named_in_one_message(tables, tmp_path):
+    del tables["visits"]
+    tables["invoices"] = tables["invoices"].drop(columns=["amount_sek", "period"])
+    del tables["hospital_stays"]  # optional: not a problem
+    write_tables(tables, tmp_path, "parquet")
+    with pytest.raises(ContractError) as caught:
+        read_raw_tables(tmp_path)
+    message = str(caught.value)
+    assert "visits.parquet|.csv: required table is missing" in message
+    assert "invoices.parquet: missing column(s) period, amount_sek" in message
+    assert "hospital_stays" not in message

@@ -133,6 +133,207 @@ def validate(
     check_quarantine_limit(result, settings.validation)
 
 
+StoreOption = Annotated[
+    Path,
+    typer.Option(
+        "--store", help="Folder of the local MLflow store (MLFLOW_TRACKING_URI overrides)."
+    ),
+]
+PeriodOption = Annotated[str, typer.Option("--period", "-p", help="Billing month, YYYY-MM.")]
+
+
+@app.command()
+@_clean_errors
+def features(
+    data: DataOption,
+    period: PeriodOption,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Feature table file (.parquet or .csv).")
+    ] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Build one month's feature table (one row per invoice) with its findings and quarantine."""
+    from tillit.config import load_config
+    from tillit.jobs import run_features
+
+    out = out or default_run_dir("features") / f"features_{period}.parquet"
+    figures = run_features(data, period, out, load_config(config))
+    typer.echo(
+        f"{figures['invoices']:,} invoices described, {figures['findings']:,} hard findings, "
+        f"{figures['quarantined']:,} quarantined, in {figures['seconds']} s"
+    )
+    typer.echo(f"feature table written to {out}")
+
+
+@app.command()
+@_clean_errors
+def train(
+    data: DataOption,
+    config: ConfigOption = None,
+    store: StoreOption = Path("models"),
+) -> None:
+    """Train both scorers with a time split, log to MLflow and register the challenger."""
+    from tillit.config import load_config
+    from tillit.jobs import run_train
+
+    settings = load_config(config)
+    outcome = run_train(data, settings, config, store)
+    result, ref = outcome["result"], outcome["model"]
+    evaluation = result.evaluation
+    typer.echo(
+        f"held-out month {evaluation.period}, judged on {evaluation.basis}"
+        + (" (biased by how reviews were picked)" if evaluation.basis == "audit_outcomes" else "")
+        + f"; review capacity k = {evaluation.k}"
+    )
+    typer.echo(f"  {'ranking':<28} {'AP':>6} {'P@k':>6} {'R@k':>6} {'money@k':>8} {'ROC-AUC':>8}")
+    for ranking in ("combined", "lightgbm", "isolation_forest", "rule_billed_over_registered"):
+        m = evaluation.metrics
+        typer.echo(
+            f"  {ranking:<28} {m[ranking + '_average_precision']:>6.3f} {m[ranking + '_precision_at_k']:>6.3f} "
+            f"{m[ranking + '_recall_at_k']:>6.3f} {m[ranking + '_money_caught_at_k']:>8.3f} {m[ranking + '_roc_auc']:>8.3f}"
+        )
+    schemes = {k: v for k, v in evaluation.metrics.items() if k.startswith("combined_recall_at_k_")}
+    for name, value in sorted(schemes.items()):
+        typer.echo(f"  recall@k {name.removeprefix('combined_recall_at_k_'):<26} {value:.3f}")
+    typer.echo(
+        f"registered {ref.name} version {ref.version} as '{ref.alias}' (run {ref.run_id}) "
+        f"in {outcome['total_seconds']} s"
+    )
+
+
+@app.command()
+@_clean_errors
+def promote(
+    force: Annotated[
+        bool, typer.Option(help="Promote even if the challenger is not better.")
+    ] = False,
+    reason: Annotated[str | None, typer.Option(help="Why, when forcing (kept as a tag).")] = None,
+    config: ConfigOption = None,
+    store: StoreOption = Path("models"),
+) -> None:
+    """Make the challenger champion if it beats the champion on the primary metric."""
+    from tillit.config import load_config
+    from tillit.tracking import promote as run_promote
+
+    settings = load_config(config).training
+    decision = run_promote(settings.model_name, settings.primary_metric, force, reason, store)
+    typer.echo(decision.message)
+    if not decision.promoted:
+        raise typer.Exit(code=1)
+
+
+@app.command()
+@_clean_errors
+def score(
+    data: DataOption,
+    period: PeriodOption,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="Output folder (default runs/score-<period>)."),
+    ] = None,
+    model_alias: Annotated[
+        str, typer.Option(help="Registry alias of the model to use.")
+    ] = "champion",
+    lang: Annotated[str, typer.Option(help="Language of reasons and report: en or sv.")] = "en",
+    overwrite: Annotated[
+        bool, typer.Option(help="Replace an earlier run's outputs in --out.")
+    ] = False,
+    config: ConfigOption = None,
+    store: StoreOption = Path("models"),
+) -> None:
+    """Score a month: risk list, explanations, report.html and manifest.json in --out."""
+    from tillit.config import load_config
+    from tillit.jobs import run_score
+
+    if lang not in ("en", "sv"):
+        _fail(f"--lang must be en or sv, not {lang!r}")
+    out = out or Path("runs") / f"score-{period}"
+    outcome = run_score(data, period, out, load_config(config), model_alias, lang, store, overwrite)
+    counts = outcome["manifest"]["counts"]
+    typer.echo(
+        f"{counts['received']:,} invoices received: {counts['scored']:,} scored, "
+        f"{counts['quarantined']:,} quarantined; {counts['flagged']:,} flagged for review "
+        f"in {outcome['manifest']['timings_seconds']['total']} s"
+    )
+    typer.echo(f"report: {outcome['report']}")
+
+
+@app.command()
+@_clean_errors
+def feedback(
+    data: DataOption,
+    decisions: Annotated[
+        Path, typer.Option("--decisions", help="Auditors' decisions (CSV or Parquet).")
+    ],
+    risk_list: Annotated[
+        Path | None,
+        typer.Option(
+            "--risk-list", help="The risk list the decisions answer, to mark random checks."
+        ),
+    ] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Append auditors' decisions to audit_outcomes (append-only); bad decisions are quarantined."""
+    from tillit.config import load_config
+    from tillit.jobs import run_feedback
+
+    outcome = run_feedback(data, decisions, risk_list, load_config(config))
+    rejected = outcome["quarantined"]
+    typer.echo(
+        f"{outcome['decisions']} decisions read: {outcome['accepted']} accepted "
+        f"({outcome['random_checks']} on random checks), {len(rejected)} rejected; "
+        f"{outcome['outcomes_appended']} outcomes appended to {outcome['outcomes_file']}"
+    )
+    for row in rejected.itertuples():
+        typer.echo(f"  rejected row {row.row_number} ({row.invoice_id}): {row.reason}")
+
+
+@app.command()
+@_clean_errors
+def demo(
+    data: Annotated[
+        Path, typer.Option("--data", "-d", help="Where the demo municipality lives.")
+    ] = Path("data/demo"),
+    seed: Annotated[int, typer.Option(help="Random seed of the simulation.")] = 7,
+    clients: Annotated[int, typer.Option(help="Number of clients.")] = 3000,
+    months: Annotated[int, typer.Option(help="Number of months.")] = 12,
+    start: Annotated[str, typer.Option(help="First period, YYYY-MM.")] = "2025-01",
+    runs: Annotated[Path, typer.Option(help="Folder for the demo's run outputs.")] = Path(
+        "runs/demo"
+    ),
+    config: ConfigOption = None,
+    store: StoreOption = Path("models"),
+) -> None:
+    """Simulate a municipality, validate, train, promote, score the latest month, print the report path."""
+    from tillit.config import load_config
+    from tillit.io import find_table_file, read_frame
+
+    if not (data / "invoices.parquet").exists():
+        simulate(out=data, seed=seed, clients=clients, months=months, start=start, config=config)
+    else:
+        typer.echo(
+            f"using the simulated municipality already in {data} (delete it to simulate anew)"
+        )
+    validate(data=data, out=runs / "validate", config=config)
+    train(data=data, config=config, store=store)
+    from tillit.tracking import promote as run_promote
+
+    settings = load_config(config).training
+    decision = run_promote(settings.model_name, settings.primary_metric, store=store)
+    typer.echo(decision.message + ("" if decision.promoted else "; the champion in place scores"))
+    period = str(read_frame(find_table_file(data, "invoices"))["period"].max())
+    score(
+        data=data,
+        period=period,
+        out=runs / f"score-{period}",
+        model_alias="champion",
+        lang="en",
+        overwrite=True,
+        config=config,
+        store=store,
+    )
+
+
 def main() -> None:
     """Entry point for `python -m tillit`."""
     app()

@@ -14,10 +14,13 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from tillit.capacity import ReviewConfig
 from tillit.errors import ConfigError
 from tillit.features import FeatureConfig
+from tillit.score import ScoringConfig
 from tillit.simulate import SimulationConfig
 from tillit.strict import StrictModel
+from tillit.train import TrainingConfig
 from tillit.validate import ValidationConfig
 
 DEFAULT_CONFIG_PATH = Path("configs/default.yaml")
@@ -29,6 +32,9 @@ class TillitConfig(StrictModel):
     validation: ValidationConfig = ValidationConfig()
     simulation: SimulationConfig = SimulationConfig()
     features: FeatureConfig = FeatureConfig()
+    review: ReviewConfig = ReviewConfig()
+    training: TrainingConfig = TrainingConfig()
+    scoring: ScoringConfig = ScoringConfig()
 
     def resolved(self) -> dict[str, Any]:
         """Every setting, defaults included: what a run logs."""

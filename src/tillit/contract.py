@@ -1,5 +1,9 @@
 """Data contract v1 (../shared/data-contract.md) as Pandera models, one per table.
 
+v1.1 adds one optional column, `audit_outcomes.selection` (how a review was
+picked), so that decisions on random checks can be told apart; v1.0 folders
+without it read unchanged.
+
 The models check one table at a time: types, nulls, allowed values, ranges,
 uniqueness and the order of dates within a row. References between tables
 need the other tables, so `tillit.validate` checks those after the models.
@@ -35,6 +39,8 @@ EVENT_TYPES = (
 PERSON_ROLES = ("owner", "board_member", "ceo", "signatory")
 VISIT_METHODS = ("nfc", "app", "manual")
 AUDIT_OUTCOMES = ("confirmed", "cleared")
+# How a review was picked (optional column, contract v1.1): random checks are the unbiased sample.
+REVIEW_SELECTIONS = ("random_check", "flagged", "rule", "other")
 MAX_HOURS_PER_MONTH = 744.0  # 31 days x 24 h
 
 ORG_NUMBER_PATTERN = r"^\d{6}-\d{4}$"
@@ -189,6 +195,7 @@ class AuditOutcomes(_Contract):
     outcome: Series[str] = pa.Field(isin=AUDIT_OUTCOMES)
     recovered_sek: Series[float] = pa.Field(nullable=True, ge=0)
     scheme: Series[str] = pa.Field(nullable=True)
+    selection: Series[str] = pa.Field(nullable=True, isin=REVIEW_SELECTIONS)
 
 
 @dataclass(frozen=True)
@@ -211,6 +218,8 @@ class TableSpec:
     references: tuple[Reference, ...] = ()
     # Which column a row-level (dataframe) rule is about, for the quarantine record.
     row_rule_columns: tuple[tuple[str, str], ...] = ()
+    # Columns added in a minor contract version: a v1.0 file without them still reads (as nulls).
+    optional_columns: tuple[str, ...] = ()
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -305,6 +314,7 @@ TABLES: dict[str, TableSpec] = {
             False,
             (),
             (Reference("invoice_id", "invoices", "invoice_id"),),
+            optional_columns=("selection",),
         ),
     )
 }

@@ -58,10 +58,17 @@ def read_raw_tables(data_dir: Path) -> dict[str, pd.DataFrame]:
         except Exception as exc:  # an unreadable file is bad input, not a crash
             problems.append(f"{path}: cannot be read ({type(exc).__name__}: {exc})")
             continue
-        missing = [column for column in spec.columns if column not in frame.columns]
+        missing = [
+            column
+            for column in spec.columns
+            if column not in frame.columns and column not in spec.optional_columns
+        ]
         if missing:
             problems.append(f"{path}: missing column(s) {', '.join(missing)}")
             continue
+        for column in spec.optional_columns:
+            if column not in frame.columns:
+                frame[column] = pd.Series(pd.NA, index=frame.index, dtype="str")
         tables[name] = frame[list(spec.columns)].reset_index(drop=True)
     if problems:
         raise ContractError(
@@ -141,3 +148,32 @@ def data_fingerprint(data_dir: Path) -> str:
             digest.update(path.name.encode())
             digest.update(file_sha256(path).encode())
     return digest.hexdigest()[:16]
+
+
+def append_table_rows(
+    path: Path, table: str, combined: pd.DataFrame, existing: pd.DataFrame | None
+) -> Path:
+    """Write a contract table that only grows: the existing rows stay as they are.
+
+    CSV: only the new rows are appended as lines. Parquet: the whole table is written
+    to a temporary file and renamed over the old one, so a crash leaves either.
+    """
+    path = Path(path)
+    n_old = 0 if existing is None else len(existing)
+    new_rows = combined.iloc[n_old:]
+    same_columns = existing is not None and list(existing.columns) == list(combined.columns)
+    if path.suffix == ".csv" and path.exists() and same_columns:
+        text = _csv_ready(new_rows, TABLES.get(table)).to_csv(index=False, header=False)
+        with path.open("a", encoding="utf-8") as handle:
+            handle.write(text)
+        return path
+    temporary = path.with_name(path.name + ".tmp")
+    if path.suffix == ".csv":
+        # Old rows exactly as read (text), new rows in the contract's text formats.
+        old_rows = combined.iloc[:n_old]
+        frame = pd.concat([old_rows, _csv_ready(new_rows, TABLES.get(table))], ignore_index=True)
+        frame.to_csv(temporary, index=False, encoding="utf-8")
+    else:
+        combined.to_parquet(temporary, index=False)
+    temporary.replace(path)
+    return path

@@ -235,6 +235,11 @@ def validate_tables(
         if name not in raw_tables:
             continue
         raw = raw_tables[name].reset_index(drop=True)
+        missing_optional = [c for c in spec.optional_columns if c not in raw.columns]
+        if missing_optional:
+            raw = raw.assign(
+                **{c: pd.Series(pd.NA, index=raw.index, dtype="str") for c in missing_optional}
+            )
         typed, coerce_records = _coerce(name, spec, raw)
         schema_records = _schema_failures(name, spec, typed)
         records = [coerce_records, schema_records]

@@ -1,0 +1,182 @@
+"""Auditors' decisions back into the data: validated, append-only, selection kept.
+
+A decision on an invoice becomes a new audit_outcomes row (confirmed or cleared);
+`not_reviewed` is kept in the decision log only. Earlier rows are never changed:
+a later decision on the same invoice supersedes an earlier one because labels
+use the latest `reviewed_on`, and both stay on record. Each decision is marked
+with how the invoice was picked for review, from the scoring run's risk list:
+decisions on random checks are the unbiased sample that measures precision.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import pandas as pd
+import pandera.pandas as pa
+from pandera.typing import Series
+
+DECISIONS = ("confirmed", "cleared", "not_reviewed")
+DECISION_COLUMNS = ("invoice_id", "decision", "recovered_sek", "reviewer", "decided_on", "note")
+LOG_COLUMNS = (*DECISION_COLUMNS, "selection", "recorded_utc")
+
+
+class Decisions(pa.DataFrameModel):
+    """One auditor decision per row, as handed back after review."""
+
+    invoice_id: Series[str]
+    decision: Series[str] = pa.Field(isin=DECISIONS)
+    recovered_sek: Series[float] = pa.Field(nullable=True, ge=0)
+    reviewer: Series[str]
+    decided_on: Series[pd.Timestamp]
+    note: Series[str] = pa.Field(nullable=True)
+
+    class Config:
+        strict = False
+
+
+@dataclass(frozen=True)
+class FeedbackResult:
+    """New audit_outcomes rows, the decision log rows, and the rejected decisions."""
+
+    new_outcomes: pd.DataFrame
+    log_rows: pd.DataFrame
+    quarantine: pd.DataFrame
+
+
+def _typed(decisions: pd.DataFrame) -> tuple[pd.DataFrame, list[tuple[int, str]]]:
+    problems: list[tuple[int, str]] = []
+    missing = [c for c in DECISION_COLUMNS if c not in decisions.columns and c != "note"]
+    if missing:
+        from tillit.errors import ContractError
+
+        raise ContractError(f"decisions file: missing column(s) {', '.join(missing)}")
+    frame = decisions.reset_index(drop=True).copy()
+    if "note" not in frame:
+        frame["note"] = pd.Series(pd.NA, index=frame.index, dtype="str")
+    typed = pd.DataFrame(index=frame.index)
+    for column in ("invoice_id", "decision", "reviewer", "note"):
+        text = frame[column].astype("str").where(frame[column].notna())
+        typed[column] = text.where(text.str.strip() != "")
+    typed["recovered_sek"] = pd.to_numeric(frame["recovered_sek"], errors="coerce").astype(
+        "float64"
+    )
+    bad_money = frame["recovered_sek"].notna() & typed["recovered_sek"].isna()
+    bad_money &= frame["recovered_sek"].astype("str").str.strip() != ""
+    problems += [(i, "recovered_sek is not a number") for i in frame.index[bad_money]]
+    if pd.api.types.is_datetime64_any_dtype(frame["decided_on"]):
+        typed["decided_on"] = frame["decided_on"].astype("datetime64[ns]")
+    else:
+        typed["decided_on"] = pd.to_datetime(
+            frame["decided_on"], format="%Y-%m-%d", errors="coerce"
+        ).astype("datetime64[ns]")
+    bad_date = frame["decided_on"].notna() & typed["decided_on"].isna()
+    problems += [(i, "decided_on is not a date YYYY-MM-DD") for i in frame.index[bad_date]]
+    return typed, problems
+
+
+def apply_decisions(
+    tables: Mapping[str, pd.DataFrame],
+    decisions: pd.DataFrame,
+    risk_list: pd.DataFrame | None,
+    today: dt.date,
+    recorded_utc: str,
+) -> FeedbackResult:
+    """Check decisions against the data and turn the good ones into outcomes.
+
+    Rejected, with the reason: an unknown invoice, a bad value, the same invoice
+    twice in one file (which one holds is unknowable), a decision dated in the
+    future or before the invoice was submitted, money recovered on a cleared invoice.
+    """
+    typed, problems = _typed(decisions)
+    try:
+        Decisions.validate(typed, lazy=True)
+    except pa.errors.SchemaErrors as err:
+        cases = err.failure_cases[err.failure_cases["index"].notna()]
+        for row, column, check in cases[["index", "column", "check"]].itertuples(index=False):
+            problems.append(
+                (int(row), f"{column}: {'must not be empty' if check == 'not_nullable' else check}")
+            )
+    invoices = tables["invoices"].set_index("invoice_id")
+    known = typed["invoice_id"].isin(invoices.index)
+    problems += [
+        (i, "invoice_id is not an invoice in the data")
+        for i in typed.index[typed["invoice_id"].notna() & ~known]
+    ]
+    repeated = typed["invoice_id"].notna() & typed.duplicated("invoice_id", keep=False)
+    problems += [
+        (i, "the same invoice is decided twice in this file") for i in typed.index[repeated]
+    ]
+    future = typed["decided_on"] > pd.Timestamp(today)
+    problems += [(i, "decided_on is in the future") for i in typed.index[future]]
+    submitted = typed["invoice_id"].map(invoices["submitted_on"]) if len(invoices) else None
+    if submitted is not None:
+        early = known & (typed["decided_on"] < submitted)
+        problems += [
+            (i, "decided_on is before the invoice was submitted") for i in typed.index[early]
+        ]
+    money_on_cleared = (typed["decision"] == "cleared") & (typed["recovered_sek"].fillna(0) > 0)
+    problems += [(i, "money recovered on a cleared invoice") for i in typed.index[money_on_cleared]]
+
+    bad_rows = sorted({row for row, _ in problems})
+    quarantine = (
+        pd.DataFrame(
+            {
+                "row_number": [row for row, _ in problems],
+                "invoice_id": [
+                    decisions.reset_index(drop=True).loc[row, "invoice_id"] for row, _ in problems
+                ],
+                "reason": [reason for _, reason in problems],
+            }
+        )
+        .sort_values(["row_number", "reason"], kind="stable")
+        .reset_index(drop=True)
+    )
+    good = typed.drop(index=bad_rows)
+    good = good.assign(
+        selection=_selection(good["invoice_id"], risk_list), recorded_utc=recorded_utc
+    )
+    reviewed = good[good["decision"] != "not_reviewed"]
+    new_outcomes = pd.DataFrame(
+        {
+            "invoice_id": reviewed["invoice_id"].astype("str"),
+            "reviewed_on": reviewed["decided_on"],
+            "outcome": reviewed["decision"].astype("str"),
+            "recovered_sek": reviewed["recovered_sek"].where(reviewed["decision"] == "confirmed"),
+            "scheme": reviewed["note"].where(reviewed["decision"] == "confirmed").astype("str"),
+            "selection": reviewed["selection"].astype("str"),
+        }
+    ).reset_index(drop=True)
+    return FeedbackResult(
+        new_outcomes=new_outcomes,
+        log_rows=good.loc[:, list(LOG_COLUMNS)].reset_index(drop=True),
+        quarantine=quarantine,
+    )
+
+
+def _selection(invoice_ids: pd.Series, risk_list: pd.DataFrame | None) -> pd.Series:
+    """How each invoice reached a reviewer, read from the risk list that flagged it."""
+    if risk_list is None:
+        return pd.Series("other", index=invoice_ids.index, dtype="str")
+    why = risk_list.set_index("invoice_id")["why_flagged"].astype("str")
+    flagged = risk_list.set_index("invoice_id")["flagged"].astype(bool)
+    reason = invoice_ids.map(why).fillna("")
+    was_flagged = invoice_ids.map(flagged).fillna(False).astype(bool)
+    selection = pd.Series("other", index=invoice_ids.index, dtype="str")
+    selection[was_flagged] = "flagged"
+    # A random check that also ranked high is still a random draw only if it was drawn,
+    # and the draw only picks unflagged invoices, so "random check" stands alone.
+    selection[reason.str.contains("random check", regex=False)] = "random_check"
+    return selection
+
+
+def append_outcomes(existing: pd.DataFrame | None, new_outcomes: pd.DataFrame) -> pd.DataFrame:
+    """Earlier rows unchanged and first, the new ones after: the table only grows."""
+    if existing is None or existing.empty:
+        return new_outcomes.reset_index(drop=True)
+    existing = existing.copy()
+    if "selection" not in existing:
+        existing["selection"] = pd.Series(pd.NA, index=existing.index, dtype="str")
+    return pd.concat([existing, new_outcomes], ignore_index=True)

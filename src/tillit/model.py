@@ -1,0 +1,144 @@
+"""The risk model a registered version holds: both scorers, the blend and the feature schema.
+
+The combined risk is designed for ranking with a fixed review capacity:
+
+1. Each scorer's output is turned into its percentile among *all* invoices of
+   the training months (`reference_*_`), so the two scales are comparable and a
+   value reads as "riskier than this share of ordinary invoices".
+2. The blend is a weighted mean of the two percentiles: the supervised scorer
+   knows the schemes reviewers have confirmed, the unsupervised one covers what
+   nobody has labelled yet.
+3. A hard finding (a certain fact such as billing after death) lifts the risk
+   into [finding_floor, 1]; every other invoice stays in [0, finding_floor).
+   So findings always rank first, and within each band the blend orders.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from tillit.errors import TillitError
+from tillit.strict import StrictModel
+
+
+class FeatureMismatchError(TillitError):
+    """The features given to a model are not the ones it was trained on."""
+
+
+class BlendConfig(StrictModel):
+    """How the two scorers and the hard findings make one risk in [0, 1]."""
+
+    supervised_weight: float = 0.5
+    finding_floor: float = 0.9
+
+
+def feature_schema_hash(columns: Sequence[str]) -> str:
+    """A short hash of the ordered feature names, stored beside the model."""
+    return hashlib.sha256(json.dumps(list(columns)).encode()).hexdigest()[:12]
+
+
+def _percentile(reference: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    """Share of reference scores at or below each score (mid-rank for ties), in [0, 1]."""
+    below = np.searchsorted(reference, scores, side="left")
+    at_or_below = np.searchsorted(reference, scores, side="right")
+    return (below + at_or_below) / (2.0 * len(reference))
+
+
+@dataclass
+class RiskModel:
+    """Both fitted scorers plus what is needed to score a new month the same way."""
+
+    isolation_forest: object
+    lightgbm: object
+    feature_columns: tuple[str, ...]
+    blend: BlendConfig
+    trained_periods: tuple[str, ...]
+    contract_version: str
+    reference_isolation_forest_: np.ndarray = field(repr=False)
+    reference_lightgbm_: np.ndarray = field(repr=False)
+
+    @property
+    def feature_schema(self) -> str:
+        return feature_schema_hash(self.feature_columns)
+
+    def check_features(self, features: pd.DataFrame) -> None:
+        """Refuse features that differ from training: a silent mismatch would mis-rank.
+
+        Raises:
+            FeatureMismatchError: naming the missing and unexpected feature columns.
+        """
+        present = [c for c in features.columns if c in self.feature_columns]
+        missing = [c for c in self.feature_columns if c not in features.columns]
+        if missing:
+            raise FeatureMismatchError(
+                f"the features differ from those the model was trained on "
+                f"(schema {self.feature_schema}): missing {', '.join(missing)}"
+            )
+        if len(present) != len(self.feature_columns):
+            raise FeatureMismatchError("the feature table repeats a feature column")
+
+    def matrix(self, features: pd.DataFrame) -> pd.DataFrame:
+        """The model's input columns, in training order, as float64."""
+        self.check_features(features)
+        return features.loc[:, list(self.feature_columns)].astype("float64")
+
+    def components(self, features: pd.DataFrame) -> pd.DataFrame:
+        """Every step from the scorers' outputs to the combined risk, row by row."""
+        X = self.matrix(features)
+        iso = np.asarray(self.isolation_forest.score_samples(X), dtype="float64")
+        gbm = np.asarray(self.lightgbm.score_samples(X), dtype="float64")
+        iso_pct = _percentile(self.reference_isolation_forest_, iso)
+        gbm_pct = _percentile(self.reference_lightgbm_, gbm)
+        weight = self.blend.supervised_weight
+        blend = weight * gbm_pct + (1.0 - weight) * iso_pct
+        has_finding = features["hard_finding_count"].to_numpy() > 0
+        floor = self.blend.finding_floor
+        # Blend < 1 keeps non-findings strictly below the floor.
+        risk = np.where(
+            has_finding, floor + (1.0 - floor) * blend, floor * np.minimum(blend, 1.0 - 1e-9)
+        )
+        return pd.DataFrame(
+            {
+                "isolation_forest_score": iso,
+                "lightgbm_score": gbm,
+                "isolation_forest_percentile": iso_pct,
+                "lightgbm_percentile": gbm_pct,
+                "blend": blend,
+                "has_hard_finding": has_finding,
+                "risk_score": np.round(risk, 12),
+            },
+            index=features.index,
+        )
+
+    def risk(self, features: pd.DataFrame) -> np.ndarray:
+        """The combined risk in [0, 1], higher = look first."""
+        return self.components(features)["risk_score"].to_numpy()
+
+
+def fit_risk_model(
+    isolation_forest: object,
+    lightgbm: object,
+    all_features: pd.DataFrame,
+    feature_columns: Sequence[str],
+    blend: BlendConfig,
+    trained_periods: Sequence[str],
+    contract_version: str,
+) -> RiskModel:
+    """Wrap two fitted scorers with the reference distributions of all training invoices."""
+    X = all_features.loc[:, list(feature_columns)].astype("float64")
+    return RiskModel(
+        isolation_forest=isolation_forest,
+        lightgbm=lightgbm,
+        feature_columns=tuple(feature_columns),
+        blend=blend,
+        trained_periods=tuple(trained_periods),
+        contract_version=contract_version,
+        reference_isolation_forest_=np.sort(np.asarray(isolation_forest.score_samples(X))),
+        reference_lightgbm_=np.sort(np.asarray(lightgbm.score_samples(X))),
+    )

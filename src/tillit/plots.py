@@ -1,0 +1,142 @@
+"""Training artifacts for MLflow: precision-recall curves, feature importance, tables."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+
+def _pyplot() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def precision_recall_figure(scored: pd.DataFrame, k: int, title: str) -> Any:
+    """PR curves of every ranking on the held-out month, with the capacity marked."""
+    from sklearn.metrics import average_precision_score, precision_recall_curve
+
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6.5, 5))
+    for ranking in ("combined", "lightgbm", "isolation_forest", "rule_billed_over_registered"):
+        precision, recall, _ = precision_recall_curve(scored["label"], scored[ranking])
+        ap = average_precision_score(scored["label"], scored[ranking])
+        ax.plot(recall, precision, label=f"{ranking} (AP {ap:.3f})")
+    top = scored.nlargest(k, "combined")
+    ax.scatter(
+        [top["label"].sum() / max(scored["label"].sum(), 1)],
+        [top["label"].mean()],
+        color="black",
+        zorder=5,
+        label=f"combined at capacity k={k}",
+    )
+    ax.set_xlabel("recall")
+    ax.set_ylabel("precision")
+    ax.set_title(title)
+    ax.legend(loc="lower left", fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def importance_figure(importance: pd.DataFrame, title: str, top: int = 20) -> Any:
+    """Horizontal bars of the features that matter most to each scorer."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(12, 6.5))
+    for ax, column in zip(
+        axes, ("lightgbm_gain_share", "isolation_forest_mean_abs_contribution_share"), strict=True
+    ):
+        part = importance[column].sort_values(ascending=True).tail(top)
+        ax.barh(part.index, part.to_numpy(), color="#3461c1")
+        ax.set_title(column.replace("_", " "), fontsize=9)
+        ax.tick_params(axis="y", labelsize=7)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def feature_importance(
+    model: Any, features: pd.DataFrame, sample: int = 2000, seed: int = 0
+) -> pd.DataFrame:
+    """LightGBM gain shares and the IsolationForest's mean |path-length contribution| shares."""
+    from tillit.explain import explain
+
+    X = model.matrix(features)
+    if len(X) > sample:
+        X = X.sample(sample, random_state=seed)
+    booster = model.lightgbm.booster_
+    gain = pd.Series(
+        booster.feature_importance("gain"), index=booster.feature_name(), dtype="float64"
+    )
+    gain.index = list(model.feature_columns)
+    iso = explain(model.isolation_forest, X, method="fast").values.abs().mean()
+    frame = pd.DataFrame(
+        {
+            "lightgbm_gain_share": gain / max(gain.sum(), 1e-12),
+            "isolation_forest_mean_abs_contribution_share": iso / max(iso.sum(), 1e-12),
+        }
+    )
+    return frame.sort_values("lightgbm_gain_share", ascending=False)
+
+
+def training_artifacts(result: Any, folder: Path) -> dict[str, Path]:
+    """Write the plots and tables of a training run into `folder`; name -> path."""
+    from tillit.features import FEATURE_DESCRIPTIONS
+
+    plt = _pyplot()
+    folder.mkdir(parents=True, exist_ok=True)
+    evaluation = result.evaluation
+    paths: dict[str, Path] = {}
+    fig = precision_recall_figure(
+        evaluation.scored, evaluation.k, f"Held-out month {evaluation.period} ({evaluation.basis})"
+    )
+    paths["plots"] = folder / "plots"
+    paths["plots"].mkdir()
+    fig.savefig(paths["plots"] / "precision_recall.png", dpi=110)
+    plt.close(fig)
+    importance = feature_importance(result.model, result.features)
+    fig = importance_figure(importance, "Feature importance (refit model)")
+    fig.savefig(paths["plots"] / "feature_importance.png", dpi=110)
+    plt.close(fig)
+    tables = folder / "evaluation"
+    tables.mkdir()
+    evaluation.scored.to_csv(tables / f"held_out_{evaluation.period}.csv", index=False)
+    importance.to_csv(tables / "feature_importance.csv")
+    (tables / "metrics.json").write_text(
+        json.dumps(
+            {
+                "eval_period": evaluation.period,
+                "basis": evaluation.basis,
+                "k": evaluation.k,
+                "metrics": {k: (None if np.isnan(v) else v) for k, v in evaluation.metrics.items()},
+                "rolling": {r.period: r.metrics for r in result.rolling},
+            },
+            indent=2,
+            sort_keys=True,
+            default=str,
+        )
+    )
+    paths["evaluation"] = tables
+    schema = folder / "feature_schema.json"
+    schema.write_text(
+        json.dumps(
+            {
+                "feature_schema": result.model.feature_schema,
+                "contract_version": result.model.contract_version,
+                "columns": [
+                    {"name": c, "meaning": FEATURE_DESCRIPTIONS.get(c, {}).get("en", "")}
+                    for c in result.model.feature_columns
+                ],
+            },
+            indent=2,
+        )
+    )
+    paths["feature_schema"] = schema
+    return paths

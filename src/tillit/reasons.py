@@ -1,0 +1,273 @@
+"""Reasons in words: the top contributions of both scorers, stated so an auditor can check them.
+
+A reason names the feature's value for this invoice and its norm among peers (the
+same service type in the same month), in English or Swedish. Reasons speak of
+invoices, providers and hours, never of a person.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+
+from tillit.features import FEATURE_DESCRIPTIONS
+
+Language = str  # "en" | "sv"
+
+_SERVICE_NAMES = {
+    "en": {
+        "personal_care": "personal care",
+        "home_service": "home service",
+        "double_staffing": "double staffing",
+        "night_care": "night care",
+    },
+    "sv": {
+        "personal_care": "omvårdnad",
+        "home_service": "serviceinsatser",
+        "double_staffing": "dubbelbemanning",
+        "night_care": "nattinsatser",
+    },
+}
+
+
+def _num(value: float, digits: int = 1) -> str:
+    if pd.isna(value):
+        return "–"
+    if abs(value) >= 1000:
+        return f"{value:,.0f}".replace(",", " ")
+    text = f"{value:.{digits}f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def _pct(value: float) -> str:
+    return "–" if pd.isna(value) else f"{100 * value:.0f} %"
+
+
+Template = Callable[[pd.Series, float, float, str], str]
+
+# Templates get (row, value, peer median, service name) and return one sentence.
+_TEMPLATES: dict[str, dict[str, Template]] = {
+    "billed_over_registered_hours": {
+        "en": lambda r, v, m, s: (
+            f"billed {_num(r['billed_hours'])} h, registered visits {_num(r['registered_visit_hours'])} h: "
+            f"{_num(v, 2)} times the visits; typical for {s} is {_num(m, 2)}"
+        ),
+        "sv": lambda r, v, m, s: (
+            f"fakturerat {_num(r['billed_hours'])} h, registrerade besök {_num(r['registered_visit_hours'])} h: "
+            f"{_num(v, 2)} gånger besöken; typiskt för {s} är {_num(m, 2)}"
+        ),
+    },
+    "billed_minus_registered_hours": {
+        "en": lambda r, v, m, s: (
+            f"{_num(v)} h billed beyond the registered visits; typical for {s} is {_num(m)} h"
+        ),
+        "sv": lambda r, v, m, s: (
+            f"{_num(v)} h fakturerade utöver registrerade besök; typiskt för {s} är {_num(m)} h"
+        ),
+    },
+    "billed_over_granted_hours": {
+        "en": lambda r, v, m, s: (
+            f"billed {_num(r['billed_hours'])} h against {_num(r['granted_hours'])} h granted: "
+            f"{_num(v, 2)} times the grant; typical for {s} is {_num(m, 2)}"
+        ),
+        "sv": lambda r, v, m, s: (
+            f"fakturerat {_num(r['billed_hours'])} h mot {_num(r['granted_hours'])} h beviljade: "
+            f"{_num(v, 2)} gånger beslutet; typiskt för {s} är {_num(m, 2)}"
+        ),
+    },
+    "amount_over_tariff_amount": {
+        "en": lambda r, v, m, s: (
+            f"amount {_num(r['amount_sek'])} SEK is {_num(v, 3)} times billed hours × tariff; typical is {_num(m, 3)}"
+        ),
+        "sv": lambda r, v, m, s: (
+            f"beloppet {_num(r['amount_sek'])} kr är {_num(v, 3)} gånger timmar × timersättning; typiskt är {_num(m, 3)}"
+        ),
+    },
+    "manual_registration_share": {
+        "en": lambda r, v, m, s: (
+            f"{_pct(v)} of the visits were typed in by hand; typical for {s} is {_pct(m)}"
+        ),
+        "sv": lambda r, v, m, s: (
+            f"{_pct(v)} av besöken registrerades manuellt i efterhand; typiskt för {s} är {_pct(m)}"
+        ),
+    },
+    "staff_overlap_minutes": {
+        "en": lambda r, v, m, s: (
+            f"staff registered at two clients at the same time for {_num(v, 0)} minutes in the month"
+        ),
+        "sv": lambda r, v, m, s: (
+            f"personal registrerad hos två brukare samtidigt i {_num(v, 0)} minuter under månaden"
+        ),
+    },
+    "visit_hours_during_hospital_stay": {
+        "en": lambda r, v, m, s: (
+            f"{_num(v)} h of visits registered while the client was in hospital"
+        ),
+        "sv": lambda r, v, m, s: f"{_num(v)} h besök registrerade medan brukaren låg på sjukhus",
+    },
+    "visit_hours_after_death": {
+        "en": lambda r, v, m, s: (
+            f"{_num(v)} h of visits registered after the client's date of death"
+        ),
+        "sv": lambda r, v, m, s: f"{_num(v)} h besök registrerade efter brukarens dödsdatum",
+    },
+    "visit_duration_cv": {
+        "en": lambda r, v, m, s: (
+            f"visit durations vary by {_pct(v)} (coefficient of variation); typical for {s} is {_pct(m)} "
+            "(near-identical visits can be copied registrations)"
+        ),
+        "sv": lambda r, v, m, s: (
+            f"besökens längd varierar {_pct(v)} (variationskoefficient); typiskt för {s} är {_pct(m)} "
+            "(nästan identiska besök kan vara kopierade registreringar)"
+        ),
+    },
+    "has_no_registered_visits": {
+        "en": lambda r, v, m, s: (
+            f"{_num(r['billed_hours'])} h billed with no registered visit of this service type"
+        ),
+        "sv": lambda r, v, m, s: (
+            f"{_num(r['billed_hours'])} h fakturerade utan något registrerat besök av insatstypen"
+        ),
+    },
+}
+
+# Features whose low values are the suspicious ones (copied registrations vary little,
+# new companies are young); for every other feature a reason needs a value above peers.
+LOWER_IS_RISKIER = frozenset(
+    {
+        "visit_duration_cv",
+        "visit_start_time_spread_minutes",
+        "provider_age_years",
+        "provider_approval_age_years",
+    }
+)
+NOTHING_STANDS_OUT = {
+    "en": "no feature stands out from comparable invoices",
+    "sv": "inget sticker ut jämfört med liknande fakturor",
+}
+
+
+def _template(feature: str) -> dict[str, Template] | None:
+    # Windowed variants (`..._6m`) fall back to their own description, not the month's template.
+    return _TEMPLATES.get(feature)
+
+
+def _generic(feature: str, language: Language, value: float, median: float, service: str) -> str:
+    description = FEATURE_DESCRIPTIONS.get(feature, {}).get(language, feature).rstrip(".")
+    description = description[0].lower() + description[1:] if description else feature
+    if language == "sv":
+        return f"{description}: {_num(value, 2)} (typiskt för {service}: {_num(median, 2)})"
+    return f"{description}: {_num(value, 2)} (typical for {service}: {_num(median, 2)})"
+
+
+PEER_Z_SUFFIX = "_peer_z"
+
+
+def peer_medians(features: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """Each feature's median among invoices of the same service type and month."""
+    return features.groupby(["period", "service_type"])[columns].transform("median")
+
+
+def atypical(features: pd.DataFrame, columns: list[str], medians: pd.DataFrame) -> pd.DataFrame:
+    """Whether each value stands out from its peers on the risky side: a reason to check.
+
+    A value counts when it differs from the peer median by more than the peers' own
+    spread (1.4826 x MAD, at least 1 % of the median's size), above the median (below
+    it for LOWER_IS_RISKIER features). A model may give weight to an ordinary value,
+    or to an unusually harmless one, but neither is a reason to review an invoice.
+    """
+    values = features[columns]
+    signed = values - medians
+    deviation = signed.abs()
+    grouped = deviation.groupby([features["period"], features["service_type"]])
+    spread = 1.4826 * grouped.transform("median")
+    floor = 0.01 * medians.abs()
+    stands_out = deviation > np.maximum(spread, floor).where(lambda f: f > 0, 1e-9)
+    lower = [c for c in columns if c.removesuffix(PEER_Z_SUFFIX) in LOWER_IS_RISKIER]
+    riskier_side = signed > 0
+    riskier_side[lower] = signed[lower] < 0
+    return stands_out & riskier_side
+
+
+def reason_sentence(feature: str, row: pd.Series, median: float, language: Language = "en") -> str:
+    """One checkable sentence about a feature of one invoice.
+
+    A peer z-score is stated through its base feature, whose value the auditor can check.
+    """
+    if language not in ("en", "sv"):
+        raise ValueError(f"language must be en or sv, not {language!r}")
+    service = _SERVICE_NAMES[language].get(row["service_type"], str(row["service_type"]))
+    if feature.endswith(PEER_Z_SUFFIX) and feature.removesuffix(PEER_Z_SUFFIX) in row.index:
+        base = feature.removesuffix(PEER_Z_SUFFIX)
+        z = float(row[feature])
+        sentence = reason_sentence(base, row, float(row.get(f"__median_{base}", np.nan)), language)
+        if language == "sv":
+            return f"{sentence} ({_num(abs(z))} robusta standardavvikelser {'över' if z > 0 else 'under'} jämförbara fakturor)"
+        return f"{sentence} ({_num(abs(z))} robust standard deviations {'above' if z > 0 else 'below'} comparable invoices)"
+    value = float(row[feature])
+    template = _template(feature)
+    if template is not None:
+        return template[language](row, value, median, service)
+    return _generic(feature, language, value, median, service)
+
+
+def combine_contributions(
+    contributions: dict[str, pd.DataFrame], weights: dict[str, float]
+) -> pd.DataFrame:
+    """One contribution per feature across scorers, each scorer's row scaled to unit mass.
+
+    The scorers speak different units (log-odds, path length), so each row is divided
+    by its total absolute contribution before the blend's weights are applied.
+    """
+    combined = None
+    for name, values in contributions.items():
+        mass = values.abs().sum(axis=1).replace(0.0, 1.0)
+        part = values.div(mass, axis=0) * weights[name]
+        combined = part if combined is None else combined.add(part, fill_value=0.0)
+    assert combined is not None
+    return combined
+
+
+def top_reasons(
+    features: pd.DataFrame,
+    combined: pd.DataFrame,
+    medians: pd.DataFrame,
+    n_reasons: int = 3,
+    language: Language = "en",
+    exclude: tuple[str, ...] = (),
+    min_share: float = 0.03,
+) -> pd.Series:
+    """The n features that raise each invoice's risk most, as sentences joined by ' | '.
+
+    Only contributions of at least `min_share` of the row's explanation (the
+    combined contributions have unit mass) from atypical values count (see
+    `atypical`), and a feature and its peer z-score make one reason, not two.
+    """
+    candidates = combined.drop(columns=[c for c in exclude if c in combined.columns])
+    columns = list(candidates.columns)
+    stands_out = atypical(
+        features.loc[candidates.index], columns, medians.loc[candidates.index, columns]
+    )
+    values = candidates.where(stands_out.to_numpy(), 0.0).to_numpy()
+    names = np.asarray(columns)
+    order = np.argsort(-values, axis=1, kind="stable")
+    out = []
+    for position, index in enumerate(candidates.index):
+        row = features.loc[index].copy()
+        sentences: list[str] = []
+        seen: set[str] = set()
+        for j in order[position]:
+            if len(sentences) == n_reasons or values[position, j] < min_share:
+                break
+            name = str(names[j])
+            base = name.removesuffix(PEER_Z_SUFFIX)
+            if base in seen:
+                continue
+            seen.add(base)
+            if base != name and base in medians.columns:
+                row[f"__median_{base}"] = medians.loc[index, base]
+            sentences.append(reason_sentence(name, row, float(medians.loc[index, name]), language))
+        out.append(" | ".join(sentences) or NOTHING_STANDS_OUT[language])
+    return pd.Series(out, index=candidates.index, dtype="str")

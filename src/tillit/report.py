@@ -1,0 +1,297 @@
+"""The auditors' page: one self-contained HTML file (no network, no scripts), readable printed."""
+
+from __future__ import annotations
+
+from html import escape
+
+import pandas as pd
+
+_TEXT = {
+    "en": {
+        "title": "Invoices to review before payment",
+        "period": "Billing month",
+        "model": "Model",
+        "generated": "Data fingerprint",
+        "received": "Invoices received",
+        "scored": "Scored",
+        "quarantined": "Quarantined (cannot be scored)",
+        "flagged": "Flagged for review",
+        "at_stake": "Amount flagged",
+        "how": "How to read this list",
+        "how_text": (
+            "Every invoice of the month was scored. The risk score (0–1) ranks invoices: "
+            "higher means look first; it is not a probability of fraud and not a decision. "
+            "<b>Findings</b> are facts found in the source data (with the evidence to check). "
+            "<b>Reasons</b> are what made the models rank the invoice high, compared with "
+            "invoices of the same service type this month. An invoice is flagged because it is "
+            "within the review capacity (the {k} highest risks), because it has a finding, or as "
+            "a <b>random check</b>: random checks are drawn by lot so the precision of the list "
+            "can be measured without bias; review them like the others. "
+            "Scores at or above {floor} mean a hard finding. tillit flags; people decide."
+        ),
+        "first": "Look first",
+        "by_provider": "Flagged invoices by provider",
+        "provider": "Provider",
+        "invoices": "flagged invoices",
+        "total": "total",
+        "rank": "Rank",
+        "invoice": "Invoice",
+        "client": "Client (pseudonym)",
+        "service": "Service",
+        "amount": "Amount (SEK)",
+        "risk": "Risk",
+        "why": "Why flagged",
+        "findings": "Findings",
+        "reasons": "Reasons",
+        "chart": "What moved the score (per model; red raises the risk, blue lowers it)",
+        "held": "Quarantined invoices: check by hand before payment",
+        "none": "None.",
+        "isolation_forest": "Unusualness model (IsolationForest)",
+        "lightgbm": "Learned from past reviews (LightGBM)",
+    },
+    "sv": {
+        "title": "Fakturor att granska före utbetalning",
+        "period": "Fakturamånad",
+        "model": "Modell",
+        "generated": "Dataets fingeravtryck",
+        "received": "Mottagna fakturor",
+        "scored": "Bedömda",
+        "quarantined": "I karantän (kan inte bedömas)",
+        "flagged": "Flaggade för granskning",
+        "at_stake": "Flaggat belopp",
+        "how": "Så läser du listan",
+        "how_text": (
+            "Alla månadens fakturor har bedömts. Riskpoängen (0–1) rangordnar fakturorna: "
+            "högre betyder granska först; den är ingen sannolikhet för fusk och inget beslut. "
+            "<b>Fynd</b> är fakta i källdata (med underlag att kontrollera). "
+            "<b>Skäl</b> är det som fick modellerna att rangordna fakturan högt, jämfört med "
+            "fakturor för samma insatstyp denna månad. En faktura flaggas för att den ryms i "
+            "granskningskapaciteten (de {k} högsta riskerna), för att den har ett fynd, eller som "
+            "<b>stickprov</b>: stickprov lottas så att listans träffsäkerhet kan mätas utan "
+            "snedvridning; granska dem som de andra. Poäng på {floor} eller mer betyder ett fynd. "
+            "tillit flaggar; människor beslutar."
+        ),
+        "first": "Granska först",
+        "by_provider": "Flaggade fakturor per utförare",
+        "provider": "Utförare",
+        "invoices": "flaggade fakturor",
+        "total": "totalt",
+        "rank": "Rang",
+        "invoice": "Faktura",
+        "client": "Brukare (pseudonym)",
+        "service": "Insats",
+        "amount": "Belopp (kr)",
+        "risk": "Risk",
+        "why": "Varför flaggad",
+        "findings": "Fynd",
+        "reasons": "Skäl",
+        "chart": "Vad som påverkade poängen (per modell; rött höjer risken, blått sänker)",
+        "held": "Fakturor i karantän: kontrollera manuellt före utbetalning",
+        "none": "Inga.",
+        "isolation_forest": "Avvikelsemodell (IsolationForest)",
+        "lightgbm": "Lärd av tidigare granskningar (LightGBM)",
+    },
+}
+
+_CSS = """
+body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:2rem;color:#1a1a1a;max-width:1100px}
+h1{font-size:1.6rem;margin-bottom:.2rem} h2{font-size:1.25rem;margin-top:2rem;border-bottom:2px solid #ddd}
+h3{font-size:1.05rem;margin:1.4rem 0 .4rem;background:#f3f3f3;padding:.3rem .5rem}
+.meta{color:#555;font-size:.85rem}
+.cards{display:flex;flex-wrap:wrap;gap:.8rem;margin:1rem 0}
+.card{border:1px solid #ccc;border-radius:6px;padding:.6rem .9rem;min-width:150px}
+.card b{display:block;font-size:1.35rem}
+table{border-collapse:collapse;width:100%;font-size:.85rem} th,td{border:1px solid #ddd;padding:.3rem .45rem;vertical-align:top;text-align:left}
+th{background:#fafafa} td.num{text-align:right;white-space:nowrap}
+.invoice{border:1px solid #ccc;border-radius:6px;padding:.5rem .8rem;margin:.6rem 0;page-break-inside:avoid;break-inside:avoid}
+.invoice .head{display:flex;gap:1.2rem;flex-wrap:wrap;font-size:.9rem}
+.tag{display:inline-block;border-radius:4px;padding:0 .35rem;font-size:.8rem;margin-right:.3rem;border:1px solid #999}
+.tag.finding{background:#fde2e1;border-color:#c0392b} .tag.random{background:#e8f0fe;border-color:#3461c1}
+.tag.capacity{background:#fff4d6;border-color:#b7950b} .tag.quarantined{background:#eee}
+ul{margin:.3rem 0 .3rem 1.1rem;padding:0} li{margin:.15rem 0}
+.finding-list li{color:#8e1f14}
+.charts{display:flex;flex-wrap:wrap;gap:1rem} .charts div{flex:1;min-width:300px}
+.charts p{font-size:.8rem;margin:.2rem 0;color:#444}
+@media print{body{margin:0;max-width:none} h2{page-break-after:avoid} .invoice{border-color:#999}}
+"""
+
+
+def _money(value: float) -> str:
+    return "–" if pd.isna(value) else f"{value:,.0f}".replace(",", " ")
+
+
+def _tags(why: str) -> str:
+    classes = {"capacity": "capacity", "hard finding": "finding", "random check": "random"}
+    out = []
+    for part in [p.strip() for p in str(why).split(";") if p.strip()]:
+        out.append(f'<span class="tag {classes.get(part, "quarantined")}">{escape(part)}</span>')
+    return "".join(out)
+
+
+def _bullets(text: str, css: str = "") -> str:
+    items = [t.strip() for t in str(text).split(" | ") if t.strip()]
+    if not items:
+        return ""
+    cls = f' class="{css}"' if css else ""
+    return f"<ul{cls}>" + "".join(f"<li>{escape(i)}</li>" for i in items) + "</ul>"
+
+
+def contribution_chart(contributions: pd.Series, width: int = 420, bar_height: int = 16) -> str:
+    """An inline SVG bar chart of signed contributions (largest magnitude first)."""
+    if contributions.empty:
+        return ""
+    top = contributions.reindex(contributions.abs().sort_values(ascending=False).index)
+    label_width = 230
+    scale = max(float(top.abs().max()), 1e-12)
+    half = (width - label_width) / 2
+    rows = []
+    for i, (feature, value) in enumerate(top.items()):
+        y = i * (bar_height + 4)
+        length = abs(float(value)) / scale * (half - 4)
+        x = label_width + half if value >= 0 else label_width + half - length
+        color = "#c0392b" if value > 0 else "#3461c1"
+        rows.append(
+            f'<text x="0" y="{y + bar_height - 4}" font-size="11">{escape(str(feature)[:38])}</text>'
+            f'<rect x="{x:.1f}" y="{y}" width="{max(length, 0.5):.1f}" height="{bar_height}" fill="{color}">'
+            f"<title>{escape(str(feature))}: {float(value):+.4f}</title></rect>"
+        )
+    height = len(top) * (bar_height + 4)
+    axis = label_width + half
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img">'
+        f'<line x1="{axis}" y1="0" x2="{axis}" y2="{height}" stroke="#888"/>'
+        + "".join(rows)
+        + "</svg>"
+    )
+
+
+def render_report(
+    risk_list: pd.DataFrame,
+    explanations: pd.DataFrame,
+    summary: dict[str, object],
+    run_info: dict[str, str],
+    language: str = "en",
+    finding_floor: float = 0.9,
+    chart_features: int = 6,
+) -> str:
+    """The whole HTML page as a string."""
+    t = _TEXT[language]
+    flagged = risk_list[risk_list["flagged"] & (risk_list["status"] == "scored")]
+    held = risk_list[risk_list["status"] == "quarantined"]
+    period = str(run_info.get("period", ""))
+    cards = [
+        (t["received"], f"{summary['invoices_received']:,}".replace(",", " ")),
+        (t["scored"], f"{summary['invoices_scored']:,}".replace(",", " ")),
+        (t["quarantined"], str(summary["invoices_quarantined"])),
+        (t["flagged"], str(summary["flagged"])),
+        (
+            t["at_stake"],
+            _money(float(summary["amount_flagged_sek"])) + (" SEK" if language == "en" else " kr"),
+        ),
+    ]
+    html = [
+        "<!DOCTYPE html>",
+        f'<html lang="{language}"><head><meta charset="utf-8">',
+        f"<title>{escape(t['title'])} – {escape(period)}</title>",
+        f"<style>{_CSS}</style></head><body>",
+        f"<h1>{escape(t['title'])}</h1>",
+        f'<p class="meta">{escape(t["period"])}: <b>{escape(period)}</b> · {escape(t["model"])}: '
+        f"{escape(run_info.get('model_name', ''))} v{escape(str(run_info.get('model_version', '')))} "
+        f"(run {escape(str(run_info.get('run_id', ''))[:12])}) · config {escape(run_info.get('config_hash', ''))} · "
+        f"{escape(t['generated'])} {escape(run_info.get('data_fingerprint', ''))}</p>",
+        '<div class="cards">'
+        + "".join(
+            f'<div class="card">{escape(label)}<b>{escape(value)}</b></div>'
+            for label, value in cards
+        )
+        + "</div>",
+        f"<h2>{escape(t['how'])}</h2><p>{t['how_text'].format(k=summary['capacity_k'], floor=finding_floor)}</p>",
+    ]
+    html.append(f"<h2>{escape(t['first'])}</h2>")
+    html.append(_first_table(flagged.head(15), t))
+    html.append(f"<h2>{escape(t['by_provider'])}</h2>")
+    if flagged.empty:
+        html.append(f"<p>{escape(t['none'])}</p>")
+    providers = (
+        flagged.groupby("provider_id")
+        .agg(best_rank=("rank", "min"), total=("amount_sek", "sum"), n=("invoice_id", "size"))
+        .sort_values(["best_rank"])
+    )
+    for provider_id, row in providers.iterrows():
+        html.append(
+            f'<h3 id="provider-{escape(str(provider_id))}">{escape(t["provider"])} {escape(str(provider_id))} · '
+            f"{int(row['n'])} {escape(t['invoices'])} · {escape(t['total'])} {_money(row['total'])}</h3>"
+        )
+        for _, invoice in flagged[flagged["provider_id"] == provider_id].iterrows():
+            html.append(_invoice_block(invoice, explanations, t, chart_features))
+    html.append(f"<h2>{escape(t['held'])}</h2>")
+    if held.empty:
+        html.append(f"<p>{escape(t['none'])}</p>")
+    else:
+        html.append(
+            "<table><tr>"
+            + "".join(
+                f"<th>{escape(t[c])}</th>"
+                for c in ("invoice", "provider", "client", "amount", "reasons")
+            )
+            + "</tr>"
+            + "".join(
+                f"<tr><td>{escape(str(r.invoice_id))}</td><td>{escape(str(r.provider_id))}</td>"
+                f"<td>{escape(str(r.client_id))}</td><td class='num'>{_money(r.amount_sek)}</td>"
+                f"<td>{escape(str(r.reasons))}</td></tr>"
+                for r in held.itertuples()
+            )
+            + "</table>"
+        )
+    html.append("</body></html>")
+    return "\n".join(html) + "\n"
+
+
+def _first_table(rows: pd.DataFrame, t: dict[str, str]) -> str:
+    head = "".join(
+        f"<th>{escape(t[c])}</th>"
+        for c in ("rank", "invoice", "provider", "service", "amount", "risk", "why")
+    )
+    body = "".join(
+        f"<tr><td class='num'>{int(r.rank)}</td><td><a href='#inv-{escape(str(r.invoice_id))}'>"
+        f"{escape(str(r.invoice_id))}</a></td><td>{escape(str(r.provider_id))}</td>"
+        f"<td>{escape(str(r.service_type))}</td><td class='num'>{_money(r.amount_sek)}</td>"
+        f"<td class='num'>{r.risk_score:.3f}</td><td>{_tags(r.why_flagged)}</td></tr>"
+        for r in rows.itertuples()
+    )
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def _invoice_block(
+    invoice: pd.Series, explanations: pd.DataFrame, t: dict[str, str], n_features: int
+) -> str:
+    invoice_id = str(invoice["invoice_id"])
+    mine = explanations[explanations["invoice_id"] == invoice_id]
+    charts = []
+    for scorer in ("lightgbm", "isolation_forest"):
+        part = mine[mine["scorer"] == scorer]
+        if part.empty:
+            continue
+        top = part.set_index("feature")["contribution"]
+        top = top.reindex(top.abs().sort_values(ascending=False).index[:n_features])
+        charts.append(f"<div><p>{escape(t[scorer])}</p>{contribution_chart(top)}</div>")
+    findings = _bullets(invoice["findings"], "finding-list")
+    reasons = _bullets(invoice["reasons"])
+    return (
+        f'<div class="invoice" id="inv-{escape(invoice_id)}"><div class="head">'
+        f"<span>{escape(t['rank'])} <b>{int(invoice['rank'])}</b></span>"
+        f"<span>{escape(t['invoice'])} <b>{escape(invoice_id)}</b></span>"
+        f"<span>{escape(t['client'])} {escape(str(invoice['client_id']))}</span>"
+        f"<span>{escape(t['service'])} {escape(str(invoice['service_type']))}</span>"
+        f"<span>{escape(t['amount'])} <b>{_money(invoice['amount_sek'])}</b></span>"
+        f"<span>{escape(t['risk'])} <b>{invoice['risk_score']:.3f}</b></span>"
+        f"<span>{_tags(invoice['why_flagged'])}</span></div>"
+        + (f"<b>{escape(t['findings'])}</b>{findings}" if findings else "")
+        + (f"<b>{escape(t['reasons'])}</b>{reasons}" if reasons else "")
+        + (
+            f"<p class='meta'>{escape(t['chart'])}</p><div class='charts'>{''.join(charts)}</div>"
+            if charts
+            else ""
+        )
+        + "</div>"
+    )

@@ -1,0 +1,268 @@
+"""MLflow, embedded: a SQLite store under `models/`, runs, the registry and promotion.
+
+No server is needed. `MLFLOW_TRACKING_URI` overrides the default store. Models are
+found by registry alias (`challenger`, `champion`), never as "the newest file".
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from tillit.errors import TillitError
+
+EXPERIMENT_NAME = "tillit"
+DEFAULT_STORE = Path("models")
+CHALLENGER = "challenger"
+CHAMPION = "champion"
+
+
+class RegistryError(TillitError):
+    """A model alias or version that is not in the registry, or a refused promotion."""
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """One registered model version and the run that produced it."""
+
+    name: str
+    version: str
+    run_id: str
+    alias: str | None = None
+
+
+def tracking_uri(store: Path = DEFAULT_STORE) -> str:
+    """`MLFLOW_TRACKING_URI`, else a SQLite file in the store folder."""
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{(store / 'mlflow.db').resolve()}"
+
+
+def connect(store: Path = DEFAULT_STORE) -> Any:
+    """Point MLflow at the store and return a client; creates the store on first use."""
+    import mlflow
+    from mlflow.tracking import MlflowClient
+
+    store.mkdir(parents=True, exist_ok=True)
+    uri = tracking_uri(store)
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    if client.get_experiment_by_name(EXPERIMENT_NAME) is None:
+        artifacts = (store / "artifacts").resolve().as_uri()
+        client.create_experiment(EXPERIMENT_NAME, artifact_location=artifacts)
+    return client
+
+
+def git_commit() -> str:
+    """The checked-out commit, with `-dirty` when the work tree has changes; `unknown` outside git."""
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True, timeout=10
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=10,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return f"{commit}-dirty" if dirty else commit
+
+
+def _flatten(prefix: str, value: Any, out: dict[str, Any]) -> dict[str, Any]:
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            _flatten(f"{prefix}.{key}" if prefix else str(key), inner, out)
+    else:
+        out[prefix] = value
+    return out
+
+
+def resolve_alias(client: Any, name: str, alias: str) -> ModelRef:
+    """The version behind an alias.
+
+    Raises:
+        RegistryError: the model or the alias does not exist.
+    """
+    from mlflow.exceptions import MlflowException
+
+    try:
+        version = client.get_model_version_by_alias(name, alias)
+    except MlflowException:
+        raise RegistryError(
+            f"no model version of '{name}' has the alias '{alias}' in {tracking_uri()}; "
+            "train one with `tillit train` (and `tillit promote` for champion)"
+        ) from None
+    return ModelRef(name=name, version=str(version.version), run_id=version.run_id, alias=alias)
+
+
+def load_risk_model(client: Any, ref: ModelRef) -> Any:
+    """The RiskModel behind a registered version, through its pyfunc."""
+    import mlflow
+
+    pyfunc = mlflow.pyfunc.load_model(f"models:/{ref.name}/{ref.version}")
+    return pyfunc.unwrap_python_model().model
+
+
+def log_training(
+    result: Any,
+    resolved_config: dict[str, Any],
+    config_hash: str,
+    data_fingerprint: str,
+    model_name: str,
+    artifacts: dict[str, Path],
+    store: Path = DEFAULT_STORE,
+) -> ModelRef:
+    """Log one training run with everything needed to reproduce and compare it; register it.
+
+    The registered version gets the alias `challenger`.
+    """
+    import joblib
+    import mlflow
+
+    from tillit import CONTRACT_VERSION, __version__
+
+    client = connect(store)
+    experiment = client.get_experiment_by_name(EXPERIMENT_NAME)
+    evaluation = result.evaluation
+    tags = {
+        "git_commit": git_commit(),
+        "config_hash": config_hash,
+        "data_fingerprint": data_fingerprint,
+        "contract_version": CONTRACT_VERSION,
+        "feature_schema": result.model.feature_schema,
+        "eval_period": evaluation.period,
+        "evaluation_basis": evaluation.basis,
+        "trained_periods": ",".join(result.model.trained_periods),
+        "tillit_version": __version__,
+    }
+    params = _flatten("", resolved_config, {})
+    params = {
+        key: json.dumps(value) if isinstance(value, list | tuple) else value
+        for key, value in params.items()
+    }
+    with mlflow.start_run(
+        experiment_id=experiment.experiment_id, run_name=f"train-{evaluation.period}"
+    ) as run:
+        mlflow.set_tags(tags)
+        mlflow.log_params(params)
+        mlflow.log_params(
+            {"eval_k": evaluation.k, **{f"labels_{k}": v for k, v in result.label_counts.items()}}
+        )
+        mlflow.log_metrics(
+            {f"eval_{name}": value for name, value in evaluation.metrics.items() if pd.notna(value)}
+        )
+        for rolling in result.rolling:
+            mlflow.log_metrics(
+                {
+                    f"rolling_{rolling.period}_{name}": value
+                    for name, value in rolling.metrics.items()
+                    if pd.notna(value)
+                }
+            )
+        mlflow.log_dict(resolved_config, "config/resolved_config.json")
+        for name, path in artifacts.items():
+            mlflow.log_artifact(str(path), artifact_path=name)
+        with tempfile.TemporaryDirectory() as scratch:
+            bundle = Path(scratch) / "risk_model.joblib"
+            joblib.dump(result.model, bundle)
+            info = mlflow.pyfunc.log_model(
+                name="model",
+                python_model=str(Path(__file__).with_name("pyfunc_model.py")),
+                artifacts={"risk_model": str(bundle)},
+                pip_requirements=_pip_requirements(),
+                registered_model_name=model_name,
+            )
+        run_id = run.info.run_id
+    version = str(info.registered_model_version)
+    client.set_registered_model_alias(model_name, CHALLENGER, version)
+    return ModelRef(name=model_name, version=version, run_id=run_id, alias=CHALLENGER)
+
+
+def _pip_requirements() -> list[str]:
+    from importlib.metadata import version
+
+    names = ["pandas", "numpy", "scikit-learn", "lightgbm", "shap", "pandera", "pyarrow", "joblib"]
+    return [f"{name}=={version(name)}" for name in names] + [f"tillit=={version('tillit')}"]
+
+
+@dataclass(frozen=True)
+class PromotionDecision:
+    promoted: bool
+    message: str
+    challenger: ModelRef
+    champion: ModelRef | None
+
+
+def promote(
+    model_name: str,
+    primary_metric: str,
+    force: bool = False,
+    reason: str | None = None,
+    store: Path = DEFAULT_STORE,
+) -> PromotionDecision:
+    """Make the challenger champion if there is none, or if it beats the champion.
+
+    Both are compared on the primary metric over the same evaluation month; a
+    challenger evaluated on another month than the champion cannot be compared
+    and is refused unless forced. `force` needs a reason, kept as a tag.
+
+    Raises:
+        RegistryError: there is no challenger, or `force` without a reason.
+    """
+    client = connect(store)
+    challenger = resolve_alias(client, model_name, CHALLENGER)
+    if force and not reason:
+        raise RegistryError(
+            "--force needs --reason: the override is recorded with the model version"
+        )
+    try:
+        champion = resolve_alias(client, model_name, CHAMPION)
+    except RegistryError:
+        champion = None
+    metric = f"eval_combined_{primary_metric}"
+    new_run = client.get_run(challenger.run_id)
+    new_value = new_run.data.metrics.get(metric)
+    if new_value is None:
+        raise RegistryError(f"the challenger (version {challenger.version}) has no metric {metric}")
+    if champion is not None and champion.version == challenger.version:
+        return PromotionDecision(
+            False, f"version {challenger.version} is already champion", challenger, champion
+        )
+    if champion is None:
+        verdict, message = (
+            True,
+            f"no champion yet: version {challenger.version} becomes champion ({metric} {new_value:.4f})",
+        )
+    else:
+        old_run = client.get_run(champion.run_id)
+        old_value = old_run.data.metrics.get(metric)
+        same_month = old_run.data.tags.get("eval_period") == new_run.data.tags.get("eval_period")
+        figures = (
+            f"challenger version {challenger.version} {metric} = {new_value:.4f} "
+            f"({new_run.data.tags.get('eval_period')}), champion version {champion.version} = "
+            f"{old_value if old_value is None else round(old_value, 4)} ({old_run.data.tags.get('eval_period')})"
+        )
+        if not same_month:
+            verdict, message = False, f"not comparable: evaluated on different months; {figures}"
+        elif old_value is None or new_value > old_value:
+            verdict, message = True, f"challenger beats champion: {figures}"
+        else:
+            verdict, message = False, f"challenger does not beat champion: {figures}"
+    if not verdict and force:
+        verdict, message = True, f"forced ({reason}): {message}"
+        client.set_model_version_tag(model_name, challenger.version, "promotion_override", reason)
+    if verdict:
+        client.set_registered_model_alias(model_name, CHAMPION, challenger.version)
+        client.set_model_version_tag(
+            model_name, challenger.version, "promoted_because", message[:4000]
+        )
+    return PromotionDecision(verdict, message, challenger, champion)

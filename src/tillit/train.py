@@ -1,0 +1,311 @@
+"""Train both scorers with a time split, evaluate as auditors work, refit for production.
+
+Split by time: the scorers learn from the months before the evaluation month and
+are judged on it, at the review capacity. The model that is registered is then
+refit on every month up to and including the evaluation month; the metrics that
+go with it are the held-out ones.
+
+Past reviews were mostly picked by a rule (billed over granted hours), so the
+labelled invoices are not a random sample. The supervised scorer therefore
+weighs each label by the inverse of its estimated chance of having been reviewed
+(a cross-fitted propensity model over all invoices of the training months): the
+few reviews of ordinary-looking invoices, most of them random checks, count for
+more, and the model is not paid for relearning the old rule.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import StratifiedKFold
+
+from tillit import CONTRACT_VERSION
+from tillit.capacity import ReviewConfig
+from tillit.errors import TillitError
+from tillit.evaluate import ranking_metrics
+from tillit.features import FeatureConfig, build_features, feature_columns
+from tillit.model import BlendConfig, RiskModel, fit_risk_model
+from tillit.scorers import IsolationForestScorer, LightGBMScorer
+from tillit.strict import StrictModel
+
+BASELINE_FEATURE = "billed_over_registered_hours"
+
+
+class IsolationForestParams(StrictModel):
+    n_estimators: int = 200
+    max_samples: int = 256
+    max_features: float = 1.0
+
+
+class LightGBMParams(StrictModel):
+    n_estimators: int = 300
+    learning_rate: float = 0.05
+    num_leaves: int = 15
+    min_child_samples: int = 20
+    colsample_bytree: float = 0.8
+    reg_lambda: float = 1.0
+
+
+class LabelWeighting(StrictModel):
+    """How labels from biased past reviews are weighed."""
+
+    method: Literal["propensity", "none"] = "propensity"
+    min_propensity: float = 0.02  # clip, so one review cannot dominate
+    balance_classes: bool = True
+
+
+class TrainingConfig(StrictModel):
+    """Everything `tillit train` decides besides features and capacity."""
+
+    model_name: str = "tillit-invoice-risk"
+    seed: int = 0
+    eval_period: str | None = None  # default: the latest month with audit outcomes
+    rolling_eval_months: int = 0  # also evaluate on this many earlier months, each held out
+    primary_metric: str = "average_precision"
+    isolation_forest: IsolationForestParams = IsolationForestParams()
+    lightgbm: LightGBMParams = LightGBMParams()
+    labels: LabelWeighting = LabelWeighting()
+    blend: BlendConfig = BlendConfig()
+
+
+class TrainingError(TillitError):
+    """The data cannot train a model (no labels, no earlier months, ...)."""
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Held-out figures for one evaluation month."""
+
+    period: str
+    basis: str  # "truth" (simulated data) or "audit_outcomes" (biased by how reviews were picked)
+    k: int
+    metrics: dict[str, float]
+    scored: pd.DataFrame  # invoice_id, label, excess_sek, scheme, one score column per ranking
+
+
+@dataclass(frozen=True)
+class TrainingResult:
+    """The refit model with the held-out evaluation and what it was trained on."""
+
+    model: RiskModel
+    evaluation: Evaluation
+    rolling: list[Evaluation]
+    label_counts: dict[str, int]
+    invoices_per_period: dict[str, int]
+    quarantined_invoices: int
+    features: pd.DataFrame = field(repr=False)
+
+
+def audit_labels(audit_outcomes: pd.DataFrame | None) -> pd.DataFrame:
+    """The latest decision per invoice as a label: confirmed = 1, cleared = 0."""
+    if audit_outcomes is None or audit_outcomes.empty:
+        return pd.DataFrame(
+            {"invoice_id": pd.Series(dtype="str"), "label": pd.Series(dtype="int64")}
+        )
+    ordered = audit_outcomes.reset_index(drop=True).reset_index(names="row")
+    latest = ordered.sort_values(["invoice_id", "reviewed_on", "row"]).drop_duplicates(
+        "invoice_id", keep="last"
+    )
+    labels = (latest["outcome"] == "confirmed").astype("int64")
+    return pd.DataFrame({"invoice_id": latest["invoice_id"].to_numpy(), "label": labels.to_numpy()})
+
+
+def default_eval_period(invoices: pd.DataFrame, labels: pd.DataFrame) -> str:
+    """The latest month that has audit outcomes."""
+    reviewed = invoices.loc[invoices["invoice_id"].isin(labels["invoice_id"]), "period"]
+    if reviewed.empty:
+        raise TrainingError(
+            "audit_outcomes has no reviewed invoices: the supervised scorer has no labels"
+        )
+    return str(reviewed.max())
+
+
+def selection_weights(
+    X: pd.DataFrame, reviewed: np.ndarray, config: LabelWeighting, seed: int
+) -> np.ndarray:
+    """Inverse-propensity weights for the reviewed rows of X (1 for all when disabled).
+
+    The propensity model is cross-fitted (each row's chance is predicted by a model
+    that did not see it), so a reviewed invoice does not explain its own selection.
+    """
+    if config.method == "none" or reviewed.all() or not reviewed.any():
+        return np.ones(int(reviewed.sum()))
+    propensity = np.zeros(len(X))
+    folds = StratifiedKFold(n_splits=2, shuffle=True, random_state=seed)
+    params = {
+        "objective": "binary",
+        "num_leaves": 4,
+        "min_child_samples": 50,
+        "learning_rate": 0.1,
+        "n_estimators": 100,
+        "deterministic": True,
+        "force_row_wise": True,
+        "seed": seed,
+        "n_jobs": 1,
+        "verbose": -1,
+    }
+    for train_rows, predict_rows in folds.split(X, reviewed):
+        model = lgb.LGBMClassifier(**params)
+        model.fit(X.iloc[train_rows], reviewed[train_rows])
+        propensity[predict_rows] = model.predict_proba(X.iloc[predict_rows])[:, 1]
+    weights = 1.0 / np.clip(propensity[reviewed], config.min_propensity, 1.0)
+    return weights / weights.mean()
+
+
+def _fit_scorers(
+    features: pd.DataFrame, columns: tuple[str, ...], labels: pd.DataFrame, config: TrainingConfig
+) -> tuple[IsolationForestScorer, LightGBMScorer, dict[str, int]]:
+    X = features.loc[:, list(columns)].astype("float64")
+    iso = IsolationForestScorer(
+        n_estimators=config.isolation_forest.n_estimators,
+        max_samples=config.isolation_forest.max_samples,
+        max_features=config.isolation_forest.max_features,
+        random_state=config.seed,
+    ).fit(X)
+    label_by_invoice = labels.set_index("invoice_id")["label"]
+    reviewed = features["invoice_id"].isin(label_by_invoice.index).to_numpy()
+    y = features.loc[reviewed, "invoice_id"].map(label_by_invoice).to_numpy(dtype="int64")
+    if len(np.unique(y)) < 2:
+        raise TrainingError(
+            f"the training months need both confirmed and cleared reviews; found {len(y)} reviews "
+            f"with {int(y.sum())} confirmed"
+        )
+    weights = selection_weights(X, reviewed, config.labels, config.seed)
+    if config.labels.balance_classes:
+        for value in (0, 1):
+            share = weights[y == value].sum() / weights.sum()
+            weights[y == value] *= 0.5 / share
+    params = config.lightgbm
+    gbm = LightGBMScorer(
+        n_estimators=params.n_estimators,
+        learning_rate=params.learning_rate,
+        num_leaves=params.num_leaves,
+        min_child_samples=params.min_child_samples,
+        colsample_bytree=params.colsample_bytree,
+        reg_lambda=params.reg_lambda,
+        class_weight=None,
+        random_state=config.seed,
+    ).fit(X[reviewed], y, sample_weight=weights)
+    counts = {
+        "labelled": int(reviewed.sum()),
+        "confirmed": int(y.sum()),
+        "cleared": int((y == 0).sum()),
+    }
+    return iso, gbm, counts
+
+
+def fit_model(
+    features: pd.DataFrame, columns: tuple[str, ...], labels: pd.DataFrame, config: TrainingConfig
+) -> tuple[RiskModel, dict[str, int]]:
+    """Fit both scorers on the given months and wrap them as a RiskModel."""
+    iso, gbm, counts = _fit_scorers(features, columns, labels, config)
+    model = fit_risk_model(
+        iso,
+        gbm,
+        features,
+        columns,
+        config.blend,
+        sorted(features["period"].unique()),
+        CONTRACT_VERSION,
+    )
+    return model, counts
+
+
+def evaluate_period(
+    model: RiskModel,
+    features: pd.DataFrame,
+    labels: pd.DataFrame,
+    truth: pd.DataFrame | None,
+    review: ReviewConfig,
+) -> Evaluation:
+    """Rank one held-out month and measure it at the review capacity.
+
+    With truth (simulated data) every invoice of the month is judged; otherwise
+    only the reviewed ones, an estimate biased by how reviews were picked.
+    """
+    period = str(features["period"].iloc[0])
+    parts = model.components(features)
+    scored = pd.DataFrame(
+        {
+            "invoice_id": features["invoice_id"].to_numpy(),
+            "amount_sek": features["amount_sek"].to_numpy(),
+            "combined": parts["risk_score"].to_numpy(),
+            "isolation_forest": parts["isolation_forest_score"].to_numpy(),
+            "lightgbm": parts["lightgbm_score"].to_numpy(),
+            "rule_billed_over_registered": features[BASELINE_FEATURE].to_numpy(),
+        }
+    )
+    if truth is not None:
+        basis = "truth"
+        judged = scored.merge(truth, on="invoice_id", how="left", validate="one_to_one")
+        judged["label"] = judged["irregular"].fillna(False).astype("int64")
+        judged["excess_sek"] = judged["excess_sek"].fillna(0.0)
+        judged["scheme"] = judged["scheme"].where(judged["label"] == 1)
+    else:
+        basis = "audit_outcomes"
+        judged = scored.merge(labels, on="invoice_id", how="inner")
+        judged["excess_sek"] = judged["amount_sek"] * judged["label"]
+        judged["scheme"] = None
+    if judged["label"].nunique() < 2:
+        raise TrainingError(f"evaluation month {period} needs both irregular and regular invoices")
+    k = review.k(len(features)) if basis == "truth" else review.k(len(judged))
+    metrics: dict[str, float] = {}
+    for ranking in ("combined", "isolation_forest", "lightgbm", "rule_billed_over_registered"):
+        groups = judged["scheme"] if ranking == "combined" and basis == "truth" else None
+        values = ranking_metrics(
+            judged["label"].to_numpy(),
+            judged[ranking].to_numpy(),
+            k,
+            judged["excess_sek"].to_numpy(),
+            groups,
+        )
+        metrics.update({f"{ranking}_{name}": float(value) for name, value in values.items()})
+    return Evaluation(period=period, basis=basis, k=k, metrics=metrics, scored=judged)
+
+
+def train(
+    tables: Mapping[str, pd.DataFrame],
+    config: TrainingConfig,
+    features_config: FeatureConfig,
+    review: ReviewConfig,
+    truth: pd.DataFrame | None = None,
+) -> TrainingResult:
+    """Time split, fit, evaluate on the held-out month, then refit on all months up to it."""
+    labels = audit_labels(tables.get("audit_outcomes"))
+    invoices = tables["invoices"]
+    eval_period = config.eval_period or default_eval_period(invoices, labels)
+    periods = sorted(p for p in invoices["period"].unique() if p <= eval_period)
+    if eval_period not in periods:
+        raise TrainingError(f"evaluation month {eval_period} has no invoices")
+    if len(periods) < 2:
+        raise TrainingError(f"no months before the evaluation month {eval_period} to train on")
+    feature_set = build_features(tables, periods, features_config)
+    features = feature_set.features
+    columns = feature_columns(features_config)
+    eval_periods = periods[-(config.rolling_eval_months + 1) :][::-1]
+    evaluations = []
+    for period in eval_periods:
+        before = features[features["period"] < period]
+        if before["period"].nunique() < 1:
+            continue
+        held_out_model, _ = fit_model(before, columns, labels, config)
+        evaluations.append(
+            evaluate_period(
+                held_out_model, features[features["period"] == period], labels, truth, review
+            )
+        )
+    model, counts = fit_model(features, columns, labels, config)
+    return TrainingResult(
+        model=model,
+        evaluation=evaluations[0],
+        rolling=evaluations[1:],
+        label_counts=counts,
+        invoices_per_period=features.groupby("period").size().astype(int).to_dict(),
+        quarantined_invoices=len(feature_set.quarantine),
+        features=features,
+    )

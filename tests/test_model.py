@@ -1,0 +1,90 @@
+"""The combined risk: percentiles, blend, hard findings first, feature checks, capacity."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tillit.capacity import ReviewConfig
+from tillit.model import BlendConfig, FeatureMismatchError, fit_risk_model
+
+
+class ColumnScorer:
+    """A stand-in scorer whose score is one feature column: makes the blend checkable by hand."""
+
+    def __init__(self, column: str) -> None:
+        self.column = column
+
+    def score_samples(self, X: pd.DataFrame) -> np.ndarray:
+        return X[self.column].to_numpy()
+
+
+def _features(a: list[float], b: list[float], findings: list[int]) -> pd.DataFrame:
+    return pd.DataFrame({"a": a, "b": b, "hard_finding_count": [float(f) for f in findings]})
+
+
+def _model(reference: pd.DataFrame, weight: float = 0.5):
+    return fit_risk_model(
+        ColumnScorer("a"),
+        ColumnScorer("b"),
+        reference,
+        ("a", "b", "hard_finding_count"),
+        BlendConfig(supervised_weight=weight, finding_floor=0.9),
+        ("2025-01",),
+        "1.1",
+    )
+
+
+def test_percentiles_blend_and_floor_by_hand():
+    reference = _features([1, 2, 3, 4], [10, 20, 30, 40], [0, 0, 0, 0])
+    model = _model(reference, weight=0.75)
+    parts = model.components(_features([3, 4, 0], [10, 40, 50], [0, 0, 1]))
+    # a=3: one reference below, one equal -> (2 + 3) / 8 = 0.625; b=10 -> (0 + 1) / 8 = 0.125
+    assert parts["isolation_forest_percentile"].tolist() == [0.625, 0.875, 0.0]
+    assert parts["lightgbm_percentile"].tolist() == [0.125, 0.875, 1.0]
+    blend = [0.75 * 0.125 + 0.25 * 0.625, 0.875, 0.75]
+    assert parts["blend"].tolist() == pytest.approx(blend)
+    assert parts["risk_score"].tolist() == pytest.approx(
+        [0.9 * blend[0], 0.9 * 0.875, 0.9 + 0.1 * 0.75]
+    )
+
+
+def test_every_hard_finding_ranks_above_every_other_invoice():
+    rng = np.random.default_rng(0)
+    reference = _features(rng.normal(size=200).tolist(), rng.normal(size=200).tolist(), [0] * 200)
+    model = _model(reference)
+    findings = [1 if i % 7 == 0 else 0 for i in range(100)]
+    batch = _features(
+        (rng.normal(size=100) * 3).tolist(), (rng.normal(size=100) * 3).tolist(), findings
+    )
+    risk = model.risk(batch)
+    assert ((risk >= 0) & (risk <= 1)).all()
+    has = np.asarray(findings) > 0
+    assert risk[has].min() >= 0.9 > risk[~has].max()
+
+
+def test_features_other_than_training_are_refused():
+    model = _model(_features([1, 2], [1, 2], [0, 0]))
+    with pytest.raises(FeatureMismatchError, match="missing b"):
+        model.risk(pd.DataFrame({"a": [1.0], "hard_finding_count": [0.0]}))
+
+
+@pytest.mark.parametrize(
+    ("share", "count", "n", "k", "random"),
+    [
+        (0.05, None, 1000, 50, 5),
+        (0.05, None, 10, 1, 1),
+        (None, 30, 1000, 30, 3),
+        (None, 30, 12, 12, 1),
+    ],
+)
+def test_capacity(share, count, n, k, random):
+    review = ReviewConfig(capacity_share=share, capacity_count=count)
+    assert review.k(n) == k
+    assert review.random_checks(n) == random
+
+
+def test_capacity_needs_exactly_one_setting():
+    with pytest.raises(ValueError, match="exactly one"):
+        ReviewConfig(capacity_share=0.05, capacity_count=10)

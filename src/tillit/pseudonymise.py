@@ -1,0 +1,223 @@
+"""Pseudonymisation at the municipality's edge: personal data never reaches tillit.
+
+The municipality's export names people by their personal identity number
+(personnummer) or by an employee number. Before anything else reads the
+tables, every identifier of a person is replaced with a keyed pseudonym and
+direct identifiers (names, addresses, phone numbers) are dropped outright.
+
+How a pseudonym is made:
+    ``prefix + HMAC-SHA-256(key, domain + "\\x1f" + normalised value)[:20 hex]``
+
+- The key is a 32-byte secret that the municipality keeps; without it nobody
+  can recompute or reverse the mapping by trying all personnummer (there are
+  only about 10^10 of them, so a plain hash would be reversible in hours).
+  Keep the same key for as long as history must link: a new key gives every
+  person a new pseudonym, and last year's invoices no longer match this year's.
+- 20 hex characters are 80 bits: collisions are out of reach for any
+  municipality (about 10^-12 for a million people).
+- The *domain* is the kind of person the column holds: ``client``, ``staff``
+  or ``person`` (owners and board members). The same value in different
+  domains gives unrelated pseudonyms, on purpose: no feature needs to know
+  that an employee is also a care recipient, and keeping the domains apart
+  means a leaked mapping for one kind of person says nothing about another
+  (data minimisation). A municipality that does want a link, say owners who
+  also work as staff, maps both columns to one domain (and one prefix) in
+  ``PseudonymiseConfig.domains``.
+- Within a domain the mapping is the same in every table, so ``client_id``
+  in invoices still matches ``client_id`` in clients, grants, visits and
+  hospital stays.
+
+Personal identity numbers are normalised before hashing, so one person written
+two ways gets one pseudonym: ``19380101-1234``, ``193801011234``,
+``380101-1234``, ``3801011234`` and ``380101+1234`` all become ``3801011234``.
+The canonical form is the ten-digit number without the century: inferring the
+century of a ten-digit number needs today's date (the ``+`` sign marks people
+aged 100 or more), and a date-dependent guess would silently give a person a
+new pseudonym when their number flips from ``-`` to ``+`` or when an old
+export is pseudonymised again. The price is that two people with the same
+ten digits born exactly a hundred years apart would share a pseudonym, which
+the check digit cannot tell apart either; in home care this is negligible.
+Only values with a valid date part and Luhn check digit are treated as
+personal identity numbers (coordination numbers, day + 60, included); every
+other identifier is only stripped of surrounding whitespace.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+from collections.abc import Mapping
+from pathlib import Path
+
+import pandas as pd
+from pydantic import Field, model_validator
+
+from tillit.errors import TillitError
+from tillit.strict import StrictModel
+
+KEY_BYTES = 32
+PSEUDONYM_HEX_CHARS = 20
+_SEPARATOR = "\x1f"  # never in a domain name (validated), so domain and value cannot blur
+
+_PERSONNUMMER = re.compile(r"^(?:(18|19|20)?)(\d{6})[-+ ]?(\d{4})$")
+
+
+class PseudonymiseConfig(StrictModel):
+    """Which columns hold people, which are dropped, and how pseudonyms look.
+
+    A column named in ``domains`` is pseudonymised in *every* table where it
+    occurs, even a table not listed in ``id_columns``, so a new table cannot
+    carry identifiers through by accident. ``id_columns`` lists where the
+    contract expects them; a listed column that a table lacks is skipped (the
+    contract check reports missing columns).
+    """
+
+    id_columns: dict[str, tuple[str, ...]] = Field(
+        default_factory=lambda: {
+            "clients": ("client_id",),
+            "grants": ("client_id",),
+            "hospital_stays": ("client_id",),
+            "visits": ("client_id", "staff_id"),
+            "invoices": ("client_id",),
+            "provider_persons": ("person_id",),
+        }
+    )
+    # Names, personal identity numbers and contact details are never needed:
+    # dropped from any table that has them, not hashed.
+    drop_columns: tuple[str, ...] = (
+        "name",
+        "first_name",
+        "last_name",
+        "personal_identity_number",
+        "personnummer",
+        "address",
+        "phone",
+        "email",
+    )
+    # Column -> kind of person. Columns sharing a domain share pseudonyms.
+    domains: dict[str, str] = Field(
+        default_factory=lambda: {"client_id": "client", "staff_id": "staff", "person_id": "person"}
+    )
+    prefix: dict[str, str] = Field(
+        default_factory=lambda: {"client_id": "C-", "staff_id": "S-", "person_id": "X-"}
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> PseudonymiseConfig:
+        listed = {column for columns in self.id_columns.values() for column in columns}
+        no_domain = sorted(listed - set(self.domains))
+        if no_domain:
+            raise ValueError(f"id columns without a domain: {', '.join(no_domain)}")
+        no_prefix = sorted(set(self.domains) - set(self.prefix))
+        if no_prefix:
+            raise ValueError(f"id columns without a prefix: {', '.join(no_prefix)}")
+        by_domain: dict[str, set[str]] = {}
+        for column, domain in self.domains.items():
+            if not domain or _SEPARATOR in domain:
+                raise ValueError(f"domain of {column} must be a non-empty name")
+            by_domain.setdefault(domain, set()).add(self.prefix[column])
+        mixed = sorted(domain for domain, prefixes in by_domain.items() if len(prefixes) > 1)
+        if mixed:
+            # One person must get one string, not the same hash behind two prefixes.
+            raise ValueError(f"columns in one domain must share a prefix: {', '.join(mixed)}")
+        overlap = sorted(listed & set(self.drop_columns))
+        if overlap:
+            raise ValueError(f"columns both pseudonymised and dropped: {', '.join(overlap)}")
+        return self
+
+
+def generate_key() -> bytes:
+    """A new random 32-byte key (for ``--new-key``); store it as raw bytes, keep it secret."""
+    return secrets.token_bytes(KEY_BYTES)
+
+
+def load_key(key_file: Path) -> bytes:
+    """Read the pseudonymisation key, refusing a missing, empty or short one.
+
+    The file holds raw bytes and is used exactly as stored (no stripping): an
+    editor adding a newline would otherwise be indistinguishable from a
+    different key.
+    """
+    key_file = Path(key_file)
+    if not key_file.is_file():
+        raise TillitError(
+            f"pseudonymisation key file {key_file} not found: create one with --new-key "
+            "and keep it outside the data folder (without it pseudonyms cannot be reproduced)"
+        )
+    key = key_file.read_bytes()
+    if not key:
+        raise TillitError(f"pseudonymisation key file {key_file} is empty")
+    if len(key) < KEY_BYTES:
+        raise TillitError(
+            f"pseudonymisation key file {key_file} holds {len(key)} bytes; at least "
+            f"{KEY_BYTES} random bytes are needed so pseudonyms cannot be guessed"
+        )
+    return key
+
+
+def _luhn_ok(digits: str) -> bool:
+    total = 0
+    for i, ch in enumerate(digits):
+        d = int(ch) * (2 if i % 2 == 0 else 1)
+        total += d - 9 if d > 9 else d
+    return total % 10 == 0
+
+
+def normalise_identifier(value: object) -> str:
+    """Canonical text of an identifier: a personnummer as ten digits, anything else stripped."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)  # a number column read as float: 3801011234.0 -> 3801011234
+    text = str(value).strip()
+    match = _PERSONNUMMER.match(text)
+    if match:
+        core = match.group(2) + match.group(3)
+        month, day = int(core[2:4]), int(core[4:6])
+        # Day + 60 marks a coordination number (samordningsnummer).
+        day_ok = 1 <= day <= 31 or 61 <= day <= 91
+        if 1 <= month <= 12 and day_ok and _luhn_ok(core):
+            return core
+    return text
+
+
+def pseudonym(value: str, key: bytes, domain: str, prefix: str = "") -> str:
+    """Keyed pseudonym of one identifier, stable across tables and runs for the same key."""
+    if len(key) < KEY_BYTES:
+        raise ValueError(f"key must hold at least {KEY_BYTES} bytes")
+    message = f"{domain}{_SEPARATOR}{normalise_identifier(value)}".encode()
+    digest = hmac.new(key, message, hashlib.sha256).hexdigest()
+    return prefix + digest[:PSEUDONYM_HEX_CHARS]
+
+
+def _pseudonymise_column(values: pd.Series, key: bytes, domain: str, prefix: str) -> pd.Series:
+    # Hash each distinct value once: visits repeat the same client thousands of times.
+    present = values.dropna()
+    mapping = {v: pseudonym(v, key, domain, prefix) for v in pd.unique(present)}
+    out = present.map(mapping).reindex(values.index)
+    return out.astype("str")
+
+
+def pseudonymise_tables(
+    tables: Mapping[str, pd.DataFrame], key: bytes, config: PseudonymiseConfig | None = None
+) -> dict[str, pd.DataFrame]:
+    """Replace every identifier of a person with its pseudonym and drop direct identifiers.
+
+    Inputs are not modified. Nulls stay null. Tables without people pass
+    through unchanged (as copies).
+    """
+    config = config or PseudonymiseConfig()
+    if len(key) < KEY_BYTES:
+        raise ValueError(f"key must hold at least {KEY_BYTES} bytes")
+    out: dict[str, pd.DataFrame] = {}
+    for name, frame in tables.items():
+        kept = [c for c in frame.columns if c not in config.drop_columns]
+        result = frame.loc[:, kept].copy()
+        listed = set(config.id_columns.get(name, ()))
+        for column in result.columns:
+            if column in listed or column in config.domains:
+                result[column] = _pseudonymise_column(
+                    result[column], key, config.domains[column], config.prefix[column]
+                )
+        out[name] = result
+    return out

@@ -1,0 +1,234 @@
+"""Audit log: records come back in order, the chain holds, and tampering is found."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tillit.auditlog import (
+    GENESIS_HASH,
+    append_record,
+    format_log,
+    read_log,
+    verify_log,
+)
+
+T0 = dt.datetime(2025, 3, 1, 8, 30, tzinfo=dt.UTC)
+
+
+def _three(path: Path) -> list:
+    return [
+        append_record(path, command="validate", counts={"invoices": 120}, user="anna", now=T0),
+        append_record(
+            path,
+            command="train",
+            model_name="tillit-lgbm",
+            model_version="3",
+            run_id="abcdef1234567890",
+            config_hash="c" * 64,
+            data_fingerprint="d" * 64,
+            counts={"invoices": 1200, "labelled": 300},
+            output_hashes={"model_card.html": "e" * 64},
+            details={"auc": np.float64(0.81), "nan_metric": float("nan"), "periods": ("2025-01",)},
+            user="anna",
+            now=T0 + dt.timedelta(hours=1),
+        ),
+        append_record(
+            path,
+            command="score",
+            model_name="tillit-lgbm",
+            model_version="3",
+            counts={"received": 130, "scored": 128, "quarantined": 2, "flagged": 13},
+            user="bert",
+            now=T0 + dt.timedelta(days=1),
+        ),
+    ]
+
+
+def test_three_records_read_back_in_order(tmp_path: Path) -> None:
+    path = tmp_path / "models" / "audit_log.jsonl"  # parent folder created on demand
+    records = _three(path)
+    frame = read_log(path)
+    assert frame["seq"].tolist() == [1, 2, 3]
+    assert frame["command"].tolist() == ["validate", "train", "score"]
+    assert frame["user"].tolist() == ["anna", "anna", "bert"]
+    assert frame["utc_time"].tolist() == [
+        "2025-03-01T08:30:00Z",
+        "2025-03-01T09:30:00Z",
+        "2025-03-02T08:30:00Z",
+    ]
+    assert frame["counts"].iloc[2] == {
+        "received": 130,
+        "scored": 128,
+        "quarantined": 2,
+        "flagged": 13,
+    }
+    assert frame["details"].iloc[1] == {"auc": 0.81, "nan_metric": None, "periods": ["2025-01"]}
+    assert frame["record_hash"].tolist() == [r.record_hash for r in records]
+    assert records[0].prev_hash == GENESIS_HASH
+    first_line = path.read_bytes().split(b"\n")[0]
+    assert records[1].prev_hash == hashlib.sha256(first_line).hexdigest()
+
+
+def test_intact_log_verifies(tmp_path: Path) -> None:
+    path = tmp_path / "audit_log.jsonl"
+    records = _three(path)
+    assert verify_log(path) == []
+    assert verify_log(path, known_hashes={r.seq: r.record_hash for r in records}) == []
+
+
+def test_user_defaults_to_login_name_or_unknown(tmp_path: Path, monkeypatch) -> None:
+    path = tmp_path / "audit_log.jsonl"
+
+    def no_login() -> str:
+        raise OSError("no login name")
+
+    monkeypatch.setattr("getpass.getuser", no_login)
+    assert append_record(path, command="log").user == "unknown"
+    monkeypatch.setattr("getpass.getuser", lambda: "carin")
+    assert append_record(path, command="log").user == "carin"
+
+
+def test_editing_a_middle_line_is_detected(tmp_path: Path) -> None:
+    path = tmp_path / "audit_log.jsonl"
+    _three(path)
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    lines[1] = lines[1].replace('"invoices":1200', '"invoices":1100')
+    path.write_text("".join(lines), encoding="utf-8")
+    problems = verify_log(path)
+    assert any(p.startswith("line 2: record was edited") for p in problems)
+    assert any(p.startswith("line 3: chain broken") for p in problems)
+
+
+def test_edit_that_recomputes_the_record_hash_still_breaks_the_chain(tmp_path: Path) -> None:
+    path = tmp_path / "audit_log.jsonl"
+    _three(path)
+    lines = path.read_text(encoding="utf-8").splitlines()
+    obj = json.loads(lines[1])
+    obj["user"] = "mallory"
+    body = {k: v for k, v in obj.items() if k != "record_hash"}
+    obj["record_hash"] = hashlib.sha256(
+        json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    ).hexdigest()
+    lines[1] = json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    assert verify_log(path) == [
+        "line 3: chain broken: the line before it was changed, removed or inserted"
+    ]
+
+
+def test_whitespace_edit_of_the_last_line_is_detected(tmp_path: Path) -> None:
+    path = tmp_path / "audit_log.jsonl"
+    _three(path)
+    text = path.read_text(encoding="utf-8")
+    head, last = text.rstrip("\n").rsplit("\n", 1)
+    path.write_text(head + "\n" + last.replace(",", ", ") + "\n", encoding="utf-8")
+    assert verify_log(path) == ["line 3: record was rewritten (not as it was appended)"]
+
+
+def test_deleting_a_line_is_detected(tmp_path: Path) -> None:
+    path = tmp_path / "audit_log.jsonl"
+    _three(path)
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    path.write_text(lines[0] + lines[2], encoding="utf-8")
+    problems = verify_log(path)
+    assert any(p.startswith("line 2: chain broken") for p in problems)
+    assert any("sequence number 3 follows 1" in p for p in problems)
+
+
+def test_deleting_the_first_line_is_detected(tmp_path: Path) -> None:
+    path = tmp_path / "audit_log.jsonl"
+    _three(path)
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    path.write_text("".join(lines[1:]), encoding="utf-8")
+    problems = verify_log(path)
+    assert any(p.startswith("line 1: chain broken") for p in problems)
+
+
+def test_cut_tail_is_detected_with_hashes_kept_elsewhere(tmp_path: Path) -> None:
+    path = tmp_path / "audit_log.jsonl"
+    records = _three(path)
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    path.write_text("".join(lines[:2]), encoding="utf-8")
+    # The file alone looks intact: that is why record hashes go to MLflow too.
+    assert verify_log(path) == []
+    known = {r.seq: r.record_hash for r in records}
+    assert verify_log(path, known_hashes=known) == [
+        "record 3 is missing (known from elsewhere): the log was cut"
+    ]
+
+
+def test_bad_json_and_torn_last_line_are_reported_and_appending_goes_on(tmp_path: Path) -> None:
+    path = tmp_path / "audit_log.jsonl"
+    _three(path)
+    with path.open("ab") as handle:
+        handle.write(b'{"seq": 4, "command": "sco')  # a crash mid-write
+    problems = verify_log(path)
+    assert "the last line is incomplete (no newline): a write was interrupted" in problems
+    assert "line 4: not a JSON record" in problems
+    record = append_record(path, command="score", user="bert", now=T0)
+    assert record.seq == 5
+    frame = read_log(path)
+    assert frame["seq"].tolist() == [1, 2, 3, 5]
+    problems = verify_log(path)
+    assert problems == [
+        "line 4: not a JSON record",
+        "line 5: sequence number 5 follows 3: records are missing, inserted or reordered",
+    ]
+
+
+def test_file_only_grows_and_earlier_bytes_never_change(tmp_path: Path) -> None:
+    path = tmp_path / "audit_log.jsonl"
+    before = b""
+    for i in range(5):
+        append_record(path, command=f"run{i}", user="anna", now=T0)
+        now = path.read_bytes()
+        assert len(now) > len(before)
+        assert now.startswith(before)
+        before = now
+
+
+def test_concurrent_appends_from_threads_keep_the_chain(tmp_path: Path) -> None:
+    path = tmp_path / "audit_log.jsonl"
+
+    def worker(i: int) -> None:
+        for j in range(10):
+            append_record(path, command=f"w{i}-{j}", user="anna", now=T0)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert verify_log(path) == []
+    frame = read_log(path)
+    assert frame["seq"].tolist() == list(range(1, 41))
+    assert len(set(frame["command"])) == 40
+
+
+def test_absent_log_reads_empty_and_verifies_as_missing(tmp_path: Path) -> None:
+    path = tmp_path / "absent.jsonl"
+    assert read_log(path).empty
+    assert verify_log(path) == [f"no audit log at {path}"]
+    assert format_log(read_log(path)) == "(the audit log has no records)"
+
+
+def test_format_log_shows_the_newest_records(tmp_path: Path) -> None:
+    path = tmp_path / "audit_log.jsonl"
+    _three(path)
+    text = format_log(read_log(path), last=2)
+    lines = text.splitlines()
+    assert len(lines) == 3  # header + two records
+    assert lines[0].split() == ["seq", "utc_time", "user", "command", "model", "run", "counts"]
+    assert "validate" not in text
+    assert "tillit-lgbm v3" in lines[1] and "abcdef12" in lines[1]
+    # Keys come back sorted: the stored line is canonical JSON.
+    assert "flagged=13, quarantined=2, received=130, scored=128" in lines[2]
+    with pytest.raises(ValueError):
+        format_log(read_log(path), last=-1)

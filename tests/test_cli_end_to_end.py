@@ -1,0 +1,218 @@
+"""The real CLI, end to end, in a temporary folder: simulate, validate, train, promote, score."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+SEED = 11
+CLIENTS = 300
+MONTHS = 6
+LAST = "2025-06"
+
+
+def tillit(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    return subprocess.run(
+        [sys.executable, "-m", "tillit", *map(str, args)],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+def ok(result: subprocess.CompletedProcess[str]) -> subprocess.CompletedProcess[str]:
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result
+
+
+def refused(result: subprocess.CompletedProcess[str], *phrases: str) -> str:
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    for phrase in phrases:
+        assert phrase in result.stderr, result.stderr
+    return result.stderr
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """One simulated municipality, trained and scored once for the whole module."""
+    root = tmp_path_factory.mktemp("e2e")
+    data = root / "data"
+    ok(tillit("simulate", "--out", data, "--seed", SEED, "--clients", CLIENTS, "--months", MONTHS, cwd=root))
+    ok(tillit("train", "--data", data, "--store", root / "models", cwd=root))
+    ok(tillit("promote", "--store", root / "models", cwd=root))
+    ok(tillit("score", "--data", data, "--period", LAST, "--out", root / "score", "--store", root / "models", cwd=root))
+    return {"root": root, "data": data, "store": root / "models", "score": root / "score"}
+
+
+def test_simulated_data_validates_with_nothing_quarantined(world):
+    result = ok(tillit("validate", "--data", world["data"], "--out", world["root"] / "val", cwd=world["root"]))
+    report = json.loads((world["root"] / "val" / "validation.json").read_text())
+    assert report["rows_quarantined"] == 0
+    assert report["usable"] is True
+    assert "invoices" in result.stdout
+
+
+def test_hand_broken_rows_are_quarantined_exactly_with_their_rule(world, tmp_path):
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    for path in world["data"].glob("*.parquet"):
+        (broken / path.name).write_bytes(path.read_bytes())
+    visits = pd.read_parquet(broken / "visits.parquet")
+    visits.loc[5, "end_at"] = visits.loc[5, "start_at"] - pd.Timedelta(minutes=10)
+    visits.loc[9, "method"] = "fax"
+    visits.to_parquet(broken / "visits.parquet", index=False)
+    invoices = pd.read_parquet(broken / "invoices.parquet")
+    invoices.loc[3, "billed_hours"] = -4.0
+    invoices.to_parquet(broken / "invoices.parquet", index=False)
+    ok(tillit("validate", "--data", broken, "--out", tmp_path / "out", cwd=tmp_path))
+    quarantine = pd.read_parquet(tmp_path / "out" / "quarantine.parquet")
+    got = set(zip(quarantine["table"], quarantine["row_number"], quarantine["rule"], strict=True))
+    assert got == {
+        ("visits", 5, "end_at_after_start_at"),
+        ("visits", 9, "method must be one of nfc, app, manual"),
+        ("invoices", 3, "billed_hours >= 0"),
+    }
+    assert (broken / "visits.parquet").exists() and not (broken / "quarantine.parquet").exists()
+
+
+def test_missing_column_and_over_limit_stop_with_exit_2(world, tmp_path):
+    missing = tmp_path / "missing"
+    missing.mkdir()
+    for path in world["data"].glob("*.parquet"):
+        (missing / path.name).write_bytes(path.read_bytes())
+    pd.read_parquet(missing / "grants.parquet").drop(columns=["hours_per_month", "valid_to"]).to_parquet(
+        missing / "grants.parquet"
+    )
+    refused(
+        tillit("validate", "--data", missing, "--out", tmp_path / "o1", cwd=tmp_path),
+        "grants.parquet: missing column(s) hours_per_month, valid_to",
+    )
+    over = tmp_path / "over"
+    over.mkdir()
+    for path in world["data"].glob("*.parquet"):
+        (over / path.name).write_bytes(path.read_bytes())
+    invoices = pd.read_parquet(over / "invoices.parquet")
+    invoices.loc[: len(invoices) // 50, "amount_sek"] = -1.0  # 2 %: above the 1 % limit
+    invoices.to_parquet(over / "invoices.parquet", index=False)
+    refused(tillit("validate", "--data", over, "--out", tmp_path / "o2", cwd=tmp_path), "invoices:", "above the limit")
+    assert (tmp_path / "o2" / "quarantine.parquet").exists()
+    refused(
+        tillit("score", "--data", over, "--period", LAST, "--out", tmp_path / "o3", "--store", world["store"], cwd=tmp_path),
+        "nothing is scored",
+    )
+
+
+def test_score_writes_every_output_and_the_counts_add_up(world):
+    out = world["score"]
+    for name in ("risk_list.parquet", "risk_list.csv", "explanations.parquet", "report.html", "manifest.json"):
+        assert (out / name).exists(), name
+    manifest = json.loads((out / "manifest.json").read_text())
+    counts = manifest["counts"]
+    invoices = pd.read_parquet(world["data"] / "invoices.parquet")
+    assert counts["received"] == int((invoices["period"] == LAST).sum())
+    assert counts["scored"] + counts["quarantined"] == counts["received"]
+    for key in ("model_name", "model_version", "run_id", "config_hash", "data_fingerprint", "contract_version"):
+        assert manifest[key]
+    risk_list = pd.read_parquet(out / "risk_list.parquet")
+    assert len(risk_list) == counts["received"]
+    assert risk_list["invoice_id"].is_unique
+    scored = risk_list[risk_list["status"] == "scored"]
+    assert sorted(scored["rank"].tolist()) == list(range(1, len(scored) + 1))
+    assert scored["risk_score"].between(0, 1).all()
+    assert (scored.sort_values("rank")["risk_score"].diff().dropna() <= 0).all()
+    flagged = risk_list[risk_list["flagged"]]
+    assert (flagged["why_flagged"].str.len() > 0).all()
+    assert flagged["reasons"].str.len().gt(0).all()
+    for why in ("capacity", "random check"):
+        assert flagged["why_flagged"].str.contains(why).any()
+    assert manifest["outputs"]["risk_list.parquet"]
+
+
+def test_explanations_add_up_to_each_scorers_output(world):
+    explanations = pd.read_parquet(world["score"] / "explanations.parquet")
+    risk_list = pd.read_parquet(world["score"] / "risk_list.parquet")
+    flagged = set(risk_list.loc[risk_list["flagged"] & (risk_list["status"] == "scored"), "invoice_id"])
+    assert set(explanations["invoice_id"]) == flagged
+    assert set(explanations["scorer"]) == {"lightgbm", "isolation_forest"}
+    totals = explanations.groupby(["invoice_id", "scorer"]).agg(
+        contributions=("contribution", "sum"), base=("base_value", "first"), output=("output", "first")
+    )
+    np.testing.assert_allclose(totals["base"] + totals["contributions"], totals["output"], atol=1e-6)
+
+
+def test_report_lists_every_flagged_invoice_and_needs_no_network(world):
+    html = (world["score"] / "report.html").read_text("utf-8")
+    risk_list = pd.read_parquet(world["score"] / "risk_list.parquet")
+    for invoice_id in risk_list.loc[risk_list["flagged"], "invoice_id"]:
+        assert invoice_id in html
+    assert "<script" not in html
+    assert "http://" not in html.replace('xmlns="http://www.w3.org/2000/svg"', "")
+    assert "https://" not in html
+
+
+def test_same_inputs_give_byte_identical_risk_lists_and_no_silent_overwrite(world):
+    args = ("--data", world["data"], "--period", LAST, "--store", world["store"])
+    refused(tillit("score", *args, "--out", world["score"], cwd=world["root"]), "already holds an earlier run")
+    again = world["root"] / "score-again"
+    ok(tillit("score", *args, "--out", again, cwd=world["root"]))
+    for name in ("risk_list.parquet", "risk_list.csv", "explanations.parquet"):
+        assert (again / name).read_bytes() == (world["score"] / name).read_bytes(), name
+
+
+def test_scoring_refuses_a_month_without_invoices_and_features_unlike_training(world, tmp_path):
+    args = ("--data", world["data"], "--store", world["store"])
+    refused(tillit("score", *args, "--period", "2031-01", "--out", tmp_path / "a", cwd=tmp_path), "has no invoices")
+    config = tmp_path / "windows.yaml"
+    config.write_text("features:\n  history_windows_months: [2, 4]\n")
+    refused(
+        tillit("score", *args, "--period", LAST, "--out", tmp_path / "b", "--config", config, cwd=tmp_path),
+        "features differ from those the model was trained on",
+    )
+
+
+def test_registered_pyfunc_predicts_the_risk_the_cli_wrote(world):
+    import mlflow
+
+    features_file = world["root"] / "features.parquet"
+    ok(tillit("features", "--data", world["data"], "--period", LAST, "--out", features_file, cwd=world["root"]))
+    features = pd.read_parquet(features_file)
+    mlflow.set_tracking_uri(f"sqlite:///{world['store'] / 'mlflow.db'}")
+    model = mlflow.pyfunc.load_model("models:/tillit-invoice-risk@champion")
+    predicted = pd.Series(np.asarray(model.predict(features)), index=features["invoice_id"])
+    risk_list = pd.read_parquet(world["score"] / "risk_list.parquet").set_index("invoice_id")
+    np.testing.assert_allclose(predicted.to_numpy(), risk_list.loc[predicted.index, "risk_score"].to_numpy(), atol=1e-12)
+
+
+def test_promote_refuses_a_worse_challenger_and_accepts_a_better_one(world, tmp_path):
+    store = tmp_path / "models"
+    weak = tmp_path / "weak.yaml"
+    weak.write_text(
+        "training:\n  lightgbm:\n    n_estimators: 1\n    num_leaves: 2\n"
+        "  isolation_forest:\n    n_estimators: 1\n    max_samples: 16\n"
+        "  blend:\n    supervised_weight: 0.0\n"
+    )
+    ok(tillit("train", "--data", world["data"], "--store", store, "--config", weak, cwd=tmp_path))
+    first = ok(tillit("promote", "--store", store, cwd=tmp_path))
+    assert "no champion yet: version 1 becomes champion" in first.stdout
+    ok(tillit("train", "--data", world["data"], "--store", store, cwd=tmp_path))
+    better = ok(tillit("promote", "--store", store, cwd=tmp_path))
+    assert "challenger beats champion" in better.stdout
+    ok(tillit("train", "--data", world["data"], "--store", store, "--config", weak, cwd=tmp_path))
+    worse = tillit("promote", "--store", store, cwd=tmp_path)
+    assert worse.returncode == 1
+    assert "challenger does not beat champion" in worse.stdout
+    assert "challenger version 3" in worse.stdout and "champion version 2" in worse.stdout
+    forced = tillit("promote", "--store", store, "--force", cwd=tmp_path)
+    refused(forced, "--force needs --reason")
+    ok(tillit("promote", "--store", store, "--force", "--reason", "test override", cwd=tmp_path))

@@ -213,10 +213,28 @@ def promote(
 ) -> None:
     """Make the challenger champion if it beats the champion on the primary metric."""
     from tillit.config import load_config
+    from tillit.jobs import audit
     from tillit.tracking import promote as run_promote
 
-    settings = load_config(config).training
-    decision = run_promote(settings.model_name, settings.primary_metric, force, reason, store)
+    settings = load_config(config)
+    decision = run_promote(
+        settings.training.model_name, settings.training.primary_metric, force, reason, store
+    )
+    audit(
+        store,
+        "promote",
+        model_name=decision.challenger.name,
+        model_version=decision.challenger.version,
+        run_id=decision.challenger.run_id,
+        config_hash=settings.hash(),
+        details={
+            "promoted": decision.promoted,
+            "message": decision.message,
+            "forced": force,
+            "reason": reason,
+            "previous_champion": decision.champion.version if decision.champion else None,
+        },
+    )
     typer.echo(decision.message)
     if not decision.promoted:
         raise typer.Exit(code=1)
@@ -272,12 +290,13 @@ def feedback(
         ),
     ] = None,
     config: ConfigOption = None,
+    store: StoreOption = Path("models"),
 ) -> None:
     """Append auditors' decisions to audit_outcomes (append-only); bad decisions are quarantined."""
     from tillit.config import load_config
     from tillit.jobs import run_feedback
 
-    outcome = run_feedback(data, decisions, risk_list, load_config(config))
+    outcome = run_feedback(data, decisions, risk_list, load_config(config), store)
     rejected = outcome["quarantined"]
     typer.echo(
         f"{outcome['decisions']} decisions read: {outcome['accepted']} accepted "
@@ -332,6 +351,50 @@ def demo(
         config=config,
         store=store,
     )
+
+
+@app.command()
+@_clean_errors
+def log(
+    last: Annotated[int | None, typer.Option(help="Show only the newest N records.")] = None,
+    store: StoreOption = Path("models"),
+) -> None:
+    """Show the audit log: every train, promote, score and feedback run; checks its hash chain."""
+    from tillit.auditlog import format_log, read_log, verify_log
+    from tillit.jobs import AUDIT_LOG
+
+    path = store / AUDIT_LOG
+    if not path.exists():
+        _fail(
+            f"no audit log at {path} yet: it starts with the first train, promote, score or feedback"
+        )
+    typer.echo(format_log(read_log(path), last))
+    problems = verify_log(path)
+    if problems:
+        typer.secho(
+            "the audit log has been altered:\n  " + "\n  ".join(problems), err=True, fg="red"
+        )
+        raise typer.Exit(code=1)
+    typer.echo(f"hash chain intact ({path})")
+
+
+@app.command()
+@_clean_errors
+def pseudonymise(
+    in_dir: Annotated[Path, typer.Option("--in", help="Export folder with real identifiers.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the pseudonymised copy.")],
+    key_file: Annotated[Path, typer.Option("--key-file", help="Secret key (at least 32 bytes).")],
+    new_key: Annotated[
+        bool, typer.Option(help="Create the key file first (never overwrites).")
+    ] = False,
+    config: ConfigOption = None,
+) -> None:
+    """Replace identifiers of people with keyed hashes (HMAC-SHA-256) before data reaches tillit."""
+    from tillit.config import load_config
+    from tillit.jobs import run_pseudonymise
+
+    figures = run_pseudonymise(in_dir, out, key_file, new_key, load_config(config))
+    typer.echo(f"{figures['files']} files, {figures['rows']:,} rows pseudonymised into {out}")
 
 
 def main() -> None:

@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from tillit.capacity import ReviewConfig
 from tillit.errors import ConfigError
 from tillit.features import FeatureConfig
+from tillit.pseudonymise import PseudonymiseConfig
 from tillit.score import ScoringConfig
 from tillit.simulate import SimulationConfig
 from tillit.strict import StrictModel
@@ -35,6 +36,7 @@ class TillitConfig(StrictModel):
     review: ReviewConfig = ReviewConfig()
     training: TrainingConfig = TrainingConfig()
     scoring: ScoringConfig = ScoringConfig()
+    pseudonymise: PseudonymiseConfig = PseudonymiseConfig()
 
     def resolved(self) -> dict[str, Any]:
         """Every setting, defaults included: what a run logs."""

@@ -11,6 +11,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
@@ -27,7 +28,13 @@ from tillit.io import (
 )
 from tillit.validate import ValidationResult, check_quarantine_limit, validate_tables
 
+if TYPE_CHECKING:
+    from tillit.fairness import FairnessAudit
+    from tillit.tracking import ModelRef
+    from tillit.train import TrainingResult
+
 TRUTH_FILE = "truth.parquet"
+AUDIT_LOG = "audit_log.jsonl"
 
 
 class OutputExistsError(TillitError):
@@ -127,8 +134,14 @@ def period_quarantine(loaded: LoadedData, period: str) -> pd.DataFrame:
 def run_train(
     data_dir: Path, config: TillitConfig, config_path: Path | None, store: Path
 ) -> dict[str, object]:
-    """Train, evaluate on the held-out month, log to MLflow, register the challenger."""
+    """Train, evaluate on the held-out month, log to MLflow, register the challenger.
+
+    The fairness audit of the held-out month and the model card go with the run
+    and are written beside the registry in `<store>/model_cards/`; the audit log
+    gets a record.
+    """
     from tillit import plots, tracking
+    from tillit.fairness import fairness_audit
     from tillit.train import train
 
     began = time.perf_counter()
@@ -136,9 +149,14 @@ def run_train(
     truth = read_truth(data_dir)
     result = train(loaded.validation.tables, config.training, config.features, config.review, truth)
     train_seconds = time.perf_counter() - began
+    fairness = fairness_audit(result.evaluation.audit_frame, "label", "flagged")
     with tempfile.TemporaryDirectory() as scratch:
         folder = Path(scratch)
         artifacts = plots.training_artifacts(result, folder)
+        (folder / "fairness").mkdir()
+        fairness.by_group.to_csv(folder / "fairness" / "by_group.csv", index=False)
+        fairness.disparity.to_csv(folder / "fairness" / "disparity.csv", index=False)
+        artifacts["fairness"] = folder / "fairness"
         if config_path is not None:
             shutil.copy(config_path, folder / "config.yaml")
             artifacts["config"] = folder / "config.yaml"
@@ -150,14 +168,112 @@ def run_train(
             config.training.model_name,
             artifacts,
             store,
+            extra_metrics=fairness.summary_metrics(),
         )
+    card_paths = write_model_card(result, ref, fairness, config, loaded.fingerprint, store)
+    audit(
+        store,
+        "train",
+        model_name=ref.name,
+        model_version=ref.version,
+        run_id=ref.run_id,
+        config_hash=config.hash(),
+        data_fingerprint=loaded.fingerprint,
+        counts={
+            "invoices": int(sum(result.invoices_per_period.values())),
+            "quarantined_invoices": result.quarantined_invoices,
+            **result.label_counts,
+        },
+        output_hashes={path.name: file_sha256(path) for path in card_paths},
+        details={
+            "eval_period": result.evaluation.period,
+            "evaluation_basis": result.evaluation.basis,
+            "eval_combined_average_precision": result.evaluation.metrics.get(
+                "combined_average_precision"
+            ),
+            "eval_combined_recall_at_k": result.evaluation.metrics.get("combined_recall_at_k"),
+        },
+    )
     return {
         "model": ref,
         "result": result,
+        "fairness": fairness,
+        "model_card": card_paths,
         "train_seconds": round(train_seconds, 2),
         "total_seconds": round(time.perf_counter() - began, 2),
         "fingerprint": loaded.fingerprint,
     }
+
+
+def write_model_card(
+    result: TrainingResult,
+    ref: ModelRef,
+    fairness: FairnessAudit,
+    config: TillitConfig,
+    fingerprint: str,
+    store: Path,
+) -> list[Path]:
+    """Render the model card of a registered version, log it to its run, write it beside the model."""
+    import datetime as dt
+
+    from tillit import tracking
+    from tillit.features import FEATURE_DESCRIPTIONS
+    from tillit.modelcard import ModelCardData, render_model_card
+
+    evaluation = result.evaluation
+    model = result.model
+    metrics = evaluation.metrics
+
+    def strip(prefix: str) -> dict[str, float]:
+        """The metrics of one ranking, without the per-scheme recalls."""
+        return {
+            k.removeprefix(prefix): v
+            for k, v in metrics.items()
+            if k.startswith(prefix) and not k.startswith(f"{prefix}recall_at_k_")
+        }
+
+    card = ModelCardData(
+        model_name=ref.name,
+        model_version=ref.version,
+        run_id=ref.run_id,
+        created_utc=dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        training_data={
+            "periods": f"{model.trained_periods[0]} to {model.trained_periods[-1]}",
+            "invoices_per_period": result.invoices_per_period,
+            "labels": result.label_counts,
+            "quarantined_invoices": result.quarantined_invoices,
+        },
+        features=[
+            (c, FEATURE_DESCRIPTIONS.get(c, {}).get("en", "")) for c in model.feature_columns
+        ],
+        evaluation=strip("combined_"),
+        evaluation_basis=evaluation.basis,
+        eval_period=evaluation.period,
+        capacity_k=evaluation.k,
+        per_scheme_recall={
+            k.removeprefix("combined_recall_at_k_"): v
+            for k, v in metrics.items()
+            if k.startswith("combined_recall_at_k_")
+        },
+        baseline=strip("rule_billed_over_registered_"),
+        fairness=fairness,
+        config_hash=config.hash(),
+        data_fingerprint=fingerprint,
+        git_commit=tracking.git_commit(),
+        contract_version=model.contract_version,
+        feature_schema=model.feature_schema,
+    )
+    markdown, html = render_model_card(card)
+    folder = store / "model_cards"
+    folder.mkdir(parents=True, exist_ok=True)
+    stem = f"{ref.name}-v{ref.version}"
+    paths = [folder / f"{stem}.md", folder / f"{stem}.html"]
+    paths[0].write_text(markdown, "utf-8")
+    paths[1].write_text(html, "utf-8")
+    client = tracking.connect(store)
+    client.log_text(ref.run_id, markdown, "model_card/model_card.md")
+    client.log_text(ref.run_id, html, "model_card/model_card.html")
+    return paths
 
 
 def run_score(
@@ -280,11 +396,27 @@ def run_score(
         "outputs": {name: file_sha256(path) for name, path in sorted(outputs.items())},
     }
     write_json(manifest, out / "manifest.json")
+    audit(
+        store,
+        "score",
+        model_name=ref.name,
+        model_version=ref.version,
+        run_id=ref.run_id,
+        config_hash=config.hash(),
+        data_fingerprint=loaded.fingerprint,
+        counts=manifest["counts"],
+        output_hashes={**manifest["outputs"], "manifest.json": file_sha256(out / "manifest.json")},
+        details={"period": period, "out": str(out), "alias": alias},
+    )
     return {"out": out, "report": report_path, "manifest": manifest}
 
 
 def run_feedback(
-    data_dir: Path, decisions_file: Path, risk_list_file: Path | None, config: TillitConfig
+    data_dir: Path,
+    decisions_file: Path,
+    risk_list_file: Path | None,
+    config: TillitConfig,
+    store: Path,
 ) -> dict[str, object]:
     """Validate decisions and append them to audit_outcomes and the decision log in the data folder.
 
@@ -324,6 +456,19 @@ def run_feedback(
         else pd.concat([previous_log, result.log_rows], ignore_index=True)
     )
     write_frame(log, log_path)
+    audit(
+        store,
+        "feedback",
+        data_fingerprint=loaded.fingerprint,
+        counts={
+            "decisions": len(decisions),
+            "accepted": len(result.log_rows),
+            "rejected": len(result.quarantine),
+            "outcomes_appended": len(result.new_outcomes),
+        },
+        output_hashes={outcomes_path.name: file_sha256(outcomes_path), log_path.name: file_sha256(log_path)},
+        details={"decisions_file": str(decisions_file), "decisions_sha256": file_sha256(decisions_file)},
+    )
     return {
         "decisions": len(decisions),
         "accepted": len(result.log_rows),
@@ -332,3 +477,44 @@ def run_feedback(
         "random_checks": int((result.log_rows["selection"] == "random_check").sum()),
         "outcomes_file": outcomes_path,
     }
+
+
+def run_pseudonymise(
+    in_dir: Path, out_dir: Path, key_file: Path, new_key: bool, config: TillitConfig
+) -> dict[str, int]:
+    """Pseudonymise every table file of an export folder into a new folder, same formats.
+
+    Every `.csv` and `.parquet` file is read (not only contract tables: an export
+    may carry more), so identifiers cannot slip through in a table tillit does not use.
+    """
+    import os
+
+    from tillit.pseudonymise import generate_key, load_key, pseudonymise_tables
+
+    in_dir, out_dir = Path(in_dir), Path(out_dir)
+    if not in_dir.is_dir():
+        raise TillitError(f"input folder {in_dir} does not exist")
+    if out_dir.resolve() == in_dir.resolve():
+        raise TillitError("--out must be another folder than --in: the originals are not overwritten")
+    if new_key:
+        if key_file.exists():
+            raise TillitError(f"{key_file} exists: refusing to replace a key (old pseudonyms would no longer link)")
+        key_file.parent.mkdir(parents=True, exist_ok=True)
+        descriptor = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(generate_key())
+    key = load_key(key_file)
+    files = sorted(p for p in in_dir.iterdir() if p.suffix in (".csv", ".parquet") and p.is_file())
+    tables = {path.stem: read_frame(path) for path in files}
+    cleaned = pseudonymise_tables(tables, key, config.pseudonymise)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for path in files:
+        write_frame(cleaned[path.stem], out_dir / path.name)
+    return {"files": len(files), "rows": int(sum(len(t) for t in cleaned.values()))}
+
+
+def audit(store: Path, command: str, **fields: object) -> None:
+    """Append one record to the audit log beside the model registry."""
+    from tillit.auditlog import append_record
+
+    append_record(store / AUDIT_LOG, command=command, **fields)  # type: ignore[arg-type]

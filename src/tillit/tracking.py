@@ -120,6 +120,7 @@ def log_training(
     model_name: str,
     artifacts: dict[str, Path],
     store: Path = DEFAULT_STORE,
+    extra_metrics: dict[str, float] | None = None,
 ) -> ModelRef:
     """Log one training run with everything needed to reproduce and compare it; register it.
 
@@ -160,6 +161,8 @@ def log_training(
         mlflow.log_metrics(
             {f"eval_{name}": value for name, value in evaluation.metrics.items() if pd.notna(value)}
         )
+        if extra_metrics:
+            mlflow.log_metrics({k: v for k, v in extra_metrics.items() if pd.notna(v)})
         for rolling in result.rolling:
             mlflow.log_metrics(
                 {

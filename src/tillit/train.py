@@ -27,8 +27,8 @@ from sklearn.model_selection import StratifiedKFold
 from tillit import CONTRACT_VERSION
 from tillit.capacity import ReviewConfig
 from tillit.errors import TillitError
-from tillit.evaluate import ranking_metrics
-from tillit.features import FeatureConfig, build_features, feature_columns
+from tillit.evaluate import ranking_metrics, top_k_mask
+from tillit.features import AUDIT_COLUMNS, FeatureConfig, build_features, feature_columns
 from tillit.model import BlendConfig, RiskModel, fit_risk_model
 from tillit.scorers import IsolationForestScorer, LightGBMScorer
 from tillit.strict import StrictModel
@@ -86,6 +86,9 @@ class Evaluation:
     k: int
     metrics: dict[str, float]
     scored: pd.DataFrame  # invoice_id, label, excess_sek, scheme, one score column per ranking
+    # Every invoice of the month: the audit-only group columns, flagged (capacity or
+    # hard finding) and label (NaN where nobody knows), for the fairness audit.
+    audit_frame: pd.DataFrame
 
 
 @dataclass(frozen=True)
@@ -102,17 +105,34 @@ class TrainingResult:
 
 
 def audit_labels(audit_outcomes: pd.DataFrame | None) -> pd.DataFrame:
-    """The latest decision per invoice as a label: confirmed = 1, cleared = 0."""
+    """The latest decision per invoice as a label (confirmed = 1, cleared = 0), with how it was picked.
+
+    A later decision supersedes an earlier one; both stay in audit_outcomes.
+    """
     if audit_outcomes is None or audit_outcomes.empty:
         return pd.DataFrame(
-            {"invoice_id": pd.Series(dtype="str"), "label": pd.Series(dtype="int64")}
+            {
+                "invoice_id": pd.Series(dtype="str"),
+                "label": pd.Series(dtype="int64"),
+                "selection": pd.Series(dtype="str"),
+            }
         )
     ordered = audit_outcomes.reset_index(drop=True).reset_index(names="row")
     latest = ordered.sort_values(["invoice_id", "reviewed_on", "row"]).drop_duplicates(
         "invoice_id", keep="last"
     )
     labels = (latest["outcome"] == "confirmed").astype("int64")
-    return pd.DataFrame({"invoice_id": latest["invoice_id"].to_numpy(), "label": labels.to_numpy()})
+    if "selection" in latest:
+        selection = latest["selection"].astype("str").where(latest["selection"].notna(), "unknown")
+    else:
+        selection = pd.Series("unknown", index=latest.index)
+    return pd.DataFrame(
+        {
+            "invoice_id": latest["invoice_id"].to_numpy(),
+            "label": labels.to_numpy(),
+            "selection": selection.to_numpy(),
+        }
+    )
 
 
 def default_eval_period(invoices: pd.DataFrame, labels: pd.DataFrame) -> str:
@@ -196,6 +216,12 @@ def _fit_scorers(
         "confirmed": int(y.sum()),
         "cleared": int((y == 0).sum()),
     }
+    selection = features.loc[reviewed, "invoice_id"].map(
+        labels.set_index("invoice_id")["selection"]
+    )
+    counts.update(
+        {f"labelled_{name}": int(n) for name, n in selection.value_counts().sort_index().items()}
+    )
     return iso, gbm, counts
 
 
@@ -254,7 +280,7 @@ def evaluate_period(
     if judged["label"].nunique() < 2:
         raise TrainingError(f"evaluation month {period} needs both irregular and regular invoices")
     k = review.k(len(features)) if basis == "truth" else review.k(len(judged))
-    metrics: dict[str, float] = {}
+    metrics: dict[str, float] = _review_precision(labels, features)
     for ranking in ("combined", "isolation_forest", "lightgbm", "rule_billed_over_registered"):
         groups = judged["scheme"] if ranking == "combined" and basis == "truth" else None
         values = ranking_metrics(
@@ -265,7 +291,31 @@ def evaluate_period(
             groups,
         )
         metrics.update({f"{ranking}_{name}": float(value) for name, value in values.items()})
-    return Evaluation(period=period, basis=basis, k=k, metrics=metrics, scored=judged)
+    flagged = top_k_mask(parts["risk_score"].to_numpy(), review.k(len(features)))
+    audit_frame = features.loc[:, list(AUDIT_COLUMNS)].reset_index(drop=True)
+    audit_frame["flagged"] = flagged | parts["has_hard_finding"].to_numpy()
+    known = judged.set_index("invoice_id")["label"]
+    audit_frame["label"] = features["invoice_id"].map(known).astype("float64").to_numpy()
+    return Evaluation(
+        period=period, basis=basis, k=k, metrics=metrics, scored=judged, audit_frame=audit_frame
+    )
+
+
+def _review_precision(labels: pd.DataFrame, features: pd.DataFrame) -> dict[str, float]:
+    """Share confirmed among the month's reviews, by how they were picked.
+
+    Random checks are the unbiased estimate of how common irregular billing is;
+    reviews of flagged invoices measure the list's precision. They are reported
+    apart because mixing them would hide the one behind the other.
+    """
+    month = labels[labels["invoice_id"].isin(features["invoice_id"])]
+    out = {}
+    for selection in ("random_check", "flagged", "rule"):
+        part = month.loc[month["selection"] == selection, "label"]
+        if len(part):
+            out[f"reviews_{selection}_n"] = float(len(part))
+            out[f"reviews_{selection}_precision"] = float(part.mean())
+    return out
 
 
 def train(

@@ -1,0 +1,43 @@
+"""Feature stage: describe each invoice for the scorers, with hard findings and a quarantine.
+
+`build_features(tables, periods, config)` turns validated contract tables into
+one row per invoice of the requested periods: keys, audit-only attributes and
+float64 model inputs (see FEATURE_DESCRIPTIONS), plus findings with checkable
+evidence and the invoices that cannot be described, with the reason.
+"""
+
+from tillit.features.build import (
+    FINDINGS_COLUMNS,
+    QUARANTINE_COLUMNS,
+    FeatureSet,
+    build_features,
+    requested_months,
+)
+from tillit.features.catalog import (
+    AUDIT_COLUMNS,
+    FEATURE_COLUMNS,
+    FEATURE_DESCRIPTIONS,
+    FINDING_CODES,
+    KEY_COLUMNS,
+    feature_catalog,
+    feature_columns,
+)
+from tillit.features.config import FeatureConfig
+from tillit.features.schema import InvoiceFeatures
+
+__all__ = [
+    "AUDIT_COLUMNS",
+    "FEATURE_COLUMNS",
+    "FEATURE_DESCRIPTIONS",
+    "FINDINGS_COLUMNS",
+    "FINDING_CODES",
+    "KEY_COLUMNS",
+    "QUARANTINE_COLUMNS",
+    "FeatureConfig",
+    "FeatureSet",
+    "InvoiceFeatures",
+    "build_features",
+    "feature_catalog",
+    "feature_columns",
+    "requested_months",
+]

@@ -1,0 +1,367 @@
+"""Describe each invoice of the requested periods as model inputs, hard findings and quarantine."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from tillit.features import queries
+from tillit.features.catalog import (
+    AUDIT_COLUMNS,
+    FINDING_CODES,
+    KEY_COLUMNS,
+    PEER_Z_BASES,
+    PROVIDER_AGE_BANDS,
+    PROVIDER_SIZE_BANDS,
+    feature_columns,
+)
+from tillit.features.config import FeatureConfig
+from tillit.features.evidence import findings_table
+from tillit.features.schema import InvoiceFeatures
+
+FINDINGS_COLUMNS = ("invoice_id", "finding", "evidence")
+QUARANTINE_COLUMNS = ("invoice_id", "period", "reason")
+_PERIOD = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+_MAD_TO_SD = 1.4826  # MAD of a normal distribution times this is its standard deviation
+
+
+@dataclass(frozen=True)
+class FeatureSet:
+    """What the feature stage hands on.
+
+    Attributes:
+        features: one row per described invoice, sorted by invoice_id; passes InvoiceFeatures.
+        findings: invoice_id, finding (a FINDING_CODES key), evidence (checkable text).
+        quarantine: invoice_id, period, reason for invoices that cannot be described.
+    """
+
+    features: pd.DataFrame
+    findings: pd.DataFrame
+    quarantine: pd.DataFrame
+
+
+def requested_months(periods: str | Sequence[str]) -> list[int]:
+    """The requested periods as sorted, unique month numbers.
+
+    Raises:
+        ValueError: no period, or one that is not `YYYY-MM`.
+    """
+    items = [periods] if isinstance(periods, str) else list(periods)
+    if not items:
+        raise ValueError("at least one period (YYYY-MM) is needed")
+    bad = [p for p in items if not isinstance(p, str) or not _PERIOD.match(p)]
+    if bad:
+        raise ValueError(f"periods must look like YYYY-MM, got {bad[:5]}")
+    return sorted({queries.month_index(p) for p in items})
+
+
+def build_features(
+    tables: Mapping[str, pd.DataFrame],
+    periods: str | Sequence[str],
+    config: FeatureConfig | None = None,
+) -> FeatureSet:
+    """Describe every invoice of the requested periods, all periods in one pass.
+
+    A feature of period P uses only what was known when P's invoices were paid:
+    visits, hospital stays, deaths, provider events and board roles up to the
+    last day of P, and invoices of P and earlier. Building several periods at
+    once gives exactly the rows that building each period alone would.
+
+    Args:
+        tables: validated contract tables by name; hospital_stays may be absent or empty.
+        periods: one `YYYY-MM` or several.
+        config: windows and thresholds; the defaults when None.
+    """
+    config = config or FeatureConfig()
+    targets = requested_months(periods)
+    plan = queries.plan_months(targets, config)
+    con = duckdb.connect()
+    try:
+        queries.load_tables(con, tables, plan)
+        queries.visit_aggregates(con, config)
+        queries.staff_overlaps(con)
+        queries.staff_aggregates(con)
+        queries.grant_months(con)
+        queries.history_features(con, config)
+        queries.provider_features(con, config)
+        raw = queries.invoice_frame(con, config)
+        evidence = queries.evidence_frames(con, config)
+    finally:
+        con.close()
+
+    reasons = _quarantine_reasons(raw)
+    quarantine = pd.DataFrame(
+        {
+            "invoice_id": raw.loc[reasons.notna(), "invoice_id"].astype("str"),
+            "period": raw.loc[reasons.notna(), "period"].astype("str"),
+            "reason": reasons[reasons.notna()].astype("str"),
+        },
+        columns=list(QUARANTINE_COLUMNS),
+    ).reset_index(drop=True)
+    described = raw[reasons.isna()].reset_index(drop=True)
+
+    values = _describe(described, config)
+    flags = _finding_flags(described, evidence, config)
+    for code in FINDING_CODES:
+        values[f"finding_{code}"] = flags[code].astype("float64")
+    values["hard_finding_count"] = flags[list(FINDING_CODES)].sum(axis=1).astype("float64")
+    _add_peer_z(values, described, config)
+
+    features = pd.DataFrame(
+        {
+            **{column: described[column] for column in KEY_COLUMNS},
+            **_audit_columns(described, values),
+        }
+    )
+    for column in KEY_COLUMNS[:5] + AUDIT_COLUMNS:
+        features[column] = features[column].astype("str")
+    for column in ("billed_hours", "amount_sek"):
+        features[column] = features[column].astype("float64")
+    columns = feature_columns(config)
+    feature_block = pd.DataFrame(
+        {column: np.asarray(values[column], dtype="float64") for column in columns},
+        index=features.index,
+    )
+    features = pd.concat([features, feature_block], axis=1)
+    features = features.sort_values("invoice_id", kind="stable").reset_index(drop=True)
+    features = InvoiceFeatures.validate(features)
+
+    findings = findings_table(described, flags, evidence, config)
+    return FeatureSet(features=features, findings=findings, quarantine=quarantine)
+
+
+def _quarantine_reasons(raw: pd.DataFrame) -> pd.Series:
+    """Why an invoice cannot be described (None when it can); several reasons joined by '; '."""
+    reasons = pd.Series([None] * len(raw), index=raw.index, dtype="object")
+    unknown_provider = ~raw["provider_known"].astype(bool)
+    unknown_client = ~raw["client_known"].astype(bool)
+    no_tariff = raw["rate_sek"].isna()
+    for i in np.flatnonzero((unknown_provider | unknown_client | no_tariff).to_numpy()):
+        r = raw.iloc[i]
+        parts = []
+        if unknown_provider.iloc[i]:
+            parts.append(
+                f"provider {r['provider_id']} is not in the providers table: "
+                "the invoice cannot be described"
+            )
+        if unknown_client.iloc[i]:
+            parts.append(
+                f"client {r['client_id']} is not in the clients table: "
+                "the invoice cannot be described"
+            )
+        if no_tariff.iloc[i]:
+            parts.append(
+                f"no tariff for {r['service_type']} in {int(r['tariff_year'])}: "
+                "the amount cannot be checked"
+            )
+        reasons.iloc[i] = "; ".join(parts)
+    return reasons
+
+
+def _ratio(numerator: np.ndarray, denominator: np.ndarray, floor: float) -> np.ndarray:
+    return numerator / np.maximum(denominator, floor)
+
+
+def _col(frame: pd.DataFrame, column: str, fill: float = 0.0) -> np.ndarray:
+    return frame[column].astype("float64").fillna(fill).to_numpy()
+
+
+def _days_between(later: pd.Series, earlier: pd.Series) -> np.ndarray:
+    """Whole days from `earlier` to `later`, as floats (NaN where either is missing)."""
+    return ((later - earlier) / pd.Timedelta(days=1)).astype("float64").to_numpy()
+
+
+def _describe(raw: pd.DataFrame, config: FeatureConfig) -> dict[str, np.ndarray]:
+    """Every numeric feature except the findings and peer z-scores."""
+    floor = config.min_denominator_hours
+    longest = config.longest_window_months
+    days = config.provider_event_window_days
+    f: dict[str, np.ndarray] = {}
+    billed = _col(raw, "billed_hours")
+    amount = _col(raw, "amount_sek")
+    reg = _col(raw, "reg_hours")
+    n_visits = _col(raw, "n_visits")
+    granted = _col(raw, "granted_hours")
+
+    f["registered_visit_hours"] = reg
+    f["registered_visit_count"] = n_visits
+    f["has_no_registered_visits"] = (n_visits == 0).astype(float)
+    f["has_only_other_service_type_visits"] = (
+        (n_visits == 0) & (_col(raw, "all_types_hours") > 0)
+    ).astype(float)
+    f["billed_over_registered_hours"] = _ratio(billed, reg, floor)
+    f["billed_minus_registered_hours"] = billed - reg
+    f["granted_hours"] = granted
+    f["has_no_matching_grant"] = (granted <= 0).astype(float)
+    f["billed_over_granted_hours"] = _ratio(billed, granted, floor)
+    for w in config.history_windows_months:
+        f[f"billed_over_registered_hours_{w}m"] = _ratio(
+            _col(raw, f"billed_{w}m"), _col(raw, f"registered_{w}m"), floor
+        )
+    for w in config.history_windows_months:
+        f[f"billed_over_granted_hours_{w}m"] = _ratio(
+            _col(raw, f"billed_{w}m"), _col(raw, f"granted_{w}m"), floor
+        )
+    f[f"months_billed_exactly_at_grant_{longest}m"] = _col(raw, "months_exact_at_grant")
+
+    rate = _col(raw, "rate_sek")
+    f["amount_over_tariff_amount"] = amount / (np.maximum(billed, floor) * rate)
+    f["amount_minus_tariff_amount_sek"] = amount - billed * rate
+    sek_per_hour = amount / np.maximum(billed, floor)
+    municipality_norm = raw["municipality_norm"].astype("float64").to_numpy()
+    municipality_norm = np.where(
+        np.isfinite(municipality_norm) & (municipality_norm > 0), municipality_norm, rate
+    )
+    provider_norm = raw["provider_norm"].astype("float64").to_numpy()
+    provider_norm = np.where(
+        np.isfinite(provider_norm) & (provider_norm > 0), provider_norm, municipality_norm
+    )
+    f[f"amount_per_billed_hour_over_provider_norm_{longest}m"] = sek_per_hour / provider_norm
+    f["amount_per_billed_hour_over_municipality_norm"] = sek_per_hour / municipality_norm
+
+    several = n_visits >= 2
+    mean_hours = _col(raw, "mean_hours")
+    f["manual_registration_share"] = _col(raw, "manual_share")
+    f["visit_duration_cv"] = np.where(
+        several & (mean_hours > 0),
+        _col(raw, "sd_hours") / np.where(mean_hours > 0, mean_hours, 1),
+        0.0,
+    )
+    resultant = np.clip(np.hypot(_col(raw, "start_cos", 1.0), _col(raw, "start_sin")), 1e-6, 1.0)
+    # Identical start times give a resultant of 1 up to rounding: call that no spread.
+    resultant = np.where(resultant > 1.0 - 1e-12, 1.0, resultant)
+    circular_sd = np.sqrt(-2.0 * np.log(resultant)) * 1440.0 / (2.0 * np.pi)
+    f["visit_start_time_spread_minutes"] = np.where(several, circular_sd, 0.0)
+    f["repeated_visit_times_share"] = _col(raw, "n_repeated") / np.maximum(n_visits, 1)
+    f["short_visit_share"] = _col(raw, "short_share")
+    f["visit_hours_during_hospital_stay"] = _col(raw, "hospital_hours")
+    f["visit_hours_after_death"] = _col(raw, "after_death_hours")
+    days_after_death = _days_between(raw["last_day"], raw["deceased_known"])
+    bills = (billed > 0) | (amount > 0)
+    f["billed_after_death"] = (np.nan_to_num(days_after_death, nan=0.0) > 0) & bills
+    f["billed_after_death"] = f["billed_after_death"].astype(float)
+    f["period_share_after_death"] = np.clip(
+        np.nan_to_num(days_after_death, nan=0.0) / _col(raw, "days"), 0.0, 1.0
+    )
+
+    max_day = _col(raw, "max_staff_day_hours")
+    f["staff_overlap_minutes"] = _col(raw, "overlap_minutes")
+    f["max_staff_hours_per_day"] = max_day
+    f["staff_hours_over_plausible_per_day"] = np.maximum(
+        max_day - config.max_plausible_staff_hours_per_day, 0.0
+    )
+    f["share_staff_at_other_providers"] = _col(raw, "share_staff_other_providers")
+    f["distinct_staff_per_visit_hour"] = np.where(
+        n_visits > 0, _ratio(_col(raw, "n_staff"), reg, floor), 0.0
+    )
+
+    f["provider_age_years"] = np.clip(
+        _days_between(raw["last_day"], raw["registered_on"]) / 365.25, 0.0, None
+    )
+    f["provider_approval_age_years"] = np.clip(
+        _days_between(raw["last_day"], raw["approved_on"]) / 365.25, 0.0, None
+    )
+    f["provider_outside_contract_period"] = _outside_contract(raw).astype(float)
+    f[f"provider_tax_debt_registered_sek_{days}d"] = _col(raw, "tax_debt_sek")
+    f[f"provider_f_tax_revoked_{days}d"] = _col(raw, "f_tax_revoked")
+    f["provider_f_tax_currently_revoked"] = raw["f_tax_revoked_now"].astype(bool).to_numpy(float)
+    for name in (
+        "employer_registration_revoked",
+        "sanctions",
+        "complaints",
+        "inspection_remarks",
+        "contract_warnings",
+        "board_changes",
+        "owner_changes",
+        "address_changes",
+    ):
+        f[f"provider_{name}_{days}d"] = _col(raw, name)
+    n_clients = _col(raw, "n_clients")
+    # Before the data begins (no invoices at all that month) growth is unknown: 1.
+    f[f"provider_client_growth_{config.client_growth_window_months}m"] = np.where(
+        raw["growth_known"].astype(bool).to_numpy(),
+        n_clients / np.maximum(_col(raw, "n_clients_before"), 1.0),
+        1.0,
+    )
+    f[f"provider_clients_from_terminated_providers_share_{config.takeover_lookback_months}m"] = (
+        _col(raw, "n_taken_over") / np.maximum(n_clients, 1.0)
+    )
+    f["provider_persons_linked_to_sanctioned_or_terminated"] = _col(raw, "linked_persons")
+    f["provider_clients_billed_log"] = np.log1p(n_clients)
+    f["provider_staff_per_client"] = _col(raw, "staff_per_client")
+    return f
+
+
+def _outside_contract(raw: pd.DataFrame) -> np.ndarray:
+    """Approved only after the month ended, or terminated before it began."""
+    not_yet = (raw["approved_on"] > raw["last_day"]).fillna(False)
+    ended = (raw["terminated_known"] < raw["month_start"]).fillna(False)
+    return (not_yet | ended).to_numpy(bool)
+
+
+def _finding_flags(
+    raw: pd.DataFrame, evidence: Mapping[str, pd.DataFrame], config: FeatureConfig
+) -> pd.DataFrame:
+    """One boolean column per finding code: certain facts, not statistics."""
+    billed = _col(raw, "billed_hours")
+    amount = _col(raw, "amount_sek")
+    bills = (billed > 0) | (amount > 0)
+    expected = billed * _col(raw, "rate_sek")
+    died_before = (raw["deceased_known"] < raw["month_start"]).fillna(False).to_numpy(bool)
+    key = ["provider_id", "client_id", "service_type", "m"]
+    double_booked = (
+        raw[key]
+        .merge(
+            evidence["double_booked"][key].drop_duplicates(), on=key, how="left", indicator=True
+        )["_merge"]
+        .eq("both")
+        .to_numpy(bool)
+    )
+    flags = pd.DataFrame(
+        {
+            "billing_after_death": died_before & bills,
+            "visits_after_death": _col(raw, "after_death_hours") > 0,
+            "visits_during_hospital_stay": _col(raw, "hospital_hours") > 0,
+            "staff_double_booked": double_booked,
+            "service_without_grant": (_col(raw, "granted_hours") <= 0) & bills,
+            "amount_mismatch_tariff": np.abs(amount - expected) > config.amount_tolerance_sek,
+            "billing_outside_contract": _outside_contract(raw),
+            "duplicate_invoice": _col(raw, "n_invoices") > 1,
+        },
+        index=raw.index,
+    )
+    return flags[list(FINDING_CODES)]
+
+
+def _add_peer_z(values: dict[str, np.ndarray], raw: pd.DataFrame, config: FeatureConfig) -> None:
+    """Robust z-scores within service type and period across all providers (median and MAD)."""
+    groups = [raw["service_type"].astype("str").to_numpy(), raw["period"].astype("str").to_numpy()]
+    for base in PEER_Z_BASES:
+        series = pd.Series(values[base], index=raw.index)
+        grouped = series.groupby(groups)
+        median = grouped.transform("median")
+        mad = (series - median).abs().groupby(groups).transform("median")
+        scale = np.maximum(_MAD_TO_SD * mad.to_numpy(), config.peer_mad_floor)
+        values[f"{base}_peer_z"] = ((series - median).to_numpy() / scale).astype("float64")
+
+
+def _band(values: np.ndarray, bands: tuple[tuple[float, str], ...]) -> np.ndarray:
+    out = np.full(len(values), bands[0][1], dtype=object)
+    for lower, label in bands:
+        out[values >= lower] = label
+    return out
+
+
+def _audit_columns(raw: pd.DataFrame, values: Mapping[str, np.ndarray]) -> dict[str, object]:
+    """Who the invoice is about, for the fairness audit only (never a model input)."""
+    return {
+        "provider_size_band": _band(_col(raw, "n_clients"), PROVIDER_SIZE_BANDS),
+        "provider_age_band": _band(values["provider_age_years"], PROVIDER_AGE_BANDS),
+        "provider_legal_form": raw["legal_form"].astype("str").to_numpy(),
+        "client_district": raw["district"].astype("str").to_numpy(),
+    }

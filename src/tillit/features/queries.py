@@ -1,0 +1,786 @@
+"""DuckDB queries: the joins and aggregations behind the features, for all periods at once.
+
+Months are integers (`year * 12 + month - 1`), so windows are ranges of ints.
+Every query only sees what was known at the end of the month it describes:
+visits, stays, deaths, events and board roles up to the month's last day,
+invoices of that month and earlier.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from tillit.features.config import FeatureConfig
+
+# DuckDB column types of the contract tables the features read.
+_TABLE_TYPES: dict[str, dict[str, str]] = {
+    "providers": {
+        "provider_id": "VARCHAR",
+        "legal_form": "VARCHAR",
+        "registered_on": "TIMESTAMP",
+        "approved_on": "TIMESTAMP",
+        "terminated_on": "TIMESTAMP",
+    },
+    "provider_events": {
+        "provider_id": "VARCHAR",
+        "event_date": "TIMESTAMP",
+        "event_type": "VARCHAR",
+        "amount_sek": "DOUBLE",
+    },
+    "provider_persons": {
+        "provider_id": "VARCHAR",
+        "person_id": "VARCHAR",
+        "role": "VARCHAR",
+        "from_date": "TIMESTAMP",
+        "to_date": "TIMESTAMP",
+    },
+    "clients": {"client_id": "VARCHAR", "district": "VARCHAR", "deceased_on": "TIMESTAMP"},
+    "grants": {
+        "grant_id": "VARCHAR",
+        "client_id": "VARCHAR",
+        "provider_id": "VARCHAR",
+        "service_type": "VARCHAR",
+        "hours_per_month": "DOUBLE",
+        "valid_from": "TIMESTAMP",
+        "valid_to": "TIMESTAMP",
+    },
+    "hospital_stays": {
+        "client_id": "VARCHAR",
+        "admitted_on": "TIMESTAMP",
+        "discharged_on": "TIMESTAMP",
+    },
+    "visits": {
+        "visit_id": "VARCHAR",
+        "provider_id": "VARCHAR",
+        "client_id": "VARCHAR",
+        "staff_id": "VARCHAR",
+        "service_type": "VARCHAR",
+        "start_at": "TIMESTAMP",
+        "end_at": "TIMESTAMP",
+        "method": "VARCHAR",
+    },
+    "invoices": {
+        "invoice_id": "VARCHAR",
+        "provider_id": "VARCHAR",
+        "client_id": "VARCHAR",
+        "period": "VARCHAR",
+        "service_type": "VARCHAR",
+        "billed_hours": "DOUBLE",
+        "amount_sek": "DOUBLE",
+    },
+    "tariffs": {"service_type": "VARCHAR", "year": "BIGINT", "rate_sek": "DOUBLE"},
+}
+OPTIONAL_TABLES = frozenset({"hospital_stays"})
+
+_KEY = "provider_id, client_id, service_type, m"
+
+
+def month_index(period: str) -> int:
+    """`YYYY-MM` as months since year 0, so month arithmetic is integer arithmetic."""
+    year, month = period.split("-")
+    return int(year) * 12 + int(month) - 1
+
+
+def period_of(m: int) -> str:
+    """The inverse of `month_index`."""
+    return f"{m // 12:04d}-{m % 12 + 1:02d}"
+
+
+@dataclass(frozen=True)
+class MonthPlan:
+    """Which months each table is needed for, given the requested periods."""
+
+    frame: pd.DataFrame
+    first_visit_start: pd.Timestamp
+    visit_end: pd.Timestamp
+
+
+def plan_months(targets: Sequence[int], config: FeatureConfig) -> MonthPlan:
+    """Months the requested periods need: their windows, lookbacks and the month before.
+
+    The month before each requested month is loaded for visits so that a visit
+    starting just before midnight on the last day can overlap one in the month.
+    """
+    longest = config.longest_window_months
+    invoice_back = max(longest, config.client_growth_window_months, config.takeover_lookback_months)
+    visit_months: set[int] = set()
+    invoice_months: set[int] = set()
+    for t in targets:
+        visit_months.update(range(t - longest, t + 1))  # t - longest: the month before, too
+        invoice_months.update(range(t - invoice_back, t + 1))
+    months = sorted(visit_months | invoice_months)
+    starts = pd.to_datetime([f"{period_of(m)}-01" for m in months])
+    next_starts = pd.to_datetime([f"{period_of(m + 1)}-01" for m in months])
+    frame = pd.DataFrame(
+        {
+            "m": np.asarray(months, dtype="int64"),
+            "period": [period_of(m) for m in months],
+            "month_start": starts,
+            "next_start": next_starts,
+            "last_day": next_starts - pd.Timedelta(days=1),
+            "days": np.asarray((next_starts - starts).days, dtype="int64"),
+            "is_target": [m in set(targets) for m in months],
+            "need_visits": [m in visit_months for m in months],
+        }
+    )
+    loaded = frame[frame["need_visits"]]
+    return MonthPlan(frame, loaded["month_start"].min(), loaded["next_start"].max())
+
+
+def _empty_select(types: Mapping[str, str]) -> str:
+    columns = ", ".join(f"CAST(NULL AS {kind}) AS {name}" for name, kind in types.items())
+    return f"SELECT {columns} WHERE FALSE"
+
+
+def _typed_select(source: str, types: Mapping[str, str]) -> str:
+    columns = ", ".join(f"CAST({name} AS {kind}) AS {name}" for name, kind in types.items())
+    return f"SELECT {columns} FROM {source}"
+
+
+def load_tables(
+    con: duckdb.DuckDBPyConnection,
+    tables: Mapping[str, pd.DataFrame],
+    plan: MonthPlan,
+) -> None:
+    """Copy the needed rows of each table into DuckDB with fixed column types.
+
+    Missing or empty optional tables become empty typed tables, so every query
+    can join them without special cases.
+    """
+    con.register("months_src", plan.frame)
+    con.execute("CREATE TEMP TABLE months AS SELECT * FROM months_src")
+    for name, types in _TABLE_TYPES.items():
+        frame = tables.get(name)
+        target = f"{name}_raw" if name in ("visits", "invoices") else name
+        if frame is None or len(frame) == 0:
+            if frame is None and name not in OPTIONAL_TABLES:
+                raise KeyError(f"required table {name!r} is missing")
+            con.execute(f"CREATE TEMP TABLE {target} AS {_empty_select(types)}")
+            continue
+        source = f"{name}_src"
+        con.register(source, frame[list(types)])
+        if name == "visits":
+            # Only the months the windows need: the visit table is by far the largest.
+            lo = plan.first_visit_start.strftime("%Y-%m-%d %H:%M:%S")
+            hi = plan.visit_end.strftime("%Y-%m-%d %H:%M:%S")
+            con.execute(
+                f"CREATE TEMP VIEW {target} AS {_typed_select(source, types)} "
+                f"WHERE start_at >= TIMESTAMP '{lo}' AND start_at < TIMESTAMP '{hi}'"
+            )
+        else:
+            con.execute(f"CREATE TEMP TABLE {target} AS {_typed_select(source, types)}")
+
+    # Visits in the needed months, with their month and what was known of the
+    # client's death at the end of that month.
+    con.execute(
+        """
+        CREATE TEMP TABLE v AS
+        SELECT s.visit_id, s.provider_id, s.client_id, s.staff_id, s.service_type,
+               s.start_at, s.end_at, s.method, mo.m, mo.is_target, mo.last_day, mo.next_start,
+               epoch(s.end_at - s.start_at) / 3600.0 AS hours,
+               CASE WHEN c.deceased_on <= mo.last_day
+                    AND s.start_at >= c.deceased_on + INTERVAL 1 DAY
+                    THEN TRUE ELSE FALSE END AS after_death
+        FROM visits_raw s
+        JOIN months mo ON mo.m = year(s.start_at) * 12 + month(s.start_at) - 1
+        LEFT JOIN clients c ON c.client_id = s.client_id
+        WHERE mo.need_visits
+        """
+    )
+    con.execute(
+        """
+        CREATE TEMP TABLE inv AS
+        SELECT i.*, mo.m, mo.is_target
+        FROM invoices_raw i
+        JOIN months mo ON mo.period = i.period
+        """
+    )
+
+
+def visit_aggregates(con: duckdb.DuckDBPyConnection, config: FeatureConfig) -> None:
+    """Per provider, client, service type and month: hours, counts and registration patterns."""
+    short_hours = config.short_visit_minutes / 60.0
+    # Hours for every loaded month: the windowed ratios need earlier months too.
+    con.execute(
+        f"""
+        CREATE TEMP TABLE vhours AS
+        SELECT {_KEY}, sum(hours) AS reg_hours FROM v GROUP BY ALL
+        """
+    )
+    # Visits on full days strictly between admission and discharge: care on the
+    # admission and discharge days themselves is legitimate. A stay discharged
+    # after the end of the visit's month is treated as still open.
+    con.execute(
+        """
+        CREATE TEMP TABLE hv AS
+        SELECT v.visit_id, v.provider_id, v.client_id, v.service_type, v.m, v.hours,
+               h.admitted_on,
+               CASE WHEN h.discharged_on <= v.last_day THEN h.discharged_on END AS discharged_known,
+               v.last_day
+        FROM v JOIN hospital_stays h ON h.client_id = v.client_id
+        WHERE v.is_target
+          AND h.admitted_on <= v.last_day
+          AND v.start_at >= h.admitted_on + INTERVAL 1 DAY
+          AND (h.discharged_on IS NULL OR h.discharged_on > v.last_day
+               OR v.end_at <= h.discharged_on)
+        """
+    )
+    con.execute(
+        f"""
+        CREATE TEMP TABLE vagg AS
+        WITH pattern AS (
+            SELECT {_KEY}, count(*) AS n, count(DISTINCT CAST(start_at AS DATE)) AS n_days
+            FROM v WHERE is_target
+            GROUP BY {_KEY}, hour(start_at) * 60 + minute(start_at),
+                     round(epoch(end_at - start_at) / 60.0)
+        ),
+        repeated AS (
+            SELECT {_KEY}, sum(CASE WHEN n_days >= 2 THEN n ELSE 0 END) AS n_repeated
+            FROM pattern GROUP BY ALL
+        ),
+        hospital AS (
+            SELECT {_KEY}, sum(hours) AS hospital_hours
+            FROM (SELECT DISTINCT visit_id, {_KEY}, hours FROM hv) GROUP BY ALL
+        ),
+        base AS (
+            SELECT {_KEY},
+                   count(*) AS n_visits,
+                   sum(hours) AS reg_hours,
+                   avg(CASE WHEN method = 'manual' THEN 1.0 ELSE 0.0 END) AS manual_share,
+                   avg(CASE WHEN hours < {short_hours!r} THEN 1.0 ELSE 0.0 END) AS short_share,
+                   avg(hours) AS mean_hours,
+                   stddev_pop(hours) AS sd_hours,
+                   avg(cos(2 * pi() * (hour(start_at) * 60 + minute(start_at)
+                       + second(start_at) / 60.0) / 1440.0)) AS start_cos,
+                   avg(sin(2 * pi() * (hour(start_at) * 60 + minute(start_at)
+                       + second(start_at) / 60.0) / 1440.0)) AS start_sin,
+                   count(DISTINCT staff_id) AS n_staff,
+                   sum(CASE WHEN after_death THEN hours ELSE 0.0 END) AS after_death_hours
+            FROM v WHERE is_target GROUP BY ALL
+        )
+        SELECT base.*, repeated.n_repeated, coalesce(hospital.hospital_hours, 0.0) AS hospital_hours
+        FROM base
+        JOIN repeated USING (provider_id, client_id, service_type, m)
+        LEFT JOIN hospital USING (provider_id, client_id, service_type, m)
+        """
+    )
+
+
+def staff_overlaps(con: duckdb.DuckDBPyConnection) -> None:
+    """Per visit of the requested months: minutes the same staff was also at another client.
+
+    Overlaps are found by a self-join of visits on staff and day. A visit is
+    listed under each day it touches (at most two, as a visit lasts at most
+    24 h), and a pair is kept only under the day its overlap starts, so each
+    overlapping pair is found exactly once. The partner visit must have started
+    before the end of the month being described (point in time).
+    """
+    # Partners come from the requested months and the month before each.
+    con.execute(
+        """
+        CREATE TEMP TABLE vday AS
+        WITH near AS (
+            SELECT * FROM v
+            WHERE is_target OR m + 1 IN (SELECT m FROM months WHERE is_target)
+        )
+        SELECT visit_id, staff_id, client_id, start_at, end_at, is_target, next_start,
+               CAST(start_at AS DATE) AS d
+        FROM near
+        UNION ALL
+        SELECT visit_id, staff_id, client_id, start_at, end_at, is_target, next_start,
+               CAST(end_at - INTERVAL 1 MICROSECOND AS DATE) AS d
+        FROM near
+        WHERE CAST(end_at - INTERVAL 1 MICROSECOND AS DATE) <> CAST(start_at AS DATE)
+        """
+    )
+    con.execute(
+        """
+        CREATE TEMP TABLE pairs AS
+        SELECT a.visit_id AS a_id, b.visit_id AS b_id, a.staff_id,
+               greatest(a.start_at, b.start_at) AS overlap_start,
+               least(a.end_at, b.end_at) AS overlap_end
+        FROM vday a JOIN vday b ON a.staff_id = b.staff_id AND a.d = b.d
+        WHERE a.is_target
+          AND a.client_id <> b.client_id
+          AND a.start_at < b.end_at AND b.start_at < a.end_at
+          AND CAST(greatest(a.start_at, b.start_at) AS DATE) = a.d
+          AND b.start_at < a.next_start
+        """
+    )
+    # Union of each visit's overlap intervals (gaps and islands), so a visit
+    # overlapping two others at the same moment counts those minutes once.
+    con.execute(
+        """
+        CREATE TEMP TABLE visit_overlap AS
+        WITH ordered AS (
+            SELECT *, max(overlap_end) OVER (
+                PARTITION BY a_id ORDER BY overlap_start, overlap_end, b_id
+                ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS previous_end
+            FROM pairs
+        ),
+        islands AS (
+            SELECT *, sum(CASE WHEN previous_end IS NULL OR overlap_start > previous_end
+                               THEN 1 ELSE 0 END) OVER (
+                PARTITION BY a_id ORDER BY overlap_start, overlap_end, b_id
+                ROWS UNBOUNDED PRECEDING) AS island
+            FROM ordered
+        ),
+        lengths AS (
+            SELECT a_id, island, epoch(max(overlap_end) - min(overlap_start)) / 60.0 AS minutes
+            FROM islands GROUP BY a_id, island
+        )
+        SELECT a_id AS visit_id, sum(minutes) AS overlap_minutes FROM lengths GROUP BY a_id
+        """
+    )
+
+
+def staff_aggregates(con: duckdb.DuckDBPyConnection) -> None:
+    """Per invoice key: overlap minutes, the busiest staff day, staff shared with other providers.
+
+    Needs `staff_overlaps` first.
+    """
+    con.execute(
+        f"""
+        CREATE TEMP TABLE staffagg AS
+        WITH day_hours AS (
+            SELECT staff_id, m, CAST(start_at AS DATE) AS d, sum(hours) AS hours
+            FROM v WHERE is_target GROUP BY ALL
+        ),
+        staff_month AS (
+            SELECT staff_id, m, max(hours) AS max_day_hours FROM day_hours GROUP BY ALL
+        ),
+        staff_providers AS (
+            SELECT staff_id, m, count(DISTINCT provider_id) AS n_providers
+            FROM v WHERE is_target GROUP BY ALL
+        ),
+        key_staff AS (
+            SELECT DISTINCT {_KEY}, staff_id FROM v WHERE is_target
+        ),
+        overlap AS (
+            SELECT v.provider_id, v.client_id, v.service_type, v.m,
+                   sum(o.overlap_minutes) AS overlap_minutes
+            FROM visit_overlap o JOIN v ON v.visit_id = o.visit_id AND v.is_target
+            GROUP BY ALL
+        ),
+        per_key AS (
+            SELECT k.provider_id, k.client_id, k.service_type, k.m,
+                   max(sm.max_day_hours) AS max_staff_day_hours,
+                   avg(CASE WHEN sp.n_providers > 1 THEN 1.0 ELSE 0.0 END)
+                       AS share_staff_other_providers
+            FROM key_staff k
+            JOIN staff_month sm USING (staff_id, m)
+            JOIN staff_providers sp USING (staff_id, m)
+            GROUP BY ALL
+        )
+        SELECT per_key.*, coalesce(overlap.overlap_minutes, 0.0) AS overlap_minutes
+        FROM per_key LEFT JOIN overlap USING (provider_id, client_id, service_type, m)
+        """
+    )
+
+
+def grant_months(con: duckdb.DuckDBPyConnection) -> None:
+    """Granted hours per provider, client, service type and month, by the days each grant held."""
+    con.execute(
+        """
+        CREATE TEMP TABLE gm AS
+        SELECT g.provider_id, g.client_id, g.service_type, mo.m,
+               sum(g.hours_per_month
+                   * (date_diff('day', greatest(g.valid_from, mo.month_start),
+                                least(coalesce(g.valid_to, mo.last_day), mo.last_day)) + 1)
+                   / mo.days) AS granted_hours
+        FROM grants g JOIN months mo
+          ON g.valid_from <= mo.last_day AND (g.valid_to IS NULL OR g.valid_to >= mo.month_start)
+        GROUP BY ALL
+        """
+    )
+
+
+def history_features(con: duckdb.DuckDBPyConnection, config: FeatureConfig) -> None:
+    """Windowed sums per target invoice key: billed, registered and granted hours.
+
+    Only months the key was billed count, so a window reaching back before the
+    data (or before the client came to the provider) does not dilute the ratio.
+    """
+    longest = config.longest_window_months
+    tolerance = config.exact_grant_tolerance_hours
+    window_sums = ",\n".join(
+        f"sum(CASE WHEN k.m > t.m - {w} THEN k.billed END) AS billed_{w}m, "
+        f"sum(CASE WHEN k.m > t.m - {w} THEN k.reg_hours END) AS registered_{w}m, "
+        f"sum(CASE WHEN k.m > t.m - {w} THEN k.granted_hours END) AS granted_{w}m"
+        for w in config.history_windows_months
+    )
+    con.execute(
+        f"""
+        CREATE TEMP TABLE key_month AS
+        WITH billed AS (SELECT {_KEY}, sum(billed_hours) AS billed FROM inv GROUP BY ALL)
+        SELECT provider_id, client_id, service_type, m,
+               coalesce(b.billed, 0.0) AS billed, b.billed IS NOT NULL AS has_invoice,
+               coalesce(h.reg_hours, 0.0) AS reg_hours,
+               coalesce(g.granted_hours, 0.0) AS granted_hours
+        FROM billed b
+        FULL JOIN vhours h USING (provider_id, client_id, service_type, m)
+        FULL JOIN gm g USING (provider_id, client_id, service_type, m)
+        """
+    )
+    con.execute(
+        f"""
+        CREATE TEMP TABLE history AS
+        WITH t AS (SELECT DISTINCT {_KEY} FROM inv WHERE is_target)
+        SELECT t.provider_id, t.client_id, t.service_type, t.m,
+               {window_sums},
+               count(CASE WHEN k.has_invoice AND k.granted_hours > 0
+                          AND abs(k.billed - k.granted_hours) <= {tolerance!r} THEN 1 END)
+                   AS months_exact_at_grant
+        FROM t JOIN key_month k
+          ON k.provider_id = t.provider_id AND k.client_id = t.client_id
+         AND k.service_type = t.service_type AND k.m > t.m - {longest} AND k.m <= t.m
+        WHERE k.has_invoice
+        GROUP BY ALL
+        """
+    )
+
+
+def provider_features(con: duckdb.DuckDBPyConnection, config: FeatureConfig) -> None:
+    """Per provider and target month: events, growth, takeovers, board links, size."""
+    days = config.provider_event_window_days
+    growth = config.client_growth_window_months
+    lookback = config.takeover_lookback_months
+    counted = {
+        "f_tax_revoked": "f_tax_revoked",
+        "employer_registration_revoked": "employer_registration_revoked",
+        "sanction": "sanctions",
+        "complaint": "complaints",
+        "inspection_remark": "inspection_remarks",
+        "contract_warning": "contract_warnings",
+        "board_change": "board_changes",
+        "owner_change": "owner_changes",
+        "address_change": "address_changes",
+    }
+    counts = ",\n".join(
+        f"count(CASE WHEN e.event_type = '{event}' THEN 1 END) AS {name}"
+        for event, name in counted.items()
+    )
+    con.execute(
+        """
+        CREATE TEMP TABLE pm AS
+        SELECT DISTINCT i.provider_id, i.m, mo.month_start, mo.last_day
+        FROM inv i JOIN months mo USING (m) WHERE i.is_target
+        """
+    )
+    con.execute(
+        f"""
+        CREATE TEMP TABLE pevents AS
+        WITH windowed AS (
+            SELECT pm.provider_id, pm.m,
+                   sum(CASE WHEN e.event_type = 'tax_debt_registered'
+                            THEN coalesce(e.amount_sek, 0.0) ELSE 0.0 END) AS tax_debt_sek,
+                   {counts}
+            FROM pm JOIN provider_events e
+              ON e.provider_id = pm.provider_id
+             AND e.event_date <= pm.last_day
+             AND e.event_date > pm.last_day - INTERVAL {days} DAY
+            GROUP BY ALL
+        ),
+        f_tax AS (
+            -- Revoked on a later day than it was last restored (same day: restored).
+            SELECT pm.provider_id, pm.m,
+                   coalesce(max(e.event_date) FILTER (WHERE e.event_type = 'f_tax_revoked')
+                            > max(e.event_date) FILTER (WHERE e.event_type = 'f_tax_restored'),
+                            max(e.event_date) FILTER (WHERE e.event_type = 'f_tax_revoked')
+                            IS NOT NULL) AS f_tax_revoked_now
+            FROM pm JOIN provider_events e
+              ON e.provider_id = pm.provider_id AND e.event_date <= pm.last_day
+             AND e.event_type IN ('f_tax_revoked', 'f_tax_restored')
+            GROUP BY ALL
+        )
+        SELECT pm.provider_id, pm.m, windowed.* EXCLUDE (provider_id, m),
+               coalesce(f_tax.f_tax_revoked_now, FALSE) AS f_tax_revoked_now
+        FROM pm
+        LEFT JOIN windowed USING (provider_id, m)
+        LEFT JOIN f_tax USING (provider_id, m)
+        """
+    )
+    # A person linked to this provider at the end of the month who has held a
+    # role at another provider that was sanctioned or terminated by then.
+    con.execute(
+        """
+        CREATE TEMP TABLE pboard AS
+        WITH flagged AS (
+            SELECT pm.provider_id AS anchor, pm.m, p.provider_id AS other
+            FROM pm CROSS JOIN providers p
+            WHERE p.terminated_on <= pm.last_day
+               OR EXISTS (SELECT 1 FROM provider_events e
+                          WHERE e.provider_id = p.provider_id AND e.event_type = 'sanction'
+                            AND e.event_date <= pm.last_day)
+        ),
+        current_persons AS (
+            SELECT pm.provider_id, pm.m, pp.person_id
+            FROM pm JOIN provider_persons pp
+              ON pp.provider_id = pm.provider_id AND pp.from_date <= pm.last_day
+             AND (pp.to_date IS NULL OR pp.to_date >= pm.last_day)
+        )
+        SELECT c.provider_id, c.m, count(DISTINCT c.person_id) AS linked_persons
+        FROM current_persons c
+        JOIN pm ON pm.provider_id = c.provider_id AND pm.m = c.m
+        JOIN provider_persons other_role
+          ON other_role.person_id = c.person_id AND other_role.provider_id <> c.provider_id
+         AND other_role.from_date <= pm.last_day
+        JOIN flagged f ON f.anchor = c.provider_id AND f.m = c.m AND f.other = other_role.provider_id
+        GROUP BY ALL
+        """
+    )
+    con.execute(
+        f"""
+        CREATE TEMP TABLE pclients AS
+        WITH clients_month AS (
+            SELECT provider_id, m, count(DISTINCT client_id) AS n_clients FROM inv GROUP BY ALL
+        ),
+        target_clients AS (
+            SELECT DISTINCT i.provider_id, i.client_id, i.m, mo.last_day
+            FROM inv i JOIN months mo USING (m) WHERE i.is_target
+        ),
+        taken_over AS (
+            SELECT t.provider_id, t.m, count(DISTINCT t.client_id) AS n_taken_over
+            FROM target_clients t
+            JOIN inv earlier ON earlier.client_id = t.client_id
+             AND earlier.provider_id <> t.provider_id
+             AND earlier.m < t.m AND earlier.m >= t.m - {lookback}
+            JOIN providers p ON p.provider_id = earlier.provider_id
+             AND p.terminated_on <= t.last_day
+            GROUP BY ALL
+        ),
+        staffing AS (
+            SELECT provider_id, m,
+                   count(DISTINCT staff_id) / count(DISTINCT client_id) AS staff_per_client
+            FROM v WHERE is_target GROUP BY ALL
+        )
+        SELECT pm.provider_id, pm.m, now.n_clients,
+               coalesce(before.n_clients, 0) AS n_clients_before,
+               EXISTS (SELECT 1 FROM inv WHERE inv.m = pm.m - {growth}) AS growth_known,
+               coalesce(taken_over.n_taken_over, 0) AS n_taken_over,
+               coalesce(staffing.staff_per_client, 0.0) AS staff_per_client
+        FROM pm
+        JOIN clients_month now ON now.provider_id = pm.provider_id AND now.m = pm.m
+        LEFT JOIN clients_month before
+          ON before.provider_id = pm.provider_id AND before.m = pm.m - {growth}
+        LEFT JOIN taken_over ON taken_over.provider_id = pm.provider_id AND taken_over.m = pm.m
+        LEFT JOIN staffing ON staffing.provider_id = pm.provider_id AND staffing.m = pm.m
+        """
+    )
+
+
+def invoice_frame(con: duckdb.DuckDBPyConnection, config: FeatureConfig) -> pd.DataFrame:
+    """One row per target invoice with every raw aggregate the features are made from."""
+    longest = config.longest_window_months
+    windows = ", ".join(
+        f"h.billed_{w}m, h.registered_{w}m, h.granted_{w}m" for w in config.history_windows_months
+    )
+    return con.execute(
+        f"""
+        WITH sek_per_hour AS (
+            SELECT {_KEY}, invoice_id, amount_sek / billed_hours AS sek_per_hour
+            FROM inv WHERE billed_hours > 0
+        ),
+        municipality_norm AS (
+            SELECT service_type, m, median(sek_per_hour) AS norm
+            FROM sek_per_hour GROUP BY ALL
+        ),
+        provider_norm AS (
+            SELECT t.provider_id, t.service_type, t.m, median(s.sek_per_hour) AS norm
+            FROM (SELECT DISTINCT provider_id, service_type, m FROM inv WHERE is_target) t
+            JOIN sek_per_hour s ON s.provider_id = t.provider_id
+             AND s.service_type = t.service_type AND s.m < t.m AND s.m >= t.m - {longest}
+            GROUP BY ALL
+        ),
+        duplicates AS (
+            SELECT {_KEY}, count(*) AS n_invoices,
+                   list(invoice_id ORDER BY invoice_id) AS key_invoice_ids
+            FROM inv WHERE is_target GROUP BY ALL
+        ),
+        other_visits AS (
+            SELECT provider_id, client_id, m, sum(reg_hours) AS all_types_hours
+            FROM vhours GROUP BY ALL
+        ),
+        other_grants AS (
+            SELECT client_id, service_type, m,
+                   list(DISTINCT provider_id ORDER BY provider_id) AS grant_providers
+            FROM gm GROUP BY ALL
+        )
+        SELECT i.invoice_id, i.provider_id, i.client_id, i.period, i.service_type,
+               i.billed_hours, i.amount_sek, i.m,
+               mo.month_start, mo.last_day, mo.days,
+               tr.rate_sek, CAST(substr(i.period, 1, 4) AS BIGINT) AS tariff_year,
+               p.provider_id IS NOT NULL AS provider_known,
+               p.legal_form, p.registered_on, p.approved_on,
+               CASE WHEN p.terminated_on <= mo.last_day THEN p.terminated_on END AS terminated_known,
+               c.client_id IS NOT NULL AS client_known, c.district,
+               CASE WHEN c.deceased_on <= mo.last_day THEN c.deceased_on END AS deceased_known,
+               coalesce(a.n_visits, 0) AS n_visits,
+               coalesce(a.reg_hours, 0.0) AS reg_hours,
+               coalesce(a.manual_share, 0.0) AS manual_share,
+               coalesce(a.short_share, 0.0) AS short_share,
+               coalesce(a.mean_hours, 0.0) AS mean_hours,
+               coalesce(a.sd_hours, 0.0) AS sd_hours,
+               coalesce(a.start_cos, 1.0) AS start_cos,
+               coalesce(a.start_sin, 0.0) AS start_sin,
+               coalesce(a.n_staff, 0) AS n_staff,
+               coalesce(a.n_repeated, 0) AS n_repeated,
+               coalesce(a.hospital_hours, 0.0) AS hospital_hours,
+               coalesce(a.after_death_hours, 0.0) AS after_death_hours,
+               coalesce(ov.all_types_hours, 0.0) AS all_types_hours,
+               coalesce(g.granted_hours, 0.0) AS granted_hours,
+               og.grant_providers,
+               coalesce(s.max_staff_day_hours, 0.0) AS max_staff_day_hours,
+               coalesce(s.share_staff_other_providers, 0.0) AS share_staff_other_providers,
+               coalesce(s.overlap_minutes, 0.0) AS overlap_minutes,
+               {windows}, coalesce(h.months_exact_at_grant, 0) AS months_exact_at_grant,
+               pn.norm AS provider_norm, mn.norm AS municipality_norm,
+               d.n_invoices, d.key_invoice_ids,
+               coalesce(pe.tax_debt_sek, 0.0) AS tax_debt_sek,
+               coalesce(pe.f_tax_revoked, 0) AS f_tax_revoked,
+               coalesce(pe.employer_registration_revoked, 0) AS employer_registration_revoked,
+               coalesce(pe.sanctions, 0) AS sanctions,
+               coalesce(pe.complaints, 0) AS complaints,
+               coalesce(pe.inspection_remarks, 0) AS inspection_remarks,
+               coalesce(pe.contract_warnings, 0) AS contract_warnings,
+               coalesce(pe.board_changes, 0) AS board_changes,
+               coalesce(pe.owner_changes, 0) AS owner_changes,
+               coalesce(pe.address_changes, 0) AS address_changes,
+               coalesce(pe.f_tax_revoked_now, FALSE) AS f_tax_revoked_now,
+               coalesce(pb.linked_persons, 0) AS linked_persons,
+               pc.n_clients, pc.n_clients_before, pc.growth_known, pc.n_taken_over,
+               pc.staff_per_client
+        FROM inv i
+        JOIN months mo ON mo.m = i.m
+        LEFT JOIN tariffs tr
+          ON tr.service_type = i.service_type AND tr.year = CAST(substr(i.period, 1, 4) AS BIGINT)
+        LEFT JOIN providers p ON p.provider_id = i.provider_id
+        LEFT JOIN clients c ON c.client_id = i.client_id
+        LEFT JOIN vagg a
+          ON a.provider_id = i.provider_id
+         AND a.client_id = i.client_id
+         AND a.service_type = i.service_type
+         AND a.m = i.m
+        LEFT JOIN other_visits ov
+          ON ov.provider_id = i.provider_id
+         AND ov.client_id = i.client_id
+         AND ov.m = i.m
+        LEFT JOIN gm g
+          ON g.provider_id = i.provider_id
+         AND g.client_id = i.client_id
+         AND g.service_type = i.service_type
+         AND g.m = i.m
+        LEFT JOIN other_grants og
+          ON og.client_id = i.client_id
+         AND og.service_type = i.service_type
+         AND og.m = i.m
+        LEFT JOIN staffagg s
+          ON s.provider_id = i.provider_id
+         AND s.client_id = i.client_id
+         AND s.service_type = i.service_type
+         AND s.m = i.m
+        LEFT JOIN history h
+          ON h.provider_id = i.provider_id
+         AND h.client_id = i.client_id
+         AND h.service_type = i.service_type
+         AND h.m = i.m
+        LEFT JOIN provider_norm pn
+          ON pn.provider_id = i.provider_id
+         AND pn.service_type = i.service_type
+         AND pn.m = i.m
+        LEFT JOIN municipality_norm mn ON mn.service_type = i.service_type AND mn.m = i.m
+        LEFT JOIN duplicates d
+          ON d.provider_id = i.provider_id
+         AND d.client_id = i.client_id
+         AND d.service_type = i.service_type
+         AND d.m = i.m
+        LEFT JOIN pevents pe ON pe.provider_id = i.provider_id AND pe.m = i.m
+        LEFT JOIN pboard pb ON pb.provider_id = i.provider_id AND pb.m = i.m
+        LEFT JOIN pclients pc ON pc.provider_id = i.provider_id AND pc.m = i.m
+        WHERE i.is_target
+        ORDER BY i.invoice_id
+        """
+    ).df()
+
+
+def evidence_frames(
+    con: duckdb.DuckDBPyConnection, config: FeatureConfig
+) -> dict[str, pd.DataFrame]:
+    """Per invoice key, the checkable facts behind visit- and staff-based findings."""
+    cap = config.evidence_max_items
+    min_minutes = config.double_booking_min_minutes
+    after_death = con.execute(
+        f"""
+        SELECT {_KEY}, count(*) AS n,
+               list(visit_id ORDER BY start_at, visit_id)[1:{cap}] AS visit_ids
+        FROM v WHERE is_target AND after_death GROUP BY ALL
+        """
+    ).df()
+    hospital = con.execute(
+        f"""
+        WITH stays AS (
+            SELECT {_KEY}, admitted_on, discharged_known, last_day,
+                   count(DISTINCT visit_id) AS n_stay
+            FROM hv GROUP BY ALL
+        ),
+        stay_text AS (
+            SELECT {_KEY},
+                   list('admitted ' || strftime(admitted_on, '%Y-%m-%d') ||
+                        CASE WHEN discharged_known IS NULL
+                             THEN ', not discharged by ' || strftime(last_day, '%Y-%m-%d')
+                             ELSE ', discharged ' || strftime(discharged_known, '%Y-%m-%d') END
+                        ORDER BY admitted_on, discharged_known) AS stays
+            FROM stays GROUP BY ALL
+        ),
+        visits AS (
+            SELECT {_KEY}, count(DISTINCT visit_id) AS n,
+                   list(DISTINCT visit_id ORDER BY visit_id)[1:{cap}] AS visit_ids
+            FROM hv GROUP BY ALL
+        )
+        SELECT * FROM visits JOIN stay_text USING (provider_id, client_id, service_type, m)
+        """
+    ).df()
+    # Text only for the first pairs of each key: dense overlaps must not cost a
+    # string per pair.
+    double_booked = con.execute(
+        f"""
+        WITH p AS (
+            SELECT a.provider_id, a.client_id, a.service_type, a.m, pairs.staff_id,
+                   pairs.a_id, pairs.b_id, b.client_id AS other_client, pairs.overlap_start,
+                   epoch(pairs.overlap_end - pairs.overlap_start) / 60.0 AS minutes,
+                   a.start_at AS a_start, a.end_at AS a_end,
+                   b.start_at AS b_start, b.end_at AS b_end
+            FROM pairs
+            JOIN v a ON a.visit_id = pairs.a_id
+            JOIN v b ON b.visit_id = pairs.b_id
+            WHERE epoch(pairs.overlap_end - pairs.overlap_start) / 60.0 >= {min_minutes!r}
+        ),
+        ranked AS (
+            SELECT *,
+                   row_number() OVER (PARTITION BY {_KEY} ORDER BY overlap_start, a_id, b_id)
+                       AS rank,
+                   count(*) OVER (PARTITION BY {_KEY}) AS n
+            FROM p
+        )
+        SELECT {_KEY}, any_value(n) AS n,
+               list(
+                 'staff ' || staff_id || ': visit ' || a_id || ' ('
+                 || strftime(a_start, '%Y-%m-%d %H:%M') || '-' || strftime(a_end, '%H:%M')
+                 || ') and visit ' || b_id || ' at client ' || other_client || ' ('
+                 || strftime(b_start, '%Y-%m-%d %H:%M') || '-' || strftime(b_end, '%H:%M')
+                 || ') overlap ' || CAST(round(minutes, 1) AS VARCHAR) || ' min'
+                 ORDER BY rank
+               ) AS pairs
+        FROM ranked WHERE rank <= {cap} GROUP BY ALL
+        """
+    ).df()
+    return {
+        "after_death": after_death,
+        "hospital": hospital,
+        "double_booked": double_booked,
+    }

@@ -1,0 +1,1141 @@
+"""Feature stage: exact values on hand-built frames, point in time, findings, quarantine."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+
+import numpy as np
+import pandas as pd
+import pandera.pandas as pa
+import pytest
+
+from tillit.contract import TABLES
+from tillit.features import (
+    AUDIT_COLUMNS,
+    FEATURE_COLUMNS,
+    FEATURE_DESCRIPTIONS,
+    FINDING_CODES,
+    KEY_COLUMNS,
+    FeatureConfig,
+    FeatureSet,
+    InvoiceFeatures,
+    build_features,
+    feature_columns,
+)
+
+P = "2026-03"
+RATES_2026 = {
+    "personal_care": 500.0,
+    "home_service": 400.0,
+    "double_staffing": 520.0,
+    "night_care": 600.0,
+}
+
+
+# ---------------------------------------------------------------------------
+# Builder: contract tables with the dtypes validated frames have.
+# ---------------------------------------------------------------------------
+
+
+def table(name: str, rows: Iterable[Mapping[str, object]]) -> pd.DataFrame:
+    """A contract table from row dicts, typed as `tillit.io` + validation would type it."""
+    kinds = TABLES[name].dtypes()
+    frame = pd.DataFrame(list(rows), columns=list(kinds))
+    for column, kind in kinds.items():
+        if kind == "str":
+            frame[column] = frame[column].astype("str")
+        elif kind == "float":
+            frame[column] = frame[column].astype("float64")
+        elif kind == "int":
+            frame[column] = frame[column].astype("int64")
+        else:
+            frame[column] = pd.to_datetime(frame[column]).astype("datetime64[ns]")
+    return frame
+
+
+def provider(pid: str, **kw: object) -> dict[str, object]:
+    row = {
+        "provider_id": pid,
+        "org_number": "556000-0000",
+        "legal_form": "AB",
+        "registered_on": "2015-01-01",
+        "approved_on": "2016-01-01",
+        "terminated_on": None,
+    }
+    return row | kw
+
+
+def client(cid: str, **kw: object) -> dict[str, object]:
+    return {"client_id": cid, "birth_year": 1940, "district": "North", "deceased_on": None} | kw
+
+
+def grant(gid: str, cid: str, hours: float = 12.0, **kw: object) -> dict[str, object]:
+    row = {
+        "grant_id": gid,
+        "client_id": cid,
+        "provider_id": "P1",
+        "service_type": "personal_care",
+        "hours_per_month": hours,
+        "valid_from": "2025-01-01",
+        "valid_to": None,
+    }
+    return row | kw
+
+
+def visit(vid: str, cid: str, start: str, minutes: float, **kw: object) -> dict[str, object]:
+    begin = pd.Timestamp(start)
+    row = {
+        "visit_id": vid,
+        "provider_id": "P1",
+        "client_id": cid,
+        "staff_id": "S1",
+        "service_type": "personal_care",
+        "start_at": begin,
+        "end_at": begin + pd.Timedelta(minutes=minutes),
+        "method": "nfc",
+    }
+    return row | kw
+
+
+def daily_visits(prefix: str, cid: str, month: str, days: int, minutes: float = 60, **kw: object):
+    """One visit a day at 10:00 on the first `days` days of `month`."""
+    return [
+        visit(f"{prefix}{d:02d}", cid, f"{month}-{d:02d} 10:00", minutes, **kw)
+        for d in range(1, days + 1)
+    ]
+
+
+def invoice(iid: str, cid: str, billed: float, amount: float | None = None, **kw: object):
+    row = {
+        "invoice_id": iid,
+        "provider_id": "P1",
+        "client_id": cid,
+        "period": P,
+        "service_type": "personal_care",
+        "billed_hours": billed,
+        "amount_sek": amount,
+        "submitted_on": "2026-04-02",
+    }
+    row |= kw
+    if row["amount_sek"] is None:
+        row["amount_sek"] = billed * RATES_2026[str(row["service_type"])]
+    return row
+
+
+def municipality(
+    *,
+    providers: Iterable[dict] | None = None,
+    clients: Iterable[dict] | None = None,
+    grants: Iterable[dict] = (),
+    visits: Iterable[dict] = (),
+    invoices: Iterable[dict] = (),
+    events: Iterable[dict] = (),
+    persons: Iterable[dict] = (),
+    stays: Iterable[dict] | None = (),
+) -> dict[str, pd.DataFrame]:
+    """A small municipality: providers P1-P3, clients C1-C4, tariffs for 2025 and 2026."""
+    tariffs = [{"service_type": s, "year": 2026, "rate_sek": r} for s, r in RATES_2026.items()]
+    tariffs += [
+        {"service_type": s, "year": 2025, "rate_sek": r - 20} for s, r in RATES_2026.items()
+    ]
+    out = {
+        "providers": table(
+            "providers", providers or [provider("P1"), provider("P2"), provider("P3")]
+        ),
+        "provider_events": table("provider_events", events),
+        "provider_persons": table("provider_persons", persons),
+        "clients": table(
+            "clients", clients or [client("C1"), client("C2"), client("C3"), client("C4")]
+        ),
+        "grants": table("grants", grants),
+        "visits": table("visits", visits),
+        "invoices": table("invoices", invoices),
+        "tariffs": table("tariffs", tariffs),
+    }
+    if stays is not None:
+        out["hospital_stays"] = table("hospital_stays", stays)
+    return out
+
+
+def build(tables: Mapping[str, pd.DataFrame], periods=P, **config: object) -> FeatureSet:
+    return build_features(tables, periods, FeatureConfig(**config))
+
+
+def row(fs: FeatureSet, invoice_id: str) -> pd.Series:
+    rows = fs.features[fs.features["invoice_id"] == invoice_id]
+    assert len(rows) == 1, f"{invoice_id} not described exactly once"
+    return rows.iloc[0]
+
+
+def evidence(fs: FeatureSet, invoice_id: str, code: str) -> str:
+    hits = fs.findings[(fs.findings["invoice_id"] == invoice_id) & (fs.findings["finding"] == code)]
+    assert len(hits) == 1, f"{invoice_id} should have exactly one {code} finding"
+    return str(hits["evidence"].iloc[0])
+
+
+def codes(fs: FeatureSet, invoice_id: str) -> set[str]:
+    return set(fs.findings.loc[fs.findings["invoice_id"] == invoice_id, "finding"])
+
+
+# ---------------------------------------------------------------------------
+# Interface
+# ---------------------------------------------------------------------------
+
+
+def test_columns_descriptions_and_privacy():
+    assert set(KEY_COLUMNS) == {
+        "invoice_id",
+        "provider_id",
+        "client_id",
+        "period",
+        "service_type",
+        "billed_hours",
+        "amount_sek",
+    }
+    assert "hard_finding_count" in FEATURE_COLUMNS
+    assert {f"finding_{code}" for code in FINDING_CODES} <= set(FEATURE_COLUMNS)
+    assert set(FEATURE_DESCRIPTIONS) == set(FEATURE_COLUMNS)
+    for name, text in FEATURE_DESCRIPTIONS.items():
+        assert text["en"] and text["sv"], name
+    # Person attributes and the district are never model inputs.
+    assert not {c for c in FEATURE_COLUMNS if "birth" in c or "district" in c or "age_band" in c}
+    assert not set(AUDIT_COLUMNS) & set(FEATURE_COLUMNS)
+    longer = feature_columns(FeatureConfig(history_windows_months=(2, 12)))
+    assert "billed_over_registered_hours_12m" in longer
+    assert "billed_over_registered_hours_3m" not in longer
+
+
+def test_output_layout_sorted_and_validated():
+    tables = municipality(
+        grants=[grant("G1", "C1"), grant("G2", "C2")],
+        visits=daily_visits("V", "C1", P, 3),
+        invoices=[invoice("I9", "C2", 1.0), invoice("I1", "C1", 3.0)],
+    )
+    fs = build(tables)
+    assert list(fs.features.columns) == [*KEY_COLUMNS, *AUDIT_COLUMNS, *FEATURE_COLUMNS]
+    assert list(fs.features["invoice_id"]) == ["I1", "I9"]
+    assert all(fs.features[c].dtype == "float64" for c in FEATURE_COLUMNS)
+    InvoiceFeatures.validate(fs.features)
+    assert list(fs.findings.columns) == ["invoice_id", "finding", "evidence"]
+    assert list(fs.quarantine.columns) == ["invoice_id", "period", "reason"]
+
+
+def test_bad_periods_are_refused():
+    tables = municipality()
+    with pytest.raises(ValueError, match="YYYY-MM"):
+        build(tables, "2026-3")
+    with pytest.raises(ValueError, match="at least one period"):
+        build(tables, [])
+
+
+# ---------------------------------------------------------------------------
+# Hours: billed against registered visits and the grant
+# ---------------------------------------------------------------------------
+
+
+def test_hours_against_visits_grant_and_tariff():
+    tables = municipality(
+        grants=[grant("G1", "C1", hours=12.0)],
+        visits=daily_visits("V", "C1", P, 10),
+        invoices=[invoice("I1", "C1", 10.0, amount=10 * 500.0)],
+    )
+    r = row(build(tables), "I1")
+    assert r["registered_visit_hours"] == 10.0
+    assert r["registered_visit_count"] == 10.0
+    assert r["has_no_registered_visits"] == 0.0
+    assert r["billed_over_registered_hours"] == 1.0
+    assert r["billed_minus_registered_hours"] == 0.0
+    assert r["granted_hours"] == 12.0
+    assert r["has_no_matching_grant"] == 0.0
+    assert r["billed_over_granted_hours"] == pytest.approx(10 / 12, abs=1e-12)
+    assert r["amount_over_tariff_amount"] == 1.0
+    assert r["amount_minus_tariff_amount_sek"] == 0.0
+    assert r["hard_finding_count"] == 0.0
+
+
+def test_invoice_without_visits_or_grant_is_described_with_a_finding():
+    tables = municipality(
+        grants=[grant("G1", "C2", provider_id="P2")],  # the client chose P2, not P1
+        invoices=[invoice("I1", "C2", 8.0)],
+    )
+    fs = build(tables)
+    r = row(fs, "I1")
+    assert r["registered_visit_hours"] == 0.0
+    assert r["has_no_registered_visits"] == 1.0
+    assert r["billed_over_registered_hours"] == 8.0 / 0.5
+    assert r["has_no_matching_grant"] == 1.0
+    assert r["billed_over_granted_hours"] == 8.0 / 0.5
+    assert r["finding_service_without_grant"] == 1.0
+    assert r["visit_duration_cv"] == 0.0 and r["distinct_staff_per_visit_hour"] == 0.0
+    assert evidence(fs, "I1", "service_without_grant") == (
+        "no grant for personal_care to client C2 with provider P1 valid in 2026-03 (grants); "
+        "the client's grant for personal_care that month is with provider(s) P2"
+    )
+    assert fs.quarantine.empty
+
+
+def test_billed_service_type_with_only_visits_of_another_type():
+    tables = municipality(
+        grants=[grant("G1", "C1", service_type="double_staffing")],
+        visits=daily_visits("V", "C1", P, 4, service_type="home_service"),
+        invoices=[invoice("I1", "C1", 4.0, service_type="double_staffing")],
+    )
+    r = row(build(tables), "I1")
+    assert r["has_no_registered_visits"] == 1.0
+    assert r["has_only_other_service_type_visits"] == 1.0
+
+
+def test_grant_valid_part_of_the_month_is_prorated_by_days():
+    tables = municipality(
+        grants=[grant("G1", "C1", hours=31.0, valid_from="2026-03-17")],  # 15 of 31 days
+        invoices=[invoice("I1", "C1", 15.0)],
+    )
+    r = row(build(tables), "I1")
+    assert r["granted_hours"] == pytest.approx(15.0, abs=1e-12)
+    assert r["billed_over_granted_hours"] == pytest.approx(1.0, abs=1e-12)
+
+
+def test_history_windows_use_billed_months_up_to_the_period():
+    # Billed / registered per month: 2025-09 (outside 6m) 50/1, 2025-10 12/10,
+    # 2026-01 12/12, 2026-02 12/8, 2026-03 10/10; April is later and must not count.
+    months = {
+        "2025-09": (50.0, 1),
+        "2025-10": (12.0, 10),
+        "2026-01": (12.0, 12),
+        "2026-02": (12.0, 8),
+        "2026-03": (10.0, 10),
+        "2026-04": (99.0, 20),
+    }
+    visits, invoices = [], []
+    for month, (billed, days) in months.items():
+        visits += daily_visits(f"V{month}-", "C1", month, days)
+        invoices.append(invoice(f"I{month}", "C1", billed, period=month))
+    tables = municipality(grants=[grant("G1", "C1", hours=12.0)], visits=visits, invoices=invoices)
+    r = row(build(tables), "I2026-03")
+    assert r["billed_over_registered_hours_3m"] == pytest.approx((12 + 12 + 10) / (12 + 8 + 10))
+    assert r["billed_over_registered_hours_6m"] == pytest.approx(
+        (12 + 12 + 12 + 10) / (10 + 12 + 8 + 10)
+    )
+    assert r["billed_over_granted_hours_3m"] == pytest.approx(34 / 36)
+    assert r["billed_over_granted_hours_6m"] == pytest.approx(46 / 48)
+    assert r["months_billed_exactly_at_grant_6m"] == 3.0  # 2025-10, 2026-01, 2026-02
+
+
+# ---------------------------------------------------------------------------
+# Money
+# ---------------------------------------------------------------------------
+
+
+def test_amount_against_tariff_provider_norm_and_municipality_norm():
+    tables = municipality(
+        grants=[grant(f"G{c}", c) for c in ("C1", "C2", "C3")],
+        invoices=[
+            invoice("I0", "C1", 10.0, amount=4500.0, period="2026-01"),  # 450 SEK/h
+            invoice("I00", "C1", 10.0, amount=4700.0, period="2026-02"),  # 470 SEK/h
+            invoice("I1", "C1", 10.0, amount=5200.0),  # 520 SEK/h
+            invoice("I2", "C2", 4.0, provider_id="P2"),  # 500 SEK/h
+            invoice("I3", "C3", 2.0, amount=1000.5),  # within the 1 SEK tolerance
+        ],
+    )
+    fs = build(tables)
+    r = row(fs, "I1")
+    assert r["amount_over_tariff_amount"] == pytest.approx(1.04)
+    assert r["amount_minus_tariff_amount_sek"] == pytest.approx(200.0)
+    assert r["amount_per_billed_hour_over_provider_norm_6m"] == pytest.approx(520 / 460)
+    # March personal care: 520, 500, 500.25 SEK/h -> median 500.25
+    assert r["amount_per_billed_hour_over_municipality_norm"] == pytest.approx(520 / 500.25)
+    assert evidence(fs, "I1", "amount_mismatch_tariff") == (
+        "amount 5200.00 SEK; billed 10.00 h x rate 500.00 SEK/h (personal_care, 2026) "
+        "= 5000.00 SEK; difference +200.00 SEK"
+    )
+    # No history of its own: the provider norm falls back to the municipality's.
+    assert row(fs, "I2")["amount_per_billed_hour_over_provider_norm_6m"] == pytest.approx(
+        500 / 500.25
+    )
+    assert "amount_mismatch_tariff" not in codes(fs, "I3")
+    assert "amount_mismatch_tariff" not in codes(fs, "I2")
+
+
+def test_unknown_tariff_year_is_quarantined_with_the_reason():
+    tables = municipality(
+        grants=[grant("G1", "C1")],
+        invoices=[
+            invoice("I1", "C1", 2.0),
+            invoice("I2", "C1", 2.0, amount=1000.0, period="2027-01"),
+        ],
+    )
+    fs = build(tables, [P, "2027-01"])
+    assert list(fs.features["invoice_id"]) == ["I1"]
+    assert fs.quarantine.to_dict("records") == [
+        {
+            "invoice_id": "I2",
+            "period": "2027-01",
+            "reason": "no tariff for personal_care in 2027: the amount cannot be checked",
+        }
+    ]
+    assert "I2" not in set(fs.findings["invoice_id"])
+    assert len(fs.features) + len(fs.quarantine) == 2
+
+
+def test_invoice_of_an_unknown_provider_is_quarantined():
+    tables = municipality(invoices=[invoice("I1", "C1", 2.0, provider_id="P9")])
+    fs = build(tables)
+    assert fs.features.empty
+    InvoiceFeatures.validate(fs.features)
+    assert fs.quarantine["reason"].tolist() == [
+        "provider P9 is not in the providers table: the invoice cannot be described"
+    ]
+
+
+# ---------------------------------------------------------------------------
+# Visit evidence
+# ---------------------------------------------------------------------------
+
+
+def test_visit_registration_patterns():
+    durations = [5.0, 30.0, 60.0, 90.0]
+    visits = [
+        visit("V1", "C1", "2026-03-02 23:50", durations[0], method="manual"),
+        visit("V2", "C1", "2026-03-04 00:10", durations[1]),
+        visit("V3", "C1", "2026-03-05 00:10", durations[2]),
+        visit("V4", "C1", "2026-03-06 23:50", durations[3], method="app"),
+    ]
+    tables = municipality(
+        grants=[grant("G1", "C1")], visits=visits, invoices=[invoice("I1", "C1", 3.0)]
+    )
+    r = row(build(tables), "I1")
+    hours = np.array(durations) / 60
+    assert r["manual_registration_share"] == 0.25
+    assert r["short_visit_share"] == 0.25  # the 5-minute visit is under 10 minutes
+    assert r["visit_duration_cv"] == pytest.approx(hours.std() / hours.mean())
+    # Start times 23:50, 00:10, 00:10, 23:50: 10 minutes either side of midnight.
+    expected = math.sqrt(-2 * math.log(math.cos(2 * math.pi * 10 / 1440))) * 1440 / (2 * math.pi)
+    assert r["visit_start_time_spread_minutes"] == pytest.approx(expected, rel=1e-9)
+    assert r["repeated_visit_times_share"] == 0.0  # same start minutes, different durations
+
+
+def test_copied_registrations_have_no_spread():
+    visits = daily_visits("V", "C1", P, 6, minutes=45, method="manual")
+    tables = municipality(
+        grants=[grant("G1", "C1")], visits=visits, invoices=[invoice("I1", "C1", 4.5)]
+    )
+    r = row(build(tables), "I1")
+    assert r["visit_duration_cv"] == 0.0
+    assert r["visit_start_time_spread_minutes"] == 0.0
+    assert r["repeated_visit_times_share"] == 1.0
+    assert r["manual_registration_share"] == 1.0
+
+
+def test_visits_during_hospital_stay():
+    visits = [
+        visit("V1", "C1", "2026-03-05 08:00", 60),  # admission day: legitimate
+        visit("V2", "C1", "2026-03-07 10:00", 90),  # in hospital
+        visit("V3", "C1", "2026-03-10 18:00", 60),  # discharge day: legitimate
+        visit("V4", "C1", "2026-03-12 10:00", 60),
+        visit("W1", "C2", "2026-03-25 10:00", 30),  # still in hospital at the end of March
+    ]
+    stays = [
+        {"client_id": "C1", "admitted_on": "2026-03-05", "discharged_on": "2026-03-10"},
+        {"client_id": "C2", "admitted_on": "2026-03-20", "discharged_on": "2026-04-05"},
+    ]
+    tables = municipality(
+        grants=[grant("G1", "C1"), grant("G2", "C2")],
+        visits=visits,
+        stays=stays,
+        invoices=[invoice("I1", "C1", 4.5), invoice("I2", "C2", 0.5)],
+    )
+    fs = build(tables)
+    assert row(fs, "I1")["visit_hours_during_hospital_stay"] == 1.5
+    assert row(fs, "I2")["visit_hours_during_hospital_stay"] == 0.5
+    assert evidence(fs, "I1", "visits_during_hospital_stay") == (
+        "1 visit(s) registered on full days client C1 was in hospital "
+        "(admitted 2026-03-05, discharged 2026-03-10, hospital_stays): V2"
+    )
+    # The discharge after the period is not yet known: the stay counts as open.
+    assert evidence(fs, "I2", "visits_during_hospital_stay") == (
+        "1 visit(s) registered on full days client C2 was in hospital "
+        "(admitted 2026-03-20, not discharged by 2026-03-31, hospital_stays): W1"
+    )
+
+
+def test_death_before_during_and_after_the_period():
+    clients = [
+        client("C1", deceased_on="2026-03-15"),
+        client("C2", deceased_on="2026-02-10"),
+        client("C3", deceased_on="2026-04-02"),  # not yet known at the end of March
+        client("C4"),
+    ]
+    visits = [
+        visit("V1", "C1", "2026-03-15 09:00", 60),  # the day of death: legitimate
+        visit("V2", "C1", "2026-03-16 09:00", 60),
+        visit("V3", "C1", "2026-03-17 09:00", 30),
+        visit("W1", "C3", "2026-03-20 09:00", 60),
+    ]
+    tables = municipality(
+        clients=clients,
+        grants=[grant(f"G{c}", c) for c in ("C1", "C2", "C3")],
+        visits=visits,
+        invoices=[invoice("I1", "C1", 2.5), invoice("I2", "C2", 6.0), invoice("I3", "C3", 1.0)],
+    )
+    fs = build(tables)
+    r1, r2, r3 = row(fs, "I1"), row(fs, "I2"), row(fs, "I3")
+    assert r1["visit_hours_after_death"] == 1.5
+    assert r1["billed_after_death"] == 1.0
+    assert r1["period_share_after_death"] == pytest.approx(16 / 31)
+    assert codes(fs, "I1") == {"visits_after_death"}  # part of the month was legitimate
+    assert evidence(fs, "I1", "visits_after_death") == (
+        "client C1 died on 2026-03-15 (clients.deceased_on); 2 visit(s) of this invoice start "
+        "after that day: V2, V3"
+    )
+    assert r2["billed_after_death"] == 1.0 and r2["period_share_after_death"] == 1.0
+    assert r2["finding_billing_after_death"] == 1.0
+    assert evidence(fs, "I2", "billing_after_death") == (
+        "client C2 died on 2026-02-10 (clients.deceased_on), before billed period 2026-03 "
+        "began; the invoice bills 6.00 h, 3000.00 SEK"
+    )
+    assert r3["billed_after_death"] == 0.0 and r3["visit_hours_after_death"] == 0.0
+    assert codes(fs, "I3") == set()
+
+
+# ---------------------------------------------------------------------------
+# Staff
+# ---------------------------------------------------------------------------
+
+
+def test_staff_in_two_homes_for_25_minutes():
+    visits = [
+        visit("V1", "C1", "2026-03-04 10:00", 60),
+        visit("V2", "C2", "2026-03-04 10:35", 55),
+        visit("V3", "C1", "2026-03-04 10:20", 30, staff_id="S2"),  # another staff member
+    ]
+    tables = municipality(
+        grants=[grant("G1", "C1"), grant("G2", "C2")],
+        visits=visits,
+        invoices=[invoice("I1", "C1", 1.5), invoice("I2", "C2", 1.0)],
+    )
+    fs = build(tables)
+    assert row(fs, "I1")["staff_overlap_minutes"] == 25.0
+    assert row(fs, "I2")["staff_overlap_minutes"] == 25.0
+    assert evidence(fs, "I1", "staff_double_booked") == (
+        "1 overlapping pair(s) of at least 5 min: staff S1: visit V1 (2026-03-04 10:00-11:00) "
+        "and visit V2 at client C2 (2026-03-04 10:35-11:30) overlap 25.0 min"
+    )
+
+
+def test_overlap_minutes_count_each_minute_once_and_cross_midnight():
+    visits = [
+        # V1 overlaps V2 (12:10-12:40) and V3 (12:30-12:50): 40 distinct minutes.
+        visit("V1", "C1", "2026-03-04 12:00", 60),
+        visit("V2", "C2", "2026-03-04 12:10", 30),
+        visit("V3", "C3", "2026-03-04 12:30", 20),
+        # Across midnight: 23:30-00:30 and 00:00-01:00 overlap 30 minutes.
+        visit("V4", "C1", "2026-03-05 23:30", 60),
+        visit("V5", "C2", "2026-03-06 00:00", 60),
+        # Two partners with the same overlap, then a gap: 30 + 30 minutes, never bridged.
+        visit("T1", "C4", "2026-03-09 10:00", 120, staff_id="S9"),
+        visit("T2", "C2", "2026-03-09 10:00", 30, staff_id="S9"),
+        visit("T3", "C3", "2026-03-09 10:00", 30, staff_id="S9"),
+        visit("T4", "C1", "2026-03-09 11:00", 30, staff_id="S9"),
+        # The same client twice at once is not a double booking.
+        visit("V6", "C1", "2026-03-08 09:00", 60, service_type="home_service"),
+        visit("V7", "C1", "2026-03-08 09:30", 60),
+    ]
+    tables = municipality(
+        grants=[grant(f"G{c}", c) for c in ("C1", "C2", "C3", "C4")],
+        visits=visits,
+        invoices=[
+            invoice("I1", "C1", 4.0),
+            invoice("I2", "C2", 1.5),
+            invoice("I3", "C3", 0.5),
+            invoice("I4", "C4", 2.0),
+        ],
+    )
+    fs = build(tables)
+    assert row(fs, "I1")["staff_overlap_minutes"] == 40.0 + 30.0 + 30.0  # V1, V4, T4
+    assert row(fs, "I2")["staff_overlap_minutes"] == 20.0 + 10.0 + 30.0 + 30.0  # V2, V5, T2
+    assert row(fs, "I3")["staff_overlap_minutes"] == 20.0 + 30.0  # V3, T3
+    assert row(fs, "I4")["staff_overlap_minutes"] == 30.0 + 30.0  # T1
+
+
+def test_short_overlap_is_counted_but_is_no_finding():
+    visits = [visit("V1", "C1", "2026-03-04 10:00", 60), visit("V2", "C2", "2026-03-04 10:56", 30)]
+    tables = municipality(
+        grants=[grant("G1", "C1"), grant("G2", "C2")],
+        visits=visits,
+        invoices=[invoice("I1", "C1", 1.0), invoice("I2", "C2", 0.5)],
+    )
+    fs = build(tables)
+    assert row(fs, "I1")["staff_overlap_minutes"] == 4.0
+    assert "staff_double_booked" not in codes(fs, "I1")
+
+
+def test_overlap_with_a_visit_of_the_next_month_is_not_yet_known():
+    visits = [
+        visit("V1", "C1", "2026-03-31 23:30", 60),
+        visit("V2", "C2", "2026-04-01 00:00", 60),
+    ]
+    tables = municipality(
+        grants=[grant("G1", "C1"), grant("G2", "C2")],
+        visits=visits,
+        invoices=[invoice("I1", "C1", 1.0), invoice("I2", "C2", 1.0, period="2026-04")],
+    )
+    fs = build(tables, [P, "2026-04"])
+    assert row(fs, "I1")["staff_overlap_minutes"] == 0.0
+    assert row(fs, "I2")["staff_overlap_minutes"] == 30.0  # V1 was known by the end of April
+
+
+def test_staff_day_hours_and_staff_shared_with_other_providers():
+    visits = [
+        # S1: 17 hours on 2026-03-03 across two clients and two providers.
+        visit("V1", "C1", "2026-03-03 06:00", 8 * 60),
+        visit("V2", "C2", "2026-03-03 14:00", 9 * 60, provider_id="P2"),
+        visit("V3", "C1", "2026-03-04 08:00", 60, staff_id="S2"),
+    ]
+    tables = municipality(
+        grants=[grant("G1", "C1"), grant("G2", "C2", provider_id="P2")],
+        visits=visits,
+        invoices=[invoice("I1", "C1", 9.0), invoice("I2", "C2", 9.0, provider_id="P2")],
+    )
+    fs = build(tables)
+    r = row(fs, "I1")
+    assert r["max_staff_hours_per_day"] == 17.0
+    assert r["staff_hours_over_plausible_per_day"] == 1.0
+    assert r["share_staff_at_other_providers"] == 0.5  # S1 of {S1, S2}
+    assert r["distinct_staff_per_visit_hour"] == pytest.approx(2 / 9)
+    assert r["provider_staff_per_client"] == 2.0
+
+
+# ---------------------------------------------------------------------------
+# Provider
+# ---------------------------------------------------------------------------
+
+
+def event(pid: str, day: str, kind: str, amount: float | None = None) -> dict[str, object]:
+    return {"provider_id": pid, "event_date": day, "event_type": kind, "amount_sek": amount}
+
+
+def test_provider_events_in_the_last_365_days():
+    events = [
+        event("P1", "2025-06-01", "tax_debt_registered", 100_000.0),
+        event("P1", "2025-03-31", "tax_debt_registered", 50_000.0),  # 365 days before: outside
+        event("P1", "2026-04-01", "tax_debt_registered", 70_000.0),  # after the period
+        event("P1", "2025-12-01", "f_tax_revoked"),
+        event("P1", "2026-01-15", "f_tax_restored"),
+        event("P1", "2026-02-01", "sanction"),
+        event("P1", "2026-03-31", "sanction"),
+        event("P1", "2026-03-02", "complaint"),
+        event("P1", "2025-09-09", "board_change"),
+        event("P2", "2026-02-01", "f_tax_revoked"),
+        event("P2", "2026-04-01", "f_tax_restored"),  # restored only after the period
+        event("P3", "2026-03-05", "f_tax_revoked"),
+        event("P3", "2026-03-05", "f_tax_restored"),  # the same day: restored
+    ]
+    tables = municipality(
+        grants=[grant("G1", "C1"), grant("G2", "C2", provider_id="P2")],
+        events=events,
+        invoices=[
+            invoice("I1", "C1", 1.0),
+            invoice("I2", "C2", 1.0, provider_id="P2"),
+            invoice("I3", "C3", 1.0, provider_id="P3"),
+        ],
+    )
+    fs = build(tables)
+    r1, r2 = row(fs, "I1"), row(fs, "I2")
+    assert r1["provider_tax_debt_registered_sek_365d"] == 100_000.0
+    assert r1["provider_f_tax_revoked_365d"] == 1.0
+    assert r1["provider_f_tax_currently_revoked"] == 0.0
+    assert r1["provider_sanctions_365d"] == 2.0
+    assert r1["provider_complaints_365d"] == 1.0
+    assert r1["provider_board_changes_365d"] == 1.0
+    assert r1["provider_owner_changes_365d"] == 0.0
+    assert r2["provider_f_tax_currently_revoked"] == 1.0
+    assert r2["provider_sanctions_365d"] == 0.0
+    assert row(fs, "I3")["provider_f_tax_currently_revoked"] == 0.0
+    assert row(fs, "I3")["provider_f_tax_revoked_365d"] == 1.0
+
+
+def test_provider_age_and_billing_outside_the_contract():
+    providers = [
+        provider("P1", registered_on="2016-03-31", approved_on="2021-03-31"),
+        provider("P2", registered_on="2025-01-01", approved_on="2026-04-15"),
+        provider("P3", approved_on="2020-01-01", terminated_on="2026-02-28"),
+        provider("P4", approved_on="2020-01-01", terminated_on="2026-03-15"),  # part of March
+    ]
+    tables = municipality(
+        providers=providers,
+        grants=[grant(f"G{p}", "C1", provider_id=p) for p in ("P1", "P2", "P3", "P4")],
+        invoices=[invoice(f"I{p}", "C1", 1.0, provider_id=p) for p in ("P1", "P2", "P3", "P4")],
+    )
+    fs = build(tables)
+    r1 = row(fs, "IP1")
+    assert r1["provider_age_years"] == pytest.approx(3652 / 365.25)
+    assert r1["provider_approval_age_years"] == pytest.approx(1826 / 365.25)
+    assert r1["provider_outside_contract_period"] == 0.0
+    assert r1["provider_age_band"] == "5+ years"
+    r2 = row(fs, "IP2")
+    assert r2["provider_approval_age_years"] == 0.0
+    assert r2["provider_age_band"] == "under 2 years"
+    assert evidence(fs, "IP2", "billing_outside_contract") == (
+        "provider P2 was approved on 2026-04-15 (providers.approved_on), after billed period "
+        "2026-03 ended"
+    )
+    assert evidence(fs, "IP3", "billing_outside_contract") == (
+        "provider P3 was terminated on 2026-02-28 (providers.terminated_on), before billed "
+        "period 2026-03 began"
+    )
+    assert "billing_outside_contract" not in codes(fs, "IP4")
+
+
+def test_client_growth_and_clients_taken_over_from_terminated_providers():
+    providers = [
+        provider("P1"),
+        provider("P2", terminated_on="2026-02-28"),
+        provider("P3", terminated_on="2026-05-31"),  # terminated after March: not yet known
+    ]
+    invoices = [
+        invoice("I0", "C1", 1.0, period="2025-12"),
+        invoice("J1", "C2", 1.0, provider_id="P2", period="2026-01"),
+        invoice("J2", "C3", 1.0, provider_id="P3", period="2026-02"),
+        invoice("I1", "C1", 1.0),
+        invoice("I2", "C2", 1.0),
+        invoice("I3", "C3", 1.0),
+        invoice("I4", "C4", 1.0),
+    ]
+    tables = municipality(
+        providers=providers,
+        grants=[grant(f"G{c}", c) for c in ("C1", "C2", "C3", "C4")],
+        invoices=invoices,
+    )
+    r = row(build(tables), "I1")
+    assert r["provider_client_growth_3m"] == 4.0  # 4 clients now, 1 in December
+    # Without any invoice in December the data does not reach back: growth is unknown, 1.
+    no_december = {
+        **tables,
+        "invoices": tables["invoices"][tables["invoices"]["period"] > "2025-12"],
+    }
+    assert row(build(no_december), "I1")["provider_client_growth_3m"] == 1.0
+    assert r["provider_clients_from_terminated_providers_share_12m"] == 0.25  # C2 of 4
+    assert r["provider_clients_billed_log"] == pytest.approx(math.log(5))
+    assert r["provider_size_band"] == "1-19 clients"
+
+
+def test_board_members_linked_to_sanctioned_or_terminated_providers():
+    providers = [
+        provider("P1"),
+        provider("P2"),
+        provider("P3", terminated_on="2024-06-30"),
+        provider("P4", terminated_on="2026-06-30"),  # after the period
+        provider("P5"),
+    ]
+
+    def role(pid: str, person: str, start: str, end: str | None = None) -> dict[str, object]:
+        return {
+            "provider_id": pid,
+            "person_id": person,
+            "role": "board_member",
+            "from_date": start,
+            "to_date": end,
+        }
+
+    persons = [
+        role("P1", "X", "2020-01-01"),
+        role("P3", "X", "2018-01-01", "2019-12-31"),  # X sat on terminated P3's board
+        role("P1", "Y", "2020-01-01"),
+        role("P2", "Y", "2020-01-01"),  # P2 is clean
+        role("P1", "Z", "2020-01-01", "2026-01-01"),  # left P1 before March
+        role("P5", "Z", "2020-01-01"),
+        role("P1", "W", "2020-01-01"),
+        role("P4", "W", "2020-01-01"),
+        role("P1", "Q", "2020-01-01"),
+        role("P5", "Q", "2020-01-01"),
+    ]
+    events = [event("P5", "2025-05-01", "sanction"), event("P2", "2026-04-10", "sanction")]
+    tables = municipality(
+        providers=providers,
+        persons=persons,
+        events=events,
+        grants=[grant("G1", "C1")],
+        invoices=[invoice("I1", "C1", 1.0)],
+    )
+    # X (terminated P3) and Q (sanctioned P5); not Y (P2 sanctioned only in April),
+    # not Z (left P1), not W (P4 terminated only in June).
+    assert row(build(tables), "I1")["provider_persons_linked_to_sanctioned_or_terminated"] == 2.0
+
+
+# ---------------------------------------------------------------------------
+# Peer context and remaining findings
+# ---------------------------------------------------------------------------
+
+
+def test_peer_z_scores_are_robust_with_a_floor():
+    clients = [client(f"C{i}") for i in range(1, 6)]
+    visits, invoices = [], []
+    for i, billed in enumerate([10.0, 11.0, 12.0, 13.0, 14.0], start=1):
+        visits += daily_visits(f"V{i}-", f"C{i}", P, 10, staff_id=f"S{i}")
+        invoices.append(invoice(f"I{i}", f"C{i}", billed))
+    invoices.append(invoice("H1", "C1", 2.0, service_type="home_service"))  # its own peer group
+    tables = municipality(
+        clients=clients,
+        grants=[grant(f"G{i}", f"C{i}", hours=12.0) for i in range(1, 6)],
+        visits=visits,
+        invoices=invoices,
+    )
+    fs = build(tables)
+    # billed/registered 1.0 ... 1.4: median 1.2, MAD 0.1
+    assert row(fs, "I5")["billed_over_registered_hours_peer_z"] == pytest.approx(0.2 / 0.14826)
+    assert row(fs, "I3")["billed_over_registered_hours_peer_z"] == 0.0
+    # Every amount matches the tariff: MAD 0, so the floor keeps z at 0, not NaN.
+    assert row(fs, "I5")["amount_over_tariff_amount_peer_z"] == 0.0
+    assert row(fs, "H1")["billed_over_registered_hours_peer_z"] == 0.0
+
+
+def test_duplicate_invoice_finding():
+    tables = municipality(
+        grants=[grant("G1", "C1")],
+        invoices=[invoice("I1", "C1", 4.0), invoice("I2", "C1", 4.0)],
+    )
+    fs = build(tables)
+    assert evidence(fs, "I1", "duplicate_invoice") == (
+        "2 invoices from provider P1 for client C1, personal_care, 2026-03; the other(s): I2"
+    )
+    assert row(fs, "I2")["finding_duplicate_invoice"] == 1.0
+
+
+def test_long_evidence_lists_are_capped():
+    clients = [client("C1", deceased_on="2026-02-27")]
+    tables = municipality(
+        clients=clients,
+        grants=[grant("G1", "C1")],
+        visits=daily_visits("V", "C1", P, 8),
+        invoices=[invoice("I1", "C1", 8.0)],
+    )
+    fs = build(tables)
+    assert evidence(fs, "I1", "visits_after_death").endswith("V01, V02, V03, V04, V05 and 3 more")
+    r = row(fs, "I1")
+    assert r["hard_finding_count"] == 2.0  # billing_after_death and visits_after_death
+
+
+def test_missing_or_empty_optional_tables():
+    base = municipality(
+        grants=[grant("G1", "C1")],
+        visits=daily_visits("V", "C1", P, 2),
+        invoices=[invoice("I1", "C1", 2.0)],
+        stays=None,
+    )
+    assert "hospital_stays" not in base
+    without = build(base).features
+    with_empty = build({**base, "hospital_stays": table("hospital_stays", [])}).features
+    with_outcomes = build({**base, "audit_outcomes": table("audit_outcomes", [])}).features
+    pd.testing.assert_frame_equal(without, with_empty)
+    pd.testing.assert_frame_equal(without, with_outcomes)
+    assert without["visit_hours_during_hospital_stay"].tolist() == [0.0]
+
+
+def test_person_attributes_do_not_change_the_features():
+    base = municipality(
+        grants=[grant("G1", "C1")],
+        visits=daily_visits("V", "C1", P, 2),
+        invoices=[invoice("I1", "C1", 2.0)],
+    )
+    other = dict(base)
+    other["clients"] = base["clients"].assign(birth_year=1990, district="South")
+    a, b = build(base).features, build(other).features
+    pd.testing.assert_frame_equal(a[list(FEATURE_COLUMNS)], b[list(FEATURE_COLUMNS)])
+    assert b["client_district"].tolist() == ["South"]
+
+
+# ---------------------------------------------------------------------------
+# Point in time
+# ---------------------------------------------------------------------------
+
+
+def random_municipality(seed: int = 7) -> dict[str, pd.DataFrame]:
+    """Four months of irregular data: deaths, stays and terminations on both sides of March."""
+    rng = np.random.default_rng(seed)
+    months = ["2026-01", "2026-02", "2026-03", "2026-04", "2026-05"]
+    providers = [
+        provider("P1"),
+        provider("P2", terminated_on="2026-04-10"),
+        provider("P3", approved_on="2026-02-01", registered_on="2025-11-01"),
+        provider("P4", terminated_on="2026-02-15"),
+    ]
+    clients = [client(f"C{i}") for i in range(1, 13)]
+    clients[0]["deceased_on"] = "2026-03-20"
+    clients[1]["deceased_on"] = "2026-04-03"
+    clients[2]["deceased_on"] = "2026-01-25"
+    service = ["personal_care", "home_service"]
+    grants, visits, invoices = [], [], []
+    for i in range(1, 13):
+        pid = f"P{1 + i % 3}"
+        stype = service[i % 2]
+        grants.append(
+            grant(
+                f"G{i}",
+                f"C{i}",
+                hours=float(10 + i),
+                provider_id=pid,
+                service_type=stype,
+                valid_to="2026-04-20" if i % 4 == 0 else None,
+            )
+        )
+        for month in months:
+            n = 0
+            for day in range(1, 29, 3):
+                if rng.random() < 0.8:
+                    start = pd.Timestamp(f"{month}-{day:02d}") + pd.Timedelta(
+                        minutes=int(rng.integers(6 * 60, 23 * 60 + 50))
+                    )
+                    visits.append(
+                        visit(
+                            f"V{i}-{month}-{day}",
+                            f"C{i}",
+                            str(start),
+                            float(rng.integers(5, 120)),
+                            provider_id=pid,
+                            service_type=stype,
+                            staff_id=f"S{rng.integers(1, 5)}",
+                            method=str(rng.choice(["nfc", "app", "manual"])),
+                        )
+                    )
+                    n += 1
+            billed = float(round(n * rng.uniform(0.5, 1.8), 1))
+            invoices.append(
+                invoice(
+                    f"I{i}-{month}",
+                    f"C{i}",
+                    billed,
+                    amount=billed * 500 * rng.choice([1, 1.1]),
+                    provider_id=pid,
+                    service_type=stype,
+                    period=month,
+                )
+            )
+    # Month-boundary overlap and a visit of P4's old client after P4 ended.
+    visits.append(visit("X1", "C4", "2026-03-31 23:40", 60, staff_id="S1", provider_id="P1"))
+    visits.append(visit("X2", "C5", "2026-04-01 00:05", 60, staff_id="S1", provider_id="P2"))
+    invoices.append(invoice("I4-P4", "C4", 2.0, provider_id="P4", period="2026-01"))
+    stays = [
+        {"client_id": "C5", "admitted_on": "2026-03-10", "discharged_on": "2026-04-12"},
+        {"client_id": "C6", "admitted_on": "2026-02-20", "discharged_on": "2026-03-05"},
+        {"client_id": "C7", "admitted_on": "2026-04-02", "discharged_on": None},
+    ]
+    events = [
+        event("P1", "2026-03-15", "sanction"),
+        event("P1", "2026-04-15", "sanction"),
+        event("P2", "2026-02-01", "f_tax_revoked"),
+        event("P2", "2026-04-01", "f_tax_restored"),
+        event("P3", "2026-05-01", "tax_debt_registered", 9_000.0),
+    ]
+    persons = [
+        {
+            "provider_id": "P1",
+            "person_id": "A",
+            "role": "owner",
+            "from_date": "2020-01-01",
+            "to_date": "2026-04-30",
+        },
+        {
+            "provider_id": "P4",
+            "person_id": "A",
+            "role": "ceo",
+            "from_date": "2019-01-01",
+            "to_date": None,
+        },
+        {
+            "provider_id": "P3",
+            "person_id": "B",
+            "role": "board_member",
+            "from_date": "2026-04-01",
+            "to_date": None,
+        },
+        {
+            "provider_id": "P2",
+            "person_id": "B",
+            "role": "board_member",
+            "from_date": "2020-01-01",
+            "to_date": None,
+        },
+    ]
+    return municipality(
+        providers=providers,
+        clients=clients,
+        grants=grants,
+        visits=visits,
+        invoices=invoices,
+        events=events,
+        persons=persons,
+        stays=stays,
+    )
+
+
+def truncate(tables: Mapping[str, pd.DataFrame], period: str) -> dict[str, pd.DataFrame]:
+    """The data as it stood at the end of `period`: later rows gone, later dates not yet known."""
+    start = pd.Timestamp(f"{period}-01")
+    end = start + pd.offsets.MonthEnd(0)  # the last day
+    out = {name: frame.copy() for name, frame in tables.items()}
+
+    def unknown_after(frame: pd.DataFrame, column: str) -> None:
+        frame.loc[frame[column] > end, column] = pd.NaT
+
+    out["visits"] = out["visits"][out["visits"]["start_at"] < end + pd.Timedelta(days=1)]
+    out["invoices"] = out["invoices"][out["invoices"]["period"] <= period]
+    out["provider_events"] = out["provider_events"][out["provider_events"]["event_date"] <= end]
+    out["provider_persons"] = out["provider_persons"][out["provider_persons"]["from_date"] <= end]
+    unknown_after(out["provider_persons"], "to_date")
+    unknown_after(out["providers"], "terminated_on")
+    unknown_after(out["clients"], "deceased_on")
+    out["grants"] = out["grants"][out["grants"]["valid_from"] <= end]
+    unknown_after(out["grants"], "valid_to")
+    out["hospital_stays"] = out["hospital_stays"][out["hospital_stays"]["admitted_on"] <= end]
+    unknown_after(out["hospital_stays"], "discharged_on")
+    return {name: frame.reset_index(drop=True) for name, frame in out.items()}
+
+
+def test_point_in_time_later_rows_change_nothing():
+    full = random_municipality()
+    for period in ("2026-02", "2026-03"):
+        on_full = build(full, period)
+        on_truncated = build(truncate(full, period), period)
+        assert len(on_full.features) == 12
+        pd.testing.assert_frame_equal(on_full.features, on_truncated.features)
+        pd.testing.assert_frame_equal(on_full.findings, on_truncated.findings)
+        pd.testing.assert_frame_equal(on_full.quarantine, on_truncated.quarantine)
+    # The data holds facts that would leak if dates after March were used.
+    march = build(full, "2026-03").features.set_index("invoice_id")
+    assert march.loc["I2-2026-03", "billed_after_death"] == 0.0  # C2 dies in April
+    assert march.loc["I1-2026-03", "billed_after_death"] == 1.0
+    assert march.loc["I3-2026-03", "provider_sanctions_365d"] == 1.0  # P1: March, not April
+
+
+def test_many_periods_in_one_pass_equal_one_period_at_a_time():
+    full = random_municipality(seed=11)
+    periods = ["2026-02", "2026-03", "2026-04", "2026-05"]
+    together = build(full, periods)
+    alone = [build(full, p) for p in periods]
+    pd.testing.assert_frame_equal(
+        together.features,
+        pd.concat([a.features for a in alone]).sort_values("invoice_id").reset_index(drop=True),
+    )
+    pd.testing.assert_frame_equal(
+        together.findings,
+        pd.concat([a.findings for a in alone])
+        .sort_values("invoice_id", kind="stable")
+        .reset_index(drop=True),
+    )
+    assert len(together.features) == 4 * 12 and together.findings["finding"].nunique() >= 4
+
+
+# ---------------------------------------------------------------------------
+# Schema
+# ---------------------------------------------------------------------------
+
+
+def test_schema_rejects_broken_feature_tables():
+    tables = municipality(
+        grants=[grant("G1", "C1"), grant("G2", "C2")],
+        visits=daily_visits("V", "C1", P, 2),
+        invoices=[invoice("I1", "C1", 2.0), invoice("I2", "C2", 1.0)],
+    )
+    good = build(tables).features
+    InvoiceFeatures.validate(good)
+    broken = {
+        "NaN feature": good.assign(billed_over_registered_hours=[np.nan, 1.0]),
+        "infinite feature": good.assign(staff_overlap_minutes=[np.inf, 0.0]),
+        "share above 1": good.assign(manual_registration_share=[1.5, 0.0]),
+        "negative ratio": good.assign(billed_over_granted_hours=[-1.0, 0.0]),
+        "flag not 0/1": good.assign(finding_duplicate_invoice=[0.5, 0.0]),
+        "count disagrees with flags": good.assign(hard_finding_count=[3.0, 0.0]),
+        "duplicate key": good.assign(invoice_id=["I1", "I1"]),
+        "int feature": good.assign(registered_visit_count=[2, 0]),
+        "unknown column": good.assign(client_birth_year=[1940.0, 1950.0]),
+    }
+    for what, frame in broken.items():
+        with pytest.raises((pa.errors.SchemaError, pa.errors.SchemaErrors)):
+            InvoiceFeatures.validate(frame)
+            pytest.fail(f"{what} was accepted")
+
+
+# ---------------------------------------------------------------------------
+# On a simulated municipality
+# ---------------------------------------------------------------------------
+
+CERTAIN_FINDINGS = (
+    "billing_after_death",
+    "visits_after_death",
+    "visits_during_hospital_stay",
+    "service_without_grant",
+    "billing_outside_contract",
+    "duplicate_invoice",
+)
+
+
+@pytest.fixture(scope="module")
+def simulated():
+    from tillit.simulate import SimulationConfig, simulate
+
+    sim = simulate(SimulationConfig(clients=400, months=8, seed=3))
+    periods = sorted(sim.tables["invoices"]["period"].unique())
+    return sim, periods, build_features(sim.tables, periods)
+
+
+def test_simulated_features_pass_the_schema_and_account_for_every_invoice(simulated):
+    sim, _periods, fs = simulated
+    InvoiceFeatures.validate(fs.features)
+    assert len(fs.features) + len(fs.quarantine) == len(sim.tables["invoices"])
+    assert set(fs.findings["finding"]) <= set(FINDING_CODES)
+    assert set(fs.findings["invoice_id"]) <= set(fs.features["invoice_id"])
+    assert fs.findings["evidence"].str.len().min() > 20
+    counts = fs.findings.groupby("invoice_id")["finding"].nunique()
+    described = fs.features.set_index("invoice_id")["hard_finding_count"]
+    assert (described.loc[counts.index] == counts).all()
+    assert (described.drop(counts.index) == 0).all()
+
+
+def test_simulated_point_in_time(simulated):
+    sim, periods, fs = simulated
+    period = periods[4]
+    tables = {k: v for k, v in sim.tables.items() if k != "audit_outcomes"}
+    truncated = build_features(truncate(tables, period), period)
+    alone = build_features(sim.tables, period)
+    pd.testing.assert_frame_equal(alone.features, truncated.features)
+    pd.testing.assert_frame_equal(alone.findings, truncated.findings)
+    together = fs.features[fs.features["period"] == period].reset_index(drop=True)
+    pd.testing.assert_frame_equal(alone.features, together)
+
+
+def test_simulated_planted_facts_are_described(simulated):
+    sim, _periods, fs = simulated
+    f = fs.features.merge(sim.truth, on="invoice_id")
+    scheme = f["scheme"].fillna("regular")
+
+    def share(name: str, found: pd.Series) -> float:
+        return float(found[scheme == name].mean())
+
+    assert share("billing_after_death", f["billed_after_death"] == 1) >= 0.9
+    assert share("hospital_billing", f["visit_hours_during_hospital_stay"] > 0) >= 0.8
+    assert share("staff_double_booking", f["finding_staff_double_booked"] == 1) >= 0.9
+    assert share("rate_inflation", f["finding_amount_mismatch_tariff"] == 1) >= 0.9
+    assert share("service_upcoding", f["finding_service_without_grant"] == 1) >= 0.9
+    taken_over = f["provider_clients_from_terminated_providers_share_12m"] > 0
+    assert share("phoenix", taken_over) >= 0.8
+    certain = f[[f"finding_{code}" for code in CERTAIN_FINDINGS]].sum(axis=1) > 0
+    assert share("regular", certain) <= 0.01
+
+
+def test_simulated_headline_features_match_the_pandas_baseline(simulated):
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "bench" / "features_bench.py"
+    spec = importlib.util.spec_from_file_location("features_bench", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    sim, periods, fs = simulated
+    baseline = bench.pandas_headline(sim.tables, periods)
+    ours = fs.features.set_index("invoice_id")
+    for column in ("billed_over_registered_hours", "staff_overlap_minutes"):
+        np.testing.assert_allclose(
+            baseline.loc[ours.index, column].to_numpy(), ours[column].to_numpy(), atol=1e-9
+        )
+    assert ours["staff_overlap_minutes"].gt(0).sum() > 10  # the comparison is not vacuous

@@ -48,15 +48,45 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """One simulated municipality, trained and scored once for the whole module."""
     root = tmp_path_factory.mktemp("e2e")
     data = root / "data"
-    ok(tillit("simulate", "--out", data, "--seed", SEED, "--clients", CLIENTS, "--months", MONTHS, cwd=root))
+    ok(
+        tillit(
+            "simulate",
+            "--out",
+            data,
+            "--seed",
+            SEED,
+            "--clients",
+            CLIENTS,
+            "--months",
+            MONTHS,
+            cwd=root,
+        )
+    )
     ok(tillit("train", "--data", data, "--store", root / "models", cwd=root))
     ok(tillit("promote", "--store", root / "models", cwd=root))
-    ok(tillit("score", "--data", data, "--period", LAST, "--out", root / "score", "--store", root / "models", cwd=root))
+    ok(
+        tillit(
+            "score",
+            "--data",
+            data,
+            "--period",
+            LAST,
+            "--out",
+            root / "score",
+            "--store",
+            root / "models",
+            cwd=root,
+        )
+    )
     return {"root": root, "data": data, "store": root / "models", "score": root / "score"}
 
 
 def test_simulated_data_validates_with_nothing_quarantined(world):
-    result = ok(tillit("validate", "--data", world["data"], "--out", world["root"] / "val", cwd=world["root"]))
+    result = ok(
+        tillit(
+            "validate", "--data", world["data"], "--out", world["root"] / "val", cwd=world["root"]
+        )
+    )
     report = json.loads((world["root"] / "val" / "validation.json").read_text())
     assert report["rows_quarantined"] == 0
     assert report["usable"] is True
@@ -91,9 +121,9 @@ def test_missing_column_and_over_limit_stop_with_exit_2(world, tmp_path):
     missing.mkdir()
     for path in world["data"].glob("*.parquet"):
         (missing / path.name).write_bytes(path.read_bytes())
-    pd.read_parquet(missing / "grants.parquet").drop(columns=["hours_per_month", "valid_to"]).to_parquet(
-        missing / "grants.parquet"
-    )
+    pd.read_parquet(missing / "grants.parquet").drop(
+        columns=["hours_per_month", "valid_to"]
+    ).to_parquet(missing / "grants.parquet")
     refused(
         tillit("validate", "--data", missing, "--out", tmp_path / "o1", cwd=tmp_path),
         "grants.parquet: missing column(s) hours_per_month, valid_to",
@@ -105,24 +135,52 @@ def test_missing_column_and_over_limit_stop_with_exit_2(world, tmp_path):
     invoices = pd.read_parquet(over / "invoices.parquet")
     invoices.loc[: len(invoices) // 50, "amount_sek"] = -1.0  # 2 %: above the 1 % limit
     invoices.to_parquet(over / "invoices.parquet", index=False)
-    refused(tillit("validate", "--data", over, "--out", tmp_path / "o2", cwd=tmp_path), "invoices:", "above the limit")
+    refused(
+        tillit("validate", "--data", over, "--out", tmp_path / "o2", cwd=tmp_path),
+        "invoices:",
+        "above the limit",
+    )
     assert (tmp_path / "o2" / "quarantine.parquet").exists()
     refused(
-        tillit("score", "--data", over, "--period", LAST, "--out", tmp_path / "o3", "--store", world["store"], cwd=tmp_path),
+        tillit(
+            "score",
+            "--data",
+            over,
+            "--period",
+            LAST,
+            "--out",
+            tmp_path / "o3",
+            "--store",
+            world["store"],
+            cwd=tmp_path,
+        ),
         "nothing is scored",
     )
 
 
 def test_score_writes_every_output_and_the_counts_add_up(world):
     out = world["score"]
-    for name in ("risk_list.parquet", "risk_list.csv", "explanations.parquet", "report.html", "manifest.json"):
+    for name in (
+        "risk_list.parquet",
+        "risk_list.csv",
+        "explanations.parquet",
+        "report.html",
+        "manifest.json",
+    ):
         assert (out / name).exists(), name
     manifest = json.loads((out / "manifest.json").read_text())
     counts = manifest["counts"]
     invoices = pd.read_parquet(world["data"] / "invoices.parquet")
     assert counts["received"] == int((invoices["period"] == LAST).sum())
     assert counts["scored"] + counts["quarantined"] == counts["received"]
-    for key in ("model_name", "model_version", "run_id", "config_hash", "data_fingerprint", "contract_version"):
+    for key in (
+        "model_name",
+        "model_version",
+        "run_id",
+        "config_hash",
+        "data_fingerprint",
+        "contract_version",
+    ):
         assert manifest[key]
     risk_list = pd.read_parquet(out / "risk_list.parquet")
     assert len(risk_list) == counts["received"]
@@ -142,13 +200,19 @@ def test_score_writes_every_output_and_the_counts_add_up(world):
 def test_explanations_add_up_to_each_scorers_output(world):
     explanations = pd.read_parquet(world["score"] / "explanations.parquet")
     risk_list = pd.read_parquet(world["score"] / "risk_list.parquet")
-    flagged = set(risk_list.loc[risk_list["flagged"] & (risk_list["status"] == "scored"), "invoice_id"])
+    flagged = set(
+        risk_list.loc[risk_list["flagged"] & (risk_list["status"] == "scored"), "invoice_id"]
+    )
     assert set(explanations["invoice_id"]) == flagged
     assert set(explanations["scorer"]) == {"lightgbm", "isolation_forest"}
     totals = explanations.groupby(["invoice_id", "scorer"]).agg(
-        contributions=("contribution", "sum"), base=("base_value", "first"), output=("output", "first")
+        contributions=("contribution", "sum"),
+        base=("base_value", "first"),
+        output=("output", "first"),
     )
-    np.testing.assert_allclose(totals["base"] + totals["contributions"], totals["output"], atol=1e-6)
+    np.testing.assert_allclose(
+        totals["base"] + totals["contributions"], totals["output"], atol=1e-6
+    )
 
 
 def test_report_lists_every_flagged_invoice_and_needs_no_network(world):
@@ -163,7 +227,10 @@ def test_report_lists_every_flagged_invoice_and_needs_no_network(world):
 
 def test_same_inputs_give_byte_identical_risk_lists_and_no_silent_overwrite(world):
     args = ("--data", world["data"], "--period", LAST, "--store", world["store"])
-    refused(tillit("score", *args, "--out", world["score"], cwd=world["root"]), "already holds an earlier run")
+    refused(
+        tillit("score", *args, "--out", world["score"], cwd=world["root"]),
+        "already holds an earlier run",
+    )
     again = world["root"] / "score-again"
     ok(tillit("score", *args, "--out", again, cwd=world["root"]))
     for name in ("risk_list.parquet", "risk_list.csv", "explanations.parquet"):
@@ -172,11 +239,24 @@ def test_same_inputs_give_byte_identical_risk_lists_and_no_silent_overwrite(worl
 
 def test_scoring_refuses_a_month_without_invoices_and_features_unlike_training(world, tmp_path):
     args = ("--data", world["data"], "--store", world["store"])
-    refused(tillit("score", *args, "--period", "2031-01", "--out", tmp_path / "a", cwd=tmp_path), "has no invoices")
+    refused(
+        tillit("score", *args, "--period", "2031-01", "--out", tmp_path / "a", cwd=tmp_path),
+        "has no invoices",
+    )
     config = tmp_path / "windows.yaml"
     config.write_text("features:\n  history_windows_months: [2, 4]\n")
     refused(
-        tillit("score", *args, "--period", LAST, "--out", tmp_path / "b", "--config", config, cwd=tmp_path),
+        tillit(
+            "score",
+            *args,
+            "--period",
+            LAST,
+            "--out",
+            tmp_path / "b",
+            "--config",
+            config,
+            cwd=tmp_path,
+        ),
         "features differ from those the model was trained on",
     )
 
@@ -185,13 +265,26 @@ def test_registered_pyfunc_predicts_the_risk_the_cli_wrote(world):
     import mlflow
 
     features_file = world["root"] / "features.parquet"
-    ok(tillit("features", "--data", world["data"], "--period", LAST, "--out", features_file, cwd=world["root"]))
+    ok(
+        tillit(
+            "features",
+            "--data",
+            world["data"],
+            "--period",
+            LAST,
+            "--out",
+            features_file,
+            cwd=world["root"],
+        )
+    )
     features = pd.read_parquet(features_file)
     mlflow.set_tracking_uri(f"sqlite:///{world['store'] / 'mlflow.db'}")
     model = mlflow.pyfunc.load_model("models:/tillit-invoice-risk@champion")
     predicted = pd.Series(np.asarray(model.predict(features)), index=features["invoice_id"])
     risk_list = pd.read_parquet(world["score"] / "risk_list.parquet").set_index("invoice_id")
-    np.testing.assert_allclose(predicted.to_numpy(), risk_list.loc[predicted.index, "risk_score"].to_numpy(), atol=1e-12)
+    np.testing.assert_allclose(
+        predicted.to_numpy(), risk_list.loc[predicted.index, "risk_score"].to_numpy(), atol=1e-12
+    )
 
 
 def test_promote_refuses_a_worse_challenger_and_accepts_a_better_one(world, tmp_path):

@@ -30,6 +30,7 @@ def _model(reference: pd.DataFrame, weight: float = 0.5):
         ColumnScorer("b"),
         reference,
         ("a", "b", "hard_finding_count"),
+        ("a", "b", "hard_finding_count"),
         BlendConfig(supervised_weight=weight, finding_floor=0.9),
         ("2025-01",),
         "1.1",

@@ -466,8 +466,14 @@ def run_feedback(
             "rejected": len(result.quarantine),
             "outcomes_appended": len(result.new_outcomes),
         },
-        output_hashes={outcomes_path.name: file_sha256(outcomes_path), log_path.name: file_sha256(log_path)},
-        details={"decisions_file": str(decisions_file), "decisions_sha256": file_sha256(decisions_file)},
+        output_hashes={
+            outcomes_path.name: file_sha256(outcomes_path),
+            log_path.name: file_sha256(log_path),
+        },
+        details={
+            "decisions_file": str(decisions_file),
+            "decisions_sha256": file_sha256(decisions_file),
+        },
     )
     return {
         "decisions": len(decisions),
@@ -495,10 +501,14 @@ def run_pseudonymise(
     if not in_dir.is_dir():
         raise TillitError(f"input folder {in_dir} does not exist")
     if out_dir.resolve() == in_dir.resolve():
-        raise TillitError("--out must be another folder than --in: the originals are not overwritten")
+        raise TillitError(
+            "--out must be another folder than --in: the originals are not overwritten"
+        )
     if new_key:
         if key_file.exists():
-            raise TillitError(f"{key_file} exists: refusing to replace a key (old pseudonyms would no longer link)")
+            raise TillitError(
+                f"{key_file} exists: refusing to replace a key (old pseudonyms would no longer link)"
+            )
         key_file.parent.mkdir(parents=True, exist_ok=True)
         descriptor = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(descriptor, "wb") as handle:

@@ -57,6 +57,7 @@ class RiskModel:
     isolation_forest: object
     lightgbm: object
     feature_columns: tuple[str, ...]
+    isolation_forest_columns: tuple[str, ...]
     blend: BlendConfig
     trained_periods: tuple[str, ...]
     contract_version: str
@@ -88,10 +89,15 @@ class RiskModel:
         self.check_features(features)
         return features.loc[:, list(self.feature_columns)].astype("float64")
 
+    def isolation_forest_matrix(self, X: pd.DataFrame) -> pd.DataFrame:
+        """The unsupervised scorer's inputs: a subset of the features (see train.py)."""
+        return X.loc[:, list(self.isolation_forest_columns)]
+
     def components(self, features: pd.DataFrame) -> pd.DataFrame:
         """Every step from the scorers' outputs to the combined risk, row by row."""
         X = self.matrix(features)
-        iso = np.asarray(self.isolation_forest.score_samples(X), dtype="float64")
+        iso_X = self.isolation_forest_matrix(X)
+        iso = np.asarray(self.isolation_forest.score_samples(iso_X), dtype="float64")
         gbm = np.asarray(self.lightgbm.score_samples(X), dtype="float64")
         iso_pct = _percentile(self.reference_isolation_forest_, iso)
         gbm_pct = _percentile(self.reference_lightgbm_, gbm)
@@ -126,6 +132,7 @@ def fit_risk_model(
     lightgbm: object,
     all_features: pd.DataFrame,
     feature_columns: Sequence[str],
+    isolation_forest_columns: Sequence[str],
     blend: BlendConfig,
     trained_periods: Sequence[str],
     contract_version: str,
@@ -136,9 +143,12 @@ def fit_risk_model(
         isolation_forest=isolation_forest,
         lightgbm=lightgbm,
         feature_columns=tuple(feature_columns),
+        isolation_forest_columns=tuple(isolation_forest_columns),
         blend=blend,
         trained_periods=tuple(trained_periods),
         contract_version=contract_version,
-        reference_isolation_forest_=np.sort(np.asarray(isolation_forest.score_samples(X))),
+        reference_isolation_forest_=np.sort(
+            np.asarray(isolation_forest.score_samples(X.loc[:, list(isolation_forest_columns)]))
+        ),
         reference_lightgbm_=np.sort(np.asarray(lightgbm.score_samples(X))),
     )

@@ -76,7 +76,8 @@ def feature_importance(
         booster.feature_importance("gain"), index=booster.feature_name(), dtype="float64"
     )
     gain.index = list(model.feature_columns)
-    iso = explain(model.isolation_forest, X, method="fast").values.abs().mean()
+    iso = explain(model.isolation_forest, model.isolation_forest_matrix(X), method="fast").values
+    iso = iso.abs().mean().reindex(gain.index, fill_value=0.0)
     frame = pd.DataFrame(
         {
             "lightgbm_gain_share": gain / max(gain.sum(), 1e-12),

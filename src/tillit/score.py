@@ -97,7 +97,7 @@ def _long_explanations(
         values = attribution.values
         long = values.stack().rename("contribution").reset_index()
         long.columns = ["row", "feature", "contribution"]
-        long["feature_value"] = X.loc[values.index].stack().to_numpy()
+        long["feature_value"] = X.loc[values.index, values.columns].stack().to_numpy()
         long["invoice_id"] = invoice_ids.loc[long["row"]].to_numpy()
         long["scorer"] = scorer
         output = pd.Series(attribution.output, index=values.index)
@@ -170,14 +170,15 @@ def score_month(
     flagged = by_capacity | by_finding | by_random
 
     X = model.matrix(features)
+    iso_X = model.isolation_forest_matrix(X)
     # Reasons for every invoice from fast, exactly additive attributions...
     fast = {
         "lightgbm": explain(model.lightgbm, X, method="exact"),
-        "isolation_forest": explain(model.isolation_forest, X, method="fast"),
+        "isolation_forest": explain(model.isolation_forest, iso_X, method="fast"),
     }
     # ...and exact TreeSHAP for the flagged ones, which auditors read.
     flagged_rows = np.flatnonzero(flagged)
-    exact_iso = explain(model.isolation_forest, X.iloc[flagged_rows], method="exact")
+    exact_iso = explain(model.isolation_forest, iso_X.iloc[flagged_rows], method="exact")
     agreement = (
         top_k_agreement(exact_iso, _subset(fast["isolation_forest"], X.index[flagged_rows]), k=3)
         if len(flagged_rows)

@@ -22,7 +22,7 @@ class FeatureConfig(StrictModel):
     short_visit_minutes: float = Field(default=10.0, gt=0)
     max_plausible_staff_hours_per_day: float = Field(default=16.0, gt=0, le=24)
     # |amount - billed_hours * rate| above this is a tariff mismatch finding.
-    amount_tolerance_sek: float = Field(default=1.0, ge=0)
+    amount_tolerance_sek: float = Field(default=10.0, ge=0)
     # Ratios divide by at least this many hours, so an empty month gives a large,
     # finite ratio instead of infinity (the has_no_* flags say why it is large).
     min_denominator_hours: float = Field(default=0.5, gt=0)

@@ -252,7 +252,10 @@ def score(
     model_alias: Annotated[
         str, typer.Option(help="Registry alias of the model to use.")
     ] = "champion",
-    lang: Annotated[str, typer.Option(help="Language of reasons and report: en or sv.")] = "en",
+    lang: Annotated[
+        str | None,
+        typer.Option(help="Language of reasons and report: en or sv (default: scoring.language)."),
+    ] = None,
     overwrite: Annotated[
         bool, typer.Option(help="Replace an earlier run's outputs in --out.")
     ] = False,
@@ -263,10 +266,12 @@ def score(
     from tillit.config import load_config
     from tillit.jobs import run_score
 
+    settings = load_config(config)
+    lang = lang or settings.scoring.language
     if lang not in ("en", "sv"):
         _fail(f"--lang must be en or sv, not {lang!r}")
     out = out or Path("runs") / f"score-{period}"
-    outcome = run_score(data, period, out, load_config(config), model_alias, lang, store, overwrite)
+    outcome = run_score(data, period, out, settings, model_alias, lang, store, overwrite)
     counts = outcome["manifest"]["counts"]
     typer.echo(
         f"{counts['received']:,} invoices received: {counts['scored']:,} scored, "
@@ -346,7 +351,7 @@ def demo(
         period=period,
         out=runs / f"score-{period}",
         model_alias="champion",
-        lang="en",
+        lang=None,
         overwrite=True,
         config=config,
         store=store,

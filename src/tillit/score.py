@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import pandas as pd
+from pydantic import Field
 
 from tillit.capacity import ReviewConfig
 from tillit.explain import Attribution, explain, top_k_agreement
@@ -49,8 +51,8 @@ RISK_LIST_COLUMNS = (
 class ScoringConfig(StrictModel):
     """How reasons are written."""
 
-    n_reasons: int = 3
-    language: str = "en"
+    n_reasons: int = Field(default=3, ge=1)
+    language: Literal["en", "sv"] = "en"
 
 
 @dataclass(frozen=True)

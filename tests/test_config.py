@@ -1,0 +1,56 @@
+"""Typed config: the shipped YAML is the defaults; typos and bad values are one-line errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tillit.config import TillitConfig, load_config
+from tillit.errors import ConfigError
+
+DEFAULT_YAML = Path(__file__).parents[1] / "configs" / "default.yaml"
+
+
+def test_shipped_default_yaml_is_exactly_the_built_in_defaults():
+    assert load_config(DEFAULT_YAML) == TillitConfig()
+
+
+def test_no_path_gives_the_defaults_and_a_stable_hash():
+    assert load_config(None).hash() == TillitConfig().hash()
+    assert len(TillitConfig().hash()) == 12
+
+
+def test_unknown_key_names_the_file_and_the_key(tmp_path):
+    path = tmp_path / "typo.yaml"
+    path.write_text("training:\n  lightgbm:\n    n_estimator: 10\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert str(caught.value) == f"{path}: unknown key 'training.lightgbm.n_estimator'"
+
+
+def test_bad_value_names_the_file_and_the_key(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("review:\n  capacity_share: lots\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    message = str(caught.value)
+    assert message.startswith(f"{path}: bad value for 'review.capacity_share'")
+    assert "\n" not in message
+
+
+def test_a_changed_setting_changes_the_hash(tmp_path):
+    path = tmp_path / "capacity.yaml"
+    path.write_text("review:\n  capacity_share: 0.1\n")
+    assert load_config(path).hash() != TillitConfig().hash()
+
+
+def test_config_is_frozen():
+    config = TillitConfig()
+    with pytest.raises(ValueError):
+        config.review.capacity_share = 0.5  # type: ignore[misc]
+
+
+def test_missing_file_is_a_clear_error(tmp_path):
+    with pytest.raises(ConfigError, match="config file not found"):
+        load_config(tmp_path / "nope.yaml")

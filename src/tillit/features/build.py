@@ -80,7 +80,10 @@ def build_features(
     config = config or FeatureConfig()
     targets = requested_months(periods)
     plan = queries.plan_months(targets, config)
-    con = duckdb.connect()
+    # One thread: a parallel hash aggregation adds floats in a varying order, and
+    # the last bits of a sum then differ from run to run; the same data must give
+    # the same features, bit for bit, or the same model would not give the same scores.
+    con = duckdb.connect(config={"threads": 1})
     try:
         queries.load_tables(con, tables, plan)
         queries.visit_aggregates(con, config)

@@ -517,10 +517,46 @@ def test_staff_in_two_homes_for_25_minutes():
     fs = build(tables)
     assert row(fs, "I1")["staff_overlap_minutes"] == 25.0
     assert row(fs, "I2")["staff_overlap_minutes"] == 25.0
+    # One overlap in a month can be a forgotten check-out: a feature, not yet a finding.
+    assert "staff_double_booked" not in codes(fs, "I1") | codes(fs, "I2")
+    fs = build(tables, double_booking_min_pairs=1)
     assert evidence(fs, "I1", "staff_double_booked") == (
-        "1 overlapping pair(s) of at least 5 min: staff S1: visit V1 (2026-03-04 10:00-11:00) "
-        "and visit V2 at client C2 (2026-03-04 10:35-11:30) overlap 25.0 min"
+        "1 overlapping pair(s) of at least 5 min: staff S1: visit V1 (2026-03-04 10:00-11:00, nfc) "
+        "and visit V2 at client C2 (2026-03-04 10:35-11:30, nfc) overlap 25.0 min"
     )
+    assert "staff_double_booked" in codes(fs, "I2")
+
+
+def test_double_booking_finding_goes_to_the_side_without_a_key_tag_check_in():
+    visits = [
+        visit("V1", "C1", "2026-03-04 10:00", 60, method="nfc"),
+        visit("V2", "C2", "2026-03-04 10:35", 55, method="manual"),
+    ]
+    tables = municipality(
+        grants=[grant("G1", "C1"), grant("G2", "C2")],
+        visits=visits,
+        invoices=[invoice("I1", "C1", 1.0), invoice("I2", "C2", 1.0)],
+    )
+    fs = build(tables, double_booking_min_pairs=1)
+    assert "staff_double_booked" not in codes(fs, "I1")
+    assert evidence(fs, "I2", "staff_double_booked").endswith(
+        "visit V2 (2026-03-04 10:35-11:30, manual) and visit V1 at client C1 "
+        "(2026-03-04 10:00-11:00, nfc) overlap 25.0 min"
+    )
+    assert row(fs, "I1")["staff_overlap_minutes"] == 25.0
+
+
+def test_double_booking_finding_needs_repeated_overlaps():
+    days = ["2026-03-04", "2026-03-05", "2026-03-06"]
+    visits = [visit(f"A{i}", "C1", f"{d} 10:00", 60) for i, d in enumerate(days)]
+    visits += [visit(f"B{i}", "C2", f"{d} 10:30", 60) for i, d in enumerate(days[:2])]
+    tables = municipality(
+        grants=[grant("G1", "C1"), grant("G2", "C2")],
+        visits=visits,
+        invoices=[invoice("I1", "C1", 3.0), invoice("I2", "C2", 2.0)],
+    )
+    assert "staff_double_booked" not in codes(build(tables), "I1")
+    assert "staff_double_booked" in codes(build(tables, double_booking_min_pairs=2), "I1")
 
 
 def test_overlap_minutes_count_each_minute_once_and_cross_midnight():
@@ -1114,7 +1150,9 @@ def test_simulated_planted_facts_are_described(simulated):
 
     assert share("billing_after_death", f["billed_after_death"] == 1) >= 0.9
     assert share("hospital_billing", f["visit_hours_during_hospital_stay"] > 0) >= 0.8
-    assert share("staff_double_booking", f["finding_staff_double_booked"] == 1) >= 0.9
+    assert share("staff_double_booking", f["staff_overlap_minutes"] > 0) >= 0.9
+    # The finding needs a pattern (double_booking_min_pairs): small copies stay features.
+    assert share("staff_double_booking", f["finding_staff_double_booked"] == 1) >= 0.6
     assert share("rate_inflation", f["finding_amount_mismatch_tariff"] == 1) >= 0.9
     assert share("service_upcoding", f["finding_service_without_grant"] == 1) >= 0.9
     taken_over = f["provider_clients_from_terminated_providers_share_12m"] > 0

@@ -31,6 +31,9 @@ class FeatureConfig(StrictModel):
     # Overlaps shorter than this are clock noise, not a double booking finding;
     # the staff_overlap_minutes feature still counts every minute.
     double_booking_min_minutes: float = Field(default=5.0, ge=0)
+    # A double booking finding needs this many overlapping pairs on the invoice in
+    # the month: one or two can be a forgotten check-out, a pattern is a fact.
+    double_booking_min_pairs: int = Field(default=3, ge=1)
     # Peer z-scores divide by max(1.4826 * MAD, this): a peer group where
     # everyone bills alike must not turn a tiny deviation into a huge score.
     peer_mad_floor: float = Field(default=0.05, gt=0)

@@ -746,7 +746,11 @@ def evidence_frames(
         """
     ).df()
     # Text only for the first pairs of each key: dense overlaps must not cost a
-    # string per pair.
+    # string per pair. A key-tag check-in at the door is evidence of presence: when
+    # only one visit of a pair was checked in that way, the other registration is
+    # the doubtful one, and only its invoice gets the finding (the overlap minutes
+    # feature still counts both sides). One or two overlaps in a month can be a
+    # forgotten check-out; the finding needs `double_booking_min_pairs` of them.
     double_booked = con.execute(
         f"""
         WITH p AS (
@@ -754,11 +758,13 @@ def evidence_frames(
                    pairs.a_id, pairs.b_id, b.client_id AS other_client, pairs.overlap_start,
                    epoch(pairs.overlap_end - pairs.overlap_start) / 60.0 AS minutes,
                    a.start_at AS a_start, a.end_at AS a_end,
-                   b.start_at AS b_start, b.end_at AS b_end
+                   b.start_at AS b_start, b.end_at AS b_end,
+                   a.method AS a_method, b.method AS b_method
             FROM pairs
             JOIN v a ON a.visit_id = pairs.a_id
             JOIN v b ON b.visit_id = pairs.b_id
             WHERE epoch(pairs.overlap_end - pairs.overlap_start) / 60.0 >= {min_minutes!r}
+              AND NOT (a.method = 'nfc' AND b.method <> 'nfc')
         ),
         ranked AS (
             SELECT *,
@@ -771,12 +777,12 @@ def evidence_frames(
                list(
                  'staff ' || staff_id || ': visit ' || a_id || ' ('
                  || strftime(a_start, '%Y-%m-%d %H:%M') || '-' || strftime(a_end, '%H:%M')
-                 || ') and visit ' || b_id || ' at client ' || other_client || ' ('
-                 || strftime(b_start, '%Y-%m-%d %H:%M') || '-' || strftime(b_end, '%H:%M')
-                 || ') overlap ' || CAST(round(minutes, 1) AS VARCHAR) || ' min'
+                 || ', ' || a_method || ') and visit ' || b_id || ' at client ' || other_client
+                 || ' (' || strftime(b_start, '%Y-%m-%d %H:%M') || '-' || strftime(b_end, '%H:%M')
+                 || ', ' || b_method || ') overlap ' || CAST(round(minutes, 1) AS VARCHAR) || ' min'
                  ORDER BY rank
                ) AS pairs
-        FROM ranked WHERE rank <= {cap} GROUP BY ALL
+        FROM ranked WHERE rank <= {cap} AND n >= {config.double_booking_min_pairs} GROUP BY ALL
         """
     ).df()
     return {

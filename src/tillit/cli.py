@@ -213,28 +213,9 @@ def promote(
 ) -> None:
     """Make the challenger champion if it beats the champion on the primary metric."""
     from tillit.config import load_config
-    from tillit.jobs import audit
-    from tillit.tracking import promote as run_promote
+    from tillit.jobs import run_promote
 
-    settings = load_config(config)
-    decision = run_promote(
-        settings.training.model_name, settings.training.primary_metric, force, reason, store
-    )
-    audit(
-        store,
-        "promote",
-        model_name=decision.challenger.name,
-        model_version=decision.challenger.version,
-        run_id=decision.challenger.run_id,
-        config_hash=settings.hash(),
-        details={
-            "promoted": decision.promoted,
-            "message": decision.message,
-            "forced": force,
-            "reason": reason,
-            "previous_champion": decision.champion.version if decision.champion else None,
-        },
-    )
+    decision = run_promote(load_config(config), store, force, reason)
     typer.echo(decision.message)
     if not decision.promoted:
         raise typer.Exit(code=1)
@@ -331,6 +312,7 @@ def demo(
     """Simulate a municipality, validate, train, promote, score the latest month, print the report path."""
     from tillit.config import load_config
     from tillit.io import find_table_file, read_frame
+    from tillit.jobs import run_promote
 
     if not (data / "invoices.parquet").exists():
         simulate(out=data, seed=seed, clients=clients, months=months, start=start, config=config)
@@ -340,10 +322,7 @@ def demo(
         )
     validate(data=data, out=runs / "validate", config=config)
     train(data=data, config=config, store=store)
-    from tillit.tracking import promote as run_promote
-
-    settings = load_config(config).training
-    decision = run_promote(settings.model_name, settings.primary_metric, store=store)
+    decision = run_promote(load_config(config), store)
     typer.echo(decision.message + ("" if decision.promoted else "; the champion in place scores"))
     period = str(read_frame(find_table_file(data, "invoices"))["period"].max())
     score(

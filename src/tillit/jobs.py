@@ -30,7 +30,7 @@ from tillit.validate import ValidationResult, check_quarantine_limit, validate_t
 
 if TYPE_CHECKING:
     from tillit.fairness import FairnessAudit
-    from tillit.tracking import ModelRef
+    from tillit.tracking import ModelRef, PromotionDecision
     from tillit.train import TrainingResult
 
 TRUTH_FILE = "truth.parquet"
@@ -521,6 +521,33 @@ def run_pseudonymise(
     for path in files:
         write_frame(cleaned[path.stem], out_dir / path.name)
     return {"files": len(files), "rows": int(sum(len(t) for t in cleaned.values()))}
+
+
+def run_promote(
+    config: TillitConfig, store: Path, force: bool = False, reason: str | None = None
+) -> PromotionDecision:
+    """Promote the challenger if it beats the champion, and record the decision in the audit log."""
+    from tillit.tracking import promote
+
+    decision = promote(
+        config.training.model_name, config.training.primary_metric, force, reason, store
+    )
+    audit(
+        store,
+        "promote",
+        model_name=decision.challenger.name,
+        model_version=decision.challenger.version,
+        run_id=decision.challenger.run_id,
+        config_hash=config.hash(),
+        details={
+            "promoted": decision.promoted,
+            "message": decision.message,
+            "forced": force,
+            "reason": reason,
+            "previous_champion": decision.champion.version if decision.champion else None,
+        },
+    )
+    return decision
 
 
 def audit(store: Path, command: str, **fields: object) -> None:

@@ -10,21 +10,19 @@ import numpy as np
 import pandas as pd
 
 
-def _pyplot() -> Any:
-    import matplotlib
+def _figure(width: float, height: float) -> Any:
+    """A figure drawn off-screen, without touching pyplot's global backend or state."""
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+    return Figure(figsize=(width, height))
 
 
 def precision_recall_figure(scored: pd.DataFrame, k: int, title: str) -> Any:
     """PR curves of every ranking on the held-out month, with the capacity marked."""
     from sklearn.metrics import average_precision_score, precision_recall_curve
 
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(6.5, 5))
+    fig = _figure(6.5, 5)
+    ax = fig.subplots()
     for ranking in ("combined", "lightgbm", "isolation_forest", "rule_billed_over_registered"):
         precision, recall, _ = precision_recall_curve(scored["label"], scored[ranking])
         ap = average_precision_score(scored["label"], scored[ranking])
@@ -48,8 +46,8 @@ def precision_recall_figure(scored: pd.DataFrame, k: int, title: str) -> Any:
 
 def importance_figure(importance: pd.DataFrame, title: str, top: int = 20) -> Any:
     """Horizontal bars of the features that matter most to each scorer."""
-    plt = _pyplot()
-    fig, axes = plt.subplots(1, 2, figsize=(12, 6.5))
+    fig = _figure(12, 6.5)
+    axes = fig.subplots(1, 2)
     for ax, column in zip(
         axes, ("lightgbm_gain_share", "isolation_forest_mean_abs_contribution_share"), strict=True
     ):
@@ -91,7 +89,6 @@ def training_artifacts(result: Any, folder: Path) -> dict[str, Path]:
     """Write the plots and tables of a training run into `folder`; name -> path."""
     from tillit.features import FEATURE_DESCRIPTIONS
 
-    plt = _pyplot()
     folder.mkdir(parents=True, exist_ok=True)
     evaluation = result.evaluation
     paths: dict[str, Path] = {}
@@ -101,11 +98,9 @@ def training_artifacts(result: Any, folder: Path) -> dict[str, Path]:
     paths["plots"] = folder / "plots"
     paths["plots"].mkdir()
     fig.savefig(paths["plots"] / "precision_recall.png", dpi=110)
-    plt.close(fig)
     importance = feature_importance(result.model, result.features)
     fig = importance_figure(importance, "Feature importance (refit model)")
     fig.savefig(paths["plots"] / "feature_importance.png", dpi=110)
-    plt.close(fig)
     tables = folder / "evaluation"
     tables.mkdir()
     evaluation.scored.to_csv(tables / f"held_out_{evaluation.period}.csv", index=False)

@@ -1177,3 +1177,16 @@ def test_simulated_headline_features_match_the_pandas_baseline(simulated):
             baseline.loc[ours.index, column].to_numpy(), ours[column].to_numpy(), atol=1e-9
         )
     assert ours["staff_overlap_minutes"].gt(0).sum() > 10  # the comparison is not vacuous
+
+
+def test_round_start_time_share_counts_starts_exactly_on_the_hour_or_half_hour():
+    visits = [
+        visit("V1", "C1", "2026-03-04 10:00", 30),
+        visit("V2", "C1", "2026-03-05 10:17", 30),
+        visit("V3", "C1", "2026-03-06 14:30", 30),
+        visit("V4", "C1", "2026-03-07 09:30:20", 30),  # seconds: a clock, not a typed time
+    ]
+    tables = municipality(
+        grants=[grant("G1", "C1")], visits=visits, invoices=[invoice("I1", "C1", 2.0)]
+    )
+    assert row(build(tables), "I1")["round_start_time_share"] == 0.5

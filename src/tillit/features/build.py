@@ -241,6 +241,7 @@ def _describe(raw: pd.DataFrame, config: FeatureConfig) -> dict[str, np.ndarray]
     circular_sd = np.sqrt(-2.0 * np.log(resultant)) * 1440.0 / (2.0 * np.pi)
     f["visit_start_time_spread_minutes"] = np.where(several, circular_sd, 0.0)
     f["repeated_visit_times_share"] = _col(raw, "n_repeated") / np.maximum(n_visits, 1)
+    f["round_start_time_share"] = _col(raw, "round_start_share")
     f["short_visit_share"] = _col(raw, "short_share")
     f["visit_hours_during_hospital_stay"] = _col(raw, "hospital_hours")
     f["visit_hours_after_death"] = _col(raw, "after_death_hours")

@@ -217,6 +217,13 @@ def feature_catalog(config: FeatureConfig | None = None) -> dict[str, dict[str, 
         "Andel besök vars startminut och längd upprepas exakt en annan dag.",
     )
     add(
+        "round_start_time_share",
+        "Share of visits starting exactly on the hour or half hour: times typed in "
+        "afterwards are rounded, check-ins at the door are not.",
+        "Andel besök som börjar exakt på hel- eller halvtimme: tider som skrivs in i "
+        "efterhand avrundas, incheckningar vid dörren gör det inte.",
+    )
+    add(
         "short_visit_share",
         f"Share of visits shorter than {short:g} minutes.",
         f"Andel besök kortare än {short:g} minuter.",

@@ -252,6 +252,8 @@ def visit_aggregates(con: duckdb.DuckDBPyConnection, config: FeatureConfig) -> N
                    count(*) AS n_visits,
                    sum(hours) AS reg_hours,
                    avg(CASE WHEN method = 'manual' THEN 1.0 ELSE 0.0 END) AS manual_share,
+                   avg(CASE WHEN minute(start_at) % 30 = 0 AND second(start_at) = 0
+                            THEN 1.0 ELSE 0.0 END) AS round_start_share,
                    avg(CASE WHEN hours < {short_hours!r} THEN 1.0 ELSE 0.0 END) AS short_share,
                    avg(hours) AS mean_hours,
                    stddev_pop(hours) AS sd_hours,
@@ -623,6 +625,7 @@ def invoice_frame(con: duckdb.DuckDBPyConnection, config: FeatureConfig) -> pd.D
                coalesce(a.n_visits, 0) AS n_visits,
                coalesce(a.reg_hours, 0.0) AS reg_hours,
                coalesce(a.manual_share, 0.0) AS manual_share,
+               coalesce(a.round_start_share, 0.0) AS round_start_share,
                coalesce(a.short_share, 0.0) AS short_share,
                coalesce(a.mean_hours, 0.0) AS mean_hours,
                coalesce(a.sd_hours, 0.0) AS sd_hours,

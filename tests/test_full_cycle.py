@@ -1,0 +1,224 @@
+"""The whole monthly cycle through the real CLI: score, review, feed back, retrain, score the next month.
+
+simulate -> train -> promote -> score month M -> auditors decide every flagged invoice
+(random checks included) -> feedback -> retrain -> promote -> score M+1 -> the audit log
+holds every step with its hash chain intact, and the retrained model learned from the
+decisions, counted by how each reviewed invoice was picked.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from tillit.auditlog import read_log
+
+SEED = 11
+CLIENTS = 300
+MONTHS = 6
+MONTH = "2025-05"
+NEXT_MONTH = "2025-06"
+MODEL = "tillit-invoice-risk"
+
+
+def tillit(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    return subprocess.run(
+        [sys.executable, "-m", "tillit", *map(str, args)],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+def ok(result: subprocess.CompletedProcess[str]) -> subprocess.CompletedProcess[str]:
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result
+
+
+def latest_selection(outcomes: pd.DataFrame) -> dict[str, str]:
+    """How each reviewed invoice was picked, by its latest review (later rows win ties)."""
+    ordered = outcomes.reset_index(drop=True).reset_index(names="row")
+    ordered = ordered.sort_values(["reviewed_on", "row"])
+    return dict(zip(ordered["invoice_id"], ordered["selection"].fillna("unknown"), strict=True))
+
+
+@pytest.mark.slow
+def test_score_review_feed_back_retrain_and_score_the_next_month(tmp_path):
+    data, store = tmp_path / "data", tmp_path / "models"
+    ok(
+        tillit(
+            "simulate",
+            "--out",
+            data,
+            "--seed",
+            SEED,
+            "--clients",
+            CLIENTS,
+            "--months",
+            MONTHS,
+            cwd=tmp_path,
+        )
+    )
+    outcomes_before = pd.read_parquet(data / "audit_outcomes.parquet")
+    invoices = pd.read_parquet(data / "invoices.parquet")
+    truth = pd.read_parquet(data / "truth.parquet").set_index("invoice_id")
+
+    ok(tillit("train", "--data", data, "--store", store, cwd=tmp_path))
+    assert "no champion yet" in ok(tillit("promote", "--store", store, cwd=tmp_path)).stdout
+    score_m = tmp_path / f"score-{MONTH}"
+    ok(
+        tillit(
+            "score",
+            "--data",
+            data,
+            "--period",
+            MONTH,
+            "--out",
+            score_m,
+            "--store",
+            store,
+            cwd=tmp_path,
+        )
+    )
+
+    # The auditors decide every flagged invoice of M: confirmed where the simulation says
+    # irregular, else cleared; one they did not get to.
+    risk_list = pd.read_parquet(score_m / "risk_list.parquet")
+    flagged = risk_list[risk_list["flagged"] & (risk_list["status"] == "scored")].reset_index(
+        drop=True
+    )
+    random_checks = set(flagged.loc[flagged["why_flagged"] == "random check", "invoice_id"])
+    assert random_checks, "the scoring run drew no random check"
+    skipped = flagged.loc[flagged["why_flagged"] != "random check", "invoice_id"].iloc[-1]
+    # After every earlier review of these invoices, so the new decisions are the latest.
+    decided_on = max(
+        invoices.loc[invoices["period"] == MONTH, "submitted_on"].max(),
+        outcomes_before["reviewed_on"].max(),
+    ) + pd.Timedelta(days=1)
+    assert decided_on.date() <= pd.Timestamp.now().date()
+    irregular = truth.loc[flagged["invoice_id"], "irregular"].to_numpy()
+    decisions = pd.DataFrame(
+        {
+            "invoice_id": flagged["invoice_id"],
+            "decision": ["confirmed" if bad else "cleared" for bad in irregular],
+            "recovered_sek": [
+                round(float(truth.loc[i, "excess_sek"]), 2) if bad else None
+                for i, bad in zip(flagged["invoice_id"], irregular, strict=True)
+            ],
+            "reviewer": "auditor-1",
+            "decided_on": decided_on.strftime("%Y-%m-%d"),
+            "note": [
+                str(truth.loc[i, "scheme"]) if bad else None
+                for i, bad in zip(flagged["invoice_id"], irregular, strict=True)
+            ],
+        }
+    )
+    decisions.loc[decisions["invoice_id"] == skipped, ["decision", "recovered_sek", "note"]] = [
+        "not_reviewed",
+        None,
+        None,
+    ]
+    decisions.to_csv(tmp_path / "decisions.csv", index=False)
+
+    fed = ok(
+        tillit(
+            "feedback",
+            "--data",
+            data,
+            "--decisions",
+            tmp_path / "decisions.csv",
+            # The CSV copy of the risk list: its flags are text and must still count.
+            "--risk-list",
+            score_m / "risk_list.csv",
+            "--store",
+            store,
+            cwd=tmp_path,
+        )
+    )
+    n = len(decisions)
+    assert (
+        f"{n} decisions read: {n} accepted ({len(random_checks)} on random checks), 0 rejected; "
+        f"{n - 1} outcomes appended to {data / 'audit_outcomes.parquet'}"
+    ) in fed.stdout
+    outcomes_after = pd.read_parquet(data / "audit_outcomes.parquet")
+    assert len(outcomes_after) == len(outcomes_before) + n - 1
+    pd.testing.assert_frame_equal(
+        outcomes_after.iloc[: len(outcomes_before)].drop(columns="selection"),
+        outcomes_before.drop(columns="selection"),
+    )
+    new_rows = outcomes_after.iloc[len(outcomes_before) :]
+    assert set(new_rows.loc[new_rows["selection"] == "random_check", "invoice_id"]) == random_checks
+    assert (
+        new_rows.loc[~new_rows["invoice_id"].isin(random_checks), "selection"] == "flagged"
+    ).all()
+    assert skipped not in set(new_rows["invoice_id"])
+    assert len(pd.read_parquet(data / "decision_log.parquet")) == n
+
+    ok(tillit("train", "--data", data, "--store", store, cwd=tmp_path))
+    promoted = tillit("promote", "--store", store, cwd=tmp_path)
+    assert promoted.returncode in (0, 1), promoted.stdout + promoted.stderr
+    print("retrained model:", promoted.stdout.strip())
+    score_next = tmp_path / f"score-{NEXT_MONTH}"
+    scored_next = ok(
+        tillit(
+            "score",
+            "--data",
+            data,
+            "--period",
+            NEXT_MONTH,
+            "--out",
+            score_next,
+            "--store",
+            store,
+            cwd=tmp_path,
+        )
+    )
+    assert "flagged for review" in scored_next.stdout
+    next_list = pd.read_parquet(score_next / "risk_list.parquet")
+    assert set(next_list["period"]) == {NEXT_MONTH}
+    assert next_list["model_version"].iloc[0] == ("2" if promoted.returncode == 0 else "1")
+
+    shown = ok(tillit("log", "--store", store, cwd=tmp_path)).stdout
+    assert "hash chain intact" in shown
+    records = read_log(store / "audit_log.jsonl")
+    assert records["command"].tolist() == [
+        "train",
+        "promote",
+        "score",
+        "feedback",
+        "train",
+        "promote",
+        "score",
+    ]
+    for command in ("train", "promote", "score", "feedback"):
+        assert f" {command} " in shown
+    for version in ("1", "2"):
+        for suffix in ("md", "html"):
+            assert (store / "model_cards" / f"{MODEL}-v{version}.{suffix}").is_file()
+
+    # The retrained model learned from the decisions, counted by how each was picked.
+    second_train = records[records["command"] == "train"].iloc[-1]
+    counts, eval_period = second_train["counts"], second_train["details"]["eval_period"]
+    assert eval_period == MONTH
+    selection = latest_selection(outcomes_before)
+    reviewed = decisions[decisions["decision"] != "not_reviewed"]
+    for invoice_id in reviewed["invoice_id"]:
+        selection[invoice_id] = "random_check" if invoice_id in random_checks else "flagged"
+    trained = set(invoices.loc[invoices["period"] <= eval_period, "invoice_id"])
+    expected = pd.Series({i: s for i, s in selection.items() if i in trained}).value_counts()
+    assert counts["labelled"] == int(expected.sum())
+    assert (
+        counts["labelled_flagged"] == int(expected["flagged"]) == len(reviewed) - len(random_checks)
+    )
+    assert counts["labelled_random_check"] == int(expected["random_check"])
+    first_train = records[records["command"] == "train"].iloc[0]["counts"]
+    assert "labelled_flagged" not in first_train
+    assert counts["labelled_random_check"] > first_train["labelled_random_check"]

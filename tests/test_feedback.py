@@ -197,11 +197,6 @@ def test_a_bad_value_is_rejected_naming_its_column(tables, bad, column):
     assert result.log_rows["invoice_id"].tolist() == ["I3"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: feedback states Pandera's raw check name ('decision: isin((...))', "
-    "'recovered_sek: greater_than_or_equal_to(0)') instead of words like tillit.validate",
-)
 def test_value_rejections_are_stated_in_words_like_the_contract_checks(tables):
     result = apply_decisions(
         tables,
@@ -235,11 +230,6 @@ def test_an_unparseable_date_is_rejected_as_not_a_date(tables):
     assert result.new_outcomes["invoice_id"].tolist() == ["I3"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: an unparseable decided_on is also reported as 'decided_on: must not be empty', "
-    "which tells the auditor the cell was blank when it was not",
-)
 def test_an_unparseable_date_gets_only_the_not_a_date_reason(tables):
     result = apply_decisions(
         tables,
@@ -322,15 +312,7 @@ def _write_decisions(path: Path, *rows: tuple[object, ...]) -> Path:
     "fmt",
     [
         "parquet",
-        pytest.param(
-            "csv",
-            marks=pytest.mark.xfail(
-                strict=True,
-                raises=AttributeError,
-                reason="BUG: feedback into a CSV folder crashes in io._csv_ready "
-                "('.dt accessor' on the object column made by concatenating text and dates)",
-            ),
-        ),
+        "csv",
     ],
 )
 def test_run_feedback_appends_and_later_decisions_supersede(tables, tmp_path, fmt):
@@ -441,10 +423,6 @@ def test_run_feedback_leaves_rejected_decisions_out_of_every_file(tables, tmp_pa
     assert read_frame(data / "decision_log.parquet").empty
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: run_feedback counts rejection reasons, not rejected decisions, as 'rejected'",
-)
 def test_run_feedback_counts_add_up_when_a_row_has_two_problems(tables, tmp_path):
     data = _folder(tmp_path, tables, "parquet")
     store = tmp_path / "models"

@@ -427,11 +427,6 @@ def test_top_reasons_in_swedish():
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a peer z-score stands out among near-zero peer z-scores (rounding noise), "
-    "so top_reasons states '(0 robust standard deviations above comparable invoices)'",
-)
 def test_a_peer_z_near_zero_is_not_a_reason_even_when_its_peers_are_all_near_zero():
     # Amounts rounded to öre: every ratio is 1 within 1e-6, so the z-scores are tiny too.
     features = pd.DataFrame(

@@ -269,11 +269,6 @@ def test_swedish_page_has_swedish_labels():
         assert english not in page, english
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: the Swedish report shows why_flagged tags in English ('random check', "
-    "'capacity', 'hard finding') though its own text tells auditors to look for 'stickprov'",
-)
 def test_swedish_page_names_why_flagged_in_swedish():
     page = render_report(risk_list(), explanations(), summary(), RUN_INFO, language="sv")
     assert ">stickprov</span>" in page

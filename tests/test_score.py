@@ -240,8 +240,9 @@ def test_swedish_scoring_names_findings_and_reasons_in_swedish(world):
     for text in with_finding["findings"]:
         assert all(part.startswith(labels) for part in text.split(" | ")), text
     assert (flagged["reasons"].str.count(r" \| ") <= 1).all()
-    assert flagged["reasons"].str.contains("typiskt för|robusta|inget sticker ut").all()
-    assert not flagged["reasons"].str.contains("typical for").any()
+    assert flagged["reasons"].str.contains("typiskt för").any()
+    english = "typical|billed|registered|no feature stands out|robust standard|the provider"
+    assert not flagged["reasons"].str.contains(english).any()
 
 
 def test_explanations_cover_the_flagged_invoices_and_add_up_per_scorer(world, scored):
@@ -306,12 +307,6 @@ def test_input_order_does_not_change_the_result(world, scored):
     pd.testing.assert_frame_equal(again.risk_list, scored.risk_list)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=ValueError,
-    reason="BUG: a month whose every invoice is quarantined crashes in the IsolationForest "
-    "instead of listing the quarantined invoices",
-)
 def test_a_month_with_every_invoice_quarantined_lists_them_all(world):
     fs = world["set"]
     month = score_month(
@@ -353,11 +348,6 @@ def test_period_quarantine_lists_the_months_quarantined_invoices_with_their_rule
     assert period_quarantine(_loaded(tables), "2025-01").empty
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: validate keeps one record per row and Pandera check, so a row breaking "
-    "'>= 0' on billed_hours and on amount_sek is recorded for one column only",
-)
 def test_period_quarantine_names_the_same_rule_broken_in_two_columns(tables):
     raw = {**tables, "invoices": tables["invoices"].copy()}
     raw["invoices"].loc[1, "billed_hours"] = -2.0

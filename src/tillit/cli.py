@@ -286,7 +286,7 @@ def feedback(
     rejected = outcome["quarantined"]
     typer.echo(
         f"{outcome['decisions']} decisions read: {outcome['accepted']} accepted "
-        f"({outcome['random_checks']} on random checks), {len(rejected)} rejected; "
+        f"({outcome['random_checks']} on random checks), {outcome['rejected']} rejected; "
         f"{outcome['outcomes_appended']} outcomes appended to {outcome['outcomes_file']}"
     )
     for row in rejected.itertuples():

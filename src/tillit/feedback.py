@@ -18,6 +18,8 @@ import pandas as pd
 import pandera.pandas as pa
 from pandera.typing import Series
 
+from tillit.validate import rule_text
+
 DECISIONS = ("confirmed", "cleared", "not_reviewed")
 DECISION_COLUMNS = ("invoice_id", "decision", "recovered_sek", "reviewer", "decided_on", "note")
 LOG_COLUMNS = (*DECISION_COLUMNS, "selection", "recorded_utc")
@@ -91,14 +93,15 @@ def apply_decisions(
     future or before the invoice was submitted, money recovered on a cleared invoice.
     """
     typed, problems = _typed(decisions)
+    unparsed = {(row, reason.split(" ", 1)[0]) for row, reason in problems}
     try:
         Decisions.validate(typed, lazy=True)
     except pa.errors.SchemaErrors as err:
         cases = err.failure_cases[err.failure_cases["index"].notna()]
         for row, column, check in cases[["index", "column", "check"]].itertuples(index=False):
-            problems.append(
-                (int(row), f"{column}: {'must not be empty' if check == 'not_nullable' else check}")
-            )
+            if check == "not_nullable" and (int(row), str(column)) in unparsed:
+                continue  # already reported as not parseable, not as empty
+            problems.append((int(row), rule_text(str(column), str(check))))
     invoices = tables["invoices"].set_index("invoice_id")
     known = typed["invoice_id"].isin(invoices.index)
     problems += [

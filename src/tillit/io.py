@@ -83,7 +83,8 @@ def _csv_ready(frame: pd.DataFrame, spec: TableSpec | None) -> pd.DataFrame:
     for column in out.columns:
         kind = kinds.get(column)
         if kind in _CSV_FORMATS:
-            out[column] = out[column].dt.strftime(_CSV_FORMATS[kind])
+            # Rows appended to text read from a CSV arrive as objects: parse, then format.
+            out[column] = pd.to_datetime(out[column]).dt.strftime(_CSV_FORMATS[kind])
     return out
 
 

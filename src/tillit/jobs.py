@@ -463,7 +463,7 @@ def run_feedback(
         counts={
             "decisions": len(decisions),
             "accepted": len(result.log_rows),
-            "rejected": len(result.quarantine),
+            "rejected": int(result.quarantine["row_number"].nunique()),
             "outcomes_appended": len(result.new_outcomes),
         },
         output_hashes={
@@ -480,6 +480,7 @@ def run_feedback(
         "accepted": len(result.log_rows),
         "outcomes_appended": len(result.new_outcomes),
         "quarantined": result.quarantine,
+        "rejected": int(result.quarantine["row_number"].nunique()),
         "random_checks": int((result.log_rows["selection"] == "random_check").sum()),
         "outcomes_file": outcomes_path,
     }

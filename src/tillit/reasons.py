@@ -7,6 +7,7 @@ invoices, providers and hours, never of a person.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 import numpy as np
@@ -16,7 +17,7 @@ from tillit.features import FEATURE_DESCRIPTIONS
 
 Language = str  # "en" | "sv"
 
-_SERVICE_NAMES = {
+SERVICE_NAMES = {
     "en": {
         "personal_care": "personal care",
         "home_service": "home service",
@@ -143,6 +144,7 @@ LOWER_IS_RISKIER = frozenset(
         "provider_approval_age_years",
     }
 )
+_WINDOW = re.compile(r"_\d+(m|d)$")
 NOTHING_STANDS_OUT = {
     "en": "no feature stands out from comparable invoices",
     "sv": "inget sticker ut jämfört med liknande fakturor",
@@ -184,6 +186,8 @@ def atypical(features: pd.DataFrame, columns: list[str], medians: pd.DataFrame) 
     grouped = deviation.groupby([features["period"], features["service_type"]])
     spread = 1.4826 * grouped.transform("median")
     floor = 0.01 * medians.abs()
+    # A z-score is already in units of the peers' spread: it must reach 1 to count.
+    floor[[c for c in columns if c.endswith(PEER_Z_SUFFIX)]] = 1.0
     stands_out = deviation > np.maximum(spread, floor).where(lambda f: f > 0, 1e-9)
     lower = [c for c in columns if c.removesuffix(PEER_Z_SUFFIX) in LOWER_IS_RISKIER]
     riskier_side = signed > 0
@@ -198,7 +202,7 @@ def reason_sentence(feature: str, row: pd.Series, median: float, language: Langu
     """
     if language not in ("en", "sv"):
         raise ValueError(f"language must be en or sv, not {language!r}")
-    service = _SERVICE_NAMES[language].get(row["service_type"], str(row["service_type"]))
+    service = SERVICE_NAMES[language].get(row["service_type"], str(row["service_type"]))
     if feature.endswith(PEER_Z_SUFFIX) and feature.removesuffix(PEER_Z_SUFFIX) in row.index:
         base = feature.removesuffix(PEER_Z_SUFFIX)
         z = float(row[feature])
@@ -241,9 +245,9 @@ def top_reasons(
 ) -> pd.Series:
     """The n features that raise each invoice's risk most, as sentences joined by ' | '.
 
-    Only contributions of at least `min_share` of the row's explanation (the
-    combined contributions have unit mass) from atypical values count (see
-    `atypical`), and a feature and its peer z-score make one reason, not two.
+    Only positive contributions of at least `min_share` of the row's explanation
+    (the combined contributions have unit mass) from atypical values count (see
+    `atypical`), and a feature, its windows and its peer z-score make one reason.
     """
     candidates = combined.drop(columns=[c for c in exclude if c in combined.columns])
     columns = list(candidates.columns)
@@ -259,13 +263,14 @@ def top_reasons(
         sentences: list[str] = []
         seen: set[str] = set()
         for j in order[position]:
-            if len(sentences) == n_reasons or values[position, j] < min_share:
+            if len(sentences) == n_reasons or values[position, j] <= max(min_share, 0.0):
                 break
             name = str(names[j])
             base = name.removesuffix(PEER_Z_SUFFIX)
-            if base in seen:
+            family = _WINDOW.sub("", base)  # this month and its 3- and 6-month windows: one reason
+            if family in seen:
                 continue
-            seen.add(base)
+            seen.add(family)
             if base != name and base in medians.columns:
                 row[f"__median_{base}"] = medians.loc[index, base]
             sentences.append(reason_sentence(name, row, float(medians.loc[index, name]), language))

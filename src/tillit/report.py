@@ -6,8 +6,11 @@ from html import escape
 
 import pandas as pd
 
+from tillit.reasons import SERVICE_NAMES
+
 _TEXT = {
     "en": {
+        "lang": "en",
         "title": "Invoices to review before payment",
         "period": "Billing month",
         "model": "Model",
@@ -50,6 +53,7 @@ _TEXT = {
         "lightgbm": "Learned from past reviews (LightGBM)",
     },
     "sv": {
+        "lang": "sv",
         "title": "Fakturor att granska före utbetalning",
         "period": "Fakturamånad",
         "model": "Modell",
@@ -120,11 +124,28 @@ def _money(value: float) -> str:
     return "–" if pd.isna(value) else f"{value:,.0f}".replace(",", " ")
 
 
-def _tags(why: str) -> str:
-    classes = {"capacity": "capacity", "hard finding": "finding", "random check": "random"}
+_TAG_CLASSES = {"capacity": "capacity", "hard finding": "finding", "random check": "random"}
+_TAG_WORDS = {
+    "sv": {
+        "capacity": "kapacitet",
+        "hard finding": "fynd",
+        "random check": "stickprov",
+        "quarantined": "karantän",
+    }
+}
+
+
+def _service(code: object, language: str) -> str:
+    return SERVICE_NAMES[language].get(str(code), str(code))
+
+
+def _tags(why: str, language: str = "en") -> str:
+    """The why-flagged labels as coloured tags, in the page's language."""
+    words = _TAG_WORDS.get(language, {})
     out = []
     for part in [p.strip() for p in str(why).split(";") if p.strip()]:
-        out.append(f'<span class="tag {classes.get(part, "quarantined")}">{escape(part)}</span>')
+        css = _TAG_CLASSES.get(part, "quarantined")
+        out.append(f'<span class="tag {css}">{escape(words.get(part, part))}</span>')
     return "".join(out)
 
 
@@ -255,8 +276,8 @@ def _first_table(rows: pd.DataFrame, t: dict[str, str]) -> str:
     body = "".join(
         f"<tr><td class='num'>{int(r.rank)}</td><td><a href='#inv-{escape(str(r.invoice_id))}'>"
         f"{escape(str(r.invoice_id))}</a></td><td>{escape(str(r.provider_id))}</td>"
-        f"<td>{escape(str(r.service_type))}</td><td class='num'>{_money(r.amount_sek)}</td>"
-        f"<td class='num'>{r.risk_score:.3f}</td><td>{_tags(r.why_flagged)}</td></tr>"
+        f"<td>{escape(_service(r.service_type, t['lang']))}</td><td class='num'>{_money(r.amount_sek)}</td>"
+        f"<td class='num'>{r.risk_score:.3f}</td><td>{_tags(r.why_flagged, t['lang'])}</td></tr>"
         for r in rows.itertuples()
     )
     return f"<table><tr>{head}</tr>{body}</table>"
@@ -282,10 +303,10 @@ def _invoice_block(
         f"<span>{escape(t['rank'])} <b>{int(invoice['rank'])}</b></span>"
         f"<span>{escape(t['invoice'])} <b>{escape(invoice_id)}</b></span>"
         f"<span>{escape(t['client'])} {escape(str(invoice['client_id']))}</span>"
-        f"<span>{escape(t['service'])} {escape(str(invoice['service_type']))}</span>"
+        f"<span>{escape(t['service'])} {escape(_service(invoice['service_type'], t['lang']))}</span>"
         f"<span>{escape(t['amount'])} <b>{_money(invoice['amount_sek'])}</b></span>"
         f"<span>{escape(t['risk'])} <b>{invoice['risk_score']:.3f}</b></span>"
-        f"<span>{_tags(invoice['why_flagged'])}</span></div>"
+        f"<span>{_tags(invoice['why_flagged'], t['lang'])}</span></div>"
         + (f"<b>{escape(t['findings'])}</b>{findings}" if findings else "")
         + (f"<b>{escape(t['reasons'])}</b>{reasons}" if reasons else "")
         + (

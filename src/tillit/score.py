@@ -140,7 +140,8 @@ def score_month(
 
     Args:
         model: the registered risk model.
-        features: the month's feature table (one row per scorable invoice).
+        features: the month's feature table (one row per scorable invoice; may be
+            empty when every invoice of the month is quarantined).
         findings: hard findings with evidence (invoice_id, finding, evidence).
         quarantined: invoices that could not be scored: invoice_id, provider_id,
             client_id, period, service_type, amount_sek (may be null), reason.
@@ -150,62 +151,28 @@ def score_month(
     """
     config = config or ScoringConfig()
     features = features.sort_values("invoice_id", kind="stable").reset_index(drop=True)
-    parts = model.components(features)
-    risk = parts["risk_score"]
-    order = np.lexsort((features["invoice_id"].to_numpy(), -risk.to_numpy()))
-    rank = np.empty(len(features), dtype="int64")
-    rank[order] = np.arange(1, len(features) + 1)
-    k = review.k(len(features))
+    n = len(features)
+    parts = model.components(features) if n else None
+    risk = parts["risk_score"].to_numpy() if parts is not None else np.zeros(0)
+    order = np.lexsort((features["invoice_id"].to_numpy(), -risk))
+    rank = np.empty(n, dtype="int64")
+    rank[order] = np.arange(1, n + 1)
+    k = review.k(n)
     by_capacity = rank <= k
-    by_finding = parts["has_hard_finding"].to_numpy()
-    rng = np.random.default_rng(_random_seed(str(features["period"].iloc[0])))
-    eligible = np.flatnonzero(~by_capacity & ~by_finding)
-    n_random = min(review.random_checks(len(features)), len(eligible))
-    by_random = np.zeros(len(features), dtype=bool)
-    by_random[rng.choice(eligible, size=n_random, replace=False)] = True
+    by_finding = parts["has_hard_finding"].to_numpy() if parts is not None else np.zeros(0, bool)
+    by_random = _random_checks(features, by_capacity | by_finding, review)
+    flagged = by_capacity | by_finding | by_random
     why = [
         "; ".join(
             label for label, hit in ((WHY_CAPACITY, c), (WHY_FINDING, f), (WHY_RANDOM, r)) if hit
         )
         for c, f, r in zip(by_capacity, by_finding, by_random, strict=True)
     ]
-    flagged = by_capacity | by_finding | by_random
-
     X = model.matrix(features)
-    iso_X = model.isolation_forest_matrix(X)
-    # Reasons for every invoice from fast, exactly additive attributions...
-    fast = {
-        "lightgbm": explain(model.lightgbm, X, method="exact"),
-        "isolation_forest": explain(model.isolation_forest, iso_X, method="fast"),
-    }
-    # ...and exact TreeSHAP for the flagged ones, which auditors read.
-    flagged_rows = np.flatnonzero(flagged)
-    exact_iso = explain(model.isolation_forest, iso_X.iloc[flagged_rows], method="exact")
-    agreement = (
-        top_k_agreement(exact_iso, _subset(fast["isolation_forest"], X.index[flagged_rows]), k=3)
-        if len(flagged_rows)
-        else float("nan")
-    )
-    exact = {
-        "lightgbm": _subset(fast["lightgbm"], X.index[flagged_rows]),
-        "isolation_forest": exact_iso,
-    }
-    weight = model.blend.supervised_weight
-    weights = {"lightgbm": weight, "isolation_forest": 1.0 - weight}
-    contributions = {name: a.values for name, a in fast.items()}
-    for name, attribution in exact.items():
-        contributions[name] = contributions[name].copy()
-        contributions[name].loc[attribution.values.index] = attribution.values
-    combined = combine_contributions(contributions, weights)
-    medians = peer_medians(features, list(model.feature_columns))
-    reasons = top_reasons(
-        features,
-        combined,
-        medians,
-        config.n_reasons,
-        config.language,
-        exclude=(*FINDING_COLUMNS, "hard_finding_count"),
-    )
+    if n:
+        exact, reasons, agreement = _explain(model, features, X, flagged, config)
+    else:
+        exact, reasons, agreement = {}, pd.Series(dtype="str"), float("nan")
     scored = pd.DataFrame(
         {
             "invoice_id": features["invoice_id"],
@@ -223,7 +190,94 @@ def score_month(
             "reasons": reasons.to_numpy(),
         }
     )
-    held = pd.DataFrame(
+    held = _held_rows(quarantined)
+    risk_list = pd.concat([scored, held], ignore_index=True) if len(held) else scored
+    risk_list["model_name"] = identity.name
+    risk_list["model_version"] = identity.version
+    risk_list["run_id"] = identity.run_id
+    risk_list = risk_list.sort_values(["rank", "invoice_id"], na_position="last", kind="stable")
+    risk_list = risk_list.loc[:, list(RISK_LIST_COLUMNS)].reset_index(drop=True)
+
+    at_stake = risk_list.loc[risk_list["flagged"], "amount_sek"].sum()
+    summary = {
+        "invoices_scored": n,
+        "invoices_quarantined": len(held),
+        "invoices_received": n + len(held),
+        "flagged": int(flagged.sum()) + len(held),
+        "flagged_by_capacity": int(by_capacity.sum()),
+        "flagged_by_hard_finding": int(by_finding.sum()),
+        "flagged_by_random_check": int(by_random.sum()),
+        "flagged_quarantined": len(held),
+        "capacity_k": k,
+        "amount_flagged_sek": round(float(at_stake), 2),
+        "amount_total_sek": round(float(risk_list["amount_sek"].sum()), 2),
+        "isolation_forest_top3_agreement_fast_vs_treeshap": round(agreement, 4),
+    }
+    explanations = _long_explanations(exact, X, features["invoice_id"])
+    return ScoredMonth(risk_list=risk_list, explanations=explanations, summary=summary)
+
+
+def _random_checks(features: pd.DataFrame, already: np.ndarray, review: ReviewConfig) -> np.ndarray:
+    """The random check sample: drawn by lot among invoices not flagged otherwise, seeded by month."""
+    drawn = np.zeros(len(features), dtype=bool)
+    eligible = np.flatnonzero(~already)
+    n_random = min(review.random_checks(len(features)), len(eligible))
+    if n_random:
+        rng = np.random.default_rng(_random_seed(str(features["period"].iloc[0])))
+        drawn[rng.choice(eligible, size=n_random, replace=False)] = True
+    return drawn
+
+
+def _explain(
+    model: RiskModel,
+    features: pd.DataFrame,
+    X: pd.DataFrame,
+    flagged: np.ndarray,
+    config: ScoringConfig,
+) -> tuple[dict[str, Attribution], pd.Series, float]:
+    """Exact attributions of the flagged invoices, reasons for all, and the fast path's agreement.
+
+    Reasons for every invoice come from fast, exactly additive attributions (LightGBM's
+    own TreeSHAP, the IsolationForest's path-length attribution); flagged invoices,
+    which auditors read, get exact TreeSHAP for both scorers.
+    """
+    iso_X = model.isolation_forest_matrix(X)
+    fast = {
+        "lightgbm": explain(model.lightgbm, X, method="exact"),
+        "isolation_forest": explain(model.isolation_forest, iso_X, method="fast"),
+    }
+    flagged_rows = np.flatnonzero(flagged)
+    exact_iso = explain(model.isolation_forest, iso_X.iloc[flagged_rows], method="exact")
+    agreement = (
+        top_k_agreement(exact_iso, _subset(fast["isolation_forest"], X.index[flagged_rows]), k=3)
+        if len(flagged_rows)
+        else float("nan")
+    )
+    exact = {
+        "lightgbm": _subset(fast["lightgbm"], X.index[flagged_rows]),
+        "isolation_forest": exact_iso,
+    }
+    weight = model.blend.supervised_weight
+    contributions = {name: a.values.copy() for name, a in fast.items()}
+    for name, attribution in exact.items():
+        contributions[name].loc[attribution.values.index] = attribution.values
+    combined = combine_contributions(
+        contributions, {"lightgbm": weight, "isolation_forest": 1.0 - weight}
+    )
+    reasons = top_reasons(
+        features,
+        combined,
+        peer_medians(features, list(model.feature_columns)),
+        config.n_reasons,
+        config.language,
+        exclude=(*FINDING_COLUMNS, "hard_finding_count"),
+    )
+    return exact, reasons, agreement
+
+
+def _held_rows(quarantined: pd.DataFrame) -> pd.DataFrame:
+    """Invoices that cannot be scored, as risk list rows: flagged, with the reason."""
+    return pd.DataFrame(
         {
             "invoice_id": quarantined["invoice_id"].astype("str"),
             "provider_id": quarantined["provider_id"].astype("str"),
@@ -242,30 +296,6 @@ def score_month(
             "reasons": ("cannot be scored: " + quarantined["reason"].astype("str")).to_numpy(),
         }
     )
-    risk_list = pd.concat([scored, held], ignore_index=True) if len(held) else scored
-    risk_list["model_name"] = identity.name
-    risk_list["model_version"] = identity.version
-    risk_list["run_id"] = identity.run_id
-    risk_list = risk_list.sort_values(["rank", "invoice_id"], na_position="last", kind="stable")
-    risk_list = risk_list.loc[:, list(RISK_LIST_COLUMNS)].reset_index(drop=True)
-
-    explanations = _long_explanations(exact, X, features["invoice_id"])
-    at_stake = risk_list.loc[risk_list["flagged"], "amount_sek"].sum()
-    summary = {
-        "invoices_scored": len(features),
-        "invoices_quarantined": len(held),
-        "invoices_received": len(features) + len(held),
-        "flagged": int(flagged.sum()) + len(held),
-        "flagged_by_capacity": int(by_capacity.sum()),
-        "flagged_by_hard_finding": int(by_finding.sum()),
-        "flagged_by_random_check": int(by_random.sum()),
-        "flagged_quarantined": len(held),
-        "capacity_k": k,
-        "amount_flagged_sek": round(float(at_stake), 2),
-        "amount_total_sek": round(float(risk_list["amount_sek"].sum()), 2),
-        "isolation_forest_top3_agreement_fast_vs_treeshap": round(agreement, 4),
-    }
-    return ScoredMonth(risk_list=risk_list, explanations=explanations, summary=summary)
 
 
 def _subset(attribution: Attribution, index: pd.Index) -> Attribution:

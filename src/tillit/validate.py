@@ -168,12 +168,12 @@ def _schema_failures(name: str, spec: TableSpec, typed: pd.DataFrame) -> pd.Data
     is_row_rule = cases["check"].isin(row_rules)
     cases.loc[is_row_rule, "column"] = cases.loc[is_row_rule, "check"].map(row_rules)
     # A failing dataframe-level check is listed once per column: keep one per row and rule.
-    cases = cases.drop_duplicates(["row", "check"]).sort_values(["row", "check"])
+    cases = cases.drop_duplicates(["row", "column", "check"]).sort_values(["row", "check"])
     records = []
     for (column, check), group in cases.groupby(["column", "check"], sort=True):
         rows = pd.Index(group["row"].to_numpy())
         values = typed.loc[rows, column].tolist()
-        rule = _rule_text(str(column), str(check))
+        rule = rule_text(str(column), str(check))
         records.append(_records(name, rows, typed, spec, str(column), rule, values))
     return pd.concat(records, ignore_index=True)
 
@@ -186,7 +186,7 @@ _CHECK_WORDS = {
 }
 
 
-def _rule_text(column: str, check: str) -> str:
+def rule_text(column: str, check: str) -> str:
     """Pandera's check name in words an auditor can read next to the value."""
     if check == "not_nullable":
         return f"{column} must not be empty"

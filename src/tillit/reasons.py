@@ -8,7 +8,8 @@ invoices, providers and hours, never of a person.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -46,7 +47,7 @@ def _pct(value: float) -> str:
     return "–" if pd.isna(value) else f"{100 * value:.0f} %"
 
 
-Template = Callable[[pd.Series, float, float, str], str]
+Template = Callable[[Mapping[str, Any], float, float, str], str]
 
 # Templates get (row, value, peer median, service name) and return one sentence.
 _TEMPLATES: dict[str, dict[str, Template]] = {
@@ -195,18 +196,25 @@ def atypical(features: pd.DataFrame, columns: list[str], medians: pd.DataFrame) 
     return stands_out & riskier_side
 
 
-def reason_sentence(feature: str, row: pd.Series, median: float, language: Language = "en") -> str:
+def reason_sentence(
+    feature: str,
+    row: Mapping[str, Any],
+    median: float,
+    language: Language = "en",
+    base_median: float = np.nan,
+) -> str:
     """One checkable sentence about a feature of one invoice.
 
-    A peer z-score is stated through its base feature, whose value the auditor can check.
+    A peer z-score is stated through its base feature (with `base_median`, the base
+    feature's peer norm), whose value the auditor can check.
     """
     if language not in ("en", "sv"):
         raise ValueError(f"language must be en or sv, not {language!r}")
     service = SERVICE_NAMES[language].get(row["service_type"], str(row["service_type"]))
-    if feature.endswith(PEER_Z_SUFFIX) and feature.removesuffix(PEER_Z_SUFFIX) in row.index:
-        base = feature.removesuffix(PEER_Z_SUFFIX)
+    base = feature.removesuffix(PEER_Z_SUFFIX)
+    if base != feature and base in row:
         z = float(row[feature])
-        sentence = reason_sentence(base, row, float(row.get(f"__median_{base}", np.nan)), language)
+        sentence = reason_sentence(base, row, base_median, language)
         if language == "sv":
             return f"{sentence} ({_num(abs(z))} robusta standardavvikelser {'över' if z > 0 else 'under'} jämförbara fakturor)"
         return f"{sentence} ({_num(abs(z))} robust standard deviations {'above' if z > 0 else 'below'} comparable invoices)"
@@ -234,6 +242,23 @@ def combine_contributions(
     return combined
 
 
+class _Row(Mapping[str, Any]):
+    """One invoice's values, read from column arrays: a cheap stand-in for a pandas row."""
+
+    def __init__(self, columns: dict[str, np.ndarray], position: int) -> None:
+        self._columns = columns
+        self._position = position
+
+    def __getitem__(self, name: str) -> Any:
+        return self._columns[name][self._position]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._columns)
+
+    def __len__(self) -> int:
+        return len(self._columns)
+
+
 def top_reasons(
     features: pd.DataFrame,
     combined: pd.DataFrame,
@@ -251,28 +276,37 @@ def top_reasons(
     """
     candidates = combined.drop(columns=[c for c in exclude if c in combined.columns])
     columns = list(candidates.columns)
-    stands_out = atypical(
-        features.loc[candidates.index], columns, medians.loc[candidates.index, columns]
-    )
-    values = candidates.where(stands_out.to_numpy(), 0.0).to_numpy()
-    names = np.asarray(columns)
+    rows = features.loc[candidates.index]
+    peer = medians.loc[candidates.index]
+    stands_out = atypical(rows, columns, peer[columns])
+    values = candidates.where(stands_out.to_numpy(), 0.0).to_numpy(dtype="float64", copy=True)
+    values[values <= max(min_share, 0.0)] = 0.0
+    families = [_WINDOW.sub("", c.removesuffix(PEER_Z_SUFFIX)) for c in columns]
     order = np.argsort(-values, axis=1, kind="stable")
+    arrays = {c: rows[c].to_numpy() for c in rows.columns}
+    median_arrays = {c: peer[c].to_numpy() for c in peer.columns}
+    nan = np.full(len(rows), np.nan)
     out = []
-    for position, index in enumerate(candidates.index):
-        row = features.loc[index].copy()
+    for position in range(len(rows)):
+        row = _Row(arrays, position)
         sentences: list[str] = []
         seen: set[str] = set()
         for j in order[position]:
-            if len(sentences) == n_reasons or values[position, j] <= max(min_share, 0.0):
+            if len(sentences) == n_reasons or values[position, j] == 0.0:
                 break
-            name = str(names[j])
-            base = name.removesuffix(PEER_Z_SUFFIX)
-            family = _WINDOW.sub("", base)  # this month and its 3- and 6-month windows: one reason
-            if family in seen:
+            if families[j] in seen:
                 continue
-            seen.add(family)
-            if base != name and base in medians.columns:
-                row[f"__median_{base}"] = medians.loc[index, base]
-            sentences.append(reason_sentence(name, row, float(medians.loc[index, name]), language))
+            seen.add(families[j])
+            name = columns[j]
+            base = name.removesuffix(PEER_Z_SUFFIX)
+            sentences.append(
+                reason_sentence(
+                    name,
+                    row,
+                    float(median_arrays[name][position]),
+                    language,
+                    float(median_arrays.get(base, nan)[position]),
+                )
+            )
         out.append(" | ".join(sentences) or NOTHING_STANDS_OUT[language])
     return pd.Series(out, index=candidates.index, dtype="str")

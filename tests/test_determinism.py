@@ -13,7 +13,7 @@ from tillit.validate import validate_tables
 
 
 def test_features_and_training_are_identical_bit_for_bit():
-    world = simulate(SimulationConfig(clients=800, months=4, seed=21))
+    world = simulate(SimulationConfig(clients=800, months=6, seed=21))
     tables = validate_tables(world.tables).tables
     periods = sorted(tables["invoices"]["period"].unique())
     first = build_features(tables, periods).features

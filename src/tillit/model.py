@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+from pydantic import Field
 
 from tillit.errors import TillitError
 from tillit.strict import StrictModel
@@ -34,8 +35,8 @@ class FeatureMismatchError(TillitError):
 class BlendConfig(StrictModel):
     """How the two scorers and the hard findings make one risk in [0, 1]."""
 
-    supervised_weight: float = 0.5
-    finding_floor: float = 0.9
+    supervised_weight: float = Field(default=0.5, ge=0, le=1)
+    finding_floor: float = Field(default=0.9, gt=0, lt=1)
 
 
 def feature_schema_hash(columns: Sequence[str]) -> str:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import pandera.pandas as pa
+from pydantic import Field
 
 from tillit import CONTRACT_VERSION
 from tillit.contract import TABLES, TableSpec
@@ -26,7 +27,7 @@ QUARANTINE_COLUMNS = ("table", "row_number", "row_key", "column", "rule", "value
 class ValidationConfig(StrictModel):
     """How much bad input a run tolerates before it refuses to go on."""
 
-    max_quarantine_share: float = 0.01
+    max_quarantine_share: float = Field(default=0.01, ge=0, le=1)
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 
 from tillit.evaluate import (
-    capacity_k,
     money_caught_at_k,
     precision_at_k,
     ranking_metrics,
@@ -16,41 +15,6 @@ from tillit.evaluate import (
 
 SCORES = [0.9, 0.8, 0.7, 0.1]
 LABELS = [1, 0, 1, 0]
-
-
-# ------------------------------------------------------------------ capacity
-
-
-@pytest.mark.parametrize(
-    ("n_invoices", "share", "count", "expected"),
-    [
-        (14_000, 0.01, None, 140),
-        (100, 0.07, None, 7),  # 0.07 * 100 is 7.000000000000001 in floating point
-        (101, 0.07, None, 8),  # 7.07 rounds up: capacity is whole invoices
-        (10, 0.01, None, 1),  # at least one invoice is reviewed
-        (100, None, 25, 25),
-        (100, None, 500, 100),  # never more than there are
-        (100, 0.10, 5, 5),  # both given: the tighter applies
-        (100, 0.03, 5, 3),
-    ],
-)
-def test_capacity_k(n_invoices, share, count, expected):
-    assert capacity_k(n_invoices, share, count) == expected
-
-
-@pytest.mark.parametrize(
-    ("n_invoices", "share", "count", "message"),
-    [
-        (0, 0.1, None, "n_invoices"),
-        (100, None, None, "share, a count"),
-        (100, 0.0, None, "share"),
-        (100, 1.5, None, "share"),
-        (100, None, 0, "count"),
-    ],
-)
-def test_capacity_k_refuses_bad_arguments(n_invoices, share, count, message):
-    with pytest.raises(ValueError, match=message):
-        capacity_k(n_invoices, share, count)
 
 
 # ------------------------------------------------------------------ at k

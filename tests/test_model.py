@@ -76,6 +76,8 @@ def test_features_other_than_training_are_refused():
     [
         (0.05, None, 1000, 50, 5),
         (0.05, None, 10, 1, 1),
+        (0.07, None, 100, 7, 1),  # 0.07 * 100 is 7.000000000000001 in floating point
+        (0.07, None, 101, 8, 1),  # 7.07 rounds up: capacity is whole invoices
         (None, 30, 1000, 30, 3),
         (None, 30, 12, 12, 1),
     ],

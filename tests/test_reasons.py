@@ -453,7 +453,7 @@ def test_a_peer_z_near_zero_is_not_a_reason_even_when_its_peers_are_all_near_zer
 
 @pytest.fixture(scope="module")
 def simulated_month() -> tuple[dict[str, pd.DataFrame], pd.DataFrame]:
-    sim = simulate(SimulationConfig(clients=200, months=4, seed=5))
+    sim = simulate(SimulationConfig(clients=200, months=6, seed=5))
     tables = validate_tables(sim.tables).tables
     return tables, build_features(tables, "2025-04", FeatureConfig()).features
 

@@ -22,7 +22,7 @@ from tillit.simulate import SimulationConfig, simulate
 from tillit.train import TrainingConfig, train
 from tillit.validate import validate_tables
 
-PERIOD = "2025-04"
+PERIOD = "2025-06"
 IDENTITY = ModelIdentity("tillit-invoice-risk", "7", "run-abc")
 REVIEW = ReviewConfig(
     capacity_share=None, capacity_count=10, random_check_share=0.5
@@ -52,7 +52,7 @@ QUARANTINED = held(
 @pytest.fixture(scope="module")
 def world():
     """A small simulated municipality, a model trained on its first months, the last month's features."""
-    sim = simulate(SimulationConfig(clients=200, months=4, seed=5))
+    sim = simulate(SimulationConfig(clients=200, months=6, seed=5))
     tables = validate_tables(sim.tables).tables
     result = train(tables, TrainingConfig(), FeatureConfig(), ReviewConfig(), sim.truth)
     feature_set = build_features(tables, PERIOD, FeatureConfig())
@@ -73,9 +73,9 @@ def test_every_invoice_received_is_listed_scored_or_quarantined(world, scored):
     features = world["set"].features
     risk_list, summary = scored.risk_list, scored.summary
     assert list(risk_list.columns) == list(RISK_LIST_COLUMNS)
-    assert summary["invoices_scored"] == len(features) == 317
+    assert summary["invoices_scored"] == len(features) == 307
     assert summary["invoices_quarantined"] == 2
-    assert summary["invoices_received"] == len(risk_list) == 319
+    assert summary["invoices_received"] == len(risk_list) == 309
     assert set(risk_list["invoice_id"]) == {*features["invoice_id"], "Q-1", "Q-2"}
     assert risk_list["invoice_id"].is_unique
     assert summary["flagged"] == int(risk_list["flagged"].sum())
@@ -151,9 +151,9 @@ def test_default_review_capacity_is_5_percent_with_a_tenth_more_at_random(world)
     month = score_month(
         world["model"], fs.features, fs.findings, NOTHING_HELD, ReviewConfig(), IDENTITY
     )
-    assert month.summary["capacity_k"] == 16  # ceil(0.05 * 317)
+    assert month.summary["capacity_k"] == 16  # ceil(0.05 * 307)
     assert month.summary["flagged_by_random_check"] == 2  # round(0.1 * 16)
-    assert month.summary["invoices_received"] == 317
+    assert month.summary["invoices_received"] == 307
     none = score_month(
         world["model"],
         fs.features,

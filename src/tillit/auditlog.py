@@ -224,7 +224,9 @@ def read_log(path: Path) -> pd.DataFrame:
         return pd.DataFrame({name: pd.Series(dtype="object") for name in RECORD_FIELDS})
     rows = [obj for obj in map(_parse, _lines(path)) if obj is not None]
     frame = pd.DataFrame(rows, columns=list(RECORD_FIELDS))
-    return frame.astype({"seq": "int64"}) if rows else frame
+    # A tampered record may hold anything: show it as it is, verify_log says what is wrong.
+    frame["seq"] = pd.to_numeric(frame["seq"], errors="coerce").astype("Int64")
+    return frame
 
 
 def verify_log(path: Path, known_hashes: Mapping[int, str] | None = None) -> list[str]:

@@ -34,7 +34,8 @@ class ReviewConfig(StrictModel):
             return 0
         if self.capacity_count is not None:
             return min(self.capacity_count, n_invoices)
-        return max(1, min(n_invoices, math.ceil(self.capacity_share * n_invoices)))
+        # The tolerance keeps 0.07 * 100 (= 7.000000000000001) at 7 invoices.
+        return max(1, min(n_invoices, math.ceil(self.capacity_share * n_invoices - 1e-9)))
 
     def random_checks(self, n_invoices: int) -> int:
         """How many extra invoices to draw at random for the unbiased sample."""

@@ -45,10 +45,16 @@ def _clean_errors(command: F) -> F:
 
     @functools.wraps(command)
     def wrapper(*args: object, **kwargs: object) -> object:
+        from pydantic import ValidationError
+
         try:
             return command(*args, **kwargs)
         except TillitError as exc:
             _fail(str(exc))
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(part) for part in first["loc"])
+            _fail(f"bad value for {where}: {first['msg']}")
 
     return wrapper  # type: ignore[return-value]
 
@@ -267,18 +273,28 @@ def score(
 def feedback(
     data: DataOption,
     decisions: Annotated[
-        Path, typer.Option("--decisions", help="Auditors' decisions (CSV or Parquet).")
+        Path,
+        typer.Option(
+            "--decisions",
+            exists=True,
+            dir_okay=False,
+            help="Auditors' decisions, CSV or Parquet: invoice_id, decision "
+            "(confirmed|cleared|not_reviewed), recovered_sek, reviewer, decided_on, note.",
+        ),
     ],
     risk_list: Annotated[
         Path | None,
         typer.Option(
-            "--risk-list", help="The risk list the decisions answer, to mark random checks."
+            "--risk-list",
+            exists=True,
+            dir_okay=False,
+            help="The risk list the decisions answer, to mark random checks.",
         ),
     ] = None,
     config: ConfigOption = None,
     store: StoreOption = Path("models"),
 ) -> None:
-    """Append auditors' decisions to audit_outcomes (append-only); bad decisions are quarantined."""
+    """Append auditors' decisions to audit_outcomes in --data (append-only); bad ones are rejected."""
     from tillit.config import load_config
     from tillit.jobs import run_feedback
 
@@ -340,7 +356,7 @@ def demo(
 @app.command()
 @_clean_errors
 def log(
-    last: Annotated[int | None, typer.Option(help="Show only the newest N records.")] = None,
+    last: Annotated[int | None, typer.Option(min=1, help="Show only the newest N records.")] = None,
     store: StoreOption = Path("models"),
 ) -> None:
     """Show the audit log: every train, promote, score and feedback run; checks its hash chain."""
@@ -352,8 +368,8 @@ def log(
         _fail(
             f"no audit log at {path} yet: it starts with the first train, promote, score or feedback"
         )
-    typer.echo(format_log(read_log(path), last))
     problems = verify_log(path)
+    typer.echo(format_log(read_log(path), last))
     if problems:
         typer.secho(
             "the audit log has been altered:\n  " + "\n  ".join(problems), err=True, fg="red"

@@ -13,40 +13,12 @@ ROC-AUC follow scikit-learn, which treats tied scores as one threshold.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
 from sklearn.metrics import average_precision_score, roc_auc_score
-
-
-def capacity_k(n_invoices: int, share: float | None, count: int | None) -> int:
-    """Number of invoices the reviewers can open this period, at least 1.
-
-    Args:
-        n_invoices: invoices in the period (at least 1).
-        share: review capacity as a share of the invoices, in (0, 1]; rounded up.
-        count: review capacity as a number of invoices (at least 1).
-
-    When both are given the tighter one applies; ``k`` never exceeds ``n_invoices``.
-    """
-    if n_invoices < 1:
-        raise ValueError(f"n_invoices must be at least 1, got {n_invoices}")
-    if share is None and count is None:
-        raise ValueError("give the review capacity as a share, a count or both")
-    limits = []
-    if share is not None:
-        if not 0 < share <= 1:
-            raise ValueError(f"share must be in (0, 1], got {share}")
-        # The tolerance keeps 0.07 * 100 (= 7.000000000000001) at 7.
-        limits.append(math.ceil(share * n_invoices - 1e-9))
-    if count is not None:
-        if count < 1:
-            raise ValueError(f"count must be at least 1, got {count}")
-        limits.append(int(count))
-    return max(1, min(n_invoices, *limits))
 
 
 def _scores(scores: ArrayLike) -> np.ndarray:

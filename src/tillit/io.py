@@ -11,7 +11,7 @@ from typing import Any
 import pandas as pd
 
 from tillit.contract import TABLES, TableSpec
-from tillit.errors import ContractError
+from tillit.errors import ContractError, TillitError
 
 _SUFFIXES = (".parquet", ".csv")
 _CSV_FORMATS = {"date": "%Y-%m-%d", "timestamp": "%Y-%m-%dT%H:%M:%S"}
@@ -119,8 +119,18 @@ def write_frame(frame: pd.DataFrame, path: Path) -> Path:
 
 
 def read_frame(path: Path) -> pd.DataFrame:
-    """Read one Parquet or CSV file (CSV as text) by its suffix."""
-    return _read_file(Path(path))
+    """Read one Parquet or CSV file (CSV as text) by its suffix.
+
+    Raises:
+        TillitError: the file is missing, of another kind, or cannot be read.
+    """
+    path = Path(path)
+    if path.suffix not in _SUFFIXES:
+        raise TillitError(f"{path}: expected a .parquet or .csv file")
+    try:
+        return _read_file(path)
+    except (OSError, ValueError, UnicodeDecodeError) as exc:
+        raise TillitError(f"{path}: cannot be read ({type(exc).__name__}: {exc})") from None
 
 
 def write_json(payload: Mapping[str, Any], path: Path) -> Path:

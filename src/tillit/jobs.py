@@ -9,6 +9,8 @@ from __future__ import annotations
 import shutil
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -17,7 +19,7 @@ import pandas as pd
 
 from tillit import CONTRACT_VERSION
 from tillit.config import TillitConfig
-from tillit.errors import TillitError
+from tillit.errors import QuarantineLimitError, TillitError
 from tillit.io import (
     data_fingerprint,
     file_sha256,
@@ -70,17 +72,42 @@ def read_truth(data_dir: Path) -> pd.DataFrame | None:
     return read_frame(path) if path.is_file() else None
 
 
-def prepare_output_dir(out: Path, overwrite: bool) -> Path:
-    """Make an empty output folder; refuse to overwrite an earlier run unless told to."""
+def refuse_existing_output(out: Path, overwrite: bool) -> None:
+    """Refuse to replace an earlier run's outputs unless told to; touches nothing."""
+    if out.exists() and any(out.iterdir()) and not overwrite:
+        raise OutputExistsError(
+            f"{out} already holds an earlier run's outputs; choose another --out or pass --overwrite"
+        )
+
+
+@contextmanager
+def staged_output(out: Path, overwrite: bool) -> Iterator[Path]:
+    """A scratch folder that replaces `out` only when the run succeeds.
+
+    A refused or failed run leaves an earlier run's outputs as they were. A run
+    stopped by the quarantine limit still leaves its quarantine records in `out`
+    when `out` held nothing before, so the reason can be read.
+    """
     out = Path(out)
-    if out.exists() and any(out.iterdir()):
-        if not overwrite:
-            raise OutputExistsError(
-                f"{out} already holds an earlier run's outputs; choose another --out or pass --overwrite"
-            )
+    refuse_existing_output(out, overwrite)
+    work = out.with_name(f".{out.name}.partial")
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    try:
+        yield work
+    except QuarantineLimitError:
+        if not out.exists() or not any(out.iterdir()):
+            shutil.rmtree(out, ignore_errors=True)
+            work.replace(out)
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+        raise
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    if out.exists():
         shutil.rmtree(out)
-    out.mkdir(parents=True, exist_ok=True)
-    return out
+    work.replace(out)
 
 
 def run_features(data_dir: Path, period: str, out: Path, config: TillitConfig) -> dict[str, object]:
@@ -286,7 +313,27 @@ def run_score(
     store: Path,
     overwrite: bool = False,
 ) -> dict[str, object]:
-    """Score one month with a registered model and write the risk list, report and manifest."""
+    """Score one month with a registered model and write the risk list, report and manifest.
+
+    Everything is written to a scratch folder that replaces `out` only at the end,
+    so a refused run never leaves a half-written or emptied output folder.
+    """
+    out = Path(out)
+    with staged_output(out, overwrite) as work:
+        outcome = _score_into(work, out, data_dir, period, config, alias, language, store)
+    return {**outcome, "out": out, "report": out / "report.html"}
+
+
+def _score_into(
+    out: Path,
+    final: Path,
+    data_dir: Path,
+    period: str,
+    config: TillitConfig,
+    alias: str,
+    language: str,
+    store: Path,
+) -> dict[str, object]:
     from tillit import tracking
     from tillit.features import build_features
     from tillit.report import render_report
@@ -301,7 +348,6 @@ def run_score(
         timings[name] = round(now - clock, 3)
         clock = now
 
-    out = prepare_output_dir(out, overwrite)
     loaded = load_data(data_dir, config, quarantine_dir=out)
     received = int((loaded.raw["invoices"]["period"].astype("str") == period).sum())
     if received == 0:
@@ -406,7 +452,7 @@ def run_score(
         data_fingerprint=loaded.fingerprint,
         counts=manifest["counts"],
         output_hashes={**manifest["outputs"], "manifest.json": file_sha256(out / "manifest.json")},
-        details={"period": period, "out": str(out), "alias": alias},
+        details={"period": period, "out": str(final), "alias": alias},
     )
     return {"out": out, "report": report_path, "manifest": manifest}
 

@@ -50,8 +50,15 @@ def connect(store: Path = DEFAULT_STORE) -> Any:
 
     store.mkdir(parents=True, exist_ok=True)
     uri = tracking_uri(store)
+    # set_tracking_uri also writes MLFLOW_TRACKING_URI into the environment, which
+    # would make every later store of this process resolve to this one: restore it.
+    user_setting = os.environ.get("MLFLOW_TRACKING_URI")
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
+    if user_setting is None:
+        os.environ.pop("MLFLOW_TRACKING_URI", None)
+    else:
+        os.environ["MLFLOW_TRACKING_URI"] = user_setting
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)
     if client.get_experiment_by_name(EXPERIMENT_NAME) is None:
         artifacts = (store / "artifacts").resolve().as_uri()
@@ -60,10 +67,16 @@ def connect(store: Path = DEFAULT_STORE) -> Any:
 
 
 def git_commit() -> str:
-    """The checked-out commit, with `-dirty` when the work tree has changes; `unknown` outside git."""
+    """The commit of tillit's own checkout, `-dirty` with local changes; `unknown` if not from git."""
+    here = Path(__file__).resolve().parent
     try:
         commit = subprocess.run(
-            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True, timeout=10
+            ["git", "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=10,
+            cwd=here,
         ).stdout.strip()
         dirty = subprocess.run(
             ["git", "status", "--porcelain", "--untracked-files=no"],
@@ -71,6 +84,7 @@ def git_commit() -> str:
             text=True,
             check=True,
             timeout=10,
+            cwd=here,
         ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return "unknown"

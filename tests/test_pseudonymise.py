@@ -239,3 +239,26 @@ def test_short_or_missing_key_file_gives_a_clear_error(tmp_path) -> None:
 def test_short_key_in_memory_is_refused() -> None:
     with pytest.raises(ValueError, match="32 bytes"):
         pseudonymise_tables(_raw_tables(), b"short")
+
+
+def test_direct_identifiers_are_dropped_whatever_their_case_or_language() -> None:
+    tables = {
+        "clients": pd.DataFrame(
+            {
+                "client_id": [_with_check_digit("380101123")],
+                "Personnummer": [_with_check_digit("380101123")],
+                "Namn": ["Greta Gran"],
+                "ADRESS": ["Storgatan 1"],
+                "district": ["Norr"],
+            }
+        )
+    }
+    out = pseudonymise_tables(tables, KEY)["clients"]
+    assert list(out.columns) == ["client_id", "district"]
+
+
+def test_a_column_of_personal_identity_numbers_nobody_listed_stops_the_run() -> None:
+    numbers = [_with_check_digit(f"3801011{i:02d}") for i in range(10)]
+    tables = {"visits": pd.DataFrame({"visit_id": ["V1"] * 10, "carer_ssn": numbers})}
+    with pytest.raises(TillitError, match=r"visits\.carer_ssn holds personal identity numbers"):
+        pseudonymise_tables(tables, KEY)

@@ -92,9 +92,19 @@ class PseudonymiseConfig(StrictModel):
         "last_name",
         "personal_identity_number",
         "personnummer",
+        "pnr",
         "address",
         "phone",
         "email",
+        # The same in Swedish; names are matched without regard to case.
+        "namn",
+        "fornamn",
+        "förnamn",
+        "efternamn",
+        "adress",
+        "telefon",
+        "epost",
+        "e_post",
     )
     # Column -> kind of person. Columns sharing a domain share pseudonyms.
     domains: dict[str, str] = Field(
@@ -165,20 +175,28 @@ def _luhn_ok(digits: str) -> bool:
     return total % 10 == 0
 
 
-def normalise_identifier(value: object) -> str:
-    """Canonical text of an identifier: a personnummer as ten digits, anything else stripped."""
+def _personnummer_core(value: object) -> str | None:
+    """The ten digits YYMMDDNNNN of a valid personnummer (date and check digit), else None."""
     if isinstance(value, float) and value.is_integer():
         value = int(value)  # a number column read as float: 3801011234.0 -> 3801011234
-    text = str(value).strip()
-    match = _PERSONNUMMER.match(text)
-    if match:
-        core = match.group(2) + match.group(3)
-        month, day = int(core[2:4]), int(core[4:6])
-        # Day + 60 marks a coordination number (samordningsnummer).
-        day_ok = 1 <= day <= 31 or 61 <= day <= 91
-        if 1 <= month <= 12 and day_ok and _luhn_ok(core):
-            return core
-    return text
+    match = _PERSONNUMMER.match(str(value).strip())
+    if not match:
+        return None
+    core = match.group(2) + match.group(3)
+    month, day = int(core[2:4]), int(core[4:6])
+    # Day + 60 marks a coordination number (samordningsnummer).
+    day_ok = 1 <= day <= 31 or 61 <= day <= 91
+    return core if 1 <= month <= 12 and day_ok and _luhn_ok(core) else None
+
+
+def normalise_identifier(value: object) -> str:
+    """Canonical text of an identifier: a personnummer as ten digits, anything else stripped."""
+    core = _personnummer_core(value)
+    if core is not None:
+        return core
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return str(value).strip()
 
 
 def pseudonym(value: str, key: bytes, domain: str, prefix: str = "") -> str:
@@ -209,9 +227,10 @@ def pseudonymise_tables(
     config = config or PseudonymiseConfig()
     if len(key) < KEY_BYTES:
         raise ValueError(f"key must hold at least {KEY_BYTES} bytes")
+    dropped = {c.lower() for c in config.drop_columns}
     out: dict[str, pd.DataFrame] = {}
     for name, frame in tables.items():
-        kept = [c for c in frame.columns if c not in config.drop_columns]
+        kept = [c for c in frame.columns if str(c).lower() not in dropped]
         result = frame.loc[:, kept].copy()
         listed = set(config.id_columns.get(name, ()))
         for column in result.columns:
@@ -219,5 +238,19 @@ def pseudonymise_tables(
                 result[column] = _pseudonymise_column(
                     result[column], key, config.domains[column], config.prefix[column]
                 )
+            elif _looks_like_personnummer(result[column]):
+                raise TillitError(
+                    f"{name}.{column} holds personal identity numbers but is neither "
+                    "pseudonymised nor dropped: add it to pseudonymise.domains or drop_columns"
+                )
         out[name] = result
     return out
+
+
+def _looks_like_personnummer(values: pd.Series, share: float = 0.5) -> bool:
+    """Whether most of a column's values (first 200) are valid personal identity numbers."""
+    sample = values.dropna().head(200)
+    if sample.empty:
+        return False
+    hits = sum(_personnummer_core(v) is not None for v in sample)
+    return hits >= share * len(sample)

@@ -11,7 +11,7 @@ import pytest
 
 from tillit.auditlog import read_log, verify_log
 from tillit.config import TillitConfig
-from tillit.errors import ContractError
+from tillit.errors import ContractError, TillitError
 from tillit.feedback import LOG_COLUMNS, append_outcomes, apply_decisions
 from tillit.io import read_frame, read_raw_tables, write_frame, write_tables
 from tillit.jobs import AUDIT_LOG, run_feedback
@@ -68,9 +68,10 @@ def test_confirmed_and_cleared_become_outcomes_with_how_they_were_picked(tables)
                 pd.to_datetime(["2025-03-10", "2025-03-11", "2025-03-12"]), dtype="datetime64[ns]"
             ),
             "outcome": pd.Series(["cleared", "confirmed", "confirmed"], dtype="str"),
-            # Money only on a confirmed invoice; the note is the scheme only when confirmed.
+            # Money only on a confirmed invoice; the reviewer's free-text note may name
+            # people, so it stays in the decision log and never becomes a label's scheme.
             "recovered_sek": [np.nan, 250.5, np.nan],
-            "scheme": pd.Series([np.nan, "hours not delivered", np.nan], dtype="str"),
+            "scheme": pd.Series([np.nan, np.nan, np.nan], dtype="str"),
             "selection": pd.Series(["random_check", "flagged", "other"], dtype="str"),
         }
     )
@@ -440,3 +441,24 @@ def test_run_feedback_counts_add_up_when_a_row_has_two_problems(tables, tmp_path
     counts = read_log(store / AUDIT_LOG)["counts"].tolist()[-1]
     assert counts["decisions"] == counts["accepted"] + counts["rejected"]
     assert counts["rejected"] == 1
+
+
+def test_the_same_decisions_file_is_not_applied_twice(tables, tmp_path):
+    data = _folder(tmp_path, tables, "parquet")
+    store = tmp_path / "models"
+    decisions = tmp_path / "decisions.csv"
+    pd.DataFrame(
+        {
+            "invoice_id": ["I2"],
+            "decision": ["cleared"],
+            "recovered_sek": [None],
+            "reviewer": ["R1"],
+            "decided_on": ["2025-03-01"],
+            "note": [None],
+        }
+    ).to_csv(decisions, index=False)
+    run_feedback(data, decisions, None, TillitConfig(), store)
+    before = pd.read_parquet(data / "audit_outcomes.parquet")
+    with pytest.raises(TillitError, match="was already applied"):
+        run_feedback(data, decisions, None, TillitConfig(), store)
+    pd.testing.assert_frame_equal(pd.read_parquet(data / "audit_outcomes.parquet"), before)

@@ -315,10 +315,10 @@ def demo(
     data: Annotated[
         Path, typer.Option("--data", "-d", help="Where the demo municipality lives.")
     ] = Path("data/demo"),
-    seed: Annotated[int, typer.Option(help="Random seed of the simulation.")] = 7,
-    clients: Annotated[int, typer.Option(help="Number of clients.")] = 3000,
-    months: Annotated[int, typer.Option(help="Number of months.")] = 12,
-    start: Annotated[str, typer.Option(help="First period, YYYY-MM.")] = "2025-01",
+    seed: Annotated[int | None, typer.Option(help="Random seed (default: the config's).")] = None,
+    clients: Annotated[int | None, typer.Option(help="Number of clients.")] = None,
+    months: Annotated[int | None, typer.Option(help="Number of months.")] = None,
+    start: Annotated[str | None, typer.Option(help="First period, YYYY-MM.")] = None,
     runs: Annotated[Path, typer.Option(help="Folder for the demo's run outputs.")] = Path(
         "runs/demo"
     ),

@@ -148,7 +148,9 @@ def apply_decisions(
             "reviewed_on": reviewed["decided_on"],
             "outcome": reviewed["decision"].astype("str"),
             "recovered_sek": reviewed["recovered_sek"].where(reviewed["decision"] == "confirmed"),
-            "scheme": reviewed["note"].where(reviewed["decision"] == "confirmed").astype("str"),
+            # The reviewer's free-text note may name people: it stays in the decision
+            # log beside the data and never reaches the training labels.
+            "scheme": pd.Series(pd.NA, index=reviewed.index, dtype="str"),
             "selection": reviewed["selection"].astype("str"),
         }
     ).reset_index(drop=True)

@@ -476,6 +476,16 @@ def run_feedback(
 
     loaded = load_data(data_dir, config)
     decisions = read_frame(decisions_file)
+    decisions_sha256 = file_sha256(decisions_file)
+    log_path = Path(data_dir) / "decision_log.parquet"
+    previous_log = read_frame(log_path) if log_path.exists() else None
+    if previous_log is not None and "decisions_sha256" in previous_log:
+        earlier = previous_log.loc[previous_log["decisions_sha256"] == decisions_sha256]
+        if len(earlier):
+            raise TillitError(
+                f"{decisions_file} was already applied on {earlier['recorded_utc'].iloc[0]}; "
+                "nothing was appended (a later decision goes in a new file)"
+            )
     risk_list = read_frame(risk_list_file) if risk_list_file is not None else None
     if risk_list is not None and "flagged" in risk_list and risk_list["flagged"].dtype != bool:
         risk_list["flagged"] = risk_list["flagged"].astype("str").str.lower() == "true"
@@ -494,13 +504,10 @@ def run_feedback(
     append_table_rows(
         outcomes_path, "audit_outcomes", append_outcomes(existing, result.new_outcomes), existing
     )
-    log_path = Path(data_dir) / "decision_log.parquet"
-    previous_log = read_frame(log_path) if log_path.exists() else None
-    log = (
-        result.log_rows
-        if previous_log is None
-        else pd.concat([previous_log, result.log_rows], ignore_index=True)
-    )
+    # Outcomes first: after a crash in between, running the file again appends the
+    # same decisions once more, which changes no label.
+    new_log = result.log_rows.assign(decisions_sha256=decisions_sha256)
+    log = new_log if previous_log is None else pd.concat([previous_log, new_log], ignore_index=True)
     write_frame(log, log_path)
     audit(
         store,
@@ -518,7 +525,7 @@ def run_feedback(
         },
         details={
             "decisions_file": str(decisions_file),
-            "decisions_sha256": file_sha256(decisions_file),
+            "decisions_sha256": decisions_sha256,
         },
     )
     return {

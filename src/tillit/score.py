@@ -14,6 +14,8 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
+import pandera.pandas as pa
+from pandera.typing import Series
 from pydantic import Field
 
 from tillit.capacity import ReviewConfig
@@ -46,6 +48,28 @@ RISK_LIST_COLUMNS = (
     "model_version",
     "run_id",
 )
+
+
+class RiskList(pa.DataFrameModel):
+    """The risk list on the way out: every invoice accounted for, ranks and scores in range."""
+
+    invoice_id: Series[str]
+    status: Series[str] = pa.Field(isin=["scored", "quarantined"])
+    risk_score: Series[float] = pa.Field(ge=0, le=1, nullable=True)
+    rank: Series[pd.Int64Dtype] = pa.Field(ge=1, nullable=True)
+    flagged: Series[bool]
+
+    @pa.dataframe_check(name="scored_invoices_have_a_score_and_a_rank")
+    def _scored_complete(cls, df: pd.DataFrame) -> pd.Series:
+        scored = df["status"] == "scored"
+        return ~scored | (df["risk_score"].notna() & df["rank"].notna())
+
+    @pa.dataframe_check(name="quarantined_invoices_are_flagged")
+    def _quarantined_flagged(cls, df: pd.DataFrame) -> pd.Series:
+        return (df["status"] != "quarantined") | df["flagged"]
+
+
+ADDITIVITY_TOLERANCE = 1e-6
 
 
 class ScoringConfig(StrictModel):
@@ -197,6 +221,7 @@ def score_month(
     risk_list["run_id"] = identity.run_id
     risk_list = risk_list.sort_values(["rank", "invoice_id"], na_position="last", kind="stable")
     risk_list = risk_list.loc[:, list(RISK_LIST_COLUMNS)].reset_index(drop=True)
+    RiskList.validate(risk_list)
 
     at_stake = risk_list.loc[risk_list["flagged"], "amount_sek"].sum()
     summary = {
@@ -257,6 +282,10 @@ def _explain(
         "lightgbm": _subset(fast["lightgbm"], X.index[flagged_rows]),
         "isolation_forest": exact_iso,
     }
+    for name, attribution in exact.items():
+        error = attribution.max_additivity_error()
+        if error > ADDITIVITY_TOLERANCE:  # an explanation that does not add up is not shown
+            raise RuntimeError(f"{name} explanation is off its output by {error:g}")
     weight = model.blend.supervised_weight
     contributions = {name: a.values.copy() for name, a in fast.items()}
     for name, attribution in exact.items():

@@ -33,6 +33,7 @@ What is explained:
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Literal
 
@@ -117,7 +118,8 @@ def _explain_lightgbm(scorer: LightGBMScorer, X: pd.DataFrame) -> Attribution:
     # The last column is the expected value, the same for every row; an all-zero row
     # yields it when X is empty.
     probe = matrix if len(matrix) else np.zeros((1, matrix.shape[1]))
-    contrib = booster.predict(probe, pred_contrib=True)
+    # Rows are explained independently, so every core can help without changing a value.
+    contrib = booster.predict(probe, pred_contrib=True, num_threads=os.cpu_count() or 1)
     base_value = float(contrib[0, -1])
     values = contrib[: len(matrix), :-1]
     output = booster.predict(matrix, raw_score=True) if len(matrix) else np.zeros(0)

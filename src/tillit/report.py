@@ -238,13 +238,18 @@ def render_report(
         .agg(best_rank=("rank", "min"), total=("amount_sek", "sum"), n=("invoice_id", "size"))
         .sort_values(["best_rank"])
     )
+    # Each invoice's contributions per scorer, split once rather than filtered per invoice.
+    contributions = {
+        (str(invoice_id), str(scorer)): part.set_index("feature")["contribution"]
+        for (invoice_id, scorer), part in explanations.groupby(["invoice_id", "scorer"], sort=False)
+    }
     for provider_id, row in providers.iterrows():
         html.append(
             f'<h3 id="provider-{escape(str(provider_id))}">{escape(t["provider"])} {escape(str(provider_id))} · '
             f"{int(row['n'])} {escape(t['invoices'])} · {escape(t['total'])} {_money(row['total'])}</h3>"
         )
         for _, invoice in flagged[flagged["provider_id"] == provider_id].iterrows():
-            html.append(_invoice_block(invoice, explanations, t, chart_features))
+            html.append(_invoice_block(invoice, contributions, t, chart_features))
     html.append(f"<h2>{escape(t['held'])}</h2>")
     if held.empty:
         html.append(f"<p>{escape(t['none'])}</p>")
@@ -284,16 +289,17 @@ def _first_table(rows: pd.DataFrame, t: dict[str, str]) -> str:
 
 
 def _invoice_block(
-    invoice: pd.Series, explanations: pd.DataFrame, t: dict[str, str], n_features: int
+    invoice: pd.Series,
+    explanations: dict[tuple[str, str], pd.Series],
+    t: dict[str, str],
+    n_features: int,
 ) -> str:
     invoice_id = str(invoice["invoice_id"])
-    mine = explanations[explanations["invoice_id"] == invoice_id]
     charts = []
     for scorer in ("lightgbm", "isolation_forest"):
-        part = mine[mine["scorer"] == scorer]
-        if part.empty:
+        top = explanations.get((invoice_id, scorer))
+        if top is None or top.empty:
             continue
-        top = part.set_index("feature")["contribution"]
         top = top.reindex(top.abs().sort_values(ascending=False).index[:n_features])
         charts.append(f"<div><p>{escape(t[scorer])}</p>{contribution_chart(top)}</div>")
     findings = _bullets(invoice["findings"], "finding-list")

@@ -127,7 +127,19 @@ def test_lightgbm_attribution_is_additive_to_log_odds(lightgbm_scorer, data):
     assert attribution.method == "treeshap"
     assert attribution.values.index.equals(X.index)
     fast = explain(lightgbm_scorer, X, method="fast")
-    pd.testing.assert_frame_equal(fast.values, attribution.values)
+    assert fast.method == "path"
+    assert fast.max_additivity_error() <= 1e-6
+    np.testing.assert_allclose(fast.output, attribution.output, atol=1e-12)
+    assert fast.values.index.equals(X.index)
+
+
+@pytest.mark.parametrize("method", ["exact", "fast"])
+def test_lightgbm_credits_the_pushed_feature(lightgbm_scorer, data, method):
+    X, n_normal, pushed = data
+    far = X.iloc[n_normal:]
+    attribution = explain(lightgbm_scorer, far, method=method)
+    top = attribution.values.to_numpy().argmax(axis=1)
+    assert (top == pushed).mean() >= 0.8
 
 
 def test_lightgbm_attribution_equals_shap_tree_explainer(lightgbm_scorer, data):

@@ -37,6 +37,7 @@ import os
 from dataclasses import dataclass
 from typing import Literal
 
+import lightgbm as lgb
 import numpy as np
 import pandas as pd
 from scipy import sparse
@@ -94,12 +95,15 @@ def explain(
     Args:
         scorer: a fitted tillit scorer.
         X: feature frame with the columns the scorer was fitted on.
-        method: "exact" for TreeSHAP; "fast" for the path-length attribution of an
-            Isolation Forest (LightGBM's TreeSHAP is already fast, so both give it).
+        method: "exact" for TreeSHAP; "fast" for the path attribution (each split on
+            a row's path through each tree credits its feature with the change in the
+            node's expected output), exactly additive too and several times faster.
     """
     if method not in ("exact", "fast"):
         raise ValueError(f"method must be 'exact' or 'fast', got {method!r}")
     if isinstance(scorer, LightGBMScorer):
+        if method == "fast":
+            return _explain_lightgbm_path(scorer, X)
         return _explain_lightgbm(scorer, X)
     if isinstance(scorer, IsolationForestScorer):
         matrix = feature_matrix(scorer, X)
@@ -129,6 +133,59 @@ def _explain_lightgbm(scorer: LightGBMScorer, X: pd.DataFrame) -> Attribution:
         output=np.asarray(output, dtype=np.float64),
         output_name=LIGHTGBM_OUTPUT,
         method="treeshap",
+    )
+
+
+def _lightgbm_leaf_contributions(
+    booster: lgb.Booster, n_features: int
+) -> tuple[list[np.ndarray], float]:
+    """Per tree, a leaves x features table: what each split on the way to a leaf added.
+
+    Summed over the trees a row's leaves lead to, plus the trees' root values, this
+    is the row's raw score exactly (the Saabas path attribution).
+    """
+    tables: list[np.ndarray] = []
+    base_value = 0.0
+    for tree in booster.dump_model()["tree_info"]:
+        root = tree["tree_structure"]
+        table = np.zeros((tree["num_leaves"], n_features))
+        tables.append(table)
+        if "leaf_value" in root:  # a tree of one leaf: a constant, no split to credit
+            base_value += float(root["leaf_value"])
+            continue
+        base_value += float(root["internal_value"])
+        stack = [(root, np.zeros(n_features))]
+        while stack:
+            node, path = stack.pop()
+            for side in ("left_child", "right_child"):
+                child = node[side]
+                is_leaf = "leaf_index" in child
+                value = child["leaf_value"] if is_leaf else child["internal_value"]
+                step = path.copy()
+                step[node["split_feature"]] += value - node["internal_value"]
+                if is_leaf:
+                    table[child["leaf_index"]] = step
+                else:
+                    stack.append((child, step))
+    return tables, base_value
+
+
+def _explain_lightgbm_path(scorer: LightGBMScorer, X: pd.DataFrame) -> Attribution:
+    matrix = feature_matrix(scorer, X)
+    booster = scorer.booster_
+    tables, base_value = _lightgbm_leaf_contributions(booster, matrix.shape[1])
+    values = np.zeros(matrix.shape)
+    if len(matrix):
+        leaves = booster.predict(matrix, pred_leaf=True, num_threads=os.cpu_count() or 1)
+        for tree, table in enumerate(tables):
+            values += table[leaves[:, tree]]
+    output = booster.predict(matrix, raw_score=True) if len(matrix) else np.zeros(0)
+    return Attribution(
+        values=pd.DataFrame(values, index=X.index, columns=list(scorer.feature_names_in_)),
+        base_value=base_value,
+        output=np.asarray(output, dtype=np.float64),
+        output_name=LIGHTGBM_OUTPUT,
+        method="path",
     )
 
 

@@ -715,20 +715,9 @@ def _machine(command: list[str]) -> dict[str, Any]:
                 break
     except OSError:
         pass
-    try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, timeout=10
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=10,
-        ).stdout.strip()
-        commit = f"{commit}-dirty" if commit and dirty else commit or "unknown"
-    except (OSError, subprocess.SubprocessError):
-        commit = "unknown"
+    from tillit.tracking import git_commit
+
+    commit = git_commit()
     return {
         "date_utc": _now(),
         "command": " ".join(command),

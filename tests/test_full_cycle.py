@@ -8,14 +8,10 @@ decisions, counted by how each reviewed invoice was picked.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pandas as pd
 import pytest
 
+from tests.cli import ok, tillit
 from tillit.auditlog import read_log
 
 SEED = 11
@@ -24,23 +20,6 @@ MONTHS = 6
 MONTH = "2025-05"
 NEXT_MONTH = "2025-06"
 MODEL = "tillit-invoice-risk"
-
-
-def tillit(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
-    return subprocess.run(
-        [sys.executable, "-m", "tillit", *map(str, args)],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-
-
-def ok(result: subprocess.CompletedProcess[str]) -> subprocess.CompletedProcess[str]:
-    assert result.returncode == 0, result.stdout + result.stderr
-    return result
 
 
 def latest_selection(outcomes: pd.DataFrame) -> dict[str, str]:

@@ -482,3 +482,13 @@ def test_no_reason_for_a_simulated_month_names_a_person(simulated_month, languag
     tokens = {token for text in got for token in re.findall(r"[A-Za-z]+\d+", text)}
     assert not tokens & people
     assert not {token for token in tokens if re.fullmatch(r"[CSR]\d{5}", token)}
+
+
+def test_zero_registered_or_granted_hours_are_said_in_words_not_as_a_floored_ratio():
+    row = invoice_row(registered_visit_hours=0.0, granted_hours=0.0)
+    assert reason_sentence("billed_over_registered_hours", row, 1.0) == (
+        "billed 212 h with no registered visit of this service type"
+    )
+    assert reason_sentence("billed_over_granted_hours", row, 0.9, "sv") == (
+        "fakturerat 212 h utan beviljade timmar för insatstypen"
+    )

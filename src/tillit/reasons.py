@@ -53,11 +53,15 @@ Template = Callable[[Mapping[str, Any], float, float, str], str]
 _TEMPLATES: dict[str, dict[str, Template]] = {
     "billed_over_registered_hours": {
         "en": lambda r, v, m, s: (
-            f"billed {_num(r['billed_hours'])} h, registered visits {_num(r['registered_visit_hours'])} h: "
+            f"billed {_num(r['billed_hours'])} h with no registered visit of this service type"
+            if r["registered_visit_hours"] == 0
+            else f"billed {_num(r['billed_hours'])} h, registered visits {_num(r['registered_visit_hours'])} h: "
             f"{_num(v, 2)} times the visits; typical for {s} is {_num(m, 2)}"
         ),
         "sv": lambda r, v, m, s: (
-            f"fakturerat {_num(r['billed_hours'])} h, registrerade besök {_num(r['registered_visit_hours'])} h: "
+            f"fakturerat {_num(r['billed_hours'])} h utan något registrerat besök av insatstypen"
+            if r["registered_visit_hours"] == 0
+            else f"fakturerat {_num(r['billed_hours'])} h, registrerade besök {_num(r['registered_visit_hours'])} h: "
             f"{_num(v, 2)} gånger besöken; typiskt för {s} är {_num(m, 2)}"
         ),
     },
@@ -71,11 +75,15 @@ _TEMPLATES: dict[str, dict[str, Template]] = {
     },
     "billed_over_granted_hours": {
         "en": lambda r, v, m, s: (
-            f"billed {_num(r['billed_hours'])} h against {_num(r['granted_hours'])} h granted: "
+            f"billed {_num(r['billed_hours'])} h with no hours granted for this service type"
+            if r["granted_hours"] == 0
+            else f"billed {_num(r['billed_hours'])} h against {_num(r['granted_hours'])} h granted: "
             f"{_num(v, 2)} times the grant; typical for {s} is {_num(m, 2)}"
         ),
         "sv": lambda r, v, m, s: (
-            f"fakturerat {_num(r['billed_hours'])} h mot {_num(r['granted_hours'])} h beviljade: "
+            f"fakturerat {_num(r['billed_hours'])} h utan beviljade timmar för insatstypen"
+            if r["granted_hours"] == 0
+            else f"fakturerat {_num(r['billed_hours'])} h mot {_num(r['granted_hours'])} h beviljade: "
             f"{_num(v, 2)} gånger beslutet; typiskt för {s} är {_num(m, 2)}"
         ),
     },

@@ -283,3 +283,31 @@ def test_promote_refuses_a_worse_challenger_and_accepts_a_better_one(world, tmp_
     forced = tillit("promote", "--store", store, "--force", cwd=tmp_path)
     refused(forced, "--force needs --reason")
     ok(tillit("promote", "--store", store, "--force", "--reason", "test override", cwd=tmp_path))
+
+
+def test_features_on_a_hand_broken_folder_records_everything_it_leaves_out(world, tmp_path):
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    for path in world["data"].glob("*.parquet"):
+        (broken / path.name).write_bytes(path.read_bytes())
+    tariffs = pd.read_parquet(broken / "tariffs.parquet")
+    tariffs = tariffs[~((tariffs["service_type"] == "home_service") & (tariffs["year"] == 2025))]
+    tariffs.to_parquet(broken / "tariffs.parquet", index=False)
+    visits = pd.read_parquet(broken / "visits.parquet")
+    visits.loc[7, "method"] = "fax"
+    visits.to_parquet(broken / "visits.parquet", index=False)
+    out = tmp_path / "f.parquet"
+    result = ok(tillit("features", "--data", broken, "--period", LAST, "--out", out, cwd=tmp_path))
+    assert "1 input rows broke the contract" in result.stdout
+    invoices = pd.read_parquet(world["data"] / "invoices.parquet")
+    month = invoices[invoices["period"] == LAST]
+    home = set(month.loc[month["service_type"] == "home_service", "invoice_id"])
+    held = pd.read_parquet(tmp_path / "f_quarantine.parquet")
+    assert set(held["invoice_id"]) == home
+    assert (
+        held["reason"] == "no tariff for home_service in 2025: the amount cannot be checked"
+    ).all()
+    described = pd.read_parquet(out)
+    assert len(described) + len(held) == len(month)
+    validation = pd.read_parquet(tmp_path / "f_validation_quarantine.parquet")
+    assert validation[["table", "row_number"]].values.tolist() == [["visits", 7]]

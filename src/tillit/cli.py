@@ -168,6 +168,11 @@ def features(
         f"{figures['invoices']:,} invoices described, {figures['findings']:,} hard findings, "
         f"{figures['quarantined']:,} quarantined, in {figures['seconds']} s"
     )
+    if figures["rows_quarantined_by_validation"]:
+        typer.echo(
+            f"{figures['rows_quarantined_by_validation']:,} input rows broke the contract: "
+            f"see {out.with_suffix('')}_validation_quarantine.parquet"
+        )
     typer.echo(f"feature table written to {out}")
 
 

@@ -111,23 +111,33 @@ def staged_output(out: Path, overwrite: bool) -> Iterator[Path]:
 
 
 def run_features(data_dir: Path, period: str, out: Path, config: TillitConfig) -> dict[str, object]:
-    """Build and write one month's feature table, its findings and its quarantine."""
+    """Build and write one month's feature table, its findings and its quarantine.
+
+    Rows the contract check quarantined are written beside it as
+    `<name>_validation_quarantine.parquet`, so nothing is dropped without a record.
+    """
     from tillit.features import build_features
 
     began = time.perf_counter()
+    out = Path(out)
+    stem = out.with_suffix("")
     loaded = load_data(data_dir, config)
+    if len(loaded.validation.quarantine):
+        write_frame(
+            loaded.validation.quarantine,
+            stem.parent / f"{stem.name}_validation_quarantine.parquet",
+        )
     if not (loaded.validation.tables["invoices"]["period"] == period).any():
         raise TillitError(f"period {period} has no invoices in {data_dir}")
     feature_set = build_features(loaded.validation.tables, period, config.features)
-    out = Path(out)
     write_frame(feature_set.features, out)
-    stem = out.with_suffix("")
     write_frame(feature_set.findings, stem.parent / f"{stem.name}_findings.parquet")
     write_frame(feature_set.quarantine, stem.parent / f"{stem.name}_quarantine.parquet")
     return {
         "invoices": len(feature_set.features),
         "findings": len(feature_set.findings),
         "quarantined": len(feature_set.quarantine),
+        "rows_quarantined_by_validation": len(loaded.validation.quarantine),
         "seconds": round(time.perf_counter() - began, 2),
     }
 

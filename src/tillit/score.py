@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import pandas as pd
@@ -19,11 +19,13 @@ from pandera.typing import Series
 from pydantic import Field
 
 from tillit.capacity import ReviewConfig
-from tillit.explain import Attribution, explain, top_k_agreement
 from tillit.features.catalog import _SV_FINDINGS, FINDING_CODES, FINDING_COLUMNS
 from tillit.model import RiskModel
 from tillit.reasons import combine_contributions, peer_medians, top_reasons
 from tillit.strict import StrictModel
+
+if TYPE_CHECKING:
+    from tillit.explain import Attribution
 
 WHY_CAPACITY = "capacity"
 WHY_FINDING = "hard finding"
@@ -269,6 +271,8 @@ def _explain(
     both scorers; flagged invoices, which auditors read, get exact TreeSHAP for both,
     and the share of them whose top 3 features the two methods agree on is reported.
     """
+    from tillit.explain import explain, top_k_agreement
+
     iso_X = model.isolation_forest_matrix(X)
     fast = {
         "lightgbm": explain(model.lightgbm, X, method="fast"),
@@ -331,6 +335,8 @@ def _held_rows(quarantined: pd.DataFrame) -> pd.DataFrame:
 
 
 def _subset(attribution: Attribution, index: pd.Index) -> Attribution:
+    from tillit.explain import Attribution
+
     positions = attribution.values.index.get_indexer(index)
     return Attribution(
         values=attribution.values.loc[index],

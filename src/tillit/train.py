@@ -17,22 +17,21 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-import lightgbm as lgb
 import numpy as np
 import pandas as pd
 from pydantic import Field
-from sklearn.model_selection import StratifiedKFold
 
 from tillit import CONTRACT_VERSION
 from tillit.capacity import ReviewConfig
 from tillit.errors import TillitError
-from tillit.evaluate import ranking_metrics, top_k_mask
 from tillit.features import AUDIT_COLUMNS, FeatureConfig, build_features, feature_columns
 from tillit.model import BlendConfig, RiskModel, fit_risk_model
-from tillit.scorers import IsolationForestScorer, LightGBMScorer
 from tillit.strict import StrictModel
+
+if TYPE_CHECKING:
+    from tillit.scorers import IsolationForestScorer, LightGBMScorer
 
 BASELINE_FEATURE = "billed_over_registered_hours"
 
@@ -200,6 +199,9 @@ def selection_weights(
     The propensity model is cross-fitted (each row's chance is predicted by a model
     that did not see it), so a reviewed invoice does not explain its own selection.
     """
+    import lightgbm as lgb
+    from sklearn.model_selection import StratifiedKFold
+
     if config.method == "none" or reviewed.all() or not reviewed.any():
         return np.ones(int(reviewed.sum()))
     propensity = np.zeros(len(X))
@@ -227,6 +229,8 @@ def selection_weights(
 def _fit_scorers(
     features: pd.DataFrame, columns: tuple[str, ...], labels: pd.DataFrame, config: TrainingConfig
 ) -> tuple[IsolationForestScorer, LightGBMScorer, dict[str, int]]:
+    from tillit.scorers import IsolationForestScorer, LightGBMScorer
+
     X = features.loc[:, list(columns)].astype("float64")
     iso_columns = isolation_forest_columns(columns)
     iso = IsolationForestScorer(
@@ -303,6 +307,8 @@ def evaluate_period(
     With truth (simulated data) every invoice of the month is judged; otherwise
     only the reviewed ones, an estimate biased by how reviews were picked.
     """
+    from tillit.evaluate import ranking_metrics, top_k_mask
+
     period = str(features["period"].iloc[0])
     parts = model.components(features)
     scored = pd.DataFrame(

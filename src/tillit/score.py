@@ -71,6 +71,29 @@ class RiskList(pa.DataFrameModel):
         return (df["status"] != "quarantined") | df["flagged"]
 
 
+class Explanations(pa.DataFrameModel):
+    """Explanations on the way out: one row per flagged invoice, scorer and feature."""
+
+    invoice_id: Series[str]
+    scorer: Series[str] = pa.Field(isin=["lightgbm", "isolation_forest"])
+    method: Series[str] = pa.Field(isin=["treeshap"])
+    feature: Series[str]
+    feature_value: Series[float]
+    contribution: Series[float]
+    base_value: Series[float]
+    output: Series[float]
+    output_name: Series[str]
+
+    @pa.dataframe_check(name="base_value_plus_contributions_equal_the_output")
+    def _additive(cls, df: pd.DataFrame) -> pd.Series:
+        grouped = df.groupby(["invoice_id", "scorer"])
+        total = grouped["contribution"].transform("sum") + df["base_value"]
+        return (total - df["output"]).abs() <= ADDITIVITY_TOLERANCE
+
+    class Config:
+        unique = ("invoice_id", "scorer", "feature")
+
+
 ADDITIVITY_TOLERANCE = 1e-6
 
 
@@ -146,7 +169,10 @@ def _long_explanations(
         "output_name",
     ]
     if not parts:
-        return pd.DataFrame(columns=columns)
+        texts = ("invoice_id", "scorer", "method", "feature", "output_name")
+        return pd.DataFrame(
+            {c: pd.Series(dtype="str" if c in texts else "float64") for c in columns}
+        )
     out = pd.concat(parts, ignore_index=True)[columns]
     return out.sort_values(["invoice_id", "scorer", "feature"], kind="stable").reset_index(
         drop=True
@@ -243,7 +269,7 @@ def score_month(
             for name in ("lightgbm", "isolation_forest")
         },
     }
-    explanations = _long_explanations(exact, X, features["invoice_id"])
+    explanations = Explanations.validate(_long_explanations(exact, X, features["invoice_id"]))
     return ScoredMonth(risk_list=risk_list, explanations=explanations, summary=summary)
 
 

@@ -45,6 +45,8 @@ class OutputExistsError(TillitError):
 
 @dataclass(frozen=True)
 class LoadedData:
+    """A contract folder as read (untyped), as validated, and its fingerprint."""
+
     raw: dict[str, pd.DataFrame]
     validation: ValidationResult
     fingerprint: str

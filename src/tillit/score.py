@@ -106,6 +106,8 @@ class ScoringConfig(StrictModel):
 
 @dataclass(frozen=True)
 class ModelIdentity:
+    """Which registered model version scored: written on every row of the risk list."""
+
     name: str
     version: str
     run_id: str
@@ -113,6 +115,8 @@ class ModelIdentity:
 
 @dataclass(frozen=True)
 class ScoredMonth:
+    """A month's risk list, the flagged invoices' explanations, and the counts."""
+
     risk_list: pd.DataFrame
     explanations: pd.DataFrame
     summary: dict[str, object]

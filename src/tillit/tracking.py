@@ -213,6 +213,8 @@ def _pip_requirements() -> list[str]:
 
 @dataclass(frozen=True)
 class PromotionDecision:
+    """Whether the challenger became champion, why (with both figures), and the two versions."""
+
     promoted: bool
     message: str
     challenger: ModelRef

@@ -83,12 +83,12 @@ def simulate(
     from tillit.io import write_frame, write_tables
     from tillit.simulate import simulate as run_simulation
 
-    settings = load_config(config).simulation
-    overrides = {"seed": seed, "clients": clients, "months": months, "start": start}
-    settings = settings.model_copy(update={k: v for k, v in overrides.items() if v is not None})
-    settings = type(settings).model_validate(settings.model_dump())
     if fmt not in ("parquet", "csv"):
         _fail(f"--format must be parquet or csv, not {fmt!r}")
+    defaults = load_config(config).simulation
+    overrides = {"seed": seed, "clients": clients, "months": months, "start": start}
+    given = {k: v for k, v in overrides.items() if v is not None}
+    settings = type(defaults).model_validate({**defaults.model_dump(), **given})
     began = time.perf_counter()
     municipality = run_simulation(settings)
     write_tables(municipality.tables, out, fmt)

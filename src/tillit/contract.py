@@ -47,9 +47,12 @@ ORG_NUMBER_PATTERN = r"^\d{6}-\d{4}$"
 PERIOD_PATTERN = r"^\d{4}-(0[1-9]|1[0-2])$"
 
 
-def luhn_valid(org_number: str) -> bool:
-    """Whether a `NNNNNN-NNNN` organisation number has a valid Luhn check digit."""
-    digits = org_number.replace("-", "")
+def luhn_valid(number: str) -> bool:
+    """Whether ten digits (`NNNNNN-NNNN` or without the dash) end in a valid Luhn check digit.
+
+    Organisation numbers and personal identity numbers share the rule.
+    """
+    digits = number.replace("-", "")
     if len(digits) != 10 or not digits.isdigit():
         return False
     total = 0

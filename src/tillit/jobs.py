@@ -36,6 +36,16 @@ if TYPE_CHECKING:
     from tillit.train import TrainingResult
 
 TRUTH_FILE = "truth.parquet"
+# An invoice that cannot be scored, as score_month takes it: its ids, amount and why.
+QUARANTINED_COLUMNS = (
+    "invoice_id",
+    "provider_id",
+    "client_id",
+    "period",
+    "service_type",
+    "amount_sek",
+    "reason",
+)
 AUDIT_LOG = "audit_log.jsonl"
 
 
@@ -150,24 +160,12 @@ def period_quarantine(loaded: LoadedData, period: str) -> pd.DataFrame:
     records = records[records["table"] == "invoices"]
     raw = loaded.raw["invoices"].reset_index(drop=True)
     if records.empty:
-        return pd.DataFrame(
-            columns=[
-                "invoice_id",
-                "provider_id",
-                "client_id",
-                "period",
-                "service_type",
-                "amount_sek",
-                "reason",
-            ]
-        )
+        return pd.DataFrame(columns=list(QUARANTINED_COLUMNS))
     reasons = records.groupby("row_number")["rule"].agg(lambda r: "; ".join(sorted(set(r))))
     rows = raw.loc[reasons.index]
     rows = rows.assign(reason=reasons.to_numpy())
     rows = rows[rows["period"].astype("str") == period]
-    return rows[
-        ["invoice_id", "provider_id", "client_id", "period", "service_type", "amount_sek", "reason"]
-    ]
+    return rows[list(QUARANTINED_COLUMNS)]
 
 
 def run_train(

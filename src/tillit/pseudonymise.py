@@ -54,6 +54,7 @@ from pathlib import Path
 import pandas as pd
 from pydantic import Field, model_validator
 
+from tillit.contract import luhn_valid
 from tillit.errors import TillitError
 from tillit.strict import StrictModel
 
@@ -167,14 +168,6 @@ def load_key(key_file: Path) -> bytes:
     return key
 
 
-def _luhn_ok(digits: str) -> bool:
-    total = 0
-    for i, ch in enumerate(digits):
-        d = int(ch) * (2 if i % 2 == 0 else 1)
-        total += d - 9 if d > 9 else d
-    return total % 10 == 0
-
-
 def _personnummer_core(value: object) -> str | None:
     """The ten digits YYMMDDNNNN of a valid personnummer (date and check digit), else None."""
     if isinstance(value, float) and value.is_integer():
@@ -186,7 +179,7 @@ def _personnummer_core(value: object) -> str | None:
     month, day = int(core[2:4]), int(core[4:6])
     # Day + 60 marks a coordination number (samordningsnummer).
     day_ok = 1 <= day <= 31 or 61 <= day <= 91
-    return core if 1 <= month <= 12 and day_ok and _luhn_ok(core) else None
+    return core if 1 <= month <= 12 and day_ok and luhn_valid(core) else None
 
 
 def normalise_identifier(value: object) -> str:

@@ -42,7 +42,12 @@ import numpy as np
 import pandas as pd
 from fairlearn.metrics import MetricFrame
 
-from tillit.features.catalog import AUDIT_COLUMNS, PROVIDER_AGE_BANDS, PROVIDER_SIZE_BANDS
+from tillit.features.catalog import (
+    AUDIT_COLUMNS,
+    PROVIDER_AGE_BANDS,
+    PROVIDER_SIZE_BANDS,
+    band_labels,
+)
 
 __all__ = [
     "AUDIT_COLUMNS",
@@ -94,11 +99,7 @@ _PLAIN_NAMES = {
 def _band(value: float, bands: tuple[tuple[float, str], ...], what: str) -> str:
     if value is None or math.isnan(value) or value < 0:
         raise ValueError(f"{what} must be a number at least 0, got {value}")
-    label = bands[0][1]
-    for lower, name in bands:
-        if value >= lower:
-            label = name
-    return label
+    return str(band_labels(np.array([value]), bands)[0])
 
 
 def size_band(n_clients: float) -> str:

@@ -18,6 +18,7 @@ from tillit.features.catalog import (
     PEER_Z_BASES,
     PROVIDER_AGE_BANDS,
     PROVIDER_SIZE_BANDS,
+    band_labels,
     feature_columns,
 )
 from tillit.features.config import FeatureConfig
@@ -354,18 +355,11 @@ def _add_peer_z(values: dict[str, np.ndarray], raw: pd.DataFrame, config: Featur
         values[f"{base}_peer_z"] = ((series - median).to_numpy() / scale).astype("float64")
 
 
-def _band(values: np.ndarray, bands: tuple[tuple[float, str], ...]) -> np.ndarray:
-    out = np.full(len(values), bands[0][1], dtype=object)
-    for lower, label in bands:
-        out[values >= lower] = label
-    return out
-
-
 def _audit_columns(raw: pd.DataFrame, values: Mapping[str, np.ndarray]) -> dict[str, object]:
     """Who the invoice is about, for the fairness audit only (never a model input)."""
     return {
-        "provider_size_band": _band(_col(raw, "n_clients"), PROVIDER_SIZE_BANDS),
-        "provider_age_band": _band(values["provider_age_years"], PROVIDER_AGE_BANDS),
+        "provider_size_band": band_labels(_col(raw, "n_clients"), PROVIDER_SIZE_BANDS),
+        "provider_age_band": band_labels(values["provider_age_years"], PROVIDER_AGE_BANDS),
         "provider_legal_form": raw["legal_form"].astype("str").to_numpy(),
         "client_district": raw["district"].astype("str").to_numpy(),
     }

@@ -7,6 +7,8 @@ describes any other.
 
 from __future__ import annotations
 
+import numpy as np
+
 from tillit.features.config import FeatureConfig
 
 KEY_COLUMNS: tuple[str, ...] = (
@@ -39,6 +41,15 @@ PROVIDER_AGE_BANDS: tuple[tuple[float, str], ...] = (
     (2.0, "2-5 years"),
     (5.0, "5+ years"),
 )
+
+
+def band_labels(values: np.ndarray, bands: tuple[tuple[float, str], ...]) -> np.ndarray:
+    """The label of the highest band whose lower bound each value reaches."""
+    out = np.full(len(values), bands[0][1], dtype=object)
+    for lower, label in bands:
+        out[np.asarray(values) >= lower] = label
+    return out
+
 
 FINDING_CODES: dict[str, str] = {
     "billing_after_death": "The client died before the billed month began.",

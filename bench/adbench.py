@@ -35,7 +35,7 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import MinMaxScaler
 
-from tillit.scorers import IsolationForestScorer, LightGBMScorer
+from tillit.modelling.scorers import IsolationForestScorer, LightGBMScorer
 
 DATA_DIR = Path("/work/shared/external/adbench")
 SEEDS = (1, 2, 3)
@@ -80,7 +80,7 @@ def _one_run(path: Path, seed: int) -> list[dict[str, object]]:
         ("LGB", LightGBMScorer(random_state=seed), y_train),
     ):
         start = time.perf_counter()
-        scores = scorer.fit(X_train, labels).score_samples(X_test)
+        scores = scorer.fit(X_train, labels).risk_score(X_test)
         rows.append(
             {
                 "file": path.name,

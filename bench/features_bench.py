@@ -31,7 +31,8 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from tillit.features import FeatureConfig, build_features, queries, requested_months
+from tillit.config import FeatureConfig
+from tillit.features import build_features, queries, requested_months
 from tillit.features.queries import month_index, period_of
 
 try:  # optional: without psutil only ru_maxrss is reported
@@ -296,7 +297,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--months", type=int, default=12)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-    from tillit.simulate import SimulationConfig, simulate
+    from tillit.config import SimulationConfig
+    from tillit.simulate import simulate
 
     start = time.perf_counter()
     sim = simulate(SimulationConfig(clients=args.clients, months=args.months, seed=args.seed))

@@ -182,8 +182,9 @@ def _sizes(tables: dict[str, Any]) -> dict[str, Any]:
 
 
 def _stage_simulate(dataset: dict[str, Any], write: bool) -> dict[str, Any]:
-    from tillit.io import write_frame, write_tables
-    from tillit.simulate import SimulationConfig, simulate
+    from tillit.config import SimulationConfig
+    from tillit.data.io import write_frame, write_tables
+    from tillit.simulate import simulate
 
     spec = Dataset(**dataset)
     config = SimulationConfig(clients=spec.clients, months=spec.months, seed=spec.seed)
@@ -217,8 +218,8 @@ def _stage_simulate(dataset: dict[str, Any], write: bool) -> dict[str, Any]:
 
 
 def _validate(folder: Path) -> Any:
-    from tillit.io import read_raw_tables
-    from tillit.validate import ValidationConfig, check_quarantine_limit, validate_tables
+    from tillit.data.io import read_raw_tables
+    from tillit.data.validate import ValidationConfig, check_quarantine_limit, validate_tables
 
     config = ValidationConfig()
     result = validate_tables(read_raw_tables(folder), config)
@@ -229,8 +230,8 @@ def _validate(folder: Path) -> Any:
 def _stage_validate(dataset: dict[str, Any]) -> dict[str, Any]:
     import pickle
 
-    import tillit.io
-    import tillit.validate  # noqa: F401  (imports outside the timed call)
+    import tillit.data.io
+    import tillit.data.validate  # noqa: F401  (imports outside the timed call)
 
     spec = Dataset(**dataset)
     result, seconds = _timed(lambda: _validate(spec.folder))
@@ -295,9 +296,9 @@ def _stage_features(dataset: dict[str, Any]) -> dict[str, Any]:
 
 
 def _stage_train(dataset: dict[str, Any]) -> dict[str, Any]:
-    from tillit import train as training
     from tillit.config import load_config
     from tillit.jobs import read_truth
+    from tillit.modelling import train as training
 
     spec = Dataset(**dataset)
     tables, source = _load_validated(spec)
@@ -374,9 +375,9 @@ def _stage_train(dataset: dict[str, Any]) -> dict[str, Any]:
 
 
 def _stage_stockholm_train(dataset: dict[str, Any], store: str) -> dict[str, Any]:
-    from tillit import tracking
     from tillit.config import load_config
     from tillit.jobs import run_train
+    from tillit.ops import tracking
 
     spec = Dataset(**dataset)
     config = load_config(None)
@@ -388,7 +389,7 @@ def _stage_stockholm_train(dataset: dict[str, Any], store: str) -> dict[str, Any
     )
     if not decision.promoted:
         raise RuntimeError(f"promotion refused: {decision.message}")
-    result = outcome["result"]
+    result = outcome.result
     return {
         "seconds": round(train_s + promote_s, 3),
         "peak_rss_mb": _ru_maxrss_mb(),
@@ -398,9 +399,9 @@ def _stage_stockholm_train(dataset: dict[str, Any], store: str) -> dict[str, Any
         },
         "details": {
             "run_train_s": train_s,
-            "run_train_train_part_s": outcome["train_seconds"],
+            "run_train_train_part_s": outcome.train_seconds,
             "promote_s": promote_s,
-            "model_version": outcome["model"].version,
+            "model_version": outcome.model.version,
             "promotion": decision.message,
             "eval_period": result.evaluation.period,
             "eval_combined_average_precision": result.evaluation.metrics.get(
@@ -417,12 +418,12 @@ def _stage_explain(
     import pandas as pd
     import shap
 
-    from tillit import tracking
     from tillit.config import load_config
-    from tillit.explain import Attribution, explain, top_k_agreement
     from tillit.features import build_features
     from tillit.jobs import load_data, period_quarantine
-    from tillit.score import ModelIdentity, ScoringConfig, score_month
+    from tillit.modelling.explain import Attribution, explain, top_k_agreement
+    from tillit.ops import tracking
+    from tillit.review.score import ModelIdentity, ScoringConfig, score_month
 
     spec = Dataset(**dataset)
     config = load_config(None)
@@ -715,7 +716,7 @@ def _machine(command: list[str]) -> dict[str, Any]:
                 break
     except OSError:
         pass
-    from tillit.tracking import git_commit
+    from tillit.ops.tracking import git_commit
 
     commit = git_commit()
     return {

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tillit.auditlog import (
+from tillit.ops.auditlog import (
     GENESIS_HASH,
     append_record,
     format_log,

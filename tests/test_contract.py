@@ -5,15 +5,15 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from tillit.contract import TABLES, luhn_valid
-from tillit.errors import ContractError
-from tillit.io import read_raw_tables, write_tables
-from tillit.validate import (
+from tillit.data.contract import TABLES, luhn_valid
+from tillit.data.io import read_raw_tables, write_tables
+from tillit.data.validate import (
     QuarantineLimitError,
     ValidationConfig,
     check_quarantine_limit,
     validate_tables,
 )
+from tillit.errors import ContractError
 
 T = pd.Timestamp
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from tillit.capacity import ReviewConfig
-from tillit.features import FeatureConfig, build_features
-from tillit.simulate import SimulationConfig, simulate
-from tillit.train import TrainingConfig, train
-from tillit.validate import validate_tables
+from tillit.config import FeatureConfig, ReviewConfig, SimulationConfig
+from tillit.data.validate import validate_tables
+from tillit.features import build_features
+from tillit.modelling.train import TrainingConfig, train
+from tillit.simulate import simulate
 
 
 def test_features_and_training_are_identical_bit_for_bit():

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from tillit.evaluate import (
+from tillit.modelling.evaluate import (
     money_caught_at_k,
     precision_at_k,
     ranking_metrics,

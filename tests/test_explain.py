@@ -7,7 +7,7 @@ import shap
 from sklearn.ensemble._iforest import _average_path_length
 from sklearn.exceptions import NotFittedError
 
-from tillit.explain import (
+from tillit.modelling.explain import (
     ISOLATION_OUTPUT,
     LIGHTGBM_OUTPUT,
     Attribution,
@@ -16,7 +16,7 @@ from tillit.explain import (
     top_k_agreement,
     top_k_features,
 )
-from tillit.scorers import IsolationForestScorer, LightGBMScorer
+from tillit.modelling.scorers import IsolationForestScorer, LightGBMScorer
 
 N_FEATURES = 12
 FEATURES = [f"feature_{i}" for i in range(N_FEATURES)]
@@ -247,11 +247,3 @@ def test_explain_handles_no_rows(forest, lightgbm_scorer, data, method):
         attribution = explain(scorer, X.iloc[:0], method=method)
         assert attribution.values.shape == (0, N_FEATURES)
         assert np.isfinite(attribution.base_value)
-
-
-def test_scorer_explain_method_is_exact_explanation(forest, data):
-    X, _, _ = data
-    via_method = forest.explain(X.iloc[:20])
-    via_function = explain(forest, X.iloc[:20], method="exact")
-    pd.testing.assert_frame_equal(via_method.values, via_function.values)
-    assert via_method.method == "treeshap"

@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tillit.fairness import AUDIT_COLUMNS, age_band, fairness_audit, size_band
 from tillit.features.catalog import PROVIDER_AGE_BANDS, PROVIDER_SIZE_BANDS
+from tillit.review.fairness import FAIRNESS_COLUMNS, age_band, fairness_audit, size_band
 
 
 def _group(name: str, n: int, flagged_irregular: int, flagged_clean: int, missed: int) -> dict:
@@ -179,7 +179,7 @@ def test_default_groupings_are_the_feature_tables_audit_columns() -> None:
     frame["provider_age_band"] = "x"
     frame["provider_legal_form"] = "AB"
     audit = fairness_audit(frame, "label", "flagged")
-    assert tuple(audit.by_group["grouping"].unique()) == AUDIT_COLUMNS
+    assert tuple(audit.by_group["grouping"].unique()) == FAIRNESS_COLUMNS
 
 
 @pytest.mark.parametrize(

@@ -10,14 +10,14 @@ import pandas as pd
 import pandera.pandas as pa
 import pytest
 
-from tillit.contract import TABLES
+from tillit.config import FeatureConfig
+from tillit.data.contract import TABLES
 from tillit.features import (
-    AUDIT_COLUMNS,
+    FAIRNESS_COLUMNS,
     FEATURE_COLUMNS,
     FEATURE_DESCRIPTIONS,
     FINDING_CODES,
     KEY_COLUMNS,
-    FeatureConfig,
     FeatureSet,
     InvoiceFeatures,
     build_features,
@@ -39,7 +39,7 @@ RATES_2026 = {
 
 
 def table(name: str, rows: Iterable[Mapping[str, object]]) -> pd.DataFrame:
-    """A contract table from row dicts, typed as `tillit.io` + validation would type it."""
+    """A contract table from row dicts, typed as `tillit.data.io` + validation would type it."""
     kinds = TABLES[name].dtypes()
     frame = pd.DataFrame(list(rows), columns=list(kinds))
     for column, kind in kinds.items():
@@ -200,7 +200,7 @@ def test_columns_descriptions_and_privacy():
         assert text["en"] and text["sv"], name
     # Person attributes and the district are never model inputs.
     assert not {c for c in FEATURE_COLUMNS if "birth" in c or "district" in c or "age_band" in c}
-    assert not set(AUDIT_COLUMNS) & set(FEATURE_COLUMNS)
+    assert not set(FAIRNESS_COLUMNS) & set(FEATURE_COLUMNS)
     longer = feature_columns(FeatureConfig(history_windows_months=(2, 12)))
     assert "billed_over_registered_hours_12m" in longer
     assert "billed_over_registered_hours_3m" not in longer
@@ -213,7 +213,7 @@ def test_output_layout_sorted_and_validated():
         invoices=[invoice("I9", "C2", 1.0), invoice("I1", "C1", 3.0)],
     )
     fs = build(tables)
-    assert list(fs.features.columns) == [*KEY_COLUMNS, *AUDIT_COLUMNS, *FEATURE_COLUMNS]
+    assert list(fs.features.columns) == [*KEY_COLUMNS, *FAIRNESS_COLUMNS, *FEATURE_COLUMNS]
     assert list(fs.features["invoice_id"]) == ["I1", "I9"]
     assert all(fs.features[c].dtype == "float64" for c in FEATURE_COLUMNS)
     InvoiceFeatures.validate(fs.features)
@@ -1108,7 +1108,8 @@ CERTAIN_FINDINGS = (
 
 @pytest.fixture(scope="module")
 def simulated():
-    from tillit.simulate import SimulationConfig, simulate
+    from tillit.config import SimulationConfig
+    from tillit.simulate import simulate
 
     sim = simulate(SimulationConfig(clients=400, months=8, seed=3))
     periods = sorted(sim.tables["invoices"]["period"].unique())

@@ -9,14 +9,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tillit.auditlog import read_log, verify_log
 from tillit.config import TillitConfig
+from tillit.data.io import read_frame, read_raw_tables, write_frame, write_tables
+from tillit.data.validate import validate_tables
 from tillit.errors import ContractError, TillitError
-from tillit.feedback import LOG_COLUMNS, append_outcomes, apply_decisions
-from tillit.io import read_frame, read_raw_tables, write_frame, write_tables
 from tillit.jobs import AUDIT_LOG, run_feedback
-from tillit.train import audit_labels
-from tillit.validate import validate_tables
+from tillit.modelling.train import review_labels
+from tillit.ops.auditlog import read_log, verify_log
+from tillit.ops.feedback import LOG_COLUMNS, append_outcomes, apply_decisions
 
 TODAY = dt.date(2025, 6, 30)
 RECORDED = "2025-06-30T12:00:00Z"
@@ -336,9 +336,9 @@ def test_run_feedback_appends_and_later_decisions_supersede(tables, tmp_path, fm
         TillitConfig(),
         store,
     )
-    assert first["outcomes_file"] == outcomes_file
-    assert (first["decisions"], first["accepted"], first["outcomes_appended"]) == (3, 3, 2)
-    assert first["random_checks"] == 1 and first["quarantined"].empty
+    assert first.outcomes_file == outcomes_file
+    assert (first.decisions, first.accepted, first.outcomes_appended) == (3, 3, 2)
+    assert first.random_checks == 1 and first.rejected_rows.empty
 
     after = read_frame(outcomes_file)
     assert len(after) == len(before) + 2
@@ -361,7 +361,7 @@ def test_run_feedback_appends_and_later_decisions_supersede(tables, tmp_path, fm
         TillitConfig(),
         store,
     )
-    assert second["outcomes_appended"] == 2
+    assert second.outcomes_appended == 2
     final = read_frame(outcomes_file)
     pd.testing.assert_frame_equal(final.iloc[: len(after)], after)
     assert final["invoice_id"].tolist() == ["I1", "I2", "I1", "I2", "I1"]
@@ -370,7 +370,7 @@ def test_run_feedback_appends_and_later_decisions_supersede(tables, tmp_path, fm
     assert validation.quarantine.empty
     outcomes = validation.tables["audit_outcomes"]
     assert len(outcomes) == 5
-    labels = audit_labels(outcomes).set_index("invoice_id")
+    labels = review_labels(outcomes).set_index("invoice_id")
     assert labels.loc["I2", "label"] == 1 and labels.loc["I2", "selection"] == "other"
     assert labels.loc["I1", "label"] == 0 and labels.loc["I1", "selection"] == "random_check"
     assert sorted(labels.index) == ["I1", "I2"]
@@ -418,8 +418,8 @@ def test_run_feedback_leaves_rejected_decisions_out_of_every_file(tables, tmp_pa
         TillitConfig(),
         tmp_path / "models",
     )
-    assert outcome["accepted"] == 0
-    assert outcome["quarantined"]["reason"].tolist() == ["invoice_id is not an invoice in the data"]
+    assert outcome.accepted == 0
+    assert outcome.rejected_rows["reason"].tolist() == ["invoice_id is not an invoice in the data"]
     pd.testing.assert_frame_equal(read_frame(data / "audit_outcomes.parquet"), before)
     assert read_frame(data / "decision_log.parquet").empty
 

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from tests.cli import ok, tillit
-from tillit.auditlog import read_log
+from tillit.ops.auditlog import read_log
 
 SEED = 11
 CLIENTS = 300

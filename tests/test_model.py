@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tillit.capacity import ReviewConfig
-from tillit.model import BlendConfig, FeatureMismatchError, fit_risk_model
+from tillit.config import BlendConfig, ReviewConfig
+from tillit.modelling.risk_model import FeatureMismatchError, fit_risk_model, percentile_rank
 
 
 class ColumnScorer:
@@ -16,7 +16,7 @@ class ColumnScorer:
     def __init__(self, column: str) -> None:
         self.column = column
 
-    def score_samples(self, X: pd.DataFrame) -> np.ndarray:
+    def risk_score(self, X: pd.DataFrame) -> np.ndarray:
         return X[self.column].to_numpy()
 
 
@@ -91,3 +91,9 @@ def test_capacity(share, count, n, k, random):
 def test_capacity_needs_exactly_one_setting():
     with pytest.raises(ValueError, match="exactly one"):
         ReviewConfig(capacity_share=0.05, capacity_count=10)
+
+
+def test_percentile_rank_gives_ties_the_mid_rank():
+    reference = np.array([0.1, 0.2, 0.2, 0.4])
+    ranks = percentile_rank(reference, np.array([0.05, 0.2, 0.3, 0.9]))
+    np.testing.assert_array_equal(ranks, [0.0, 0.5, 0.75, 1.0])

@@ -9,9 +9,9 @@ from html.parser import HTMLParser
 import pandas as pd
 import pytest
 
-from tillit.fairness import fairness_audit
 from tillit.features import FEATURE_COLUMNS
-from tillit.modelcard import (
+from tillit.review.fairness import fairness_audit
+from tillit.review.modelcard import (
     ModelCardData,
     check_no_protected_features,
     protected_features,

@@ -6,8 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tillit.errors import TillitError
-from tillit.pseudonymise import (
+from tillit.data.pseudonymise import (
     PseudonymiseConfig,
     generate_key,
     load_key,
@@ -15,6 +14,7 @@ from tillit.pseudonymise import (
     pseudonym,
     pseudonymise_tables,
 )
+from tillit.errors import TillitError
 
 KEY = bytes(range(32))
 OTHER_KEY = bytes(range(1, 33))

@@ -9,11 +9,10 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from tillit.capacity import ReviewConfig
-from tillit.features import FeatureConfig
-from tillit.simulate import SCHEMES, SimulationConfig, simulate
-from tillit.train import TrainingConfig, train
-from tillit.validate import validate_tables
+from tillit.config import FeatureConfig, ReviewConfig, SimulationConfig
+from tillit.data.validate import validate_tables
+from tillit.modelling.train import TrainingConfig, train
+from tillit.simulate import SCHEMES, simulate
 
 
 @pytest.fixture(scope="module")

@@ -8,9 +8,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tillit.features import FEATURE_DESCRIPTIONS, FeatureConfig, build_features, feature_columns
+from tillit.config import FeatureConfig, SimulationConfig
+from tillit.data.validate import validate_tables
+from tillit.features import FEATURE_DESCRIPTIONS, build_features, feature_columns
 from tillit.features.catalog import FINDING_COLUMNS
-from tillit.reasons import (
+from tillit.review.reasons import (
     LOWER_IS_RISKIER,
     NOTHING_STANDS_OUT,
     atypical,
@@ -19,8 +21,7 @@ from tillit.reasons import (
     reason_sentence,
     top_reasons,
 )
-from tillit.simulate import SimulationConfig, simulate
-from tillit.validate import validate_tables
+from tillit.simulate import simulate
 
 # ------------------------------------------------------------------ reason_sentence
 

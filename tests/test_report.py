@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tillit.report import contribution_chart, render_report
-from tillit.score import RISK_LIST_COLUMNS
+from tillit.review.report import contribution_chart, render_report
+from tillit.review.score import RISK_LIST_COLUMNS
 
 RUN_INFO = {
     "period": "2025-05",

@@ -8,19 +8,19 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tillit.capacity import ReviewConfig
-from tillit.features import FINDING_CODES, FeatureConfig, build_features
+from tillit.config import FeatureConfig, ReviewConfig, SimulationConfig
+from tillit.data.validate import validate_tables
+from tillit.features import FINDING_CODES, build_features
 from tillit.features.catalog import _SV_FINDINGS
 from tillit.jobs import LoadedData, period_quarantine
-from tillit.score import (
+from tillit.modelling.train import TrainingConfig, train
+from tillit.review.score import (
     RISK_LIST_COLUMNS,
     ModelIdentity,
     ScoringConfig,
     score_month,
 )
-from tillit.simulate import SimulationConfig, simulate
-from tillit.train import TrainingConfig, train
-from tillit.validate import validate_tables
+from tillit.simulate import simulate
 
 PERIOD = "2025-06"
 IDENTITY = ModelIdentity("tillit-invoice-risk", "7", "run-abc")

@@ -9,7 +9,7 @@ from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 from sklearn.metrics import roc_auc_score
 
-from tillit.scorers import IsolationForestScorer, LightGBMScorer, Scorer, score_percentile
+from tillit.modelling.scorers import IsolationForestScorer, LightGBMScorer, Scorer
 
 FEATURES = [f"feature_{i}" for i in range(8)]
 
@@ -78,11 +78,9 @@ def test_unfitted_scorer_raises_not_fitted(scorer, anomalies):
     X, _ = anomalies
     fresh = clone(scorer)
     with pytest.raises(NotFittedError):
-        fresh.score_samples(X)
+        fresh.risk_score(X)
     with pytest.raises(NotFittedError):
-        score_percentile(fresh, X)
-    with pytest.raises(NotFittedError):
-        fresh.explain(X)
+        fresh.decision_function(X)
     assert not isinstance(fresh, Scorer)
 
 
@@ -93,9 +91,7 @@ def test_fitted_scorer_satisfies_protocol_and_learns_attributes(scorer, anomalie
     assert isinstance(fitted, Scorer)
     assert list(fitted.feature_names_in_) == FEATURES
     assert fitted.n_features_in_ == len(FEATURES)
-    assert fitted.reference_scores_.shape == (len(X),)
-    assert np.all(np.diff(fitted.reference_scores_) >= 0)
-    scores = fitted.score_samples(X)
+    scores = fitted.risk_score(X)
     assert scores.shape == (len(X),)
     assert np.isfinite(scores).all()
 
@@ -106,13 +102,13 @@ def test_column_mismatch_names_missing_and_extra_columns(scorer, anomalies):
     fitted = clone(scorer).fit(X, y)
     renamed = X.rename(columns={"feature_2": "feature_two"})
     with pytest.raises(ValueError, match=r"missing \['feature_2'\], unexpected \['feature_two'\]"):
-        fitted.score_samples(renamed)
+        fitted.risk_score(renamed)
     with pytest.raises(ValueError, match=r"missing \['feature_7'\]"):
-        fitted.score_samples(X.drop(columns="feature_7"))
+        fitted.risk_score(X.drop(columns="feature_7"))
     with pytest.raises(ValueError, match=r"unexpected \['extra'\]"):
-        fitted.score_samples(X.assign(extra=1.0))
+        fitted.risk_score(X.assign(extra=1.0))
     with pytest.raises(ValueError, match="different order"):
-        fitted.score_samples(X[FEATURES[::-1]])
+        fitted.risk_score(X[FEATURES[::-1]])
 
 
 @pytest.mark.parametrize("scorer", SCORERS, ids=type)
@@ -122,42 +118,22 @@ def test_non_finite_or_non_frame_input_is_refused(scorer, anomalies):
     broken = X.copy()
     broken.iloc[3, 5] = np.nan
     with pytest.raises(ValueError, match="feature_5"):
-        fitted.score_samples(broken)
+        fitted.risk_score(broken)
     broken.iloc[3, 5] = np.inf
     with pytest.raises(ValueError, match="feature_5"):
         clone(scorer).fit(broken, y)
     with pytest.raises(TypeError, match="DataFrame"):
-        fitted.score_samples(X.to_numpy())
+        fitted.risk_score(X.to_numpy())
     with pytest.raises(ValueError, match="non-numeric"):
-        fitted.score_samples(X.assign(feature_1="a"))
+        fitted.risk_score(X.assign(feature_1="a"))
 
 
 @pytest.mark.parametrize("scorer", SCORERS, ids=type)
 def test_same_data_and_parameters_give_identical_scores(scorer, anomalies):
     X, y = anomalies
-    first = clone(scorer).fit(X, y).score_samples(X)
-    second = clone(scorer).fit(X, y).score_samples(X)
+    first = clone(scorer).fit(X, y).risk_score(X)
+    second = clone(scorer).fit(X, y).risk_score(X)
     np.testing.assert_array_equal(first, second)
-
-
-@pytest.mark.parametrize("scorer", SCORERS, ids=type)
-def test_score_percentile_places_scores_in_training_distribution(scorer, anomalies):
-    X, y = anomalies
-    fitted = clone(scorer).fit(X, y)
-    percentile = score_percentile(fitted, X)
-    scores = fitted.score_samples(X)
-    assert percentile.min() > 0.0
-    assert percentile.max() == 1.0
-    order = np.argsort(scores, kind="stable")
-    assert np.all(np.diff(percentile[order]) >= 0)
-    np.testing.assert_array_equal(percentile, score_percentile(fitted, X))
-
-
-def test_score_percentile_counts_training_scores_at_or_below():
-    scorer = IsolationForestScorer()
-    scorer.reference_scores_ = np.array([0.1, 0.2, 0.2, 0.4])
-    scorer.score_samples = lambda X: np.array([0.05, 0.2, 0.3, 0.9])
-    np.testing.assert_array_equal(score_percentile(scorer, None), [0.0, 0.75, 0.75, 1.0])
 
 
 # ------------------------------------------------------------------ Isolation Forest
@@ -165,16 +141,21 @@ def test_score_percentile_counts_training_scores_at_or_below():
 
 def test_isolation_forest_ranks_planted_anomalies_first(anomalies, fitted_forest):
     X, y = anomalies
-    scores = fitted_forest.score_samples(X)
+    scores = fitted_forest.risk_score(X)
     assert roc_auc_score(y, scores) >= 0.95
     assert ((scores > 0) & (scores <= 1)).all()
 
 
-def test_isolation_forest_score_is_sklearn_anomaly_score(anomalies, fitted_forest):
-    X, _ = anomalies
+def test_isolation_forest_keeps_sklearn_signs_and_risk_is_their_opposite(anomalies, fitted_forest):
+    X, y = anomalies
+    sklearn_scores = fitted_forest.model_.score_samples(X.to_numpy())
+    np.testing.assert_array_equal(fitted_forest.score_samples(X), sklearn_scores)
     np.testing.assert_array_equal(
-        fitted_forest.score_samples(X), -fitted_forest.model_.score_samples(X.to_numpy())
+        fitted_forest.decision_function(X), fitted_forest.model_.decision_function(X.to_numpy())
     )
+    np.testing.assert_array_equal(fitted_forest.risk_score(X), -sklearn_scores)
+    # scikit-learn's sign: planted anomalies score *lower* (more abnormal).
+    assert roc_auc_score(y, fitted_forest.score_samples(X)) <= 0.05
 
 
 def test_isolation_forest_caps_max_samples_on_small_tables_without_warning():
@@ -196,7 +177,7 @@ def test_fit_refuses_an_empty_table():
 
 def test_lightgbm_learns_a_planted_rule(rule, fitted_lightgbm):
     X, y = rule
-    scores = fitted_lightgbm.score_samples(X.iloc[1000:])
+    scores = fitted_lightgbm.risk_score(X.iloc[1000:])
     assert roc_auc_score(y[1000:], scores) >= 0.95
     assert ((scores >= 0) & (scores <= 1)).all()
     np.testing.assert_array_equal(fitted_lightgbm.classes_, [0, 1])
@@ -204,7 +185,7 @@ def test_lightgbm_learns_a_planted_rule(rule, fitted_lightgbm):
 
 def test_lightgbm_decision_function_is_log_odds_of_score(rule, fitted_lightgbm):
     X, _ = rule
-    probability = fitted_lightgbm.score_samples(X.iloc[:50])
+    probability = fitted_lightgbm.risk_score(X.iloc[:50])
     log_odds = fitted_lightgbm.decision_function(X.iloc[:50])
     np.testing.assert_allclose(1 / (1 + np.exp(-log_odds)), probability, rtol=1e-12)
 
@@ -234,6 +215,6 @@ def test_lightgbm_trains_in_deterministic_mode(fitted_lightgbm):
 
 def test_lightgbm_is_identical_across_thread_counts(rule):
     X, y = rule
-    one = LightGBMScorer(n_estimators=40, n_jobs=1).fit(X, y).score_samples(X)
-    two = LightGBMScorer(n_estimators=40, n_jobs=2).fit(X, y).score_samples(X)
+    one = LightGBMScorer(n_estimators=40, n_jobs=1).fit(X, y).risk_score(X)
+    two = LightGBMScorer(n_estimators=40, n_jobs=2).fit(X, y).risk_score(X)
     np.testing.assert_array_equal(one, two)

@@ -5,9 +5,10 @@ import pandas as pd
 import pydantic
 import pytest
 
-from tillit.contract import TABLES
-from tillit.simulate import SCHEMES, SimulatedMunicipality, SimulationConfig, simulate
-from tillit.validate import validate_tables
+from tillit.config import SimulationConfig
+from tillit.data.contract import TABLES
+from tillit.data.validate import validate_tables
+from tillit.simulate import SCHEMES, SimulatedMunicipality, simulate
 
 COLUMNS = {
     "providers": [

@@ -80,7 +80,7 @@ def simulate(
     import time
 
     from tillit.config import load_config
-    from tillit.io import write_frame, write_tables
+    from tillit.data.io import write_frame, write_tables
     from tillit.simulate import simulate as run_simulation
 
     if fmt not in ("parquet", "csv"):
@@ -118,8 +118,8 @@ def validate(
     """Check a folder against data contract v1; quarantine bad rows; exit 2 if it is unusable."""
     from tillit import CONTRACT_VERSION
     from tillit.config import load_config
-    from tillit.io import read_raw_tables, write_frame, write_json
-    from tillit.validate import check_quarantine_limit, validate_tables
+    from tillit.data.io import read_raw_tables, write_frame, write_json
+    from tillit.data.validate import check_quarantine_limit, validate_tables
 
     settings = load_config(config)
     out = out or default_run_dir("validate")
@@ -165,13 +165,13 @@ def features(
     out = out or default_run_dir("features") / f"features_{period}.parquet"
     figures = run_features(data, period, out, load_config(config))
     typer.echo(
-        f"{figures['invoices']:,} invoices described, {figures['findings']:,} hard findings, "
-        f"{figures['quarantined']:,} quarantined, in {figures['seconds']} s"
+        f"{figures.invoices:,} invoices described, {figures.findings:,} hard findings, "
+        f"{figures.quarantined:,} quarantined, in {figures.seconds} s"
     )
-    if figures["rows_quarantined_by_validation"]:
+    if figures.validation_quarantine_file is not None:
         typer.echo(
-            f"{figures['rows_quarantined_by_validation']:,} input rows broke the contract: "
-            f"see {out.with_suffix('')}_validation_quarantine.parquet"
+            f"{figures.rows_quarantined_by_validation:,} input rows broke the contract: "
+            f"see {figures.validation_quarantine_file}"
         )
     typer.echo(f"feature table written to {out}")
 
@@ -189,7 +189,7 @@ def train(
 
     settings = load_config(config)
     outcome = run_train(data, settings, config, store)
-    result, ref = outcome["result"], outcome["model"]
+    result, ref = outcome.result, outcome.model
     evaluation = result.evaluation
     typer.echo(
         f"held-out month {evaluation.period}, judged on {evaluation.basis}"
@@ -208,7 +208,7 @@ def train(
         typer.echo(f"  recall@k {name.removeprefix('combined_recall_at_k_'):<26} {value:.3f}")
     typer.echo(
         f"registered {ref.name} version {ref.version} as '{ref.alias}' (run {ref.run_id}) "
-        f"in {outcome['total_seconds']} s"
+        f"in {outcome.total_seconds} s"
     )
 
 
@@ -264,13 +264,13 @@ def score(
         _fail(f"--lang must be en or sv, not {lang!r}")
     out = out or Path("runs") / f"score-{period}"
     outcome = run_score(data, period, out, settings, model_alias, lang, store, overwrite)
-    counts = outcome["manifest"]["counts"]
+    counts = outcome.manifest["counts"]
     typer.echo(
         f"{counts['received']:,} invoices received: {counts['scored']:,} scored, "
         f"{counts['quarantined']:,} quarantined; {counts['flagged']:,} flagged for review "
-        f"in {outcome['manifest']['timings_seconds']['total']} s"
+        f"in {outcome.manifest['timings_seconds']['total']} s"
     )
-    typer.echo(f"report: {outcome['report']}")
+    typer.echo(f"report: {outcome.report}")
 
 
 @app.command()
@@ -304,11 +304,11 @@ def feedback(
     from tillit.jobs import run_feedback
 
     outcome = run_feedback(data, decisions, risk_list, load_config(config), store)
-    rejected = outcome["quarantined"]
+    rejected = outcome.rejected_rows
     typer.echo(
-        f"{outcome['decisions']} decisions read: {outcome['accepted']} accepted "
-        f"({outcome['random_checks']} on random checks), {outcome['rejected']} rejected; "
-        f"{outcome['outcomes_appended']} outcomes appended to {outcome['outcomes_file']}"
+        f"{outcome.decisions} decisions read: {outcome.accepted} accepted "
+        f"({outcome.random_checks} on random checks), {outcome.rejected} rejected; "
+        f"{outcome.outcomes_appended} outcomes appended to {outcome.outcomes_file}"
     )
     for row in rejected.itertuples():
         typer.echo(f"  rejected row {row.row_number} ({row.invoice_id}): {row.reason}")
@@ -332,7 +332,7 @@ def demo(
 ) -> None:
     """Simulate a municipality, validate, train, promote, score the latest month, print the report path."""
     from tillit.config import load_config
-    from tillit.io import find_table_file, read_frame
+    from tillit.data.io import find_table_file, read_frame
     from tillit.jobs import run_promote
 
     if not (data / "invoices.parquet").exists():
@@ -365,8 +365,8 @@ def log(
     store: StoreOption = Path("models"),
 ) -> None:
     """Show the audit log: every train, promote, score and feedback run; checks its hash chain."""
-    from tillit.auditlog import format_log, read_log, verify_log
     from tillit.jobs import AUDIT_LOG
+    from tillit.ops.auditlog import format_log, read_log, verify_log
 
     path = store / AUDIT_LOG
     if not path.exists():
@@ -399,7 +399,7 @@ def pseudonymise(
     from tillit.jobs import run_pseudonymise
 
     figures = run_pseudonymise(in_dir, out, key_file, new_key, load_config(config))
-    typer.echo(f"{figures['files']} files, {figures['rows']:,} rows pseudonymised into {out}")
+    typer.echo(f"{figures.files} files, {figures.rows:,} rows pseudonymised into {out}")
 
 
 def main() -> None:

@@ -14,7 +14,7 @@ from tillit.features.build import (
     requested_months,
 )
 from tillit.features.catalog import (
-    AUDIT_COLUMNS,
+    FAIRNESS_COLUMNS,
     FEATURE_COLUMNS,
     FEATURE_DESCRIPTIONS,
     FINDING_CODES,
@@ -22,18 +22,16 @@ from tillit.features.catalog import (
     feature_catalog,
     feature_columns,
 )
-from tillit.features.config import FeatureConfig
 from tillit.features.schema import InvoiceFeatures
 
 __all__ = [
-    "AUDIT_COLUMNS",
+    "FAIRNESS_COLUMNS",
     "FEATURE_COLUMNS",
     "FEATURE_DESCRIPTIONS",
     "FINDINGS_COLUMNS",
     "FINDING_CODES",
     "KEY_COLUMNS",
     "QUARANTINE_COLUMNS",
-    "FeatureConfig",
     "FeatureSet",
     "InvoiceFeatures",
     "build_features",

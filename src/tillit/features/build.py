@@ -10,9 +10,10 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from tillit.config import FeatureConfig
 from tillit.features import queries
 from tillit.features.catalog import (
-    AUDIT_COLUMNS,
+    FAIRNESS_COLUMNS,
     FINDING_CODES,
     KEY_COLUMNS,
     PEER_Z_BASES,
@@ -21,7 +22,6 @@ from tillit.features.catalog import (
     band_labels,
     feature_columns,
 )
-from tillit.features.config import FeatureConfig
 from tillit.features.evidence import findings_table
 from tillit.features.schema import InvoiceFeatures
 
@@ -122,7 +122,7 @@ def build_features(
             **_audit_columns(described, values),
         }
     )
-    for column in KEY_COLUMNS[:5] + AUDIT_COLUMNS:
+    for column in KEY_COLUMNS[:5] + FAIRNESS_COLUMNS:
         features[column] = features[column].astype("str")
     for column in ("billed_hours", "amount_sek"):
         features[column] = features[column].astype("float64")

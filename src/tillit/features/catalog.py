@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tillit.features.config import FeatureConfig
+from tillit.config import FeatureConfig
 
 KEY_COLUMNS: tuple[str, ...] = (
     "invoice_id",
@@ -22,7 +22,7 @@ KEY_COLUMNS: tuple[str, ...] = (
 )
 
 # For the fairness audit only: never a model input.
-AUDIT_COLUMNS: tuple[str, ...] = (
+FAIRNESS_COLUMNS: tuple[str, ...] = (
     "provider_size_band",
     "provider_age_band",
     "provider_legal_form",

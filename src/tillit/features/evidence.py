@@ -12,8 +12,8 @@ from collections.abc import Iterable, Mapping
 import numpy as np
 import pandas as pd
 
+from tillit.config import FeatureConfig
 from tillit.features.catalog import FINDING_CODES
-from tillit.features.config import FeatureConfig
 
 _KEY = ["provider_id", "client_id", "service_type", "m"]
 

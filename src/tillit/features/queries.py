@@ -15,7 +15,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from tillit.features.config import FeatureConfig
+from tillit.config import FeatureConfig
 
 # DuckDB column types of the contract tables the features read.
 _TABLE_TYPES: dict[str, dict[str, str]] = {

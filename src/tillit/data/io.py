@@ -10,7 +10,7 @@ from typing import Any
 
 import pandas as pd
 
-from tillit.contract import TABLES, TableSpec
+from tillit.data.contract import TABLES, TableSpec
 from tillit.errors import ContractError, TillitError
 
 _SUFFIXES = (".parquet", ".csv")

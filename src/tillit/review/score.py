@@ -10,22 +10,20 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 from pandera.typing import Series
-from pydantic import Field
 
-from tillit.capacity import ReviewConfig
+from tillit.config import ReviewConfig, ScoringConfig
 from tillit.features.catalog import _SV_FINDINGS, FINDING_CODES, FINDING_COLUMNS
-from tillit.model import RiskModel
-from tillit.reasons import combine_contributions, peer_medians, top_reasons
-from tillit.strict import StrictModel
+from tillit.modelling.risk_model import RiskModel
+from tillit.review.reasons import combine_contributions, peer_medians, top_reasons
 
 if TYPE_CHECKING:
-    from tillit.explain import Attribution
+    from tillit.modelling.explain import Attribution
 
 WHY_CAPACITY = "capacity"
 WHY_FINDING = "hard finding"
@@ -95,13 +93,6 @@ class Explanations(pa.DataFrameModel):
 
 
 ADDITIVITY_TOLERANCE = 1e-6
-
-
-class ScoringConfig(StrictModel):
-    """How reasons are written."""
-
-    n_reasons: int = Field(default=3, ge=1)
-    language: Literal["en", "sv"] = "en"
 
 
 @dataclass(frozen=True)
@@ -301,7 +292,7 @@ def _explain(
     both scorers; flagged invoices, which auditors read, get exact TreeSHAP for both,
     and the share of them whose top 3 features the two methods agree on is reported.
     """
-    from tillit.explain import explain, top_k_agreement
+    from tillit.modelling.explain import explain, top_k_agreement
 
     iso_X = model.isolation_forest_matrix(X)
     fast = {
@@ -365,7 +356,7 @@ def _held_rows(quarantined: pd.DataFrame) -> pd.DataFrame:
 
 
 def _subset(attribution: Attribution, index: pd.Index) -> Attribution:
-    from tillit.explain import Attribution
+    from tillit.modelling.explain import Attribution
 
     positions = attribution.values.index.get_indexer(index)
     return Attribution(

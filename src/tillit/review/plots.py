@@ -64,7 +64,7 @@ def feature_importance(
     model: Any, features: pd.DataFrame, sample: int = 2000, seed: int = 0
 ) -> pd.DataFrame:
     """LightGBM gain shares and the IsolationForest's mean |path-length contribution| shares."""
-    from tillit.explain import explain
+    from tillit.modelling.explain import explain
 
     X = model.matrix(features)
     if len(X) > sample:

@@ -25,12 +25,14 @@ from sklearn.utils.validation import check_is_fitted
 if TYPE_CHECKING:
     import lightgbm
 
-    from tillit.explain import Attribution
-
 
 @runtime_checkable
 class Scorer(Protocol):
-    """What every fitted scorer offers; higher scores are more suspicious.
+    """What every fitted scorer offers: ``risk_score``, higher = more suspicious.
+
+    scikit-learn's own method names keep scikit-learn's meaning (an outlier
+    detector's ``score_samples`` is higher = more *normal*), so the ranking
+    quantity has a name of its own, as pyod keeps ``decision_scores_`` apart.
 
     Being a runtime-checkable protocol with a data member, ``isinstance(x, Scorer)``
     is true only for *fitted* scorers (``feature_names_in_`` exists after fit).
@@ -45,9 +47,7 @@ class Scorer(Protocol):
         sample_weight: ArrayLike | None = None,
     ) -> Self: ...
 
-    def score_samples(self, X: pd.DataFrame) -> np.ndarray: ...
-
-    def explain(self, X: pd.DataFrame) -> Attribution: ...
+    def risk_score(self, X: pd.DataFrame) -> np.ndarray: ...
 
 
 # --------------------------------------------------------------------------- input checks
@@ -132,10 +132,12 @@ def _check_sample_weight(sample_weight: ArrayLike | None, n_rows: int) -> np.nda
 class IsolationForestScorer(BaseEstimator):
     """Unsupervised scorer: invoices that are easy to isolate are unusual.
 
-    Wraps scikit-learn's ``IsolationForest``. ``score_samples`` returns the anomaly
-    score of the original paper, ``2 ** (-h(x) / c(max_samples_))`` in (0, 1], where
-    ``h(x)`` is the mean path length over trees: higher = shorter paths = more
-    unusual. It needs no audit labels, so it works from the first month.
+    Wraps scikit-learn's ``IsolationForest`` and keeps its sign convention:
+    ``score_samples`` and ``decision_function`` are higher = more normal.
+    ``risk_score`` is the anomaly score of the original paper,
+    ``2 ** (-h(x) / c(max_samples_))`` in (0, 1], where ``h(x)`` is the mean path
+    length over trees: higher = shorter paths = more unusual. It needs no audit
+    labels, so it works from the first month.
 
     Note: scikit-learn casts features to float32 inside the forest; values with more
     than about 7 significant digits (large SEK amounts with decimals) are rounded.
@@ -187,19 +189,19 @@ class IsolationForestScorer(BaseEstimator):
         self.model_ = model
         self.feature_names_in_ = names
         self.n_features_in_ = matrix.shape[1]
-        self.reference_scores_ = np.sort(-model.score_samples(matrix))
         return self
 
     def score_samples(self, X: pd.DataFrame) -> np.ndarray:
+        """scikit-learn's score: minus the anomaly score, in [-1, 0); higher = more normal."""
+        return np.asarray(self.model_.score_samples(feature_matrix(self, X)), dtype="float64")
+
+    def decision_function(self, X: pd.DataFrame) -> np.ndarray:
+        """scikit-learn's decision function: negative for outliers, higher = more normal."""
+        return np.asarray(self.model_.decision_function(feature_matrix(self, X)), dtype="float64")
+
+    def risk_score(self, X: pd.DataFrame) -> np.ndarray:
         """Anomaly score in (0, 1]; higher = more suspicious."""
-        matrix = feature_matrix(self, X)
-        return -self.model_.score_samples(matrix)
-
-    def explain(self, X: pd.DataFrame) -> Attribution:
-        """Exact TreeSHAP attribution of the negative mean path length (see ``tillit.explain``)."""
-        from tillit.explain import explain
-
-        return explain(self, X, method="exact")
+        return -self.score_samples(X)
 
 
 # --------------------------------------------------------------------------- LightGBM
@@ -209,8 +211,8 @@ class LightGBMScorer(BaseEstimator):
     """Supervised scorer learnt from earlier audit outcomes (confirmed = 1, cleared = 0).
 
     Wraps ``lightgbm.LGBMClassifier`` with deterministic training
-    (``deterministic=True, force_row_wise=True`` and a fixed seed). ``score_samples``
-    is the predicted probability of class 1. With ``class_weight="balanced"`` those
+    (``deterministic=True, force_row_wise=True`` and a fixed seed). ``risk_score``
+    is ``predict_proba``'s probability of class 1. With ``class_weight="balanced"`` those
     probabilities are inflated for the rare class: use them to rank, not as rates.
 
     Args:
@@ -286,24 +288,20 @@ class LightGBMScorer(BaseEstimator):
         self.feature_names_in_ = names
         self.n_features_in_ = matrix.shape[1]
         self.classes_ = np.array([0, 1])
-        self.reference_scores_ = np.sort(model.predict_proba(matrix)[:, 1])
         return self
 
-    def score_samples(self, X: pd.DataFrame) -> np.ndarray:
-        """Predicted probability of a confirmed irregularity; higher = more suspicious."""
-        matrix = feature_matrix(self, X)
-        return self.model_.predict_proba(matrix)[:, 1]
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        """Probabilities of cleared (column 0) and confirmed (column 1), as scikit-learn's."""
+        return np.asarray(self.model_.predict_proba(feature_matrix(self, X)), dtype="float64")
 
     def decision_function(self, X: pd.DataFrame) -> np.ndarray:
         """Raw log-odds of a confirmed irregularity: the quantity TreeSHAP explains."""
         matrix = feature_matrix(self, X)
-        return self.model_.predict(matrix, raw_score=True)
+        return np.asarray(self.model_.predict(matrix, raw_score=True), dtype="float64")
 
-    def explain(self, X: pd.DataFrame) -> Attribution:
-        """Exact TreeSHAP attribution of the log-odds (see ``tillit.explain``)."""
-        from tillit.explain import explain
-
-        return explain(self, X, method="exact")
+    def risk_score(self, X: pd.DataFrame) -> np.ndarray:
+        """Predicted probability of a confirmed irregularity; higher = more suspicious."""
+        return self.predict_proba(X)[:, 1]
 
 
 def _binary_labels(y: ArrayLike | None, n_rows: int) -> np.ndarray:
@@ -326,19 +324,3 @@ def _binary_labels(y: ArrayLike | None, n_rows: int) -> np.ndarray:
             f"to learn from; y holds only class {int(present[0])}"
         )
     return numeric.astype(np.int64)
-
-
-# --------------------------------------------------------------------------- percentiles
-
-
-def score_percentile(scorer: Scorer, X: pd.DataFrame) -> np.ndarray:
-    """Share of training scores at or below each score of ``X``, in [0, 1].
-
-    Gives reviewers a scale that means the same for every scorer ("riskier than 99 %
-    of the invoices the model was trained on"). Computed with ``searchsorted`` on the
-    sorted training scores, so it is deterministic and ties count as "at or below".
-    """
-    check_is_fitted(scorer, "reference_scores_")
-    scores = scorer.score_samples(X)
-    reference = scorer.reference_scores_
-    return np.searchsorted(reference, scores, side="right") / reference.size

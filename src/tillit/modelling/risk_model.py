@@ -22,21 +22,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from pydantic import Field
 
+from tillit.config import BlendConfig
 from tillit.errors import TillitError
-from tillit.strict import StrictModel
+from tillit.modelling.scorers import IsolationForestScorer, LightGBMScorer
 
 
 class FeatureMismatchError(TillitError):
     """The features given to a model are not the ones it was trained on."""
-
-
-class BlendConfig(StrictModel):
-    """How the two scorers and the hard findings make one risk in [0, 1]."""
-
-    supervised_weight: float = Field(default=0.5, ge=0, le=1)
-    finding_floor: float = Field(default=0.9, gt=0, lt=1)
 
 
 def feature_schema_hash(columns: Sequence[str]) -> str:
@@ -44,8 +37,13 @@ def feature_schema_hash(columns: Sequence[str]) -> str:
     return hashlib.sha256(json.dumps(list(columns)).encode()).hexdigest()[:12]
 
 
-def _percentile(reference: np.ndarray, scores: np.ndarray) -> np.ndarray:
-    """Share of reference scores at or below each score (mid-rank for ties), in [0, 1]."""
+def percentile_rank(reference: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    """Share of reference scores at or below each score (mid-rank for ties), in [0, 1].
+
+    The one percentile of the package: the risk model puts each scorer's output
+    on this scale ("riskier than this share of the training months' invoices").
+    `reference` must be sorted.
+    """
     below = np.searchsorted(reference, scores, side="left")
     at_or_below = np.searchsorted(reference, scores, side="right")
     return (below + at_or_below) / (2.0 * len(reference))
@@ -55,8 +53,8 @@ def _percentile(reference: np.ndarray, scores: np.ndarray) -> np.ndarray:
 class RiskModel:
     """Both fitted scorers plus what is needed to score a new month the same way."""
 
-    isolation_forest: object
-    lightgbm: object
+    isolation_forest: IsolationForestScorer
+    lightgbm: LightGBMScorer
     feature_columns: tuple[str, ...]
     isolation_forest_columns: tuple[str, ...]
     blend: BlendConfig
@@ -98,10 +96,10 @@ class RiskModel:
         """Every step from the scorers' outputs to the combined risk, row by row."""
         X = self.matrix(features)
         iso_X = self.isolation_forest_matrix(X)
-        iso = np.asarray(self.isolation_forest.score_samples(iso_X), dtype="float64")
-        gbm = np.asarray(self.lightgbm.score_samples(X), dtype="float64")
-        iso_pct = _percentile(self.reference_isolation_forest_, iso)
-        gbm_pct = _percentile(self.reference_lightgbm_, gbm)
+        iso = np.asarray(self.isolation_forest.risk_score(iso_X), dtype="float64")
+        gbm = np.asarray(self.lightgbm.risk_score(X), dtype="float64")
+        iso_pct = percentile_rank(self.reference_isolation_forest_, iso)
+        gbm_pct = percentile_rank(self.reference_lightgbm_, gbm)
         weight = self.blend.supervised_weight
         blend = weight * gbm_pct + (1.0 - weight) * iso_pct
         has_finding = features["hard_finding_count"].to_numpy() > 0
@@ -129,8 +127,8 @@ class RiskModel:
 
 
 def fit_risk_model(
-    isolation_forest: object,
-    lightgbm: object,
+    isolation_forest: IsolationForestScorer,
+    lightgbm: LightGBMScorer,
     all_features: pd.DataFrame,
     feature_columns: Sequence[str],
     isolation_forest_columns: Sequence[str],
@@ -149,7 +147,7 @@ def fit_risk_model(
         trained_periods=tuple(trained_periods),
         contract_version=contract_version,
         reference_isolation_forest_=np.sort(
-            np.asarray(isolation_forest.score_samples(X.loc[:, list(isolation_forest_columns)]))
+            np.asarray(isolation_forest.risk_score(X.loc[:, list(isolation_forest_columns)]))
         ),
-        reference_lightgbm_=np.sort(np.asarray(lightgbm.score_samples(X))),
+        reference_lightgbm_=np.sort(np.asarray(lightgbm.risk_score(X))),
     )

@@ -18,7 +18,7 @@ import pandas as pd
 import pandera.pandas as pa
 from pandera.typing import Series
 
-from tillit.validate import rule_text
+from tillit.data.validate import rule_text
 
 DECISIONS = ("confirmed", "cleared", "not_reviewed")
 DECISION_COLUMNS = ("invoice_id", "decision", "recovered_sek", "reviewer", "decided_on", "note")

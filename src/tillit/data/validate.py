@@ -17,17 +17,11 @@ import pandera.pandas as pa
 from pydantic import Field
 
 from tillit import CONTRACT_VERSION
-from tillit.contract import TABLES, TableSpec
+from tillit.data.contract import TABLES, TableSpec
+from tillit.config import ValidationConfig
 from tillit.errors import QuarantineLimitError
-from tillit.strict import StrictModel
 
 QUARANTINE_COLUMNS = ("table", "row_number", "row_key", "column", "rule", "value")
-
-
-class ValidationConfig(StrictModel):
-    """How much bad input a run tolerates before it refuses to go on."""
-
-    max_quarantine_share: float = Field(default=0.01, ge=0, le=1)
 
 
 @dataclass(frozen=True)

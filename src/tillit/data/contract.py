@@ -6,7 +6,7 @@ without it read unchanged.
 
 The models check one table at a time: types, nulls, allowed values, ranges,
 uniqueness and the order of dates within a row. References between tables
-need the other tables, so `tillit.validate` checks those after the models.
+need the other tables, so `tillit.data.validate` checks those after the models.
 """
 
 from __future__ import annotations
@@ -20,31 +20,18 @@ from pandera.typing import Series
 
 from tillit import CONTRACT_VERSION
 
-SERVICE_TYPES = ("personal_care", "home_service", "double_staffing", "night_care")
-LEGAL_FORMS = ("AB", "HB", "KB", "EF", "EK", "other")
-EVENT_TYPES = (
-    "owner_change",
-    "board_change",
-    "address_change",
-    "f_tax_revoked",
-    "f_tax_restored",
-    "employer_registration_revoked",
-    "tax_debt_registered",
-    "tax_debt_cleared",
-    "complaint",
-    "inspection_remark",
-    "sanction",
-    "contract_warning",
+from tillit.data.vocabulary import (
+    AUDIT_OUTCOMES,
+    EVENT_TYPES,
+    LEGAL_FORMS,
+    MAX_HOURS_PER_MONTH,
+    ORG_NUMBER_PATTERN,
+    PERIOD_PATTERN,
+    PERSON_ROLES,
+    REVIEW_SELECTIONS,
+    SERVICE_TYPES,
+    VISIT_METHODS,
 )
-PERSON_ROLES = ("owner", "board_member", "ceo", "signatory")
-VISIT_METHODS = ("nfc", "app", "manual")
-AUDIT_OUTCOMES = ("confirmed", "cleared")
-# How a review was picked (optional column, contract v1.1): random checks are the unbiased sample.
-REVIEW_SELECTIONS = ("random_check", "flagged", "rule", "other")
-MAX_HOURS_PER_MONTH = 744.0  # 31 days x 24 h
-
-ORG_NUMBER_PATTERN = r"^\d{6}-\d{4}$"
-PERIOD_PATTERN = r"^\d{4}-(0[1-9]|1[0-2])$"
 
 
 def luhn_valid(number: str) -> bool:

@@ -54,89 +54,14 @@ from pathlib import Path
 import pandas as pd
 from pydantic import Field, model_validator
 
-from tillit.contract import luhn_valid
+from tillit.data.contract import luhn_valid
+from tillit.config import PSEUDONYM_SEPARATOR, PseudonymiseConfig
 from tillit.errors import TillitError
-from tillit.strict import StrictModel
 
 KEY_BYTES = 32
 PSEUDONYM_HEX_CHARS = 20
-_SEPARATOR = "\x1f"  # never in a domain name (validated), so domain and value cannot blur
 
 _PERSONNUMMER = re.compile(r"^(?:(18|19|20)?)(\d{6})[-+ ]?(\d{4})$")
-
-
-class PseudonymiseConfig(StrictModel):
-    """Which columns hold people, which are dropped, and how pseudonyms look.
-
-    A column named in ``domains`` is pseudonymised in *every* table where it
-    occurs, even a table not listed in ``id_columns``, so a new table cannot
-    carry identifiers through by accident. ``id_columns`` lists where the
-    contract expects them; a listed column that a table lacks is skipped (the
-    contract check reports missing columns).
-    """
-
-    id_columns: dict[str, tuple[str, ...]] = Field(
-        default_factory=lambda: {
-            "clients": ("client_id",),
-            "grants": ("client_id",),
-            "hospital_stays": ("client_id",),
-            "visits": ("client_id", "staff_id"),
-            "invoices": ("client_id",),
-            "provider_persons": ("person_id",),
-        }
-    )
-    # Names, personal identity numbers and contact details are never needed:
-    # dropped from any table that has them, not hashed.
-    drop_columns: tuple[str, ...] = (
-        "name",
-        "first_name",
-        "last_name",
-        "personal_identity_number",
-        "personnummer",
-        "pnr",
-        "address",
-        "phone",
-        "email",
-        # The same in Swedish; names are matched without regard to case.
-        "namn",
-        "fornamn",
-        "förnamn",
-        "efternamn",
-        "adress",
-        "telefon",
-        "epost",
-        "e_post",
-    )
-    # Column -> kind of person. Columns sharing a domain share pseudonyms.
-    domains: dict[str, str] = Field(
-        default_factory=lambda: {"client_id": "client", "staff_id": "staff", "person_id": "person"}
-    )
-    prefix: dict[str, str] = Field(
-        default_factory=lambda: {"client_id": "C-", "staff_id": "S-", "person_id": "X-"}
-    )
-
-    @model_validator(mode="after")
-    def _consistent(self) -> PseudonymiseConfig:
-        listed = {column for columns in self.id_columns.values() for column in columns}
-        no_domain = sorted(listed - set(self.domains))
-        if no_domain:
-            raise ValueError(f"id columns without a domain: {', '.join(no_domain)}")
-        no_prefix = sorted(set(self.domains) - set(self.prefix))
-        if no_prefix:
-            raise ValueError(f"id columns without a prefix: {', '.join(no_prefix)}")
-        by_domain: dict[str, set[str]] = {}
-        for column, domain in self.domains.items():
-            if not domain or _SEPARATOR in domain:
-                raise ValueError(f"domain of {column} must be a non-empty name")
-            by_domain.setdefault(domain, set()).add(self.prefix[column])
-        mixed = sorted(domain for domain, prefixes in by_domain.items() if len(prefixes) > 1)
-        if mixed:
-            # One person must get one string, not the same hash behind two prefixes.
-            raise ValueError(f"columns in one domain must share a prefix: {', '.join(mixed)}")
-        overlap = sorted(listed & set(self.drop_columns))
-        if overlap:
-            raise ValueError(f"columns both pseudonymised and dropped: {', '.join(overlap)}")
-        return self
 
 
 def generate_key() -> bytes:
@@ -196,7 +121,7 @@ def pseudonym(value: str, key: bytes, domain: str, prefix: str = "") -> str:
     """Keyed pseudonym of one identifier, stable across tables and runs for the same key."""
     if len(key) < KEY_BYTES:
         raise ValueError(f"key must hold at least {KEY_BYTES} bytes")
-    message = f"{domain}{_SEPARATOR}{normalise_identifier(value)}".encode()
+    message = f"{domain}{PSEUDONYM_SEPARATOR}{normalise_identifier(value)}".encode()
     digest = hmac.new(key, message, hashlib.sha256).hexdigest()
     return prefix + digest[:PSEUDONYM_HEX_CHARS]
 

@@ -17,21 +17,19 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from pydantic import Field
 
 from tillit import CONTRACT_VERSION
-from tillit.capacity import ReviewConfig
+from tillit.config import FeatureConfig, LabelWeighting, ReviewConfig, TrainingConfig
 from tillit.errors import TillitError
-from tillit.features import AUDIT_COLUMNS, FeatureConfig, build_features, feature_columns
-from tillit.model import BlendConfig, RiskModel, fit_risk_model
-from tillit.strict import StrictModel
+from tillit.features import FAIRNESS_COLUMNS, build_features, feature_columns
+from tillit.modelling.risk_model import RiskModel, fit_risk_model
 
 if TYPE_CHECKING:
-    from tillit.scorers import IsolationForestScorer, LightGBMScorer
+    from tillit.modelling.scorers import IsolationForestScorer, LightGBMScorer
 
 BASELINE_FEATURE = "billed_over_registered_hours"
 
@@ -62,51 +60,6 @@ def isolation_forest_columns(columns: tuple[str, ...]) -> tuple[str, ...]:
     )
 
 
-class IsolationForestParams(StrictModel):
-    n_estimators: int = 200
-    max_samples: int = 256
-    max_features: float = 1.0
-
-
-class LightGBMParams(StrictModel):
-    n_estimators: int = 300
-    learning_rate: float = 0.05
-    num_leaves: int = 15
-    min_child_samples: int = 20
-    colsample_bytree: float = 0.8
-    reg_lambda: float = 1.0
-
-
-class LabelWeighting(StrictModel):
-    """How labels from biased past reviews are weighed."""
-
-    method: Literal["propensity", "none"] = "propensity"
-    # Clip, so one review cannot dominate: at most 10 times the weight of the most
-    # likely review. Measured on the default simulated municipality (truth on the
-    # held-out month): clipping at 0.02 gave the LightGBM scorer AP 0.73, at 0.1 0.82,
-    # no weighting 0.81.
-    min_propensity: float = Field(default=0.1, gt=0, le=1)
-    balance_classes: bool = True
-
-
-class TrainingConfig(StrictModel):
-    """Everything `tillit train` decides besides features and capacity."""
-
-    model_name: str = "tillit-invoice-risk"
-    seed: int = 0
-    # Default: the latest month with audit outcomes.
-    eval_period: str | None = Field(default=None, pattern=r"^\d{4}-(0[1-9]|1[0-2])$")
-    # Also evaluate on this many earlier months, each held out.
-    rolling_eval_months: int = Field(default=0, ge=0)
-    primary_metric: Literal[
-        "average_precision", "recall_at_k", "precision_at_k", "money_caught_at_k", "roc_auc"
-    ] = "average_precision"
-    isolation_forest: IsolationForestParams = IsolationForestParams()
-    lightgbm: LightGBMParams = LightGBMParams()
-    labels: LabelWeighting = LabelWeighting()
-    blend: BlendConfig = BlendConfig()
-
-
 class TrainingError(TillitError):
     """The data cannot train a model (no labels, no earlier months, ...)."""
 
@@ -122,7 +75,7 @@ class Evaluation:
     scored: pd.DataFrame  # invoice_id, label, excess_sek, scheme, one score column per ranking
     # Every invoice of the month: the audit-only group columns, flagged (capacity or
     # hard finding) and label (NaN where nobody knows), for the fairness audit.
-    audit_frame: pd.DataFrame
+    fairness_frame: pd.DataFrame
 
 
 @dataclass(frozen=True)
@@ -138,7 +91,7 @@ class TrainingResult:
     features: pd.DataFrame = field(repr=False)
 
 
-def audit_labels(audit_outcomes: pd.DataFrame | None) -> pd.DataFrame:
+def review_labels(audit_outcomes: pd.DataFrame | None) -> pd.DataFrame:
     """The latest decision per invoice as a label (confirmed = 1, cleared = 0), with how it was picked.
 
     A later decision supersedes an earlier one; both stay in audit_outcomes.
@@ -229,7 +182,7 @@ def selection_weights(
 def _fit_scorers(
     features: pd.DataFrame, columns: tuple[str, ...], labels: pd.DataFrame, config: TrainingConfig
 ) -> tuple[IsolationForestScorer, LightGBMScorer, dict[str, int]]:
-    from tillit.scorers import IsolationForestScorer, LightGBMScorer
+    from tillit.modelling.scorers import IsolationForestScorer, LightGBMScorer
 
     X = features.loc[:, list(columns)].astype("float64")
     iso_columns = isolation_forest_columns(columns)
@@ -307,7 +260,7 @@ def evaluate_period(
     With truth (simulated data) every invoice of the month is judged; otherwise
     only the reviewed ones, an estimate biased by how reviews were picked.
     """
-    from tillit.evaluate import ranking_metrics, top_k_mask
+    from tillit.modelling.evaluate import ranking_metrics, top_k_mask
 
     period = str(features["period"].iloc[0])
     parts = model.components(features)
@@ -347,12 +300,17 @@ def evaluate_period(
         )
         metrics.update({f"{ranking}_{name}": float(value) for name, value in values.items()})
     flagged = top_k_mask(parts["risk_score"].to_numpy(), review.k(len(features)))
-    audit_frame = features.loc[:, list(AUDIT_COLUMNS)].reset_index(drop=True)
-    audit_frame["flagged"] = flagged | parts["has_hard_finding"].to_numpy()
+    fairness_frame = features.loc[:, list(FAIRNESS_COLUMNS)].reset_index(drop=True)
+    fairness_frame["flagged"] = flagged | parts["has_hard_finding"].to_numpy()
     known = judged.set_index("invoice_id")["label"]
-    audit_frame["label"] = features["invoice_id"].map(known).astype("float64").to_numpy()
+    fairness_frame["label"] = features["invoice_id"].map(known).astype("float64").to_numpy()
     return Evaluation(
-        period=period, basis=basis, k=k, metrics=metrics, scored=judged, audit_frame=audit_frame
+        period=period,
+        basis=basis,
+        k=k,
+        metrics=metrics,
+        scored=judged,
+        fairness_frame=fairness_frame,
     )
 
 
@@ -385,10 +343,10 @@ def train(
     The model held out for month M learns only from reviews dated before M began:
     a review of an earlier invoice that was decided later was not known then.
     """
-    from tillit.modelcard import protected_features
+    from tillit.review.modelcard import protected_features
 
     outcomes = tables.get("audit_outcomes")
-    labels = audit_labels(outcomes)
+    labels = review_labels(outcomes)
     invoices = tables["invoices"]
     eval_period = config.eval_period or default_eval_period(invoices, labels)
     periods = sorted(p for p in invoices["period"].unique() if p <= eval_period)
@@ -411,7 +369,7 @@ def train(
                 f"({_first_reason(feature_set.quarantine, period)})"
             )
         before = features[features["period"] < period]
-        known_then = audit_labels(_reviewed_before(outcomes, period))
+        known_then = review_labels(_reviewed_before(outcomes, period))
         held_out_model, _ = fit_model(before, columns, known_then, config)
         evaluations.append(evaluate_period(held_out_model, month, labels, truth, review))
     model, counts = fit_model(features, columns, labels, config)

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from tillit.fairness import AUDIT_COLUMNS, FairnessAudit, html_table, md_table, md_text
+from tillit.review.fairness import FAIRNESS_COLUMNS, FairnessAudit, html_table, md_table, md_text
 
 DEFAULT_INTENDED_USE = (
     "Ranks a month's home-care invoices (LOV) by the risk of an irregularity so that the "
@@ -107,7 +107,7 @@ def protected_features(names: Iterable[str]) -> list[str]:
     for name in names:
         words = set(re.split(r"[^a-z0-9]+", name.lower()))
         is_age_of_person = "age" in words and not words & _NOT_A_PERSON_WORDS
-        if name in AUDIT_COLUMNS or words & PROTECTED_WORDS or is_age_of_person:
+        if name in FAIRNESS_COLUMNS or words & PROTECTED_WORDS or is_age_of_person:
             found.append(name)
     return found
 

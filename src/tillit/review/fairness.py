@@ -43,15 +43,15 @@ import pandas as pd
 from fairlearn.metrics import MetricFrame
 
 from tillit.features.catalog import (
-    AUDIT_COLUMNS,
+    FAIRNESS_COLUMNS,
     PROVIDER_AGE_BANDS,
     PROVIDER_SIZE_BANDS,
     band_labels,
 )
 
 __all__ = [
-    "AUDIT_COLUMNS",
     "DEFAULT_MIN_GROUP_SIZE",
+    "FAIRNESS_COLUMNS",
     "FairnessAudit",
     "age_band",
     "fairness_audit",
@@ -364,7 +364,7 @@ def fairness_audit(
     frame: pd.DataFrame,
     label_col: str,
     flagged_col: str,
-    group_cols: Sequence[str] = AUDIT_COLUMNS,
+    group_cols: Sequence[str] = FAIRNESS_COLUMNS,
     min_group_size: int = DEFAULT_MIN_GROUP_SIZE,
 ) -> FairnessAudit:
     """Flag rate, precision and recall by group, and the largest gaps, for each grouping.

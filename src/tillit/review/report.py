@@ -6,7 +6,7 @@ from html import escape
 
 import pandas as pd
 
-from tillit.reasons import SERVICE_NAMES
+from tillit.review.reasons import SERVICE_NAMES
 
 _TEXT = {
     "en": {

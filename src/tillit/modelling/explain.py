@@ -44,7 +44,7 @@ from scipy import sparse
 from sklearn.ensemble import IsolationForest
 from sklearn.ensemble._iforest import _average_path_length
 
-from tillit.scorers import IsolationForestScorer, LightGBMScorer, feature_matrix
+from tillit.modelling.scorers import IsolationForestScorer, LightGBMScorer, feature_matrix
 
 LIGHTGBM_OUTPUT = "lightgbm log-odds of a confirmed irregularity"
 ISOLATION_OUTPUT = "negative mean isolation path length"

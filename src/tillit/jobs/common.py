@@ -1,0 +1,99 @@
+"""What every job shares: reading and validating a contract folder, staged outputs, the audit log."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from tillit.config import TillitConfig
+from tillit.data.io import data_fingerprint, read_frame, read_raw_tables, write_frame
+from tillit.data.validate import ValidationResult, check_quarantine_limit, validate_tables
+from tillit.errors import QuarantineLimitError, TillitError
+
+TRUTH_FILE = "truth.parquet"
+AUDIT_LOG = "audit_log.jsonl"
+
+
+class OutputExistsError(TillitError):
+    """A run would overwrite an earlier run's outputs."""
+
+
+@dataclass(frozen=True)
+class LoadedData:
+    """A contract folder as read (untyped), as validated, and its fingerprint."""
+
+    raw: dict[str, pd.DataFrame]
+    validation: ValidationResult
+    fingerprint: str
+
+
+def load_data(
+    data_dir: Path, config: TillitConfig, quarantine_dir: Path | None = None
+) -> LoadedData:
+    """Read and validate a contract folder; stop when it is unusable.
+
+    The quarantine is written to `quarantine_dir` before the limit is checked,
+    so a refused run still leaves the record of why.
+    """
+    raw = read_raw_tables(data_dir)
+    validation = validate_tables(raw, config.validation)
+    if quarantine_dir is not None and not validation.quarantine.empty:
+        write_frame(validation.quarantine, quarantine_dir / "quarantine.parquet")
+    check_quarantine_limit(validation, config.validation)
+    return LoadedData(raw=raw, validation=validation, fingerprint=data_fingerprint(data_dir))
+
+
+def read_truth(data_dir: Path) -> pd.DataFrame | None:
+    """Simulated ground truth, for evaluation only: scoring never reads it."""
+    path = Path(data_dir) / TRUTH_FILE
+    return read_frame(path) if path.is_file() else None
+
+
+def refuse_existing_output(out: Path, overwrite: bool) -> None:
+    """Refuse to replace an earlier run's outputs unless told to; touches nothing."""
+    if out.exists() and any(out.iterdir()) and not overwrite:
+        raise OutputExistsError(
+            f"{out} already holds an earlier run's outputs; choose another --out or pass --overwrite"
+        )
+
+
+@contextmanager
+def staged_output(out: Path, overwrite: bool) -> Iterator[Path]:
+    """A scratch folder that replaces `out` only when the run succeeds.
+
+    A refused or failed run leaves an earlier run's outputs as they were. A run
+    stopped by the quarantine limit still leaves its quarantine records in `out`
+    when `out` held nothing before, so the reason can be read.
+    """
+    out = Path(out)
+    refuse_existing_output(out, overwrite)
+    work = out.with_name(f".{out.name}.partial")
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    try:
+        yield work
+    except QuarantineLimitError:
+        if not out.exists() or not any(out.iterdir()):
+            shutil.rmtree(out, ignore_errors=True)
+            work.replace(out)
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+        raise
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    if out.exists():
+        shutil.rmtree(out)
+    work.replace(out)
+
+
+def record_run(store: Path, command: str, **fields: object) -> None:
+    """Append one record to the audit log beside the model registry."""
+    from tillit.ops.auditlog import append_record
+
+    append_record(store / AUDIT_LOG, command=command, **fields)  # type: ignore[arg-type]

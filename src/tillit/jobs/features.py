@@ -1,0 +1,58 @@
+"""`tillit features`: one month's feature table, its findings and its quarantine, as files."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from tillit.config import TillitConfig
+from tillit.data.io import write_frame
+from tillit.errors import TillitError
+from tillit.jobs.common import load_data
+
+
+@dataclass(frozen=True)
+class FeaturesOutcome:
+    """What `run_features` wrote and counted."""
+
+    invoices: int
+    findings: int
+    quarantined: int
+    rows_quarantined_by_validation: int
+    seconds: float
+    validation_quarantine_file: Path | None
+
+
+def run_features(data_dir: Path, period: str, out: Path, config: TillitConfig) -> FeaturesOutcome:
+    """Build and write one month's feature table, its findings and its quarantine.
+
+    Rows the contract check quarantined are written beside it as
+    `<name>_validation_quarantine.parquet`, so nothing is dropped without a record.
+    """
+    from tillit.features import build_features
+
+    began = time.perf_counter()
+    out = Path(out)
+    stem = out.with_suffix("")
+    loaded = load_data(data_dir, config)
+    validation_quarantine_file = None
+    if len(loaded.validation.quarantine):
+        validation_quarantine_file = write_frame(
+            loaded.validation.quarantine,
+            stem.parent / f"{stem.name}_validation_quarantine.parquet",
+        )
+    if not (loaded.validation.tables["invoices"]["period"] == period).any():
+        raise TillitError(f"period {period} has no invoices in {data_dir}")
+    feature_set = build_features(loaded.validation.tables, period, config.features)
+    write_frame(feature_set.features, out)
+    write_frame(feature_set.findings, stem.parent / f"{stem.name}_findings.parquet")
+    write_frame(feature_set.quarantine, stem.parent / f"{stem.name}_quarantine.parquet")
+    return FeaturesOutcome(
+        invoices=len(feature_set.features),
+        findings=len(feature_set.findings),
+        quarantined=len(feature_set.quarantine),
+        rows_quarantined_by_validation=len(loaded.validation.quarantine),
+        seconds=round(time.perf_counter() - began, 2),
+        validation_quarantine_file=validation_quarantine_file,
+    )

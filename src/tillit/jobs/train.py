@@ -1,0 +1,178 @@
+"""`tillit train`: fit, evaluate on the held-out month, log to MLflow, register, write the model card."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from tillit.config import TillitConfig
+from tillit.data.io import file_sha256
+from tillit.jobs.common import load_data, read_truth, record_run
+
+if TYPE_CHECKING:
+    from tillit.modelling.train import TrainingResult
+    from tillit.ops.tracking import ModelRef
+    from tillit.review.fairness import FairnessAudit
+
+
+@dataclass(frozen=True)
+class TrainOutcome:
+    """The registered model, what training measured, and where the model card went."""
+
+    model: ModelRef
+    result: TrainingResult
+    fairness: FairnessAudit
+    model_card: list[Path]
+    train_seconds: float
+    total_seconds: float
+    fingerprint: str
+
+
+def run_train(
+    data_dir: Path, config: TillitConfig, config_path: Path | None, store: Path
+) -> TrainOutcome:
+    """Train, evaluate on the held-out month, log to MLflow, register the challenger.
+
+    The fairness audit of the held-out month and the model card go with the run
+    and are written beside the registry in `<store>/model_cards/`; the audit log
+    gets a record.
+    """
+    from tillit.modelling.train import train
+    from tillit.ops import tracking
+    from tillit.review import plots
+    from tillit.review.fairness import fairness_audit
+
+    began = time.perf_counter()
+    loaded = load_data(data_dir, config)
+    truth = read_truth(data_dir)
+    result = train(loaded.validation.tables, config.training, config.features, config.review, truth)
+    train_seconds = time.perf_counter() - began
+    fairness = fairness_audit(result.evaluation.fairness_frame, "label", "flagged")
+    with tempfile.TemporaryDirectory() as scratch:
+        folder = Path(scratch)
+        artifacts = plots.training_artifacts(result, folder)
+        (folder / "fairness").mkdir()
+        fairness.by_group.to_csv(folder / "fairness" / "by_group.csv", index=False)
+        fairness.disparity.to_csv(folder / "fairness" / "disparity.csv", index=False)
+        artifacts["fairness"] = folder / "fairness"
+        if config_path is not None:
+            shutil.copy(config_path, folder / "config.yaml")
+            artifacts["config"] = folder / "config.yaml"
+        ref = tracking.log_training(
+            result,
+            config.resolved(),
+            config.hash(),
+            loaded.fingerprint,
+            config.training.model_name,
+            artifacts,
+            store,
+            extra_metrics=fairness.summary_metrics(),
+        )
+    card_paths = write_model_card(result, ref, fairness, config, loaded.fingerprint, store)
+    record_run(
+        store,
+        "train",
+        model_name=ref.name,
+        model_version=ref.version,
+        run_id=ref.run_id,
+        config_hash=config.hash(),
+        data_fingerprint=loaded.fingerprint,
+        counts={
+            "invoices": int(sum(result.invoices_per_period.values())),
+            "quarantined_invoices": result.quarantined_invoices,
+            **result.label_counts,
+        },
+        output_hashes={path.name: file_sha256(path) for path in card_paths},
+        details={
+            "eval_period": result.evaluation.period,
+            "evaluation_basis": result.evaluation.basis,
+            "eval_combined_average_precision": result.evaluation.metrics.get(
+                "combined_average_precision"
+            ),
+            "eval_combined_recall_at_k": result.evaluation.metrics.get("combined_recall_at_k"),
+        },
+    )
+    return TrainOutcome(
+        model=ref,
+        result=result,
+        fairness=fairness,
+        model_card=card_paths,
+        train_seconds=round(train_seconds, 2),
+        total_seconds=round(time.perf_counter() - began, 2),
+        fingerprint=loaded.fingerprint,
+    )
+
+
+def write_model_card(
+    result: TrainingResult,
+    ref: ModelRef,
+    fairness: FairnessAudit,
+    config: TillitConfig,
+    fingerprint: str,
+    store: Path,
+) -> list[Path]:
+    """Render the model card of a registered version, log it to its run, write it beside the model."""
+    import datetime as dt
+
+    from tillit.features import FEATURE_DESCRIPTIONS
+    from tillit.ops import tracking
+    from tillit.review.modelcard import ModelCardData, render_model_card
+
+    evaluation = result.evaluation
+    model = result.model
+    metrics = evaluation.metrics
+
+    def strip(prefix: str) -> dict[str, float]:
+        """The metrics of one ranking, without the per-scheme recalls."""
+        return {
+            k.removeprefix(prefix): v
+            for k, v in metrics.items()
+            if k.startswith(prefix) and not k.startswith(f"{prefix}recall_at_k_")
+        }
+
+    card = ModelCardData(
+        model_name=ref.name,
+        model_version=ref.version,
+        run_id=ref.run_id,
+        created_utc=dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        training_data={
+            "periods": f"{model.trained_periods[0]} to {model.trained_periods[-1]}",
+            "invoices_per_period": result.invoices_per_period,
+            "labels": result.label_counts,
+            "quarantined_invoices": result.quarantined_invoices,
+        },
+        features=[
+            (c, FEATURE_DESCRIPTIONS.get(c, {}).get("en", "")) for c in model.feature_columns
+        ],
+        evaluation=strip("combined_"),
+        evaluation_basis=evaluation.basis,
+        eval_period=evaluation.period,
+        capacity_k=evaluation.k,
+        per_scheme_recall={
+            k.removeprefix("combined_recall_at_k_"): v
+            for k, v in metrics.items()
+            if k.startswith("combined_recall_at_k_")
+        },
+        baseline=strip("rule_billed_over_registered_"),
+        fairness=fairness,
+        config_hash=config.hash(),
+        data_fingerprint=fingerprint,
+        git_commit=tracking.git_commit(),
+        contract_version=model.contract_version,
+        feature_schema=model.feature_schema,
+    )
+    markdown, html = render_model_card(card)
+    folder = store / "model_cards"
+    folder.mkdir(parents=True, exist_ok=True)
+    stem = f"{ref.name}-v{ref.version}"
+    paths = [folder / f"{stem}.md", folder / f"{stem}.html"]
+    paths[0].write_text(markdown, "utf-8")
+    paths[1].write_text(html, "utf-8")
+    client = tracking.connect(store)
+    client.log_text(ref.run_id, markdown, "model_card/model_card.md")
+    client.log_text(ref.run_id, html, "model_card/model_card.html")
+    return paths

@@ -29,8 +29,8 @@ setup: $(VENV)/.installed ## Create .venv and install tillit with its dev tools 
 test: setup ## Run the tests, notebooks included
 	$(BIN)/pytest -q
 
-lint: setup ## Check style and formatting with ruff
-	$(BIN)/ruff check src tests bench && $(BIN)/ruff format --check src tests bench
+lint: setup ## Check style and formatting with ruff, and types with mypy
+	$(BIN)/ruff check src tests bench && $(BIN)/ruff format --check src tests bench && $(BIN)/mypy
 
 format: setup ## Reformat the code with ruff
 	$(BIN)/ruff check --fix src tests bench && $(BIN)/ruff format src tests bench

@@ -54,3 +54,14 @@ def test_config_is_frozen():
 def test_missing_file_is_a_clear_error(tmp_path):
     with pytest.raises(ConfigError, match="config file not found"):
         load_config(tmp_path / "nope.yaml")
+
+
+def test_scorer_parameter_sections_name_the_scorers_own_parameters():
+    """The config passes its parameter sections straight to the scorers: names must match."""
+    from tillit.config import IsolationForestParams, LightGBMParams
+    from tillit.modelling.scorers import IsolationForestScorer, LightGBMScorer
+
+    assert set(IsolationForestParams.model_fields) <= set(IsolationForestScorer().get_params())
+    assert set(LightGBMParams.model_fields) <= set(LightGBMScorer().get_params())
+    scorer = LightGBMScorer(**LightGBMParams(subsample=0.7).model_dump())
+    assert scorer.get_params()["subsample"] == 0.7

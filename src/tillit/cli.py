@@ -345,7 +345,10 @@ def demo(
     train(data=data, config=config, store=store)
     decision = run_promote(load_config(config), store)
     typer.echo(decision.message + ("" if decision.promoted else "; the champion in place scores"))
-    period = str(read_frame(find_table_file(data, "invoices"))["period"].max())
+    invoices_file = find_table_file(data, "invoices")
+    if invoices_file is None:
+        _fail(f"{data} has no invoices table to score")
+    period = str(read_frame(invoices_file)["period"].max())
     score(
         data=data,
         period=period,

@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import ErrorDetails
 
 from tillit.data.vocabulary import PERIOD_PATTERN
 from tillit.errors import ConfigError
@@ -138,8 +139,9 @@ class ReviewConfig(StrictModel):
             return 0
         if self.capacity_count is not None:
             return min(self.capacity_count, n_invoices)
+        share = self.capacity_share or 0.0  # exactly one of the two is set (validated)
         # The tolerance keeps 0.07 * 100 (= 7.000000000000001) at 7 invoices.
-        return max(1, min(n_invoices, math.ceil(self.capacity_share * n_invoices - 1e-9)))
+        return max(1, min(n_invoices, math.ceil(share * n_invoices - 1e-9)))
 
     def random_checks(self, n_invoices: int) -> int:
         """How many extra invoices to draw at random for the unbiased sample."""
@@ -156,16 +158,21 @@ class BlendConfig(StrictModel):
 
 
 class IsolationForestParams(StrictModel):
+    """IsolationForestScorer's parameters, passed as they are (names match its __init__)."""
+
     n_estimators: int = 200
     max_samples: int = 256
     max_features: float = 1.0
 
 
 class LightGBMParams(StrictModel):
+    """LightGBMScorer's parameters, passed as they are (names match its __init__)."""
+
     n_estimators: int = 300
     learning_rate: float = 0.05
     num_leaves: int = 15
     min_child_samples: int = 20
+    subsample: float = Field(default=1.0, gt=0, le=1)
     colsample_bytree: float = 0.8
     reg_lambda: float = 1.0
 
@@ -302,7 +309,7 @@ class TillitConfig(StrictModel):
         return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
-def _error_location(error: dict[str, Any]) -> str:
+def _error_location(error: ErrorDetails) -> str:
     return ".".join(str(part) for part in error["loc"]) or "(top level)"
 
 

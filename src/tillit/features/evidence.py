@@ -8,6 +8,7 @@ how many more there are.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -47,7 +48,7 @@ def _aligned(raw: pd.DataFrame, evidence: Mapping[str, pd.DataFrame]) -> pd.Data
     return out
 
 
-def _text(r: object, code: str, cap: int, min_minutes: float) -> str:
+def _text(r: Any, code: str, cap: int, min_minutes: float) -> str:
     """The evidence sentence of one finding on one invoice (`r` is a row namedtuple)."""
     client, provider, service, period = r.client_id, r.provider_id, r.service_type, r.period
     if code == "billing_after_death":

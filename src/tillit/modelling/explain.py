@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import lightgbm as lgb
 import numpy as np
@@ -123,7 +123,7 @@ def _explain_lightgbm(scorer: LightGBMScorer, X: pd.DataFrame) -> Attribution:
     # yields it when X is empty.
     probe = matrix if len(matrix) else np.zeros((1, matrix.shape[1]))
     # Rows are explained independently, so every core can help without changing a value.
-    contrib = booster.predict(probe, pred_contrib=True, num_threads=os.cpu_count() or 1)
+    contrib = np.asarray(booster.predict(probe, pred_contrib=True, num_threads=os.cpu_count() or 1))
     base_value = float(contrib[0, -1])
     values = contrib[: len(matrix), :-1]
     output = booster.predict(matrix, raw_score=True) if len(matrix) else np.zeros(0)
@@ -176,7 +176,9 @@ def _explain_lightgbm_path(scorer: LightGBMScorer, X: pd.DataFrame) -> Attributi
     tables, base_value = _lightgbm_leaf_contributions(booster, matrix.shape[1])
     values = np.zeros(matrix.shape)
     if len(matrix):
-        leaves = booster.predict(matrix, pred_leaf=True, num_threads=os.cpu_count() or 1)
+        leaves = np.asarray(
+            booster.predict(matrix, pred_leaf=True, num_threads=os.cpu_count() or 1)
+        )
         for tree, table in enumerate(tables):
             values += table[leaves[:, tree]]
     output = booster.predict(matrix, raw_score=True) if len(matrix) else np.zeros(0)
@@ -202,7 +204,7 @@ class _IsolationTree:
     when it saw every column (scikit-learn then does not index X).
     """
 
-    tree: object
+    tree: Any  # scikit-learn's ExtraTreeRegressor
     columns: np.ndarray | None
     children_left: np.ndarray
     children_right: np.ndarray

@@ -193,11 +193,13 @@ class IsolationForestScorer(BaseEstimator):
 
     def score_samples(self, X: pd.DataFrame) -> np.ndarray:
         """scikit-learn's score: minus the anomaly score, in [-1, 0); higher = more normal."""
-        return np.asarray(self.model_.score_samples(feature_matrix(self, X)), dtype="float64")
+        matrix = feature_matrix(self, X)  # checks fit and columns first
+        return np.asarray(self.model_.score_samples(matrix), dtype="float64")
 
     def decision_function(self, X: pd.DataFrame) -> np.ndarray:
         """scikit-learn's decision function: negative for outliers, higher = more normal."""
-        return np.asarray(self.model_.decision_function(feature_matrix(self, X)), dtype="float64")
+        matrix = feature_matrix(self, X)  # checks fit and columns first
+        return np.asarray(self.model_.decision_function(matrix), dtype="float64")
 
     def risk_score(self, X: pd.DataFrame) -> np.ndarray:
         """Anomaly score in (0, 1]; higher = more suspicious."""
@@ -292,7 +294,8 @@ class LightGBMScorer(BaseEstimator):
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
         """Probabilities of cleared (column 0) and confirmed (column 1), as scikit-learn's."""
-        return np.asarray(self.model_.predict_proba(feature_matrix(self, X)), dtype="float64")
+        matrix = feature_matrix(self, X)  # checks fit and columns first
+        return np.asarray(self.model_.predict_proba(matrix), dtype="float64")
 
     def decision_function(self, X: pd.DataFrame) -> np.ndarray:
         """Raw log-odds of a confirmed irregularity: the quantity TreeSHAP explains."""

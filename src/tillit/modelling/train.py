@@ -159,22 +159,22 @@ def selection_weights(
         return np.ones(int(reviewed.sum()))
     propensity = np.zeros(len(X))
     folds = StratifiedKFold(n_splits=2, shuffle=True, random_state=seed)
-    params = {
-        "objective": "binary",
-        "num_leaves": 4,
-        "min_child_samples": 50,
-        "learning_rate": 0.1,
-        "n_estimators": 100,
-        "deterministic": True,
-        "force_row_wise": True,
-        "seed": seed,
-        "n_jobs": 1,
-        "verbose": -1,
-    }
     for train_rows, predict_rows in folds.split(X, reviewed):
-        model = lgb.LGBMClassifier(**params)
+        # A deliberately small model: it only has to say which invoices reviews favoured.
+        model = lgb.LGBMClassifier(
+            objective="binary",
+            num_leaves=4,
+            min_child_samples=50,
+            learning_rate=0.1,
+            n_estimators=100,
+            deterministic=True,
+            force_row_wise=True,
+            random_state=seed,
+            n_jobs=1,
+            verbose=-1,
+        )
         model.fit(X.iloc[train_rows], reviewed[train_rows])
-        propensity[predict_rows] = model.predict_proba(X.iloc[predict_rows])[:, 1]
+        propensity[predict_rows] = np.asarray(model.predict_proba(X.iloc[predict_rows]))[:, 1]
     weights = 1.0 / np.clip(propensity[reviewed], config.min_propensity, 1.0)
     return weights / weights.mean()
 
@@ -187,10 +187,7 @@ def _fit_scorers(
     X = features.loc[:, list(columns)].astype("float64")
     iso_columns = isolation_forest_columns(columns)
     iso = IsolationForestScorer(
-        n_estimators=config.isolation_forest.n_estimators,
-        max_samples=config.isolation_forest.max_samples,
-        max_features=config.isolation_forest.max_features,
-        random_state=config.seed,
+        **config.isolation_forest.model_dump(), random_state=config.seed
     ).fit(X.loc[:, list(iso_columns)])
     label_by_invoice = labels.set_index("invoice_id")["label"]
     reviewed = features["invoice_id"].isin(label_by_invoice.index).to_numpy()
@@ -205,16 +202,8 @@ def _fit_scorers(
         for value in (0, 1):
             share = weights[y == value].sum() / weights.sum()
             weights[y == value] *= 0.5 / share
-    params = config.lightgbm
     gbm = LightGBMScorer(
-        n_estimators=params.n_estimators,
-        learning_rate=params.learning_rate,
-        num_leaves=params.num_leaves,
-        min_child_samples=params.min_child_samples,
-        colsample_bytree=params.colsample_bytree,
-        reg_lambda=params.reg_lambda,
-        class_weight=None,
-        random_state=config.seed,
+        **config.lightgbm.model_dump(), class_weight=None, random_state=config.seed
     ).fit(X[reviewed], y, sample_weight=weights)
     counts = {
         "labelled": int(reviewed.sum()),

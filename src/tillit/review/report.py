@@ -189,7 +189,7 @@ def contribution_chart(contributions: pd.Series, width: int = 420, bar_height: i
 def render_report(
     risk_list: pd.DataFrame,
     explanations: pd.DataFrame,
-    summary: dict[str, object],
+    summary: dict[str, float],
     run_info: dict[str, str],
     language: str = "en",
     finding_floor: float = 0.9,

@@ -110,7 +110,7 @@ class ScoredMonth:
 
     risk_list: pd.DataFrame
     explanations: pd.DataFrame
-    summary: dict[str, object]
+    summary: dict[str, float]
 
 
 def _random_seed(period: str) -> int:

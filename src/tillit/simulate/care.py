@@ -54,7 +54,7 @@ def _make_segments(
     rng: np.random.Generator, cal: _Calendar, prov: _Providers, cli: _Clients
 ) -> _Segments:
     last = cal.n_days - 1
-    succ_of = {int(prov.phoenix_old[p]): p for p in np.flatnonzero(prov.is_successor)}
+    succ_of = {int(prov.phoenix_old[p]): int(p) for p in np.flatnonzero(prov.is_successor)}
     rows: list[tuple[int, int, int, float, int, int, int, bool]] = []
     switch_prob = 0.06 * cal.n_days / 365.25
     reassess_prob = 0.15 * cal.n_days / 365.25
@@ -66,8 +66,8 @@ def _make_segments(
     hours0 = np.empty((cli.n, 4))
     for s in range(4):
         lo, hi = _HOURS_RANGE[s]
-        h = rng.lognormal(np.log(_HOURS_MEDIAN[s]), _HOURS_SIGMA[s], cli.n)
-        hours0[:, s] = np.round(np.clip(h, lo, hi) * 2) / 2
+        drawn = rng.lognormal(np.log(_HOURS_MEDIAN[s]), _HOURS_SIGMA[s], cli.n)
+        hours0[:, s] = np.round(np.clip(drawn, lo, hi) * 2) / 2
     late_start = rng.random((cli.n, 4)) < 0.3
     late_day = rng.integers(0, max(last, 1), (cli.n, 4))
     reassess = rng.random((cli.n, 4)) < reassess_prob
@@ -106,7 +106,7 @@ def _make_segments(
             else:
                 break
         changes = [d for d, _ in timeline]
-        for s in np.flatnonzero(has[c]):
+        for s in (int(x) for x in np.flatnonzero(has[c])):
             s_from = g_from
             if s in (_DS, _NC) and late_start[c, s] and late_day[c, s] > max(g_from, 0):
                 s_from = int(late_day[c, s])
@@ -120,7 +120,7 @@ def _make_segments(
             for i, a in enumerate(cuts_sorted):
                 b = cuts_sorted[i + 1] - 1 if i + 1 < len(cuts_sorted) else end
                 pv = next(pp for d, pp in reversed(timeline) if d <= a)
-                h = hours0[c, s]
+                h = float(hours0[c, s])
                 if reassess[c, s] and a >= r_day > s_from:
                     h = float(np.clip(np.round(h * reassess_factor[c, s] * 2) / 2, 2.0, 250.0))
                 if i + 1 < len(cuts_sorted):

@@ -173,7 +173,7 @@ def _audits(
         ),
         np.nan,
     )
-    text = []
+    text: list[object] = []
     for conf, s in zip(confirmed, sub["scheme"].to_numpy(), strict=True):
         if not conf:
             text.append(np.nan)

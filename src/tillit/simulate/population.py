@@ -51,7 +51,11 @@ def _make_providers(rng: np.random.Generator, cfg: SimulationConfig, cal: _Calen
 
     order_small_first = np.argsort(size_weight, kind="stable")
     n_new = max(1, round(0.06 * n)) if cal.months >= 3 else 0
-    new = rng.choice(order_small_first[: n // 2], n_new, replace=False) if n_new else []
+    new = (
+        rng.choice(order_small_first[: n // 2], n_new, replace=False)
+        if n_new
+        else np.array([], dtype=np.int64)
+    )
     for p in new:
         approved[p] = int(rng.integers(int(0.05 * n_days), max(int(0.6 * n_days), 2)))
         registered[p] = approved[p] - int(rng.integers(60, 1500))

@@ -112,13 +112,13 @@ def _register(
 
     # Phoenix successors: the predecessor's people, a new company; sometimes a straw-man CEO.
     for succ in np.flatnonzero(prov.is_successor):
-        old = int(prov.phoenix_old[succ])
-        t = int(prov.terminated[old])
+        old_provider = int(prov.phoenix_old[succ])
+        t = int(prov.terminated[old_provider])
         reg = int(prov.registered[succ])
         current = [
             r
             for r in persons
-            if r[0] == old and r[4] > t and r[2] in ("board_member", "owner", "ceo")
+            if r[0] == old_provider and r[4] > t and r[2] in ("board_member", "owner", "ceo")
         ]
         rows = []
         for r in current:
@@ -135,7 +135,7 @@ def _register(
             events.append((int(succ), reg + int(rng.integers(1, 40)), "address_change", np.nan))
 
     # A few people sit on two boards: mostly honest, and fraudsters know each other.
-    boards = {}
+    boards: dict[int, list[str]] = {}
     for r in persons:
         if r[2] == "board_member" and r[4] == _NO_DAY:
             boards.setdefault(r[0], []).append(r[1])

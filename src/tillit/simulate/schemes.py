@@ -27,13 +27,19 @@ from tillit.simulate.visits import _round_manual, _StaffPools, _Visits
 
 
 def _key(
-    provider: np.ndarray, client: np.ndarray, service: np.ndarray, month: np.ndarray, dims
+    provider: np.ndarray,
+    client: np.ndarray,
+    service: np.ndarray,
+    month: np.ndarray,
+    dims: tuple[int, int],
 ) -> np.ndarray:
     n_clients, n_months = dims
     return ((provider.astype(np.int64) * n_clients + client) * 4 + service) * n_months + month
 
 
-def _unkey(key: np.ndarray, dims) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _unkey(
+    key: np.ndarray, dims: tuple[int, int]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     n_clients, n_months = dims
     month = key % n_months
     rest = key // n_months

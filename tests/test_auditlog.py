@@ -232,3 +232,29 @@ def test_format_log_shows_the_newest_records(tmp_path: Path) -> None:
     assert "flagged=13, quarantined=2, received=130, scored=128" in lines[2]
     with pytest.raises(ValueError):
         format_log(read_log(path), last=-1)
+
+
+def test_tillit_log_detects_a_log_cut_short_from_hashes_kept_in_mlflow(tmp_path):
+    """The chain alone cannot show lost newest records; the copies on MLflow runs can."""
+    from tests.cli import tillit
+    from tillit.jobs.common import AUDIT_LOG, record_run
+    from tillit.ops import tracking
+
+    store = tmp_path / "models"
+    client = tracking.connect(store)
+    experiment = client.get_experiment_by_name(tracking.EXPERIMENT_NAME)
+    run_id = client.create_run(experiment.experiment_id).info.run_id
+    first = record_run(store, "train", run_id=run_id, counts={"invoices": 3})
+    second = record_run(store, "score", run_id=run_id, counts={"scored": 3})
+    assert tracking.audit_log_known_hashes(client) == {
+        first.seq: first.record_hash,
+        second.seq: second.record_hash,
+    }
+    intact = tillit("log", "--store", store, cwd=tmp_path)
+    assert intact.returncode == 0, intact.stderr
+    path = store / AUDIT_LOG
+    path.write_bytes(path.read_bytes().splitlines(keepends=True)[0])  # the newest record cut off
+    assert verify_log(path) == []  # the chain that is left is whole
+    cut = tillit("log", "--store", store, cwd=tmp_path)
+    assert cut.returncode == 1
+    assert "record 2 is missing (known from elsewhere): the log was cut" in cut.stderr

@@ -169,6 +169,9 @@ def test_score_writes_every_output_and_the_counts_add_up(world):
     for why in ("capacity", "random check"):
         assert flagged["why_flagged"].str.contains(why).any()
     assert manifest["outputs"]["risk_list.parquet"]
+    # The log's newest record before the run (train and promote came first) is kept outside it.
+    head = manifest["audit_log_head"]
+    assert head["seq"] >= 2 and len(head["record_hash"]) == 64
 
 
 def test_explanations_add_up_to_each_scorers_output(world):

@@ -376,7 +376,12 @@ def log(
         _fail(
             f"no audit log at {path} yet: it starts with the first train, promote, score or feedback"
         )
-    problems = verify_log(path)
+    known: dict[int, str] = {}
+    if (store / "mlflow.db").exists():
+        from tillit.ops import tracking
+
+        known = tracking.audit_log_known_hashes(tracking.connect(store))
+    problems = verify_log(path, known_hashes=known)
     typer.echo(format_log(read_log(path), last))
     if problems:
         typer.secho(

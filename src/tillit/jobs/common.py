@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +14,7 @@ from tillit.config import TillitConfig
 from tillit.data.io import data_fingerprint, read_frame, read_raw_tables, write_frame
 from tillit.data.validate import ValidationResult, check_quarantine_limit, validate_tables
 from tillit.errors import QuarantineLimitError, TillitError
+from tillit.ops.auditlog import AuditRecord
 
 TRUTH_FILE = "truth.parquet"
 AUDIT_LOG = "audit_log.jsonl"
@@ -92,8 +93,40 @@ def staged_output(out: Path, overwrite: bool) -> Iterator[Path]:
     work.replace(out)
 
 
-def record_run(store: Path, command: str, **fields: object) -> None:
-    """Append one record to the audit log beside the model registry."""
+def record_run(
+    store: Path,
+    command: str,
+    *,
+    model_name: str | None = None,
+    model_version: str | None = None,
+    run_id: str | None = None,
+    config_hash: str | None = None,
+    data_fingerprint: str | None = None,
+    counts: Mapping[str, int] | None = None,
+    output_hashes: Mapping[str, str] | None = None,
+    details: Mapping[str, object] | None = None,
+) -> AuditRecord:
+    """Append one record to the audit log beside the model registry.
+
+    A run that concerns a model also keeps the record's hash on that model's
+    MLflow run, so `tillit log` can tell a log that was cut short.
+    """
     from tillit.ops.auditlog import append_record
 
-    append_record(store / AUDIT_LOG, command=command, **fields)  # type: ignore[arg-type]
+    record = append_record(
+        store / AUDIT_LOG,
+        command=command,
+        model_name=model_name,
+        model_version=model_version,
+        run_id=run_id,
+        config_hash=config_hash,
+        data_fingerprint=data_fingerprint,
+        counts=counts,
+        output_hashes=output_hashes,
+        details=details,
+    )
+    if run_id is not None:
+        from tillit.ops import tracking
+
+        tracking.tag_audit_record(tracking.connect(store), run_id, record.seq, record.record_hash)
+    return record

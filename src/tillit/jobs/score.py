@@ -13,7 +13,8 @@ from tillit import CONTRACT_VERSION
 from tillit.config import TillitConfig
 from tillit.data.io import file_sha256, write_frame, write_json
 from tillit.errors import TillitError
-from tillit.jobs.common import LoadedData, load_data, record_run, staged_output
+from tillit.jobs.common import AUDIT_LOG, LoadedData, load_data, record_run, staged_output
+from tillit.ops.auditlog import log_head
 
 # An invoice that cannot be scored, as score_month takes it: its ids, amount and why.
 QUARANTINED_COLUMNS = (
@@ -174,6 +175,8 @@ def _score_into(
     manifest = {
         **run_info,
         "model_alias": alias,
+        # The audit log's newest record before this run: a copy outside the log.
+        "audit_log_head": log_head(store / AUDIT_LOG),
         "contract_version": CONTRACT_VERSION,
         "feature_schema": model.feature_schema,
         "language": language,

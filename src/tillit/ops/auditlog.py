@@ -43,7 +43,6 @@ try:  # POSIX only; elsewhere the in-process lock is all we have.
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
-DEFAULT_LOG_PATH = Path("models/audit_log.jsonl")
 GENESIS_HASH = "0" * 64
 _CHUNK = 8192
 # Serialises appends from threads of this process on platforms without flock.
@@ -211,6 +210,22 @@ def _parse(line: bytes) -> dict[str, object] | None:
     except (UnicodeDecodeError, ValueError):
         return None
     return obj if isinstance(obj, dict) else None
+
+
+def log_head(path: Path) -> dict[str, object] | None:
+    """The newest record's sequence number and hash, to keep outside the log (None: no log yet).
+
+    Kept in every manifest and MLflow run, they let ``verify_log`` see a log that
+    was cut short, which the chain inside the file alone cannot show.
+    """
+    path = Path(path)
+    if not path.exists():
+        return None
+    lines = _lines(path)
+    obj = _parse(lines[-1]) if lines else None
+    if obj is None:
+        return None
+    return {"seq": obj.get("seq"), "record_hash": obj.get("record_hash")}
 
 
 def read_log(path: Path) -> pd.DataFrame:

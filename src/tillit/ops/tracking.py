@@ -66,6 +66,27 @@ def connect(store: Path = DEFAULT_STORE) -> Any:
     return client
 
 
+AUDIT_TAG_PREFIX = "audit_log.record."
+
+
+def tag_audit_record(client: Any, run_id: str, seq: int, record_hash: str) -> None:
+    """Keep an audit-log record's hash on the MLflow run it concerns (a copy outside the log)."""
+    client.set_tag(run_id, f"{AUDIT_TAG_PREFIX}{seq}", record_hash)
+
+
+def audit_log_known_hashes(client: Any) -> dict[int, str]:
+    """Every audit-log record hash kept on the store's MLflow runs, by sequence number."""
+    experiment = client.get_experiment_by_name(EXPERIMENT_NAME)
+    if experiment is None:
+        return {}
+    known: dict[int, str] = {}
+    for run in client.search_runs([experiment.experiment_id], max_results=50_000):
+        for key, value in run.data.tags.items():
+            if key.startswith(AUDIT_TAG_PREFIX) and key[len(AUDIT_TAG_PREFIX) :].isdigit():
+                known[int(key[len(AUDIT_TAG_PREFIX) :])] = value
+    return known
+
+
 def git_commit() -> str:
     """The commit of tillit's own checkout, `-dirty` with local changes; `unknown` if not from git."""
     here = Path(__file__).resolve().parent

@@ -493,3 +493,20 @@ def test_zero_registered_or_granted_hours_are_said_in_words_not_as_a_floored_rat
     assert reason_sentence("billed_over_granted_hours", row, 0.9, "sv") == (
         "fakturerat 212 h utan beviljade timmar för insatstypen"
     )
+
+
+def test_reasons_describe_features_of_a_non_default_window_from_its_config():
+    """A 12-month window is named in words from the config's catalog, not as a raw column name."""
+    from tillit.features import feature_catalog
+    from tillit.review.reasons import reason_sentence
+
+    feature = "months_billed_exactly_at_grant_12m"
+    row = {"service_type": "personal_care", feature: 9.0}
+    catalog = feature_catalog(FeatureConfig(history_windows_months=(3, 12)))
+    assert reason_sentence(feature, row, 1.0, "en", descriptions=catalog) == (
+        "months out of the last 12 in which the billed hours equalled the granted hours: "
+        "9 (typical for personal care: 1)"
+    )
+    assert reason_sentence(feature, row, 1.0, "sv", descriptions=catalog).startswith(
+        "antal av de senaste 12 månaderna"
+    )

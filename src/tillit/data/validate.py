@@ -213,7 +213,7 @@ def _empty_quarantine() -> pd.DataFrame:
 
 
 def validate_tables(
-    raw_tables: Mapping[str, pd.DataFrame], config: ValidationConfig | None = None
+    raw_tables: Mapping[str, pd.DataFrame],
 ) -> ValidationResult:
     """Validate every table against the contract; quarantine bad rows, keep the rest.
 
@@ -222,7 +222,6 @@ def validate_tables(
     The quarantine limit is checked separately (`check_quarantine_limit`), so that the
     records can be written before a run stops.
     """
-    config = config or ValidationConfig()
     valid: dict[str, pd.DataFrame] = {}
     all_records: list[pd.DataFrame] = []
     summary: dict[str, dict[str, int | float]] = {}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -11,11 +10,13 @@ import numpy as np
 import pandas as pd
 
 from tillit.config import FeatureConfig
+from tillit.data.vocabulary import PERIOD_RE
 from tillit.features import queries
 from tillit.features.catalog import (
     FAIRNESS_COLUMNS,
     FINDING_CODES,
     KEY_COLUMNS,
+    MAD_TO_SD,
     PEER_Z_BASES,
     PROVIDER_AGE_BANDS,
     PROVIDER_SIZE_BANDS,
@@ -27,8 +28,6 @@ from tillit.features.schema import InvoiceFeatures
 
 FINDINGS_COLUMNS = ("invoice_id", "finding", "evidence")
 QUARANTINE_COLUMNS = ("invoice_id", "period", "reason")
-_PERIOD = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
-_MAD_TO_SD = 1.4826  # MAD of a normal distribution times this is its standard deviation
 
 
 @dataclass(frozen=True)
@@ -55,7 +54,7 @@ def requested_months(periods: str | Sequence[str]) -> list[int]:
     items = [periods] if isinstance(periods, str) else list(periods)
     if not items:
         raise ValueError("at least one period (YYYY-MM) is needed")
-    bad = [p for p in items if not isinstance(p, str) or not _PERIOD.match(p)]
+    bad = [p for p in items if not isinstance(p, str) or not PERIOD_RE.match(p)]
     if bad:
         raise ValueError(f"periods must look like YYYY-MM, got {bad[:5]}")
     return sorted({queries.month_index(p) for p in items})
@@ -351,7 +350,7 @@ def _add_peer_z(values: dict[str, np.ndarray], raw: pd.DataFrame, config: Featur
         grouped = series.groupby(groups)
         median = grouped.transform("median")
         mad = (series - median).abs().groupby(groups).transform("median")
-        scale = np.maximum(_MAD_TO_SD * mad.to_numpy(), config.peer_mad_floor)
+        scale = np.maximum(MAD_TO_SD * mad.to_numpy(), config.peer_mad_floor)
         values[f"{base}_peer_z"] = ((series - median).to_numpy() / scale).astype("float64")
 
 

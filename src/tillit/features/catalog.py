@@ -43,6 +43,10 @@ PROVIDER_AGE_BANDS: tuple[tuple[float, str], ...] = (
 )
 
 
+# The median absolute deviation of a normal distribution times this is its standard deviation.
+MAD_TO_SD = 1.4826
+
+
 def band_labels(values: np.ndarray, bands: tuple[tuple[float, str], ...]) -> np.ndarray:
     """The label of the highest band whose lower bound each value reaches."""
     out = np.full(len(values), bands[0][1], dtype=object)

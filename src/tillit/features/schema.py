@@ -13,6 +13,7 @@ import pandas as pd
 import pandera.pandas as pa
 from pandera.typing import Series
 
+from tillit.data.vocabulary import PERIOD_PATTERN
 from tillit.features.catalog import (
     BINARY_FEATURES,
     FEATURE_COLUMNS,
@@ -20,8 +21,6 @@ from tillit.features.catalog import (
     PROVIDER_SIZE_BANDS,
     SIGNED_FEATURES,
 )
-
-PERIOD_PATTERN = r"^\d{4}-(0[1-9]|1[0-2])$"
 
 
 def _exact(names: tuple[str, ...]) -> str:

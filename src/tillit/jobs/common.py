@@ -42,7 +42,7 @@ def load_data(
     so a refused run still leaves the record of why.
     """
     raw = read_raw_tables(data_dir)
-    validation = validate_tables(raw, config.validation)
+    validation = validate_tables(raw)
     if quarantine_dir is not None and not validation.quarantine.empty:
         write_frame(validation.quarantine, quarantine_dir / "quarantine.parquet")
     check_quarantine_limit(validation, config.validation)

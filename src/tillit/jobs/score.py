@@ -83,7 +83,7 @@ def _score_into(
     store: Path,
 ) -> dict[str, Any]:
     """Score into the scratch folder `out` (`final` is where it will be); returns the manifest."""
-    from tillit.features import build_features
+    from tillit.features import build_features, feature_catalog
     from tillit.ops import tracking
     from tillit.review.report import render_report
     from tillit.review.score import ModelIdentity, ScoringConfig, score_month
@@ -123,7 +123,14 @@ def _score_into(
     scoring = ScoringConfig(n_reasons=config.scoring.n_reasons, language=language)
     identity = ModelIdentity(ref.name, ref.version, ref.run_id)
     scored = score_month(
-        model, feature_set.features, feature_set.findings, held, config.review, identity, scoring
+        model,
+        feature_set.features,
+        feature_set.findings,
+        held,
+        config.review,
+        identity,
+        scoring,
+        feature_catalog(config.features),
     )
     lap("score_and_explain")
     if scored.summary["invoices_received"] != received:

@@ -41,6 +41,7 @@ def run_train(
     and are written beside the registry in `<store>/model_cards/`; the audit log
     gets a record.
     """
+    from tillit.features import feature_catalog
     from tillit.modelling.train import train
     from tillit.ops import tracking
     from tillit.review import plots
@@ -54,7 +55,7 @@ def run_train(
     fairness = fairness_audit(result.evaluation.fairness_frame, "label", "flagged")
     with tempfile.TemporaryDirectory() as scratch:
         folder = Path(scratch)
-        artifacts = plots.training_artifacts(result, folder)
+        artifacts = plots.training_artifacts(result, folder, feature_catalog(config.features))
         (folder / "fairness").mkdir()
         fairness.by_group.to_csv(folder / "fairness" / "by_group.csv", index=False)
         fairness.disparity.to_csv(folder / "fairness" / "disparity.csv", index=False)
@@ -118,12 +119,13 @@ def write_model_card(
     """Render the model card of a registered version, log it to its run, write it beside the model."""
     import datetime as dt
 
-    from tillit.features import FEATURE_DESCRIPTIONS
+    from tillit.features import feature_catalog
     from tillit.ops import tracking
     from tillit.review.modelcard import ModelCardData, render_model_card
 
     evaluation = result.evaluation
     model = result.model
+    descriptions = feature_catalog(config.features)
     metrics = evaluation.metrics
 
     def strip(prefix: str) -> dict[str, float]:
@@ -145,9 +147,7 @@ def write_model_card(
             "labels": result.label_counts,
             "quarantined_invoices": result.quarantined_invoices,
         },
-        features=[
-            (c, FEATURE_DESCRIPTIONS.get(c, {}).get("en", "")) for c in model.feature_columns
-        ],
+        features=[(c, descriptions.get(c, {}).get("en", "")) for c in model.feature_columns],
         evaluation=strip("combined_"),
         evaluation_basis=evaluation.basis,
         eval_period=evaluation.period,

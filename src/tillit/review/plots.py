@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -85,9 +86,10 @@ def feature_importance(
     return frame.sort_values("lightgbm_gain_share", ascending=False)
 
 
-def training_artifacts(result: Any, folder: Path) -> dict[str, Path]:
+def training_artifacts(
+    result: Any, folder: Path, descriptions: Mapping[str, Mapping[str, str]]
+) -> dict[str, Path]:
     """Write the plots and tables of a training run into `folder`; name -> path."""
-    from tillit.features import FEATURE_DESCRIPTIONS
 
     folder.mkdir(parents=True, exist_ok=True)
     evaluation = result.evaluation
@@ -127,7 +129,7 @@ def training_artifacts(result: Any, folder: Path) -> dict[str, Path]:
                 "feature_schema": result.model.feature_schema,
                 "contract_version": result.model.contract_version,
                 "columns": [
-                    {"name": c, "meaning": FEATURE_DESCRIPTIONS.get(c, {}).get("en", "")}
+                    {"name": c, "meaning": descriptions.get(c, {}).get("en", "")}
                     for c in result.model.feature_columns
                 ],
             },

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tillit.features import FEATURE_DESCRIPTIONS
+from tillit.features.catalog import MAD_TO_SD, feature_catalog
 
 Language = str  # "en" | "sv"
 
@@ -165,8 +165,19 @@ def _template(feature: str) -> dict[str, Template] | None:
     return _TEMPLATES.get(feature)
 
 
-def _generic(feature: str, language: Language, value: float, median: float, service: str) -> str:
-    description = FEATURE_DESCRIPTIONS.get(feature, {}).get(language, feature).rstrip(".")
+# What each feature means, by name and language: `feature_catalog(config)` of the features' config.
+Descriptions = Mapping[str, Mapping[str, str]]
+
+
+def _generic(
+    feature: str,
+    language: Language,
+    value: float,
+    median: float,
+    service: str,
+    descriptions: Descriptions,
+) -> str:
+    description = descriptions.get(feature, {}).get(language, feature).rstrip(".")
     description = description[0].lower() + description[1:] if description else feature
     if language == "sv":
         return f"{description}: {_num(value, 2)} (typiskt för {service}: {_num(median, 2)})"
@@ -193,7 +204,7 @@ def atypical(features: pd.DataFrame, columns: list[str], medians: pd.DataFrame) 
     signed = values - medians
     deviation = signed.abs()
     grouped = deviation.groupby([features["period"], features["service_type"]])
-    spread = 1.4826 * grouped.transform("median")
+    spread = MAD_TO_SD * grouped.transform("median")
     floor = 0.01 * medians.abs()
     # A z-score is already in units of the peers' spread: it must reach 1 to count.
     floor[[c for c in columns if c.endswith(PEER_Z_SUFFIX)]] = 1.0
@@ -210,11 +221,14 @@ def reason_sentence(
     median: float,
     language: Language = "en",
     base_median: float = np.nan,
+    descriptions: Descriptions | None = None,
 ) -> str:
     """One checkable sentence about a feature of one invoice.
 
     A peer z-score is stated through its base feature (with `base_median`, the base
-    feature's peer norm), whose value the auditor can check.
+    feature's peer norm), whose value the auditor can check. A feature without a
+    template of its own is described from `descriptions` (default: the default
+    feature config's catalog; pass the catalog of the config the features were built with).
     """
     if language not in ("en", "sv"):
         raise ValueError(f"language must be en or sv, not {language!r}")
@@ -222,7 +236,7 @@ def reason_sentence(
     base = feature.removesuffix(PEER_Z_SUFFIX)
     if base != feature and base in row:
         z = float(row[feature])
-        sentence = reason_sentence(base, row, base_median, language)
+        sentence = reason_sentence(base, row, base_median, language, descriptions=descriptions)
         if language == "sv":
             return f"{sentence} ({_num(abs(z))} robusta standardavvikelser {'över' if z > 0 else 'under'} jämförbara fakturor)"
         return f"{sentence} ({_num(abs(z))} robust standard deviations {'above' if z > 0 else 'below'} comparable invoices)"
@@ -230,7 +244,9 @@ def reason_sentence(
     template = _template(feature)
     if template is not None:
         return template[language](row, value, median, service)
-    return _generic(feature, language, value, median, service)
+    if descriptions is None:
+        descriptions = feature_catalog()
+    return _generic(feature, language, value, median, service, descriptions)
 
 
 def combine_contributions(
@@ -275,6 +291,7 @@ def top_reasons(
     language: Language = "en",
     exclude: tuple[str, ...] = (),
     min_share: float = 0.03,
+    descriptions: Descriptions | None = None,
 ) -> pd.Series:
     """The n features that raise each invoice's risk most, as sentences joined by ' | '.
 
@@ -294,6 +311,7 @@ def top_reasons(
     arrays = {c: rows[c].to_numpy() for c in rows.columns}
     median_arrays = {c: peer[c].to_numpy() for c in peer.columns}
     nan = np.full(len(rows), np.nan)
+    descriptions = feature_catalog() if descriptions is None else descriptions
     out = []
     for position in range(len(rows)):
         row = _Row(arrays, position)
@@ -314,6 +332,7 @@ def top_reasons(
                     float(median_arrays[name][position]),
                     language,
                     float(median_arrays.get(base, nan)[position]),
+                    descriptions,
                 )
             )
         out.append(" | ".join(sentences) or NOTHING_STANDS_OUT[language])

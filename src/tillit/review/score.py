@@ -20,7 +20,7 @@ from pandera.typing import Series
 from tillit.config import ReviewConfig, ScoringConfig
 from tillit.features.catalog import _SV_FINDINGS, FINDING_CODES, FINDING_COLUMNS
 from tillit.modelling.risk_model import RiskModel
-from tillit.review.reasons import combine_contributions, peer_medians, top_reasons
+from tillit.review.reasons import Descriptions, combine_contributions, peer_medians, top_reasons
 
 if TYPE_CHECKING:
     from tillit.modelling.explain import Attribution
@@ -182,6 +182,7 @@ def score_month(
     review: ReviewConfig,
     identity: ModelIdentity,
     config: ScoringConfig | None = None,
+    descriptions: Descriptions | None = None,
 ) -> ScoredMonth:
     """Rank, flag and explain one month's invoices.
 
@@ -195,6 +196,8 @@ def score_month(
         review: the review capacity and random check share.
         identity: which registered model version scores.
         config: reasons' language and number.
+        descriptions: what each feature means (`feature_catalog` of the features'
+            config), so reasons name windows as configured; default: the default config's.
     """
     config = config or ScoringConfig()
     features = features.sort_values("invoice_id", kind="stable").reset_index(drop=True)
@@ -217,7 +220,7 @@ def score_month(
     ]
     X = model.matrix(features)
     if n:
-        exact, reasons, agreement = _explain(model, features, X, flagged, config)
+        exact, reasons, agreement = _explain(model, features, X, flagged, config, descriptions)
     else:
         exact, reasons, agreement = {}, pd.Series(dtype="str"), {}
     scored = pd.DataFrame(
@@ -285,6 +288,7 @@ def _explain(
     X: pd.DataFrame,
     flagged: np.ndarray,
     config: ScoringConfig,
+    descriptions: Descriptions | None,
 ) -> tuple[dict[str, Attribution], pd.Series, dict[str, float]]:
     """Exact attributions of the flagged invoices, reasons for all, and the fast path's agreement.
 
@@ -328,6 +332,7 @@ def _explain(
         config.n_reasons,
         config.language,
         exclude=(*FINDING_COLUMNS, "hard_finding_count"),
+        descriptions=descriptions,
     )
     return exact, reasons, agreement
 

@@ -10,13 +10,9 @@ import pandas as pd
 import pytest
 
 from tillit.features import FEATURE_COLUMNS
+from tillit.features.catalog import check_no_protected_features, protected_features
 from tillit.review.fairness import fairness_audit
-from tillit.review.modelcard import (
-    ModelCardData,
-    check_no_protected_features,
-    protected_features,
-    render_model_card,
-)
+from tillit.review.modelcard import ModelCardData, render_model_card
 
 SECTIONS = (
     "Intended use",

@@ -7,6 +7,9 @@ describes any other.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
+
 import numpy as np
 
 from tillit.config import FeatureConfig
@@ -431,3 +434,59 @@ SIGNED_FEATURES: tuple[str, ...] = (
     "amount_minus_tariff_amount_sek",
     *(f"{base}_peer_z" for base in PEER_Z_BASES),
 )
+
+
+# Words in a feature name that mark an attribute of a person. Matched on whole
+# words of the name (split at "_" and other non-letters), so "provider_age_years"
+# (a company's age) passes while "client_age_years" and "age" do not.
+PROTECTED_WORDS: frozenset[str] = frozenset(
+    {
+        "district",
+        "birth",
+        "birthyear",
+        "born",
+        "gender",
+        "sex",
+        "ethnicity",
+        "ethnic",
+        "nationality",
+        "citizenship",
+        "religion",
+        "language",
+        "disability",
+        "diagnosis",
+        "postcode",
+        "zipcode",
+        "postal",
+        "personnummer",
+    }
+)
+# "age" is a person's age unless the name says whose else it is.
+_NOT_A_PERSON_WORDS = frozenset(
+    {"provider", "company", "approval", "registration", "contract", "grant", "invoice"}
+)
+
+
+def protected_features(names: Iterable[str]) -> list[str]:
+    """The names among ``names`` that are protected attributes or audit-only columns.
+
+    A guard against the obvious mistakes, not a proof: a feature can still act
+    as a proxy for a protected attribute, which is what the fairness audit is for.
+    """
+    found = []
+    for name in names:
+        words = set(re.split(r"[^a-z0-9]+", name.lower()))
+        is_age_of_person = "age" in words and not words & _NOT_A_PERSON_WORDS
+        if name in FAIRNESS_COLUMNS or words & PROTECTED_WORDS or is_age_of_person:
+            found.append(name)
+    return found
+
+
+def check_no_protected_features(names: Iterable[str]) -> None:
+    """Raise ``ValueError`` if any feature is a protected attribute (for training and cards)."""
+    found = protected_features(names)
+    if found:
+        raise ValueError(
+            f"protected attributes must not be features: {', '.join(found)}; they are for "
+            "the fairness audit only"
+        )

@@ -332,7 +332,7 @@ def train(
     The model held out for month M learns only from reviews dated before M began:
     a review of an earlier invoice that was decided later was not known then.
     """
-    from tillit.review.modelcard import protected_features
+    from tillit.features.catalog import protected_features
 
     outcomes = tables.get("audit_outcomes")
     labels = review_labels(outcomes)

@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from tillit.review.fairness import FAIRNESS_COLUMNS, FairnessAudit, html_table, md_table, md_text
+from tillit.features.catalog import check_no_protected_features
+from tillit.review.fairness import FairnessAudit
+from tillit.review.markup import html_table, md_table, md_text
 
 DEFAULT_INTENDED_USE = (
     "Ranks a month's home-care invoices (LOV) by the risk of an irregularity so that the "
@@ -65,61 +67,6 @@ _EVALUATION_BASES = {
         "count as unknown, not as clean."
     ),
 }
-
-# Words in a feature name that mark an attribute of a person. Matched on whole
-# words of the name (split at "_" and other non-letters), so "provider_age_years"
-# (a company's age) passes while "client_age_years" and "age" do not.
-PROTECTED_WORDS: frozenset[str] = frozenset(
-    {
-        "district",
-        "birth",
-        "birthyear",
-        "born",
-        "gender",
-        "sex",
-        "ethnicity",
-        "ethnic",
-        "nationality",
-        "citizenship",
-        "religion",
-        "language",
-        "disability",
-        "diagnosis",
-        "postcode",
-        "zipcode",
-        "postal",
-        "personnummer",
-    }
-)
-# "age" is a person's age unless the name says whose else it is.
-_NOT_A_PERSON_WORDS = frozenset(
-    {"provider", "company", "approval", "registration", "contract", "grant", "invoice"}
-)
-
-
-def protected_features(names: Iterable[str]) -> list[str]:
-    """The names among ``names`` that are protected attributes or audit-only columns.
-
-    A guard against the obvious mistakes, not a proof: a feature can still act
-    as a proxy for a protected attribute, which is what the fairness audit is for.
-    """
-    found = []
-    for name in names:
-        words = set(re.split(r"[^a-z0-9]+", name.lower()))
-        is_age_of_person = "age" in words and not words & _NOT_A_PERSON_WORDS
-        if name in FAIRNESS_COLUMNS or words & PROTECTED_WORDS or is_age_of_person:
-            found.append(name)
-    return found
-
-
-def check_no_protected_features(names: Iterable[str]) -> None:
-    """Raise ``ValueError`` if any feature is a protected attribute (for training and cards)."""
-    found = protected_features(names)
-    if found:
-        raise ValueError(
-            f"protected attributes must not be features: {', '.join(found)}; they are for "
-            "the fairness audit only"
-        )
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -127,7 +127,7 @@ def test_lightgbm_attribution_is_additive_to_log_odds(lightgbm_scorer, data):
     assert attribution.method == "treeshap"
     assert attribution.values.index.equals(X.index)
     fast = explain(lightgbm_scorer, X, method="fast")
-    assert fast.method == "path"
+    assert fast.method == "saabas"
     assert fast.max_additivity_error() <= 1e-6
     np.testing.assert_allclose(fast.output, attribution.output, atol=1e-12)
     assert fast.values.index.equals(X.index)

@@ -62,20 +62,32 @@ class Attribution:
         output: the quantity explained, one per row;
             ``base_value + values.sum(axis=1) == output``.
         output_name: what ``output`` is, in words.
-        method: "treeshap" or "path_length".
+        method: "treeshap" (exact, both scorers), "path_length" (the forest's fast
+            path attribution) or "saabas" (LightGBM's fast path attribution).
     """
 
     values: pd.DataFrame
     base_value: float
     output: np.ndarray
     output_name: str
-    method: str
+    method: Literal["treeshap", "path_length", "saabas"]
 
     def __post_init__(self) -> None:
         if self.output.shape != (len(self.values),):
             raise ValueError(
                 f"output has shape {self.output.shape}, expected ({len(self.values)},)"
             )
+
+    def rows(self, index: pd.Index) -> Attribution:
+        """The attribution of some of the rows (by index label), in the order given."""
+        positions = self.values.index.get_indexer(index)
+        return Attribution(
+            values=self.values.loc[index],
+            base_value=self.base_value,
+            output=np.asarray(self.output)[positions],
+            output_name=self.output_name,
+            method=self.method,
+        )
 
     def max_additivity_error(self) -> float:
         """Largest |base_value + sum of contributions - output| over rows (0.0 if no rows)."""
@@ -187,7 +199,7 @@ def _explain_lightgbm_path(scorer: LightGBMScorer, X: pd.DataFrame) -> Attributi
         base_value=base_value,
         output=np.asarray(output, dtype=np.float64),
         output_name=LIGHTGBM_OUTPUT,
-        method="path",
+        method="saabas",
     )
 
 

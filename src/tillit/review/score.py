@@ -309,7 +309,7 @@ def _explain(
         "isolation_forest": explain(model.isolation_forest, iso_X.iloc[rows], method="exact"),
     }
     agreement = {
-        name: top_k_agreement(exact[name], _subset(fast[name], X.index[rows]), k=3)
+        name: top_k_agreement(exact[name], fast[name].rows(X.index[rows]), k=3)
         if len(rows)
         else float("nan")
         for name in exact
@@ -357,17 +357,4 @@ def _held_rows(quarantined: pd.DataFrame) -> pd.DataFrame:
             "findings": "",
             "reasons": ("cannot be scored: " + quarantined["reason"].astype("str")).to_numpy(),
         }
-    )
-
-
-def _subset(attribution: Attribution, index: pd.Index) -> Attribution:
-    from tillit.modelling.explain import Attribution
-
-    positions = attribution.values.index.get_indexer(index)
-    return Attribution(
-        values=attribution.values.loc[index],
-        base_value=attribution.base_value,
-        output=np.asarray(attribution.output)[positions],
-        output_name=attribution.output_name,
-        method=attribution.method,
     )

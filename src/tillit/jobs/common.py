@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Unpack
 
 import pandas as pd
 
@@ -14,7 +15,7 @@ from tillit.config import TillitConfig
 from tillit.data.io import data_fingerprint, read_frame, read_raw_tables, write_frame
 from tillit.data.validate import ValidationResult, check_quarantine_limit, validate_tables
 from tillit.errors import QuarantineLimitError, TillitError
-from tillit.ops.auditlog import AuditRecord
+from tillit.ops.auditlog import AuditRecord, RecordFields
 
 TRUTH_FILE = "truth.parquet"
 AUDIT_LOG = "audit_log.jsonl"
@@ -93,19 +94,7 @@ def staged_output(out: Path, overwrite: bool) -> Iterator[Path]:
     work.replace(out)
 
 
-def record_run(
-    store: Path,
-    command: str,
-    *,
-    model_name: str | None = None,
-    model_version: str | None = None,
-    run_id: str | None = None,
-    config_hash: str | None = None,
-    data_fingerprint: str | None = None,
-    counts: Mapping[str, int] | None = None,
-    output_hashes: Mapping[str, str] | None = None,
-    details: Mapping[str, object] | None = None,
-) -> AuditRecord:
+def record_run(store: Path, command: str, **fields: Unpack[RecordFields]) -> AuditRecord:
     """Append one record to the audit log beside the model registry.
 
     A run that concerns a model also keeps the record's hash on that model's
@@ -113,18 +102,8 @@ def record_run(
     """
     from tillit.ops.auditlog import append_record
 
-    record = append_record(
-        store / AUDIT_LOG,
-        command=command,
-        model_name=model_name,
-        model_version=model_version,
-        run_id=run_id,
-        config_hash=config_hash,
-        data_fingerprint=data_fingerprint,
-        counts=counts,
-        output_hashes=output_hashes,
-        details=details,
-    )
+    record = append_record(store / AUDIT_LOG, command=command, **fields)
+    run_id = fields.get("run_id")
     if run_id is not None:
         from tillit.ops import tracking
 

@@ -15,17 +15,7 @@ from tillit.data.io import file_sha256, write_frame, write_json
 from tillit.errors import TillitError
 from tillit.jobs.common import AUDIT_LOG, LoadedData, load_data, record_run, staged_output
 from tillit.ops.auditlog import log_head
-
-# An invoice that cannot be scored, as score_month takes it: its ids, amount and why.
-QUARANTINED_COLUMNS = (
-    "invoice_id",
-    "provider_id",
-    "client_id",
-    "period",
-    "service_type",
-    "amount_sek",
-    "reason",
-)
+from tillit.review.score import HELD_COLUMNS
 
 
 @dataclass(frozen=True)
@@ -43,12 +33,12 @@ def period_quarantine(loaded: LoadedData, period: str) -> pd.DataFrame:
     records = records[records["table"] == "invoices"]
     raw = loaded.raw["invoices"].reset_index(drop=True)
     if records.empty:
-        return pd.DataFrame(columns=list(QUARANTINED_COLUMNS))
+        return pd.DataFrame(columns=list(HELD_COLUMNS))
     reasons = records.groupby("row_number")["rule"].agg(lambda r: "; ".join(sorted(set(r))))
     rows = raw.loc[reasons.index]
     rows = rows.assign(reason=reasons.to_numpy())
     rows = rows[rows["period"].astype("str") == period]
-    return rows[list(QUARANTINED_COLUMNS)]
+    return rows[list(HELD_COLUMNS)]
 
 
 def run_score(

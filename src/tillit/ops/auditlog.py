@@ -34,6 +34,7 @@ import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import TypedDict, Unpack
 
 import numpy as np
 import pandas as pd
@@ -142,20 +143,26 @@ def _tail(fd: int) -> tuple[int, bytes | None, bool]:
     return n_lines, last, complete
 
 
+class RecordFields(TypedDict, total=False):
+    """What a command says about its run; every field may be left out."""
+
+    model_name: str | None
+    model_version: str | None
+    run_id: str | None
+    config_hash: str | None
+    data_fingerprint: str | None
+    counts: Mapping[str, int] | None
+    output_hashes: Mapping[str, str] | None
+    details: Mapping[str, object] | None
+
+
 def append_record(
     path: Path,
     *,
     command: str,
-    model_name: str | None = None,
-    model_version: str | None = None,
-    run_id: str | None = None,
-    config_hash: str | None = None,
-    data_fingerprint: str | None = None,
-    counts: Mapping[str, int] | None = None,
-    output_hashes: Mapping[str, str] | None = None,
-    details: Mapping[str, object] | None = None,
     user: str | None = None,
     now: dt.datetime | None = None,
+    **fields: Unpack[RecordFields],
 ) -> AuditRecord:
     """Append one record to the log at ``path`` (created if absent) and return it.
 
@@ -170,14 +177,14 @@ def append_record(
         "utc_time": when.isoformat(timespec="seconds").replace("+00:00", "Z"),
         "user": user or _current_user(),
         "command": command,
-        "model_name": model_name,
-        "model_version": model_version,
-        "run_id": run_id,
-        "config_hash": config_hash,
-        "data_fingerprint": data_fingerprint,
-        "counts": {str(k): int(v) for k, v in (counts or {}).items()},
-        "output_hashes": {str(k): str(v) for k, v in (output_hashes or {}).items()},
-        "details": _jsonable(dict(details or {})),
+        "model_name": fields.get("model_name"),
+        "model_version": fields.get("model_version"),
+        "run_id": fields.get("run_id"),
+        "config_hash": fields.get("config_hash"),
+        "data_fingerprint": fields.get("data_fingerprint"),
+        "counts": {str(k): int(v) for k, v in (fields.get("counts") or {}).items()},
+        "output_hashes": {str(k): str(v) for k, v in (fields.get("output_hashes") or {}).items()},
+        "details": _jsonable(dict(fields.get("details") or {})),
     }
     with _APPEND_LOCK:
         fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)

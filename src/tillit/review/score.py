@@ -30,13 +30,12 @@ WHY_FINDING = "hard finding"
 WHY_RANDOM = "random check"
 WHY_QUARANTINE = "quarantined"
 
+# What identifies an invoice to an auditor, at the head of every list of invoices.
+INVOICE_COLUMNS = ("invoice_id", "provider_id", "client_id", "period", "service_type", "amount_sek")
+# An invoice that cannot be scored, as `score_month` takes it: the invoice and why.
+HELD_COLUMNS = (*INVOICE_COLUMNS, "reason")
 RISK_LIST_COLUMNS = (
-    "invoice_id",
-    "provider_id",
-    "client_id",
-    "period",
-    "service_type",
-    "amount_sek",
+    *INVOICE_COLUMNS,
     "status",
     "risk_score",
     "rank",

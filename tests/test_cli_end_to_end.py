@@ -255,7 +255,9 @@ def test_registered_pyfunc_predicts_the_risk_the_cli_wrote(world):
         )
     )
     features = pd.read_parquet(features_file)
-    mlflow.set_tracking_uri(f"sqlite:///{world['store'] / 'mlflow.db'}")
+    uri = f"sqlite:///{world['store'] / 'mlflow.db'}"
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)  # another test of this process may have pointed it elsewhere
     model = mlflow.pyfunc.load_model("models:/tillit-invoice-risk@champion")
     predicted = pd.Series(np.asarray(model.predict(features)), index=features["invoice_id"])
     risk_list = pd.read_parquet(world["score"] / "risk_list.parquet").set_index("invoice_id")

@@ -120,9 +120,11 @@ def validate(
     from tillit.config import load_config
     from tillit.data.io import read_raw_tables, write_frame, write_json
     from tillit.data.validate import check_quarantine_limit, validate_tables
+    from tillit.jobs.common import refuse_unsafe_output
 
     settings = load_config(config)
     out = out or default_run_dir("validate")
+    refuse_unsafe_output(out, data)
     result = validate_tables(read_raw_tables(data), settings.validation)
     report = result.report()
     report["data"] = str(data)

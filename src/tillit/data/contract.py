@@ -19,7 +19,6 @@ import pandera.pandas as pa
 from pandera.typing import Series
 
 from tillit import CONTRACT_VERSION
-
 from tillit.data.vocabulary import (
     AUDIT_OUTCOMES,
     EVENT_TYPES,

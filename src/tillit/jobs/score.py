@@ -13,7 +13,13 @@ from tillit import CONTRACT_VERSION
 from tillit.config import TillitConfig
 from tillit.data.io import file_sha256, write_frame, write_json
 from tillit.errors import TillitError
-from tillit.jobs.common import LoadedData, load_data, record_run, staged_output
+from tillit.jobs.common import (
+    LoadedData,
+    load_data,
+    record_run,
+    refuse_unsafe_output,
+    staged_output,
+)
 
 # An invoice that cannot be scored, as score_month takes it: its ids, amount and why.
 QUARANTINED_COLUMNS = (
@@ -66,6 +72,7 @@ def run_score(
     so a refused run never leaves a half-written or emptied output folder.
     """
     out = Path(out)
+    refuse_unsafe_output(out, data_dir)
     with staged_output(out, overwrite) as work:
         manifest = _score_into(work, out, data_dir, period, config, alias, language, store)
     return ScoreOutcome(out=out, report=out / "report.html", manifest=manifest)

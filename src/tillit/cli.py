@@ -125,7 +125,7 @@ def validate(
     settings = load_config(config)
     out = out or default_run_dir("validate")
     refuse_unsafe_output(out, data)
-    result = validate_tables(read_raw_tables(data), settings.validation)
+    result = validate_tables(read_raw_tables(data, settings.input), settings.validation)
     report = result.report()
     report["data"] = str(data)
     report["max_quarantine_share"] = settings.validation.max_quarantine_share

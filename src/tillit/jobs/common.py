@@ -40,7 +40,7 @@ def load_data(
     The quarantine is written to `quarantine_dir` before the limit is checked,
     so a refused run still leaves the record of why.
     """
-    raw = read_raw_tables(data_dir)
+    raw = read_raw_tables(data_dir, config.input)
     validation = validate_tables(raw, config.validation)
     if quarantine_dir is not None and not validation.quarantine.empty:
         write_frame(validation.quarantine, quarantine_dir / "quarantine.parquet")

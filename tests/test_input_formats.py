@@ -224,3 +224,34 @@ def test_validated_tables_do_not_depend_on_row_order(tmp_path):
     }
     write_tables(shuffled, tmp_path / "b")
     _assert_same(_valid(tmp_path / "b"), _valid(tmp_path / "a"))
+
+
+def test_rows_appended_to_a_swedish_excel_table_keep_its_dialect(tmp_path):
+    from tillit.data.io import append_table_rows, read_csv_table
+
+    tables = tiny_tables()
+    tables["audit_outcomes"].loc[0, "recovered_sek"] = 1234.5
+    tables["audit_outcomes"].loc[0, "scheme"] = "överdebitering"
+    folder = _excel(tables, tmp_path / "excel", lineterminator="\r\n")
+    path = folder / "audit_outcomes.csv"
+    before = path.read_bytes()
+    existing, dialect = read_csv_table(path, "audit_outcomes")
+    assert (dialect.sep, dialect.decimal, dialect.encoding, dialect.line_end) == (
+        ";", ",", "cp1252", "\r\n",
+    )  # fmt: skip
+    new = pd.DataFrame(
+        {
+            "invoice_id": ["I2"],
+            "reviewed_on": pd.to_datetime(["2025-03-02"]),
+            "outcome": ["confirmed"],
+            "recovered_sek": [99.5],
+            "scheme": ["åter"],
+            "selection": ["flagged"],
+        }
+    )
+    append_table_rows(path, "audit_outcomes", pd.concat([existing, new]), existing, dialect)
+    after = path.read_bytes()
+    assert after.startswith(before)
+    assert after[len(before) :] == "I2;2025-03-02;confirmed;99,5;åter;flagged\r\n".encode("cp1252")
+    outcomes = _valid(folder)["audit_outcomes"]
+    assert outcomes["recovered_sek"].tolist() == [1234.5, 99.5]

@@ -37,6 +37,7 @@ class CsvDialect:
     sep: str = ","
     decimal: str = "."
     encoding: str = "utf-8"
+    line_end: str = "\n"
 
 
 def table_files(data_dir: Path, name: str) -> list[Path]:
@@ -132,12 +133,26 @@ def _normalise_numbers(values: pd.Series, decimal: str) -> pd.Series:
     return text.where(present, values)
 
 
-def _read_csv(path: Path, spec: TableSpec | None, settings: InputConfig) -> pd.DataFrame:
+def read_csv_table(
+    path: Path, table: str | None = None, settings: InputConfig | None = None
+) -> tuple[pd.DataFrame, CsvDialect]:
+    """A CSV file as text columns (numbers of a contract table with a decimal point) and its dialect.
+
+    Raises:
+        ContractError: the dialect cannot be told, or a row is ragged.
+    """
+    spec = TABLES.get(table) if table is not None else None
+    return _read_csv(Path(path), spec, settings or InputConfig())
+
+
+def _read_csv(
+    path: Path, spec: TableSpec | None, settings: InputConfig
+) -> tuple[pd.DataFrame, CsvDialect]:
     """A CSV file as text columns, in whatever dialect it was exported; ragged rows refused."""
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
-    text, _ = _decode(path.read_bytes(), settings.encoding, path)
+    text, encoding = _decode(path.read_bytes(), settings.encoding, path)
     header = text.split("\n", 1)[0].rstrip("\r")
     sep = _detect_separator(header, spec, settings.csv_sep, path)
     names = [name.strip() for name in next(csv.reader([header], delimiter=sep), [])]
@@ -168,6 +183,7 @@ def _read_csv(path: Path, spec: TableSpec | None, settings: InputConfig) -> pd.D
             "a value that holds the separator must be quoted"
         )
     frame = table.to_pandas()
+    decimal = "."
     if spec is not None:
         numeric = [
             c for c, kind in spec.dtypes().items() if kind in ("float", "int") and c in frame
@@ -175,7 +191,8 @@ def _read_csv(path: Path, spec: TableSpec | None, settings: InputConfig) -> pd.D
         decimal = _detect_decimal(frame, numeric, settings.decimal, path)
         for column in numeric:
             frame[column] = _normalise_numbers(frame[column], decimal)
-    return frame
+    line_end = "\r\n" if text[len(header) : len(header) + 2] == "\r\n" else "\n"
+    return frame, CsvDialect(sep, decimal, encoding, line_end)
 
 
 def _read_file(
@@ -185,7 +202,7 @@ def _read_file(
         return pd.read_parquet(path)
     # Everything as text: the validator coerces and quarantines what does not parse,
     # instead of pandas guessing types or failing on the first bad cell.
-    return _read_csv(path, spec, settings or InputConfig())
+    return _read_csv(path, spec, settings or InputConfig())[0]
 
 
 def read_raw_tables(data_dir: Path, settings: InputConfig | None = None) -> dict[str, pd.DataFrame]:
@@ -336,29 +353,54 @@ def data_fingerprint(data_dir: Path) -> str:
     return digest.hexdigest()[:16]
 
 
+def _in_dialect(frame: pd.DataFrame, table: str, dialect: CsvDialect) -> str:
+    """Rows as CSV text in a file's own dialect (numbers as numbers, so the decimal mark applies)."""
+    spec = TABLES.get(table)
+    out = _csv_ready(frame, spec)
+    kinds = spec.dtypes() if spec is not None else {}
+    for column in out.columns:
+        if kinds.get(column) == "float":
+            out[column] = pd.to_numeric(out[column], errors="coerce").astype("float64")
+    return out.to_csv(
+        index=False,
+        header=False,
+        sep=dialect.sep,
+        decimal=dialect.decimal,
+        lineterminator=dialect.line_end,
+    )
+
+
 def append_table_rows(
-    path: Path, table: str, combined: pd.DataFrame, existing: pd.DataFrame | None
+    path: Path,
+    table: str,
+    combined: pd.DataFrame,
+    existing: pd.DataFrame | None,
+    dialect: CsvDialect | None = None,
 ) -> Path:
     """Write a contract table that only grows: the existing rows stay as they are.
 
-    CSV: only the new rows are appended as lines. Parquet: the whole table is written
-    to a temporary file and renamed over the old one, so a crash leaves either.
+    CSV: only the new rows are appended as lines, in the file's own dialect (a Swedish
+    Excel file stays `;`-separated cp1252 with decimal commas). Parquet: the whole table
+    is written to a temporary file and renamed over the old one, so a crash leaves either.
     """
     path = Path(path)
+    dialect = dialect or CsvDialect()
     n_old = 0 if existing is None else len(existing)
     new_rows = combined.iloc[n_old:]
     same_columns = existing is not None and list(existing.columns) == list(combined.columns)
     if path.suffix == ".csv" and path.exists() and same_columns:
-        text = _csv_ready(new_rows, TABLES.get(table)).to_csv(index=False, header=False)
-        with path.open("a", encoding="utf-8") as handle:
+        text = _in_dialect(new_rows, table, dialect)
+        with path.open("a", encoding=dialect.encoding, newline="") as handle:
             handle.write(text)
         return path
     temporary = path.with_name(path.name + ".tmp")
     if path.suffix == ".csv":
-        # Old rows exactly as read (text), new rows in the contract's text formats.
+        # Every row in the file's dialect: old rows as read, new rows in the contract's formats.
         old_rows = combined.iloc[:n_old]
-        frame = pd.concat([old_rows, _csv_ready(new_rows, TABLES.get(table))], ignore_index=True)
-        frame.to_csv(temporary, index=False, encoding="utf-8")
+        header = dialect.sep.join(str(column) for column in combined.columns) + dialect.line_end
+        body = _in_dialect(old_rows, table, dialect) + _in_dialect(new_rows, table, dialect)
+        with temporary.open("w", encoding=dialect.encoding, newline="") as handle:
+            handle.write(header + body)
     else:
         combined.to_parquet(temporary, index=False)
     temporary.replace(path)

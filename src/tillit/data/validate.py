@@ -366,10 +366,20 @@ def check_quarantine_limit(result: ValidationResult, config: ValidationConfig) -
     if over:
         lines = [
             f"{name}: {result.summary[name]['rows_quarantined']} of "
-            f"{result.summary[name]['rows_read']} rows quarantined ({share:.1%})"
+            f"{result.summary[name]['rows_read']} rows quarantined ({share:.1%}); "
+            + _top_rules(result.quarantine, name)
             for name, share in over.items()
         ]
         raise QuarantineLimitError(
             f"quarantined share above the limit of {config.max_quarantine_share:.1%}; "
             "the export looks broken, so nothing is scored:\n  " + "\n  ".join(lines)
         )
+
+
+def _top_rules(quarantine: pd.DataFrame, table: str, n: int = 3) -> str:
+    """The most frequent rules a table broke, with their column and count, for the message."""
+    records = quarantine[quarantine["table"] == table]
+    counts = records.groupby(["column", "rule"]).size().sort_values(ascending=False, kind="stable")
+    parts = [f"{column}: {rule} ({count})" for (column, rule), count in counts.head(n).items()]
+    more = len(counts) - n
+    return "; ".join(parts) + (f"; and {more} more rule(s)" if more > 0 else "")

@@ -407,7 +407,7 @@ def _cases() -> list[Case]:
             "tab, latin-1, with flags",
             _dialect(sep="\t", encoding="latin-1"),
             "",
-            ("--csv-sep", "tab", "--encoding", "latin-1"),
+            flags=("--csv-sep", "tab", "--encoding", "latin-1"),
             expect="clean",
         ),
         Case("CSV dialect", "semicolon, decimal point", _dialect(sep=";"), "", expect="clean"),
@@ -571,8 +571,10 @@ def _outcome(command: str, run: Run, quarantined: int) -> str:
         return f"{command}: traceback"
     if run.exit_code == 2:
         return f"{command}: exit 2"
+    if run.exit_code == 0 and command == "score":
+        return "score: exit 0" + (", invoices quarantined" if quarantined else ", all scored")
     if run.exit_code == 0:
-        return f"{command}: exit 0" + (", rows quarantined" if quarantined else ", clean")
+        return "validate: exit 0" + (", rows quarantined" if quarantined else ", clean")
     return f"{command}: exit {run.exit_code}"
 
 

@@ -5,7 +5,8 @@ breaks or re-formats it one way, and runs `tillit validate` and, for the first c
 of each kind, `tillit score` through the Typer app in this process (the real commands,
 option parsing and exit codes, without paying MLflow's import per case). Each must end
 with exit 0 or exit 2 and one message naming the table (and the column where there is
-one), never a traceback; scoring must account for every invoice of the month
+one), never a traceback; validation must account for every row of every table
+(read = valid + quarantined); scoring must account for every invoice of the month
 (received = scored + quarantined, every invoice listed); the input folder is hashed
 before and after and must be untouched. The table of outcomes is printed
 (`pytest -s tests/test_fuzz_inputs.py`) and written to `fuzz_outcomes.txt` in the
@@ -606,6 +607,8 @@ def test_every_corruption_ends_cleanly_and_loses_nothing(trained_export, tables,
         )
         outcomes[(case.kind, _outcome("validate", run, len(quarantine)))] += 1
         problems += _check(case, run, quarantine, "validate")
+        if run.exit_code == 0:
+            problems += _all_rows_accounted(case, out, tables)
         if scored_kinds[case.kind] < SCORES_PER_KIND:
             scored_kinds[case.kind] += 1
             problems += _score_case(case, folder, root / f"score{number:03d}", trained_export["store"], outcomes)  # fmt: skip
@@ -642,6 +645,20 @@ def _check(case: Case, run: Run, quarantine: pd.DataFrame, command: str) -> list
     if case.expect == "clean" and len(quarantine):
         return [f"{where}: quarantined {quarantine[['table', 'column', 'rule']].drop_duplicates().values.tolist()}"]  # fmt: skip
     return []
+
+
+def _all_rows_accounted(case: Case, out: Path, tables: Tables) -> list[str]:
+    """Every row of every table was read, and is either valid or quarantined."""
+    report = json.loads((out / "validation.json").read_text())["tables"]
+    problems = []
+    for name, counts in report.items():
+        if counts["rows_read"] != len(tables[name]):
+            problems.append(f"{case.name}: {name} read {counts['rows_read']} of {len(tables[name])} rows")  # fmt: skip
+        if counts["rows_read"] != counts["rows_valid"] + counts["rows_quarantined"]:
+            problems.append(f"{case.name}: {name} rows do not add up {counts}")
+    if set(report) != set(tables):
+        problems.append(f"{case.name}: tables read {sorted(report)}")
+    return problems
 
 
 def _score_case(

@@ -115,3 +115,35 @@ def tiny_tables() -> dict[str, pd.DataFrame]:
 def tables() -> dict[str, pd.DataFrame]:
     """A fresh copy of the tiny valid municipality for each test."""
     return tiny_tables()
+
+
+EXPORT_SEED, EXPORT_CLIENTS, EXPORT_MONTHS, EXPORT_PERIOD = 11, 300, 6, "2025-06"
+
+
+@pytest.fixture(scope="session")
+def trained_export(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+    """One simulated municipality with a champion model, and its Parquet export scored once.
+
+    Shared by the tests of real exports and the fuzz suite (simulating and training take
+    most of their time).
+    """
+    from tests.cli import ok, tillit
+
+    root = tmp_path_factory.mktemp("export")
+    data, store = root / "data", root / "models"
+    ok(
+        tillit(
+            "simulate", "--out", data, "--seed", EXPORT_SEED, "--clients", EXPORT_CLIENTS,
+            "--months", EXPORT_MONTHS, cwd=root,
+        )
+    )  # fmt: skip
+    ok(tillit("train", "--data", data, "--store", store, cwd=root))
+    ok(tillit("promote", "--store", store, cwd=root))
+    reference = root / "reference"
+    ok(
+        tillit(
+            "score", "--data", data, "--period", EXPORT_PERIOD, "--out", reference,
+            "--store", store, cwd=root,
+        )
+    )  # fmt: skip
+    return {"root": root, "data": data, "store": store, "reference": reference}

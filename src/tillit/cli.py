@@ -10,11 +10,14 @@ import datetime as dt
 import functools
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Annotated, NoReturn, TypeVar
 
 import typer
 
 from tillit.errors import TillitError
+
+if TYPE_CHECKING:
+    from tillit.config import TillitConfig
 
 app = typer.Typer(
     name="tillit",
@@ -33,6 +36,41 @@ ConfigOption = Annotated[
 DataOption = Annotated[
     Path, typer.Option("--data", "-d", help="Input folder with the contract tables.")
 ]
+
+
+CsvSepOption = Annotated[
+    str | None,
+    typer.Option(
+        "--csv-sep", help='CSV separator: ",", ";" or tab (default: input.csv_sep, auto).'
+    ),
+]
+DecimalOption = Annotated[
+    str | None,
+    typer.Option(
+        "--decimal", help='Decimal mark in CSV: "." or "," (default: input.decimal, auto).'
+    ),
+]
+EncodingOption = Annotated[
+    str | None,
+    typer.Option(
+        "--encoding", help="CSV encoding: utf-8, cp1252 or latin-1 (default: input.encoding, auto)."
+    ),
+]
+
+
+def _load_settings(
+    config: Path | None, csv_sep: str | None, decimal: str | None, encoding: str | None
+) -> TillitConfig:
+    """The config file's settings with the CSV flags given on the command line on top."""
+    from tillit.config import InputConfig, load_config
+
+    settings = load_config(config)
+    given = {"csv_sep": csv_sep, "decimal": decimal, "encoding": encoding}
+    given = {key: value for key, value in given.items() if value is not None}
+    if not given:
+        return settings
+    reading = InputConfig.model_validate({**settings.input.model_dump(), **given})
+    return settings.model_copy(update={"input": reading})
 
 
 def _fail(message: str) -> NoReturn:
@@ -114,16 +152,20 @@ def validate(
         typer.Option("--out", "-o", help="Output folder (default runs/validate-<UTC time>)."),
     ] = None,
     config: ConfigOption = None,
+    csv_sep: CsvSepOption = None,
+    decimal: DecimalOption = None,
+    encoding: EncodingOption = None,
 ) -> None:
-    """Check a folder against data contract v1; quarantine bad rows; exit 2 if it is unusable."""
+    """Check a folder against the data contract; quarantine bad rows; exit 2 if it is unusable."""
     from tillit import CONTRACT_VERSION
-    from tillit.config import load_config
     from tillit.data.io import read_raw_tables, write_frame, write_json
     from tillit.data.validate import check_quarantine_limit, validate_tables
+    from tillit.jobs.common import refuse_unsafe_output
 
-    settings = load_config(config)
+    settings = _load_settings(config, csv_sep, decimal, encoding)
     out = out or default_run_dir("validate")
-    result = validate_tables(read_raw_tables(data))
+    refuse_unsafe_output(out, data)
+    result = validate_tables(read_raw_tables(data, settings.input))
     report = result.report()
     report["data"] = str(data)
     report["max_quarantine_share"] = settings.validation.max_quarantine_share
@@ -157,13 +199,15 @@ def features(
         Path | None, typer.Option("--out", "-o", help="Feature table file (.parquet or .csv).")
     ] = None,
     config: ConfigOption = None,
+    csv_sep: CsvSepOption = None,
+    decimal: DecimalOption = None,
+    encoding: EncodingOption = None,
 ) -> None:
     """Build one month's feature table (one row per invoice) with its findings and quarantine."""
-    from tillit.config import load_config
     from tillit.jobs import run_features
 
     out = out or default_run_dir("features") / f"features_{period}.parquet"
-    figures = run_features(data, period, out, load_config(config))
+    figures = run_features(data, period, out, _load_settings(config, csv_sep, decimal, encoding))
     typer.echo(
         f"{figures.invoices:,} invoices described, {figures.findings:,} hard findings, "
         f"{figures.quarantined:,} quarantined, in {figures.seconds} s"
@@ -182,12 +226,14 @@ def train(
     data: DataOption,
     config: ConfigOption = None,
     store: StoreOption = Path("models"),
+    csv_sep: CsvSepOption = None,
+    decimal: DecimalOption = None,
+    encoding: EncodingOption = None,
 ) -> None:
     """Train both scorers with a time split, log to MLflow and register the challenger."""
-    from tillit.config import load_config
     from tillit.jobs import run_train
 
-    settings = load_config(config)
+    settings = _load_settings(config, csv_sep, decimal, encoding)
     outcome = run_train(data, settings, config, store)
     result, ref = outcome.result, outcome.model
     evaluation = result.evaluation
@@ -253,12 +299,14 @@ def score(
     ] = False,
     config: ConfigOption = None,
     store: StoreOption = Path("models"),
+    csv_sep: CsvSepOption = None,
+    decimal: DecimalOption = None,
+    encoding: EncodingOption = None,
 ) -> None:
     """Score a month: risk list, explanations, report.html and manifest.json in --out."""
-    from tillit.config import load_config
     from tillit.jobs import run_score
 
-    settings = load_config(config)
+    settings = _load_settings(config, csv_sep, decimal, encoding)
     lang = lang or settings.scoring.language
     if lang not in ("en", "sv"):
         _fail(f"--lang must be en or sv, not {lang!r}")
@@ -298,12 +346,15 @@ def feedback(
     ] = None,
     config: ConfigOption = None,
     store: StoreOption = Path("models"),
+    csv_sep: CsvSepOption = None,
+    decimal: DecimalOption = None,
+    encoding: EncodingOption = None,
 ) -> None:
     """Append auditors' decisions to audit_outcomes in --data (append-only); bad ones are rejected."""
-    from tillit.config import load_config
     from tillit.jobs import run_feedback
 
-    outcome = run_feedback(data, decisions, risk_list, load_config(config), store)
+    settings = _load_settings(config, csv_sep, decimal, encoding)
+    outcome = run_feedback(data, decisions, risk_list, settings, store)
     rejected = outcome.rejected_rows
     typer.echo(
         f"{outcome.decisions} decisions read: {outcome.accepted} accepted "

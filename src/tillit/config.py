@@ -38,6 +38,19 @@ class ValidationConfig(StrictModel):
     max_quarantine_share: float = Field(default=0.01, ge=0, le=1)
 
 
+class InputConfig(StrictModel):
+    """How CSV files in the input folder are read; `auto` detects, and stops when unsure.
+
+    Swedish Excel saves `;`-separated, decimal-comma, Windows-1252 files; most
+    other systems comma-separated UTF-8. The CLI flags `--csv-sep`, `--decimal`
+    and `--encoding` override these.
+    """
+
+    csv_sep: Literal["auto", ",", ";", "tab"] = "auto"
+    decimal: Literal["auto", ".", ","] = "auto"
+    encoding: Literal["auto", "utf-8", "cp1252", "latin-1"] = "auto"
+
+
 class SimulationConfig(StrictModel):
     """Size, seed and knobs of the simulated municipality."""
 
@@ -292,6 +305,7 @@ class TillitConfig(StrictModel):
     """The whole configuration of a run, one section per pipeline stage."""
 
     validation: ValidationConfig = ValidationConfig()
+    input: InputConfig = InputConfig()
     simulation: SimulationConfig = SimulationConfig()
     features: FeatureConfig = FeatureConfig()
     review: ReviewConfig = ReviewConfig()

@@ -2,7 +2,10 @@
 
 v1.1 adds one optional column, `audit_outcomes.selection` (how a review was
 picked), so that decisions on random checks can be told apart; v1.0 folders
-without it read unchanged.
+without it read unchanged. v1.2 widens the file formats (CSV dialects, time
+zones; see `tillit.data.io`) and bounds every number by what is plausible: no
+number is infinite, and the upper bounds below are far beyond any real value,
+so a value above one is a broken export, not a large invoice.
 
 The models check one table at a time: types, nulls, allowed values, ranges,
 uniqueness and the order of dates within a row. References between tables
@@ -19,7 +22,6 @@ import pandera.pandas as pa
 from pandera.typing import Series
 
 from tillit import CONTRACT_VERSION
-
 from tillit.data.vocabulary import (
     AUDIT_OUTCOMES,
     EVENT_TYPES,
@@ -32,6 +34,12 @@ from tillit.data.vocabulary import (
     SERVICE_TYPES,
     VISIT_METHODS,
 )
+
+# Plausibility bounds (v1.2): each is far above anything a real export holds.
+MAX_INVOICE_AMOUNT_SEK = 10_000_000.0  # one client's month of one service: 744 h x 10,000 SEK/h
+MAX_RATE_SEK_PER_HOUR = 10_000.0  # home-care tariffs are about 300-700 SEK/h
+MAX_REGISTER_AMOUNT_SEK = 1_000_000_000.0  # a tax debt registered with Kronofogden
+MIN_YEAR, MAX_YEAR = 1900, 2100  # tariff years
 
 
 def luhn_valid(number: str) -> bool:
@@ -84,7 +92,7 @@ class ProviderEvents(_Contract):
     provider_id: Series[str]
     event_date: Series[pd.Timestamp]
     event_type: Series[str] = pa.Field(isin=EVENT_TYPES)
-    amount_sek: Series[float] = pa.Field(nullable=True, ge=0)
+    amount_sek: Series[float] = pa.Field(nullable=True, ge=0, le=MAX_REGISTER_AMOUNT_SEK)
 
 
 class ProviderPersons(_Contract):
@@ -160,7 +168,7 @@ class Invoices(_Contract):
     period: Series[str] = pa.Field(str_matches=PERIOD_PATTERN)
     service_type: Series[str] = pa.Field(isin=SERVICE_TYPES)
     billed_hours: Series[float] = pa.Field(ge=0, le=MAX_HOURS_PER_MONTH)
-    amount_sek: Series[float] = pa.Field(ge=0)
+    amount_sek: Series[float] = pa.Field(ge=0, le=MAX_INVOICE_AMOUNT_SEK)
     submitted_on: Series[pd.Timestamp]
 
     @pa.dataframe_check(name="submitted_on_not_before_first_day_of_period")
@@ -171,8 +179,8 @@ class Invoices(_Contract):
 
 class Tariffs(_Contract):
     service_type: Series[str] = pa.Field(isin=SERVICE_TYPES)
-    year: Series[int]
-    rate_sek: Series[float] = pa.Field(gt=0)
+    year: Series[int] = pa.Field(ge=MIN_YEAR, le=MAX_YEAR)
+    rate_sek: Series[float] = pa.Field(gt=0, le=MAX_RATE_SEK_PER_HOUR)
 
     @pa.dataframe_check(name="service_type_and_year_unique")
     def _unique_service_year(cls, df: pd.DataFrame) -> pd.Series:
@@ -183,7 +191,7 @@ class AuditOutcomes(_Contract):
     invoice_id: Series[str]
     reviewed_on: Series[pd.Timestamp]
     outcome: Series[str] = pa.Field(isin=AUDIT_OUTCOMES)
-    recovered_sek: Series[float] = pa.Field(nullable=True, ge=0)
+    recovered_sek: Series[float] = pa.Field(nullable=True, ge=0, le=MAX_INVOICE_AMOUNT_SEK)
     scheme: Series[str] = pa.Field(nullable=True)
     selection: Series[str] = pa.Field(nullable=True, isin=REVIEW_SELECTIONS)
 

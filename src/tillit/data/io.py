@@ -2,42 +2,216 @@
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from tillit import CONTRACT_VERSION
+from tillit.config import InputConfig
 from tillit.data.contract import TABLES, TableSpec
 from tillit.errors import ContractError, TillitError
 
 _SUFFIXES = (".parquet", ".csv")
 _CSV_FORMATS = {"date": "%Y-%m-%d", "timestamp": "%Y-%m-%dT%H:%M:%S"}
+_SEPARATORS = {",": ",", ";": ";", "tab": "\t"}
+_SEPARATOR_NAMES = {",": "','", ";": "';'", "\t": "tab"}
+# Thousands separators a spreadsheet may put inside a number: space, no-break space, narrow no-break space.
+_DIGIT_GROUP_SPACES = r"[ \u00a0\u202f]"
+# "1 234,50", "-0,5", "1.234,50": a decimal comma (dots only as thousands separators).
+_COMMA_DECIMAL = r"[+-]?(\d{1,3}(\.\d{3})+|\d*),\d+"
+# "12.5", "460.0": a decimal point that cannot be a thousands separator (not exactly 3 digits after).
+_POINT_DECIMAL = r"[+-]?\d*\.(\d{1,2}|\d{4,})([eE][+-]?\d+)?"
+
+
+@dataclass(frozen=True)
+class CsvDialect:
+    """How one CSV file is written: separator, decimal mark and text encoding."""
+
+    sep: str = ","
+    decimal: str = "."
+    encoding: str = "utf-8"
+    line_end: str = "\n"
+
+
+def table_files(data_dir: Path, name: str) -> list[Path]:
+    """Every file that claims to hold a table: present files, folders and broken links alike."""
+    paths = [Path(data_dir) / f"{name}{suffix}" for suffix in _SUFFIXES]
+    return [path for path in paths if path.exists() or path.is_symlink()]
 
 
 def find_table_file(data_dir: Path, name: str) -> Path | None:
-    """The file that holds a table: `<name>.parquet` or `<name>.csv` (Parquet wins if both)."""
-    for suffix in _SUFFIXES:
-        path = data_dir / f"{name}{suffix}"
+    """The file that holds a table: `<name>.parquet` or `<name>.csv`.
+
+    `read_raw_tables` refuses a table given twice; this returns the Parquet one then.
+    """
+    for path in table_files(data_dir, name):
         if path.is_file():
             return path
     return None
 
 
-def _read_file(path: Path) -> pd.DataFrame:
+def _decode(data: bytes, encoding: str, path: Path) -> tuple[str, str]:
+    """The text of a CSV file and the encoding it was read with; a byte-order mark is dropped."""
+    if encoding == "auto":
+        # Text that decodes as UTF-8 is UTF-8 (cp1252's å, ä, ö never form valid UTF-8 with
+        # the bytes around them); anything else is read as Windows-1252, as Swedish Excel saves it.
+        for candidate in ("utf-8", "cp1252"):
+            try:
+                return data.decode(candidate).removeprefix("\ufeff"), candidate
+            except UnicodeDecodeError:
+                continue
+        raise ContractError(
+            f"{path}: neither UTF-8 nor Windows-1252 text; give the encoding with --encoding"
+        )
+    try:
+        return data.decode(encoding).removeprefix("\ufeff"), encoding
+    except UnicodeDecodeError as exc:
+        raise ContractError(
+            f"{path}: not {encoding} text (byte {exc.start}); give the right --encoding"
+        ) from None
+
+
+def _detect_separator(header: str, spec: TableSpec | None, setting: str, path: Path) -> str:
+    """The separator that splits the header into the contract's column names."""
+    if setting != "auto":
+        return _SEPARATORS[setting]
+    if spec is None:
+        counts = {sep: header.count(sep) for sep in _SEPARATOR_NAMES}
+    else:
+        expected = set(spec.columns)
+        counts = {
+            sep: len({part.strip().strip('"') for part in header.split(sep)} & expected)
+            for sep in _SEPARATOR_NAMES
+        }
+    best = max(counts.values())
+    winners = [sep for sep, count in counts.items() if count == best]
+    if best == 0 and spec is not None:
+        raise ContractError(
+            f"{path}: the header names none of the table's columns when split by comma, "
+            "semicolon or tab; give the separator with --csv-sep"
+        )
+    if best == 0:
+        return ","
+    if len(winners) > 1:
+        names = " or ".join(_SEPARATOR_NAMES[sep] for sep in winners)
+        raise ContractError(f"{path}: the separator could be {names}; give it with --csv-sep")
+    return winners[0]
+
+
+def _detect_decimal(frame: pd.DataFrame, columns: list[str], setting: str, path: Path) -> str:
+    """The decimal mark of the number columns: a comma only where no value says otherwise."""
+    if setting != "auto":
+        return setting
+    has_comma = has_point = False
+    for column in columns:
+        text = frame[column].dropna().astype("str").str.replace(_DIGIT_GROUP_SPACES, "", regex=True)
+        has_comma |= bool(text.str.fullmatch(_COMMA_DECIMAL).any())
+        has_point |= bool(text.str.fullmatch(_POINT_DECIMAL).any())
+    if has_comma and has_point:
+        raise ContractError(
+            f"{path}: numbers are written both with a decimal comma and a decimal point; "
+            "give the decimal mark with --decimal"
+        )
+    return "," if has_comma else "."
+
+
+def _normalise_numbers(values: pd.Series, decimal: str) -> pd.Series:
+    """Number text as Python writes it ("1 234,50" -> "1234.50"); anything else left as it was."""
+    present = values.notna()
+    text = values.astype("str").str.strip().str.replace(_DIGIT_GROUP_SPACES, "", regex=True)
+    if decimal == ",":
+        comma = text.str.fullmatch(_COMMA_DECIMAL) | text.str.fullmatch(r"[+-]?\d{1,3}(\.\d{3})+")
+        fixed = text.str.replace(".", "", regex=False).str.replace(",", ".", regex=False)
+        text = text.where(~comma, fixed)
+    return text.where(present, values)
+
+
+def read_csv_table(
+    path: Path, table: str | None = None, settings: InputConfig | None = None
+) -> tuple[pd.DataFrame, CsvDialect]:
+    """A CSV file as text columns (numbers of a contract table with a decimal point) and its dialect.
+
+    Raises:
+        ContractError: the dialect cannot be told, or a row is ragged.
+    """
+    spec = TABLES.get(table) if table is not None else None
+    return _read_csv(Path(path), spec, settings or InputConfig())
+
+
+def _read_csv(
+    path: Path, spec: TableSpec | None, settings: InputConfig
+) -> tuple[pd.DataFrame, CsvDialect]:
+    """A CSV file as text columns, in whatever dialect it was exported; ragged rows refused."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    text, encoding = _decode(path.read_bytes(), settings.encoding, path)
+    header = text.split("\n", 1)[0].rstrip("\r")
+    sep = _detect_separator(header, spec, settings.csv_sep, path)
+    names = [name.strip() for name in next(csv.reader([header], delimiter=sep), [])]
+    if not names or len(set(names)) != len(names):
+        raise ContractError(f"{path}: the header row is empty or names a column twice")
+    ragged: list[str] = []
+
+    def keep_count(row: Any) -> str:
+        ragged.append(f"{row.actual_columns} fields where the header has {row.expected_columns}")
+        return "skip"
+
+    table = pacsv.read_csv(
+        io.BytesIO(text.encode("utf-8")),
+        read_options=pacsv.ReadOptions(column_names=names, skip_rows=1, use_threads=False),
+        parse_options=pacsv.ParseOptions(
+            delimiter=sep, newlines_in_values=True, invalid_row_handler=keep_count
+        ),
+        convert_options=pacsv.ConvertOptions(
+            column_types={name: pa.string() for name in names},
+            strings_can_be_null=True,
+            quoted_strings_can_be_null=True,
+            null_values=[""],
+        ),
+    )
+    if ragged:
+        raise ContractError(
+            f"{path}: {len(ragged)} row(s) do not have one value per column ({ragged[0]}); "
+            "a value that holds the separator must be quoted"
+        )
+    frame = table.to_pandas()
+    decimal = "."
+    if spec is not None:
+        numeric = [
+            c for c, kind in spec.dtypes().items() if kind in ("float", "int") and c in frame
+        ]
+        decimal = _detect_decimal(frame, numeric, settings.decimal, path)
+        for column in numeric:
+            frame[column] = _normalise_numbers(frame[column], decimal)
+    line_end = "\r\n" if text[len(header) : len(header) + 2] == "\r\n" else "\n"
+    return frame, CsvDialect(sep, decimal, encoding, line_end)
+
+
+def _read_file(
+    path: Path, spec: TableSpec | None = None, settings: InputConfig | None = None
+) -> pd.DataFrame:
     if path.suffix == ".parquet":
         return pd.read_parquet(path)
     # Everything as text: the validator coerces and quarantines what does not parse,
     # instead of pandas guessing types or failing on the first bad cell.
-    return pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""], encoding="utf-8")
+    return _read_csv(path, spec, settings or InputConfig())[0]
 
 
-def read_raw_tables(data_dir: Path) -> dict[str, pd.DataFrame]:
+def read_raw_tables(data_dir: Path, settings: InputConfig | None = None) -> dict[str, pd.DataFrame]:
     """Read every contract table in a folder, untyped; stop if anything required is missing.
 
-    All missing tables and columns are collected first, so one message names them all.
+    All problems are collected first, so one message names them all: a required table
+    missing or without rows, a table given twice, a file that cannot be read (a folder,
+    a broken link, garbage; an optional table too: it is present, so it is not absent),
+    a missing column.
 
     Raises:
         ContractError: the folder, a required table or a required column is missing.
@@ -48,13 +222,27 @@ def read_raw_tables(data_dir: Path) -> dict[str, pd.DataFrame]:
     problems: list[str] = []
     tables: dict[str, pd.DataFrame] = {}
     for name, spec in TABLES.items():
-        path = find_table_file(data_dir, name)
-        if path is None:
+        paths = table_files(data_dir, name)
+        if not paths:
             if spec.required:
                 problems.append(f"{data_dir / (name + '.parquet|.csv')}: required table is missing")
             continue
+        if len(paths) > 1:
+            problems.append(
+                f"{name}: both {paths[0].name} and {paths[1].name} are present; which one is "
+                "the export? Remove the other"
+            )
+            continue
+        path = paths[0]
+        if not path.is_file():
+            what = "a folder" if path.is_dir() else "a broken link"
+            problems.append(f"{path}: is {what}, not a readable file")
+            continue
         try:
-            frame = _read_file(path)
+            frame = _read_file(path, spec, settings)
+        except ContractError as exc:
+            problems.append(str(exc))
+            continue
         except Exception as exc:  # an unreadable file is bad input, not a crash
             problems.append(f"{path}: cannot be read ({type(exc).__name__}: {exc})")
             continue
@@ -66,13 +254,17 @@ def read_raw_tables(data_dir: Path) -> dict[str, pd.DataFrame]:
         if missing:
             problems.append(f"{path}: missing column(s) {', '.join(missing)}")
             continue
+        if spec.required and frame.empty:
+            problems.append(f"{path}: required table has no rows")
+            continue
         for column in spec.optional_columns:
             if column not in frame.columns:
                 frame[column] = pd.Series(pd.NA, index=frame.index, dtype="str")
         tables[name] = frame[list(spec.columns)].reset_index(drop=True)
     if problems:
         raise ContractError(
-            "the input does not follow data contract v1:\n  " + "\n  ".join(problems)
+            f"the input does not follow data contract v{CONTRACT_VERSION}:\n  "
+            + "\n  ".join(problems)
         )
     return tables
 
@@ -161,29 +353,54 @@ def data_fingerprint(data_dir: Path) -> str:
     return digest.hexdigest()[:16]
 
 
+def _in_dialect(frame: pd.DataFrame, table: str, dialect: CsvDialect) -> str:
+    """Rows as CSV text in a file's own dialect (numbers as numbers, so the decimal mark applies)."""
+    spec = TABLES.get(table)
+    out = _csv_ready(frame, spec)
+    kinds = spec.dtypes() if spec is not None else {}
+    for column in out.columns:
+        if kinds.get(column) == "float":
+            out[column] = pd.to_numeric(out[column], errors="coerce").astype("float64")
+    return out.to_csv(
+        index=False,
+        header=False,
+        sep=dialect.sep,
+        decimal=dialect.decimal,
+        lineterminator=dialect.line_end,
+    )
+
+
 def append_table_rows(
-    path: Path, table: str, combined: pd.DataFrame, existing: pd.DataFrame | None
+    path: Path,
+    table: str,
+    combined: pd.DataFrame,
+    existing: pd.DataFrame | None,
+    dialect: CsvDialect | None = None,
 ) -> Path:
     """Write a contract table that only grows: the existing rows stay as they are.
 
-    CSV: only the new rows are appended as lines. Parquet: the whole table is written
-    to a temporary file and renamed over the old one, so a crash leaves either.
+    CSV: only the new rows are appended as lines, in the file's own dialect (a Swedish
+    Excel file stays `;`-separated cp1252 with decimal commas). Parquet: the whole table
+    is written to a temporary file and renamed over the old one, so a crash leaves either.
     """
     path = Path(path)
+    dialect = dialect or CsvDialect()
     n_old = 0 if existing is None else len(existing)
     new_rows = combined.iloc[n_old:]
     same_columns = existing is not None and list(existing.columns) == list(combined.columns)
     if path.suffix == ".csv" and path.exists() and same_columns:
-        text = _csv_ready(new_rows, TABLES.get(table)).to_csv(index=False, header=False)
-        with path.open("a", encoding="utf-8") as handle:
+        text = _in_dialect(new_rows, table, dialect)
+        with path.open("a", encoding=dialect.encoding, newline="") as handle:
             handle.write(text)
         return path
     temporary = path.with_name(path.name + ".tmp")
     if path.suffix == ".csv":
-        # Old rows exactly as read (text), new rows in the contract's text formats.
+        # Every row in the file's dialect: old rows as read, new rows in the contract's formats.
         old_rows = combined.iloc[:n_old]
-        frame = pd.concat([old_rows, _csv_ready(new_rows, TABLES.get(table))], ignore_index=True)
-        frame.to_csv(temporary, index=False, encoding="utf-8")
+        header = dialect.sep.join(str(column) for column in combined.columns) + dialect.line_end
+        body = _in_dialect(old_rows, table, dialect) + _in_dialect(new_rows, table, dialect)
+        with temporary.open("w", encoding=dialect.encoding, newline="") as handle:
+            handle.write(header + body)
     else:
         combined.to_parquet(temporary, index=False)
     temporary.replace(path)

@@ -14,11 +14,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import pandera.pandas as pa
-from pydantic import Field
 
 from tillit import CONTRACT_VERSION
-from tillit.data.contract import TABLES, TableSpec
 from tillit.config import ValidationConfig
+from tillit.data.contract import TABLES, TableSpec
 from tillit.errors import QuarantineLimitError
 
 QUARANTINE_COLUMNS = ("table", "row_number", "row_key", "column", "rule", "value")
@@ -103,34 +102,89 @@ def _row_keys(rows: pd.DataFrame, spec: TableSpec) -> pd.Series:
     return key
 
 
+# Timestamps are compared as the local wall-clock time of the municipality (the contract's convention).
+LOCAL_TIME_ZONE = "Europe/Stockholm"
+# A written offset after a timestamp's time: `Z`, `+02:00`, `+0200`, `-05` (a date's `-01` is not one).
+_OFFSET_AT_END = r":\d{2}(?:\.\d+)?\s*(?:Z|[+-]\d{2}(?::?\d{2})?)$"
+# Whole numbers beyond this are not integers a table can hold (and would overflow int64).
+_MAX_WHOLE = 2.0**53
+
+
+def to_local_time(values: pd.Series) -> pd.Series:
+    """Timestamps as naive Europe/Stockholm local time, however they came.
+
+    Time-zone-aware values (Parquet `timestamp[tz=...]`) and text with an offset
+    (`+01:00`, `+02:00`, `Z`) are converted to Stockholm time and the zone dropped;
+    text without an offset is already local time. In the October hour that repeats
+    (02:00-03:00 happens twice), two instants an hour apart read as the same local time.
+    Values that do not parse become NaT.
+    """
+    if isinstance(values.dtype, pd.DatetimeTZDtype):
+        return values.dt.tz_convert(LOCAL_TIME_ZONE).dt.tz_localize(None).astype("datetime64[ns]")
+    if pd.api.types.is_datetime64_any_dtype(values):
+        return values.astype("datetime64[ns]")
+    text = values.astype("str").str.strip().where(values.notna())
+    with_offset = text.str.contains(_OFFSET_AT_END, regex=True, na=False)
+    result = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns]")
+    if (~with_offset).any():
+        naive = pd.to_datetime(text[~with_offset], format="ISO8601", errors="coerce")
+        if isinstance(naive.dtype, pd.DatetimeTZDtype):  # defensive: never mix zones
+            naive = naive.dt.tz_convert(LOCAL_TIME_ZONE).dt.tz_localize(None)
+        result[~with_offset] = naive.astype("datetime64[ns]")
+    if with_offset.any():
+        aware = pd.to_datetime(text[with_offset], format="ISO8601", errors="coerce", utc=True)
+        local = aware.dt.tz_convert(LOCAL_TIME_ZONE).dt.tz_localize(None)
+        result[with_offset] = local.astype("datetime64[ns]")
+    return result
+
+
+def _to_dates(values: pd.Series) -> pd.Series:
+    """Dates `YYYY-MM-DD` (a midnight time after them, as spreadsheets add, is accepted)."""
+    if pd.api.types.is_datetime64_any_dtype(values):
+        return to_local_time(values)
+    text = values.astype("str").str.strip().where(values.notna())
+    text = text.str.replace(r"[T ]00:00(:00(\.0+)?)?$", "", regex=True)
+    return pd.to_datetime(text, format="%Y-%m-%d", errors="coerce").astype("datetime64[ns]")
+
+
 def _coerce(name: str, spec: TableSpec, raw: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Give every column its contract type; values that do not parse become quarantine records."""
     typed = pd.DataFrame(index=raw.index)
     failures = []
     for column, kind in spec.dtypes().items():
         values = raw[column]
+        extra_bad = pd.Series(False, index=raw.index)
+        extra_rule = ""
         if kind == "str":
             converted = values.astype("str").where(values.notna())
             converted = converted.where(converted.str.strip() != "")
             rule = None
         elif kind in ("float", "int"):
+            if pd.api.types.is_bool_dtype(values):
+                values = values.astype("object")
             converted = pd.to_numeric(values, errors="coerce").astype("float64")
             rule = f"type: {kind}"
+            # inf, -inf and 'Infinity' parse as numbers but no amount or count is infinite.
+            extra_bad = converted.notna() & ~np.isfinite(converted)
+            extra_rule = f"{column} must be a finite number"
+            converted = converted.mask(extra_bad)
             if kind == "int":
-                not_whole = converted.notna() & (converted % 1 != 0)
+                not_whole = converted.notna() & (
+                    (converted % 1 != 0) | (converted.abs() > _MAX_WHOLE)
+                )
                 converted = converted.mask(not_whole)
         else:
-            if pd.api.types.is_datetime64_any_dtype(values):
-                converted = values.astype("datetime64[ns]")
-            else:
-                fmt = "%Y-%m-%d" if kind == "date" else "ISO8601"
-                converted = pd.to_datetime(values, format=fmt, errors="coerce")
-                converted = converted.astype("datetime64[ns]")
+            converted = to_local_time(values) if kind == "timestamp" else _to_dates(values)
             rule = (
                 "type: date YYYY-MM-DD" if kind == "date" else "type: timestamp YYYY-MM-DDTHH:MM:SS"
             )
+        if extra_bad.any():
+            rows = raw.index[extra_bad.to_numpy()]
+            failures.append(
+                _records(name, rows, raw, spec, column, extra_rule, values[extra_bad].tolist())
+            )
         if rule is not None:
-            bad = values.notna() & converted.isna()
+            bad = values.notna() & converted.isna() & ~extra_bad
             if isinstance(values.dtype, pd.StringDtype) or values.dtype == object:
                 bad &= values.astype("str").str.strip() != ""
             if bad.any():
@@ -143,34 +197,64 @@ def _coerce(name: str, spec: TableSpec, raw: pd.DataFrame) -> tuple[pd.DataFrame
 
 def _schema_failures(name: str, spec: TableSpec, typed: pd.DataFrame) -> pd.DataFrame:
     """Run the table's Pandera model lazily and turn its failure cases into records."""
-    # Rows with a null where the contract forbids one would fail every other check too;
-    # Pandera reports the null itself.
+    # Pandera's int columns hold no nulls: an empty integer is recorded here as empty, and
+    # a stand-in value lets the other rules run on the rest of the row.
     int_columns = [c for c, kind in spec.dtypes().items() if kind == "int"]
     checked = typed.copy()
+    records = []
+    null_ints: set[tuple[int, str]] = set()
     for column in int_columns:
+        empty = checked[column].isna()
+        if empty.any():
+            rows = typed.index[empty.to_numpy()]
+            null_ints |= {(int(row), column) for row in rows}
+            rule = rule_text(column, "not_nullable")
+            records.append(_records(name, rows, typed, spec, column, rule, [None] * len(rows)))
         checked[column] = checked[column].fillna(-1).astype("int64")
     try:
         spec.model.validate(checked, lazy=True)
     except pa.errors.SchemaErrors as err:
         cases = err.failure_cases
     else:
-        return _empty_quarantine()
+        cases = pd.DataFrame(columns=["index", "column", "check"])
     cases = cases[cases["index"].notna()].copy()
-    if cases.empty:
-        return _empty_quarantine()
     row_rules = dict(spec.row_rule_columns)
     cases["row"] = cases["index"].astype("int64")
     is_row_rule = cases["check"].isin(row_rules)
     cases.loc[is_row_rule, "column"] = cases.loc[is_row_rule, "check"].map(row_rules)
+    stand_in = [
+        (int(r), str(c)) in null_ints for r, c in zip(cases["row"], cases["column"], strict=True)
+    ]
+    cases = cases[~pd.Series(stand_in, index=cases.index, dtype=bool)]
     # A failing dataframe-level check is listed once per column: keep one per row and rule.
     cases = cases.drop_duplicates(["row", "column", "check"]).sort_values(["row", "check"])
-    records = []
     for (column, check), group in cases.groupby(["column", "check"], sort=True):
         rows = pd.Index(group["row"].to_numpy())
         values = typed.loc[rows, column].tolist()
         rule = rule_text(str(column), str(check))
         records.append(_records(name, rows, typed, spec, str(column), rule, values))
-    return pd.concat(records, ignore_index=True)
+    return pd.concat(records, ignore_index=True) if records else _empty_quarantine()
+
+
+def _without_cells_already_recorded(schema: pd.DataFrame, coerced: pd.DataFrame) -> pd.DataFrame:
+    """A value that did not parse is left empty; its "must not be empty" would say it twice."""
+    if schema.empty or coerced.empty:
+        return schema
+    seen = set(zip(coerced["row_number"], coerced["column"], strict=True))
+    empty_rule = schema["rule"].str.endswith(" must not be empty")
+    again = [
+        is_empty and (row, column) in seen
+        for is_empty, row, column in zip(
+            empty_rule, schema["row_number"], schema["column"], strict=True
+        )
+    ]
+    return schema[~np.asarray(again, dtype=bool)].reset_index(drop=True)
+
+
+def canonical_order(frame: pd.DataFrame, spec: TableSpec) -> pd.DataFrame:
+    """Rows sorted on the table's key, else on every column: no result depends on export order."""
+    by = list(spec.key) or list(spec.columns)
+    return frame.sort_values(by, kind="stable", na_position="last").reset_index(drop=True)
 
 
 _CHECK_WORDS = {
@@ -235,7 +319,9 @@ def validate_tables(
                 **{c: pd.Series(pd.NA, index=raw.index, dtype="str") for c in missing_optional}
             )
         typed, coerce_records = _coerce(name, spec, raw)
-        schema_records = _schema_failures(name, spec, typed)
+        schema_records = _without_cells_already_recorded(
+            _schema_failures(name, spec, typed), coerce_records
+        )
         records = [coerce_records, schema_records]
         bad_rows = set(coerce_records["row_number"]) | set(schema_records["row_number"])
         for reference in spec.references:
@@ -256,7 +342,7 @@ def validate_tables(
         for column, kind in spec.dtypes().items():
             if kind == "int":
                 clean[column] = clean[column].astype("int64")
-        valid[name] = clean
+        valid[name] = canonical_order(clean, spec)
         n_rows = len(raw)
         summary[name] = {
             "rows_read": n_rows,
@@ -279,10 +365,20 @@ def check_quarantine_limit(result: ValidationResult, config: ValidationConfig) -
     if over:
         lines = [
             f"{name}: {result.summary[name]['rows_quarantined']} of "
-            f"{result.summary[name]['rows_read']} rows quarantined ({share:.1%})"
+            f"{result.summary[name]['rows_read']} rows quarantined ({share:.1%}); "
+            + _top_rules(result.quarantine, name)
             for name, share in over.items()
         ]
         raise QuarantineLimitError(
             f"quarantined share above the limit of {config.max_quarantine_share:.1%}; "
             "the export looks broken, so nothing is scored:\n  " + "\n  ".join(lines)
         )
+
+
+def _top_rules(quarantine: pd.DataFrame, table: str, n: int = 3) -> str:
+    """The most frequent rules a table broke, with their column and count, for the message."""
+    records = quarantine[quarantine["table"] == table]
+    counts = records.groupby(["column", "rule"]).size().sort_values(ascending=False, kind="stable")
+    parts = [f"{column}: {rule} ({count})" for (column, rule), count in counts.head(n).items()]
+    more = len(counts) - n
+    return "; ".join(parts) + (f"; and {more} more rule(s)" if more > 0 else "")

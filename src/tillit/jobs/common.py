@@ -42,7 +42,7 @@ def load_data(
     The quarantine is written to `quarantine_dir` before the limit is checked,
     so a refused run still leaves the record of why.
     """
-    raw = read_raw_tables(data_dir)
+    raw = read_raw_tables(data_dir, config.input)
     validation = validate_tables(raw)
     if quarantine_dir is not None and not validation.quarantine.empty:
         write_frame(validation.quarantine, quarantine_dir / "quarantine.parquet")
@@ -54,6 +54,36 @@ def read_truth(data_dir: Path) -> pd.DataFrame | None:
     """Simulated ground truth, for evaluation only: scoring never reads it."""
     path = Path(data_dir) / TRUTH_FILE
     return read_frame(path) if path.is_file() else None
+
+
+def refuse_unsafe_output(out: Path, data_dir: Path | None, kind: str = "folder") -> None:
+    """Refuse an output place that would destroy or mix with the input, before anything is read.
+
+    `out` must not be the data folder, lie inside it or contain it (a replaced output
+    folder would take the input with it), and an output folder must not be a file.
+
+    Raises:
+        OutputExistsError: naming `--out` and why it is refused.
+    """
+    out_path = Path(out).resolve()
+    if data_dir is not None:
+        data_path = Path(data_dir).resolve()
+        if out_path == data_path:
+            why = "is the --data folder"
+        elif out_path.is_relative_to(data_path):
+            why = f"lies inside the --data folder {data_dir}"
+        elif data_path.is_relative_to(out_path):
+            why = f"contains the --data folder {data_dir}"
+        else:
+            why = ""
+        if why:
+            raise OutputExistsError(
+                f"--out {out} {why}: the input must stay untouched; choose another --out"
+            )
+    if kind == "folder" and Path(out).exists() and not Path(out).is_dir():
+        raise OutputExistsError(
+            f"--out {out} is an existing file, not a folder; choose another --out"
+        )
 
 
 def refuse_existing_output(out: Path, overwrite: bool) -> None:

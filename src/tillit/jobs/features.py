@@ -9,7 +9,7 @@ from pathlib import Path
 from tillit.config import TillitConfig
 from tillit.data.io import write_frame
 from tillit.errors import TillitError
-from tillit.jobs.common import load_data
+from tillit.jobs.common import load_data, refuse_unsafe_output
 
 
 @dataclass(frozen=True)
@@ -34,6 +34,7 @@ def run_features(data_dir: Path, period: str, out: Path, config: TillitConfig) -
 
     began = time.perf_counter()
     out = Path(out)
+    refuse_unsafe_output(out, data_dir, kind="file")
     stem = out.with_suffix("")
     loaded = load_data(data_dir, config)
     validation_quarantine_file = None

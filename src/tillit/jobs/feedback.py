@@ -40,7 +40,7 @@ def run_feedback(
     """
     import datetime as dt
 
-    from tillit.data.io import append_table_rows, find_table_file
+    from tillit.data.io import CsvDialect, append_table_rows, find_table_file, read_csv_table
     from tillit.ops.feedback import append_outcomes, apply_decisions
 
     loaded = load_data(data_dir, config)
@@ -69,9 +69,18 @@ def run_feedback(
     outcomes_path = (
         find_table_file(data_dir, "audit_outcomes") or Path(data_dir) / "audit_outcomes.parquet"
     )
-    existing = read_frame(outcomes_path) if outcomes_path.exists() else None
+    dialect: CsvDialect | None = None
+    existing = None
+    if outcomes_path.exists() and outcomes_path.suffix == ".csv":
+        existing, dialect = read_csv_table(outcomes_path, "audit_outcomes", config.input)
+    elif outcomes_path.exists():
+        existing = read_frame(outcomes_path)
     append_table_rows(
-        outcomes_path, "audit_outcomes", append_outcomes(existing, result.new_outcomes), existing
+        outcomes_path,
+        "audit_outcomes",
+        append_outcomes(existing, result.new_outcomes),
+        existing,
+        dialect,
     )
     # Outcomes first: after a crash in between, running the file again appends the
     # same decisions once more, which changes no label.

@@ -12,8 +12,16 @@ import pandas as pd
 from tillit import CONTRACT_VERSION
 from tillit.config import TillitConfig
 from tillit.data.io import file_sha256, write_frame, write_json
+from tillit.data.vocabulary import PERIOD_PATTERN
 from tillit.errors import TillitError
-from tillit.jobs.common import AUDIT_LOG, LoadedData, load_data, record_run, staged_output
+from tillit.jobs.common import (
+    AUDIT_LOG,
+    LoadedData,
+    load_data,
+    record_run,
+    refuse_unsafe_output,
+    staged_output,
+)
 from tillit.ops.auditlog import log_head
 from tillit.review.score import HELD_COLUMNS
 
@@ -27,8 +35,32 @@ class ScoreOutcome:
     manifest: dict[str, Any]
 
 
+def placed_periods(invoices: pd.DataFrame) -> pd.Series:
+    """The month each raw invoice plausibly belongs to (`2025-6` -> `2025-06`), None if unplaceable."""
+    from tillit.data.lineage import place_period
+
+    text = invoices["period"].astype("str").where(invoices["period"].notna())
+    well_formed = text.str.fullmatch(PERIOD_PATTERN).fillna(False).astype(bool)
+    placed = text.where(well_formed)
+    odd = ~well_formed
+    if odd.any():
+        placed[odd] = [place_period(value) for value in invoices.loc[odd, "period"]]
+    return placed
+
+
+def received_in(invoices: pd.DataFrame, period: str) -> pd.Series:
+    """Which raw invoices a month's run must account for: its own, however the period is written,
+    and those whose period cannot be placed in any month (so they are never lost)."""
+    placed = placed_periods(invoices)
+    return (placed == period) | placed.isna()
+
+
 def period_quarantine(loaded: LoadedData, period: str) -> pd.DataFrame:
-    """Invoices of the period that validation quarantined, one row each with the reasons."""
+    """Invoices of the period that validation quarantined, one row each with the reasons.
+
+    A malformed period that plausibly means this month (`2025-6`) counts as this month; one
+    that cannot be placed in any month is listed in every month's run until it is corrected.
+    """
     records = loaded.validation.quarantine
     records = records[records["table"] == "invoices"]
     raw = loaded.raw["invoices"].reset_index(drop=True)
@@ -36,9 +68,29 @@ def period_quarantine(loaded: LoadedData, period: str) -> pd.DataFrame:
         return pd.DataFrame(columns=list(HELD_COLUMNS))
     reasons = records.groupby("row_number")["rule"].agg(lambda r: "; ".join(sorted(set(r))))
     rows = raw.loc[reasons.index]
-    rows = rows.assign(reason=reasons.to_numpy())
-    rows = rows[rows["period"].astype("str") == period]
+    placed = placed_periods(rows)
+    written = rows["period"].astype("str").where(rows["period"].notna(), "")
+    note = pd.Series("", index=rows.index, dtype="str")
+    misread = placed.notna() & (placed != written)
+    note[misread] = " (period read as " + placed[misread].astype("str") + ")"
+    note[placed.isna()] = " (period cannot be placed in a month: listed in every month's run)"
+    rows = rows.assign(reason=reasons.to_numpy() + note.to_numpy(), period=written)
+    rows = rows[((placed == period) | placed.isna()).to_numpy()]
     return rows[list(HELD_COLUMNS)]
+
+
+def mark_incomplete_evidence(risk_list: pd.DataFrame, loaded: LoadedData) -> pd.DataFrame:
+    """The risk list with `evidence_incomplete` and `quarantine_rules` for every invoice."""
+    from tillit.data.lineage import incomplete_evidence
+    from tillit.review.score import RiskList
+
+    marks = incomplete_evidence(loaded.raw, loaded.validation.quarantine, risk_list)
+    marked = risk_list.assign(
+        evidence_incomplete=marks["evidence_incomplete"].to_numpy(),
+        quarantine_rules=marks["quarantine_rules"].to_numpy(),
+    )
+    RiskList.validate(marked)
+    return marked
 
 
 def run_score(
@@ -57,6 +109,7 @@ def run_score(
     so a refused run never leaves a half-written or emptied output folder.
     """
     out = Path(out)
+    refuse_unsafe_output(out, data_dir)
     with staged_output(out, overwrite) as work:
         manifest = _score_into(work, out, data_dir, period, config, alias, language, store)
     return ScoreOutcome(out=out, report=out / "report.html", manifest=manifest)
@@ -88,7 +141,7 @@ def _score_into(
         clock = now
 
     loaded = load_data(data_dir, config, quarantine_dir=out)
-    received = int((loaded.raw["invoices"]["period"].astype("str") == period).sum())
+    received = int(received_in(loaded.raw["invoices"], period).sum())
     if received == 0:
         raise TillitError(f"period {period} has no invoices in {data_dir}: nothing to score")
     lap("validate")
@@ -122,6 +175,11 @@ def _score_into(
         scoring,
         feature_catalog(config.features),
     )
+    risk_list = mark_incomplete_evidence(scored.risk_list, loaded)
+    summary = {
+        **scored.summary,
+        "invoices_evidence_incomplete": int(risk_list["evidence_incomplete"].sum()),
+    }
     lap("score_and_explain")
     if scored.summary["invoices_received"] != received:
         raise TillitError(
@@ -137,14 +195,14 @@ def _score_into(
         "data_fingerprint": loaded.fingerprint,
     }
     outputs = {
-        "risk_list.parquet": write_frame(scored.risk_list, out / "risk_list.parquet"),
-        "risk_list.csv": write_frame(scored.risk_list, out / "risk_list.csv"),
+        "risk_list.parquet": write_frame(risk_list, out / "risk_list.parquet"),
+        "risk_list.csv": write_frame(risk_list, out / "risk_list.csv"),
         "explanations.parquet": write_frame(scored.explanations, out / "explanations.parquet"),
     }
     html = render_report(
-        scored.risk_list,
+        risk_list,
         scored.explanations,
-        scored.summary,
+        summary,
         run_info,
         language,
         model.blend.finding_floor,
@@ -184,7 +242,7 @@ def _score_into(
             "quarantined": scored.summary["invoices_quarantined"],
             "flagged": scored.summary["flagged"],
         },
-        "summary": scored.summary,
+        "summary": summary,
         "config": config.resolved(),
         "timings_seconds": timings,
         "outputs": {name: file_sha256(path) for name, path in sorted(outputs.items())},

@@ -51,6 +51,14 @@ _TEXT = {
         "none": "None.",
         "isolation_forest": "Unusualness model (IsolationForest)",
         "lightgbm": "Learned from past reviews (LightGBM)",
+        "incomplete": "Evidence incomplete",
+        "incomplete_text": (
+            "{n} invoice(s) were scored with incomplete evidence: rows of other tables that "
+            "belong to them (visits, grants, clients, providers, ...) broke the data contract and "
+            'were quarantined, so a finding or reason such as "no registered visit" may reflect '
+            "the quarantine rather than the facts. They are marked in the risk list "
+            "(evidence_incomplete, quarantine_rules) and below; check the source rows first."
+        ),
     },
     "sv": {
         "lang": "sv",
@@ -94,6 +102,14 @@ _TEXT = {
         "none": "Inga.",
         "isolation_forest": "Avvikelsemodell (IsolationForest)",
         "lightgbm": "Lärd av tidigare granskningar (LightGBM)",
+        "incomplete": "Ofullständigt underlag",
+        "incomplete_text": (
+            "{n} faktura/fakturor bedömdes med ofullständigt underlag: rader i andra tabeller som "
+            "hör till dem (besök, beslut, brukare, utförare, ...) bröt mot datakontraktet och "
+            'lades i karantän, så ett fynd eller skäl som "inga registrerade besök" kan bero på '
+            "karantänen och inte på verkligheten. De är markerade i risklistan "
+            "(evidence_incomplete, quarantine_rules) och nedan; kontrollera källraderna först."
+        ),
     },
 }
 
@@ -228,6 +244,11 @@ def render_report(
         + "</div>",
         f"<h2>{escape(t['how'])}</h2><p>{t['how_text'].format(k=summary['capacity_k'], floor=finding_floor)}</p>",
     ]
+    if "evidence_incomplete" in risk_list and risk_list["evidence_incomplete"].any():
+        n_incomplete = int(risk_list["evidence_incomplete"].sum())
+        html.append(
+            f"<h2>{escape(t['incomplete'])}</h2><p>{escape(t['incomplete_text'].format(n=n_incomplete))}</p>"
+        )
     html.append(f"<h2>{escape(t['first'])}</h2>")
     html.append(_first_table(flagged.head(15), t))
     html.append(f"<h2>{escape(t['by_provider'])}</h2>")
@@ -315,6 +336,11 @@ def _invoice_block(
         f"<span>{_tags(invoice['why_flagged'], t['lang'])}</span></div>"
         + (f"<b>{escape(t['findings'])}</b>{findings}" if findings else "")
         + (f"<b>{escape(t['reasons'])}</b>{reasons}" if reasons else "")
+        + (
+            f"<p><b>{escape(t['incomplete'])}</b>: {escape(str(invoice['quarantine_rules']))}</p>"
+            if bool(invoice.get("evidence_incomplete", False))
+            else ""
+        )
         + (
             f"<p class='meta'>{escape(t['chart'])}</p><div class='charts'>{''.join(charts)}</div>"
             if charts

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Optional
 
 import numpy as np
 import pandas as pd
@@ -57,6 +57,16 @@ class RiskList(pa.DataFrameModel):
     risk_score: Series[float] = pa.Field(ge=0, le=1, nullable=True)
     rank: Series[pd.Int64Dtype] = pa.Field(ge=1, nullable=True)
     flagged: Series[bool]
+    # Added by `tillit score` (quarantine lineage): rows of other tables that were this
+    # invoice's evidence broke the contract; which rules, as `table: rule; ...`.
+    evidence_incomplete: Optional[Series[bool]]  # noqa: UP045 (Pandera reads Optional)
+    quarantine_rules: Optional[Series[str]]  # noqa: UP045
+
+    @pa.dataframe_check(name="incomplete_evidence_names_its_rules")
+    def _incomplete_named(cls, df: pd.DataFrame) -> pd.Series:
+        if "evidence_incomplete" not in df:
+            return pd.Series(True, index=df.index)
+        return df["evidence_incomplete"] == (df["quarantine_rules"].fillna("") != "")
 
     @pa.dataframe_check(name="scored_invoices_have_a_score_and_a_rank")
     def _scored_complete(cls, df: pd.DataFrame) -> pd.Series:

@@ -219,10 +219,11 @@ def _stage_simulate(dataset: dict[str, Any], write: bool) -> dict[str, Any]:
 
 def _validate(folder: Path) -> Any:
     from tillit.data.io import read_raw_tables
-    from tillit.data.validate import ValidationConfig, check_quarantine_limit, validate_tables
+    from tillit.config import ValidationConfig
+    from tillit.data.validate import check_quarantine_limit, validate_tables
 
     config = ValidationConfig()
-    result = validate_tables(read_raw_tables(folder), config)
+    result = validate_tables(read_raw_tables(folder))
     check_quarantine_limit(result, config)
     return result
 

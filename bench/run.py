@@ -218,8 +218,8 @@ def _stage_simulate(dataset: dict[str, Any], write: bool) -> dict[str, Any]:
 
 
 def _validate(folder: Path) -> Any:
-    from tillit.data.io import read_raw_tables
     from tillit.config import ValidationConfig
+    from tillit.data.io import read_raw_tables
     from tillit.data.validate import check_quarantine_limit, validate_tables
 
     config = ValidationConfig()
@@ -419,12 +419,12 @@ def _stage_explain(
     import pandas as pd
     import shap
 
-    from tillit.config import load_config
+    from tillit.config import ScoringConfig, load_config
     from tillit.features import build_features
     from tillit.jobs import load_data, period_quarantine
     from tillit.modelling.explain import Attribution, explain, top_k_agreement
     from tillit.ops import tracking
-    from tillit.review.score import ModelIdentity, ScoringConfig, score_month
+    from tillit.review.score import ModelIdentity, score_month
 
     spec = Dataset(**dataset)
     config = load_config(None)

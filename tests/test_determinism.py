@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from tillit.config import FeatureConfig, ReviewConfig, SimulationConfig
+from tillit.config import FeatureConfig, ReviewConfig, SimulationConfig, TrainingConfig
 from tillit.data.validate import validate_tables
 from tillit.features import build_features
-from tillit.modelling.train import TrainingConfig, train
+from tillit.modelling.train import train
 from tillit.simulate import simulate
 
 

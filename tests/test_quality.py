@@ -9,9 +9,9 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from tillit.config import FeatureConfig, ReviewConfig, SimulationConfig
+from tillit.config import FeatureConfig, ReviewConfig, SimulationConfig, TrainingConfig
 from tillit.data.validate import validate_tables
-from tillit.modelling.train import TrainingConfig, train
+from tillit.modelling.train import train
 from tillit.simulate import SCHEMES, simulate
 
 

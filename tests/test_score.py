@@ -8,12 +8,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tillit.config import FeatureConfig, ReviewConfig, SimulationConfig
+from tillit.config import FeatureConfig, ReviewConfig, SimulationConfig, TrainingConfig
 from tillit.data.validate import validate_tables
 from tillit.features import FINDING_CODES, build_features
 from tillit.features.catalog import _SV_FINDINGS
 from tillit.jobs import LoadedData, period_quarantine
-from tillit.modelling.train import TrainingConfig, train
+from tillit.modelling.train import train
 from tillit.review.score import (
     RISK_LIST_COLUMNS,
     ModelIdentity,

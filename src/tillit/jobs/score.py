@@ -126,10 +126,11 @@ def _score_into(
     store: Path,
 ) -> dict[str, Any]:
     """Score into the scratch folder `out` (`final` is where it will be); returns the manifest."""
+    from tillit.config import ScoringConfig
     from tillit.features import build_features, feature_catalog
     from tillit.ops import tracking
     from tillit.review.report import render_report
-    from tillit.review.score import ModelIdentity, ScoringConfig, score_month
+    from tillit.review.score import ModelIdentity, score_month
 
     timings: dict[str, float] = {}
     began = clock = time.perf_counter()

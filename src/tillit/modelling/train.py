@@ -179,6 +179,21 @@ def selection_weights(
     return weights / weights.mean()
 
 
+def balance_classes(weights: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Rescale weights so each class carries half the total weight, which stays unchanged.
+
+    Both shares are taken before either class is rescaled: rescaling one class first
+    changes the total the other's share is computed from (80/20 would end at 50:35).
+    """
+    weights = np.asarray(weights, dtype="float64")
+    total = weights.sum()
+    out = weights.copy()
+    for value in np.unique(y):
+        in_class = y == value
+        out[in_class] *= (total / 2.0) / weights[in_class].sum()
+    return out
+
+
 def _fit_scorers(
     features: pd.DataFrame, columns: tuple[str, ...], labels: pd.DataFrame, config: TrainingConfig
 ) -> tuple[IsolationForestScorer, LightGBMScorer, dict[str, int]]:
@@ -202,9 +217,7 @@ def _fit_scorers(
         )
     weights = selection_weights(X, reviewed, config.labels, config.seed)
     if config.labels.balance_classes:
-        for value in (0, 1):
-            share = weights[y == value].sum() / weights.sum()
-            weights[y == value] *= 0.5 / share
+        weights = balance_classes(weights, y)
     params = config.lightgbm
     gbm = LightGBMScorer(
         n_estimators=params.n_estimators,

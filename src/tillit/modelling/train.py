@@ -330,9 +330,12 @@ def evaluate_period(
 def _review_precision(labels: pd.DataFrame, features: pd.DataFrame) -> dict[str, float]:
     """Share confirmed among the month's reviews, by how they were picked.
 
-    Random checks are the unbiased estimate of how common irregular billing is;
-    reviews of flagged invoices measure the list's precision. They are reported
-    apart because mixing them would hide the one behind the other.
+    Each share estimates something else: among random checks (drawn by lot outside
+    the list) it estimates how common irregular billing is among the invoices the
+    list leaves out, i.e. what the list misses; among flagged invoices it is the
+    list's precision (unbiased when every flagged invoice, or the list checks drawn
+    by lot within it, was reviewed); among rule-picked reviews it describes the old
+    rule. They are reported apart because mixing them would hide one behind another.
     """
     month = labels[labels["invoice_id"].isin(features["invoice_id"])]
     out = {}
@@ -340,7 +343,7 @@ def _review_precision(labels: pd.DataFrame, features: pd.DataFrame) -> dict[str,
         part = month.loc[month["selection"] == selection, "label"]
         if len(part):
             out[f"reviews_{selection}_n"] = float(len(part))
-            out[f"reviews_{selection}_precision"] = float(part.mean())
+            out[f"reviews_{selection}_confirmed_share"] = float(part.mean())
     return out
 
 

@@ -187,7 +187,12 @@ def log_training(
             )
         mlflow.log_dict(resolved_config, "config/resolved_config.json")
         for name, path in artifacts.items():
-            mlflow.log_artifact(str(path), artifact_path=name)
+            # A folder's files go under its name, a file at the top: never `name/name/...`.
+            if Path(path).is_dir():
+                mlflow.log_artifacts(str(path), artifact_path=name)
+            else:
+                mlflow.log_artifact(str(path))
+        example, signature = model_signature(result.model, result.features)
         with tempfile.TemporaryDirectory() as scratch:
             bundle = Path(scratch) / "risk_model.joblib"
             joblib.dump(result.model, bundle)
@@ -197,11 +202,25 @@ def log_training(
                 artifacts={"risk_model": str(bundle)},
                 pip_requirements=_pip_requirements(),
                 registered_model_name=model_name,
+                signature=signature,
+                input_example=example,
             )
         run_id = run.info.run_id
     version = str(info.registered_model_version)
     client.set_registered_model_alias(model_name, CHALLENGER, version)
     return ModelRef(name=model_name, version=version, run_id=run_id, alias=CHALLENGER)
+
+
+def model_signature(model: Any, features: pd.DataFrame, rows: int = 5) -> tuple[pd.DataFrame, Any]:
+    """An input example (the first rows of the training features) and the pyfunc's signature.
+
+    The input is the model's feature columns as float64, the output the combined risk.
+    """
+    from mlflow.models import infer_signature
+
+    example = features.loc[:, list(model.feature_columns)].head(rows).astype("float64")
+    example = example.reset_index(drop=True)
+    return example, infer_signature(example, model.risk(example))
 
 
 def _pip_requirements() -> list[str]:

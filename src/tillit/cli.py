@@ -219,17 +219,58 @@ def promote(
         bool, typer.Option(help="Promote even if the challenger is not better.")
     ] = False,
     reason: Annotated[str | None, typer.Option(help="Why, when forcing (kept as a tag).")] = None,
+    data: Annotated[
+        Path | None,
+        typer.Option(
+            "--data", "-d", help="Data to score both models on a month neither learned from."
+        ),
+    ] = None,
     config: ConfigOption = None,
     store: StoreOption = Path("models"),
 ) -> None:
-    """Make the challenger champion if it beats the champion on the primary metric."""
+    """Make the challenger champion if it does as well on a month neither learned from (README)."""
     from tillit.config import load_config
     from tillit.jobs import run_promote
 
-    decision = run_promote(load_config(config), store, force, reason)
+    decision = run_promote(load_config(config), store, force, reason, data)
     typer.echo(decision.message)
     if not decision.promoted:
         raise typer.Exit(code=1)
+
+
+@app.command()
+@_clean_errors
+def retrain(
+    data: DataOption,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out", "-o", help="Folder for summary.md (default runs/retrain-<UTC time>)."
+        ),
+    ] = None,
+    config: ConfigOption = None,
+    store: StoreOption = Path("models"),
+) -> None:
+    """Monthly loop: validate, judge the waiting challenger, train a new one, write a summary."""
+    from tillit.config import load_config
+    from tillit.jobs.retrain import run_retrain
+
+    out = out or default_run_dir("retrain")
+    outcome = run_retrain(data, load_config(config), config, store, out)
+    if outcome.judged is not None:
+        typer.echo(outcome.judged.message)
+    elif "not judged" in outcome.summary:
+        typer.echo(next(line for line in outcome.summary.splitlines() if "not judged" in line))
+    ref = outcome.trained.model
+    evaluation = outcome.trained.result.evaluation
+    typer.echo(
+        f"trained {ref.name} version {ref.version} as '{ref.alias}': held-out {evaluation.period} "
+        f"({evaluation.basis}) average precision "
+        f"{evaluation.metrics['combined_average_precision']:.4f}"
+    )
+    if outcome.first_champion is not None:
+        typer.echo(outcome.first_champion.message)
+    typer.echo(f"summary: {outcome.summary_path}")
 
 
 @app.command()
@@ -343,7 +384,7 @@ def demo(
         )
     validate(data=data, out=runs / "validate", config=config)
     train(data=data, config=config, store=store)
-    decision = run_promote(load_config(config), store)
+    decision = run_promote(load_config(config), store, data_dir=data)
     typer.echo(decision.message + ("" if decision.promoted else "; the champion in place scores"))
     period = str(read_frame(find_table_file(data, "invoices"))["period"].max())
     score(

@@ -194,6 +194,10 @@ class TrainingConfig(StrictModel):
     primary_metric: Literal[
         "average_precision", "recall_at_k", "precision_at_k", "money_caught_at_k", "roc_auc"
     ] = "average_precision"
+    # `tillit promote`: a challenger within this distance of the champion on the primary
+    # metric (one month's figure moves this much by chance) replaces it only when it
+    # learned from more decisions; better by more always replaces, worse by more never.
+    promotion_tolerance: float = Field(default=0.01, ge=0, le=1)
     isolation_forest: IsolationForestParams = IsolationForestParams()
     lightgbm: LightGBMParams = LightGBMParams()
     labels: LabelWeighting = LabelWeighting()

@@ -89,6 +89,9 @@ class TrainingResult:
     invoices_per_period: dict[str, int]
     quarantined_invoices: int
     features: pd.DataFrame = field(repr=False)
+    # The latest review date among the decisions the refit model learned from
+    # (None without labels): what `tillit promote` reads as the model's label cut-off.
+    labels_reviewed_until: str | None = None
 
 
 def review_labels(audit_outcomes: pd.DataFrame | None) -> pd.DataFrame:
@@ -389,7 +392,17 @@ def train(
         held_out_model, _ = fit_model(before, columns, known_then, config)
         evaluations.append(evaluate_period(held_out_model, month, labels, truth, review))
     model, counts = fit_model(features, columns, labels, config)
+    learned = (
+        outcomes[outcomes["invoice_id"].isin(features["invoice_id"])]
+        if outcomes is not None
+        else None
+    )
     return TrainingResult(
+        labels_reviewed_until=(
+            str(pd.Timestamp(learned["reviewed_on"].max()).date())
+            if learned is not None and len(learned)
+            else None
+        ),
         model=model,
         evaluation=evaluations[0],
         rolling=evaluations[1:],

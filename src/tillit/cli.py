@@ -311,7 +311,66 @@ def score(
         f"{counts['quarantined']:,} quarantined; {counts['flagged']:,} flagged for review "
         f"in {outcome.manifest['timings_seconds']['total']} s"
     )
+    for warning in outcome.drift_warnings:
+        typer.secho(f"warning: drift: {warning}", err=True, fg=typer.colors.YELLOW)
+    if outcome.drift_warnings:
+        typer.secho(
+            "warning: this month differs from the training months; the list may be less "
+            f"reliable (see the report and {outcome.out / 'drift.json'})",
+            err=True,
+            fg=typer.colors.YELLOW,
+        )
     typer.echo(f"report: {outcome.report}")
+
+
+@app.command()
+@_clean_errors
+def drift(
+    data: DataOption,
+    period: PeriodOption,
+    model_alias: Annotated[
+        str, typer.Option(help="Registry alias of the model to compare with.")
+    ] = "champion",
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Also write the figures as JSON here.")
+    ] = None,
+    config: ConfigOption = None,
+    store: StoreOption = Path("models"),
+) -> None:
+    """How far a month has moved from the model's training months (what `score` writes to drift.json)."""
+    from tillit.config import load_config
+    from tillit.data.io import write_json
+    from tillit.jobs.drift import drift_payload, run_drift
+
+    settings = load_config(config)
+    outcome = run_drift(data, period, settings, model_alias, store)
+    report = outcome.report
+    if out is not None:
+        write_json(drift_payload(report, outcome.note, outcome.model_version), out)
+    if report is None:
+        typer.echo(outcome.note)
+        return
+    typer.echo(
+        f"{period} against the training months of version {outcome.model_version} "
+        f"({report.training_periods[0]} to {report.training_periods[-1]}): "
+        f"largest feature PSI {report.max_feature_psi:.3f}, risk score PSI {report.score_psi:.3f}, "
+        f"flagged share {report.flagged_share:.1%} (training {report.reference_flagged_share:.1%})"
+    )
+    typer.echo(f"  {'feature':<40} {'PSI':>7} {'training median':>16} {'month median':>13}")
+    for row in report.feature_psi.head(settings.drift.report_features).itertuples():
+        typer.echo(
+            f"  {row.feature:<40} {row.psi:>7.3f} {row.reference_median:>16.4g} {row.month_median:>13.4g}"
+        )
+    for warning in report.warnings:
+        typer.secho(f"warning: drift: {warning}", err=True, fg=typer.colors.YELLOW)
+    if report.warnings:
+        typer.secho(
+            "warning: this month differs from the training months; its list may be less reliable",
+            err=True,
+            fg=typer.colors.YELLOW,
+        )
+    else:
+        typer.echo("no drift above the thresholds")
 
 
 @app.command()

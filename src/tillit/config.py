@@ -204,6 +204,24 @@ class TrainingConfig(StrictModel):
     blend: BlendConfig = BlendConfig()
 
 
+class DriftConfig(StrictModel):
+    """When a scored month counts as moved from the training months (it never stops a run)."""
+
+    bins: int = Field(default=10, ge=2)  # reference quantile bins per feature and for the score
+    # Population stability index above which a feature (or the risk score) has moved:
+    # by convention below 0.1 is stable, 0.1-0.25 moderate, above 0.25 large.
+    psi_warn: float = Field(default=0.25, gt=0)
+    # ...and its mean moved by more than this many training standard deviations.
+    mean_shift_warn_sd: float = Field(default=0.5, ge=0)
+    # Reported, never warned on: one value per provider, moved by any single company.
+    report_only_prefixes: tuple[str, ...] = ("provider_",)
+    # A hard finding's share of invoices that changes by more than this (0.02 = 2 points).
+    finding_rate_warn_points: float = Field(default=0.02, gt=0, le=1)
+    # The share flagged by capacity or finding, above or below the training months' by this factor.
+    flagged_share_warn_ratio: float = Field(default=1.5, gt=1)
+    report_features: int = Field(default=5, ge=1)  # features named in the report
+
+
 class ScoringConfig(StrictModel):
     """How reasons are written."""
 
@@ -294,6 +312,7 @@ class TillitConfig(StrictModel):
     review: ReviewConfig = ReviewConfig()
     training: TrainingConfig = TrainingConfig()
     scoring: ScoringConfig = ScoringConfig()
+    drift: DriftConfig = DriftConfig()
     pseudonymise: PseudonymiseConfig = PseudonymiseConfig()
 
     def resolved(self) -> dict[str, Any]:

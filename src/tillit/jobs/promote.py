@@ -45,16 +45,29 @@ def run_promote(
             )
         else:
             comparison, missing = compare_registered(config, store, data_dir, champion, challenger)
-    decision = tracking.promote(
-        training.model_name,
-        training.primary_metric,
-        force,
-        reason,
-        store,
-        comparison=comparison,
-        tolerance=training.promotion_tolerance,
-        missing=missing,
-    )
+    try:
+        decision = tracking.promote(
+            training.model_name,
+            training.primary_metric,
+            force,
+            reason,
+            store,
+            comparison=comparison,
+            tolerance=training.promotion_tolerance,
+            missing=missing,
+        )
+    except tracking.RegistryError as exc:
+        # A refusal for what is missing is a decision too: on record, then said.
+        record_run(
+            store,
+            "promote",
+            model_name=challenger.name,
+            model_version=challenger.version,
+            run_id=challenger.run_id,
+            config_hash=config.hash(),
+            details={"promoted": False, "message": str(exc), "forced": force, "reason": reason},
+        )
+        raise
     record_run(
         store,
         "promote",

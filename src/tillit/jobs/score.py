@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -14,6 +14,10 @@ from tillit.config import TillitConfig
 from tillit.data.io import file_sha256, write_frame, write_json
 from tillit.errors import TillitError
 from tillit.jobs.common import LoadedData, load_data, record_run, staged_output
+from tillit.jobs.drift import drift_payload
+
+if TYPE_CHECKING:
+    from tillit.review.drift import DriftReport
 
 # An invoice that cannot be scored, as score_month takes it: its ids, amount and why.
 QUARANTINED_COLUMNS = (
@@ -34,6 +38,7 @@ class ScoreOutcome:
     out: Path
     report: Path
     manifest: dict[str, Any]
+    drift_warnings: tuple[str, ...] = ()
 
 
 def period_quarantine(loaded: LoadedData, period: str) -> pd.DataFrame:
@@ -68,7 +73,10 @@ def run_score(
     out = Path(out)
     with staged_output(out, overwrite) as work:
         manifest = _score_into(work, out, data_dir, period, config, alias, language, store)
-    return ScoreOutcome(out=out, report=out / "report.html", manifest=manifest)
+    warnings = tuple(manifest.get("drift", {}).get("warnings", ()))
+    return ScoreOutcome(
+        out=out, report=out / "report.html", manifest=manifest, drift_warnings=warnings
+    )
 
 
 def _score_into(
@@ -138,6 +146,8 @@ def _score_into(
         "config_hash": config.hash(),
         "data_fingerprint": loaded.fingerprint,
     }
+    drift, drift_note = _month_drift(model, feature_set.features, scored.risk_list, period, config)
+    lap("drift")
     outputs = {
         "risk_list.parquet": write_frame(scored.risk_list, out / "risk_list.parquet"),
         "risk_list.csv": write_frame(scored.risk_list, out / "risk_list.csv"),
@@ -150,6 +160,10 @@ def _score_into(
         run_info,
         language,
         model.blend.finding_floor,
+        drift_section=_drift_section(drift, drift_note, language, config),
+    )
+    outputs["drift.json"] = write_json(
+        drift_payload(drift, drift_note, ref.version), out / "drift.json"
     )
     report_path = out / "report.html"
     report_path.write_text(html, "utf-8")
@@ -185,6 +199,11 @@ def _score_into(
             "flagged": scored.summary["flagged"],
         },
         "summary": scored.summary,
+        "drift": {
+            "drifted": bool(drift is not None and drift.drifted),
+            "warnings": list(drift.warnings) if drift is not None else [],
+            "note": drift_note,
+        },
         "config": config.resolved(),
         "timings_seconds": timings,
         "outputs": {name: file_sha256(path) for name, path in sorted(outputs.items())},
@@ -202,4 +221,31 @@ def _score_into(
         output_hashes={**manifest["outputs"], "manifest.json": file_sha256(out / "manifest.json")},
         details={"period": period, "out": str(final), "alias": alias},
     )
+    if drift is not None:
+        tracking.log_drift(store, ref, drift, out / "drift.json")
     return manifest
+
+
+def _month_drift(
+    model: Any, features: pd.DataFrame, risk_list: pd.DataFrame, period: str, config: TillitConfig
+) -> tuple[DriftReport | None, str]:
+    """The month against the model's training months, from the risk list's scores."""
+    from tillit.jobs.drift import month_drift
+
+    if features.empty:
+        return None, "no invoice of the month could be scored"
+    scored = risk_list[risk_list["status"] == "scored"].set_index("invoice_id")["risk_score"]
+    risk = features["invoice_id"].map(scored).to_numpy(dtype="float64")
+    return month_drift(model, features, risk, period, config)
+
+
+def _drift_section(
+    drift: DriftReport | None, note: str, language: str, config: TillitConfig
+) -> str:
+    from html import escape
+
+    from tillit.review.drift import drift_section_html
+
+    if drift is None:
+        return f"<p>{escape(note)}</p>"
+    return drift_section_html(drift, language, config.drift.report_features)

@@ -16,6 +16,7 @@ from tillit.jobs.common import load_data, read_truth, record_run
 if TYPE_CHECKING:
     from tillit.modelling.train import TrainingResult
     from tillit.ops.tracking import ModelRef
+    from tillit.review.drift import DriftReference
     from tillit.review.fairness import FairnessAudit
 
 
@@ -50,6 +51,7 @@ def run_train(
     loaded = load_data(data_dir, config)
     truth = read_truth(data_dir)
     result = train(loaded.validation.tables, config.training, config.features, config.review, truth)
+    result.model.drift_reference_ = drift_reference(result, config)
     train_seconds = time.perf_counter() - began
     fairness = fairness_audit(result.evaluation.fairness_frame, "label", "flagged")
     with tempfile.TemporaryDirectory() as scratch:
@@ -104,6 +106,22 @@ def run_train(
         train_seconds=round(train_seconds, 2),
         total_seconds=round(time.perf_counter() - began, 2),
         fingerprint=loaded.fingerprint,
+    )
+
+
+def drift_reference(result: TrainingResult, config: TillitConfig) -> DriftReference:
+    """The training months' distributions, kept with the model so each scored month is compared."""
+    from tillit.review.drift import build_reference
+
+    model, features = result.model, result.features
+    parts = model.components(features)
+    return build_reference(
+        model.matrix(features),
+        features["period"],
+        parts["risk_score"].to_numpy(),
+        parts["has_hard_finding"].to_numpy(),
+        config.review,
+        config.drift.bins,
     )
 
 

@@ -227,6 +227,38 @@ def model_signature(model: Any, features: pd.DataFrame, rows: int = 5) -> tuple[
     return example, infer_signature(example, model.risk(example))
 
 
+def log_drift(store: Path, ref: ModelRef, report: Any, drift_file: Path) -> str:
+    """One small MLflow run per scored month: its drift figures and drift.json.
+
+    Kept apart from the training run (named `drift-<period>`, tagged with the model
+    version and `kind = drift`) so the training run's metrics stay those of training.
+    """
+    from mlflow.entities import Metric
+
+    client = connect(store)
+    experiment = client.get_experiment_by_name(EXPERIMENT_NAME)
+    run = client.create_run(
+        experiment.experiment_id,
+        run_name=f"drift-{report.period}",
+        tags={
+            "kind": "drift",
+            "period": report.period,
+            "model_name": ref.name,
+            "model_version": ref.version,
+            "model_run_id": ref.run_id,
+            "drifted": str(report.drifted).lower(),
+        },
+    )
+    run_id = run.info.run_id
+    stamp = int(pd.Timestamp.now(tz="UTC").timestamp() * 1000)
+    metrics = [Metric(k, float(v), stamp, 0) for k, v in report.metrics().items() if pd.notna(v)]
+    for start in range(0, len(metrics), 500):
+        client.log_batch(run_id, metrics=metrics[start : start + 500])
+    client.log_artifact(run_id, str(drift_file))
+    client.set_terminated(run_id)
+    return str(run_id)
+
+
 def _pip_requirements() -> list[str]:
     from importlib.metadata import version
 

@@ -204,8 +204,9 @@ def render_report(
     language: str = "en",
     finding_floor: float = 0.9,
     chart_features: int = 6,
+    drift_section: str = "",
 ) -> str:
-    """The whole HTML page as a string."""
+    """The whole HTML page as a string; `drift_section` (HTML) follows the reading guide."""
     t = _TEXT[language]
     flagged = risk_list[risk_list["flagged"] & (risk_list["status"] == "scored")]
     held = risk_list[risk_list["status"] == "quarantined"]
@@ -238,6 +239,8 @@ def render_report(
         + "</div>",
         f"<h2>{escape(t['how'])}</h2><p>{t['how_text'].format(k=summary['capacity_k'], floor=finding_floor)}</p>",
     ]
+    if drift_section:
+        html.append(drift_section)
     html.append(f"<h2>{escape(t['first'])}</h2>")
     html.append(_first_table(flagged.head(15), t))
     html.append(f"<h2>{escape(t['by_provider'])}</h2>")

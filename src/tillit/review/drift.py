@@ -335,8 +335,7 @@ def compare(
         )
         warnings.append(
             f"{len(moved)} feature(s) moved (PSI above {config.psi_warn:g} and mean more than "
-            f"{config.mean_shift_warn_sd:g} sd): {names}"
-            + (" ..." if len(moved) > 5 else "")
+            f"{config.mean_shift_warn_sd:g} sd): {names}" + (" ..." if len(moved) > 5 else "")
         )
     if score_psi > config.psi_warn:
         warnings.append(f"the risk score distribution moved: PSI {score_psi:.2f}")

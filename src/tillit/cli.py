@@ -33,6 +33,12 @@ ConfigOption = Annotated[
 DataOption = Annotated[
     Path, typer.Option("--data", "-d", help="Input folder with the contract tables.")
 ]
+QuietOption = Annotated[
+    bool,
+    typer.Option(
+        "--quiet", "-q", help="No progress on stderr (it is shown only on a terminal anyway)."
+    ),
+]
 
 
 def _fail(message: str) -> NoReturn:
@@ -75,12 +81,14 @@ def simulate(
     start: Annotated[str | None, typer.Option(help="First period, YYYY-MM.")] = None,
     fmt: Annotated[str, typer.Option("--format", help="parquet or csv.")] = "parquet",
     config: ConfigOption = None,
+    quiet: QuietOption = False,
 ) -> None:
     """Simulate a municipality: every contract table plus truth.parquet (never read by scoring)."""
     import time
 
     from tillit.config import load_config
     from tillit.data.io import write_frame, write_tables
+    from tillit.ops import progress
     from tillit.simulate import simulate as run_simulation
 
     if fmt not in ("parquet", "csv"):
@@ -90,9 +98,12 @@ def simulate(
     given = {k: v for k, v in overrides.items() if v is not None}
     settings = type(defaults).model_validate({**defaults.model_dump(), **given})
     began = time.perf_counter()
-    municipality = run_simulation(settings)
-    write_tables(municipality.tables, out, fmt)
-    write_frame(municipality.truth, out / "truth.parquet")
+    with progress.session(f"simulate {settings.clients} clients", quiet):
+        municipality = run_simulation(settings)
+        progress.lap("tables", "write")
+        write_tables(municipality.tables, out, fmt)
+        write_frame(municipality.truth, out / "truth.parquet")
+        progress.lap("write")
     seconds = time.perf_counter() - began
     for name, frame in municipality.tables.items():
         typer.echo(f"  {name:<17} {len(frame):>10,} rows")
@@ -182,13 +193,16 @@ def train(
     data: DataOption,
     config: ConfigOption = None,
     store: StoreOption = Path("models"),
+    quiet: QuietOption = False,
 ) -> None:
     """Train both scorers with a time split, log to MLflow and register the challenger."""
     from tillit.config import load_config
     from tillit.jobs import run_train
+    from tillit.ops import progress
 
     settings = load_config(config)
-    outcome = run_train(data, settings, config, store)
+    with progress.session("train", quiet):
+        outcome = run_train(data, settings, config, store)
     result, ref = outcome.result, outcome.model
     evaluation = result.evaluation
     typer.echo(
@@ -250,13 +264,16 @@ def retrain(
     ] = None,
     config: ConfigOption = None,
     store: StoreOption = Path("models"),
+    quiet: QuietOption = False,
 ) -> None:
     """Monthly loop: validate, judge the waiting challenger, train a new one, write a summary."""
     from tillit.config import load_config
     from tillit.jobs.retrain import run_retrain
+    from tillit.ops import progress
 
     out = out or default_run_dir("retrain")
-    outcome = run_retrain(data, load_config(config), config, store, out)
+    with progress.session("retrain", quiet):
+        outcome = run_retrain(data, load_config(config), config, store, out)
     if outcome.judged is not None:
         typer.echo(outcome.judged.message)
     elif "not judged" in outcome.summary:
@@ -294,17 +311,20 @@ def score(
     ] = False,
     config: ConfigOption = None,
     store: StoreOption = Path("models"),
+    quiet: QuietOption = False,
 ) -> None:
     """Score a month: risk list, explanations, report.html and manifest.json in --out."""
     from tillit.config import load_config
     from tillit.jobs import run_score
+    from tillit.ops import progress
 
     settings = load_config(config)
     lang = lang or settings.scoring.language
     if lang not in ("en", "sv"):
         _fail(f"--lang must be en or sv, not {lang!r}")
     out = out or Path("runs") / f"score-{period}"
-    outcome = run_score(data, period, out, settings, model_alias, lang, store, overwrite)
+    with progress.session(f"score {period}", quiet):
+        outcome = run_score(data, period, out, settings, model_alias, lang, store, overwrite)
     counts = outcome.manifest["counts"]
     typer.echo(
         f"{counts['received']:,} invoices received: {counts['scored']:,} scored, "

@@ -15,6 +15,7 @@ from tillit.data.io import file_sha256, write_frame, write_json
 from tillit.errors import TillitError
 from tillit.jobs.common import LoadedData, load_data, record_run, staged_output
 from tillit.jobs.drift import drift_payload
+from tillit.ops import progress
 
 if TYPE_CHECKING:
     from tillit.review.drift import DriftReport
@@ -103,6 +104,7 @@ def _score_into(
         now = time.perf_counter()
         timings[name] = round(now - clock, 3)
         clock = now
+        progress.lap(name)
 
     loaded = load_data(data_dir, config, quarantine_dir=out)
     received = int((loaded.raw["invoices"]["period"].astype("str") == period).sum())

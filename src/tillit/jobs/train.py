@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from tillit.config import TillitConfig
 from tillit.data.io import file_sha256
 from tillit.jobs.common import load_data, read_truth, record_run
+from tillit.ops import progress
 
 if TYPE_CHECKING:
     from tillit.modelling.train import TrainingResult
@@ -50,10 +51,12 @@ def run_train(
     began = time.perf_counter()
     loaded = load_data(data_dir, config)
     truth = read_truth(data_dir)
+    progress.lap("validate", "features")
     result = train(loaded.validation.tables, config.training, config.features, config.review, truth)
     result.model.drift_reference_ = drift_reference(result, config)
     train_seconds = time.perf_counter() - began
     fairness = fairness_audit(result.evaluation.fairness_frame, "label", "flagged")
+    progress.lap("drift reference and fairness audit", "log to MLflow")
     with tempfile.TemporaryDirectory() as scratch:
         folder = Path(scratch)
         artifacts = plots.training_artifacts(result, folder)
@@ -74,7 +77,9 @@ def run_train(
             store,
             extra_metrics=fairness.summary_metrics(),
         )
+    progress.lap("log to MLflow", "model card")
     card_paths = write_model_card(result, ref, fairness, config, loaded.fingerprint, store)
+    progress.lap("model card")
     record_run(
         store,
         "train",

@@ -27,6 +27,7 @@ from tillit.config import FeatureConfig, LabelWeighting, ReviewConfig, TrainingC
 from tillit.errors import TillitError
 from tillit.features import FAIRNESS_COLUMNS, build_features, feature_columns
 from tillit.modelling.risk_model import RiskModel, fit_risk_model
+from tillit.ops import progress
 
 if TYPE_CHECKING:
     from tillit.modelling.scorers import IsolationForestScorer, LightGBMScorer
@@ -375,6 +376,7 @@ def train(
         raise TrainingError(f"no months before the evaluation month {eval_period} to train on")
     feature_set = build_features(tables, periods, features_config)
     features = feature_set.features
+    progress.lap("features", "held-out model")
     columns = feature_columns(features_config)
     if protected := protected_features(columns):
         raise TrainingError(f"protected attributes must not be features: {', '.join(protected)}")
@@ -391,7 +393,9 @@ def train(
         known_then = review_labels(_reviewed_before(outcomes, period))
         held_out_model, _ = fit_model(before, columns, known_then, config)
         evaluations.append(evaluate_period(held_out_model, month, labels, truth, review))
+    progress.lap("held-out model and evaluation", "refit on every month")
     model, counts = fit_model(features, columns, labels, config)
+    progress.lap("refit on every month")
     learned = (
         outcomes[outcomes["invoice_id"].isin(features["invoice_id"])]
         if outcomes is not None

@@ -53,6 +53,8 @@ def connect(store: Path = DEFAULT_STORE) -> Any:
 
     store.mkdir(parents=True, exist_ok=True)
     uri = tracking_uri(store)
+    # MLflow's download bars would mix with tillit's own progress on stderr.
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     # set_tracking_uri also writes MLFLOW_TRACKING_URI into the environment, which
     # would make every later store of this process resolve to this one: restore it.
     user_setting = os.environ.get("MLFLOW_TRACKING_URI")

@@ -112,6 +112,8 @@ def render_summary(facts: RetrainFacts) -> str:
     ]
     if facts.moves.empty:
         lines.append("No champion to compare with.")
+    elif float(facts.moves["change"].abs().max()) < 1e-9:
+        lines.append("No feature's importance moved: the models rely on the features alike.")
     else:
         lines += ["| feature | champion | new challenger | change |", "| --- | --- | --- | --- |"]
         for row in facts.moves.itertuples():

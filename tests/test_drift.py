@@ -33,9 +33,13 @@ def test_psi_on_a_hand_built_split_is_exact() -> None:
 
 
 def _month(rng: np.random.Generator, n: int, shift: float, period: str) -> pd.DataFrame:
+    """Three billing features that move together when billing moves, one that does not."""
+    billed = rng.normal(1.0 + shift, 0.1, n)
     return pd.DataFrame(
         {
-            "billed_over_registered_hours": rng.normal(1.0 + shift, 0.1, n),
+            "billed_over_registered_hours": billed,
+            "billed_over_registered_hours_3m": billed + rng.normal(0, 0.02, n),
+            "billed_over_granted_hours": billed * rng.uniform(0.9, 1.0, n),
             "short_visit_share": rng.uniform(0, 1, n),
             "finding_billing_after_death": (rng.uniform(0, 1, n) < 0.01).astype(float),
             "period": period,
@@ -52,25 +56,38 @@ def test_a_shifted_month_warns_and_an_unshifted_one_does_not() -> None:
     review = ReviewConfig(capacity_share=0.05)
     reference = build_reference(X, training["period"], risk, has_finding, review, 10)
     config = DriftConfig()
+    none = np.zeros(500, bool)
 
     same = _month(rng, 500, 0.0, "2025-03").drop(columns="period")
-    report = compare(
-        reference, "2025-03", same, rng.uniform(0, 0.9, 500), np.zeros(500, bool), review, config
-    )
+    report = compare(reference, "2025-03", same, rng.uniform(0, 0.9, 500), none, review, config)
     assert report.warnings == [] and not report.drifted
     assert report.max_feature_psi < 0.1
 
     shifted = _month(rng, 500, 0.15, "2025-04").drop(columns="period")
-    moved = compare(
-        reference, "2025-04", shifted, rng.uniform(0, 0.9, 500), np.zeros(500, bool), review, config
-    )
+    moved = compare(reference, "2025-04", shifted, rng.uniform(0, 0.9, 500), none, review, config)
     assert moved.drifted
-    assert moved.feature_psi["feature"].iloc[0] == "billed_over_registered_hours"
-    assert moved.feature_psi["psi"].iloc[0] > 1.0
-    assert moved.warnings[0].startswith(
-        "1 feature(s) moved (PSI above 0.25 and mean more than 0.5 sd): billed_over_registered_hours"
-    )
+    assert set(moved.feature_psi["feature"].iloc[:3]) == {
+        "billed_over_registered_hours",
+        "billed_over_registered_hours_3m",
+        "billed_over_granted_hours",
+    }
+    assert moved.feature_psi["psi"].iloc[2] > 1.0
+    assert moved.warnings == [
+        "3 features with PSI above 0.25: "
+        + ", ".join(f"{r.feature} ({r.psi:.2f})" for r in moved.feature_psi.head(3).itertuples())
+    ]
     assert moved.to_dict()["drifted"] is True
+
+    # One feature alone does not make a month drift; a finding that turns common does.
+    one = same.assign(short_visit_share=same["short_visit_share"] * 0.2)
+    alone = compare(reference, "2025-05", one, rng.uniform(0, 0.9, 500), none, review, config)
+    assert alone.feature_psi["feature"].iloc[0] == "short_visit_share"
+    assert alone.feature_psi["psi"].iloc[0] > 1.0 and not alone.drifted
+    deaths = same.assign(finding_billing_after_death=(np.arange(500) < 25).astype(float))
+    found = compare(reference, "2025-06", deaths, rng.uniform(0, 0.9, 500), none, review, config)
+    assert any(
+        w.startswith("finding_billing_after_death: 5.0% of invoices") for w in found.warnings
+    )
 
 
 @pytest.mark.slow

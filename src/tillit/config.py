@@ -211,12 +211,14 @@ class DriftConfig(StrictModel):
     # Population stability index above which a feature (or the risk score) has moved:
     # by convention below 0.1 is stable, 0.1-0.25 moderate, above 0.25 large.
     psi_warn: float = Field(default=0.25, gt=0)
-    # ...and its mean moved by more than this many training standard deviations.
-    mean_shift_warn_sd: float = Field(default=0.5, ge=0)
+    # ...in at least this many invoice-level features: one alone crosses it by chance.
+    features_warn: int = Field(default=3, ge=1)
     # Reported, never warned on: one value per provider, moved by any single company.
     report_only_prefixes: tuple[str, ...] = ("provider_",)
-    # A hard finding's share of invoices that changes by more than this (0.02 = 2 points).
-    finding_rate_warn_points: float = Field(default=0.02, gt=0, le=1)
+    # A hard finding's share of invoices that changes improbably (binomial p below this)
+    # and by more than this many points (0.005 = half a percentage point).
+    finding_rate_p_value: float = Field(default=0.001, gt=0, lt=1)
+    finding_rate_warn_points: float = Field(default=0.005, gt=0, le=1)
     # The share flagged by capacity or finding, above or below the training months' by this factor.
     flagged_share_warn_ratio: float = Field(default=1.5, gt=1)
     report_features: int = Field(default=5, ge=1)  # features named in the report

@@ -250,4 +250,6 @@ def _drift_section(
 
     if drift is None:
         return f"<p>{escape(note)}</p>"
-    return drift_section_html(drift, language, config.drift.report_features)
+    return drift_section_html(
+        drift, language, config.drift.report_features, tuple(config.drift.report_only_prefixes)
+    )

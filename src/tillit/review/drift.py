@@ -10,18 +10,22 @@ or finding per month. Each scored month is compared with it:
   PSI = sum over bins of (month share - reference share) x ln(month share /
   reference share), shares floored at 1e-4 so an empty bin counts but cannot
   make it infinite. The usual reading: below 0.1 stable, 0.1-0.25 moderate,
-  above 0.25 a large shift. A feature warns only when its PSI is above
-  `psi_warn` *and* its mean moved by more than `mean_shift_warn_sd` training
-  standard deviations: PSI alone fires on features with few distinct values
-  whose values step over a bin edge without moving (measured on a tidy simulated
-  month: `max_staff_hours_per_day` PSI 0.27 with its mean 0.004 sd away).
+  above 0.25 a large shift. The month warns when at least `features_warn`
+  (default 3) invoice-level features have PSI above `psi_warn`: one feature
+  alone crosses it by chance (a tidy simulated month of 421 invoices had
+  `max_staff_hours_per_day` at PSI 0.82 with its mean 0.009 sd away and nothing
+  else above 0.06), while a month that really differs moves several together (a
+  municipality drawn with 3 times the irregular share moved 10 of them above 0.35).
   Provider-level features (`report_only_prefixes`, default `provider_`) are
   reported but never warn: they take one value per provider, so with tens of
   providers their invoice-weighted distribution moves whenever one company
   changes (on a tidy simulated month of 10 providers, `provider_staff_per_client`
   had PSI 4.3 and `provider_age_years` 2.5, since every company ages each month).
 - **Finding rates**: the share of invoices with each hard finding, month against
-  training months (a change in percentage points).
+  training months. A rate warns when the month's count is improbable at the
+  training rate (binomial, two-sided p below `finding_rate_p_value`) and moved
+  by more than `finding_rate_warn_points`: rare findings move by a few invoices
+  in a small month, and a large month makes any tiny change significant.
 - **Flagged share**: invoices flagged by capacity or finding, month against the
   training months' mean (a ratio).
 
@@ -45,7 +49,7 @@ _WORDS = {
         "title": "Has this month moved from the training months?",
         "stable": (
             "No: the month's invoices look like those the model learned from "
-            "(largest feature PSI {max_psi:.2f}, risk score PSI {score_psi:.2f})."
+            "(largest PSI of an invoice feature {max_psi:.2f}, risk score PSI {score_psi:.2f})."
         ),
         "moved": (
             "Yes: this month differs from the months the model learned from ({training}). "
@@ -53,8 +57,8 @@ _WORDS = {
         ),
         "features": "The features that moved most",
         "feature_line": (
-            "{description} (<code>{name}</code>): typically {ref} in the training months, "
-            "{month} this month (PSI {psi:.2f})"
+            "{description} (<code>{name}</code>): {range}: {ref:.0%} of invoices in the training "
+            "months, {month:.0%} this month (PSI {psi:.2f})"
         ),
         "score": "Risk score distribution: PSI {psi:.2f}.",
         "flagged": (
@@ -67,7 +71,8 @@ _WORDS = {
         "title": "Skiljer sig månaden från träningsmånaderna?",
         "stable": (
             "Nej: månadens fakturor liknar dem modellen lärde sig av "
-            "(största PSI för en variabel {max_psi:.2f}, PSI för riskpoängen {score_psi:.2f})."
+            "(största PSI för en fakturavariabel {max_psi:.2f}, PSI för riskpoängen "
+            "{score_psi:.2f})."
         ),
         "moved": (
             "Ja: månaden skiljer sig från månaderna modellen lärde sig av ({training}). "
@@ -76,8 +81,8 @@ _WORDS = {
         ),
         "features": "Variablerna som rört sig mest",
         "feature_line": (
-            "{description} (<code>{name}</code>): typiskt {ref} under träningsmånaderna, "
-            "{month} denna månad (PSI {psi:.2f})"
+            "{description} (<code>{name}</code>): {range}: {ref:.0%} av fakturorna under "
+            "träningsmånaderna, {month:.0%} denna månad (PSI {psi:.2f})"
         ),
         "score": "Riskpoängens fördelning: PSI {psi:.2f}.",
         "flagged": (
@@ -143,6 +148,9 @@ class DriftReport:
                 {
                     "feature": row.feature,
                     "psi": round(float(row.psi), 6),
+                    "moved_bin": [None if v is None or np.isnan(v) else v for v in row.moved_bin],
+                    "moved_bin_reference_share": round(float(row.moved_bin_reference_share), 6),
+                    "moved_bin_month_share": round(float(row.moved_bin_month_share), 6),
                     "mean_shift_sd": _round(row.mean_shift_sd),
                     "reference_median": _round(row.reference_median),
                     "month_median": _round(row.month_median),
@@ -232,6 +240,40 @@ def mean_shift_sd(reference: Distribution, values: np.ndarray) -> float:
     return float("inf") if moved > 0 else 0.0
 
 
+def _bin_range(edges: np.ndarray, index: int) -> tuple[float | None, float | None]:
+    """(low, high) of bin `index` (None: open end); the missing-value bin is (nan, nan)."""
+    if index == len(edges) + 1:
+        return (float("nan"), float("nan"))
+    low = float(edges[index - 1]) if index > 0 else None
+    high = float(edges[index]) if index < len(edges) else None
+    return (low, high)
+
+
+def range_words(bin_range: tuple[float | None, float | None], language: str) -> str:
+    """A bin in words: "below 1.05", "from 1.05 to 1.2", "1.2 or more", "missing"."""
+    low, high = bin_range
+    sv = language == "sv"
+    if low is not None and high is not None and np.isnan(low):
+        return "saknas" if sv else "missing"
+    if low is None and high is None:
+        return "alla värden" if sv else "any value"
+    if low is None:
+        return f"{'under' if sv else 'below'} {_number(float(high))}"  # type: ignore[arg-type]
+    if high is None:
+        return f"{_number(low)} {'eller mer' if sv else 'or more'}"
+    return f"{'från' if sv else 'from'} {_number(low)} {'till' if sv else 'to'} {_number(high)}"
+
+
+def rate_p_value(count: int, n: int, reference_rate: float) -> float:
+    """Two-sided binomial p-value of `count` in `n` at the reference rate (1 when n is 0)."""
+    from scipy.stats import binomtest
+
+    if n == 0:
+        return 1.0
+    rate = min(max(reference_rate, 1.0 / (10.0 * max(n, 1))), 1.0)
+    return float(binomtest(int(count), int(n), rate).pvalue)
+
+
 def flagged_share(risk: np.ndarray, has_finding: np.ndarray, review: ReviewConfig) -> float:
     """Share of a month's invoices flagged by capacity (the k highest risks) or a hard finding."""
     n = len(risk)
@@ -295,10 +337,16 @@ def compare(
             continue
         values = X[name].to_numpy(dtype="float64")
         finite = values[np.isfinite(values)]
+        shares = bin_shares(values, ref.edges)
+        most = int(np.argmax(np.abs(shares - ref.proportions)))
         rows.append(
             {
                 "feature": name,
-                "psi": psi(ref.proportions, bin_shares(values, ref.edges)),
+                "psi": psi(ref.proportions, shares),
+                # The bin whose share changed most: what the report puts in words.
+                "moved_bin": _bin_range(ref.edges, most),
+                "moved_bin_reference_share": float(ref.proportions[most]),
+                "moved_bin_month_share": float(shares[most]),
                 "mean_shift_sd": mean_shift_sd(ref, values),
                 "reference_median": ref.median,
                 "month_median": float(np.median(finite)) if finite.size else float("nan"),
@@ -306,7 +354,17 @@ def compare(
         )
     feature_psi = (
         pd.DataFrame(
-            rows, columns=["feature", "psi", "mean_shift_sd", "reference_median", "month_median"]
+            rows,
+            columns=[
+                "feature",
+                "psi",
+                "moved_bin",
+                "moved_bin_reference_share",
+                "moved_bin_month_share",
+                "mean_shift_sd",
+                "reference_median",
+                "month_median",
+            ],
         )
         .sort_values(["psi", "feature"], ascending=[False, True], kind="stable")
         .reset_index(drop=True)
@@ -325,22 +383,22 @@ def compare(
     warnings = []
     moved = feature_psi[
         (feature_psi["psi"] > config.psi_warn)
-        & (feature_psi["mean_shift_sd"] > config.mean_shift_warn_sd)
         & ~feature_psi["feature"].str.startswith(tuple(config.report_only_prefixes))
     ]
-    if len(moved):
-        names = ", ".join(
-            f"{r.feature} (PSI {r.psi:.2f}, mean {r.mean_shift_sd:.1f} sd)"
-            for r in moved.head(5).itertuples()
-        )
+    if len(moved) >= config.features_warn:
+        names = ", ".join(f"{r.feature} ({r.psi:.2f})" for r in moved.head(5).itertuples())
         warnings.append(
-            f"{len(moved)} feature(s) moved (PSI above {config.psi_warn:g} and mean more than "
-            f"{config.mean_shift_warn_sd:g} sd): {names}" + (" ..." if len(moved) > 5 else "")
+            f"{len(moved)} features with PSI above {config.psi_warn:g}: {names}"
+            + (" ..." if len(moved) > 5 else "")
         )
     if score_psi > config.psi_warn:
         warnings.append(f"the risk score distribution moved: PSI {score_psi:.2f}")
+    n = len(X)
     for row in rates.itertuples():
-        if abs(row.change_points) > config.finding_rate_warn_points:
+        unlikely = (
+            rate_p_value(round(row.month * n), n, row.reference) < config.finding_rate_p_value
+        )
+        if unlikely and abs(row.change_points) > config.finding_rate_warn_points:
             warnings.append(
                 f"{row.finding}: {row.month:.1%} of invoices against {row.reference:.1%} in training"
             )
@@ -362,8 +420,14 @@ def compare(
     )
 
 
-def drift_section_html(report: DriftReport, language: str, top: int = 5) -> str:
-    """The report's drift section: a plain answer, then the features that moved most, in words."""
+def drift_section_html(
+    report: DriftReport, language: str, top: int = 5, skip_prefixes: tuple[str, ...] = ()
+) -> str:
+    """The report's drift section: a plain answer, then the features that moved most, in words.
+
+    Features named by `skip_prefixes` (provider-level ones) are left out of the list:
+    they move with single companies, which tells an auditor nothing about the month.
+    """
     from html import escape
 
     from tillit.features import FEATURE_DESCRIPTIONS
@@ -374,26 +438,27 @@ def drift_section_html(report: DriftReport, language: str, top: int = 5) -> str:
         if report.training_periods
         else ""
     )
+    listed = report.feature_psi[~report.feature_psi["feature"].str.startswith(skip_prefixes)]
+    largest = float(listed["psi"].max()) if len(listed) else 0.0
     parts = [f"<h2>{escape(w['title'])}</h2>"]
     if report.drifted:
         parts.append(f"<p><b>{escape(w['moved'].format(training=training))}</b></p>")
         parts.append("<ul>" + "".join(f"<li>{escape(x)}</li>" for x in report.warnings) + "</ul>")
     else:
         parts.append(
-            "<p>"
-            + escape(w["stable"].format(max_psi=report.max_feature_psi, score_psi=report.score_psi))
-            + "</p>"
+            "<p>" + escape(w["stable"].format(max_psi=largest, score_psi=report.score_psi)) + "</p>"
         )
     parts.append(f"<p>{escape(w['features'])}:</p><ul>")
-    for row in report.feature_psi.head(top).itertuples():
+    for row in listed.head(top).itertuples():
         description = FEATURE_DESCRIPTIONS.get(row.feature, {}).get(language, row.feature)
         parts.append(
             "<li>"
             + w["feature_line"].format(
                 description=escape(description.rstrip(".")),
                 name=escape(row.feature),
-                ref=_number(row.reference_median),
-                month=_number(row.month_median),
+                range=escape(range_words(row.moved_bin, language)),
+                ref=row.moved_bin_reference_share,
+                month=row.moved_bin_month_share,
                 psi=row.psi,
             )
             + "</li>"
@@ -414,4 +479,4 @@ def drift_section_html(report: DriftReport, language: str, top: int = 5) -> str:
 def _number(value: float) -> str:
     if pd.isna(value):
         return "–"
-    return f"{value:.3g}"
+    return f"{value:.4g}"

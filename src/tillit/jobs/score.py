@@ -224,8 +224,22 @@ def _score_into(
         details={"period": period, "out": str(final), "alias": alias},
     )
     if drift is not None:
-        tracking.log_drift(store, ref, drift, out / "drift.json")
+        _log_drift(store, ref, drift, out / "drift.json")
     return manifest
+
+
+def _log_drift(store: Path, ref: Any, drift: DriftReport, drift_file: Path) -> None:
+    """Drift figures to MLflow; a tracking failure is said, never a reason to lose the list."""
+    import warnings
+
+    from mlflow.exceptions import MlflowException
+
+    from tillit.ops import tracking
+
+    try:
+        tracking.log_drift(store, ref, drift, drift_file)
+    except (MlflowException, OSError) as exc:
+        warnings.warn(f"drift figures not logged to MLflow: {exc}", stacklevel=2)
 
 
 def _month_drift(

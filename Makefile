@@ -14,7 +14,7 @@ START ?= 2025-01
 PERIOD ?= $(shell $(PYTHON) -c "y,m=map(int,'$(START)'.split('-'));m+=$(MONTHS)-1;print(f'{y+(m-1)//12}-{(m-1)%12+1:02d}')")
 OUT ?= runs/score-$(PERIOD)
 
-.PHONY: help setup test lint format demo simulate validate features train promote score bench mlflow-ui clean
+.PHONY: help setup test lint format demo simulate validate features train promote retrain score bench mlflow-ui clean
 
 help: ## Show the targets and what they do
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-11s\033[0m %s\n", $$1, $$2}'
@@ -50,8 +50,11 @@ features: setup ## Build the feature table of PERIOD from $(DATA)
 train: setup ## Retrain on $(DATA), log to MLflow, register the challenger
 	$(BIN)/tillit train --data $(DATA) --config $(CONFIG)
 
-promote: setup ## Make the challenger champion if it beats the champion
-	$(BIN)/tillit promote --config $(CONFIG)
+promote: setup ## Make the challenger champion if it does as well on a month neither learned from
+	$(BIN)/tillit promote --data $(DATA) --config $(CONFIG)
+
+retrain: setup ## Monthly loop on $(DATA): validate, judge the waiting challenger, train anew, summarise
+	$(BIN)/tillit retrain --data $(DATA) --config $(CONFIG)
 
 score: setup ## Score PERIOD=YYYY-MM of $(DATA) with the champion into runs/score-PERIOD
 	$(BIN)/tillit score --data $(DATA) --period $(PERIOD) --out $(OUT) --overwrite --config $(CONFIG)

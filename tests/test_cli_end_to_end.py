@@ -279,11 +279,13 @@ def test_promote_refuses_a_worse_challenger_and_accepts_a_better_one(world, tmp_
     assert "no champion yet: version 1 becomes champion" in first.stdout
     ok(tillit("train", "--data", world["data"], "--store", store, cwd=tmp_path))
     better = ok(tillit("promote", "--store", store, cwd=tmp_path))
-    assert "challenger beats champion" in better.stdout
+    # Same data, same held-out month: the training runs' held-out figures compare.
+    assert "promoted: better by" in better.stdout
+    assert "held-out figures of two training runs on the same data and month" in better.stdout
     ok(tillit("train", "--data", world["data"], "--store", store, "--config", weak, cwd=tmp_path))
     worse = tillit("promote", "--store", store, cwd=tmp_path)
     assert worse.returncode == 1
-    assert "challenger does not beat champion" in worse.stdout
+    assert "refused: worse by" in worse.stdout
     assert "challenger version 3" in worse.stdout and "champion version 2" in worse.stdout
     forced = tillit("promote", "--store", store, "--force", cwd=tmp_path)
     refused(forced, "--force needs --reason")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from tests.cli import ok, tillit
+from tests.cli import ok, refused, tillit
 from tillit.ops.auditlog import read_log
 
 SEED = 11
@@ -142,9 +142,15 @@ def test_score_review_feed_back_retrain_and_score_the_next_month(tmp_path):
     assert len(pd.read_parquet(data / "decision_log.parquet")) == n
 
     ok(tillit("train", "--data", data, "--store", store, cwd=tmp_path))
-    promoted = tillit("promote", "--store", store, cwd=tmp_path)
-    assert promoted.returncode in (0, 1), promoted.stdout + promoted.stderr
-    print("retrained model:", promoted.stdout.strip())
+    # The retrained model learned from May's decisions, and no later month has outcomes
+    # yet: nothing neither model learned from to compare on, and the held-out figures
+    # are on different data (the decisions were added). It waits, and says why.
+    refused(
+        tillit("promote", "--data", data, "--store", store, cwd=tmp_path),
+        "cannot compare like with like: no month with audit outcomes that neither model "
+        "learned from: the challenger (version 2) was trained on months up to 2025-05, the "
+        "champion (version 1) up to 2025-05, and the data's audit outcomes reach 2025-05",
+    )
     score_next = tmp_path / f"score-{NEXT_MONTH}"
     scored_next = ok(
         tillit(
@@ -163,7 +169,7 @@ def test_score_review_feed_back_retrain_and_score_the_next_month(tmp_path):
     assert "flagged for review" in scored_next.stdout
     next_list = pd.read_parquet(score_next / "risk_list.parquet")
     assert set(next_list["period"]) == {NEXT_MONTH}
-    assert next_list["model_version"].iloc[0] == ("2" if promoted.returncode == 0 else "1")
+    assert next_list["model_version"].iloc[0] == "1"
 
     shown = ok(tillit("log", "--store", store, cwd=tmp_path)).stdout
     assert "hash chain intact" in shown

@@ -75,4 +75,4 @@ def test_without_truth_the_evaluation_uses_audit_outcomes_and_says_so(trained):
     labelled = tables["audit_outcomes"]["invoice_id"]
     assert reviewed["invoice_id"].isin(labelled).all()
     assert result.evaluation.metrics["reviews_random_check_n"] > 0
-    assert 0 <= result.evaluation.metrics["reviews_random_check_precision"] <= 1
+    assert 0 <= result.evaluation.metrics["reviews_random_check_confirmed_share"] <= 1

@@ -354,3 +354,26 @@ def test_period_quarantine_names_the_same_rule_broken_in_two_columns(tables):
     raw["invoices"].loc[1, "amount_sek"] = -600.0
     got = period_quarantine(_loaded(raw), "2025-01")
     assert got["reason"].tolist() == ["amount_sek >= 0; billed_hours >= 0"]
+
+
+def test_list_checks_are_drawn_by_lot_within_the_capacity_list(world, scored):
+    """A stratified sample: random checks outside the list, list checks inside it."""
+    part = scored_part(scored.risk_list).set_index("invoice_id")
+    why = part["why_flagged"]
+    capacity = set(part.index[part["rank"] <= 10])
+    list_checks = set(why.index[why.str.contains("list check")])
+    assert len(list_checks) == 5 == scored.summary["list_checks"]
+    assert list_checks <= capacity
+    assert not list_checks & set(why.index[why.str.contains("random check")])
+    # They cost no extra review: the flagged set is capacity, findings and random checks.
+    assert scored.summary["flagged_by_capacity"] == 10
+    fs = world["set"]
+    again = score_month(world["model"], fs.features, fs.findings, NOTHING_HELD, REVIEW, IDENTITY)
+    assert (
+        set(
+            again.risk_list.loc[
+                again.risk_list["why_flagged"].str.contains("list check"), "invoice_id"
+            ]
+        )
+        == list_checks
+    )

@@ -36,6 +36,12 @@ ConfigOption = Annotated[
 DataOption = Annotated[
     Path, typer.Option("--data", "-d", help="Input folder with the contract tables.")
 ]
+QuietOption = Annotated[
+    bool,
+    typer.Option(
+        "--quiet", "-q", help="No progress on stderr (it is shown only on a terminal anyway)."
+    ),
+]
 
 
 CsvSepOption = Annotated[
@@ -113,12 +119,14 @@ def simulate(
     start: Annotated[str | None, typer.Option(help="First period, YYYY-MM.")] = None,
     fmt: Annotated[str, typer.Option("--format", help="parquet or csv.")] = "parquet",
     config: ConfigOption = None,
+    quiet: QuietOption = False,
 ) -> None:
     """Simulate a municipality: every contract table plus truth.parquet (never read by scoring)."""
     import time
 
     from tillit.config import load_config
     from tillit.data.io import write_frame, write_tables
+    from tillit.ops import progress
     from tillit.simulate import simulate as run_simulation
 
     if fmt not in ("parquet", "csv"):
@@ -128,9 +136,12 @@ def simulate(
     given = {k: v for k, v in overrides.items() if v is not None}
     settings = type(defaults).model_validate({**defaults.model_dump(), **given})
     began = time.perf_counter()
-    municipality = run_simulation(settings)
-    write_tables(municipality.tables, out, fmt)
-    write_frame(municipality.truth, out / "truth.parquet")
+    with progress.session(f"simulate {settings.clients} clients", quiet):
+        municipality = run_simulation(settings)
+        progress.lap("tables", "write")
+        write_tables(municipality.tables, out, fmt)
+        write_frame(municipality.truth, out / "truth.parquet")
+        progress.lap("write")
     seconds = time.perf_counter() - began
     for name, frame in municipality.tables.items():
         typer.echo(f"  {name:<17} {len(frame):>10,} rows")
@@ -229,12 +240,15 @@ def train(
     csv_sep: CsvSepOption = None,
     decimal: DecimalOption = None,
     encoding: EncodingOption = None,
+    quiet: QuietOption = False,
 ) -> None:
     """Train both scorers with a time split, log to MLflow and register the challenger."""
     from tillit.jobs import run_train
+    from tillit.ops import progress
 
     settings = _load_settings(config, csv_sep, decimal, encoding)
-    outcome = run_train(data, settings, config, store)
+    with progress.session("train", quiet):
+        outcome = run_train(data, settings, config, store)
     result, ref = outcome.result, outcome.model
     evaluation = result.evaluation
     typer.echo(
@@ -265,17 +279,61 @@ def promote(
         bool, typer.Option(help="Promote even if the challenger is not better.")
     ] = False,
     reason: Annotated[str | None, typer.Option(help="Why, when forcing (kept as a tag).")] = None,
+    data: Annotated[
+        Path | None,
+        typer.Option(
+            "--data", "-d", help="Data to score both models on a month neither learned from."
+        ),
+    ] = None,
     config: ConfigOption = None,
     store: StoreOption = Path("models"),
 ) -> None:
-    """Make the challenger champion if it beats the champion on the primary metric."""
+    """Make the challenger champion if it does as well on a month neither learned from (README)."""
     from tillit.config import load_config
     from tillit.jobs import run_promote
 
-    decision = run_promote(load_config(config), store, force, reason)
+    decision = run_promote(load_config(config), store, force, reason, data)
     typer.echo(decision.message)
     if not decision.promoted:
         raise typer.Exit(code=1)
+
+
+@app.command()
+@_clean_errors
+def retrain(
+    data: DataOption,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out", "-o", help="Folder for summary.md (default runs/retrain-<UTC time>)."
+        ),
+    ] = None,
+    config: ConfigOption = None,
+    store: StoreOption = Path("models"),
+    quiet: QuietOption = False,
+) -> None:
+    """Monthly loop: validate, judge the waiting challenger, train a new one, write a summary."""
+    from tillit.config import load_config
+    from tillit.jobs.retrain import run_retrain
+    from tillit.ops import progress
+
+    out = out or default_run_dir("retrain")
+    with progress.session("retrain", quiet):
+        outcome = run_retrain(data, load_config(config), config, store, out)
+    if outcome.judged is not None:
+        typer.echo(outcome.judged.message)
+    elif "not judged" in outcome.summary:
+        typer.echo(next(line for line in outcome.summary.splitlines() if "not judged" in line))
+    ref = outcome.trained.model
+    evaluation = outcome.trained.result.evaluation
+    typer.echo(
+        f"trained {ref.name} version {ref.version} as '{ref.alias}': held-out {evaluation.period} "
+        f"({evaluation.basis}) average precision "
+        f"{evaluation.metrics['combined_average_precision']:.4f}"
+    )
+    if outcome.first_champion is not None:
+        typer.echo(outcome.first_champion.message)
+    typer.echo(f"summary: {outcome.summary_path}")
 
 
 @app.command()
@@ -302,23 +360,85 @@ def score(
     csv_sep: CsvSepOption = None,
     decimal: DecimalOption = None,
     encoding: EncodingOption = None,
+    quiet: QuietOption = False,
 ) -> None:
     """Score a month: risk list, explanations, report.html and manifest.json in --out."""
     from tillit.jobs import run_score
+    from tillit.ops import progress
 
     settings = _load_settings(config, csv_sep, decimal, encoding)
     lang = lang or settings.scoring.language
     if lang not in ("en", "sv"):
         _fail(f"--lang must be en or sv, not {lang!r}")
     out = out or Path("runs") / f"score-{period}"
-    outcome = run_score(data, period, out, settings, model_alias, lang, store, overwrite)
+    with progress.session(f"score {period}", quiet):
+        outcome = run_score(data, period, out, settings, model_alias, lang, store, overwrite)
     counts = outcome.manifest["counts"]
     typer.echo(
         f"{counts['received']:,} invoices received: {counts['scored']:,} scored, "
         f"{counts['quarantined']:,} quarantined; {counts['flagged']:,} flagged for review "
         f"in {outcome.manifest['timings_seconds']['total']} s"
     )
+    for warning in outcome.drift_warnings:
+        typer.secho(f"warning: drift: {warning}", err=True, fg=typer.colors.YELLOW)
+    if outcome.drift_warnings:
+        typer.secho(
+            "warning: this month differs from the training months; the list may be less "
+            f"reliable (see the report and {outcome.out / 'drift.json'})",
+            err=True,
+            fg=typer.colors.YELLOW,
+        )
     typer.echo(f"report: {outcome.report}")
+
+
+@app.command()
+@_clean_errors
+def drift(
+    data: DataOption,
+    period: PeriodOption,
+    model_alias: Annotated[
+        str, typer.Option(help="Registry alias of the model to compare with.")
+    ] = "champion",
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Also write the figures as JSON here.")
+    ] = None,
+    config: ConfigOption = None,
+    store: StoreOption = Path("models"),
+) -> None:
+    """How far a month has moved from the model's training months (what `score` writes to drift.json)."""
+    from tillit.config import load_config
+    from tillit.data.io import write_json
+    from tillit.jobs.drift import drift_payload, run_drift
+
+    settings = load_config(config)
+    outcome = run_drift(data, period, settings, model_alias, store)
+    report = outcome.report
+    if out is not None:
+        write_json(drift_payload(report, outcome.note, outcome.model_version), out)
+    if report is None:
+        typer.echo(outcome.note)
+        return
+    typer.echo(
+        f"{period} against the training months of version {outcome.model_version} "
+        f"({report.training_periods[0]} to {report.training_periods[-1]}): "
+        f"largest feature PSI {report.max_feature_psi:.3f}, risk score PSI {report.score_psi:.3f}, "
+        f"flagged share {report.flagged_share:.1%} (training {report.reference_flagged_share:.1%})"
+    )
+    typer.echo(f"  {'feature':<40} {'PSI':>7} {'training median':>16} {'month median':>13}")
+    for row in report.feature_psi.head(settings.drift.report_features).itertuples():
+        typer.echo(
+            f"  {row.feature:<40} {row.psi:>7.3f} {row.reference_median:>16.4g} {row.month_median:>13.4g}"
+        )
+    for warning in report.warnings:
+        typer.secho(f"warning: drift: {warning}", err=True, fg=typer.colors.YELLOW)
+    if report.warnings:
+        typer.secho(
+            "warning: this month differs from the training months; its list may be less reliable",
+            err=True,
+            fg=typer.colors.YELLOW,
+        )
+    else:
+        typer.echo("no drift above the thresholds")
 
 
 @app.command()
@@ -394,7 +514,7 @@ def demo(
         )
     validate(data=data, out=runs / "validate", config=config)
     train(data=data, config=config, store=store)
-    decision = run_promote(load_config(config), store)
+    decision = run_promote(load_config(config), store, data_dir=data)
     typer.echo(decision.message + ("" if decision.promoted else "; the champion in place scores"))
     invoices_file = find_table_file(data, "invoices")
     if invoices_file is None:

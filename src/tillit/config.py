@@ -214,10 +214,34 @@ class TrainingConfig(StrictModel):
     primary_metric: Literal[
         "average_precision", "recall_at_k", "precision_at_k", "money_caught_at_k", "roc_auc"
     ] = "average_precision"
+    # `tillit promote`: a challenger within this distance of the champion on the primary
+    # metric (one month's figure moves this much by chance) replaces it only when it
+    # learned from more decisions; better by more always replaces, worse by more never.
+    promotion_tolerance: float = Field(default=0.01, ge=0, le=1)
     isolation_forest: IsolationForestParams = IsolationForestParams()
     lightgbm: LightGBMParams = LightGBMParams()
     labels: LabelWeighting = LabelWeighting()
     blend: BlendConfig = BlendConfig()
+
+
+class DriftConfig(StrictModel):
+    """When a scored month counts as moved from the training months (it never stops a run)."""
+
+    bins: int = Field(default=10, ge=2)  # reference quantile bins per feature and for the score
+    # Population stability index above which a feature (or the risk score) has moved:
+    # by convention below 0.1 is stable, 0.1-0.25 moderate, above 0.25 large.
+    psi_warn: float = Field(default=0.25, gt=0)
+    # ...in at least this many invoice-level features: one alone crosses it by chance.
+    features_warn: int = Field(default=3, ge=1)
+    # Reported, never warned on: one value per provider, moved by any single company.
+    report_only_prefixes: tuple[str, ...] = ("provider_",)
+    # A hard finding's share of invoices that changes improbably (binomial p below this)
+    # and by more than this many points (0.005 = half a percentage point).
+    finding_rate_p_value: float = Field(default=0.001, gt=0, lt=1)
+    finding_rate_warn_points: float = Field(default=0.005, gt=0, le=1)
+    # The share flagged by capacity or finding, above or below the training months' by this factor.
+    flagged_share_warn_ratio: float = Field(default=1.5, gt=1)
+    report_features: int = Field(default=5, ge=1)  # features named in the report
 
 
 class ScoringConfig(StrictModel):
@@ -311,6 +335,7 @@ class TillitConfig(StrictModel):
     review: ReviewConfig = ReviewConfig()
     training: TrainingConfig = TrainingConfig()
     scoring: ScoringConfig = ScoringConfig()
+    drift: DriftConfig = DriftConfig()
     pseudonymise: PseudonymiseConfig = PseudonymiseConfig()
 
     def resolved(self) -> dict[str, Any]:

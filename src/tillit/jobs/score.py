@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -22,8 +22,13 @@ from tillit.jobs.common import (
     refuse_unsafe_output,
     staged_output,
 )
+from tillit.jobs.drift import drift_payload
+from tillit.ops import progress
 from tillit.ops.auditlog import log_head
 from tillit.review.score import HELD_COLUMNS
+
+if TYPE_CHECKING:
+    from tillit.review.drift import DriftReport
 
 
 @dataclass(frozen=True)
@@ -33,6 +38,7 @@ class ScoreOutcome:
     out: Path
     report: Path
     manifest: dict[str, Any]
+    drift_warnings: tuple[str, ...] = ()
 
 
 def placed_periods(invoices: pd.DataFrame) -> pd.Series:
@@ -112,7 +118,10 @@ def run_score(
     refuse_unsafe_output(out, data_dir)
     with staged_output(out, overwrite) as work:
         manifest = _score_into(work, out, data_dir, period, config, alias, language, store)
-    return ScoreOutcome(out=out, report=out / "report.html", manifest=manifest)
+    warnings = tuple(manifest.get("drift", {}).get("warnings", ()))
+    return ScoreOutcome(
+        out=out, report=out / "report.html", manifest=manifest, drift_warnings=warnings
+    )
 
 
 def _score_into(
@@ -140,6 +149,7 @@ def _score_into(
         now = time.perf_counter()
         timings[name] = round(now - clock, 3)
         clock = now
+        progress.lap(name)
 
     loaded = load_data(data_dir, config, quarantine_dir=out)
     received = int(received_in(loaded.raw["invoices"], period).sum())
@@ -195,6 +205,8 @@ def _score_into(
         "config_hash": config.hash(),
         "data_fingerprint": loaded.fingerprint,
     }
+    drift, drift_note = _month_drift(model, feature_set.features, scored.risk_list, period, config)
+    lap("drift")
     outputs = {
         "risk_list.parquet": write_frame(risk_list, out / "risk_list.parquet"),
         "risk_list.csv": write_frame(risk_list, out / "risk_list.csv"),
@@ -207,6 +219,10 @@ def _score_into(
         run_info,
         language,
         model.blend.finding_floor,
+        drift_section=_drift_section(drift, drift_note, language, config),
+    )
+    outputs["drift.json"] = write_json(
+        drift_payload(drift, drift_note, ref.version), out / "drift.json"
     )
     report_path = out / "report.html"
     report_path.write_text(html, "utf-8")
@@ -244,6 +260,11 @@ def _score_into(
             "flagged": scored.summary["flagged"],
         },
         "summary": summary,
+        "drift": {
+            "drifted": bool(drift is not None and drift.drifted),
+            "warnings": list(drift.warnings) if drift is not None else [],
+            "note": drift_note,
+        },
         "config": config.resolved(),
         "timings_seconds": timings,
         "outputs": {name: file_sha256(path) for name, path in sorted(outputs.items())},
@@ -261,4 +282,47 @@ def _score_into(
         output_hashes={**manifest["outputs"], "manifest.json": file_sha256(out / "manifest.json")},
         details={"period": period, "out": str(final), "alias": alias},
     )
+    if drift is not None:
+        _log_drift(store, ref, drift, out / "drift.json")
     return manifest
+
+
+def _log_drift(store: Path, ref: Any, drift: DriftReport, drift_file: Path) -> None:
+    """Drift figures to MLflow; a tracking failure is said, never a reason to lose the list."""
+    import warnings
+
+    from mlflow.exceptions import MlflowException
+
+    from tillit.ops import tracking
+
+    try:
+        tracking.log_drift(store, ref, drift, drift_file)
+    except (MlflowException, OSError) as exc:
+        warnings.warn(f"drift figures not logged to MLflow: {exc}", stacklevel=2)
+
+
+def _month_drift(
+    model: Any, features: pd.DataFrame, risk_list: pd.DataFrame, period: str, config: TillitConfig
+) -> tuple[DriftReport | None, str]:
+    """The month against the model's training months, from the risk list's scores."""
+    from tillit.jobs.drift import month_drift
+
+    if features.empty:
+        return None, "no invoice of the month could be scored"
+    scored = risk_list[risk_list["status"] == "scored"].set_index("invoice_id")["risk_score"]
+    risk = features["invoice_id"].map(scored).to_numpy(dtype="float64")
+    return month_drift(model, features, risk, period, config)
+
+
+def _drift_section(
+    drift: DriftReport | None, note: str, language: str, config: TillitConfig
+) -> str:
+    from html import escape
+
+    from tillit.review.drift import drift_section_html
+
+    if drift is None:
+        return f"<p>{escape(note)}</p>"
+    return drift_section_html(
+        drift, language, config.drift.report_features, tuple(config.drift.report_only_prefixes)
+    )

@@ -12,10 +12,12 @@ from typing import TYPE_CHECKING
 from tillit.config import TillitConfig
 from tillit.data.io import file_sha256
 from tillit.jobs.common import load_data, read_truth, record_run
+from tillit.ops import progress
 
 if TYPE_CHECKING:
     from tillit.modelling.train import TrainingResult
     from tillit.ops.tracking import ModelRef
+    from tillit.review.drift import DriftReference
     from tillit.review.fairness import FairnessAudit
 
 
@@ -50,9 +52,12 @@ def run_train(
     began = time.perf_counter()
     loaded = load_data(data_dir, config)
     truth = read_truth(data_dir)
+    progress.lap("validate", "features")
     result = train(loaded.validation.tables, config.training, config.features, config.review, truth)
+    result.model.drift_reference_ = drift_reference(result, config)
     train_seconds = time.perf_counter() - began
     fairness = fairness_audit(result.evaluation.fairness_frame, "label", "flagged")
+    progress.lap("drift reference and fairness audit", "log to MLflow")
     with tempfile.TemporaryDirectory() as scratch:
         folder = Path(scratch)
         artifacts = plots.training_artifacts(result, folder, feature_catalog(config.features))
@@ -73,7 +78,9 @@ def run_train(
             store,
             extra_metrics=fairness.summary_metrics(),
         )
+    progress.lap("log to MLflow", "model card")
     card_paths = write_model_card(result, ref, fairness, config, loaded.fingerprint, store)
+    progress.lap("model card")
     record_run(
         store,
         "train",
@@ -105,6 +112,22 @@ def run_train(
         train_seconds=round(train_seconds, 2),
         total_seconds=round(time.perf_counter() - began, 2),
         fingerprint=loaded.fingerprint,
+    )
+
+
+def drift_reference(result: TrainingResult, config: TillitConfig) -> DriftReference:
+    """The training months' distributions, kept with the model so each scored month is compared."""
+    from tillit.review.drift import build_reference
+
+    model, features = result.model, result.features
+    parts = model.components(features)
+    return build_reference(
+        model.matrix(features),
+        features["period"],
+        parts["risk_score"].to_numpy(),
+        parts["has_hard_finding"].to_numpy(),
+        config.review,
+        config.drift.bins,
     )
 
 

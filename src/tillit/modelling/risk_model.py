@@ -19,6 +19,7 @@ import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -26,6 +27,9 @@ import pandas as pd
 from tillit.config import BlendConfig
 from tillit.errors import TillitError
 from tillit.modelling.scorers import IsolationForestScorer, LightGBMScorer
+
+if TYPE_CHECKING:
+    from tillit.review.drift import DriftReference
 
 
 class FeatureMismatchError(TillitError):
@@ -62,6 +66,9 @@ class RiskModel:
     contract_version: str
     reference_isolation_forest_: np.ndarray = field(repr=False)
     reference_lightgbm_: np.ndarray = field(repr=False)
+    # What the training months looked like (review/drift.py), set by `tillit train`;
+    # None on models trained before drift was watched.
+    drift_reference_: DriftReference | None = field(default=None, repr=False)
 
     @property
     def feature_schema(self) -> str:

@@ -27,6 +27,7 @@ from tillit.config import FeatureConfig, LabelWeighting, ReviewConfig, TrainingC
 from tillit.errors import TillitError
 from tillit.features import FAIRNESS_COLUMNS, build_features, feature_columns
 from tillit.modelling.risk_model import RiskModel, fit_risk_model
+from tillit.ops import progress
 
 if TYPE_CHECKING:
     from tillit.modelling.scorers import IsolationForestScorer, LightGBMScorer
@@ -89,6 +90,9 @@ class TrainingResult:
     invoices_per_period: dict[str, int]
     quarantined_invoices: int
     features: pd.DataFrame = field(repr=False)
+    # The latest review date among the decisions the refit model learned from
+    # (None without labels): what `tillit promote` reads as the model's label cut-off.
+    labels_reviewed_until: str | None = None
 
 
 def review_labels(audit_outcomes: pd.DataFrame | None) -> pd.DataFrame:
@@ -179,6 +183,21 @@ def selection_weights(
     return weights / weights.mean()
 
 
+def balance_classes(weights: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Rescale weights so each class carries half the total weight, which stays unchanged.
+
+    Both shares are taken before either class is rescaled: rescaling one class first
+    changes the total the other's share is computed from (80/20 would end at 50:35).
+    """
+    weights = np.asarray(weights, dtype="float64")
+    total = weights.sum()
+    out = weights.copy()
+    for value in np.unique(y):
+        in_class = y == value
+        out[in_class] *= (total / 2.0) / weights[in_class].sum()
+    return out
+
+
 def _fit_scorers(
     features: pd.DataFrame, columns: tuple[str, ...], labels: pd.DataFrame, config: TrainingConfig
 ) -> tuple[IsolationForestScorer, LightGBMScorer, dict[str, int]]:
@@ -199,9 +218,7 @@ def _fit_scorers(
         )
     weights = selection_weights(X, reviewed, config.labels, config.seed)
     if config.labels.balance_classes:
-        for value in (0, 1):
-            share = weights[y == value].sum() / weights.sum()
-            weights[y == value] *= 0.5 / share
+        weights = balance_classes(weights, y)
     gbm = LightGBMScorer(
         **config.lightgbm.model_dump(), class_weight=None, random_state=config.seed
     ).fit(X[reviewed], y, sample_weight=weights)
@@ -306,9 +323,12 @@ def evaluate_period(
 def _review_precision(labels: pd.DataFrame, features: pd.DataFrame) -> dict[str, float]:
     """Share confirmed among the month's reviews, by how they were picked.
 
-    Random checks are the unbiased estimate of how common irregular billing is;
-    reviews of flagged invoices measure the list's precision. They are reported
-    apart because mixing them would hide the one behind the other.
+    Each share estimates something else: among random checks (drawn by lot outside
+    the list) it estimates how common irregular billing is among the invoices the
+    list leaves out, i.e. what the list misses; among flagged invoices it is the
+    list's precision (unbiased when every flagged invoice, or the list checks drawn
+    by lot within it, was reviewed); among rule-picked reviews it describes the old
+    rule. They are reported apart because mixing them would hide one behind another.
     """
     month = labels[labels["invoice_id"].isin(features["invoice_id"])]
     out = {}
@@ -316,7 +336,7 @@ def _review_precision(labels: pd.DataFrame, features: pd.DataFrame) -> dict[str,
         part = month.loc[month["selection"] == selection, "label"]
         if len(part):
             out[f"reviews_{selection}_n"] = float(len(part))
-            out[f"reviews_{selection}_precision"] = float(part.mean())
+            out[f"reviews_{selection}_confirmed_share"] = float(part.mean())
     return out
 
 
@@ -345,6 +365,7 @@ def train(
         raise TrainingError(f"no months before the evaluation month {eval_period} to train on")
     feature_set = build_features(tables, periods, features_config)
     features = feature_set.features
+    progress.lap("features", "held-out model")
     columns = feature_columns(features_config)
     if protected := protected_features(columns):
         raise TrainingError(f"protected attributes must not be features: {', '.join(protected)}")
@@ -361,8 +382,20 @@ def train(
         known_then = review_labels(_reviewed_before(outcomes, period))
         held_out_model, _ = fit_model(before, columns, known_then, config)
         evaluations.append(evaluate_period(held_out_model, month, labels, truth, review))
+    progress.lap("held-out model and evaluation", "refit on every month")
     model, counts = fit_model(features, columns, labels, config)
+    progress.lap("refit on every month")
+    learned = (
+        outcomes[outcomes["invoice_id"].isin(features["invoice_id"])]
+        if outcomes is not None
+        else None
+    )
     return TrainingResult(
+        labels_reviewed_until=(
+            str(pd.Timestamp(learned["reviewed_on"].max()).date())
+            if learned is not None and len(learned)
+            else None
+        ),
         model=model,
         evaluation=evaluations[0],
         rolling=evaluations[1:],

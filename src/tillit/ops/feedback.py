@@ -5,7 +5,8 @@ A decision on an invoice becomes a new audit_outcomes row (confirmed or cleared)
 a later decision on the same invoice supersedes an earlier one because labels
 use the latest `reviewed_on`, and both stay on record. Each decision is marked
 with how the invoice was picked for review, from the scoring run's risk list:
-decisions on random checks are the unbiased sample that measures precision.
+decisions on random checks (drawn by lot outside the list) are the unbiased
+sample of what the list misses.
 """
 
 from __future__ import annotations
@@ -171,8 +172,9 @@ def _selection(invoice_ids: pd.Series, risk_list: pd.DataFrame | None) -> pd.Ser
     was_flagged = invoice_ids.map(flagged).fillna(False).astype(bool)
     selection = pd.Series("other", index=invoice_ids.index, dtype="str")
     selection[was_flagged] = "flagged"
-    # A random check that also ranked high is still a random draw only if it was drawn,
-    # and the draw only picks unflagged invoices, so "random check" stands alone.
+    # The random check draw only picks unflagged invoices, so "random check" stands
+    # alone. A "list check" was drawn within the capacity list and stays "flagged":
+    # the contract's selections have no value for it, and its stratum is the list.
     selection[reason.str.contains("random check", regex=False)] = "random_check"
     return selection
 

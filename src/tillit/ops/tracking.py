@@ -12,11 +12,14 @@ import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from tillit.errors import TillitError
+
+if TYPE_CHECKING:
+    from tillit.modelling.promotion import Comparison, ModelFacts
 
 EXPERIMENT_NAME = "tillit"
 DEFAULT_STORE = Path("models")
@@ -50,6 +53,8 @@ def connect(store: Path = DEFAULT_STORE) -> Any:
 
     store.mkdir(parents=True, exist_ok=True)
     uri = tracking_uri(store)
+    # MLflow's download bars would mix with tillit's own progress on stderr.
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     # set_tracking_uri also writes MLFLOW_TRACKING_URI into the environment, which
     # would make every later store of this process resolve to this one: restore it.
     user_setting = os.environ.get("MLFLOW_TRACKING_URI")
@@ -170,6 +175,7 @@ def log_training(
         "eval_period": evaluation.period,
         "evaluation_basis": evaluation.basis,
         "trained_periods": ",".join(result.model.trained_periods),
+        "labels_reviewed_until": result.labels_reviewed_until or "",
         "tillit_version": __version__,
     }
     params = _flatten("", resolved_config, {})
@@ -200,7 +206,12 @@ def log_training(
             )
         mlflow.log_dict(resolved_config, "config/resolved_config.json")
         for name, path in artifacts.items():
-            mlflow.log_artifact(str(path), artifact_path=name)
+            # A folder's files go under its name, a file at the top: never `name/name/...`.
+            if Path(path).is_dir():
+                mlflow.log_artifacts(str(path), artifact_path=name)
+            else:
+                mlflow.log_artifact(str(path))
+        example, signature = model_signature(result.model, result.features)
         with tempfile.TemporaryDirectory() as scratch:
             bundle = Path(scratch) / "risk_model.joblib"
             joblib.dump(result.model, bundle)
@@ -210,11 +221,57 @@ def log_training(
                 artifacts={"risk_model": str(bundle)},
                 pip_requirements=_pip_requirements(),
                 registered_model_name=model_name,
+                signature=signature,
+                input_example=example,
             )
         run_id = run.info.run_id
     version = str(info.registered_model_version)
     client.set_registered_model_alias(model_name, CHALLENGER, version)
     return ModelRef(name=model_name, version=version, run_id=run_id, alias=CHALLENGER)
+
+
+def model_signature(model: Any, features: pd.DataFrame, rows: int = 5) -> tuple[pd.DataFrame, Any]:
+    """An input example (the first rows of the training features) and the pyfunc's signature.
+
+    The input is the model's feature columns as float64, the output the combined risk.
+    """
+    from mlflow.models import infer_signature
+
+    example = features.loc[:, list(model.feature_columns)].head(rows).astype("float64")
+    example = example.reset_index(drop=True)
+    return example, infer_signature(example, model.risk(example))
+
+
+def log_drift(store: Path, ref: ModelRef, report: Any, drift_file: Path) -> str:
+    """One small MLflow run per scored month: its drift figures and drift.json.
+
+    Kept apart from the training run (named `drift-<period>`, tagged with the model
+    version and `kind = drift`) so the training run's metrics stay those of training.
+    """
+    from mlflow.entities import Metric
+
+    client = connect(store)
+    experiment = client.get_experiment_by_name(EXPERIMENT_NAME)
+    run = client.create_run(
+        experiment.experiment_id,
+        run_name=f"drift-{report.period}",
+        tags={
+            "kind": "drift",
+            "period": report.period,
+            "model_name": ref.name,
+            "model_version": ref.version,
+            "model_run_id": ref.run_id,
+            "drifted": str(report.drifted).lower(),
+        },
+    )
+    run_id = run.info.run_id
+    stamp = int(pd.Timestamp.now(tz="UTC").timestamp() * 1000)
+    metrics = [Metric(k, float(v), stamp, 0) for k, v in report.metrics().items() if pd.notna(v)]
+    for start in range(0, len(metrics), 500):
+        client.log_batch(run_id, metrics=metrics[start : start + 500])
+    client.log_artifact(run_id, str(drift_file))
+    client.set_terminated(run_id)
+    return str(run_id)
 
 
 def _pip_requirements() -> list[str]:
@@ -232,6 +289,27 @@ class PromotionDecision:
     message: str
     challenger: ModelRef
     champion: ModelRef | None
+    comparison: Comparison | None = None
+
+
+def model_facts(client: Any, ref: ModelRef, primary_metric: str) -> ModelFacts:
+    """What a registered version learned from and its held-out figure, from its training run."""
+    from tillit.modelling.promotion import ModelFacts
+
+    run = client.get_run(ref.run_id)
+    tags, params = run.data.tags, run.data.params
+    labelled = params.get("labels_labelled")
+    periods = tags.get("trained_periods", "")
+    return ModelFacts(
+        version=ref.version,
+        trained_periods=tuple(p for p in periods.split(",") if p),
+        labelled=int(labelled) if labelled is not None else None,
+        labels_reviewed_until=tags.get("labels_reviewed_until") or None,
+        eval_period=tags.get("eval_period"),
+        evaluation_basis=tags.get("evaluation_basis"),
+        data_fingerprint=tags.get("data_fingerprint"),
+        held_out_value=run.data.metrics.get(f"eval_combined_{primary_metric}"),
+    )
 
 
 def promote(
@@ -240,16 +318,25 @@ def promote(
     force: bool = False,
     reason: str | None = None,
     store: Path = DEFAULT_STORE,
+    comparison: Comparison | None = None,
+    tolerance: float = 0.0,
+    missing: str | None = None,
 ) -> PromotionDecision:
-    """Make the challenger champion if there is none, or if it beats the champion.
+    """Make the challenger champion if there is none, or if the comparison says so.
 
-    Both are compared on the primary metric over the same evaluation month; a
-    challenger evaluated on another month than the champion cannot be compared
-    and is refused unless forced. `force` needs a reason, kept as a tag.
+    `comparison` is the champion and the challenger judged like with like (see
+    modelling/promotion.py). Without one, the training runs' held-out figures are
+    compared when both runs used the same data and month; otherwise the promotion is
+    refused, saying what is missing (`missing`, or "--data"). `force` needs a reason,
+    kept as a tag. The comparison's figures, month and rule are written as tags on
+    the challenger's version whether it is promoted or not.
 
     Raises:
-        RegistryError: there is no challenger, or `force` without a reason.
+        RegistryError: there is no challenger, `force` without a reason, or nothing
+            to compare on (unless forced).
     """
+    from tillit.modelling.promotion import compare_held_out_runs
+
     client = connect(store)
     challenger = resolve_alias(client, model_name, CHALLENGER)
     if force and not reason:
@@ -260,41 +347,46 @@ def promote(
         champion = resolve_alias(client, model_name, CHAMPION)
     except RegistryError:
         champion = None
-    metric = f"eval_combined_{primary_metric}"
-    new_run = client.get_run(challenger.run_id)
-    new_value = new_run.data.metrics.get(metric)
-    if new_value is None:
-        raise RegistryError(f"the challenger (version {challenger.version}) has no metric {metric}")
     if champion is not None and champion.version == challenger.version:
         return PromotionDecision(
             False, f"version {challenger.version} is already champion", challenger, champion
         )
     if champion is None:
-        verdict, message = (
-            True,
-            f"no champion yet: version {challenger.version} becomes champion ({metric} {new_value:.4f})",
-        )
+        verdict = True
+        message = f"no champion yet: version {challenger.version} becomes champion"
     else:
-        old_run = client.get_run(champion.run_id)
-        old_value = old_run.data.metrics.get(metric)
-        same_month = old_run.data.tags.get("eval_period") == new_run.data.tags.get("eval_period")
-        figures = (
-            f"challenger version {challenger.version} {metric} = {new_value:.4f} "
-            f"({new_run.data.tags.get('eval_period')}), champion version {champion.version} = "
-            f"{old_value if old_value is None else round(old_value, 4)} ({old_run.data.tags.get('eval_period')})"
-        )
-        if not same_month:
-            verdict, message = False, f"not comparable: evaluated on different months; {figures}"
-        elif old_value is None or new_value > old_value:
-            verdict, message = True, f"challenger beats champion: {figures}"
+        if comparison is None:
+            comparison = compare_held_out_runs(
+                model_facts(client, champion, primary_metric),
+                model_facts(client, challenger, primary_metric),
+                primary_metric,
+                tolerance,
+            )
+        if comparison is None:
+            why = missing or (
+                "the champion and the challenger were trained on different data or months: "
+                "comparing them needs the data (--data DIR) to score both on a month neither "
+                "learned from"
+            )
+            if not force:
+                raise RegistryError(f"cannot compare like with like: {why}")
+            verdict, message = True, f"forced ({reason}) without a comparison: {why}"
         else:
-            verdict, message = False, f"challenger does not beat champion: {figures}"
-    if not verdict and force:
-        verdict, message = True, f"forced ({reason}): {message}"
+            verdict = comparison.promote
+            figures = comparison.figures(champion.version, challenger.version)
+            message = (
+                f"{'promoted' if verdict else 'refused'}: {comparison.verdict}; {figures} "
+                f"[{comparison.how}]; rule: {comparison.rule()}"
+            )
+            if not verdict and force:
+                verdict, message = True, f"forced ({reason}): {message}"
+            for key, value in comparison.tags().items():
+                client.set_model_version_tag(model_name, challenger.version, key, value[:4000])
+    if force and reason and champion is not None:
         client.set_model_version_tag(model_name, challenger.version, "promotion_override", reason)
     if verdict:
         client.set_registered_model_alias(model_name, CHAMPION, challenger.version)
         client.set_model_version_tag(
             model_name, challenger.version, "promoted_because", message[:4000]
         )
-    return PromotionDecision(verdict, message, challenger, champion)
+    return PromotionDecision(verdict, message, challenger, champion, comparison)

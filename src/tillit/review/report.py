@@ -28,8 +28,10 @@ _TEXT = {
             "<b>Reasons</b> are what made the models rank the invoice high, compared with "
             "invoices of the same service type this month. An invoice is flagged because it is "
             "within the review capacity (the {k} highest risks), because it has a finding, or as "
-            "a <b>random check</b>: random checks are drawn by lot so the precision of the list "
-            "can be measured without bias; review them like the others. "
+            "a <b>random check</b>, drawn by lot among the other invoices: their confirmed share "
+            "estimates what the list misses. A <b>list check</b> is drawn by lot within the list: "
+            "review those whatever else you get to, their confirmed share estimates the list's "
+            "precision. "
             "Scores at or above {floor} mean a hard finding. tillit flags; people decide."
         ),
         "first": "Look first",
@@ -79,8 +81,10 @@ _TEXT = {
             "<b>Skäl</b> är det som fick modellerna att rangordna fakturan högt, jämfört med "
             "fakturor för samma insatstyp denna månad. En faktura flaggas för att den ryms i "
             "granskningskapaciteten (de {k} högsta riskerna), för att den har ett fynd, eller som "
-            "<b>stickprov</b>: stickprov lottas så att listans träffsäkerhet kan mätas utan "
-            "snedvridning; granska dem som de andra. Poäng på {floor} eller mer betyder ett fynd. "
+            "<b>stickprov</b>, lottat bland övriga fakturor: andelen bekräftade bland dem skattar "
+            "vad listan missar. En <b>listkontroll</b> lottas inom listan: granska dem oavsett vad "
+            "mer ni hinner, andelen bekräftade bland dem skattar listans träffsäkerhet. "
+            "Poäng på {floor} eller mer betyder ett fynd. "
             "tillit flaggar; människor beslutar."
         ),
         "first": "Granska först",
@@ -140,12 +144,18 @@ def _money(value: float) -> str:
     return "–" if pd.isna(value) else f"{value:,.0f}".replace(",", " ")
 
 
-_TAG_CLASSES = {"capacity": "capacity", "hard finding": "finding", "random check": "random"}
+_TAG_CLASSES = {
+    "capacity": "capacity",
+    "hard finding": "finding",
+    "random check": "random",
+    "list check": "random",
+}
 _TAG_WORDS = {
     "sv": {
         "capacity": "kapacitet",
         "hard finding": "fynd",
         "random check": "stickprov",
+        "list check": "listkontroll",
         "quarantined": "karantän",
     }
 }
@@ -210,8 +220,9 @@ def render_report(
     language: str = "en",
     finding_floor: float = 0.9,
     chart_features: int = 6,
+    drift_section: str = "",
 ) -> str:
-    """The whole HTML page as a string."""
+    """The whole HTML page as a string; `drift_section` (HTML) follows the reading guide."""
     t = _TEXT[language]
     flagged = risk_list[risk_list["flagged"] & (risk_list["status"] == "scored")]
     held = risk_list[risk_list["status"] == "quarantined"]
@@ -249,6 +260,8 @@ def render_report(
         html.append(
             f"<h2>{escape(t['incomplete'])}</h2><p>{escape(t['incomplete_text'].format(n=n_incomplete))}</p>"
         )
+    if drift_section:
+        html.append(drift_section)
     html.append(f"<h2>{escape(t['first'])}</h2>")
     html.append(_first_table(flagged.head(15), t))
     html.append(f"<h2>{escape(t['by_provider'])}</h2>")

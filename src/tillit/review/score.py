@@ -1,9 +1,13 @@
 """Score one month: rank every invoice, flag for review, explain each flagged one.
 
 Who is flagged: the review capacity of highest risk, every invoice with a hard
-finding, and a small random check sample (seeded by the period) so precision can
-later be measured without the model's own bias. Invoices that cannot be scored
-are listed too, as quarantined with the reason: nothing is silently left out.
+finding, and a random check sample drawn by lot outside the list (seeded by the
+period): its confirmed share estimates how much irregular billing the list misses.
+Within the capacity list a second sample of the same size is drawn by lot and
+marked "list check": reviewed whatever else the auditors get to, its confirmed
+share estimates the list's precision without the auditors' own choice of order.
+Invoices that cannot be scored are listed too, as quarantined with the reason:
+nothing is silently left out.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ if TYPE_CHECKING:
 WHY_CAPACITY = "capacity"
 WHY_FINDING = "hard finding"
 WHY_RANDOM = "random check"
+WHY_LIST_CHECK = "list check"
 WHY_QUARANTINE = "quarantined"
 
 # What identifies an invoice to an auditor, at the head of every list of invoices.
@@ -220,12 +225,20 @@ def score_month(
     by_capacity = rank <= k
     by_finding = parts["has_hard_finding"].to_numpy() if parts is not None else np.zeros(0, bool)
     by_random = _random_checks(features, by_capacity | by_finding, review)
+    by_list_check = _list_checks(features, by_capacity, review)
     flagged = by_capacity | by_finding | by_random
     why = [
         "; ".join(
-            label for label, hit in ((WHY_CAPACITY, c), (WHY_FINDING, f), (WHY_RANDOM, r)) if hit
+            label
+            for label, hit in (
+                (WHY_CAPACITY, c),
+                (WHY_FINDING, f),
+                (WHY_RANDOM, r),
+                (WHY_LIST_CHECK, lc),
+            )
+            if hit
         )
-        for c, f, r in zip(by_capacity, by_finding, by_random, strict=True)
+        for c, f, r, lc in zip(by_capacity, by_finding, by_random, by_list_check, strict=True)
     ]
     X = model.matrix(features)
     if n:
@@ -267,6 +280,7 @@ def score_month(
         "flagged_by_capacity": int(by_capacity.sum()),
         "flagged_by_hard_finding": int(by_finding.sum()),
         "flagged_by_random_check": int(by_random.sum()),
+        "list_checks": int(by_list_check.sum()),
         "flagged_quarantined": len(held),
         "capacity_k": k,
         "amount_flagged_sek": round(float(at_stake), 2),
@@ -280,8 +294,29 @@ def score_month(
     return ScoredMonth(risk_list=risk_list, explanations=explanations, summary=summary)
 
 
+def _list_checks(features: pd.DataFrame, in_list: np.ndarray, review: ReviewConfig) -> np.ndarray:
+    """The list check sample: as many as the random checks, drawn by lot within the capacity list.
+
+    Its confirmed share is an unbiased estimate of the list's precision even when
+    auditors do not get through the whole list. It costs no extra review: these
+    invoices are flagged by capacity anyway. Seeded by month, apart from the
+    random checks, so adding it leaves their draw unchanged.
+    """
+    drawn = np.zeros(len(features), dtype=bool)
+    eligible = np.flatnonzero(in_list)
+    n_checks = min(review.random_checks(len(features)), len(eligible))
+    if n_checks:
+        rng = np.random.default_rng(_random_seed(f"list-{features['period'].iloc[0]}"))
+        drawn[rng.choice(eligible, size=n_checks, replace=False)] = True
+    return drawn
+
+
 def _random_checks(features: pd.DataFrame, already: np.ndarray, review: ReviewConfig) -> np.ndarray:
-    """The random check sample: drawn by lot among invoices not flagged otherwise, seeded by month."""
+    """The random check sample: drawn by lot among invoices not flagged otherwise, seeded by month.
+
+    It estimates what the list misses (the confirmed share among unflagged
+    invoices), not the list's precision: that is the list checks' job.
+    """
     drawn = np.zeros(len(features), dtype=bool)
     eligible = np.flatnonzero(~already)
     n_random = min(review.random_checks(len(features)), len(eligible))

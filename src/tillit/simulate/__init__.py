@@ -19,6 +19,7 @@ import pandas as pd
 
 from tillit.config import SimulationConfig
 from tillit.data.vocabulary import SERVICE_TYPES, VISIT_METHODS
+from tillit.ops import progress
 from tillit.simulate.care import _make_hospital_stays, _make_segments
 from tillit.simulate.common import (
     _DISTRICT_NAMES,
@@ -45,7 +46,9 @@ def simulate(config: SimulationConfig) -> SimulatedMunicipality:
     cli = _make_clients(rng, config, cal)
     seg = _make_segments(rng, cal, prov, cli)
     stays, in_hosp = _make_hospital_stays(rng, config, cal, cli)
+    progress.lap("population and care", "visits")
     vis, pools = _generate_visits(rng, cal, prov, cli, seg, in_hosp)
+    progress.lap("visits", "schemes and invoices")
     dims = (cli.n, cal.months)
 
     # Granted hours per (provider, client, service, month): the largest monthly grant in force.
@@ -72,6 +75,7 @@ def simulate(config: SimulationConfig) -> SimulatedMunicipality:
     aud = _audits(rng, config, cal, inv)
     clients_per_provider = np.bincount(seg.provider, minlength=prov.n)
     events, persons = _register(rng, cal, prov, clients_per_provider)
+    progress.lap("schemes and invoices", "tables")
 
     # Identifiers: providers numbered in order of approval, the rest in table order.
     prov_order = np.lexsort((np.arange(prov.n), prov.approved))

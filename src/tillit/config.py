@@ -65,6 +65,11 @@ class SimulationConfig(StrictModel):
     review_miss_rate: float = Field(0.10, ge=0.0, le=1.0)
     # ... and confirm this share of the regular ones (e.g. documentation deficiencies).
     review_false_confirm_rate: float = Field(0.01, ge=0.0, le=1.0)
+    # Spread (lognormal sigma) of provider sizes; the messy profile draws a wider one.
+    provider_size_sigma: float = Field(1.2, gt=0.0, le=4.0)
+    # tidy: the world tillit was built on; messy: honest noise of real exports laid over it,
+    # its levels drawn from the seed (tillit.simulate.messy).
+    profile: Literal["tidy", "messy"] = "tidy"
 
 
 class FeatureConfig(StrictModel):

@@ -30,8 +30,8 @@ from tillit.simulate.common import (
     _org_number,
     _str,
 )
-from tillit.simulate.messy import PADDED_VISITS, apply_messy, draw_parameters
 from tillit.simulate.invoices import _audits, _build_invoices, _tariffs
+from tillit.simulate.messy import PADDED_VISITS, apply_messy, draw_parameters
 from tillit.simulate.population import _make_clients, _make_providers
 from tillit.simulate.register import _register
 from tillit.simulate.schemes import _key, _plan_schemes

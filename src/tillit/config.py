@@ -88,6 +88,9 @@ class FeatureConfig(StrictModel):
     max_plausible_staff_hours_per_day: float = Field(default=16.0, gt=0, le=24)
     # |amount - billed_hours * rate| above this is a tariff mismatch finding.
     amount_tolerance_sek: float = Field(default=10.0, ge=0)
+    # An amount matching the month's prevailing rate of the service (billed by most of
+    # at least this many invoices) is not a tariff mismatch: rates change mid-year.
+    tariff_prevailing_min_invoices: int = Field(default=20, ge=1)
     # Ratios divide by at least this many hours, so an empty month gives a large,
     # finite ratio instead of infinity (the has_no_* flags say why it is large).
     min_denominator_hours: float = Field(default=0.5, gt=0)
@@ -95,10 +98,20 @@ class FeatureConfig(StrictModel):
     exact_grant_tolerance_hours: float = Field(default=0.01, ge=0)
     # Overlaps shorter than this are clock noise, not a double booking finding;
     # the staff_overlap_minutes feature still counts every minute.
+    # Billing for hospital days: with at least this many full days in hospital in the
+    # month, hours billed above the grant for the days at home (plus the margins) are a
+    # finding, whether or not visits were registered during the stay.
+    hospital_billing_min_days: int = Field(default=5, ge=1)
+    hospital_billing_margin_share: float = Field(default=0.25, ge=0)
+    hospital_billing_margin_hours: float = Field(default=2.0, ge=0)
     double_booking_min_minutes: float = Field(default=5.0, ge=0)
     # A double booking finding needs this many overlapping pairs on the invoice in
     # the month: one or two can be a forgotten check-out, a pattern is a fact.
     double_booking_min_pairs: int = Field(default=3, ge=1)
+    # A pair not checked in with the key tag at both doors counts only when the overlap
+    # covers at least this share of the longer visit: a late or forgotten check-out
+    # overlaps part of a visit, a double booking most of both.
+    double_booking_min_longer_share: float = Field(default=0.5, ge=0, le=1)
     # Peer z-scores divide by max(1.4826 * MAD, this): a peer group where
     # everyone bills alike must not turn a tiny deviation into a huge score.
     peer_mad_floor: float = Field(default=0.05, gt=0)

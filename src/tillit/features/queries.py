@@ -608,6 +608,19 @@ def invoice_frame(con: duckdb.DuckDBPyConnection, config: FeatureConfig) -> pd.D
             SELECT provider_id, client_id, m, sum(reg_hours) AS all_types_hours
             FROM vhours GROUP BY ALL
         ),
+        hospital_days AS (
+            SELECT h.client_id, mo.m,
+                   least(max(mo.days), sum(greatest(0, date_diff('day',
+                       CAST(greatest(h.admitted_on + INTERVAL 1 DAY, mo.month_start) AS DATE),
+                       CASE WHEN h.discharged_on IS NULL OR h.discharged_on > mo.last_day
+                            THEN CAST(mo.last_day + INTERVAL 1 DAY AS DATE)
+                            ELSE CAST(h.discharged_on AS DATE) END)))) AS hospital_days
+            FROM hospital_stays h JOIN months mo
+              ON h.admitted_on < mo.last_day
+             AND (h.discharged_on IS NULL OR h.discharged_on > mo.month_start + INTERVAL 1 DAY)
+            WHERE mo.is_target
+            GROUP BY ALL
+        ),
         other_grants AS (
             SELECT client_id, service_type, m,
                    list(DISTINCT provider_id ORDER BY provider_id) AS grant_providers
@@ -635,6 +648,7 @@ def invoice_frame(con: duckdb.DuckDBPyConnection, config: FeatureConfig) -> pd.D
                coalesce(a.n_repeated, 0) AS n_repeated,
                coalesce(a.hospital_hours, 0.0) AS hospital_hours,
                coalesce(a.after_death_hours, 0.0) AS after_death_hours,
+               coalesce(hd.hospital_days, 0) AS hospital_days,
                coalesce(ov.all_types_hours, 0.0) AS all_types_hours,
                coalesce(g.granted_hours, 0.0) AS granted_hours,
                og.grant_providers,
@@ -678,6 +692,7 @@ def invoice_frame(con: duckdb.DuckDBPyConnection, config: FeatureConfig) -> pd.D
          AND g.client_id = i.client_id
          AND g.service_type = i.service_type
          AND g.m = i.m
+        LEFT JOIN hospital_days hd ON hd.client_id = i.client_id AND hd.m = i.m
         LEFT JOIN other_grants og
           ON og.client_id = i.client_id
          AND og.service_type = i.service_type
@@ -752,8 +767,11 @@ def evidence_frames(
     # string per pair. A key-tag check-in at the door is evidence of presence: when
     # only one visit of a pair was checked in that way, the other registration is
     # the doubtful one, and only its invoice gets the finding (the overlap minutes
-    # feature still counts both sides). One or two overlaps in a month can be a
-    # forgotten check-out; the finding needs `double_booking_min_pairs` of them.
+    # feature still counts both sides). Registration noise (a late check-out running
+    # into the next visit, a forgotten check-out) overlaps part of the longer visit;
+    # an impossibility is two key-tag check-ins at two doors, or an overlap covering
+    # most of both visits (`double_booking_min_longer_share` of the longer one). One
+    # or two in a month can be chance; the finding needs `double_booking_min_pairs`.
     double_booked = con.execute(
         f"""
         WITH p AS (
@@ -768,6 +786,12 @@ def evidence_frames(
             JOIN v b ON b.visit_id = pairs.b_id
             WHERE epoch(pairs.overlap_end - pairs.overlap_start) / 60.0 >= {min_minutes!r}
               AND NOT (a.method = 'nfc' AND b.method <> 'nfc')
+              AND (
+                (a.method = 'nfc' AND b.method = 'nfc')
+                OR epoch(pairs.overlap_end - pairs.overlap_start)
+                   >= {config.double_booking_min_longer_share!r}
+                      * greatest(epoch(a.end_at - a.start_at), epoch(b.end_at - b.start_at))
+              )
         ),
         ranked AS (
             SELECT *,

@@ -95,6 +95,7 @@ def apply_messy(
     regular = ~inv_truth["irregular"].to_numpy(bool)
 
     _pad_visits(rng, visits, invoices, truth, regular, params)
+    _bill_hospital_days(rng, tables, invoices, truth)
     regular = ~invoices[["invoice_id"]].merge(truth, on="invoice_id")["irregular"].to_numpy(bool)
     _registration_noise(rng, visits, params)
     _share_staff(rng, visits, params)
@@ -155,6 +156,10 @@ def _pad_visits(
     added_h = np.where(hit, (new_dur - dur) / 3.6e12, 0.0)
     end = np.where(hit, start + new_dur.astype(np.int64), end)
     visits["end_at"] = pd.Series(end.astype("datetime64[ns]"), index=visits.index)
+    # A key-tag check-out cannot be moved: padded visits are registered in the app.
+    method = visits["method"].astype("str").to_numpy().astype(object)
+    method[hit & (method == "nfc")] = "app"
+    visits["method"] = pd.Series(method, index=visits.index).astype("str")
     added = (
         pd.DataFrame({**{c: v_key[c] for c in keys.columns}, "h": added_h})[hit]
         .groupby(list(keys.columns))["h"]
@@ -179,6 +184,73 @@ def _pad_visits(
     truth.loc[pos, "irregular"] = True
     truth.loc[pos, "scheme"] = PADDED_VISITS
     truth.loc[pos, "excess_sek"] = gain_of.reindex(truth.loc[pos, "invoice_id"]).to_numpy()
+
+
+def _bill_hospital_days(
+    rng: np.random.Generator,
+    tables: dict[str, pd.DataFrame],
+    invoices: pd.DataFrame,
+    truth: pd.DataFrame,
+) -> None:
+    """Irregular providers bill the whole grant for months the client spent partly in hospital.
+
+    No visit is registered during the stay: only billed hours against the days at home show it.
+    """
+    stays = tables["hospital_stays"]
+    if stays.empty:
+        return
+    inv_truth = invoices[["invoice_id"]].merge(truth, on="invoice_id", how="left")
+    bad_providers = set(invoices.loc[inv_truth["irregular"].to_numpy(bool), "provider_id"])
+    first = pd.to_datetime(invoices["period"] + "-01")
+    days = first.dt.days_in_month.to_numpy()
+    last = first + pd.to_timedelta(days - 1, unit="D")
+    merged = (
+        invoices[["invoice_id", "client_id"]]
+        .assign(first=first, last=last)
+        .merge(stays, on="client_id")
+    )
+    admitted = pd.to_datetime(merged["admitted_on"]) + pd.Timedelta(days=1)
+    discharged = pd.to_datetime(merged["discharged_on"]).fillna(
+        merged["last"] + pd.Timedelta(days=1)
+    )
+    begin = np.maximum(admitted, merged["first"])
+    end = np.minimum(discharged, merged["last"] + pd.Timedelta(days=1))
+    merged["full_days"] = np.maximum((end - begin).dt.days, 0)
+    in_hospital = merged.groupby("invoice_id")["full_days"].sum()
+    h_days = in_hospital.reindex(invoices["invoice_id"]).fillna(0).to_numpy()
+    grants = tables["grants"]
+    g = (
+        invoices[["invoice_id", "provider_id", "client_id", "service_type"]]
+        .assign(first=first)
+        .merge(grants, on=["provider_id", "client_id", "service_type"])
+    )
+    valid = (pd.to_datetime(g["valid_from"]) <= g["first"]) & (
+        pd.to_datetime(g["valid_to"]).isna() | (pd.to_datetime(g["valid_to"]) >= g["first"])
+    )
+    granted = g[valid].groupby("invoice_id")["hours_per_month"].max()
+    granted_h = granted.reindex(invoices["invoice_id"]).fillna(0).to_numpy()
+    regular = ~inv_truth["irregular"].to_numpy(bool)
+    billed = invoices["billed_hours"].to_numpy()
+    eligible = (
+        regular
+        & invoices["provider_id"].isin(bad_providers).to_numpy()
+        & (h_days >= 7)
+        & (h_days < days)
+        & (granted_h > billed)
+        & (billed > 0)
+    )
+    chosen = eligible & (rng.random(len(invoices)) < 0.5)
+    rate = invoices["amount_sek"].to_numpy() / np.maximum(billed, 1e-9)
+    new_billed = np.where(chosen, np.round(granted_h, 2), billed)
+    gained = np.round((new_billed - billed) * rate, 2)
+    invoices["billed_hours"] = new_billed
+    invoices["amount_sek"] = np.round(invoices["amount_sek"].to_numpy() + gained, 2)
+    planted = pd.Series(gained, index=invoices["invoice_id"].to_numpy())
+    planted = planted[chosen & (gained > 0.5)]
+    pos = truth["invoice_id"].isin(planted.index)
+    truth.loc[pos, "irregular"] = True
+    truth.loc[pos, "scheme"] = "hospital_billing"
+    truth.loc[pos, "excess_sek"] = planted.reindex(truth.loc[pos, "invoice_id"]).to_numpy()
 
 
 def _registration_noise(

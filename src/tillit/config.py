@@ -171,6 +171,15 @@ class BlendConfig(StrictModel):
 
     supervised_weight: float = Field(default=0.5, ge=0, le=1)
     finding_floor: float = Field(default=0.9, gt=0, lt=1)
+    # A finding type is demoted to a pattern (a feature, stated in the report, not a hard
+    # finding) in a month where it fires on more than this share of the invoices (judged
+    # from `finding_min_month_invoices` invoices on) ...
+    finding_max_month_share: float = Field(default=0.05, gt=0, le=1)
+    finding_min_month_invoices: int = Field(default=100, ge=1)
+    # ... or when past reviews cleared more than this share of at least
+    # `finding_min_reviews` invoices that had it.
+    finding_max_cleared_share: float = Field(default=0.5, ge=0, le=1)
+    finding_min_reviews: int = Field(default=10, ge=1)
 
 
 class IsolationForestParams(StrictModel):

@@ -137,6 +137,9 @@ class ReviewConfig(StrictModel):
     capacity_share: float | None = 0.05
     capacity_count: int | None = None
     random_check_share: float = 0.10  # of the capacity, drawn at random for unbiased precision
+    # Invoices flagged for a hard finding beyond the capacity: at most this share of the
+    # capacity again (ranked by severity, then amount); the rest are listed, not flagged.
+    findings_bound_share_of_capacity: float = Field(default=1.0, ge=0)
 
     @model_validator(mode="after")
     def _one_capacity(self) -> ReviewConfig:
@@ -158,6 +161,10 @@ class ReviewConfig(StrictModel):
             return min(self.capacity_count, n_invoices)
         # The tolerance keeps 0.07 * 100 (= 7.000000000000001) at 7 invoices.
         return max(1, min(n_invoices, math.ceil(self.capacity_share * n_invoices - 1e-9)))
+
+    def findings_bound(self, n_invoices: int) -> int:
+        """How many invoices a hard finding may flag beyond the capacity."""
+        return math.floor(self.findings_bound_share_of_capacity * self.k(n_invoices) + 1e-9)
 
     def random_checks(self, n_invoices: int) -> int:
         """How many extra invoices to draw at random for the unbiased sample."""
@@ -232,6 +239,11 @@ class ScoringConfig(StrictModel):
 
     n_reasons: int = Field(default=3, ge=1)
     language: Literal["en", "sv"] = "en"
+    # The report shows charts and details for the first this many flagged invoices; the
+    # rest are in risk_list.parquet/.csv and a per-provider appendix (keeps it small).
+    report_detailed_invoices: int = Field(default=100, ge=0)
+    # A provider with at least this many flagged invoices opens the report as one case.
+    case_min_flagged: int = Field(default=10, ge=1)
 
 
 class PseudonymiseConfig(StrictModel):

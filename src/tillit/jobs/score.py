@@ -85,7 +85,7 @@ def _score_into(
     from tillit.features import build_features
     from tillit.ops import tracking
     from tillit.review.report import render_report
-    from tillit.review.score import ModelIdentity, ScoringConfig, score_month
+    from tillit.review.score import ModelIdentity, score_month
 
     timings: dict[str, float] = {}
     began = clock = time.perf_counter()
@@ -119,7 +119,7 @@ def _score_into(
         if len(feature_held)
         else held
     )
-    scoring = ScoringConfig(n_reasons=config.scoring.n_reasons, language=language)
+    scoring = config.scoring.model_copy(update={"language": language})
     identity = ModelIdentity(ref.name, ref.version, ref.run_id)
     scored = score_month(
         model, feature_set.features, feature_set.findings, held, config.review, identity, scoring
@@ -146,10 +146,11 @@ def _score_into(
     html = render_report(
         scored.risk_list,
         scored.explanations,
-        scored.summary,
+        {**scored.summary, **scored.triage},
         run_info,
         language,
         model.blend.finding_floor,
+        detailed_invoices=scoring.report_detailed_invoices,
     )
     report_path = out / "report.html"
     report_path.write_text(html, "utf-8")
@@ -185,6 +186,7 @@ def _score_into(
             "flagged": scored.summary["flagged"],
         },
         "summary": scored.summary,
+        "triage": scored.triage,
         "config": config.resolved(),
         "timings_seconds": timings,
         "outputs": {name: file_sha256(path) for name, path in sorted(outputs.items())},

@@ -8,6 +8,7 @@ case) and last (the per-provider appendix of flagged invoices shown without deta
 from __future__ import annotations
 
 from html import escape
+from typing import Any, cast
 
 import pandas as pd
 
@@ -59,10 +60,10 @@ def opening_sections(summary: dict[str, object], language: str) -> list[str]:
     """Patterns stated in words, the bound on findings, and the cases per provider."""
     w = _WORDS.get(language, _WORDS["en"])
     html: list[str] = []
-    patterns = summary.get("patterns") or []
+    patterns = cast("list[dict[str, object]]", summary.get("patterns") or [])
     if patterns:
         html.append(f"<h2>{escape(w['patterns'])}</h2><ul>")
-        html += [f"<li>{escape(pattern_sentence(p, language))}</li>" for p in patterns]  # type: ignore[union-attr]
+        html += [f"<li>{escape(pattern_sentence(p, language))}</li>" for p in patterns]
         html.append("</ul>")
     beyond = int(summary.get("findings_beyond_bound", 0) or 0)  # type: ignore[call-overload]
     if beyond:
@@ -77,10 +78,10 @@ def opening_sections(summary: dict[str, object], language: str) -> list[str]:
             )
             + "</p>"
         )
-    cases = summary.get("cases") or []
+    cases = cast("list[dict[str, Any]]", summary.get("cases") or [])
     if cases:
         html.append(f"<h2>{escape(w['cases'])}</h2><ul>")
-        for case in cases:  # type: ignore[union-attr]
+        for case in cases:
             found = case["findings"]
             text = ", ".join(f"{code} ({n})" for code, n in found.items()) or w["no_findings"]
             line = w["case"].format(

@@ -772,10 +772,14 @@ def evidence_frames(
     # an impossibility is two key-tag check-ins at two doors, or an overlap covering
     # most of both visits (`double_booking_min_longer_share` of the longer one). One
     # or two in a month can be chance; the finding needs `double_booking_min_pairs`.
+    # A pair counts for the invoice with at least as many such pairs as its partner's:
+    # visits copied from many clients' real visits make one invoice overlap many, and
+    # the clients copied from each overlap it only.
     double_booked = con.execute(
         f"""
-        WITH p AS (
+        WITH q AS (
             SELECT a.provider_id, a.client_id, a.service_type, a.m, pairs.staff_id,
+                   b.provider_id AS b_provider, b.service_type AS b_service, b.m AS b_m,
                    pairs.a_id, pairs.b_id, b.client_id AS other_client, pairs.overlap_start,
                    epoch(pairs.overlap_end - pairs.overlap_start) / 60.0 AS minutes,
                    a.start_at AS a_start, a.end_at AS a_end,
@@ -792,6 +796,17 @@ def evidence_frames(
                    >= {config.double_booking_min_longer_share!r}
                       * greatest(epoch(a.end_at - a.start_at), epoch(b.end_at - b.start_at))
               )
+        ),
+        key_pairs AS (
+            SELECT {_KEY}, count(*) AS n_key FROM q GROUP BY ALL
+        ),
+        p AS (
+            SELECT q.* FROM q
+            JOIN key_pairs own USING (provider_id, client_id, service_type, m)
+            LEFT JOIN key_pairs other
+              ON other.provider_id = q.b_provider AND other.client_id = q.other_client
+             AND other.service_type = q.b_service AND other.m = q.b_m
+            WHERE own.n_key >= coalesce(other.n_key, 0)
         ),
         ranked AS (
             SELECT *,

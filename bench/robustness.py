@@ -181,8 +181,43 @@ def town_a_to_b(a: dict[str, Any], b: dict[str, Any], config: TillitConfig) -> d
     }
 
 
+def run(
+    clients: int,
+    months: int,
+    tidy_seed: int = 7,
+    messy_seeds: tuple[int, ...] = (11, 12),
+    loso: bool = True,
+    echo: bool = True,
+) -> dict[str, Any]:
+    """Every robustness figure for one size; what `bench/run.py --stages robustness` records."""
+    config = TillitConfig()
+    results: dict[str, Any] = {"clients": clients, "months": months}
+    began = time.perf_counter()
+
+    def show(value: object) -> None:
+        if echo:
+            print(json.dumps(value, default=str), flush=True)
+
+    tidy = prepare("tidy", tidy_seed, clients, months, config)
+    results["tidy"] = profile_run(tidy, config)
+    show(results["tidy"])
+    del tidy
+    towns = [prepare("messy", seed, clients, months, config) for seed in messy_seeds]
+    results["messy"] = [profile_run(town, config) for town in towns]
+    for one in results["messy"]:
+        show(one)
+    if loso:
+        results["leave_one_scheme_out"] = leave_one_scheme_out(towns[0], config)
+        show(results["leave_one_scheme_out"])
+    if len(towns) > 1:
+        results["train_a_score_b"] = town_a_to_b(towns[0], towns[1], config)
+        show(results["train_a_score_b"])
+    results["seconds"] = round(time.perf_counter() - began, 1)
+    return results
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--clients", type=int, default=600)
     parser.add_argument("--months", type=int, default=8)
     parser.add_argument("--tidy-seed", type=int, default=7)
@@ -190,25 +225,8 @@ def main() -> None:
     parser.add_argument("--no-loso", action="store_true")
     parser.add_argument("--out", type=Path, default=Path("bench/robustness.json"))
     args = parser.parse_args()
-    config = TillitConfig()
-    results: dict[str, Any] = {"clients": args.clients, "months": args.months}
-    began = time.perf_counter()
-    tidy = prepare("tidy", args.tidy_seed, args.clients, args.months, config)
-    results["tidy"] = profile_run(tidy, config)
-    print(json.dumps(results["tidy"], default=str))
-    del tidy
-    seeds = [int(s) for s in args.messy_seeds.split(",")]
-    towns = [prepare("messy", seed, args.clients, args.months, config) for seed in seeds]
-    results["messy"] = [profile_run(town, config) for town in towns]
-    for run in results["messy"]:
-        print(json.dumps(run, default=str))
-    if not args.no_loso:
-        results["leave_one_scheme_out"] = leave_one_scheme_out(towns[0], config)
-        print(json.dumps(results["leave_one_scheme_out"]))
-    if len(towns) > 1:
-        results["train_a_score_b"] = town_a_to_b(towns[0], towns[1], config)
-        print(json.dumps(results["train_a_score_b"]))
-    results["seconds"] = round(time.perf_counter() - began, 1)
+    seeds = tuple(int(s) for s in args.messy_seeds.split(","))
+    results = run(args.clients, args.months, args.tidy_seed, seeds, not args.no_loso)
     args.out.write_text(json.dumps(results, indent=2, default=str) + "\n")
     print(f"written {args.out} in {results['seconds']} s")
 

@@ -95,7 +95,7 @@ def finding_patterns(
     `blend.finding_min_reviews` invoices that had it.
     """
     rows = []
-    periods = features["period"].astype("str").to_numpy()
+    periods = _periods(features)
     for period in sorted(set(periods)):
         month = features[periods == period]
         n = len(month)
@@ -141,7 +141,7 @@ def finding_patterns(
 def hard_finding_mask(features: pd.DataFrame, patterns: pd.DataFrame) -> np.ndarray:
     """True where an invoice has a finding that is not demoted in its period."""
     hit = np.zeros(len(features), dtype=bool)
-    periods = features["period"].astype("str").to_numpy()
+    periods = _periods(features)
     demoted = patterns[patterns["demoted"]]
     for code in FINDING_CODES:
         column = f"finding_{code}"
@@ -151,3 +151,10 @@ def hard_finding_mask(features: pd.DataFrame, patterns: pd.DataFrame) -> np.ndar
         off = demoted.loc[demoted["finding"] == code, "period"].to_numpy()
         hit |= fired & ~np.isin(periods, off)
     return hit
+
+
+def _periods(features: pd.DataFrame) -> np.ndarray:
+    """Each row's period; one unnamed period for a frame without the column."""
+    if "period" in features:
+        return features["period"].astype("str").to_numpy()
+    return np.full(len(features), "", dtype=object)

@@ -109,7 +109,10 @@ class RiskModel:
         gbm_pct = percentile_rank(self.reference_lightgbm_, gbm)
         weight = self.blend.supervised_weight
         blend = weight * gbm_pct + (1.0 - weight) * iso_pct
-        has_finding = hard_finding_mask(features, self.finding_patterns(features))
+        if any(column.startswith("finding_") for column in features.columns):
+            has_finding = hard_finding_mask(features, self.finding_patterns(features))
+        else:  # a frame with the count only (no per-type flags): every finding counts
+            has_finding = features["hard_finding_count"].to_numpy() > 0
         floor = self.blend.finding_floor
         # Blend < 1 keeps non-findings strictly below the floor.
         risk = np.where(

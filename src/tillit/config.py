@@ -242,8 +242,10 @@ class ScoringConfig(StrictModel):
     # The report shows charts and details for the first this many flagged invoices; the
     # rest are in risk_list.parquet/.csv and a per-provider appendix (keeps it small).
     report_detailed_invoices: int = Field(default=100, ge=0)
-    # A provider with at least this many flagged invoices opens the report as one case.
+    # A provider with at least this many flagged invoices, and this share of them, opens
+    # the report as one case.
     case_min_flagged: int = Field(default=10, ge=1)
+    case_min_share_of_flagged: float = Field(default=0.03, ge=0, le=1)
 
 
 class PseudonymiseConfig(StrictModel):

@@ -91,9 +91,9 @@ def opening_sections(summary: dict[str, object], language: str) -> list[str]:
                 share=float(case["share_of_flagged"]),
                 findings=text,
             )
-            html.append(
-                f"<li><a href='#provider-{escape(str(case['provider_id']))}'>{escape(line)}</a></li>"
-            )
+            provider = escape(str(case["provider_id"]))
+            head, _, rest = escape(line).partition(provider)
+            html.append(f"<li>{head}<a href='#provider-{provider}'>{provider}</a>{rest}</li>")
         html.append("</ul>")
     return html
 

@@ -307,7 +307,9 @@ def score_month(
     explanations = Explanations.validate(_long_explanations(exact, X, features["invoice_id"]))
     triage = {
         "patterns": pattern_list,
-        "cases": provider_cases(risk_list, features, config.case_min_flagged),
+        "cases": provider_cases(
+            risk_list, features, config.case_min_flagged, config.case_min_share_of_flagged
+        ),
     }
     return ScoredMonth(
         risk_list=risk_list, explanations=explanations, summary=summary, triage=triage

@@ -126,9 +126,15 @@ def pattern_sentence(record: dict[str, object], language: str = "en") -> str:
 
 
 def provider_cases(
-    risk_list: pd.DataFrame, features: pd.DataFrame, min_flagged: int
+    risk_list: pd.DataFrame,
+    features: pd.DataFrame,
+    min_flagged: int,
+    min_share_of_flagged: float = 0.0,
 ) -> list[dict[str, object]]:
-    """Providers with at least `min_flagged` flagged invoices: one case each, most money first.
+    """Providers with many flagged invoices: one case each, most money first.
+
+    Many = at least `min_flagged` and at least `min_share_of_flagged` of the month's
+    flagged invoices (so a large month does not turn every mid-size provider into a case).
 
     Each record: provider_id, flagged_invoices, amount_sek, share_of_flagged, findings
     (invoices per finding type among the flagged, most frequent first), best_rank.
@@ -145,7 +151,8 @@ def provider_cases(
         )
         .reset_index()
     )
-    table = table[table["flagged_invoices"] >= min_flagged]
+    enough = max(min_flagged, min_share_of_flagged * len(flagged))
+    table = table[table["flagged_invoices"] >= enough]
     table = table.sort_values(["amount_sek", "provider_id"], ascending=[False, True])
     codes = [c for c in FINDING_CODES if f"finding_{c}" in features]
     fired = features.set_index("invoice_id")[[f"finding_{c}" for c in codes]] > 0

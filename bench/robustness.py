@@ -47,7 +47,9 @@ def prepare(
 ) -> dict[str, Any]:
     """Simulate, validate and describe every month of one municipality."""
     world = simulate(
-        SimulationConfig(seed=seed, clients=clients, months=months, profile=profile)  # type: ignore[arg-type]
+        SimulationConfig.model_validate(
+            {"seed": seed, "clients": clients, "months": months, "profile": profile}
+        )
     )
     validated = validate_tables(world.tables, config.validation)
     periods = sorted(world.tables["invoices"]["period"].unique())
@@ -152,7 +154,7 @@ def leave_one_scheme_out(
     full = _evaluate(_fit_before_last(world, config), world, config)
     table = {}
     for scheme in schemes:
-        metrics = _evaluate(_fit_before_last(world, config, {scheme}), world, config)
+        metrics = _evaluate(_fit_before_last(world, config, frozenset({scheme})), world, config)
         table[scheme] = {
             "with_labels": round(full.get(f"combined_recall_at_k_{scheme}", float("nan")), 3),
             "without_its_labels": round(

@@ -67,7 +67,7 @@ def prepare(
 
 
 def _fit_before_last(
-    world: dict[str, Any], config: TillitConfig, drop: set[str] = frozenset()
+    world: dict[str, Any], config: TillitConfig, drop: frozenset[str] = frozenset()
 ) -> Any:
     features = world["features"]
     last = world["periods"][-1]

@@ -562,6 +562,13 @@ def _stage_explain(
     }
 
 
+def _stage_robustness(clients: int, months: int) -> dict[str, Any]:
+    import robustness  # bench/ is on sys.path: this file is run as a script
+
+    result, seconds = _timed(lambda: robustness.run(clients, months, echo=False))
+    return {"seconds": seconds, "peak_rss_mb": _ru_maxrss_mb(), "details": result}
+
+
 CHILD_STAGES: dict[str, Callable[..., dict[str, Any]]] = {
     "simulate": _stage_simulate,
     "validate": _stage_validate,
@@ -570,6 +577,7 @@ CHILD_STAGES: dict[str, Callable[..., dict[str, Any]]] = {
     "stockholm_simulate": _stage_simulate,
     "stockholm_train": _stage_stockholm_train,
     "explain": _stage_explain,
+    "robustness": _stage_robustness,
 }
 
 
@@ -747,6 +755,7 @@ STAGE_ORDER = (
     "stockholm_train",
     "score",
     "explain",
+    "robustness",
 )
 DEPENDS = {
     "stockholm_train": ("stockholm_simulate",),
@@ -853,6 +862,14 @@ def run_all(args: argparse.Namespace) -> dict[str, Any]:
             ),
         )
         attempt("score", lambda: run_score(STOCKHOLM, store, period(), scratch))
+        # Messy profiles, leave-one-scheme-out, train on town A / score town B
+        # (bench/robustness.py), at the default municipality's size.
+        attempt(
+            "robustness",
+            lambda: run_child(
+                "robustness", {"clients": DEFAULT.clients, "months": DEFAULT.months}, log_dir
+            ),
+        )
         attempt(
             "explain",
             lambda: run_child(

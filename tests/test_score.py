@@ -173,7 +173,12 @@ def _random_ids(month) -> set[str]:
 
 def test_hard_findings_are_flagged_beyond_the_review_capacity(world):
     fs = world["set"]
-    one = ReviewConfig(capacity_share=None, capacity_count=1, random_check_share=0.0)
+    one = ReviewConfig(
+        capacity_share=None,
+        capacity_count=1,
+        random_check_share=0.0,
+        findings_bound_share_of_capacity=100.0,
+    )
     month = score_month(world["model"], fs.features, fs.findings, NOTHING_HELD, one, IDENTITY)
     flagged = month.risk_list[month.risk_list["flagged"]]
     n_findings = fs.findings["invoice_id"].nunique()
@@ -184,6 +189,41 @@ def test_hard_findings_are_flagged_beyond_the_review_capacity(world):
         n_findings - 1
     )
     assert month.summary["flagged"] == n_findings
+
+
+def test_findings_beyond_the_bound_stay_listed_but_unflagged(world):
+    fs = world["set"]
+    one = ReviewConfig(
+        capacity_share=None,
+        capacity_count=1,
+        random_check_share=0.0,
+        findings_bound_share_of_capacity=1.0,
+    )
+    month = score_month(world["model"], fs.features, fs.findings, NOTHING_HELD, one, IDENTITY)
+    risk_list = month.risk_list
+    n_findings = fs.findings["invoice_id"].nunique()
+    assert n_findings >= 3
+    # The capacity of one plus a bound of one more finding: two flagged, the rest listed.
+    assert risk_list["flagged"].sum() == 2
+    beyond = risk_list[risk_list["why_flagged"] == "finding beyond the bound (not flagged)"]
+    assert len(beyond) == n_findings - 2
+    assert not beyond["flagged"].any()
+    assert (beyond["findings"] != "").all()
+    assert month.summary["findings_beyond_bound"] == n_findings - 2
+    assert month.summary["invoices_with_hard_finding"] == n_findings
+    # The one flagged beyond the capacity is the most severe, then the largest amount.
+    from tillit.review.triage import FINDING_SEVERITY
+
+    def severity(invoice_id: str) -> int:
+        found = fs.findings.loc[fs.findings["invoice_id"] == invoice_id, "finding"]
+        return min(FINDING_SEVERITY[c] for c in found)
+
+    extra = risk_list[risk_list["why_flagged"] == "hard finding"].iloc[0]
+    for other in beyond.itertuples():
+        assert (severity(extra.invoice_id), -extra.amount_sek) <= (
+            severity(other.invoice_id),
+            -other.amount_sek,
+        )
 
 
 def test_the_random_draw_is_fixed_by_the_period(world, scored):

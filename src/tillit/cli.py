@@ -120,6 +120,10 @@ def simulate(
     fmt: Annotated[str, typer.Option("--format", help="parquet or csv.")] = "parquet",
     config: ConfigOption = None,
     quiet: QuietOption = False,
+    profile: Annotated[
+        str | None,
+        typer.Option(help="tidy, or messy (honest noise of real exports, drawn by seed)."),
+    ] = None,
 ) -> None:
     """Simulate a municipality: every contract table plus truth.parquet (never read by scoring)."""
     import time
@@ -132,7 +136,15 @@ def simulate(
     if fmt not in ("parquet", "csv"):
         _fail(f"--format must be parquet or csv, not {fmt!r}")
     defaults = load_config(config).simulation
-    overrides = {"seed": seed, "clients": clients, "months": months, "start": start}
+    if profile is not None and profile not in ("tidy", "messy"):
+        _fail(f"--profile must be tidy or messy, not {profile!r}")
+    overrides = {
+        "seed": seed,
+        "clients": clients,
+        "months": months,
+        "start": start,
+        "profile": profile,
+    }
     given = {k: v for k, v in overrides.items() if v is not None}
     settings = type(defaults).model_validate({**defaults.model_dump(), **given})
     began = time.perf_counter()
@@ -151,6 +163,9 @@ def simulate(
         f"(seed {settings.seed}) in {seconds:.1f} s: {irregular} irregular invoices "
         f"of {len(municipality.truth)}"
     )
+    if municipality.parameters:
+        drawn = ", ".join(f"{k} {v:.3g}" for k, v in municipality.parameters.items())
+        typer.echo(f"profile {settings.profile}, drawn by seed: {drawn}")
     typer.echo(f"data written to {out}")
 
 

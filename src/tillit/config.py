@@ -79,6 +79,11 @@ class SimulationConfig(StrictModel):
     review_miss_rate: float = Field(0.10, ge=0.0, le=1.0)
     # ... and confirm this share of the regular ones (e.g. documentation deficiencies).
     review_false_confirm_rate: float = Field(0.01, ge=0.0, le=1.0)
+    # Spread (lognormal sigma) of provider sizes; the messy profile draws a wider one.
+    provider_size_sigma: float = Field(1.2, gt=0.0, le=4.0)
+    # tidy: the world tillit was built on; messy: honest noise of real exports laid over it,
+    # its levels drawn from the seed (tillit.simulate.messy).
+    profile: Literal["tidy", "messy"] = "tidy"
 
 
 class FeatureConfig(StrictModel):
@@ -97,6 +102,9 @@ class FeatureConfig(StrictModel):
     max_plausible_staff_hours_per_day: float = Field(default=16.0, gt=0, le=24)
     # |amount - billed_hours * rate| above this is a tariff mismatch finding.
     amount_tolerance_sek: float = Field(default=10.0, ge=0)
+    # An amount matching the month's prevailing rate of the service (billed by most of
+    # at least this many invoices) is not a tariff mismatch: rates change mid-year.
+    tariff_prevailing_min_invoices: int = Field(default=20, ge=1)
     # Ratios divide by at least this many hours, so an empty month gives a large,
     # finite ratio instead of infinity (the has_no_* flags say why it is large).
     min_denominator_hours: float = Field(default=0.5, gt=0)
@@ -104,10 +112,20 @@ class FeatureConfig(StrictModel):
     exact_grant_tolerance_hours: float = Field(default=0.01, ge=0)
     # Overlaps shorter than this are clock noise, not a double booking finding;
     # the staff_overlap_minutes feature still counts every minute.
+    # Billing for hospital days: with at least this many full days in hospital in the
+    # month, hours billed above the grant for the days at home (plus the margins) are a
+    # finding, whether or not visits were registered during the stay.
+    hospital_billing_min_days: int = Field(default=5, ge=1)
+    hospital_billing_margin_share: float = Field(default=0.25, ge=0)
+    hospital_billing_margin_hours: float = Field(default=2.0, ge=0)
     double_booking_min_minutes: float = Field(default=5.0, ge=0)
     # A double booking finding needs this many overlapping pairs on the invoice in
     # the month: one or two can be a forgotten check-out, a pattern is a fact.
     double_booking_min_pairs: int = Field(default=3, ge=1)
+    # A pair not checked in with the key tag at both doors counts only when the overlap
+    # covers at least this share of the longer visit: a late or forgotten check-out
+    # overlaps part of a visit, a double booking most of both.
+    double_booking_min_longer_share: float = Field(default=0.5, ge=0, le=1)
     # Peer z-scores divide by max(1.4826 * MAD, this): a peer group where
     # everyone bills alike must not turn a tiny deviation into a huge score.
     peer_mad_floor: float = Field(default=0.05, gt=0)
@@ -133,6 +151,9 @@ class ReviewConfig(StrictModel):
     capacity_share: float | None = 0.05
     capacity_count: int | None = None
     random_check_share: float = 0.10  # of the capacity, drawn at random for unbiased precision
+    # Invoices flagged for a hard finding beyond the capacity: at most this share of the
+    # capacity again (ranked by severity, then amount); the rest are listed, not flagged.
+    findings_bound_share_of_capacity: float = Field(default=1.0, ge=0)
 
     @model_validator(mode="after")
     def _one_capacity(self) -> ReviewConfig:
@@ -156,6 +177,10 @@ class ReviewConfig(StrictModel):
         # The tolerance keeps 0.07 * 100 (= 7.000000000000001) at 7 invoices.
         return max(1, min(n_invoices, math.ceil(share * n_invoices - 1e-9)))
 
+    def findings_bound(self, n_invoices: int) -> int:
+        """How many invoices a hard finding may flag beyond the capacity."""
+        return math.floor(self.findings_bound_share_of_capacity * self.k(n_invoices) + 1e-9)
+
     def random_checks(self, n_invoices: int) -> int:
         """How many extra invoices to draw at random for the unbiased sample."""
         if self.random_check_share == 0:
@@ -168,6 +193,15 @@ class BlendConfig(StrictModel):
 
     supervised_weight: float = Field(default=0.5, ge=0, le=1)
     finding_floor: float = Field(default=0.9, gt=0, lt=1)
+    # A finding type is demoted to a pattern (a feature, stated in the report, not a hard
+    # finding) in a month where it fires on more than this share of the invoices (judged
+    # from `finding_min_month_invoices` invoices on) ...
+    finding_max_month_share: float = Field(default=0.05, gt=0, le=1)
+    finding_min_month_invoices: int = Field(default=100, ge=1)
+    # ... or when past reviews cleared more than this share of at least
+    # `finding_min_reviews` invoices that had it.
+    finding_max_cleared_share: float = Field(default=0.5, ge=0, le=1)
+    finding_min_reviews: int = Field(default=10, ge=1)
 
 
 class IsolationForestParams(StrictModel):
@@ -249,6 +283,13 @@ class ScoringConfig(StrictModel):
 
     n_reasons: int = Field(default=3, ge=1)
     language: Literal["en", "sv"] = "en"
+    # The report shows charts and details for the first this many flagged invoices; the
+    # rest are in risk_list.parquet/.csv and a per-provider appendix (keeps it small).
+    report_detailed_invoices: int = Field(default=100, ge=0)
+    # A provider with at least this many flagged invoices, and this share of them, opens
+    # the report as one case.
+    case_min_flagged: int = Field(default=10, ge=1)
+    case_min_share_of_flagged: float = Field(default=0.03, ge=0, le=1)
 
 
 class PseudonymiseConfig(StrictModel):

@@ -108,6 +108,7 @@ def build_features(
     ).reset_index(drop=True)
     described = raw[reasons.isna()].reset_index(drop=True)
 
+    described["prevailing_rate_sek"] = prevailing_rate(described, config)
     values = _describe(described, config)
     flags = _finding_flags(described, evidence, config)
     for code in FINDING_CODES:
@@ -308,6 +309,47 @@ def _outside_contract(raw: pd.DataFrame) -> np.ndarray:
     return (not_yet | ended).to_numpy(bool)
 
 
+def prevailing_rate(raw: pd.DataFrame, config: FeatureConfig) -> np.ndarray:
+    """The hourly rate most of the month's invoices of a service type bill (NaN when none does).
+
+    Why: tariffs are one rate per service type and year, but a municipality can change
+    its rate mid-year, and then every honest invoice after the change differs from the
+    table. A rate counts as prevailing when at least
+    `tariff_prevailing_min_invoices` invoices of the service that month bill hours,
+    and more than half of them are within the tolerance of their median rate.
+    """
+    billed = _col(raw, "billed_hours")
+    amount = _col(raw, "amount_sek")
+    implied = pd.Series(np.where(billed > 0, amount / np.maximum(billed, 1e-9), np.nan))
+    groups = [raw["service_type"].astype("str").to_numpy(), raw["period"].astype("str").to_numpy()]
+    median = implied.groupby(groups).transform("median").to_numpy()
+    near = pd.Series(np.abs(amount - billed * median) <= config.amount_tolerance_sek)
+    near_share = near.where(billed > 0).groupby(groups).transform("mean").to_numpy()
+    counted = implied.notna().groupby(groups).transform("sum").to_numpy()
+    ok = (counted >= config.tariff_prevailing_min_invoices) & (near_share > 0.5)
+    return np.where(ok, median, np.nan).astype("float64")
+
+
+def _billed_for_hospital_days(raw: pd.DataFrame, config: FeatureConfig) -> np.ndarray:
+    """Billed hours above the grant for the days at home, in a month with days in hospital.
+
+    A finding whether or not visits were registered during the stay: an invoice that
+    bills the whole grant for a month the client spent half of in hospital bills days
+    nobody could have cared for the client at home.
+    """
+    days = _col(raw, "days")
+    hospital_days = _col(raw, "hospital_days")
+    granted = _col(raw, "granted_hours")
+    home_share = np.clip((days - hospital_days) / np.maximum(days, 1.0), 0.0, 1.0)
+    allowed = granted * home_share * (1.0 + config.hospital_billing_margin_share)
+    allowed = allowed + config.hospital_billing_margin_hours
+    return (
+        (hospital_days >= config.hospital_billing_min_days)
+        & (granted > 0)
+        & (_col(raw, "billed_hours") > allowed)
+    )
+
+
 def _finding_flags(
     raw: pd.DataFrame, evidence: Mapping[str, pd.DataFrame], config: FeatureConfig
 ) -> pd.DataFrame:
@@ -316,6 +358,11 @@ def _finding_flags(
     amount = _col(raw, "amount_sek")
     bills = (billed > 0) | (amount > 0)
     expected = billed * _col(raw, "rate_sek")
+    prevailing = (
+        _col(raw, "prevailing_rate_sek")
+        if "prevailing_rate_sek" in raw
+        else np.full(len(raw), np.nan)
+    )
     died_before = (raw["deceased_known"] < raw["month_start"]).fillna(False).to_numpy(bool)
     key = ["provider_id", "client_id", "service_type", "m"]
     double_booked = (
@@ -331,9 +378,11 @@ def _finding_flags(
             "billing_after_death": died_before & bills,
             "visits_after_death": _col(raw, "after_death_hours") > 0,
             "visits_during_hospital_stay": _col(raw, "hospital_hours") > 0,
+            "billed_during_hospital_stay": _billed_for_hospital_days(raw, config),
             "staff_double_booked": double_booked,
             "service_without_grant": (_col(raw, "granted_hours") <= 0) & bills,
-            "amount_mismatch_tariff": np.abs(amount - expected) > config.amount_tolerance_sek,
+            "amount_mismatch_tariff": (np.abs(amount - expected) > config.amount_tolerance_sek)
+            & ~(np.abs(amount - billed * prevailing) <= config.amount_tolerance_sek),
             "billing_outside_contract": _outside_contract(raw),
             "duplicate_invoice": _col(raw, "n_invoices") > 1,
         },

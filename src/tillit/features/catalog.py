@@ -62,9 +62,12 @@ FINDING_CODES: dict[str, str] = {
     "billing_after_death": "The client died before the billed month began.",
     "visits_after_death": "Visits are registered after the day the client died.",
     "visits_during_hospital_stay": "Visits are registered while the client was in hospital.",
+    "billed_during_hospital_stay": "The hours billed exceed the grant for the days the "
+    "client was at home: the client spent days of the month in hospital.",
     "staff_double_booked": "Staff are registered at two clients at the same time, "
-    "repeatedly in the month (a visit checked in with the key tag at the door counts "
-    "as evidence of presence, so its partner is the doubtful one).",
+    "repeatedly in the month, in a way registration noise does not explain (key-tag "
+    "check-ins at both doors, or an overlap covering most of both visits; a visit checked "
+    "in with the key tag counts as evidence of presence, so its partner is the doubtful one).",
     "service_without_grant": "The service type is billed without a grant for it in the month.",
     "amount_mismatch_tariff": "The amount differs from billed hours times the tariff.",
     "billing_outside_contract": "The provider was not approved, or already terminated, "
@@ -87,6 +90,8 @@ _SV_FINDINGS: dict[str, str] = {
     "billing_after_death": "brukaren avled före den fakturerade månaden",
     "visits_after_death": "besök registrerade efter brukarens dödsdag",
     "visits_during_hospital_stay": "besök registrerade under sjukhusvistelse",
+    "billed_during_hospital_stay": "fakturerade timmar över beslutet för dagarna brukaren var hemma "
+    "(sjukhusvistelse under månaden)",
     "staff_double_booked": "samma personal registrerad hos två brukare samtidigt, upprepade gånger",
     "service_without_grant": "insatstypen fakturerad utan beslut för månaden",
     "amount_mismatch_tariff": "beloppet stämmer inte med timmar gånger timersättning",

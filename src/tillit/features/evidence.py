@@ -69,6 +69,15 @@ def _text(r: Any, code: str, cap: int, min_minutes: float) -> str:
             f"{n} visit(s) registered on full days client {client} was in hospital "
             f"({'; '.join(r.hospital_stays)}, hospital_stays): {listing(r.hospital_ids, n)}"
         )
+    if code == "billed_during_hospital_stay":
+        days, in_hospital = int(r.days), int(r.hospital_days)
+        home = float(r.granted_hours) * max(days - in_hospital, 0) / max(days, 1)
+        return (
+            f"client {client} was in hospital {in_hospital} full day(s) of {days} in "
+            f"{period} (hospital_stays); granted {float(r.granted_hours):.2f} h for the month, "
+            f"{home:.2f} h for the {max(days - in_hospital, 0)} day(s) at home; the invoice "
+            f"bills {float(r.billed_hours):.2f} h"
+        )
     if code == "staff_double_booked":
         n = int(r.double_booked_n)
         pairs = [str(pair) for pair in r.double_booked_pairs]
@@ -92,7 +101,7 @@ def _text(r: Any, code: str, cap: int, min_minutes: float) -> str:
         return (
             f"amount {r.amount_sek:.2f} SEK; billed {r.billed_hours:.2f} h x rate "
             f"{rate:.2f} SEK/h ({service}, {int(r.tariff_year)}) = {expected:.2f} SEK; "
-            f"difference {float(r.amount_sek) - expected:+.2f} SEK"
+            f"difference {float(r.amount_sek) - expected:+.2f} SEK" + _prevailing_text(r, rate)
         )
     if code == "billing_outside_contract":
         if pd.notna(r.approved_on) and r.approved_on > r.last_day:
@@ -111,6 +120,18 @@ def _text(r: Any, code: str, cap: int, min_minutes: float) -> str:
             f"{service}, {period}; the other(s): {listing(others[:cap], len(others))}"
         )
     raise ValueError(f"no evidence text for finding {code!r}")
+
+
+def _prevailing_text(r: Any, table_rate: float) -> str:
+    """The month's prevailing rate, when it differs from the tariffs table (a mid-year change)."""
+    rate = getattr(r, "prevailing_rate_sek", float("nan"))
+    if pd.isna(rate) or abs(float(rate) - table_rate) < 0.01:
+        return ""
+    expected = float(r.billed_hours) * float(rate)
+    return (
+        f"; most invoices of {r.service_type} this month bill {float(rate):.2f} SEK/h, "
+        f"which gives {expected:.2f} SEK ({float(r.amount_sek) - expected:+.2f} SEK)"
+    )
 
 
 def findings_table(

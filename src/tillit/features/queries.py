@@ -608,6 +608,19 @@ def invoice_frame(con: duckdb.DuckDBPyConnection, config: FeatureConfig) -> pd.D
             SELECT provider_id, client_id, m, sum(reg_hours) AS all_types_hours
             FROM vhours GROUP BY ALL
         ),
+        hospital_days AS (
+            SELECT h.client_id, mo.m,
+                   least(max(mo.days), sum(greatest(0, date_diff('day',
+                       CAST(greatest(h.admitted_on + INTERVAL 1 DAY, mo.month_start) AS DATE),
+                       CASE WHEN h.discharged_on IS NULL OR h.discharged_on > mo.last_day
+                            THEN CAST(mo.last_day + INTERVAL 1 DAY AS DATE)
+                            ELSE CAST(h.discharged_on AS DATE) END)))) AS hospital_days
+            FROM hospital_stays h JOIN months mo
+              ON h.admitted_on < mo.last_day
+             AND (h.discharged_on IS NULL OR h.discharged_on > mo.month_start + INTERVAL 1 DAY)
+            WHERE mo.is_target
+            GROUP BY ALL
+        ),
         other_grants AS (
             SELECT client_id, service_type, m,
                    list(DISTINCT provider_id ORDER BY provider_id) AS grant_providers
@@ -635,6 +648,7 @@ def invoice_frame(con: duckdb.DuckDBPyConnection, config: FeatureConfig) -> pd.D
                coalesce(a.n_repeated, 0) AS n_repeated,
                coalesce(a.hospital_hours, 0.0) AS hospital_hours,
                coalesce(a.after_death_hours, 0.0) AS after_death_hours,
+               coalesce(hd.hospital_days, 0) AS hospital_days,
                coalesce(ov.all_types_hours, 0.0) AS all_types_hours,
                coalesce(g.granted_hours, 0.0) AS granted_hours,
                og.grant_providers,
@@ -678,6 +692,7 @@ def invoice_frame(con: duckdb.DuckDBPyConnection, config: FeatureConfig) -> pd.D
          AND g.client_id = i.client_id
          AND g.service_type = i.service_type
          AND g.m = i.m
+        LEFT JOIN hospital_days hd ON hd.client_id = i.client_id AND hd.m = i.m
         LEFT JOIN other_grants og
           ON og.client_id = i.client_id
          AND og.service_type = i.service_type
@@ -752,12 +767,19 @@ def evidence_frames(
     # string per pair. A key-tag check-in at the door is evidence of presence: when
     # only one visit of a pair was checked in that way, the other registration is
     # the doubtful one, and only its invoice gets the finding (the overlap minutes
-    # feature still counts both sides). One or two overlaps in a month can be a
-    # forgotten check-out; the finding needs `double_booking_min_pairs` of them.
+    # feature still counts both sides). Registration noise (a late check-out running
+    # into the next visit, a forgotten check-out) overlaps part of the longer visit;
+    # an impossibility is two key-tag check-ins at two doors, or an overlap covering
+    # most of both visits (`double_booking_min_longer_share` of the longer one). One
+    # or two in a month can be chance; the finding needs `double_booking_min_pairs`.
+    # A pair counts for the invoice with at least as many such pairs as its partner's:
+    # visits copied from many clients' real visits make one invoice overlap many, and
+    # the clients copied from each overlap it only.
     double_booked = con.execute(
         f"""
-        WITH p AS (
+        WITH q AS (
             SELECT a.provider_id, a.client_id, a.service_type, a.m, pairs.staff_id,
+                   b.provider_id AS b_provider, b.service_type AS b_service, b.m AS b_m,
                    pairs.a_id, pairs.b_id, b.client_id AS other_client, pairs.overlap_start,
                    epoch(pairs.overlap_end - pairs.overlap_start) / 60.0 AS minutes,
                    a.start_at AS a_start, a.end_at AS a_end,
@@ -768,6 +790,23 @@ def evidence_frames(
             JOIN v b ON b.visit_id = pairs.b_id
             WHERE epoch(pairs.overlap_end - pairs.overlap_start) / 60.0 >= {min_minutes!r}
               AND NOT (a.method = 'nfc' AND b.method <> 'nfc')
+              AND (
+                (a.method = 'nfc' AND b.method = 'nfc')
+                OR epoch(pairs.overlap_end - pairs.overlap_start)
+                   >= {config.double_booking_min_longer_share!r}
+                      * greatest(epoch(a.end_at - a.start_at), epoch(b.end_at - b.start_at))
+              )
+        ),
+        key_pairs AS (
+            SELECT {_KEY}, count(*) AS n_key FROM q GROUP BY ALL
+        ),
+        p AS (
+            SELECT q.* FROM q
+            JOIN key_pairs own USING (provider_id, client_id, service_type, m)
+            LEFT JOIN key_pairs other
+              ON other.provider_id = q.b_provider AND other.client_id = q.other_client
+             AND other.service_type = q.b_service AND other.m = q.b_m
+            WHERE own.n_key >= coalesce(other.n_key, 0)
         ),
         ranked AS (
             SELECT *,

@@ -135,7 +135,6 @@ def _score_into(
     store: Path,
 ) -> dict[str, Any]:
     """Score into the scratch folder `out` (`final` is where it will be); returns the manifest."""
-    from tillit.config import ScoringConfig
     from tillit.features import build_features, feature_catalog
     from tillit.ops import tracking
     from tillit.review.report import render_report
@@ -174,7 +173,7 @@ def _score_into(
         if len(feature_held)
         else held
     )
-    scoring = ScoringConfig(n_reasons=config.scoring.n_reasons, language=language)
+    scoring = config.scoring.model_copy(update={"language": language})
     identity = ModelIdentity(ref.name, ref.version, ref.run_id)
     scored = score_month(
         model,
@@ -215,11 +214,12 @@ def _score_into(
     html = render_report(
         risk_list,
         scored.explanations,
-        summary,
+        {**summary, **scored.triage},
         run_info,
         language,
         model.blend.finding_floor,
         drift_section=_drift_section(drift, drift_note, language, config),
+        detailed_invoices=scoring.report_detailed_invoices,
     )
     outputs["drift.json"] = write_json(
         drift_payload(drift, drift_note, ref.version), out / "drift.json"
@@ -260,6 +260,7 @@ def _score_into(
             "flagged": scored.summary["flagged"],
         },
         "summary": summary,
+        "triage": scored.triage,
         "drift": {
             "drifted": bool(drift is not None and drift.drifted),
             "warnings": list(drift.warnings) if drift is not None else [],

@@ -10,7 +10,10 @@ The combined risk is designed for ranking with a fixed review capacity:
    nobody has labelled yet.
 3. A hard finding (a certain fact such as billing after death) lifts the risk
    into [finding_floor, 1]; every other invoice stays in [0, finding_floor).
-   So findings always rank first, and within each band the blend orders.
+   So findings always rank first, and within each band the blend orders. A
+   finding type demoted to a pattern in a month (it fires on a large share of the
+   month's invoices, or past reviews mostly cleared it; see base_rates.py) does
+   not lift: it stays a model feature and the report states it as a pattern.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import pandas as pd
 
 from tillit.config import BlendConfig
 from tillit.errors import TillitError
+from tillit.modelling.base_rates import finding_patterns, hard_finding_mask
 from tillit.modelling.scorers import IsolationForestScorer, LightGBMScorer
 
 if TYPE_CHECKING:
@@ -69,6 +73,9 @@ class RiskModel:
     # What the training months looked like (review/drift.py), set by `tillit train`;
     # None on models trained before drift was watched.
     drift_reference_: DriftReference | None = field(default=None, repr=False)
+    # How often each finding type fired in training and what reviews decided
+    # (tillit.modelling.base_rates); empty for models trained before base rates.
+    finding_base_rates: dict[str, dict[str, float]] = field(default_factory=dict, repr=False)
 
     @property
     def feature_schema(self) -> str:
@@ -109,7 +116,10 @@ class RiskModel:
         gbm_pct = percentile_rank(self.reference_lightgbm_, gbm)
         weight = self.blend.supervised_weight
         blend = weight * gbm_pct + (1.0 - weight) * iso_pct
-        has_finding = features["hard_finding_count"].to_numpy() > 0
+        if any(column.startswith("finding_") for column in features.columns):
+            has_finding = hard_finding_mask(features, self.finding_patterns(features))
+        else:  # a frame with the count only (no per-type flags): every finding counts
+            has_finding = features["hard_finding_count"].to_numpy() > 0
         floor = self.blend.finding_floor
         # Blend < 1 keeps non-findings strictly below the floor.
         risk = np.where(
@@ -127,6 +137,10 @@ class RiskModel:
             },
             index=features.index,
         )
+
+    def finding_patterns(self, features: pd.DataFrame) -> pd.DataFrame:
+        """Per period and finding type: how often it fires, and whether it is demoted."""
+        return finding_patterns(features, getattr(self, "finding_base_rates", {}), self.blend)
 
     def risk(self, features: pd.DataFrame) -> np.ndarray:
         """The combined risk in [0, 1], higher = look first."""

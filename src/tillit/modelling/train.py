@@ -26,6 +26,7 @@ from tillit import CONTRACT_VERSION
 from tillit.config import FeatureConfig, LabelWeighting, ReviewConfig, TrainingConfig
 from tillit.errors import TillitError
 from tillit.features import FAIRNESS_COLUMNS, build_features, feature_columns
+from tillit.modelling.base_rates import finding_base_rates
 from tillit.modelling.risk_model import RiskModel, fit_risk_model
 from tillit.ops import progress
 
@@ -251,6 +252,7 @@ def fit_model(
         sorted(features["period"].unique()),
         CONTRACT_VERSION,
     )
+    model.finding_base_rates = finding_base_rates(features, labels)
     return model, counts
 
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from html import escape
+from typing import Any
 
 import pandas as pd
 
+from tillit.review.casereport import appendix, opening_sections
 from tillit.review.reasons import SERVICE_NAMES
 
 _TEXT = {
@@ -215,16 +218,25 @@ def contribution_chart(contributions: pd.Series, width: int = 420, bar_height: i
 def render_report(
     risk_list: pd.DataFrame,
     explanations: pd.DataFrame,
-    summary: dict[str, float],
+    summary: Mapping[str, Any],
     run_info: dict[str, str],
     language: str = "en",
     finding_floor: float = 0.9,
     chart_features: int = 6,
     drift_section: str = "",
+    detailed_invoices: int | None = None,
 ) -> str:
-    """The whole HTML page as a string; `drift_section` (HTML) follows the reading guide."""
+    """The whole HTML page as a string; `drift_section` (HTML) follows the reading guide.
+
+    Only the first `detailed_invoices` flagged invoices (by rank; all when None) get
+    details and charts; the rest are listed in a per-provider appendix, so the page
+    stays small however many invoices a month flags.
+    """
     t = _TEXT[language]
     flagged = risk_list[risk_list["flagged"] & (risk_list["status"] == "scored")]
+    all_flagged = flagged
+    if detailed_invoices is not None:
+        flagged = flagged.sort_values("rank", kind="stable").head(detailed_invoices)
     held = risk_list[risk_list["status"] == "quarantined"]
     period = str(run_info.get("period", ""))
     cards = [
@@ -255,6 +267,7 @@ def render_report(
         + "</div>",
         f"<h2>{escape(t['how'])}</h2><p>{t['how_text'].format(k=summary['capacity_k'], floor=finding_floor)}</p>",
     ]
+    html += opening_sections(summary, language)
     if "evidence_incomplete" in risk_list and risk_list["evidence_incomplete"].any():
         n_incomplete = int(risk_list["evidence_incomplete"].sum())
         html.append(
@@ -284,6 +297,8 @@ def render_report(
         )
         for _, invoice in flagged[flagged["provider_id"] == provider_id].iterrows():
             html.append(_invoice_block(invoice, contributions, t, chart_features))
+    rest = all_flagged[~all_flagged["invoice_id"].isin(flagged["invoice_id"])]
+    html += appendix(rest, len(flagged), language)
     html.append(f"<h2>{escape(t['held'])}</h2>")
     if held.empty:
         html.append(f"<p>{escape(t['none'])}</p>")

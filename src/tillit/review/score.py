@@ -1,19 +1,20 @@
 """Score one month: rank every invoice, flag for review, explain each flagged one.
 
-Who is flagged: the review capacity of highest risk, every invoice with a hard
-finding, and a random check sample drawn by lot outside the list (seeded by the
-period): its confirmed share estimates how much irregular billing the list misses.
-Within the capacity list a second sample of the same size is drawn by lot and
-marked "list check": reviewed whatever else the auditors get to, its confirmed
-share estimates the list's precision without the auditors' own choice of order.
-Invoices that cannot be scored are listed too, as quarantined with the reason:
-nothing is silently left out.
+Who is flagged: the review capacity of highest risk, invoices with a hard finding
+up to a bound beyond it (most severe and most money first; the rest stay listed
+with their finding, unflagged, and are counted), and a random check sample drawn
+by lot outside the list (seeded by the period): its confirmed share estimates how
+much irregular billing the list misses. Within the capacity list a second sample
+of the same size is drawn by lot and marked "list check": reviewed whatever else
+the auditors get to, its confirmed share estimates the list's precision without
+the auditors' own choice of order. Invoices that cannot be scored are listed too,
+as quarantined with the reason: nothing is silently left out.
 """
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Optional
 
 import numpy as np
@@ -25,6 +26,12 @@ from tillit.config import ReviewConfig, ScoringConfig
 from tillit.features.catalog import _SV_FINDINGS, FINDING_CODES, FINDING_COLUMNS
 from tillit.modelling.risk_model import RiskModel
 from tillit.review.reasons import Descriptions, combine_contributions, peer_medians, top_reasons
+from tillit.review.triage import (
+    WHY_BEYOND_BOUND,
+    bounded_findings,
+    pattern_records,
+    provider_cases,
+)
 
 if TYPE_CHECKING:
     from tillit.modelling.explain import Attribution
@@ -125,6 +132,8 @@ class ScoredMonth:
     risk_list: pd.DataFrame
     explanations: pd.DataFrame
     summary: dict[str, float]
+    # Demoted finding types stated as patterns, and providers to review as one case.
+    triage: dict[str, list[dict[str, object]]] = field(default_factory=dict)
 
 
 def _random_seed(period: str) -> int:
@@ -133,11 +142,23 @@ def _random_seed(period: str) -> int:
     )
 
 
-def _findings_text(findings: pd.DataFrame, invoice_ids: pd.Series, language: str) -> pd.Series:
+def _findings_text(
+    findings: pd.DataFrame,
+    invoice_ids: pd.Series,
+    language: str,
+    demoted: set[str] | frozenset[str] = frozenset(),
+) -> pd.Series:
     if findings.empty:
         return pd.Series("", index=invoice_ids.index, dtype="str")
+    labels = _finding_label(language)
+    note = (
+        " (mönster denna månad, inget fynd)"
+        if language == "sv"
+        else " (pattern this month, not a finding)"
+    )
+    labels = {code: text + (note if code in demoted else "") for code, text in labels.items()}
     lines = findings.sort_values(["invoice_id", "finding"]).assign(
-        line=lambda f: f["finding"].map(_finding_label(language)) + ": " + f["evidence"]
+        line=lambda f: f["finding"].map(labels) + ": " + f["evidence"]
     )
     joined = lines.groupby("invoice_id")["line"].agg(" | ".join)
     return invoice_ids.map(joined).fillna("").astype("str")
@@ -223,7 +244,10 @@ def score_month(
     rank[order] = np.arange(1, n + 1)
     k = review.k(n)
     by_capacity = rank <= k
-    by_finding = parts["has_hard_finding"].to_numpy() if parts is not None else np.zeros(0, bool)
+    has_finding = parts["has_hard_finding"].to_numpy() if parts is not None else np.zeros(0, bool)
+    # Findings beyond the capacity are flagged up to a bound, most severe and most money first.
+    extra, beyond = bounded_findings(features, has_finding, by_capacity, review.findings_bound(n))
+    by_finding = has_finding & (by_capacity | extra)
     by_random = _random_checks(features, by_capacity | by_finding, review)
     by_list_check = _list_checks(features, by_capacity, review)
     flagged = by_capacity | by_finding | by_random
@@ -235,11 +259,17 @@ def score_month(
                 (WHY_FINDING, f),
                 (WHY_RANDOM, r),
                 (WHY_LIST_CHECK, lc),
+                (WHY_BEYOND_BOUND, b and not r),
             )
             if hit
         )
-        for c, f, r, lc in zip(by_capacity, by_finding, by_random, by_list_check, strict=True)
+        for c, f, r, lc, b in zip(
+            by_capacity, by_finding, by_random, by_list_check, beyond, strict=True
+        )
     ]
+    patterns = model.finding_patterns(features) if n else None
+    pattern_list = pattern_records(patterns) if patterns is not None else []
+    demoted = {str(p["finding"]) for p in pattern_list}
     X = model.matrix(features)
     if n:
         exact, reasons, agreement = _explain(model, features, X, flagged, config, descriptions)
@@ -258,7 +288,7 @@ def score_month(
             "rank": pd.array(rank, dtype="Int64"),
             "flagged": flagged,
             "why_flagged": pd.Series(why, dtype="str"),
-            "findings": _findings_text(findings, features["invoice_id"], config.language),
+            "findings": _findings_text(findings, features["invoice_id"], config.language, demoted),
             "reasons": reasons.to_numpy(),
         }
     )
@@ -281,6 +311,12 @@ def score_month(
         "flagged_by_hard_finding": int(by_finding.sum()),
         "flagged_by_random_check": int(by_random.sum()),
         "list_checks": int(by_list_check.sum()),
+        "invoices_with_hard_finding": int(has_finding.sum()),
+        "findings_bound": review.findings_bound(n),
+        "findings_beyond_bound": int((beyond & ~by_random).sum()),
+        "amount_findings_beyond_bound_sek": round(
+            float(features["amount_sek"].to_numpy()[beyond & ~by_random].sum()), 2
+        ),
         "flagged_quarantined": len(held),
         "capacity_k": k,
         "amount_flagged_sek": round(float(at_stake), 2),
@@ -291,7 +327,15 @@ def score_month(
         },
     }
     explanations = Explanations.validate(_long_explanations(exact, X, features["invoice_id"]))
-    return ScoredMonth(risk_list=risk_list, explanations=explanations, summary=summary)
+    triage = {
+        "patterns": pattern_list,
+        "cases": provider_cases(
+            risk_list, features, config.case_min_flagged, config.case_min_share_of_flagged
+        ),
+    }
+    return ScoredMonth(
+        risk_list=risk_list, explanations=explanations, summary=summary, triage=triage
+    )
 
 
 def _list_checks(features: pd.DataFrame, in_list: np.ndarray, review: ReviewConfig) -> np.ndarray:

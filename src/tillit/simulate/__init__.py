@@ -32,6 +32,7 @@ from tillit.simulate.common import (
     _str,
 )
 from tillit.simulate.invoices import _audits, _build_invoices, _tariffs
+from tillit.simulate.messy import PADDED_VISITS, apply_messy, draw_parameters
 from tillit.simulate.population import _make_clients, _make_providers
 from tillit.simulate.register import _register
 from tillit.simulate.schemes import _key, _plan_schemes
@@ -39,7 +40,15 @@ from tillit.simulate.visits import _generate_visits
 
 
 def simulate(config: SimulationConfig) -> SimulatedMunicipality:
-    """Simulate one municipality: contract tables plus the truth about every invoice."""
+    """Simulate one municipality: contract tables plus the truth about every invoice.
+
+    `config.profile` "messy" draws noise levels from the seed (`draw_parameters`), widens the
+    spread of provider sizes, and lays honest registration and billing noise plus the
+    padded-visits scheme over the tidy world; "tidy" gives the same output as before profiles.
+    """
+    messy = draw_parameters(config.seed) if config.profile == "messy" else None
+    if messy is not None:
+        config = config.model_copy(update={"provider_size_sigma": messy.provider_size_sigma})
     rng = np.random.default_rng(config.seed)
     cal = _calendar(config.start, config.months)
     prov = _make_providers(rng, config, cal)
@@ -220,7 +229,10 @@ def simulate(config: SimulationConfig) -> SimulatedMunicipality:
         "tariffs": tariffs.astype({"service_type": "str", "year": "int64", "rate_sek": "float64"}),
         "audit_outcomes": audit_outcomes,
     }
+    if messy is not None:
+        tables, truth = apply_messy(tables, truth, messy, config.seed)
+        return SimulatedMunicipality(tables=tables, truth=truth, parameters=messy.as_dict())
     return SimulatedMunicipality(tables=tables, truth=truth)
 
 
-__all__ = ["SCHEMES", "SimulatedMunicipality", "simulate"]
+__all__ = ["PADDED_VISITS", "SCHEMES", "SimulatedMunicipality", "simulate"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -127,6 +127,8 @@ class SimulatedMunicipality:
 
     tables: dict[str, pd.DataFrame]
     truth: pd.DataFrame
+    # The drawn noise levels of a messy profile (empty for tidy).
+    parameters: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

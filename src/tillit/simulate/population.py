@@ -37,7 +37,7 @@ class _Providers:
 def _make_providers(rng: np.random.Generator, cfg: SimulationConfig, cal: _Calendar) -> _Providers:
     n_days = cal.n_days
     n = max(10, round(cfg.clients * cfg.providers_per_1000_clients / 1000))
-    size_weight = rng.lognormal(0.0, 1.2, n)
+    size_weight = rng.lognormal(0.0, cfg.provider_size_sigma, n)
     age_kind = rng.choice(3, n, p=[0.3, 0.5, 0.2])
     age_years = np.select(
         [age_kind == 0, age_kind == 1],

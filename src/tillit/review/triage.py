@@ -1,0 +1,189 @@
+"""A list auditors can work: bounded findings, patterns stated in words, cases per provider.
+
+Why: an auditor with capacity for 5 % of the month cannot use a list that flags
+everything. Findings beyond the capacity are flagged only up to a bound, most severe
+and most money first; the rest stay on the risk list with their finding but unflagged,
+and are counted. A finding type demoted to a pattern is said in words, never dropped
+silently. A provider with many flagged invoices is one case to review, not hundreds.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from tillit.features.catalog import FINDING_CODES
+
+# Lower = more severe: facts that cannot be honest first, then billing without a basis,
+# then mismatches that can be a clerical error.
+FINDING_SEVERITY: dict[str, int] = {
+    "billing_after_death": 1,
+    "visits_after_death": 1,
+    "billing_outside_contract": 1,
+    "duplicate_invoice": 2,
+    "service_without_grant": 2,
+    "billed_during_hospital_stay": 2,
+    "visits_during_hospital_stay": 2,
+    "staff_double_booked": 3,
+    "amount_mismatch_tariff": 3,
+}
+WHY_BEYOND_BOUND = "finding beyond the bound (not flagged)"
+
+# How a demoted finding type reads as a pattern.
+PATTERN_WORDS: dict[str, dict[str, str]] = {
+    "en": {
+        "billing_after_death": "billing after the client's death",
+        "visits_after_death": "visits after the client's death",
+        "visits_during_hospital_stay": "visits during hospital stays",
+        "billed_during_hospital_stay": "billing above the grant for days at home",
+        "staff_double_booked": "staff overlaps",
+        "service_without_grant": "services billed without a grant",
+        "amount_mismatch_tariff": "amounts that differ from hours x tariff",
+        "billing_outside_contract": "billing outside the contract period",
+        "duplicate_invoice": "duplicate invoices",
+    },
+    "sv": {
+        "billing_after_death": "fakturering efter brukarens död",
+        "visits_after_death": "besök efter brukarens död",
+        "visits_during_hospital_stay": "besök under sjukhusvistelser",
+        "billed_during_hospital_stay": "fakturering över beslutet för dagarna hemma",
+        "staff_double_booked": "överlappande personalregistreringar",
+        "service_without_grant": "insatser fakturerade utan beslut",
+        "amount_mismatch_tariff": "belopp som avviker från timmar x timersättning",
+        "billing_outside_contract": "fakturering utanför avtalsperioden",
+        "duplicate_invoice": "dubbla fakturor",
+    },
+}
+
+
+def bounded_findings(
+    features: pd.DataFrame, has_finding: np.ndarray, already: np.ndarray, bound: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Which invoices with a hard finding to flag beyond those already flagged, and which not.
+
+    The invoices with a (non-demoted) finding not already flagged are ranked by the
+    severity of their most severe finding, then by amount (largest first), then by
+    invoice id; the first `bound` are flagged, the rest are returned as beyond the bound.
+    """
+    candidates = np.flatnonzero(has_finding & ~already)
+    flagged = np.zeros(len(features), dtype=bool)
+    beyond = np.zeros(len(features), dtype=bool)
+    if candidates.size == 0:
+        return flagged, beyond
+    severity = np.full(len(features), 9, dtype=np.int64)
+    for code, level in FINDING_SEVERITY.items():
+        column = f"finding_{code}"
+        if column in features:
+            fired = features[column].to_numpy(dtype="float64") > 0
+            severity = np.where(fired, np.minimum(severity, level), severity)
+    amount = features["amount_sek"].to_numpy(dtype="float64")
+    ids = features["invoice_id"].astype("str").to_numpy()
+    order = candidates[np.lexsort((ids[candidates], -amount[candidates], severity[candidates]))]
+    flagged[order[:bound]] = True
+    beyond[order[bound:]] = True
+    return flagged, beyond
+
+
+def pattern_records(patterns: pd.DataFrame) -> list[dict[str, object]]:
+    """The demoted finding types of a month, as plain records for the summary and report."""
+    demoted = patterns[patterns["demoted"]]
+    return [
+        {
+            "finding": str(r.finding),
+            "invoices_with_it": int(r.fired),
+            "month_share": round(float(r.month_share), 4),
+            "history_month_share": None
+            if pd.isna(r.history_month_share)
+            else round(float(r.history_month_share), 4),
+            "why": str(r.why),
+        }
+        for r in demoted.itertuples()
+    ]
+
+
+def pattern_sentence(record: dict[str, object], language: str = "en") -> str:
+    """ "staff overlaps are registered on 82 % of this month's invoices; treated as ..."."""
+    code = str(record["finding"])
+    words = PATTERN_WORDS.get(language, PATTERN_WORDS["en"]).get(code, code)
+    share = float(record["month_share"])  # type: ignore[arg-type]
+    if language == "sv":
+        return (
+            f"{words} finns på {share:.0%} av månadens fakturor ({record['invoices_with_it']} st; "
+            f"{record['why']}); behandlas som ett registreringsmönster, inte som ett fynd: "
+            "fakturorna rangordnas efter hur långt de ligger från sina jämförbara."
+        )
+    history = record.get("history_month_share")
+    past = (
+        f" (in the training months: {float(history):.0%})"  # type: ignore[arg-type]
+        if history is not None
+        else ""
+    )
+    return (
+        f"{words} are registered on {share:.0%} of this month's invoices "
+        f"({record['invoices_with_it']}){past}; {record['why']}: treated as a recording habit, "
+        "not a finding; invoices are ranked by how far they are from their peers."
+    )
+
+
+def provider_cases(
+    risk_list: pd.DataFrame,
+    features: pd.DataFrame,
+    min_flagged: int,
+    min_share_of_flagged: float = 0.0,
+) -> list[dict[str, object]]:
+    """Providers with many flagged invoices: one case each, most money first.
+
+    Many = at least `min_flagged` and at least `min_share_of_flagged` of the month's
+    flagged invoices (so a large month does not turn every mid-size provider into a case).
+
+    Each record: provider_id, flagged_invoices, amount_sek, share_of_flagged, findings
+    (invoices per finding type among the flagged, most frequent first), best_rank.
+    """
+    flagged = risk_list[risk_list["flagged"] & (risk_list["status"] == "scored")]
+    if flagged.empty:
+        return []
+    table = (
+        flagged.groupby("provider_id", sort=True)
+        .agg(
+            flagged_invoices=("invoice_id", "size"),
+            amount_sek=("amount_sek", "sum"),
+            best_rank=("rank", "min"),
+        )
+        .reset_index()
+    )
+    enough = max(min_flagged, min_share_of_flagged * len(flagged))
+    table = table[table["flagged_invoices"] >= enough]
+    table = table.sort_values(["amount_sek", "provider_id"], ascending=[False, True])
+    codes = [c for c in FINDING_CODES if f"finding_{c}" in features]
+    fired = features.set_index("invoice_id")[[f"finding_{c}" for c in codes]] > 0
+    records = []
+    for r in table.itertuples():
+        ids = flagged.loc[flagged["provider_id"] == r.provider_id, "invoice_id"]
+        counts = fired.reindex(ids).sum()
+        found = sorted(
+            ((code, int(counts[f"finding_{code}"])) for code in codes),
+            key=lambda item: (-item[1], item[0]),
+        )
+        records.append(
+            {
+                "provider_id": str(r.provider_id),
+                "flagged_invoices": int(r.flagged_invoices),
+                "amount_sek": round(float(r.amount_sek), 2),
+                "share_of_flagged": round(int(r.flagged_invoices) / len(flagged), 4),
+                "findings": {code: n for code, n in found if n},
+                "best_rank": int(r.best_rank),
+            }
+        )
+    return records
+
+
+__all__ = [
+    "FINDING_CODES",
+    "FINDING_SEVERITY",
+    "PATTERN_WORDS",
+    "WHY_BEYOND_BOUND",
+    "bounded_findings",
+    "pattern_records",
+    "pattern_sentence",
+    "provider_cases",
+]

@@ -52,10 +52,9 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import pandas as pd
-from pydantic import Field, model_validator
 
-from tillit.data.contract import luhn_valid
 from tillit.config import PSEUDONYM_SEPARATOR, PseudonymiseConfig
+from tillit.data.contract import luhn_valid
 from tillit.errors import TillitError
 
 KEY_BYTES = 32

@@ -14,11 +14,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import pandera.pandas as pa
-from pydantic import Field
 
 from tillit import CONTRACT_VERSION
-from tillit.data.contract import TABLES, TableSpec
 from tillit.config import ValidationConfig
+from tillit.data.contract import TABLES, TableSpec
 from tillit.errors import QuarantineLimitError
 
 QUARANTINE_COLUMNS = ("table", "row_number", "row_key", "column", "rule", "value")

@@ -1,7 +1,7 @@
 """The provider register profile at a date: what the register said about each company then.
 
 One row per provider in the register at the end of a month (registered by then and
-not terminated before the month began; applicants included), with the register
+not terminated before the month began; applicants included) or billing that month, with the register
 facts the invoice features already use (events in the window, F-skatt revoked,
 board links, client growth, takeovers: computed by the same SQL,
 `queries.provider_month_features`) and the evidence behind them: the events with
@@ -117,8 +117,9 @@ def register_profile(
             CREATE TEMP TABLE pm AS
             SELECT p.provider_id, mo.m, mo.month_start, mo.last_day
             FROM providers p JOIN months mo ON mo.is_target
-            WHERE p.registered_on <= mo.last_day
-              AND (p.terminated_on IS NULL OR p.terminated_on >= mo.month_start)
+            WHERE (p.registered_on <= mo.last_day
+                   AND (p.terminated_on IS NULL OR p.terminated_on >= mo.month_start))
+               OR EXISTS (SELECT 1 FROM inv WHERE inv.provider_id = p.provider_id AND inv.m = mo.m)
             """
         )
         queries.provider_month_features(con, config)

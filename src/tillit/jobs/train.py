@@ -14,6 +14,7 @@ from tillit.data.io import file_sha256
 from tillit.jobs.common import load_data, read_truth, record_run
 
 if TYPE_CHECKING:
+    from tillit.jobs.providers import ProviderTrainOutcome
     from tillit.modelling.train import TrainingResult
     from tillit.ops.tracking import ModelRef
     from tillit.review.fairness import FairnessAudit
@@ -30,6 +31,7 @@ class TrainOutcome:
     train_seconds: float
     total_seconds: float
     fingerprint: str
+    providers: ProviderTrainOutcome | None = None
 
 
 def run_train(
@@ -96,7 +98,11 @@ def run_train(
             "eval_combined_recall_at_k": result.evaluation.metrics.get("combined_recall_at_k"),
         },
     )
+    from tillit.jobs.providers import train_providers
+
+    providers = train_providers(loaded, result, data_dir, config, store)
     return TrainOutcome(
+        providers=providers,
         model=ref,
         result=result,
         fairness=fairness,

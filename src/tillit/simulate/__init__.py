@@ -32,6 +32,7 @@ from tillit.simulate.common import (
 )
 from tillit.simulate.invoices import _audits, _build_invoices, _tariffs
 from tillit.simulate.population import _make_clients, _make_providers
+from tillit.simulate.provider_truth import add_provider_truth
 from tillit.simulate.register import _register
 from tillit.simulate.schemes import _key, _plan_schemes
 from tillit.simulate.visits import _generate_visits
@@ -216,7 +217,10 @@ def simulate(config: SimulationConfig) -> SimulatedMunicipality:
         "tariffs": tariffs.astype({"service_type": "str", "year": "int64", "rate_sek": "float64"}),
         "audit_outcomes": audit_outcomes,
     }
-    return SimulatedMunicipality(tables=tables, truth=truth)
+    tables, provider_truth = add_provider_truth(
+        config.seed, tables, truth, set(prov_ids[prov.is_successor])
+    )
+    return SimulatedMunicipality(tables=tables, truth=truth, provider_truth=provider_truth)
 
 
 __all__ = ["SCHEMES", "SimulatedMunicipality", "simulate"]

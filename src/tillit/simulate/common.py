@@ -127,6 +127,8 @@ class SimulatedMunicipality:
 
     tables: dict[str, pd.DataFrame]
     truth: pd.DataFrame
+    # One row per provider and month billed (and per applicant): see simulate/provider_truth.py.
+    provider_truth: pd.DataFrame | None = None
 
 
 @dataclass(frozen=True)

@@ -454,22 +454,34 @@ def _providers_into(
     ref = tracking.resolve_alias(client, config.providers.model_name, alias)
     model = _load_provider_model(ref)
     invoice_ref: ModelRef | None
-    invoice_model: RiskModel | None
+    invoice_model: RiskModel | None = None
     try:
         invoice_ref = tracking.resolve_alias(client, config.training.model_name, alias)
-        invoice_model = tracking.load_risk_model(client, invoice_ref)
     except tracking.RegistryError:
-        invoice_ref, invoice_model = None, None
+        invoice_ref = None
     lap("load_models")
     wanted = _trend_periods(period, config.providers.trend_months)
     billed = sorted(set(tables["invoices"]["period"].astype("str")) & set(wanted))
-    scores = invoice_scores(_empty_features(), None)
+    parts = [invoice_scores(_empty_features(), None)]
+    reused: list[str] = []
     if billed and not applicants_only:
-        feature_set = build_features(tables, billed, config.features)
-        if invoice_model is not None:
-            invoice_model.check_features(feature_set.features)
-        floor = invoice_model.blend.finding_floor if invoice_model is not None else 0.9
-        scores = invoice_scores(feature_set.features, invoice_model, floor)
+        floor = config.training.blend.finding_floor
+        for month in billed:
+            shared = _shared_risk_list(final, month, invoice_ref, loaded.fingerprint)
+            if shared is not None:
+                parts.append(shared)
+                reused.append(month)
+        missing = [month for month in billed if month not in reused]
+        if missing:
+            # Loaded only when a month was not scored already (loading costs seconds).
+            if invoice_ref is not None:
+                invoice_model = tracking.load_risk_model(client, invoice_ref)
+                floor = invoice_model.blend.finding_floor
+            feature_set = build_features(tables, missing, config.features)
+            if invoice_model is not None:
+                invoice_model.check_features(feature_set.features)
+            parts.append(invoice_scores(feature_set.features, invoice_model, floor))
+    scores = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
     lap("invoice_features_and_scores")
     register = register_profile(tables, period, config.features)
     months = provider_months(scores, register.profile, [period], config.providers)
@@ -507,6 +519,8 @@ def _providers_into(
     table["rank"] = rank_within_parts(table)
     table = table.sort_values(["part", "rank"], kind="stable").reset_index(drop=True)
     output = table.loc[:, list(PROVIDER_RISK_COLUMNS)]
+    for column in ("amount_sek", "high_risk_amount_sek"):
+        output[column] = output[column].round(2)
     for column in ("n_invoices", "n_high_risk", "n_hard_finding"):
         output[column] = output[column].astype("int64")
     run_info = {
@@ -544,6 +558,7 @@ def _providers_into(
         "applicants_only": applicants_only,
         "data": str(data_dir),
         "risk_list": href,
+        "invoice_scores_reused_from_score_runs": reused,
         "counts": counts,
         "config": config.resolved(),
         "timings_seconds": timings,
@@ -563,6 +578,46 @@ def _providers_into(
         details={"period": period, "out": str(final), "alias": alias},
     )
     return manifest
+
+
+def _shared_risk_list(
+    final: Path, period: str, invoice_ref: ModelRef | None, fingerprint: str
+) -> pd.DataFrame | None:
+    """The invoice scores of `score-<period>` beside OUT, when made by the same model from the same data.
+
+    `tillit score` has then already built the month's features and scored them:
+    the scorecard reads its risk list instead of doing it again.
+    """
+    import json
+
+    folder = Path(final).resolve().parent / f"score-{period}"
+    manifest_path, risk_path = folder / "manifest.json", folder / "risk_list.parquet"
+    if invoice_ref is None or not manifest_path.is_file() or not risk_path.is_file():
+        return None
+    manifest = json.loads(manifest_path.read_text("utf-8"))
+    same = (
+        manifest.get("model_name") == invoice_ref.name
+        and str(manifest.get("model_version")) == invoice_ref.version
+        and manifest.get("data_fingerprint") == fingerprint
+        and manifest.get("period") == period
+        and manifest.get("outputs", {}).get("risk_list.parquet") == file_sha256(risk_path)
+    )
+    if not same:
+        return None
+    risk_list = read_frame(risk_path)
+    scored = risk_list[risk_list["status"] == "scored"]
+    risk = scored["risk_score"].astype("float64").to_numpy()
+    return pd.DataFrame(
+        {
+            "invoice_id": scored["invoice_id"].astype("str").to_numpy(),
+            "provider_id": scored["provider_id"].astype("str").to_numpy(),
+            "period": scored["period"].astype("str").to_numpy(),
+            "amount_sek": scored["amount_sek"].astype("float64").to_numpy(),
+            "risk_score": risk,
+            "has_hard_finding": scored["findings"].fillna("").astype("str").str.len().to_numpy()
+            > 0,
+        }
+    )
 
 
 def _load_provider_model(ref: ModelRef) -> ProviderRiskModel:

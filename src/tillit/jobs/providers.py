@@ -548,7 +548,7 @@ def _providers_into(
         "applicants": int((output["part"] == "register_only").sum()),
         "invoices": int(output["n_invoices"].sum()),
     }
-    manifest = {
+    manifest: dict[str, Any] = {
         **run_info,
         "model_alias": alias,
         "run_id": ref.run_id,

@@ -237,7 +237,7 @@ class ProviderRiskModel:
             return shares
         scaler, regression = self.logistic_[0], self.logistic_[-1]
         e = self.evidence(months).to_numpy()
-        terms = regression.coef_[0] * (e - 0.0) / scaler.scale_
+        terms = regression.coef_[0] * e / scaler.scale_
         applicant = months["is_applicant"].to_numpy(bool) & (months["n_invoices"].to_numpy() == 0)
         return pd.DataFrame(
             np.where(applicant[:, None], shares.to_numpy(), terms),

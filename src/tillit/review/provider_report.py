@@ -163,8 +163,28 @@ EVENT_NAMES: dict[str, dict[str, str]] = {
         "owner_change": "ägarbyte",
     },
 }
+ROLE_NAMES: dict[str, dict[str, str]] = {
+    "en": {
+        "owner": "owner",
+        "board_member": "board member",
+        "ceo": "CEO",
+        "signatory": "signatory",
+    },
+    "sv": {
+        "owner": "ägare",
+        "board_member": "styrelseledamot",
+        "ceo": "vd",
+        "signatory": "firmatecknare",
+    },
+}
 # At most this many register events per provider in its facts, newest first.
 MAX_EVENT_FACTS = 8
+
+
+def _roles(text: str, language: str) -> str:
+    """`owner, signatory` in words of the language."""
+    names = ROLE_NAMES[language]
+    return ", ".join(names.get(role.strip(), role.strip()) for role in str(text).split(","))
 
 
 def _day(value: object) -> str:
@@ -256,8 +276,8 @@ def fact_texts(
             facts.append(
                 text["fact_link"].format(
                     person=link.person_id,
-                    role=link.role,
-                    linked_role=link.linked_role,
+                    role=_roles(link.role, language),
+                    linked_role=_roles(link.linked_role, language),
                     org=link.linked_org_number,
                     linked_id=link.linked_provider_id,
                     start=_day(link.linked_from),
@@ -351,8 +371,8 @@ def render_providers_page(
         ("register_only", "applicants_title", "applicants_intro"),
     ):
         rows = table[table["part"] == part]
-        if part == "register_only" and rows.empty:
-            continue
+        if rows.empty and (part == "register_only" or len(table)):
+            continue  # no applicants, or only applicants were asked for
         body = (
             f"<table><thead><tr>{head}</tr></thead><tbody>"
             f"{_rows(rows, language, risk_list_href)}</tbody></table>"

@@ -104,9 +104,7 @@ def register_profile(
     targets = requested_months(periods)
     plan = queries.plan_months(targets, config)
     light = {
-        name: (tables[name] if name in _NEEDED else frame.iloc[0:0])
-        for name, frame in tables.items()
-        if name in queries._TABLE_TYPES
+        name: (tables[name] if name in _NEEDED else pd.DataFrame()) for name in queries._TABLE_TYPES
     }
     con = duckdb.connect(config={"threads": 1})
     try:

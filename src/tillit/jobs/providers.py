@@ -18,9 +18,17 @@ import pandas as pd
 
 from tillit import CONTRACT_VERSION
 from tillit.config import TillitConfig
-from tillit.data.io import file_sha256, read_frame, write_frame, write_json
+from tillit.data.io import (
+    data_fingerprint,
+    file_sha256,
+    read_frame,
+    read_raw_tables,
+    write_frame,
+    write_json,
+)
+from tillit.data.validate import check_quarantine_limit, validate_tables
 from tillit.errors import TillitError
-from tillit.jobs.common import LoadedData, load_data, record_run, staged_output
+from tillit.jobs.common import LoadedData, record_run, staged_output
 
 if TYPE_CHECKING:
     from tillit.modelling.provider_model import ProviderRiskModel, ProviderTraining
@@ -30,6 +38,8 @@ if TYPE_CHECKING:
     from tillit.review.fairness import FairnessAudit
 
 PROVIDER_TRUTH_FILE = "provider_truth.parquet"
+# Tables only the invoice features read.
+_INVOICE_ONLY = frozenset({"visits", "grants", "hospital_stays"})
 PROVIDER_RISK_COLUMNS = (
     "provider_id",
     "org_number",
@@ -447,9 +457,9 @@ def _providers_into(
         timings[name] = round(now - clock, 3)
         clock = now
 
-    loaded = load_data(data_dir, config, quarantine_dir=work)
-    tables = loaded.validation.tables
-    lap("validate")
+    raw = read_raw_tables(data_dir)
+    fingerprint = data_fingerprint(data_dir)
+    lap("read")
     client = tracking.connect(store)
     ref = tracking.resolve_alias(client, config.providers.model_name, alias)
     model = _load_provider_model(ref)
@@ -461,26 +471,37 @@ def _providers_into(
         invoice_ref = None
     lap("load_models")
     wanted = _trend_periods(period, config.providers.trend_months)
-    billed = sorted(set(tables["invoices"]["period"].astype("str")) & set(wanted))
+    billed = sorted(set(raw["invoices"]["period"].astype("str")) & set(wanted))
+    if applicants_only:
+        billed = []
     parts = [invoice_scores(_empty_features(), None)]
     reused: list[str] = []
-    if billed and not applicants_only:
+    for month in billed:
+        shared = _shared_risk_list(final, month, invoice_ref, fingerprint)
+        if shared is not None:
+            parts.append(shared)
+            reused.append(month)
+    missing = [month for month in billed if month not in reused]
+    # Visits, grants and stays feed only the invoice features: when every month's
+    # invoices were scored already (by `tillit score` on the same data, which validated
+    # them), the scorecard validates the register, clients and invoices alone.
+    needed = raw if missing else {k: v for k, v in raw.items() if k not in _INVOICE_ONLY}
+    validation = validate_tables(needed, config.validation)
+    if not validation.quarantine.empty:
+        write_frame(validation.quarantine, work / "quarantine.parquet")
+    check_quarantine_limit(validation, config.validation)
+    tables = validation.tables
+    lap("validate")
+    if missing:
         floor = config.training.blend.finding_floor
-        for month in billed:
-            shared = _shared_risk_list(final, month, invoice_ref, loaded.fingerprint)
-            if shared is not None:
-                parts.append(shared)
-                reused.append(month)
-        missing = [month for month in billed if month not in reused]
-        if missing:
-            # Loaded only when a month was not scored already (loading costs seconds).
-            if invoice_ref is not None:
-                invoice_model = tracking.load_risk_model(client, invoice_ref)
-                floor = invoice_model.blend.finding_floor
-            feature_set = build_features(tables, missing, config.features)
-            if invoice_model is not None:
-                invoice_model.check_features(feature_set.features)
-            parts.append(invoice_scores(feature_set.features, invoice_model, floor))
+        # Loaded only when a month was not scored already (loading costs seconds).
+        if invoice_ref is not None:
+            invoice_model = tracking.load_risk_model(client, invoice_ref)
+            floor = invoice_model.blend.finding_floor
+        feature_set = build_features(tables, missing, config.features)
+        if invoice_model is not None:
+            invoice_model.check_features(feature_set.features)
+        parts.append(invoice_scores(feature_set.features, invoice_model, floor))
     scores = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
     lap("invoice_features_and_scores")
     register = register_profile(tables, period, config.features)
@@ -530,7 +551,7 @@ def _providers_into(
         "method": model.method,
         "invoice_model_version": invoice_ref.version if invoice_ref else "none (findings only)",
         "config_hash": config.hash(),
-        "data_fingerprint": loaded.fingerprint,
+        "data_fingerprint": fingerprint,
     }
     href = _risk_list_href(final, period)
     page = render_providers_page(table, run_info, language, href)
@@ -572,7 +593,7 @@ def _providers_into(
         model_version=ref.version,
         run_id=ref.run_id,
         config_hash=config.hash(),
-        data_fingerprint=loaded.fingerprint,
+        data_fingerprint=fingerprint,
         counts=counts,
         output_hashes={**manifest["outputs"], "manifest.json": file_sha256(work / "manifest.json")},
         details={"period": period, "out": str(final), "alias": alias},

@@ -642,10 +642,15 @@ def _shared_risk_list(
 
 
 def _load_provider_model(ref: ModelRef) -> ProviderRiskModel:
+    """The registered version's pickled model; its pyfunc wraps the same file."""
+    import joblib
     import mlflow
 
-    pyfunc = mlflow.pyfunc.load_model(f"models:/{ref.name}/{ref.version}")
-    model: ProviderRiskModel = pyfunc.unwrap_python_model().model
+    # The artifact alone: loading the whole pyfunc costs most of a second more.
+    path = mlflow.artifacts.download_artifacts(
+        artifact_uri=f"models:/{ref.name}/{ref.version}/artifacts/provider_model.joblib"
+    )
+    model: ProviderRiskModel = joblib.load(path)
     return model
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -34,10 +34,13 @@ def _read_file(path: Path) -> pd.DataFrame:
     return pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""], encoding="utf-8")
 
 
-def read_raw_tables(data_dir: Path) -> dict[str, pd.DataFrame]:
+def read_raw_tables(
+    data_dir: Path, names: Collection[str] | None = None
+) -> dict[str, pd.DataFrame]:
     """Read every contract table in a folder, untyped; stop if anything required is missing.
 
     All missing tables and columns are collected first, so one message names them all.
+    `names` reads only those tables (all when None).
 
     Raises:
         ContractError: the folder, a required table or a required column is missing.
@@ -48,6 +51,8 @@ def read_raw_tables(data_dir: Path) -> dict[str, pd.DataFrame]:
     problems: list[str] = []
     tables: dict[str, pd.DataFrame] = {}
     for name, spec in TABLES.items():
+        if names is not None and name not in names:
+            continue
         path = find_table_file(data_dir, name)
         if path is None:
             if spec.required:

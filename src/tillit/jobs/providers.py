@@ -18,6 +18,7 @@ import pandas as pd
 
 from tillit import CONTRACT_VERSION
 from tillit.config import TillitConfig
+from tillit.data.contract import TABLES
 from tillit.data.io import (
     data_fingerprint,
     file_sha256,
@@ -457,7 +458,8 @@ def _providers_into(
         timings[name] = round(now - clock, 3)
         clock = now
 
-    raw = read_raw_tables(data_dir)
+    # The register, clients and invoices first: visits are read only when needed.
+    raw = read_raw_tables(data_dir, [name for name in TABLES if name not in _INVOICE_ONLY])
     fingerprint = data_fingerprint(data_dir)
     lap("read")
     client = tracking.connect(store)
@@ -485,8 +487,9 @@ def _providers_into(
     # Visits, grants and stays feed only the invoice features: when every month's
     # invoices were scored already (by `tillit score` on the same data, which validated
     # them), the scorecard validates the register, clients and invoices alone.
-    needed = raw if missing else {k: v for k, v in raw.items() if k not in _INVOICE_ONLY}
-    validation = validate_tables(needed, config.validation)
+    if missing:
+        raw.update(read_raw_tables(data_dir, _INVOICE_ONLY))
+    validation = validate_tables(raw, config.validation)
     if not validation.quarantine.empty:
         write_frame(validation.quarantine, work / "quarantine.parquet")
     check_quarantine_limit(validation, config.validation)

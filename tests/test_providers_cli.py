@@ -161,3 +161,19 @@ def test_refusals_are_one_clear_message(world, tmp_path):
         ),
         "--overwrite",
     )
+
+
+def test_provider_model_is_registered_with_card_fairness_audit_and_audit_records(world):
+    from tillit.ops.auditlog import read_log
+
+    store = world["store"]
+    card = (store / "model_cards" / "tillit-provider-risk-v1.md").read_text()
+    for phrase in ("provider size", "provider age", "provider legal form", "Rule baseline"):
+        assert phrase in card, phrase
+    records = read_log(store / "audit_log.jsonl")
+    mine = records[records["model_name"] == "tillit-provider-risk"]
+    assert mine["command"].tolist()[:3] == ["train", "promote", "providers"]
+    trained = mine.iloc[0]
+    assert trained["details"]["eval_combined_average_precision"] >= 0
+    assert trained["details"]["method"] in ("weighted", "logistic")
+    assert "tillit-provider-risk-v1.md" in trained["output_hashes"]

@@ -14,7 +14,7 @@ START ?= 2025-01
 PERIOD ?= $(shell $(PYTHON) -c "y,m=map(int,'$(START)'.split('-'));m+=$(MONTHS)-1;print(f'{y+(m-1)//12}-{(m-1)%12+1:02d}')")
 OUT ?= runs/score-$(PERIOD)
 
-.PHONY: help setup test lint format demo simulate validate features train promote retrain score bench mlflow-ui clean
+.PHONY: help setup test lint format demo simulate validate features train promote retrain score providers bench mlflow-ui clean
 
 help: ## Show the targets and what they do
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-11s\033[0m %s\n", $$1, $$2}'
@@ -58,6 +58,9 @@ retrain: setup ## Monthly loop on $(DATA): validate, judge the waiting challenge
 
 score: setup ## Score PERIOD=YYYY-MM of $(DATA) with the champion into runs/score-PERIOD
 	$(BIN)/tillit score --data $(DATA) --period $(PERIOD) --out $(OUT) --overwrite --config $(CONFIG)
+
+providers: setup ## Rank PERIOD's providers and screen applicants into runs/demo/providers-PERIOD
+	$(BIN)/tillit providers --data $(DATA) --period $(PERIOD) --out runs/demo/providers-$(PERIOD) --overwrite --config $(CONFIG)
 
 mlflow-ui: setup ## Open the MLflow UI on the local store (http://127.0.0.1:5000)
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/models/mlflow.db --host 127.0.0.1 --port 5000

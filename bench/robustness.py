@@ -51,7 +51,7 @@ def prepare(
             {"seed": seed, "clients": clients, "months": months, "profile": profile}
         )
     )
-    validated = validate_tables(world.tables, config.validation)
+    validated = validate_tables(world.tables)
     periods = sorted(world.tables["invoices"]["period"].unique())
     feature_set = build_features(validated.tables, periods, config.features)
     return {

@@ -193,3 +193,52 @@ def test_missing_tables_and_columns_are_named_in_one_message(tables, tmp_path):
     assert "visits.parquet|.csv: required table is missing" in message
     assert "invoices.parquet: missing column(s) period, amount_sek" in message
     assert "hospital_stays" not in message
+
+
+def test_v1_2_an_applicant_without_an_approval_date_passes(tables, tmp_path):
+    applicant = pd.DataFrame(
+        {
+            "provider_id": ["P3"],
+            "org_number": ["212000-0142"],
+            "legal_form": ["AB"],
+            "registered_on": pd.to_datetime(["2024-05-01"]),
+            "approved_on": pd.Series([pd.NaT], dtype="datetime64[ns]"),
+            "terminated_on": pd.Series([pd.NaT], dtype="datetime64[ns]"),
+        }
+    )
+    tables["providers"] = pd.concat([tables["providers"], applicant], ignore_index=True)
+    write_tables(tables, tmp_path, "csv")  # an empty cell in the CSV export
+    result = validate_tables(read_raw_tables(tmp_path))
+    assert result.quarantine.empty
+    providers = result.tables["providers"].set_index("provider_id")
+    assert pd.isna(providers.loc["P3", "approved_on"])
+    assert providers.loc["P1", "approved_on"] == T("2016-01-01")
+
+
+def test_v1_2_an_applicant_cannot_have_a_terminated_contract(tables):
+    tables["providers"]["approved_on"] = tables["providers"]["approved_on"].astype("object")
+    tables["providers"].loc[1, "approved_on"] = None
+    tables["providers"].loc[1, "terminated_on"] = T("2024-01-01")
+    result = validate_tables(tables)
+    records = result.quarantine[result.quarantine["table"] == "providers"]
+    assert set(records["row_number"]) == {1}
+    assert set(records["rule"]) == {"terminated_on_not_before_approved_on"}
+
+
+def test_v1_2_an_invoice_of_an_applicant_is_billing_outside_any_contract(tables):
+    from tillit.features import build_features
+
+    tables["providers"]["approved_on"] = tables["providers"]["approved_on"].astype("object")
+    tables["providers"].loc[1, "approved_on"] = None
+    valid = validate_tables(tables)
+    assert valid.quarantine.empty
+    feature_set = build_features(valid.tables, "2025-01")
+    features = feature_set.features.set_index("invoice_id")
+    assert features.loc["I3", "finding_billing_outside_contract"] == 1.0
+    assert features.loc["I3", "provider_approval_age_years"] == 0.0
+    assert features.loc["I1", "finding_billing_outside_contract"] == 0.0
+    finding = feature_set.findings[
+        (feature_set.findings["invoice_id"] == "I3")
+        & (feature_set.findings["finding"] == "billing_outside_contract")
+    ]
+    assert "no approval date" in finding["evidence"].iloc[0]

@@ -202,8 +202,10 @@ def test_values_dates_and_ranges_follow_the_contract(sim: SimulatedMunicipality)
     assert p["org_number"].str.fullmatch(r"\d{6}-\d{4}").all()
     assert p["org_number"].map(luhn_valid).all()
     assert p["legal_form"].isin({"AB", "HB", "KB", "EF", "EK", "other"}).all()
-    assert (p["approved_on"] >= p["registered_on"]).all()
+    applicant = p["approved_on"].isna()  # contract v1.2: applicants, added with provider truth
+    assert (p.loc[~applicant, "approved_on"] >= p.loc[~applicant, "registered_on"]).all()
     assert (p["terminated_on"].isna() | (p["terminated_on"] >= p["approved_on"])).all()
+    assert p.loc[applicant, "terminated_on"].isna().all()
 
     e = t["provider_events"]
     assert e["event_type"].isin(EVENT_TYPES).all()
@@ -365,3 +367,38 @@ def test_output_passes_the_contract_validation(sim: SimulatedMunicipality) -> No
         assert list(sim.tables[name].columns) == list(spec.columns), name
     result = validate_tables(sim.tables)
     assert result.quarantine.empty, result.quarantine.head().to_string()
+
+
+def test_provider_truth_marks_phoenixes_majorities_and_linked_applicants(
+    sim: SimulatedMunicipality,
+) -> None:
+    from tillit.simulate.provider_truth import PROVIDER_TRUTH_COLUMNS
+
+    pt = sim.provider_truth
+    assert pt is not None and tuple(pt.columns) == PROVIDER_TRUTH_COLUMNS
+    assert not pt.duplicated(["provider_id", "period"]).any()
+    # Every provider-month with invoices is there, with the truth of its invoices.
+    inv = sim.tables["invoices"].merge(sim.truth, on="invoice_id")
+    counts = inv.groupby(["provider_id", "period"])["irregular"].agg(["size", "sum"])
+    billed = pt[~pt["applicant"]].set_index(["provider_id", "period"])
+    assert billed["n_invoices"].to_dict() == counts["size"].to_dict()
+    assert billed["n_irregular"].to_dict() == counts["sum"].to_dict()
+    majority = billed["irregular_invoice_share"] > 0.5
+    assert (billed["irregular"] == (majority | billed["phoenix"])).all()
+    assert billed["phoenix"].any()
+    # Applicants: no approval date, no invoices; the irregular ones are led by a person who
+    # led a sanctioned or terminated company.
+    providers = sim.tables["providers"].set_index("provider_id")
+    applicants = pt[pt["applicant"]]
+    assert providers.loc[applicants["provider_id"], "approved_on"].isna().all()
+    assert not sim.tables["invoices"]["provider_id"].isin(applicants["provider_id"]).any()
+    persons = sim.tables["provider_persons"]
+    events = sim.tables["provider_events"]
+    bad = set(providers.index[providers["terminated_on"].notna()]) | set(
+        events.loc[events["event_type"] == "sanction", "provider_id"]
+    )
+    for applicant in applicants.loc[applicants["irregular"], "provider_id"]:
+        people = persons.loc[persons["provider_id"] == applicant, "person_id"]
+        elsewhere = persons[persons["person_id"].isin(people) & persons["provider_id"].isin(bad)]
+        assert len(elsewhere) > 0, applicant
+    assert applicants["irregular"].any() and not applicants["irregular"].all()

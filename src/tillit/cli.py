@@ -153,6 +153,8 @@ def simulate(
         progress.lap("tables", "write")
         write_tables(municipality.tables, out, fmt)
         write_frame(municipality.truth, out / "truth.parquet")
+        if municipality.provider_truth is not None:
+            write_frame(municipality.provider_truth, out / "provider_truth.parquet")
         progress.lap("write")
     seconds = time.perf_counter() - began
     for name, frame in municipality.tables.items():
@@ -285,6 +287,8 @@ def train(
         f"registered {ref.name} version {ref.version} as '{ref.alias}' (run {ref.run_id}) "
         f"in {outcome.total_seconds} s"
     )
+    if outcome.providers is not None:
+        typer.echo(outcome.providers.message)
 
 
 @app.command()
@@ -306,9 +310,14 @@ def promote(
     """Make the challenger champion if it does as well on a month neither learned from (README)."""
     from tillit.config import load_config
     from tillit.jobs import run_promote
+    from tillit.jobs.providers import promote_providers
 
-    decision = run_promote(load_config(config), store, force, reason, data)
+    settings = load_config(config)
+    decision = run_promote(settings, store, force, reason, data)
     typer.echo(decision.message)
+    provider_decision = promote_providers(settings, store, force, reason)
+    if provider_decision is not None:
+        typer.echo(f"provider model: {provider_decision.message}")
     if not decision.promoted:
         raise typer.Exit(code=1)
 
@@ -458,6 +467,41 @@ def drift(
 
 @app.command()
 @_clean_errors
+def providers(
+    data: DataOption,
+    period: Annotated[str, typer.Option(help="Month to rank, YYYY-MM.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the scorecard.")],
+    applicants: Annotated[
+        bool, typer.Option("--applicants", help="List only applicants (no approval date).")
+    ] = False,
+    lang: Annotated[str | None, typer.Option("--lang", help="sv or en.")] = None,
+    model_alias: Annotated[str, typer.Option(help="Registry alias of both models.")] = "champion",
+    overwrite: Annotated[bool, typer.Option(help="Replace an earlier run in --out.")] = False,
+    config: ConfigOption = None,
+    store: StoreOption = Path("models"),
+) -> None:
+    """Rank the month's providers (and screen applicants) with facts and reasons; never decides."""
+    from tillit.config import load_config
+    from tillit.jobs.providers import run_providers
+
+    settings = load_config(config)
+    language = lang or settings.scoring.language
+    if language not in ("sv", "en"):
+        _fail(f"--lang must be sv or en, not {language!r}")
+    outcome = run_providers(
+        data, period, out, settings, language, store, applicants, overwrite, model_alias
+    )
+    counts = outcome.manifest["counts"]
+    typer.echo(
+        f"{counts['active_providers']} providers active in {period} and "
+        f"{counts['applicants']} applicants listed in "
+        f"{outcome.manifest['timings_seconds']['total']} s"
+    )
+    typer.echo(f"scorecard: {outcome.page}")
+
+
+@app.command()
+@_clean_errors
 def feedback(
     data: DataOption,
     decisions: Annotated[
@@ -535,6 +579,11 @@ def demo(
     if invoices_file is None:
         _fail(f"{data} has no invoices table to score")
     period = str(read_frame(invoices_file)["period"].max())
+    from tillit.jobs.providers import promote_providers
+
+    provider_decision = promote_providers(load_config(config), store)
+    if provider_decision is not None:
+        typer.echo(f"provider model: {provider_decision.message}")
     score(
         data=data,
         period=period,

@@ -292,6 +292,27 @@ class ScoringConfig(StrictModel):
     case_min_share_of_flagged: float = Field(default=0.03, ge=0, le=1)
 
 
+class ProviderConfig(StrictModel):
+    """The provider scorecard (`tillit providers`) and its model, registered beside the invoice model."""
+
+    model_name: str = "tillit-provider-risk"
+    # weighted: a transparent weighted score of evidence; logistic: a logistic regression on
+    # the same evidence, fitted on earlier provider-months; auto: the logistic regression when
+    # it had at least min_irregular_labels irregular provider-months to learn from and beats
+    # the weighted score on the held-out month, else the weighted score. See the README.
+    method: Literal["auto", "weighted", "logistic"] = "auto"
+    min_irregular_labels: int = Field(default=10, ge=1)
+    # An invoice counts as high-risk at or above this combined risk (hard findings score >= 0.9).
+    high_risk_invoice_score: float = Field(default=0.85, gt=0, lt=1)
+    # The trend compares the month's high-risk share with this many earlier months.
+    trend_months: int = Field(default=3, ge=1, le=12)
+    # Providers a follow-up team can look into in a month: k of the held-out metrics.
+    review_count: int = Field(default=10, ge=1)
+    n_reasons: int = Field(default=3, ge=1)
+    # Fewer providers than this in a group: marked small in the fairness audit.
+    fairness_min_group_size: int = Field(default=5, ge=1)
+
+
 class PseudonymiseConfig(StrictModel):
     """Which columns hold people, which are dropped, and how pseudonyms look.
 
@@ -378,6 +399,7 @@ class TillitConfig(StrictModel):
     scoring: ScoringConfig = ScoringConfig()
     drift: DriftConfig = DriftConfig()
     pseudonymise: PseudonymiseConfig = PseudonymiseConfig()
+    providers: ProviderConfig = ProviderConfig()
 
     def resolved(self) -> dict[str, Any]:
         """Every setting, defaults included: what a run logs."""

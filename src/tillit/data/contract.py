@@ -5,7 +5,9 @@ picked), so that decisions on random checks can be told apart; v1.0 folders
 without it read unchanged. v1.2 widens the file formats (CSV dialects, time
 zones; see `tillit.data.io`) and bounds every number by what is plausible: no
 number is infinite, and the upper bounds below are far beyond any real value,
-so a value above one is a broken export, not a large invoice.
+so a value above one is a broken export, not a large invoice. v1.2 also lets
+`providers.approved_on` be empty: an applicant not yet approved (it has no
+invoices; one that bills is billing outside any contract, a finding).
 
 The models check one table at a time: types, nulls, allowed values, ranges,
 uniqueness and the order of dates within a row. References between tables
@@ -72,7 +74,7 @@ class Providers(_Contract):
     org_number: Series[str] = pa.Field(str_matches=ORG_NUMBER_PATTERN)
     legal_form: Series[str] = pa.Field(isin=LEGAL_FORMS)
     registered_on: Series[pd.Timestamp]
-    approved_on: Series[pd.Timestamp]
+    approved_on: Series[pd.Timestamp] = pa.Field(nullable=True)  # empty: an applicant (v1.2)
     terminated_on: Series[pd.Timestamp] = pa.Field(nullable=True)
 
     @pa.check("org_number", name="valid_luhn_check_digit", element_wise=True)
@@ -81,10 +83,11 @@ class Providers(_Contract):
 
     @pa.dataframe_check(name="approved_on_not_before_registered_on")
     def _approved_after_registered(cls, df: pd.DataFrame) -> pd.Series:
-        return df["approved_on"] >= df["registered_on"]
+        return df["approved_on"].isna() | (df["approved_on"] >= df["registered_on"])
 
     @pa.dataframe_check(name="terminated_on_not_before_approved_on")
     def _terminated_after_approved(cls, df: pd.DataFrame) -> pd.Series:
+        # An applicant (approved_on empty) has no contract that could have ended.
         return df["terminated_on"].isna() | (df["terminated_on"] >= df["approved_on"])
 
 

@@ -6,7 +6,7 @@ import csv
 import hashlib
 import io
 import json
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -205,13 +205,17 @@ def _read_file(
     return _read_csv(path, spec, settings or InputConfig())[0]
 
 
-def read_raw_tables(data_dir: Path, settings: InputConfig | None = None) -> dict[str, pd.DataFrame]:
+def read_raw_tables(
+    data_dir: Path,
+    settings: InputConfig | None = None,
+    names: Collection[str] | None = None,
+) -> dict[str, pd.DataFrame]:
     """Read every contract table in a folder, untyped; stop if anything required is missing.
 
     All problems are collected first, so one message names them all: a required table
     missing or without rows, a table given twice, a file that cannot be read (a folder,
     a broken link, garbage; an optional table too: it is present, so it is not absent),
-    a missing column.
+    a missing column. `names` reads only those tables (all when None).
 
     Raises:
         ContractError: the folder, a required table or a required column is missing.
@@ -222,6 +226,8 @@ def read_raw_tables(data_dir: Path, settings: InputConfig | None = None) -> dict
     problems: list[str] = []
     tables: dict[str, pd.DataFrame] = {}
     for name, spec in TABLES.items():
+        if names is not None and name not in names:
+            continue
         paths = table_files(data_dir, name)
         if not paths:
             if spec.required:

@@ -268,8 +268,9 @@ def _describe(raw: pd.DataFrame, config: FeatureConfig) -> dict[str, np.ndarray]
     f["provider_age_years"] = np.clip(
         _days_between(raw["last_day"], raw["registered_on"]) / 365.25, 0.0, None
     )
-    f["provider_approval_age_years"] = np.clip(
-        _days_between(raw["last_day"], raw["approved_on"]) / 365.25, 0.0, None
+    # An applicant (approved_on empty, contract v1.2) has no approval age: 0.
+    f["provider_approval_age_years"] = np.nan_to_num(
+        np.clip(_days_between(raw["last_day"], raw["approved_on"]) / 365.25, 0.0, None), nan=0.0
     )
     f["provider_outside_contract_period"] = _outside_contract(raw).astype(float)
     f[f"provider_tax_debt_registered_sek_{days}d"] = _col(raw, "tax_debt_sek")
@@ -303,8 +304,8 @@ def _describe(raw: pd.DataFrame, config: FeatureConfig) -> dict[str, np.ndarray]
 
 
 def _outside_contract(raw: pd.DataFrame) -> np.ndarray:
-    """Approved only after the month ended, or terminated before it began."""
-    not_yet = (raw["approved_on"] > raw["last_day"]).fillna(False)
+    """Never approved (an applicant), approved only after the month ended, or terminated before it began."""
+    not_yet = (raw["approved_on"].isna() | (raw["approved_on"] > raw["last_day"])).fillna(False)
     ended = (raw["terminated_known"] < raw["month_start"]).fillna(False)
     return (not_yet | ended).to_numpy(bool)
 

@@ -104,6 +104,11 @@ def _text(r: Any, code: str, cap: int, min_minutes: float) -> str:
             f"difference {float(r.amount_sek) - expected:+.2f} SEK" + _prevailing_text(r, rate)
         )
     if code == "billing_outside_contract":
+        if pd.isna(r.approved_on) and r.provider_known:
+            return (
+                f"provider {provider} has no approval date (providers.approved_on is empty: "
+                f"an applicant) but billed period {period}"
+            )
         if pd.notna(r.approved_on) and r.approved_on > r.last_day:
             return (
                 f"provider {provider} was approved on {_day(r.approved_on)} "

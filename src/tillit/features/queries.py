@@ -449,6 +449,23 @@ def history_features(con: duckdb.DuckDBPyConnection, config: FeatureConfig) -> N
 
 def provider_features(con: duckdb.DuckDBPyConnection, config: FeatureConfig) -> None:
     """Per provider and target month: events, growth, takeovers, board links, size."""
+    con.execute(
+        """
+        CREATE TEMP TABLE pm AS
+        SELECT DISTINCT i.provider_id, i.m, mo.month_start, mo.last_day
+        FROM inv i JOIN months mo USING (m) WHERE i.is_target
+        """
+    )
+    provider_month_features(con, config)
+
+
+def provider_month_features(con: duckdb.DuckDBPyConnection, config: FeatureConfig) -> None:
+    """Events, growth, takeovers, board links and size for every provider-month in `pm`.
+
+    `pm` (provider_id, m, month_start, last_day) lists the provider-months to
+    describe: those with invoices for the invoice features, every provider in the
+    register (applicants too) for the provider scorecard (`tillit.features.providers`).
+    """
     days = config.provider_event_window_days
     growth = config.client_growth_window_months
     lookback = config.takeover_lookback_months
@@ -466,13 +483,6 @@ def provider_features(con: duckdb.DuckDBPyConnection, config: FeatureConfig) -> 
     counts = ",\n".join(
         f"count(CASE WHEN e.event_type = '{event}' THEN 1 END) AS {name}"
         for event, name in counted.items()
-    )
-    con.execute(
-        """
-        CREATE TEMP TABLE pm AS
-        SELECT DISTINCT i.provider_id, i.m, mo.month_start, mo.last_day
-        FROM inv i JOIN months mo USING (m) WHERE i.is_target
-        """
     )
     con.execute(
         f"""
@@ -561,13 +571,13 @@ def provider_features(con: duckdb.DuckDBPyConnection, config: FeatureConfig) -> 
                    count(DISTINCT staff_id) / count(DISTINCT client_id) AS staff_per_client
             FROM v WHERE is_target GROUP BY ALL
         )
-        SELECT pm.provider_id, pm.m, now.n_clients,
+        SELECT pm.provider_id, pm.m, coalesce(now.n_clients, 0) AS n_clients,
                coalesce(before.n_clients, 0) AS n_clients_before,
                EXISTS (SELECT 1 FROM inv WHERE inv.m = pm.m - {growth}) AS growth_known,
                coalesce(taken_over.n_taken_over, 0) AS n_taken_over,
                coalesce(staffing.staff_per_client, 0.0) AS staff_per_client
         FROM pm
-        JOIN clients_month now ON now.provider_id = pm.provider_id AND now.m = pm.m
+        LEFT JOIN clients_month now ON now.provider_id = pm.provider_id AND now.m = pm.m
         LEFT JOIN clients_month before
           ON before.provider_id = pm.provider_id AND before.m = pm.m - {growth}
         LEFT JOIN taken_over ON taken_over.provider_id = pm.provider_id AND taken_over.m = pm.m

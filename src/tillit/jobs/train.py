@@ -15,6 +15,7 @@ from tillit.jobs.common import load_data, read_truth, record_run
 from tillit.ops import progress
 
 if TYPE_CHECKING:
+    from tillit.jobs.providers import ProviderTrainOutcome
     from tillit.modelling.train import TrainingResult
     from tillit.ops.tracking import ModelRef
     from tillit.review.drift import DriftReference
@@ -32,6 +33,7 @@ class TrainOutcome:
     train_seconds: float
     total_seconds: float
     fingerprint: str
+    providers: ProviderTrainOutcome | None = None
 
 
 def run_train(
@@ -104,7 +106,11 @@ def run_train(
             "eval_combined_recall_at_k": result.evaluation.metrics.get("combined_recall_at_k"),
         },
     )
+    from tillit.jobs.providers import train_providers
+
+    providers = train_providers(loaded, result, data_dir, config, store)
     return TrainOutcome(
+        providers=providers,
         model=ref,
         result=result,
         fairness=fairness,

@@ -34,6 +34,7 @@ from tillit.simulate.common import (
 from tillit.simulate.invoices import _audits, _build_invoices, _tariffs
 from tillit.simulate.messy import PADDED_VISITS, apply_messy, draw_parameters
 from tillit.simulate.population import _make_clients, _make_providers
+from tillit.simulate.provider_truth import add_provider_truth
 from tillit.simulate.register import _register
 from tillit.simulate.schemes import _key, _plan_schemes
 from tillit.simulate.visits import _generate_visits
@@ -229,10 +230,16 @@ def simulate(config: SimulationConfig) -> SimulatedMunicipality:
         "tariffs": tariffs.astype({"service_type": "str", "year": "int64", "rate_sek": "float64"}),
         "audit_outcomes": audit_outcomes,
     }
+    parameters: dict[str, float] = {}
     if messy is not None:
         tables, truth = apply_messy(tables, truth, messy, config.seed)
-        return SimulatedMunicipality(tables=tables, truth=truth, parameters=messy.as_dict())
-    return SimulatedMunicipality(tables=tables, truth=truth)
+        parameters = messy.as_dict()
+    tables, provider_truth = add_provider_truth(
+        config.seed, tables, truth, set(prov_ids[prov.is_successor])
+    )
+    return SimulatedMunicipality(
+        tables=tables, truth=truth, parameters=parameters, provider_truth=provider_truth
+    )
 
 
 __all__ = ["PADDED_VISITS", "SCHEMES", "SimulatedMunicipality", "simulate"]

@@ -129,6 +129,8 @@ class SimulatedMunicipality:
     truth: pd.DataFrame
     # The drawn noise levels of a messy profile (empty for tidy).
     parameters: dict[str, float] = field(default_factory=dict)
+    # One row per provider and month billed (and per applicant): see simulate/provider_truth.py.
+    provider_truth: pd.DataFrame | None = None
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,272 @@
+"""The provider register profile at a date: what the register said about each company then.
+
+One row per provider in the register at the end of a month (registered by then and
+not terminated before the month began; applicants included) or billing that month, with the register
+facts the invoice features already use (events in the window, F-skatt revoked,
+board links, client growth, takeovers: computed by the same SQL,
+`queries.provider_month_features`) and the evidence behind them: the events with
+their dates and amounts, and for every board link the pseudonymised person, the
+linked company's org number and what happened to it when.
+
+Point in time: an event, a role, a termination or a sanction dated after the last
+day of the month never counts, so a profile of 2025-06 reads the same whether it
+is built in July 2025 or years later. An approval dated after the month makes the
+provider an applicant in that month.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from tillit.config import FeatureConfig
+from tillit.features import queries
+from tillit.features.build import requested_months
+
+# Tables the register profile needs; the rest are given empty so loading stays cheap.
+_NEEDED = ("providers", "provider_events", "provider_persons", "invoices")
+_EVENT_TYPES_SHOWN = (
+    "tax_debt_registered",
+    "tax_debt_cleared",
+    "f_tax_revoked",
+    "f_tax_restored",
+    "employer_registration_revoked",
+    "sanction",
+    "contract_warning",
+    "inspection_remark",
+    "complaint",
+    "board_change",
+    "owner_change",
+)
+
+
+def register_columns(config: FeatureConfig) -> tuple[str, ...]:
+    """The numeric register measures of a profile, named as in the invoice feature table."""
+    days = config.provider_event_window_days
+    return (
+        f"provider_tax_debt_registered_sek_{days}d",
+        f"provider_f_tax_revoked_{days}d",
+        "provider_f_tax_currently_revoked",
+        f"provider_employer_registration_revoked_{days}d",
+        f"provider_sanctions_{days}d",
+        f"provider_complaints_{days}d",
+        f"provider_inspection_remarks_{days}d",
+        f"provider_contract_warnings_{days}d",
+        f"provider_board_changes_{days}d",
+        f"provider_owner_changes_{days}d",
+        f"provider_address_changes_{days}d",
+        "provider_persons_linked_to_sanctioned_or_terminated",
+        f"provider_client_growth_{config.client_growth_window_months}m",
+        f"provider_clients_from_terminated_providers_share_{config.takeover_lookback_months}m",
+        "provider_age_years",
+        "provider_approval_age_years",
+    )
+
+
+@dataclass(frozen=True)
+class RegisterProfile:
+    """The register at the end of each requested month.
+
+    Attributes:
+        profile: one row per provider and period: provider_id, period, org_number,
+            legal_form, registered_on, approved_on (NaT for an applicant then),
+            is_applicant, n_clients, n_taken_over, then `register_columns`.
+        links: one row per board link: provider_id, period, person_id, role,
+            linked_provider_id, linked_org_number, linked_role, linked_from, linked_to,
+            linked_sanctioned_on (latest sanction by then), linked_terminated_on.
+        events: one row per register event in the window: provider_id, period,
+            event_date, event_type, amount_sek (newest first).
+    """
+
+    profile: pd.DataFrame
+    links: pd.DataFrame
+    events: pd.DataFrame
+
+
+def register_profile(
+    tables: Mapping[str, pd.DataFrame],
+    periods: str | Sequence[str],
+    config: FeatureConfig | None = None,
+) -> RegisterProfile:
+    """The register profile of every provider in the register at the end of each period.
+
+    Args:
+        tables: validated contract tables; only providers, provider_events,
+            provider_persons and invoices are read.
+        periods: one `YYYY-MM` or several.
+        config: windows; the defaults when None.
+    """
+    config = config or FeatureConfig()
+    targets = requested_months(periods)
+    plan = queries.plan_months(targets, config)
+    light = {
+        name: (tables[name] if name in _NEEDED else pd.DataFrame()) for name in queries._TABLE_TYPES
+    }
+    con = duckdb.connect(config={"threads": 1})
+    try:
+        queries.load_tables(con, light, plan)
+        con.register("providers_org", tables["providers"][["provider_id", "org_number"]])
+        con.execute(
+            """
+            CREATE TEMP TABLE pm AS
+            SELECT p.provider_id, mo.m, mo.month_start, mo.last_day
+            FROM providers p JOIN months mo ON mo.is_target
+            WHERE (p.registered_on <= mo.last_day
+                   AND (p.terminated_on IS NULL OR p.terminated_on >= mo.month_start))
+               OR EXISTS (SELECT 1 FROM inv WHERE inv.provider_id = p.provider_id AND inv.m = mo.m)
+            """
+        )
+        queries.provider_month_features(con, config)
+        raw = con.execute(
+            """
+            SELECT pm.provider_id, pm.m, pm.month_start, pm.last_day,
+                   p.legal_form, p.registered_on,
+                   CASE WHEN p.approved_on <= pm.last_day THEN p.approved_on END AS approved_on,
+                   pe.* EXCLUDE (provider_id, m),
+                   coalesce(pb.linked_persons, 0) AS linked_persons,
+                   pc.n_clients, pc.n_clients_before, pc.growth_known, pc.n_taken_over
+            FROM pm
+            JOIN providers p USING (provider_id)
+            LEFT JOIN pevents pe USING (provider_id, m)
+            LEFT JOIN pboard pb USING (provider_id, m)
+            LEFT JOIN pclients pc USING (provider_id, m)
+            ORDER BY pm.m, pm.provider_id
+            """
+        ).df()
+        links = _links(con)
+        events = _events(con, config)
+    finally:
+        con.close()
+    profile = _profile_frame(raw, tables["providers"], config)
+    return RegisterProfile(profile=profile, links=links, events=events)
+
+
+def _links(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """Each current board person's roles at other providers that were sanctioned or terminated.
+
+    The same definition as the `provider_persons_linked_to_sanctioned_or_terminated`
+    feature (`queries.provider_month_features`), with the evidence kept.
+    """
+    frame = con.execute(
+        """
+        WITH current_persons AS (
+            SELECT pm.provider_id, pm.m, pm.last_day, pp.person_id, pp.role
+            FROM pm JOIN provider_persons pp
+              ON pp.provider_id = pm.provider_id AND pp.from_date <= pm.last_day
+             AND (pp.to_date IS NULL OR pp.to_date >= pm.last_day)
+        ),
+        other_roles AS (
+            SELECT c.provider_id, c.m, c.last_day, c.person_id,
+                   string_agg(DISTINCT c.role, ', ' ORDER BY c.role) AS role,
+                   o.provider_id AS linked_provider_id,
+                   string_agg(DISTINCT o.role, ', ' ORDER BY o.role) AS linked_role,
+                   min(o.from_date) AS linked_from,
+                   CASE WHEN bool_or(o.to_date IS NULL OR o.to_date > c.last_day) THEN NULL
+                        ELSE max(o.to_date) END AS linked_to
+            FROM current_persons c
+            JOIN provider_persons o
+              ON o.person_id = c.person_id AND o.provider_id <> c.provider_id
+             AND o.from_date <= c.last_day
+            GROUP BY c.provider_id, c.m, c.last_day, c.person_id, o.provider_id
+        ),
+        fates AS (
+            SELECT r.*, CAST(po.org_number AS VARCHAR) AS linked_org_number,
+                   CASE WHEN lp.terminated_on <= r.last_day THEN lp.terminated_on END
+                       AS linked_terminated_on,
+                   (SELECT max(e.event_date) FROM provider_events e
+                    WHERE e.provider_id = r.linked_provider_id AND e.event_type = 'sanction'
+                      AND e.event_date <= r.last_day) AS linked_sanctioned_on
+            FROM other_roles r
+            JOIN providers lp ON lp.provider_id = r.linked_provider_id
+            JOIN providers_org po ON po.provider_id = r.linked_provider_id
+        )
+        SELECT provider_id, m, person_id, role, linked_provider_id, linked_org_number,
+               linked_role, linked_from, linked_to, linked_sanctioned_on, linked_terminated_on
+        FROM fates
+        WHERE linked_sanctioned_on IS NOT NULL OR linked_terminated_on IS NOT NULL
+        ORDER BY m, provider_id, person_id, linked_provider_id
+        """
+    ).df()
+    frame.insert(1, "period", [queries.period_of(int(m)) for m in frame["m"]])
+    return frame.drop(columns="m")
+
+
+def _events(con: duckdb.DuckDBPyConnection, config: FeatureConfig) -> pd.DataFrame:
+    """Register events of each provider in the window ending on the month's last day."""
+    days = config.provider_event_window_days
+    shown = ", ".join(f"'{e}'" for e in _EVENT_TYPES_SHOWN)
+    frame = con.execute(
+        f"""
+        SELECT pm.provider_id, pm.m, e.event_date, e.event_type, e.amount_sek
+        FROM pm JOIN provider_events e
+          ON e.provider_id = pm.provider_id AND e.event_date <= pm.last_day
+         AND e.event_date > pm.last_day - INTERVAL {days} DAY
+        WHERE e.event_type IN ({shown})
+        ORDER BY pm.m, pm.provider_id, e.event_date DESC, e.event_type
+        """
+    ).df()
+    frame.insert(1, "period", [queries.period_of(int(m)) for m in frame["m"]])
+    return frame.drop(columns="m")
+
+
+def _profile_frame(
+    raw: pd.DataFrame, providers: pd.DataFrame, config: FeatureConfig
+) -> pd.DataFrame:
+    days = config.provider_event_window_days
+
+    def col(name: str) -> np.ndarray:
+        return raw[name].astype("float64").fillna(0.0).to_numpy()
+
+    def years(later: pd.Series, earlier: pd.Series) -> np.ndarray:
+        span = ((later - earlier) / pd.Timedelta(days=1)).astype("float64").to_numpy() / 365.25
+        return np.nan_to_num(np.clip(span, 0.0, None), nan=0.0)
+
+    n_clients = col("n_clients")
+    org = providers.set_index("provider_id")["org_number"].astype("str")
+    out = pd.DataFrame(
+        {
+            "provider_id": raw["provider_id"].astype("str"),
+            "period": [queries.period_of(int(m)) for m in raw["m"]],
+            "org_number": raw["provider_id"].map(org).astype("str"),
+            "legal_form": raw["legal_form"].astype("str"),
+            "registered_on": raw["registered_on"],
+            "approved_on": raw["approved_on"],
+            "is_applicant": raw["approved_on"].isna().to_numpy(),
+            "n_clients": n_clients,
+            "n_taken_over": col("n_taken_over"),
+        }
+    )
+    out[f"provider_tax_debt_registered_sek_{days}d"] = col("tax_debt_sek")
+    out[f"provider_f_tax_revoked_{days}d"] = col("f_tax_revoked")
+    out["provider_f_tax_currently_revoked"] = (
+        raw["f_tax_revoked_now"].astype("boolean").fillna(False).astype(float).to_numpy()
+    )
+    for name in (
+        "employer_registration_revoked",
+        "sanctions",
+        "complaints",
+        "inspection_remarks",
+        "contract_warnings",
+        "board_changes",
+        "owner_changes",
+        "address_changes",
+    ):
+        out[f"provider_{name}_{days}d"] = col(name)
+    out["provider_persons_linked_to_sanctioned_or_terminated"] = col("linked_persons")
+    growth_known = raw["growth_known"].astype("boolean").fillna(False).to_numpy(bool)
+    out[f"provider_client_growth_{config.client_growth_window_months}m"] = np.where(
+        growth_known & (n_clients > 0), n_clients / np.maximum(col("n_clients_before"), 1.0), 1.0
+    )
+    out[f"provider_clients_from_terminated_providers_share_{config.takeover_lookback_months}m"] = (
+        col("n_taken_over") / np.maximum(n_clients, 1.0)
+    )
+    out["provider_age_years"] = years(raw["last_day"], raw["registered_on"])
+    out["provider_approval_age_years"] = years(raw["last_day"], raw["approved_on"])
+    return out.reset_index(drop=True)
+
+
+__all__ = ["RegisterProfile", "register_columns", "register_profile"]

@@ -1,0 +1,682 @@
+"""`tillit providers` and the provider model's part of `tillit train` and `tillit promote`.
+
+`tillit providers --data DIR --period YYYY-MM --out OUT` ranks the providers active
+in the month (and lists applicants) with the registered provider model, and writes
+provider_risk.parquet/.csv, providers.html and manifest.json into OUT atomically.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from tillit import CONTRACT_VERSION
+from tillit.config import TillitConfig
+from tillit.data.contract import TABLES
+from tillit.data.io import (
+    data_fingerprint,
+    file_sha256,
+    read_frame,
+    read_raw_tables,
+    write_frame,
+    write_json,
+)
+from tillit.data.validate import check_quarantine_limit, validate_tables
+from tillit.errors import TillitError
+from tillit.jobs.common import LoadedData, record_run, staged_output
+
+if TYPE_CHECKING:
+    from tillit.modelling.provider_model import ProviderRiskModel, ProviderTraining
+    from tillit.modelling.risk_model import RiskModel
+    from tillit.modelling.train import TrainingResult
+    from tillit.ops.tracking import ModelRef, PromotionDecision
+    from tillit.review.fairness import FairnessAudit
+
+PROVIDER_TRUTH_FILE = "provider_truth.parquet"
+# Tables only the invoice features read.
+_INVOICE_ONLY = frozenset({"visits", "grants", "hospital_stays"})
+PROVIDER_RISK_COLUMNS = (
+    "provider_id",
+    "org_number",
+    "legal_form",
+    "period",
+    "part",
+    "rank",
+    "risk_score",
+    "n_invoices",
+    "amount_sek",
+    "n_high_risk",
+    "high_risk_amount_sek",
+    "n_hard_finding",
+    "high_risk_invoice_share",
+    "reasons",
+    "facts",
+    "model_name",
+    "model_version",
+    "run_id",
+)
+
+
+@dataclass(frozen=True)
+class ProviderTrainOutcome:
+    """The registered provider model and how it ranked the held-out month (or why there is none)."""
+
+    model: ModelRef | None
+    training: ProviderTraining | None
+    fairness: FairnessAudit | None
+    message: str
+
+
+@dataclass(frozen=True)
+class ProvidersOutcome:
+    """Where `tillit providers` wrote its outputs, and its manifest."""
+
+    out: Path
+    page: Path
+    manifest: dict[str, Any]
+
+
+def invoice_scores(
+    features: pd.DataFrame, model: RiskModel | None, finding_floor: float = 0.9
+) -> pd.DataFrame:
+    """Per invoice: the invoice model's risk, or without a model the hard findings alone."""
+    finding = features["hard_finding_count"].to_numpy() > 0
+    risk = np.where(finding, finding_floor, 0.0) if model is None else model.risk(features)
+    return pd.DataFrame(
+        {
+            "invoice_id": features["invoice_id"].to_numpy(),
+            "provider_id": features["provider_id"].to_numpy(),
+            "period": features["period"].to_numpy(),
+            "amount_sek": features["amount_sek"].to_numpy(),
+            "risk_score": np.asarray(risk, dtype="float64"),
+            "has_hard_finding": finding,
+        }
+    )
+
+
+def _trend_periods(period: str, months: int) -> list[str]:
+    from tillit.features.queries import month_index, period_of
+
+    m = month_index(period)
+    return [period_of(m - back) for back in range(months, -1, -1)]
+
+
+def provider_labels(data_dir: Path, tables: Mapping[str, pd.DataFrame]) -> tuple[pd.DataFrame, str]:
+    """Provider-month labels: simulated truth when present, else from audit outcomes."""
+    from tillit.modelling.provider_model import labels_from_reviews
+    from tillit.modelling.train import review_labels
+
+    path = Path(data_dir) / PROVIDER_TRUTH_FILE
+    if path.is_file():
+        truth = read_frame(path)
+        return truth[["provider_id", "period", "irregular"]], "truth"
+    labels = labels_from_reviews(tables["invoices"], review_labels(tables.get("audit_outcomes")))
+    return labels, "audit_outcomes"
+
+
+def train_providers(
+    loaded: LoadedData,
+    result: TrainingResult,
+    data_dir: Path,
+    config: TillitConfig,
+    store: Path,
+) -> ProviderTrainOutcome:
+    """Fit, judge and register the provider model beside the invoice model (part of `tillit train`).
+
+    The invoice risk of the held-out month is the held-out invoice model's; earlier
+    months are scored by the refit invoice model. A data set that cannot judge a
+    provider model (no irregular provider in the held-out month) registers none and
+    says why; invoice training is not affected.
+    """
+    from tillit.features.providers import register_columns, register_profile
+    from tillit.modelling.provider_model import provider_months, train_provider_model
+
+    tables = loaded.validation.tables
+    features = result.features
+    scores = invoice_scores(features, result.model)
+    held = result.evaluation.scored.set_index("invoice_id")["combined"]
+    in_eval = scores["period"].to_numpy() == result.evaluation.period
+    scores.loc[in_eval, "risk_score"] = scores.loc[in_eval, "invoice_id"].map(held).to_numpy()
+    periods = sorted(features["period"].unique())
+    profile = register_profile(tables, periods, config.features)
+    months = provider_months(scores, profile.profile, periods, config.providers)
+    labels, basis = provider_labels(data_dir, tables)
+    months = months.merge(labels, on=["provider_id", "period"], how="left")
+    months["irregular"] = months["irregular"].astype("float64")
+    if basis == "truth":  # truth covers every provider-month: no row means regular
+        active = months["n_invoices"] > 0
+        months.loc[active, "irregular"] = months.loc[active, "irregular"].fillna(0.0)
+    try:
+        training = train_provider_model(
+            months,
+            result.evaluation.period,
+            config.providers,
+            register_columns(config.features),
+            CONTRACT_VERSION,
+            basis,
+            config.training.seed,
+        )
+    except TillitError as exc:
+        return ProviderTrainOutcome(None, None, None, f"no provider model registered: {exc}")
+    fairness = provider_fairness(training, config)
+    ref = _log_provider_training(training, fairness, config, loaded.fingerprint, store)
+    cards = _write_provider_card(training, ref, fairness, config, loaded.fingerprint, store)
+    record_run(
+        store,
+        "train",
+        model_name=ref.name,
+        model_version=ref.version,
+        run_id=ref.run_id,
+        config_hash=config.hash(),
+        data_fingerprint=loaded.fingerprint,
+        counts=training.label_counts,
+        output_hashes={path.name: file_sha256(path) for path in cards},
+        details={
+            "eval_period": training.eval_period,
+            "evaluation_basis": basis,
+            "method": training.model.method,
+            "eval_combined_average_precision": training.metrics["combined_average_precision"],
+            "eval_rule_best_average_precision": training.metrics["rule_best_average_precision"],
+            "best_rule": training.best_rule,
+        },
+    )
+    m = training.metrics
+    message = (
+        f"provider model ({training.model.method}): AP {m['combined_average_precision']:.3f} on "
+        f"{training.eval_period} ({int(m['n_positive'])} irregular of {int(m['combined_n'])} "
+        f"providers); weighted {m['weighted_average_precision']:.3f}, logistic "
+        f"{m.get('logistic_average_precision', float('nan')):.3f}, best single register rule "
+        f"({training.best_rule}) {m['rule_best_average_precision']:.3f}; registered {ref.name} "
+        f"version {ref.version} as '{ref.alias}'"
+    )
+    return ProviderTrainOutcome(ref, training, fairness, message)
+
+
+def provider_fairness(training: ProviderTraining, config: TillitConfig) -> FairnessAudit:
+    """Flag rate, precision and recall of the top-k providers by size band, age band, legal form."""
+    from tillit.features.catalog import PROVIDER_AGE_BANDS, PROVIDER_SIZE_BANDS, band_labels
+    from tillit.modelling.evaluate import top_k_mask
+    from tillit.review.fairness import fairness_audit
+
+    scored = training.scored
+    frame = pd.DataFrame(
+        {
+            "provider_size_band": band_labels(scored["n_clients"].to_numpy(), PROVIDER_SIZE_BANDS),
+            "provider_age_band": band_labels(
+                scored["provider_age_years"].to_numpy(), PROVIDER_AGE_BANDS
+            ),
+            "provider_legal_form": scored["legal_form"].astype("str").to_numpy(),
+            "label": scored["label"].astype("float64").to_numpy(),
+            "flagged": top_k_mask(scored["risk_score"].to_numpy(), training.k),
+        }
+    )
+    return fairness_audit(
+        frame,
+        "label",
+        "flagged",
+        ("provider_size_band", "provider_age_band", "provider_legal_form"),
+        config.providers.fairness_min_group_size,
+    )
+
+
+def _log_provider_training(
+    training: ProviderTraining,
+    fairness: FairnessAudit,
+    config: TillitConfig,
+    fingerprint: str,
+    store: Path,
+) -> ModelRef:
+    import tempfile
+
+    import joblib
+    import mlflow
+
+    from tillit import __version__
+    from tillit.ops import tracking
+
+    client = tracking.connect(store)
+    experiment = client.get_experiment_by_name(tracking.EXPERIMENT_NAME)
+    name = config.providers.model_name
+    with mlflow.start_run(
+        experiment_id=experiment.experiment_id, run_name=f"train-providers-{training.eval_period}"
+    ) as run:
+        mlflow.set_tags(
+            {
+                "git_commit": tracking.git_commit(),
+                "config_hash": config.hash(),
+                "data_fingerprint": fingerprint,
+                "contract_version": CONTRACT_VERSION,
+                "feature_schema": "provider-evidence-v1",
+                "eval_period": training.eval_period,
+                "evaluation_basis": training.basis,
+                "trained_periods": ",".join(training.model.trained_periods),
+                "method": training.model.method,
+                "best_rule": training.best_rule,
+                "tillit_version": __version__,
+            }
+        )
+        mlflow.log_params(
+            {f"providers.{k}": v for k, v in config.providers.model_dump(mode="json").items()}
+        )
+        mlflow.log_params({f"label_{k}": v for k, v in training.label_counts.items()})
+        mlflow.log_metrics(
+            {f"eval_{k}": v for k, v in training.metrics.items() if pd.notna(v) and np.isfinite(v)}
+        )
+        mlflow.log_metrics({k: v for k, v in fairness.summary_metrics().items() if np.isfinite(v)})
+        mlflow.log_text(fairness.by_group.to_csv(index=False), "fairness/by_group.csv")
+        mlflow.log_text(fairness.disparity.to_csv(index=False), "fairness/disparity.csv")
+        with tempfile.TemporaryDirectory() as scratch:
+            bundle = Path(scratch) / "provider_model.joblib"
+            joblib.dump(training.model, bundle)
+            info = mlflow.pyfunc.log_model(
+                name="model",
+                python_model=str(Path(tracking.__file__).with_name("provider_pyfunc.py")),
+                artifacts={"provider_model": str(bundle)},
+                pip_requirements=tracking._pip_requirements(),
+                registered_model_name=name,
+            )
+        run_id = run.info.run_id
+    version = str(info.registered_model_version)
+    client.set_registered_model_alias(name, tracking.CHALLENGER, version)
+    return tracking.ModelRef(name=name, version=version, run_id=run_id, alias=tracking.CHALLENGER)
+
+
+def _write_provider_card(
+    training: ProviderTraining,
+    ref: ModelRef,
+    fairness: FairnessAudit,
+    config: TillitConfig,
+    fingerprint: str,
+    store: Path,
+) -> list[Path]:
+    import datetime as dt
+
+    from tillit.modelling.provider_model import EVIDENCE, INVOICE_WEIGHTS, REGISTER_WEIGHTS
+    from tillit.ops import tracking
+    from tillit.review.modelcard import ModelCardData, render_model_card
+
+    weights = {**INVOICE_WEIGHTS, **REGISTER_WEIGHTS}
+    m = training.metrics
+    keys = ("average_precision", "precision_at_k", "recall_at_k", "roc_auc")
+    card = ModelCardData(
+        model_name=ref.name,
+        model_version=ref.version,
+        run_id=ref.run_id,
+        created_utc=dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        intended_use=(
+            "Ranks the providers active in a month (LOV home care) so that contract follow-up "
+            "officers can choose which companies to look into, and screens applicants on the "
+            "register before approval. Each provider comes with the facts and reasons behind "
+            "its rank.\n\nThe model points; people decide. A rank is a reason to look, not a "
+            "finding: no contract, payment or approval decision is made on it."
+        ),
+        out_of_scope=(
+            "- Refusing an approval, ending a contract or stopping a payment on the rank alone.\n"
+            "- Scoring or ranking people: board persons appear only as pseudonymised evidence of "
+            "a link between companies.\n"
+            "- Reading the risk as a probability."
+        ),
+        training_data={
+            "periods": f"{training.model.trained_periods[0]} to {training.model.trained_periods[-1]}",
+            **training.label_counts,
+            "method": training.model.method,
+        },
+        features=[(name, f"evidence in [0, 1]; weight {weights[name]:g}") for name in EVIDENCE],
+        evaluation={k: m[f"combined_{k}"] for k in keys}
+        | {f"weighted_{k}": m[f"weighted_{k}"] for k in keys}
+        | {f"logistic_{k}": m[f"logistic_{k}"] for k in keys if f"logistic_{k}" in m},
+        evaluation_basis=training.basis,
+        eval_period=training.eval_period,
+        capacity_k=training.k,
+        baseline={k: m[f"rule_best_{k}"] for k in keys},
+        fairness=fairness,
+        known_limits=[
+            f"Best single register rule on the held-out month: {training.best_rule}.",
+            "Few providers are irregular in a month: the held-out figures rest on a handful of "
+            "positives and swing from month to month.",
+            "The invoice part of earlier months is scored by the refit invoice model (in "
+            "sample); only the held-out month uses the held-out invoice model.",
+            "The register knows sanctions and terminated contracts, not bankruptcies: a board "
+            "person's bankrupt or struck-off company elsewhere is not seen.",
+            "Small provider groups give unstable rates; see the fairness audit.",
+        ],
+        config_hash=config.hash(),
+        data_fingerprint=fingerprint,
+        git_commit=tracking.git_commit(),
+        contract_version=CONTRACT_VERSION,
+        feature_schema="provider-evidence-v1",
+    )
+    markdown, page = render_model_card(card)
+    folder = store / "model_cards"
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = [folder / f"{ref.name}-v{ref.version}.md", folder / f"{ref.name}-v{ref.version}.html"]
+    paths[0].write_text(markdown, "utf-8")
+    paths[1].write_text(page, "utf-8")
+    client = tracking.connect(store)
+    client.log_text(ref.run_id, markdown, "model_card/model_card.md")
+    client.log_text(ref.run_id, page, "model_card/model_card.html")
+    return paths
+
+
+def promote_providers(
+    config: TillitConfig, store: Path, force: bool = False, reason: str | None = None
+) -> PromotionDecision | None:
+    """Promote the provider challenger like the invoice one; None when none was ever registered."""
+    from tillit.ops.tracking import RegistryError, promote
+
+    try:
+        decision = promote(config.providers.model_name, "average_precision", force, reason, store)
+    except RegistryError as exc:
+        if "has the alias" in str(exc):
+            return None
+        raise
+    record_run(
+        store,
+        "promote",
+        model_name=decision.challenger.name,
+        model_version=decision.challenger.version,
+        run_id=decision.challenger.run_id,
+        config_hash=config.hash(),
+        details={
+            "promoted": decision.promoted,
+            "message": decision.message,
+            "forced": force,
+            "reason": reason,
+            "previous_champion": decision.champion.version if decision.champion else None,
+        },
+    )
+    return decision
+
+
+def _risk_list_href(out: Path, period: str) -> str | None:
+    """The month's invoice risk list in OUT's sibling folder `score-<period>`, when one exists."""
+    sibling = Path(out).resolve().parent / f"score-{period}"
+    for name in ("report.html", "risk_list.csv"):
+        if (sibling / name).is_file():
+            return f"../score-{period}/{name}"
+    return None
+
+
+def run_providers(
+    data_dir: Path,
+    period: str,
+    out: Path,
+    config: TillitConfig,
+    language: str,
+    store: Path,
+    applicants_only: bool = False,
+    overwrite: bool = False,
+    alias: str = "champion",
+) -> ProvidersOutcome:
+    """Rank the month's providers (or only the applicants) and write the scorecard atomically."""
+    from tillit.data.vocabulary import PERIOD_RE
+
+    if not PERIOD_RE.match(period):
+        raise TillitError(f"--period must look like YYYY-MM, got {period!r}")
+    out = Path(out)
+    with staged_output(out, overwrite) as work:
+        manifest = _providers_into(
+            work, out, data_dir, period, config, language, store, applicants_only, alias
+        )
+    return ProvidersOutcome(out=out, page=out / "providers.html", manifest=manifest)
+
+
+def _providers_into(
+    work: Path,
+    final: Path,
+    data_dir: Path,
+    period: str,
+    config: TillitConfig,
+    language: str,
+    store: Path,
+    applicants_only: bool,
+    alias: str,
+) -> dict[str, Any]:
+    from tillit.features import build_features
+    from tillit.features.providers import register_profile
+    from tillit.modelling.provider_model import provider_months
+    from tillit.ops import tracking
+    from tillit.review.provider_report import (
+        fact_texts,
+        rank_within_parts,
+        reason_texts,
+        render_providers_page,
+    )
+
+    timings: dict[str, float] = {}
+    began = clock = time.perf_counter()
+
+    def lap(name: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        timings[name] = round(now - clock, 3)
+        clock = now
+
+    # The register, clients and invoices first: visits are read only when needed.
+    raw = read_raw_tables(
+        data_dir, config.input, names=[name for name in TABLES if name not in _INVOICE_ONLY]
+    )
+    fingerprint = data_fingerprint(data_dir)
+    lap("read")
+    client = tracking.connect(store)
+    ref = tracking.resolve_alias(client, config.providers.model_name, alias)
+    model = _load_provider_model(ref)
+    invoice_ref: ModelRef | None
+    invoice_model: RiskModel | None = None
+    try:
+        invoice_ref = tracking.resolve_alias(client, config.training.model_name, alias)
+    except tracking.RegistryError:
+        invoice_ref = None
+    lap("load_models")
+    wanted = _trend_periods(period, config.providers.trend_months)
+    billed = sorted(set(raw["invoices"]["period"].astype("str")) & set(wanted))
+    if applicants_only:
+        billed = []
+    parts = [invoice_scores(_empty_features(), None)]
+    reused: list[str] = []
+    for month in billed:
+        shared = _shared_risk_list(final, month, invoice_ref, fingerprint)
+        if shared is not None:
+            parts.append(shared)
+            reused.append(month)
+    missing = [month for month in billed if month not in reused]
+    # Visits, grants and stays feed only the invoice features: when every month's
+    # invoices were scored already (by `tillit score` on the same data, which validated
+    # them), the scorecard validates the register, clients and invoices alone.
+    if missing:
+        raw.update(read_raw_tables(data_dir, config.input, names=_INVOICE_ONLY))
+    validation = validate_tables(raw)
+    if not validation.quarantine.empty:
+        write_frame(validation.quarantine, work / "quarantine.parquet")
+    check_quarantine_limit(validation, config.validation)
+    tables = validation.tables
+    lap("validate")
+    if missing:
+        floor = config.training.blend.finding_floor
+        # Loaded only when a month was not scored already (loading costs seconds).
+        if invoice_ref is not None:
+            invoice_model = tracking.load_risk_model(client, invoice_ref)
+            floor = invoice_model.blend.finding_floor
+        feature_set = build_features(tables, missing, config.features)
+        if invoice_model is not None:
+            invoice_model.check_features(feature_set.features)
+        parts.append(invoice_scores(feature_set.features, invoice_model, floor))
+    scores = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
+    lap("invoice_features_and_scores")
+    register = register_profile(tables, period, config.features)
+    months = provider_months(scores, register.profile, [period], config.providers)
+    if applicants_only:
+        months = months[months["is_applicant"]].reset_index(drop=True)
+    if months.empty:
+        raise TillitError(
+            f"no {'applicants' if applicants_only else 'providers'} to list for {period} in "
+            f"{data_dir}"
+        )
+    risk = model.risk(months)
+    contributions = model.reason_contributions(months)
+    lap("provider_risk")
+    reasons = reason_texts(
+        months,
+        contributions,
+        model.register_columns,
+        language,
+        config.providers.n_reasons,
+        config.features.provider_event_window_days,
+        config.features.client_growth_window_months,
+    )
+    facts = fact_texts(months, register.links, register.events, language)
+    table = months.assign(
+        part=np.where(months["n_invoices"] > 0, "invoices_and_register", "register_only"),
+        risk_score=risk,
+        reasons_list=reasons,
+        facts_list=facts,
+        reasons=[" | ".join(r) for r in reasons],
+        facts=[" | ".join(f) for f in facts],
+        model_name=ref.name,
+        model_version=ref.version,
+        run_id=ref.run_id,
+    )
+    table["rank"] = rank_within_parts(table)
+    table = table.sort_values(["part", "rank"], kind="stable").reset_index(drop=True)
+    output = table.loc[:, list(PROVIDER_RISK_COLUMNS)]
+    for column in ("amount_sek", "high_risk_amount_sek"):
+        output[column] = output[column].round(2)
+    for column in ("n_invoices", "n_high_risk", "n_hard_finding"):
+        output[column] = output[column].astype("int64")
+    run_info = {
+        "period": period,
+        "model_name": ref.name,
+        "model_version": ref.version,
+        "method": model.method,
+        "invoice_model_version": invoice_ref.version if invoice_ref else "none (findings only)",
+        "config_hash": config.hash(),
+        "data_fingerprint": fingerprint,
+    }
+    href = _risk_list_href(final, period)
+    page = render_providers_page(table, run_info, language, href)
+    outputs = {
+        "provider_risk.parquet": write_frame(output, work / "provider_risk.parquet"),
+        "provider_risk.csv": write_frame(output, work / "provider_risk.csv"),
+    }
+    (work / "providers.html").write_text(page, "utf-8")
+    outputs["providers.html"] = work / "providers.html"
+    lap("write")
+    timings["total"] = round(time.perf_counter() - began, 3)
+    counts = {
+        "providers_listed": len(output),
+        "active_providers": int((output["part"] == "invoices_and_register").sum()),
+        "applicants": int((output["part"] == "register_only").sum()),
+        "invoices": int(output["n_invoices"].sum()),
+    }
+    manifest: dict[str, Any] = {
+        **run_info,
+        "model_alias": alias,
+        "run_id": ref.run_id,
+        "invoice_model_name": config.training.model_name,
+        "contract_version": CONTRACT_VERSION,
+        "language": language,
+        "applicants_only": applicants_only,
+        "data": str(data_dir),
+        "risk_list": href,
+        "invoice_scores_reused_from_score_runs": reused,
+        "counts": counts,
+        "config": config.resolved(),
+        "timings_seconds": timings,
+        "outputs": {name: file_sha256(path) for name, path in sorted(outputs.items())},
+    }
+    write_json(manifest, work / "manifest.json")
+    record_run(
+        store,
+        "providers",
+        model_name=ref.name,
+        model_version=ref.version,
+        run_id=ref.run_id,
+        config_hash=config.hash(),
+        data_fingerprint=fingerprint,
+        counts=counts,
+        output_hashes={**manifest["outputs"], "manifest.json": file_sha256(work / "manifest.json")},
+        details={"period": period, "out": str(final), "alias": alias},
+    )
+    return manifest
+
+
+def _shared_risk_list(
+    final: Path, period: str, invoice_ref: ModelRef | None, fingerprint: str
+) -> pd.DataFrame | None:
+    """The invoice scores of `score-<period>` beside OUT, when made by the same model from the same data.
+
+    `tillit score` has then already built the month's features and scored them:
+    the scorecard reads its risk list instead of doing it again.
+    """
+    import json
+
+    folder = Path(final).resolve().parent / f"score-{period}"
+    manifest_path, risk_path = folder / "manifest.json", folder / "risk_list.parquet"
+    if invoice_ref is None or not manifest_path.is_file() or not risk_path.is_file():
+        return None
+    manifest = json.loads(manifest_path.read_text("utf-8"))
+    same = (
+        manifest.get("model_name") == invoice_ref.name
+        and str(manifest.get("model_version")) == invoice_ref.version
+        and manifest.get("data_fingerprint") == fingerprint
+        and manifest.get("period") == period
+        and manifest.get("outputs", {}).get("risk_list.parquet") == file_sha256(risk_path)
+    )
+    if not same:
+        return None
+    risk_list = read_frame(risk_path)
+    scored = risk_list[risk_list["status"] == "scored"]
+    risk = scored["risk_score"].astype("float64").to_numpy()
+    return pd.DataFrame(
+        {
+            "invoice_id": scored["invoice_id"].astype("str").to_numpy(),
+            "provider_id": scored["provider_id"].astype("str").to_numpy(),
+            "period": scored["period"].astype("str").to_numpy(),
+            "amount_sek": scored["amount_sek"].astype("float64").to_numpy(),
+            "risk_score": risk,
+            "has_hard_finding": scored["findings"].fillna("").astype("str").str.len().to_numpy()
+            > 0,
+        }
+    )
+
+
+def _load_provider_model(ref: ModelRef) -> ProviderRiskModel:
+    """The registered version's pickled model; its pyfunc wraps the same file."""
+    import joblib
+    import mlflow
+
+    # The artifact alone: loading the whole pyfunc costs most of a second more.
+    path = mlflow.artifacts.download_artifacts(
+        artifact_uri=f"models:/{ref.name}/{ref.version}/artifacts/provider_model.joblib"
+    )
+    model: ProviderRiskModel = joblib.load(path)
+    return model
+
+
+def _empty_features() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "invoice_id": pd.Series(dtype="str"),
+            "provider_id": pd.Series(dtype="str"),
+            "period": pd.Series(dtype="str"),
+            "amount_sek": pd.Series(dtype="float64"),
+            "hard_finding_count": pd.Series(dtype="float64"),
+        }
+    )
+
+
+__all__ = [
+    "PROVIDER_RISK_COLUMNS",
+    "ProviderTrainOutcome",
+    "ProvidersOutcome",
+    "invoice_scores",
+    "promote_providers",
+    "run_providers",
+    "train_providers",
+]

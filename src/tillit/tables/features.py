@@ -36,23 +36,48 @@ def entity_prefix(entity: str) -> str:
     return text.strip("_") or "entity"
 
 
-def history_feature_names(spec: TableSpecFile) -> list[str]:
-    """The derived columns, in a fixed order, so a model's inputs are known before any data."""
-    names: list[str] = []
+def history_feature_descriptions(spec: TableSpecFile) -> dict[str, str]:
+    """The derived columns in a fixed order, each with what it holds in words."""
+    out: dict[str, str] = {}
     unit = PERIOD_LETTER[spec.period]
-    longest = f"{max(spec.windows)}{unit}"
+    longest = max(spec.windows)
+    delay = f"{spec.label_delay} {spec.period}(s)"
     for entity in spec.entities:
         p = entity_prefix(entity)
         for w in sorted(spec.windows):
-            names.append(f"{p}_rows_before_{w}{unit}")
+            span = f"the {w} {spec.period}(s) before"
+            out[f"{p}_rows_before_{w}{unit}"] = f"rows of the same {entity} in {span}"
             if spec.amount:
-                names += [f"{p}_amount_sum_before_{w}{unit}", f"{p}_amount_mean_before_{w}{unit}"]
+                out[f"{p}_amount_sum_before_{w}{unit}"] = (
+                    f"total {spec.amount} of the same {entity} in {span}"
+                )
+                out[f"{p}_amount_mean_before_{w}{unit}"] = (
+                    f"mean {spec.amount} of the same {entity} in {span}"
+                )
         if spec.amount:
-            names += [f"{p}_amount_over_mean_{longest}", f"{p}_amount_z_{longest}"]
-        names.append(f"{p}_hours_since_previous")
+            out[f"{p}_amount_over_mean_{longest}{unit}"] = (
+                f"{spec.amount} as a multiple of the {entity}'s mean over {longest} {spec.period}(s)"
+            )
+            out[f"{p}_amount_z_{longest}{unit}"] = (
+                f"{spec.amount} in standard deviations from the {entity}'s mean over "
+                f"{longest} {spec.period}(s)"
+            )
+        out[f"{p}_hours_since_previous"] = f"hours since the {entity}'s previous row"
         if spec.label:
-            names += [f"{p}_confirmed_before_{longest}", f"{p}_confirmed_share_before_{longest}"]
-    return names
+            out[f"{p}_confirmed_before_{longest}{unit}"] = (
+                f"confirmed rows of the {entity} in {longest} {spec.period}(s), "
+                f"labels at least {delay} old"
+            )
+            out[f"{p}_confirmed_share_before_{longest}{unit}"] = (
+                f"share confirmed among the {entity}'s reviewed rows in {longest} "
+                f"{spec.period}(s), labels at least {delay} old"
+            )
+    return out
+
+
+def history_feature_names(spec: TableSpecFile) -> list[str]:
+    """The derived columns, in a fixed order, so a model's inputs are known before any data."""
+    return list(history_feature_descriptions(spec))
 
 
 def _window_sums(

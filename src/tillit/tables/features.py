@@ -36,16 +36,22 @@ def entity_prefix(entity: str) -> str:
     return text.strip("_") or "entity"
 
 
+def periods_text(n: int, period: str) -> str:
+    """`1 day`, `7 days`, `4 weeks`."""
+    return f"{n} {period}" + ("" if n == 1 else "s")
+
+
 def history_feature_descriptions(spec: TableSpecFile) -> dict[str, str]:
     """The derived columns in a fixed order, each with what it holds in words."""
     out: dict[str, str] = {}
     unit = PERIOD_LETTER[spec.period]
     longest = max(spec.windows)
-    delay = f"{spec.label_delay} {spec.period}(s)"
+    delay = periods_text(spec.label_delay, spec.period)
+    over = periods_text(longest, spec.period)
     for entity in spec.entities:
         p = entity_prefix(entity)
         for w in sorted(spec.windows):
-            span = f"the {w} {spec.period}(s) before"
+            span = f"the {periods_text(w, spec.period)} before"
             out[f"{p}_rows_before_{w}{unit}"] = f"rows of the same {entity} in {span}"
             if spec.amount:
                 out[f"{p}_amount_sum_before_{w}{unit}"] = (
@@ -56,21 +62,19 @@ def history_feature_descriptions(spec: TableSpecFile) -> dict[str, str]:
                 )
         if spec.amount:
             out[f"{p}_amount_over_mean_{longest}{unit}"] = (
-                f"{spec.amount} as a multiple of the {entity}'s mean over {longest} {spec.period}(s)"
+                f"{spec.amount} as a multiple of the {entity}'s mean over {over}"
             )
             out[f"{p}_amount_z_{longest}{unit}"] = (
-                f"{spec.amount} in standard deviations from the {entity}'s mean over "
-                f"{longest} {spec.period}(s)"
+                f"{spec.amount} in standard deviations from the {entity}'s mean over {over}"
             )
         out[f"{p}_hours_since_previous"] = f"hours since the {entity}'s previous row"
         if spec.label:
             out[f"{p}_confirmed_before_{longest}{unit}"] = (
-                f"confirmed rows of the {entity} in {longest} {spec.period}(s), "
-                f"labels at least {delay} old"
+                f"confirmed rows of the {entity} in {over} (labels at least {delay} old)"
             )
             out[f"{p}_confirmed_share_before_{longest}{unit}"] = (
-                f"share confirmed among the {entity}'s reviewed rows in {longest} "
-                f"{spec.period}(s), labels at least {delay} old"
+                f"share confirmed among the {entity}'s reviewed rows in {over} "
+                f"(labels at least {delay} old)"
             )
     return out
 

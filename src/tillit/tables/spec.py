@@ -257,6 +257,12 @@ def check_table(
         [r for r in (coerce_records, schema_records) if not r.empty] or [_empty_quarantine()],
         ignore_index=True,
     )
+    if spec.label:
+        # Pandera names the allowed floats without quotes, which rule_text cannot read.
+        is_label_rule = (records["column"] == spec.label) & records["rule"].str.contains("one of")
+        records.loc[is_label_rule, "rule"] = (
+            f"{spec.label} must be 1 (confirmed), 0 (cleared) or empty (not reviewed)"
+        )
     bad = np.zeros(len(typed), dtype=bool)
     bad[records["row_number"].to_numpy(dtype=np.int64)] = True
     clean = typed.loc[~bad].reset_index(drop=True)

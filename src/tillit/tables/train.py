@@ -23,7 +23,7 @@ from tillit.config import ReviewConfig, TrainingConfig
 from tillit.errors import TillitError
 from tillit.modelling.evaluate import ranking_metrics, top_k_mask
 from tillit.review.fairness import FairnessAudit, fairness_audit
-from tillit.tables.features import history_feature_descriptions
+from tillit.tables.features import history_feature_descriptions, periods_text
 from tillit.tables.model import TableRiskModel, fit_table_model
 from tillit.tables.spec import TableSpecFile, feature_columns
 
@@ -64,9 +64,9 @@ def feature_descriptions(spec: TableSpecFile, table: pd.DataFrame) -> dict[str, 
     """Every model input with what it holds: the amount, the spec's features, the history."""
     out: dict[str, str] = {}
     if spec.amount:
-        out[spec.amount] = f"{spec.amount} of the row, as given"
+        out[spec.amount] = spec.amount
     for column in feature_columns(spec, table):
-        out.setdefault(column, f"{column}, as given")
+        out.setdefault(column, column)
     out.update(history_feature_descriptions(spec))
     return out
 
@@ -145,7 +145,7 @@ def _time_split(
     if not held.any():
         raise TableTrainingError(
             f"no period of the table {spec.name!r} is left to evaluate on after the training "
-            f"window and the label delay of {spec.label_delay} {spec.period}(s); "
+            f"window and the label delay of {periods_text(spec.label_delay, spec.period)}; "
             "give a longer table or an earlier train window"
         )
     held_periods = np.unique(periods[held])
@@ -191,7 +191,7 @@ def train_table(
         scores = {k: v for k, v in _score_all(held_model, X.loc[held]).items()}
         basis = (
             f"time split: trained on {np.unique(periods[train])[0]}..{np.unique(periods[train])[-1]}, "
-            f"{spec.label_delay} {spec.period}(s) skipped for the label delay, judged on {window}"
+            f"{periods_text(spec.label_delay, spec.period)} skipped for the label delay, judged on {window}"
         )
         held_index = np.flatnonzero(held)
     else:

@@ -78,8 +78,8 @@ class TableSpecFile(StrictModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> TableSpecFile:
-        named = [self.id, self.time, self.amount, self.label, *self.entities]
-        named = [c for c in named if c is not None]
+        roles = [self.id, self.time, self.amount, self.label, *self.entities]
+        named = [c for c in roles if c is not None]
         repeated = sorted({c for c in named if named.count(c) > 1})
         if repeated:
             raise ValueError(f"a column has two roles: {', '.join(repeated)}")

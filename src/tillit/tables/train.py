@@ -177,17 +177,22 @@ def train_table(
     y = _labels(table, spec)
     periods = history["period"].to_numpy()
     amounts = table[spec.amount].to_numpy(dtype=np.float64) if spec.amount else None
-    fit = {
-        "spec_name": spec.name,
-        "spec_hash": spec.hash(),
-        "descriptions": descriptions,
-    }
+
+    def fit(rows: np.ndarray, labels: np.ndarray, trained: np.ndarray) -> TableRiskModel:
+        return fit_table_model(
+            X.iloc[rows],
+            labels,
+            training,
+            spec_name=spec.name,
+            spec_hash=spec.hash(),
+            descriptions=descriptions,
+            trained_periods=[str(p) for p in np.unique(trained)],
+        )
+
     scores: dict[str, np.ndarray] = {}
     if spec.time is not None:
         train, held, window = _time_split(table, periods, spec)
-        held_model = fit_table_model(
-            X.loc[train], y[train], training, trained_periods=np.unique(periods[train]), **fit
-        )
+        held_model = fit(np.flatnonzero(train), y[train], periods[train])
         scores = {k: v for k, v in _score_all(held_model, X.loc[held]).items()}
         basis = (
             f"time split: trained on {np.unique(periods[train])[0]}..{np.unique(periods[train])[-1]}, "
@@ -207,9 +212,7 @@ def train_table(
             out = {k: np.full(len(y), np.nan) for k in ("combined", "isolation_forest", "lightgbm")}
             for fit_part, test_part in folds.split(labelled, y[labelled]):
                 rows = np.concatenate([labelled[fit_part], unlabelled])
-                fold_model = fit_table_model(
-                    X.iloc[rows], y[rows], training, trained_periods=("all",), **fit
-                )
+                fold_model = fit(rows, y[rows], periods[rows])
                 test_rows = labelled[test_part]
                 for k, v in _score_all(fold_model, X.iloc[test_rows]).items():
                     out[k][test_rows] = v
@@ -248,7 +251,7 @@ def train_table(
         times = pd.to_datetime(table[spec.time]).to_numpy()
         known_until = times.max() - np.timedelta64(spec.label_delay * spec.period_seconds, "s")
         final_y[times > known_until] = np.nan
-    model = fit_table_model(X, final_y, training, trained_periods=np.unique(periods), **fit)
+    model = fit(np.arange(len(X)), final_y, periods)
     evaluation = TableEvaluation(
         basis=basis,
         period=window,

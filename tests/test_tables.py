@@ -402,3 +402,16 @@ def test_cli_refuses_bad_specs_and_tables_cleanly(tmp_path: Path) -> None:
         ),
         "expected one day like 2026-03-01",
     )
+
+
+def test_second_example_spec_learns_from_mostly_unreviewed_trips() -> None:
+    spec = load_spec(SPECS / "transport-trips.yaml")
+    clean = check_table(
+        simulate_table("transport-trips", 6000, seed=7), spec, ValidationConfig()
+    ).tables[spec.name]
+    result = train_table(clean, entity_history(clean, spec), spec, TrainingConfig())
+    assert result.label_counts["not_reviewed"] > result.label_counts["cleared"]
+    assert result.evaluation.period.startswith("2026-W")
+    m = result.evaluation.metrics
+    assert m["combined_average_precision"] > m["baseline_amount_average_precision"]
+    assert "TRAVELLER_AGE_BAND" not in result.model.feature_columns

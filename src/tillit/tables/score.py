@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import pandera.pandas as pa
 
 from tillit.errors import TillitError
 from tillit.modelling.evaluate import top_k_mask
@@ -39,6 +40,26 @@ class ScoredTable:
     risk_list: pd.DataFrame
     explanations: pd.DataFrame
     counts: dict[str, int]
+
+
+def risk_list_schema(id_column: str) -> pa.DataFrameSchema:
+    """The risk list on the way out: unique ids, risks in [0, 1], ranks from 1, reasons when flagged."""
+    return pa.DataFrameSchema(
+        {
+            id_column: pa.Column(str, unique=True),
+            "period": pa.Column(str),
+            "risk_score": pa.Column(float, [pa.Check.ge(0), pa.Check.le(1)]),
+            "rank": pa.Column("int64", pa.Check.ge(1)),
+            "flagged": pa.Column(bool),
+            "why_flagged": pa.Column(str, pa.Check.isin(["", WHY_CAPACITY, WHY_RANDOM])),
+            "reasons": pa.Column(str),
+        },
+        checks=pa.Check(
+            lambda df: ~df["flagged"] | (df["reasons"] != ""),
+            name="every_flagged_row_has_reasons",
+        ),
+        strict=False,
+    )
 
 
 def _number(value: float) -> str:
@@ -164,6 +185,7 @@ def score_rows(
     for key in ("model_name", "model_version", "run_id"):
         risk_list[key] = identity[key]
     risk_list = risk_list.sort_values(["period", "rank"], kind="stable").reset_index(drop=True)
+    risk_list_schema(spec.id).validate(risk_list)
 
     ids = rows[spec.id].astype("str")
     long_parts = []

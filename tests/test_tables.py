@@ -344,6 +344,15 @@ def test_cli_end_to_end_on_a_small_simulated_table(tmp_path: Path) -> None:
         "Fairness" in (out / "model_card.md").read_text()
         or "fairness" in (out / "model_card.md").read_text()
     )
+    # The same table, spec and model give a byte-identical risk list.
+    ok(
+        tillit(
+            "score", "--table", "t.parquet", "--spec", spec,
+            "--period", "2026-01-20..2026-01-30", "--out", "out2", cwd=tmp_path,
+        )
+    )  # fmt: skip
+    for name in ("risk_list.parquet", "explanations.parquet"):
+        assert (out / name).read_bytes() == (tmp_path / "out2" / name).read_bytes()
     log = ok(tillit("log", cwd=tmp_path))
     assert "hash chain intact" in log.stdout
     again = tillit(

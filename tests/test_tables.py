@@ -424,3 +424,46 @@ def test_second_example_spec_learns_from_mostly_unreviewed_trips() -> None:
     m = result.evaluation.metrics
     assert m["combined_average_precision"] > m["baseline_amount_average_precision"]
     assert "TRAVELLER_AGE_BAND" not in result.model.feature_columns
+
+
+def test_feedback_appends_checked_decisions_that_become_labels(tmp_path: Path) -> None:
+    from tillit.config import TillitConfig
+    from tillit.jobs.table_train import load_table
+
+    spec = SPECS / "card-payments.yaml"
+    ok(
+        tillit(
+            "simulate-table",
+            "--kind",
+            "card-payments",
+            "--rows",
+            "500",
+            "--out",
+            "t.parquet",
+            cwd=tmp_path,
+        )
+    )
+    table = pd.read_parquet(tmp_path / "t.parquet")
+    cleared = str(table.loc[table["TX_FRAUD"] == 0, "TRANSACTION_ID"].iloc[0])
+    pd.DataFrame(
+        {
+            "TRANSACTION_ID": [cleared, "999999", "3"],
+            "decision": ["confirmed", "confirmed", "maybe"],
+            "reviewer": ["r1", "r1", "r2"],
+            "decided_on": ["2026-02-10", "2026-02-10", "2026-02-11"],
+        }
+    ).to_csv(tmp_path / "d.csv", index=False)
+    done = ok(
+        tillit(
+            "feedback", "--table", "t.parquet", "--spec", spec, "--decisions", "d.csv", cwd=tmp_path
+        )
+    )
+    assert "3 decisions read: 1 accepted" in done.stdout and "2 rejected" in done.stdout
+    assert "unknown TRANSACTION_ID" in done.stdout
+    assert "decision must be confirmed, cleared or not_reviewed" in done.stdout
+    log = pd.read_parquet(tmp_path / "t.decisions.parquet")
+    assert log["row_id"].tolist() == [cleared] and log["label"].tolist() == [1.0]
+    loaded = load_table(tmp_path / "t.parquet", spec, TillitConfig(), tmp_path / "q")
+    relabelled = loaded.table.set_index("TRANSACTION_ID")["TX_FRAUD"]
+    assert relabelled[cleared] == 1.0
+    assert "feedback" in ok(tillit("log", cwd=tmp_path)).stdout

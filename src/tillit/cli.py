@@ -353,7 +353,6 @@ def score(
 @app.command()
 @_clean_errors
 def feedback(
-    data: DataOption,
     decisions: Annotated[
         Path,
         typer.Option(
@@ -364,6 +363,7 @@ def feedback(
             "(confirmed|cleared|not_reviewed), recovered_sek, reviewer, decided_on, note.",
         ),
     ],
+    data: OptionalDataOption = None,
     risk_list: Annotated[
         Path | None,
         typer.Option(
@@ -375,11 +375,26 @@ def feedback(
     ] = None,
     config: ConfigOption = None,
     store: StoreOption = Path("models"),
+    table: TableOption = None,
+    spec: SpecOption = None,
 ) -> None:
     """Append auditors' decisions to audit_outcomes in --data (append-only); bad ones are rejected."""
     from tillit.config import load_config
     from tillit.jobs import run_feedback
 
+    if _table_mode(data, table, spec):
+        from tillit.jobs.table_feedback import run_table_feedback
+
+        assert table is not None and spec is not None
+        done = run_table_feedback(table, spec, decisions, risk_list, load_config(config), store)
+        typer.echo(
+            f"{done.decisions} decisions read: {done.accepted} accepted ({done.random_checks} on "
+            f"random checks), {len(done.rejected_rows)} rejected; log: {done.log_file}"
+        )
+        for row in done.rejected_rows.itertuples(index=False):
+            typer.echo(f"  rejected row {row[0]} ({row[1]}): {row[2]}")
+        return
+    assert data is not None
     outcome = run_feedback(data, decisions, risk_list, load_config(config), store)
     rejected = outcome.rejected_rows
     typer.echo(

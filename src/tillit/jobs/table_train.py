@@ -90,6 +90,14 @@ def load_table(
         quarantine_file = write_frame(validation.quarantine, quarantine_dir / "quarantine.parquet")
     check_quarantine_limit(validation, config.validation)
     table = validation.tables[spec.name]
+    from tillit.jobs.table_feedback import decisions_log_path
+
+    log_file = decisions_log_path(Path(table_path))
+    if spec.label is not None and log_file.is_file():
+        from tillit.tables.feedback import apply_decisions
+
+        # Reviewers' decisions fed back with `tillit feedback --table` are labels too.
+        table = apply_decisions(table, read_frame(log_file), spec)
     if table.empty:
         raise TillitError(f"the table {table_path} has no valid rows")
     return LoadedTable(

@@ -119,7 +119,9 @@ def render_table_report(
             f"<div class='row'><b>{escape(id_column)} {escape(row_id)}</b> "
             f"(period {escape(str(record['period']))}, rank {record['rank']}, risk "
             f"{record['risk_score']:.3f}{escape(amount)}; {escape(str(record['why_flagged']))})"
-            f"<br>{escape(str(record['reasons']))}<br>{chart}</div>"
+            "<ul>"
+            + "".join(f"<li>{escape(r)}</li>" for r in str(record["reasons"]).split("; "))
+            + f"</ul>{chart}</div>"
         )
     parts.append("</body></html>")
     return "\n".join(parts)

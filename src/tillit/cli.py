@@ -79,6 +79,32 @@ def _load_settings(
     return settings.model_copy(update={"input": reading})
 
 
+# Table mode (any payment stream): one table file described by a YAML table spec.
+OptionalDataOption = Annotated[
+    Path | None, typer.Option("--data", "-d", help="Input folder with the contract tables.")
+]
+TableOption = Annotated[
+    Path | None,
+    typer.Option("--table", help="Table mode: one table file (.parquet or .csv), with --spec."),
+]
+SpecOption = Annotated[
+    Path | None, typer.Option("--spec", help="Table mode: the YAML table spec (configs/tables/).")
+]
+
+
+def _table_mode(data: Path | None, table: Path | None, spec: Path | None) -> bool:
+    """Whether a command runs on a table with a spec; exactly one mode must be asked for."""
+    if table is None and spec is None:
+        if data is None:
+            _fail("--data is required (or --table with --spec for a table of your own)")
+        return False
+    if table is None or spec is None:
+        _fail("table mode needs both --table FILE and --spec SPEC")
+    if data is not None:
+        _fail("give either --data (home care) or --table with --spec, not both")
+    return True
+
+
 def _fail(message: str) -> NoReturn:
     typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
     raise typer.Exit(code=2)
@@ -251,19 +277,25 @@ def features(
 @app.command()
 @_clean_errors
 def train(
-    data: DataOption,
+    data: OptionalDataOption = None,
     config: ConfigOption = None,
     store: StoreOption = Path("models"),
     csv_sep: CsvSepOption = None,
     decimal: DecimalOption = None,
     encoding: EncodingOption = None,
     quiet: QuietOption = False,
+    table: TableOption = None,
+    spec: SpecOption = None,
 ) -> None:
     """Train both scorers with a time split, log to MLflow and register the challenger."""
     from tillit.jobs import run_train
     from tillit.ops import progress
 
     settings = _load_settings(config, csv_sep, decimal, encoding)
+    if _table_mode(data, table, spec):
+        _train_table(table, spec, settings, store)  # type: ignore[arg-type]
+        return
+    assert data is not None
     with progress.session("train", quiet):
         outcome = run_train(data, settings, config, store)
     result, ref = outcome.result, outcome.model
@@ -291,6 +323,28 @@ def train(
         typer.echo(outcome.providers.message)
 
 
+def _train_table(table: Path, spec: Path, settings: object, store: Path) -> None:
+    from tillit.jobs.table_train import run_table_train
+
+    outcome = run_table_train(table, spec, settings, store)  # type: ignore[arg-type]
+    evaluation = outcome.result.evaluation
+    typer.echo(f"{evaluation.basis}; capacity {evaluation.capacity}")
+    typer.echo(f"  {'ranking':<20} {'AP':>6} {'P@k':>6} {'R@k':>6} {'money@k':>8} {'ROC-AUC':>8}")
+    m = evaluation.metrics
+    for ranking in ("combined", "lightgbm", "isolation_forest", "baseline_amount"):
+        if f"{ranking}_average_precision" in m:
+            typer.echo(
+                f"  {ranking:<20} {m[ranking + '_average_precision']:>6.3f} "
+                f"{m[ranking + '_precision_at_k']:>6.3f} {m[ranking + '_recall_at_k']:>6.3f} "
+                f"{m[ranking + '_money_caught_at_k']:>8.3f} {m[ranking + '_roc_auc']:>8.3f}"
+            )
+    ref = outcome.model
+    typer.echo(
+        f"registered {ref.name} version {ref.version} as '{ref.alias}' (run {ref.run_id}) "
+        f"in {outcome.total_seconds} s"
+    )
+
+
 @app.command()
 @_clean_errors
 def promote(
@@ -306,6 +360,7 @@ def promote(
     ] = None,
     config: ConfigOption = None,
     store: StoreOption = Path("models"),
+    spec: SpecOption = None,
 ) -> None:
     """Make the challenger champion if it does as well on a month neither learned from (README)."""
     from tillit.config import load_config
@@ -313,6 +368,14 @@ def promote(
     from tillit.jobs.providers import promote_providers
 
     settings = load_config(config)
+    if spec is not None:
+        from tillit.jobs.table_train import run_table_promote
+
+        decision = run_table_promote(spec, settings, store, force, reason)
+        typer.echo(decision.message)
+        if not decision.promoted:
+            raise typer.Exit(code=1)
+        return
     decision = run_promote(settings, store, force, reason, data)
     typer.echo(decision.message)
     provider_decision = promote_providers(settings, store, force, reason)
@@ -363,8 +426,8 @@ def retrain(
 @app.command()
 @_clean_errors
 def score(
-    data: DataOption,
-    period: PeriodOption,
+    data: OptionalDataOption = None,
+    period: PeriodOption = "",
     out: Annotated[
         Path | None,
         typer.Option("--out", "-o", help="Output folder (default runs/score-<period>)."),
@@ -385,12 +448,31 @@ def score(
     decimal: DecimalOption = None,
     encoding: EncodingOption = None,
     quiet: QuietOption = False,
+    table: TableOption = None,
+    spec: SpecOption = None,
 ) -> None:
     """Score a month: risk list, explanations, report.html and manifest.json in --out."""
     from tillit.jobs import run_score
     from tillit.ops import progress
 
     settings = _load_settings(config, csv_sep, decimal, encoding)
+    if not period:
+        _fail("--period is required")
+    if _table_mode(data, table, spec):
+        from tillit.jobs.table_score import run_table_score
+
+        assert table is not None and spec is not None
+        target = out or Path("runs") / f"score-{period.replace('..', '_')}"
+        done = run_table_score(table, spec, period, target, settings, model_alias, store, overwrite)
+        c = done.manifest["counts"]
+        typer.echo(
+            f"{c['received']:,} rows received, {c['quarantined']:,} quarantined; "
+            f"{c['scored']:,} scored in {period}; {c['flagged']:,} flagged for review "
+            f"({c['random_checks']:,} random checks) in {done.manifest['timings_seconds']['total']} s"
+        )
+        typer.echo(f"report: {done.report}")
+        return
+    assert data is not None
     lang = lang or settings.scoring.language
     if lang not in ("en", "sv"):
         _fail(f"--lang must be en or sv, not {lang!r}")
@@ -503,7 +585,6 @@ def providers(
 @app.command()
 @_clean_errors
 def feedback(
-    data: DataOption,
     decisions: Annotated[
         Path,
         typer.Option(
@@ -514,6 +595,7 @@ def feedback(
             "(confirmed|cleared|not_reviewed), recovered_sek, reviewer, decided_on, note.",
         ),
     ],
+    data: OptionalDataOption = None,
     risk_list: Annotated[
         Path | None,
         typer.Option(
@@ -528,11 +610,26 @@ def feedback(
     csv_sep: CsvSepOption = None,
     decimal: DecimalOption = None,
     encoding: EncodingOption = None,
+    table: TableOption = None,
+    spec: SpecOption = None,
 ) -> None:
     """Append auditors' decisions to audit_outcomes in --data (append-only); bad ones are rejected."""
     from tillit.jobs import run_feedback
 
     settings = _load_settings(config, csv_sep, decimal, encoding)
+    if _table_mode(data, table, spec):
+        from tillit.jobs.table_feedback import run_table_feedback
+
+        assert table is not None and spec is not None
+        done = run_table_feedback(table, spec, decisions, risk_list, settings, store)
+        typer.echo(
+            f"{done.decisions} decisions read: {done.accepted} accepted ({done.random_checks} on "
+            f"random checks), {len(done.rejected_rows)} rejected; log: {done.log_file}"
+        )
+        for row in done.rejected_rows.itertuples(index=False):
+            typer.echo(f"  rejected row {row[0]} ({row[1]}): {row[2]}")
+        return
+    assert data is not None
     outcome = run_feedback(data, decisions, risk_list, settings, store)
     rejected = outcome.rejected_rows
     typer.echo(
@@ -643,6 +740,25 @@ def pseudonymise(
 
     figures = run_pseudonymise(in_dir, out, key_file, new_key, load_config(config))
     typer.echo(f"{figures.files} files, {figures.rows:,} rows pseudonymised into {out}")
+
+
+@app.command("simulate-table")
+@_clean_errors
+def simulate_table(
+    kind: Annotated[str, typer.Option(help="card-payments or transport-trips.")],
+    rows: Annotated[int, typer.Option(help="Rows to simulate.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Table file (.parquet or .csv).")],
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 7,
+) -> None:
+    """Simulate an example table for the table mode (specs in configs/tables/)."""
+    from tillit.data.io import write_frame
+    from tillit.tables.simulate import simulate_table as run_simulation
+
+    if out.suffix not in (".parquet", ".csv"):
+        _fail(f"--out must end in .parquet or .csv, not {out.name!r}")
+    frame = run_simulation(kind, rows, seed)
+    write_frame(frame, out)
+    typer.echo(f"simulated {len(frame):,} rows of {kind} (seed {seed}) into {out}")
 
 
 def main() -> None:

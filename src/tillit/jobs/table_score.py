@@ -1,0 +1,173 @@
+"""`tillit score --table FILE --spec SPEC --period P|FROM..TO --out OUT`: the table's risk list.
+
+Checks the table at the door, derives entity history over the whole table (a row's
+history is every earlier row, also before the periods scored), scores the rows of
+the chosen periods with the registered model, and writes into OUT: the risk list
+(Parquet and CSV), the explanations of flagged rows, report.html, the model card,
+manifest.json and, when rows broke a rule, quarantine.parquet.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tillit.config import TillitConfig
+from tillit.data.io import file_sha256, write_frame, write_json
+from tillit.errors import TillitError
+from tillit.jobs.common import record_run, staged_output
+from tillit.jobs.table_train import load_table
+from tillit.tables.features import NO_TIME_PERIOD
+from tillit.tables.spec import TableSpecFile, load_spec
+
+PERIOD_PATTERNS = {
+    "day": r"\d{4}-\d{2}-\d{2}",
+    "week": r"\d{4}-W\d{2}",
+    "month": r"\d{4}-\d{2}",
+}
+PERIOD_EXAMPLES = {"day": "2026-03-01", "week": "2026-W09", "month": "2026-03"}
+
+
+@dataclass(frozen=True)
+class TableScoreOutcome:
+    """Where the outputs went and what the manifest says."""
+
+    out: Path
+    report: Path
+    manifest: dict[str, Any]
+
+
+def parse_selection(text: str, spec: TableSpecFile) -> tuple[str, str]:
+    """`P` or `FROM..TO` (both included) in the spec's period format; `all` without time."""
+    if spec.time is None:
+        if text != NO_TIME_PERIOD:
+            raise TillitError(
+                f"the spec {spec.name!r} has no time column: score it with --period all"
+            )
+        return NO_TIME_PERIOD, NO_TIME_PERIOD
+    first, _, last = text.partition("..")
+    last = last or first
+    pattern = PERIOD_PATTERNS[spec.period]
+    for part in (first, last):
+        if not re.fullmatch(pattern, part):
+            raise TillitError(
+                f"--period {text!r}: expected one {spec.period} like "
+                f"{PERIOD_EXAMPLES[spec.period]} or FROM..TO"
+            )
+    if last < first:
+        raise TillitError(f"--period {text!r}: the end comes before the start")
+    return first, last
+
+
+def run_table_score(
+    table_path: Path,
+    spec_path: Path,
+    selection: str,
+    out: Path,
+    config: TillitConfig,
+    model_alias: str,
+    store: Path,
+    overwrite: bool,
+) -> TableScoreOutcome:
+    """Score the chosen periods of a table; outputs replace OUT only when the run succeeds."""
+    from tillit.ops import tracking
+    from tillit.review.modelcard import render_model_card
+    from tillit.tables.features import entity_history
+    from tillit.tables.report import render_table_report
+    from tillit.tables.score import score_rows
+    from tillit.tables.train import model_inputs
+
+    began = time.perf_counter()
+    spec = load_spec(spec_path)
+    first, last = parse_selection(selection, spec)
+    with staged_output(out, overwrite) as work:
+        loaded = load_table(table_path, spec_path, config, work)
+        client = tracking.connect(store)
+        ref = tracking.resolve_alias(client, spec.name, model_alias)
+        model = tracking.load_risk_model(client, ref)
+        table = loaded.table
+        history = entity_history(table, spec)
+        periods = history["period"].to_numpy()
+        chosen = (periods >= first) & (periods <= last)
+        if not chosen.any():
+            known = np.unique(periods)
+            raise TillitError(
+                f"no rows of the table in {selection}; it holds {known[0]}..{known[-1]}"
+            )
+        X = model_inputs(table, history, spec).loc[chosen]
+        identity = {"model_name": ref.name, "model_version": ref.version, "run_id": ref.run_id}
+        scored = score_rows(
+            model, table.loc[chosen], X, periods[chosen], spec, identity, config.scoring.n_reasons
+        )
+        summary = loaded.validation.summary[spec.name]
+        counts = {
+            "received": int(summary["rows_read"]),
+            "quarantined": int(summary["rows_quarantined"]),
+            **scored.counts,
+        }
+        write_frame(scored.risk_list, work / "risk_list.parquet")
+        write_frame(scored.risk_list, work / "risk_list.csv")
+        write_frame(scored.explanations, work / "explanations.parquet")
+        html = render_table_report(
+            scored.risk_list,
+            scored.explanations,
+            spec_name=spec.name,
+            id_column=spec.id,
+            amount_column=spec.amount,
+            selection=selection,
+            model=identity,
+            evaluation=model.evaluation,
+            counts=counts,
+            weights=model.weights,
+        )
+        (work / "report.html").write_text(html, "utf-8")
+        card_files: list[str] = []
+        if model.card is not None:
+            from dataclasses import replace
+
+            markdown, card_html = render_model_card(replace(model.card, model_version=ref.version))
+            (work / "model_card.md").write_text(markdown, "utf-8")
+            (work / "model_card.html").write_text(card_html, "utf-8")
+            card_files = ["model_card.md", "model_card.html"]
+        outputs = [
+            "risk_list.parquet",
+            "risk_list.csv",
+            "explanations.parquet",
+            "report.html",
+            *card_files,
+        ]
+        if loaded.quarantine_file is not None:
+            outputs.append("quarantine.parquet")
+        manifest: dict[str, Any] = {
+            "table": str(table_path),
+            "table_spec": spec.name,
+            "spec_hash": spec.hash(),
+            "periods": selection,
+            "model": identity | {"alias": model_alias},
+            "feature_schema": model.feature_schema,
+            "config_hash": config.hash(),
+            "data_fingerprint": loaded.fingerprint,
+            "git_commit": tracking.git_commit(),
+            "counts": counts,
+            "timings_seconds": {"total": round(time.perf_counter() - began, 2)},
+            "outputs": {name: file_sha256(work / name) for name in outputs},
+        }
+        write_json(manifest, work / "manifest.json")
+    record_run(
+        store,
+        "score",
+        model_name=ref.name,
+        model_version=ref.version,
+        run_id=ref.run_id,
+        config_hash=config.hash(),
+        data_fingerprint=loaded.fingerprint,
+        counts=counts,
+        output_hashes=manifest["outputs"],
+        details={"table_spec": spec.name, "periods": selection, "out": str(out)},
+    )
+    return TableScoreOutcome(out=out, report=out / "report.html", manifest=manifest)

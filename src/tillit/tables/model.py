@@ -1,0 +1,151 @@
+"""The risk model of a table: both scorers, the percentile blend and the feature list.
+
+The same blend as home care (`tillit.modelling.risk_model`): each scorer's output
+becomes its percentile among all training rows (`percentile_rank`), and the risk is
+the weighted mean of the two percentiles. A table has no hard findings, so the risk
+spans [0, 1]. Without two classes of labels there is no supervised scorer and the
+risk is the unsupervised percentile alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from tillit.config import TrainingConfig
+from tillit.modelling.risk_model import FeatureMismatchError, feature_schema_hash, percentile_rank
+from tillit.modelling.scorers import IsolationForestScorer, LightGBMScorer
+
+
+@dataclass
+class TableRiskModel:
+    """What a registered table model holds; `risk(features)` is what the pyfunc returns."""
+
+    spec_name: str
+    spec_hash: str
+    feature_columns: tuple[str, ...]
+    fill_values: dict[str, float]
+    typical: dict[str, float]
+    descriptions: dict[str, str]
+    isolation_forest: IsolationForestScorer
+    lightgbm: LightGBMScorer | None
+    supervised_weight: float
+    trained_periods: tuple[str, ...]
+    reference_isolation_forest_: np.ndarray = field(repr=False)
+    reference_lightgbm_: np.ndarray | None = field(repr=False)
+    evaluation: dict[str, Any] = field(default_factory=dict)
+    card: Any = None  # ModelCardData of the training run, rendered again with the version
+
+    @property
+    def feature_schema(self) -> str:
+        return feature_schema_hash(self.feature_columns)
+
+    @property
+    def weights(self) -> dict[str, float]:
+        """The blend's weight of each scorer (the supervised one only when it exists)."""
+        if self.lightgbm is None:
+            return {"isolation_forest": 1.0}
+        return {
+            "isolation_forest": 1.0 - self.supervised_weight,
+            "lightgbm": self.supervised_weight,
+        }
+
+    def matrix(self, features: pd.DataFrame) -> pd.DataFrame:
+        """The model's inputs in training order, float64, gaps filled with training medians.
+
+        Raises:
+            FeatureMismatchError: naming the columns the model needs and does not get.
+        """
+        missing = [c for c in self.feature_columns if c not in features.columns]
+        if missing:
+            raise FeatureMismatchError(
+                f"the table lacks features the model {self.spec_name!r} was trained on "
+                f"(schema {self.feature_schema}): {', '.join(missing)}"
+            )
+        X = features.loc[:, list(self.feature_columns)].astype("float64")
+        X = X.replace([np.inf, -np.inf], np.nan)
+        return X.fillna(self.fill_values)
+
+    def components(self, features: pd.DataFrame) -> pd.DataFrame:
+        """Each scorer's output, its percentile and the blended risk, row by row."""
+        X = self.matrix(features)
+        iso = np.asarray(self.isolation_forest.risk_score(X), dtype="float64")
+        iso_pct = percentile_rank(self.reference_isolation_forest_, iso)
+        out = pd.DataFrame(
+            {"isolation_forest_score": iso, "isolation_forest_percentile": iso_pct},
+            index=features.index,
+        )
+        if self.lightgbm is None or self.reference_lightgbm_ is None:
+            out["lightgbm_score"] = np.nan
+            out["lightgbm_percentile"] = np.nan
+            risk = iso_pct
+        else:
+            gbm = np.asarray(self.lightgbm.risk_score(X), dtype="float64")
+            gbm_pct = percentile_rank(self.reference_lightgbm_, gbm)
+            out["lightgbm_score"] = gbm
+            out["lightgbm_percentile"] = gbm_pct
+            risk = self.supervised_weight * gbm_pct + (1 - self.supervised_weight) * iso_pct
+        out["risk_score"] = np.round(risk, 12)
+        return out
+
+    def risk(self, features: pd.DataFrame) -> np.ndarray:
+        """The blended risk in [0, 1], higher = look first."""
+        return self.components(features)["risk_score"].to_numpy()
+
+
+def fit_table_model(
+    X: pd.DataFrame,
+    y: np.ndarray,
+    training: TrainingConfig,
+    *,
+    spec_name: str,
+    spec_hash: str,
+    descriptions: dict[str, str],
+    trained_periods: Sequence[str],
+) -> TableRiskModel:
+    """Fit both scorers on the rows of X (labels where y is 0/1; NaN = not reviewed).
+
+    The unsupervised scorer sees every row; the supervised one only labelled rows,
+    and only when both classes are present.
+    """
+    fill = {c: float(v) if pd.notna(v) else 0.0 for c, v in X.median().items()}
+    matrix = X.astype("float64").replace([np.inf, -np.inf], np.nan).fillna(fill)
+    params = training.isolation_forest
+    iso = IsolationForestScorer(
+        n_estimators=params.n_estimators,
+        max_samples=params.max_samples,
+        max_features=params.max_features,
+        random_state=training.seed,
+    ).fit(matrix)
+    labelled = ~np.isnan(y)
+    gbm: LightGBMScorer | None = None
+    if labelled.any() and len(np.unique(y[labelled])) == 2:
+        gp = training.lightgbm
+        gbm = LightGBMScorer(
+            n_estimators=gp.n_estimators,
+            learning_rate=gp.learning_rate,
+            num_leaves=gp.num_leaves,
+            min_child_samples=gp.min_child_samples,
+            colsample_bytree=gp.colsample_bytree,
+            reg_lambda=gp.reg_lambda,
+            class_weight="balanced",
+            random_state=training.seed,
+        ).fit(matrix.loc[labelled], y[labelled].astype(np.int64))
+    return TableRiskModel(
+        spec_name=spec_name,
+        spec_hash=spec_hash,
+        feature_columns=tuple(str(c) for c in X.columns),
+        fill_values=fill,
+        typical=fill,
+        descriptions=descriptions,
+        isolation_forest=iso,
+        lightgbm=gbm,
+        supervised_weight=training.blend.supervised_weight,
+        trained_periods=tuple(trained_periods),
+        reference_isolation_forest_=np.sort(iso.risk_score(matrix)),
+        reference_lightgbm_=None if gbm is None else np.sort(gbm.risk_score(matrix)),
+    )

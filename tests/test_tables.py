@@ -1,0 +1,469 @@
+"""Table mode: the spec, the check at the door, point-in-time history, training, the CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tests.cli import ok, refused, tillit
+from tillit.config import TrainingConfig, ValidationConfig
+from tillit.data.validate import check_quarantine_limit
+from tillit.errors import ContractError, QuarantineLimitError
+from tillit.tables.features import entity_history, history_feature_names
+from tillit.tables.simulate import simulate_table
+from tillit.tables.spec import SpecError, check_table, load_spec, parse_spec
+from tillit.tables.train import train_table
+
+SPECS = Path(__file__).resolve().parents[1] / "configs" / "tables"
+CARD = {
+    "name": "cards",
+    "id": "TRANSACTION_ID",
+    "time": "TX_DATETIME",
+    "amount": "TX_AMOUNT",
+    "label": "TX_FRAUD",
+    "label_delay": 7,
+    "entities": ["CUSTOMER_ID", "TERMINAL_ID"],
+    "protected": ["CUSTOMER_AGE_BAND"],
+}
+
+
+# --------------------------------------------------------------------------- the spec
+
+
+@pytest.mark.parametrize(
+    ("change", "key", "words"),
+    [
+        ({"colour": "red"}, "colour", "unknown key"),
+        ({"period": "fortnight"}, "period", "'day', 'week' or 'month'"),
+        ({"id": None}, "id", ""),
+        ({"label_delay": -1}, "label_delay", "greater than or equal to 0"),
+        ({"name": "has space"}, "name", "pattern"),
+        ({"train": {"from": "2026-02-01", "to": "2026-01-01"}}, "train", "to must not be before"),
+        ({"train": {"from": "2026-01-01"}}, "train.to", "required key is missing"),
+        ({"capacity": {"capacity_share": 2.0, "capacity_count": None}}, "capacity", "(0, 1]"),
+        ({"protected": ["CUSTOMER_ID"]}, "(top level)", "fairness audit only"),
+        ({"time": None}, "(top level)", "entities need a time column"),
+        ({"windows": [0, 7]}, "(top level)", "windows must be"),
+    ],
+)
+def test_a_bad_spec_is_one_error_naming_the_key(change: dict, key: str, words: str) -> None:
+    raw = {**CARD, **change}
+    with pytest.raises(SpecError) as caught:
+        parse_spec(raw, "spec.yaml")
+    message = str(caught.value)
+    assert message.startswith(f"spec.yaml: key '{key}'"), message
+    assert words in message
+    assert "\n" not in message
+
+
+def test_a_missing_key_is_named() -> None:
+    raw = {k: v for k, v in CARD.items() if k != "id"}
+    with pytest.raises(SpecError, match="key 'id': required key is missing"):
+        parse_spec(raw, "spec.yaml")
+
+
+def test_shipped_specs_load() -> None:
+    for path in sorted(SPECS.glob("*.yaml")):
+        spec = load_spec(path)
+        assert spec.name == path.stem
+
+
+def test_spec_file_that_is_not_yaml_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text("name: [unclosed\n")
+    with pytest.raises(SpecError, match="not valid YAML"):
+        load_spec(path)
+
+
+# --------------------------------------------------------------------------- the door
+
+
+def _small_card_table() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "TRANSACTION_ID": [1, 2, 3, 4, 5, 6],
+            "TX_DATETIME": ["2026-01-01T10:00:00"] * 3 + ["2026-01-02T10:00:00"] * 3,
+            "CUSTOMER_ID": ["C1", "C1", "C2", "C1", "C2", "C2"],
+            "TERMINAL_ID": ["T1"] * 6,
+            "TX_AMOUNT": ["10.5", "20", "30", "40", "50", "60"],
+            "TX_FRAUD": [0, 1, None, 0, 0, 0],
+            "CUSTOMER_AGE_BAND": ["18-29"] * 6,
+            "ODD": [1.0] * 6,
+        }
+    )
+
+
+def test_door_quarantines_each_bad_row_with_its_rule() -> None:
+    spec = parse_spec(CARD)
+    raw = _small_card_table()
+    raw.loc[1, "TX_AMOUNT"] = "lots"
+    raw.loc[2, "TX_FRAUD"] = 2
+    raw.loc[3, "TRANSACTION_ID"] = 1  # a repeated id: both rows go
+    raw.loc[4, "TX_DATETIME"] = "yesterday"
+    raw.loc[5, "TX_AMOUNT"] = "-3"
+    result = check_table(raw, spec, ValidationConfig())
+    rules = set(zip(result.quarantine["column"], result.quarantine["rule"], strict=True))
+    assert ("TX_AMOUNT", "type: float") in rules
+    assert (
+        "TX_FRAUD",
+        "TX_FRAUD must be 1 (confirmed), 0 (cleared) or empty (not reviewed)",
+    ) in rules
+    assert ("TRANSACTION_ID", "TRANSACTION_ID must be unique") in rules
+    assert ("TX_DATETIME", "type: timestamp YYYY-MM-DDTHH:MM:SS") in rules
+    assert ("TX_AMOUNT", "TX_AMOUNT >= 0") in rules
+    assert result.summary["cards"]["rows_quarantined"] == 6
+    assert result.tables["cards"].empty
+    with pytest.raises(QuarantineLimitError, match="cards: 6 of 6 rows quarantined"):
+        check_quarantine_limit(result, ValidationConfig())
+
+
+def test_door_refuses_missing_columns_naming_them() -> None:
+    spec = parse_spec(CARD)
+    raw = _small_card_table().drop(columns=["TERMINAL_ID", "CUSTOMER_AGE_BAND"])
+    with pytest.raises(ContractError, match="TERMINAL_ID, CUSTOMER_AGE_BAND"):
+        check_table(raw, spec, ValidationConfig())
+
+
+def test_door_keeps_good_rows_typed_and_finds_default_features() -> None:
+    spec = parse_spec(CARD)
+    result = check_table(_small_card_table(), spec, ValidationConfig())
+    clean = result.tables["cards"]
+    assert len(clean) == 6 and result.quarantine.empty
+    assert clean["TX_AMOUNT"].tolist() == [10.5, 20.0, 30.0, 40.0, 50.0, 60.0]
+    assert clean["TRANSACTION_ID"].tolist() == ["1", "2", "3", "4", "5", "6"]
+    assert "ODD" in clean.columns  # a numeric column not named: a feature by default
+
+
+# --------------------------------------------------------------------------- history
+
+
+def _hand_table() -> tuple[pd.DataFrame, object]:
+    spec = parse_spec(
+        {
+            "name": "hand",
+            "id": "id",
+            "time": "t",
+            "amount": "amount",
+            "label": "label",
+            "label_delay": 2,
+            "entities": ["who"],
+            "windows": [1, 7],
+        }
+    )
+    table = pd.DataFrame(
+        {
+            "id": ["a", "b", "c", "d", "e"],
+            "t": pd.to_datetime(
+                [
+                    "2026-01-01 10:00",
+                    "2026-01-01 10:00",
+                    "2026-01-01 22:00",
+                    "2026-01-05 10:00",
+                    "2026-01-09 10:00",
+                ]
+            ),
+            "amount": [10.0, 20.0, 30.0, 100.0, 5.0],
+            "label": [1.0, 0.0, np.nan, 1.0, 0.0],
+            "who": ["x", "x", "x", "x", "x"],
+        }
+    )
+    return table, spec
+
+
+def test_history_exact_numbers_on_a_hand_built_table() -> None:
+    table, spec = _hand_table()
+    h = entity_history(table, spec)
+    # Rows at the same moment are not each other's history.
+    assert h["who_rows_before_1d"].tolist() == [0, 0, 2, 0, 0]
+    assert h["who_rows_before_7d"].tolist() == [0, 0, 2, 3, 1]
+    assert h["who_amount_sum_before_7d"].tolist() == [0, 0, 30, 60, 100]
+    assert h["who_amount_mean_before_7d"].tolist() == [0, 0, 15, 20, 100]
+    assert h["who_amount_over_mean_7d"].tolist() == [1, 1, 2, 5, 0.05]
+    assert h["who_hours_since_previous"].tolist() == [168, 168, 12, 84, 96]
+    # Labels at least 2 days old: d (Jan 5) knows a and b (Jan 1); e (Jan 9) knows d only
+    # within 7 + 2 days back of Jan 9 (Dec 31 .. Jan 7): a, b, d.
+    assert h["who_confirmed_before_7d"].tolist() == [0, 0, 0, 1, 2]
+    assert h["who_confirmed_share_before_7d"].tolist() == [0, 0, 0, 0.5, 2 / 3]
+    assert h["period"].tolist() == ["2026-01-01"] * 3 + ["2026-01-05", "2026-01-09"]
+
+
+def test_history_equals_duckdb_range_windows() -> None:
+    import duckdb
+
+    spec = parse_spec(CARD)
+    table = check_table(simulate_table("card-payments", 3000, seed=3), spec, ValidationConfig())
+    clean = table.tables["cards"]
+    h = entity_history(clean, spec)
+    frame = clean.assign(t_us=clean["TX_DATETIME"].astype("datetime64[us]").astype("int64"))
+    con = duckdb.connect()
+    con.register("frame", frame)
+    got = con.sql(
+        "SELECT count(*) OVER w AS n, coalesce(sum(TX_AMOUNT) OVER w, 0) AS s FROM frame "
+        "WINDOW w AS (PARTITION BY CUSTOMER_ID ORDER BY t_us RANGE BETWEEN 604800000000 "
+        "PRECEDING AND 1 PRECEDING) ORDER BY TRANSACTION_ID::BIGINT"
+    ).df()
+    order = np.argsort(clean["TRANSACTION_ID"].astype("int64").to_numpy())
+    assert (h["customer_id_rows_before_7d"].to_numpy()[order] == got["n"].to_numpy()).all()
+    assert np.allclose(h["customer_id_amount_sum_before_7d"].to_numpy()[order], got["s"], atol=1e-6)
+
+
+def test_truncating_the_table_leaves_earlier_features_unchanged() -> None:
+    spec = parse_spec(CARD)
+    clean = check_table(
+        simulate_table("card-payments", 4000, seed=11), spec, ValidationConfig()
+    ).tables["cards"]
+    full = entity_history(clean, spec)
+    times = clean["TX_DATETIME"]
+    for cut in times.quantile([0.2, 0.5, 0.8, 0.97]).tolist():
+        kept = (times <= cut).to_numpy()
+        part = entity_history(clean.loc[kept].reset_index(drop=True), spec)
+        pd.testing.assert_frame_equal(part, full.loc[kept].reset_index(drop=True))
+
+
+def test_own_later_and_young_labels_never_reach_a_row() -> None:
+    spec = parse_spec(CARD)
+    clean = check_table(
+        simulate_table("card-payments", 4000, seed=5), spec, ValidationConfig()
+    ).tables["cards"]
+    full = entity_history(clean, spec)
+    cut = clean["TX_DATETIME"].quantile(0.6)
+    young = (clean["TX_DATETIME"] > cut - pd.Timedelta(days=7)).to_numpy()
+    flipped = clean.copy()
+    flipped.loc[young, "TX_FRAUD"] = 1.0 - flipped.loc[young, "TX_FRAUD"]
+    again = entity_history(flipped, spec)
+    # Rows up to the cut see only labels at least 7 days old: none of the flipped ones.
+    upto = (clean["TX_DATETIME"] <= cut).to_numpy()
+    pd.testing.assert_frame_equal(again.loc[upto], full.loc[upto])
+    label_columns = [c for c in history_feature_names(spec) if "confirmed" in c]
+    assert not again.loc[~upto, label_columns].equals(full.loc[~upto, label_columns])
+
+
+# --------------------------------------------------------------------------- training
+
+
+def test_time_split_beats_chance_and_reports_every_ranking() -> None:
+    spec = parse_spec({**CARD, "capacity": {"capacity_share": 0.02, "capacity_count": None}})
+    clean = check_table(
+        simulate_table("card-payments", 20000, seed=7), spec, ValidationConfig()
+    ).tables["cards"]
+    result = train_table(clean, entity_history(clean, spec), spec, TrainingConfig())
+    m = result.evaluation.metrics
+    assert result.evaluation.basis.startswith("time split")
+    for ranking in ("combined", "lightgbm", "isolation_forest", "baseline_amount"):
+        assert f"{ranking}_precision_at_k" in m
+    assert m["combined_roc_auc"] > 0.7
+    assert m["combined_average_precision"] > m["baseline_amount_average_precision"]
+    assert result.fairness is not None
+    assert set(result.fairness.by_group["group"]) == {"18-29", "30-49", "50-64", "65+"}
+    assert "CUSTOMER_AGE_BAND" not in result.model.feature_columns
+
+
+def test_without_time_cross_validation_finds_planted_outliers() -> None:
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(1500, 4))
+    y = np.zeros(1500)
+    y[:45] = 1
+    X[:45] += 4
+    table = pd.DataFrame(X, columns=["a", "b", "c", "d"]).assign(
+        row=[f"r{i}" for i in range(1500)], y=y
+    )
+    spec = parse_spec({"name": "plain", "id": "row", "label": "y"})
+    clean = check_table(table, spec, ValidationConfig()).tables["plain"]
+    result = train_table(clean, entity_history(clean, spec), spec, TrainingConfig())
+    m = result.evaluation.metrics
+    assert result.evaluation.basis.startswith("stratified 5-fold")
+    assert m["isolation_forest_roc_auc"] > 0.95
+    assert m["lightgbm_roc_auc"] > 0.95
+    assert result.model.feature_columns == ("a", "b", "c", "d")
+
+
+# --------------------------------------------------------------------------- the CLI
+
+
+def test_cli_end_to_end_on_a_small_simulated_table(tmp_path: Path) -> None:
+    spec = SPECS / "card-payments.yaml"
+    ok(
+        tillit(
+            "simulate-table",
+            "--kind",
+            "card-payments",
+            "--rows",
+            "3000",
+            "--out",
+            "t.parquet",
+            cwd=tmp_path,
+        )
+    )
+    trained = ok(tillit("train", "--table", "t.parquet", "--spec", spec, cwd=tmp_path))
+    assert "registered card-payments version 1 as 'challenger'" in trained.stdout
+    assert "baseline_amount" in trained.stdout
+    ok(tillit("promote", "--spec", spec, cwd=tmp_path))
+    scored = ok(
+        tillit(
+            "score",
+            "--table",
+            "t.parquet",
+            "--spec",
+            spec,
+            "--period",
+            "2026-01-20..2026-01-30",
+            "--out",
+            "out",
+            cwd=tmp_path,
+        )
+    )
+    assert "flagged for review" in scored.stdout
+    out = tmp_path / "out"
+    risk = pd.read_parquet(out / "risk_list.parquet")
+    assert risk["TRANSACTION_ID"].is_unique
+    assert set(risk["period"]) <= {f"2026-01-{d}" for d in range(20, 31)}
+    per_day = risk.groupby("period")
+    # Bounded: 1 % of each day's rows (at least 1) plus 10 % of that at random.
+    for _, day in per_day:
+        k = max(1, int(np.ceil(0.01 * len(day))))
+        assert day["flagged"].sum() == k + max(1, round(0.1 * k))
+        assert (day.loc[day["why_flagged"] == "capacity", "rank"] <= k).all()
+    flagged = risk[risk["flagged"]]
+    assert (flagged["reasons"] != "").all()
+    explanations = pd.read_parquet(out / "explanations.parquet")
+    sums = explanations.groupby(["TRANSACTION_ID", "scorer"]).agg(
+        total=("contribution", "sum"), base=("base_value", "first"), output=("output", "first")
+    )
+    assert np.allclose(sums["total"] + sums["base"], sums["output"], atol=1e-6)
+    assert set(sums.index.get_level_values(0)) == set(flagged["TRANSACTION_ID"])
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["counts"]["scored"] == len(risk)
+    assert manifest["model"]["alias"] == "champion"
+    for name in ("report.html", "model_card.md", "risk_list.csv"):
+        assert name in manifest["outputs"]
+    assert (
+        "Fairness" in (out / "model_card.md").read_text()
+        or "fairness" in (out / "model_card.md").read_text()
+    )
+    # The same table, spec and model give a byte-identical risk list.
+    ok(
+        tillit(
+            "score", "--table", "t.parquet", "--spec", spec,
+            "--period", "2026-01-20..2026-01-30", "--out", "out2", cwd=tmp_path,
+        )
+    )  # fmt: skip
+    for name in ("risk_list.parquet", "explanations.parquet"):
+        assert (out / name).read_bytes() == (tmp_path / "out2" / name).read_bytes()
+    log = ok(tillit("log", cwd=tmp_path))
+    assert "hash chain intact" in log.stdout
+    again = tillit(
+        "score",
+        "--table",
+        "t.parquet",
+        "--spec",
+        spec,
+        "--period",
+        "2026-01-20",
+        "--out",
+        "out",
+        cwd=tmp_path,
+    )
+    refused(again, "already holds an earlier run")
+
+
+def test_cli_refuses_bad_specs_and_tables_cleanly(tmp_path: Path) -> None:
+    ok(
+        tillit(
+            "simulate-table",
+            "--kind",
+            "card-payments",
+            "--rows",
+            "500",
+            "--out",
+            "t.csv",
+            cwd=tmp_path,
+        )
+    )
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        (SPECS / "card-payments.yaml").read_text().replace("period: day", "period: hour")
+    )
+    refused(tillit("train", "--table", "t.csv", "--spec", bad, cwd=tmp_path), "key 'period'")
+    missing = tmp_path / "missing.yaml"
+    missing.write_text(
+        (SPECS / "card-payments.yaml")
+        .read_text()
+        .replace("[CUSTOMER_ID, TERMINAL_ID]", "[SHOP_ID]")
+    )
+    refused(tillit("train", "--table", "t.csv", "--spec", missing, cwd=tmp_path), "SHOP_ID")
+    refused(tillit("train", "--table", "t.csv", cwd=tmp_path), "--table FILE and --spec SPEC")
+    refused(
+        tillit(
+            "score",
+            "--table",
+            "t.csv",
+            "--spec",
+            SPECS / "card-payments.yaml",
+            "--period",
+            "2026-13",
+            "--out",
+            "o",
+            cwd=tmp_path,
+        ),
+        "expected one day like 2026-03-01",
+    )
+
+
+def test_second_example_spec_learns_from_mostly_unreviewed_trips() -> None:
+    spec = load_spec(SPECS / "transport-trips.yaml")
+    clean = check_table(
+        simulate_table("transport-trips", 6000, seed=7), spec, ValidationConfig()
+    ).tables[spec.name]
+    result = train_table(clean, entity_history(clean, spec), spec, TrainingConfig())
+    assert result.label_counts["not_reviewed"] > result.label_counts["cleared"]
+    assert result.evaluation.period.startswith("2026-W")
+    m = result.evaluation.metrics
+    assert m["combined_average_precision"] > m["baseline_amount_average_precision"]
+    assert "TRAVELLER_AGE_BAND" not in result.model.feature_columns
+
+
+def test_feedback_appends_checked_decisions_that_become_labels(tmp_path: Path) -> None:
+    from tillit.config import TillitConfig
+    from tillit.jobs.table_train import load_table
+
+    spec = SPECS / "card-payments.yaml"
+    ok(
+        tillit(
+            "simulate-table",
+            "--kind",
+            "card-payments",
+            "--rows",
+            "500",
+            "--out",
+            "t.parquet",
+            cwd=tmp_path,
+        )
+    )
+    table = pd.read_parquet(tmp_path / "t.parquet")
+    cleared = str(table.loc[table["TX_FRAUD"] == 0, "TRANSACTION_ID"].iloc[0])
+    pd.DataFrame(
+        {
+            "TRANSACTION_ID": [cleared, "999999", "3"],
+            "decision": ["confirmed", "confirmed", "maybe"],
+            "reviewer": ["r1", "r1", "r2"],
+            "decided_on": ["2026-02-10", "2026-02-10", "2026-02-11"],
+        }
+    ).to_csv(tmp_path / "d.csv", index=False)
+    done = ok(
+        tillit(
+            "feedback", "--table", "t.parquet", "--spec", spec, "--decisions", "d.csv", cwd=tmp_path
+        )
+    )
+    assert "3 decisions read: 1 accepted" in done.stdout and "2 rejected" in done.stdout
+    assert "unknown TRANSACTION_ID" in done.stdout
+    assert "decision must be confirmed, cleared or not_reviewed" in done.stdout
+    log = pd.read_parquet(tmp_path / "t.decisions.parquet")
+    assert log["row_id"].tolist() == [cleared] and log["label"].tolist() == [1.0]
+    loaded = load_table(tmp_path / "t.parquet", spec, TillitConfig(), tmp_path / "q")
+    relabelled = loaded.table.set_index("TRANSACTION_ID")["TX_FRAUD"]
+    assert relabelled[cleared] == 1.0
+    assert "feedback" in ok(tillit("log", cwd=tmp_path)).stdout

@@ -255,3 +255,29 @@ def test_rows_appended_to_a_swedish_excel_table_keep_its_dialect(tmp_path):
     assert after[len(before) :] == "I2;2025-03-02;confirmed;99,5;åter;flagged\r\n".encode("cp1252")
     outcomes = _valid(folder)["audit_outcomes"]
     assert outcomes["recovered_sek"].tolist() == [1234.5, 99.5]
+
+
+def test_feedback_reads_a_swedish_excel_decisions_file_into_a_swedish_excel_folder(tmp_path):
+    from tillit.config import TillitConfig
+    from tillit.jobs.feedback import run_feedback
+
+    folder = _excel(tiny_tables(), tmp_path / "excel")
+    before = (folder / "audit_outcomes.csv").read_bytes()
+    decisions = pd.DataFrame(
+        {
+            "invoice_id": ["I3"],
+            "decision": ["confirmed"],
+            "recovered_sek": [1234.5],
+            "reviewer": ["Åsa"],
+            "decided_on": ["2025-03-01"],
+            "note": ["timmar ej utförda, se brukarens dagbok"],
+        }
+    )
+    decisions_file = tmp_path / "beslut.csv"
+    decisions.to_csv(decisions_file, index=False, sep=";", decimal=",", encoding="cp1252")
+    outcome = run_feedback(folder, decisions_file, None, TillitConfig(), tmp_path / "models")
+    assert (outcome.accepted, outcome.rejected) == (1, 0)
+    after = (folder / "audit_outcomes.csv").read_bytes()
+    assert after.startswith(before) and after[len(before) :].decode("cp1252").count(";1234,5;") == 1
+    outcomes = _valid(folder)["audit_outcomes"]
+    assert outcomes["recovered_sek"].tolist()[-1] == 1234.5

@@ -122,6 +122,20 @@ def _detect_decimal(frame: pd.DataFrame, columns: list[str], setting: str, path:
     return "," if has_comma else "."
 
 
+def _has_decimals(frame: pd.DataFrame, columns: list[str]) -> bool:
+    """Whether any of the (normalised) number columns holds a value with decimals."""
+    return any(
+        frame[c].dropna().astype("str").str.contains(".", regex=False).any() for c in columns
+    )
+
+
+def _only_numbers(values: pd.Series) -> bool:
+    """Whether every value of a text column is a number, in either decimal convention."""
+    text = values.dropna().astype("str").str.strip()
+    text = text[text != ""].str.replace(_DIGIT_GROUP_SPACES, "", regex=True)
+    return bool(len(text)) and bool(text.str.fullmatch(r"[+-]?(\d+([.,]\d*)?|[.,]\d+)").all())
+
+
 def _normalise_numbers(values: pd.Series, decimal: str) -> pd.Series:
     """Number text as Python writes it ("1 234,50" -> "1234.50"); anything else left as it was."""
     present = values.notna()
@@ -183,16 +197,21 @@ def _read_csv(
             "a value that holds the separator must be quoted"
         )
     frame = table.to_pandas()
-    decimal = "."
     if spec is not None:
         numeric = [
             c for c, kind in spec.dtypes().items() if kind in ("float", "int") and c in frame
         ]
-        decimal = _detect_decimal(frame, numeric, settings.decimal, path)
-        for column in numeric:
-            frame[column] = _normalise_numbers(frame[column], decimal)
+    else:  # a file outside the contract (decisions): the columns that hold only numbers
+        numeric = [c for c in frame.columns if _only_numbers(frame[c])]
+    decimal = _detect_decimal(frame, numeric, settings.decimal, path)
+    for column in numeric:
+        frame[column] = _normalise_numbers(frame[column], decimal)
+    # Rows appended to a `;` file without a decimal number yet follow Excel: decimal comma.
+    written_decimal = decimal
+    if settings.decimal == "auto" and sep == ";" and not _has_decimals(frame, numeric):
+        written_decimal = ","
     line_end = "\r\n" if text[len(header) : len(header) + 2] == "\r\n" else "\n"
-    return frame, CsvDialect(sep, decimal, encoding, line_end)
+    return frame, CsvDialect(sep, written_decimal, encoding, line_end)
 
 
 def _read_file(
@@ -316,8 +335,8 @@ def write_frame(frame: pd.DataFrame, path: Path) -> Path:
     return path
 
 
-def read_frame(path: Path) -> pd.DataFrame:
-    """Read one Parquet or CSV file (CSV as text) by its suffix.
+def read_frame(path: Path, settings: InputConfig | None = None) -> pd.DataFrame:
+    """Read one Parquet or CSV file (CSV as text, in its detected or given dialect) by its suffix.
 
     Raises:
         TillitError: the file is missing, of another kind, or cannot be read.
@@ -326,7 +345,7 @@ def read_frame(path: Path) -> pd.DataFrame:
     if path.suffix not in _SUFFIXES:
         raise TillitError(f"{path}: expected a .parquet or .csv file")
     try:
-        return _read_file(path)
+        return _read_file(path, None, settings)
     except (OSError, ValueError, UnicodeDecodeError) as exc:
         raise TillitError(f"{path}: cannot be read ({type(exc).__name__}: {exc})") from None
 

@@ -44,7 +44,7 @@ def run_feedback(
     from tillit.ops.feedback import append_outcomes, apply_decisions
 
     loaded = load_data(data_dir, config)
-    decisions = read_frame(decisions_file)
+    decisions = read_frame(decisions_file, config.input)
     decisions_sha256 = file_sha256(decisions_file)
     log_path = Path(data_dir) / "decision_log.parquet"
     previous_log = read_frame(log_path) if log_path.exists() else None

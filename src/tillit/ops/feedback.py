@@ -19,6 +19,7 @@ import pandas as pd
 import pandera.pandas as pa
 from pandera.typing import Series
 
+from tillit.data.contract import MAX_INVOICE_AMOUNT_SEK
 from tillit.data.validate import rule_text
 
 DECISIONS = ("confirmed", "cleared", "not_reviewed")
@@ -31,7 +32,7 @@ class Decisions(pa.DataFrameModel):
 
     invoice_id: Series[str]
     decision: Series[str] = pa.Field(isin=DECISIONS)
-    recovered_sek: Series[float] = pa.Field(nullable=True, ge=0)
+    recovered_sek: Series[float] = pa.Field(nullable=True, ge=0, le=MAX_INVOICE_AMOUNT_SEK)
     reviewer: Series[str]
     decided_on: Series[pd.Timestamp]
     note: Series[str] = pa.Field(nullable=True)

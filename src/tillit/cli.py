@@ -485,6 +485,14 @@ def score(
         f"{counts['quarantined']:,} quarantined; {counts['flagged']:,} flagged for review "
         f"in {outcome.manifest['timings_seconds']['total']} s"
     )
+    for pattern in outcome.manifest.get("triage", {}).get("patterns", []):
+        typer.echo(
+            f"pattern, not a finding: {pattern['finding']} on {pattern['month_share']:.0%} "
+            f"of the invoices ({pattern['why']})"
+        )
+    beyond = outcome.manifest["summary"].get("findings_beyond_bound", 0)
+    if beyond:
+        typer.echo(f"{beyond:,} invoices with a finding beyond the bound: listed, not flagged")
     for warning in outcome.drift_warnings:
         typer.secho(f"warning: drift: {warning}", err=True, fg=typer.colors.YELLOW)
     if outcome.drift_warnings:

@@ -126,6 +126,9 @@ class FeatureConfig(StrictModel):
     # covers at least this share of the longer visit: a late or forgotten check-out
     # overlaps part of a visit, a double booking most of both.
     double_booking_min_longer_share: float = Field(default=0.5, ge=0, le=1)
+    # A pair does not count for an invoice whose partner invoice has more than this many
+    # times as many overlapping pairs (the partner is the one whose visits were copied).
+    double_booking_partner_ratio: float = Field(default=2.0, ge=1)
     # Peer z-scores divide by max(1.4826 * MAD, this): a peer group where
     # everyone bills alike must not turn a tiny deviation into a huge score.
     peer_mad_floor: float = Field(default=0.05, gt=0)

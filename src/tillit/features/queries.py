@@ -782,9 +782,10 @@ def evidence_frames(
     # an impossibility is two key-tag check-ins at two doors, or an overlap covering
     # most of both visits (`double_booking_min_longer_share` of the longer one). One
     # or two in a month can be chance; the finding needs `double_booking_min_pairs`.
-    # A pair counts for the invoice with at least as many such pairs as its partner's:
-    # visits copied from many clients' real visits make one invoice overlap many, and
-    # the clients copied from each overlap it only.
+    # A pair does not count for an invoice whose partner invoice has more than
+    # `double_booking_partner_ratio` times as many such pairs: visits copied from many
+    # clients' real visits make one invoice overlap many, and the clients copied from
+    # each overlap it only a few times.
     double_booked = con.execute(
         f"""
         WITH q AS (
@@ -816,7 +817,7 @@ def evidence_frames(
             LEFT JOIN key_pairs other
               ON other.provider_id = q.b_provider AND other.client_id = q.other_client
              AND other.service_type = q.b_service AND other.m = q.b_m
-            WHERE own.n_key >= coalesce(other.n_key, 0)
+            WHERE own.n_key * {config.double_booking_partner_ratio!r} >= coalesce(other.n_key, 0)
         ),
         ranked AS (
             SELECT *,

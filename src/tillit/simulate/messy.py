@@ -288,14 +288,21 @@ def _registration_noise(
     new_end = np.minimum(new_end, s_start + _MAX_VISIT_NS)
     end[order] = new_end
 
-    # Evening visits running past midnight: the route started late.
+    # Evening visits running past midnight: a carer's last visit of the evening is
+    # delayed until it ends after midnight (never into the carer's own earlier visits).
     minute_of_day = (start // _NS_PER_MIN) % (24 * 60)
-    evening = (minute_of_day >= 20 * 60) & (minute_of_day < 23 * 60)
+    day = start // (24 * 60 * _NS_PER_MIN)
+    order = np.lexsort((start, staff))
+    last_of_day = np.ones(n, dtype=bool)
+    same = (staff[order][1:] == staff[order][:-1]) & (day[order][1:] == day[order][:-1])
+    last_of_day[order[:-1][same]] = False
+    evening = (minute_of_day >= 20 * 60) & (minute_of_day < 23 * 60) & last_of_day
     shift = evening & (rng.random(n) < params.after_midnight_share)
     dur = end - start
-    new_start = (
-        start - minute_of_day * _NS_PER_MIN + rng.integers(23 * 60, 24 * 60 - 5, n) * _NS_PER_MIN
-    )
+    midnight = (day + 1) * 24 * 60 * _NS_PER_MIN
+    past = rng.integers(5, 61, n) * _NS_PER_MIN
+    new_start = np.maximum(start, midnight - dur + past)
+    new_start = np.minimum(new_start, midnight - _NS_PER_MIN)  # it still starts on its day
     start = np.where(shift, new_start, start)
     end = np.where(shift, start + dur, end)
 

@@ -10,7 +10,11 @@ from pathlib import Path
 
 def tillit(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
     """Run `python -m tillit ARGS` in `cwd`, with no MLflow store inherited from outside."""
-    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
+    }
     return subprocess.run(
         [sys.executable, "-m", "tillit", *map(str, args)],
         cwd=cwd,

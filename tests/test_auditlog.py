@@ -258,3 +258,16 @@ def test_tillit_log_detects_a_log_cut_short_from_hashes_kept_in_mlflow(tmp_path)
     cut = tillit("log", "--store", store, cwd=tmp_path)
     assert cut.returncode == 1
     assert "record 2 is missing (known from elsewhere): the log was cut" in cut.stderr
+
+
+def test_connecting_to_a_store_leaves_the_environment_as_it_was(tmp_path, monkeypatch):
+    """Processes started later must not inherit the last store this one opened."""
+    import os
+
+    from tillit.ops import tracking
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.delenv("MLFLOW_REGISTRY_URI", raising=False)
+    tracking.connect(tmp_path / "models")
+    assert "MLFLOW_TRACKING_URI" not in os.environ
+    assert "MLFLOW_REGISTRY_URI" not in os.environ

@@ -32,6 +32,7 @@ from typer.testing import CliRunner
 
 from tests.conftest import EXPORT_PERIOD as PERIOD
 from tillit.cli import app
+from tillit.data.contract import TABLES
 from tillit.data.lineage import place_period
 
 SEED = 20261127
@@ -584,7 +585,7 @@ def tables(trained_export: dict[str, Path]) -> Tables:
     return {
         path.stem: pd.read_parquet(path)
         for path in sorted(trained_export["data"].glob("*.parquet"))
-        if path.stem != "truth"
+        if path.stem in TABLES  # not the simulator's truth files
     }
 
 

@@ -42,6 +42,7 @@ def isolated(kernel_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setenv("JUPYTER_PATH", str(kernel_dir))
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.delenv("MLFLOW_REGISTRY_URI", raising=False)
     assert KernelSpecManager().get_kernel_spec(KERNEL).argv[0] == sys.executable
 
 

@@ -46,6 +46,9 @@ def tracking_uri(store: Path = DEFAULT_STORE) -> str:
     return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{(store / 'mlflow.db').resolve()}"
 
 
+_URI_VARIABLES = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
+
+
 def connect(store: Path = DEFAULT_STORE) -> Any:
     """Point MLflow at the store and return a client; creates the store on first use."""
     import mlflow
@@ -55,15 +58,17 @@ def connect(store: Path = DEFAULT_STORE) -> Any:
     uri = tracking_uri(store)
     # MLflow's download bars would mix with tillit's own progress on stderr.
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    # set_tracking_uri also writes MLFLOW_TRACKING_URI into the environment, which
-    # would make every later store of this process resolve to this one: restore it.
-    user_setting = os.environ.get("MLFLOW_TRACKING_URI")
+    # set_tracking_uri and set_registry_uri also write MLFLOW_TRACKING_URI and
+    # MLFLOW_REGISTRY_URI into the environment, which would make every later store of
+    # this process, and every process it starts, resolve to this one: restore both.
+    user_settings = {name: os.environ.get(name) for name in _URI_VARIABLES}
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
-    if user_setting is None:
-        os.environ.pop("MLFLOW_TRACKING_URI", None)
-    else:
-        os.environ["MLFLOW_TRACKING_URI"] = user_setting
+    for name, value in user_settings.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)
     if client.get_experiment_by_name(EXPERIMENT_NAME) is None:
         artifacts = (store / "artifacts").resolve().as_uri()

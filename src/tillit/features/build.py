@@ -19,6 +19,7 @@ from tillit.features.catalog import (
     MAD_TO_SD,
     PEER_Z_BASES,
     PROVIDER_AGE_BANDS,
+    PROVIDER_EVENT_COUNTS,
     PROVIDER_SIZE_BANDS,
     band_labels,
     feature_columns,
@@ -276,16 +277,7 @@ def _describe(raw: pd.DataFrame, config: FeatureConfig) -> dict[str, np.ndarray]
     f[f"provider_tax_debt_registered_sek_{days}d"] = _col(raw, "tax_debt_sek")
     f[f"provider_f_tax_revoked_{days}d"] = _col(raw, "f_tax_revoked")
     f["provider_f_tax_currently_revoked"] = raw["f_tax_revoked_now"].astype(bool).to_numpy(float)
-    for name in (
-        "employer_registration_revoked",
-        "sanctions",
-        "complaints",
-        "inspection_remarks",
-        "contract_warnings",
-        "board_changes",
-        "owner_changes",
-        "address_changes",
-    ):
+    for name in PROVIDER_EVENT_COUNTS:
         f[f"provider_{name}_{days}d"] = _col(raw, name)
     n_clients = _col(raw, "n_clients")
     # Before the data begins (no invoices at all that month) growth is unknown: 1.

@@ -46,6 +46,18 @@ PROVIDER_AGE_BANDS: tuple[tuple[float, str], ...] = (
 )
 
 
+# Register events counted per provider in a window (`provider_<name>_<days>d` features).
+PROVIDER_EVENT_COUNTS: tuple[str, ...] = (
+    "employer_registration_revoked",
+    "sanctions",
+    "complaints",
+    "inspection_remarks",
+    "contract_warnings",
+    "board_changes",
+    "owner_changes",
+    "address_changes",
+)
+
 # The median absolute deviation of a normal distribution times this is its standard deviation.
 MAD_TO_SD = 1.4826
 

@@ -26,6 +26,7 @@ import pandas as pd
 from tillit.config import FeatureConfig
 from tillit.features import queries
 from tillit.features.build import requested_months
+from tillit.features.catalog import PROVIDER_EVENT_COUNTS
 
 # Tables the register profile needs; the rest are given empty so loading stays cheap.
 _NEEDED = ("providers", "provider_events", "provider_persons", "invoices")
@@ -245,16 +246,7 @@ def _profile_frame(
     out["provider_f_tax_currently_revoked"] = (
         raw["f_tax_revoked_now"].astype("boolean").fillna(False).astype(float).to_numpy()
     )
-    for name in (
-        "employer_registration_revoked",
-        "sanctions",
-        "complaints",
-        "inspection_remarks",
-        "contract_warnings",
-        "board_changes",
-        "owner_changes",
-        "address_changes",
-    ):
+    for name in PROVIDER_EVENT_COUNTS:
         out[f"provider_{name}_{days}d"] = col(name)
     out["provider_persons_linked_to_sanctioned_or_terminated"] = col("linked_persons")
     growth_known = raw["growth_known"].astype("boolean").fillna(False).to_numpy(bool)

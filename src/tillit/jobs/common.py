@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Unpack
+from typing import TYPE_CHECKING, Unpack
 
 import pandas as pd
 
@@ -16,6 +16,9 @@ from tillit.data.io import data_fingerprint, read_frame, read_raw_tables, write_
 from tillit.data.validate import ValidationResult, check_quarantine_limit, validate_tables
 from tillit.errors import QuarantineLimitError, TillitError
 from tillit.ops.auditlog import AuditRecord, RecordFields
+
+if TYPE_CHECKING:
+    from tillit.ops.tracking import PromotionDecision
 
 TRUTH_FILE = "truth.parquet"
 AUDIT_LOG = "audit_log.jsonl"
@@ -139,3 +142,30 @@ def record_run(store: Path, command: str, **fields: Unpack[RecordFields]) -> Aud
 
         tracking.tag_audit_record(tracking.connect(store), run_id, record.seq, record.record_hash)
     return record
+
+
+def record_promotion(
+    store: Path,
+    decision: PromotionDecision,
+    config_hash: str,
+    force: bool,
+    reason: str | None,
+    **more_details: object,
+) -> None:
+    """The audit record of a promotion decision, promoted or refused, for any registered model."""
+    record_run(
+        store,
+        "promote",
+        model_name=decision.challenger.name,
+        model_version=decision.challenger.version,
+        run_id=decision.challenger.run_id,
+        config_hash=config_hash,
+        details={
+            "promoted": decision.promoted,
+            "message": decision.message,
+            "forced": force,
+            "reason": reason,
+            "previous_champion": decision.champion.version if decision.champion else None,
+            **more_details,
+        },
+    )

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tillit.config import TillitConfig
-from tillit.jobs.common import record_run
+from tillit.jobs.common import record_promotion, record_run
 
 if TYPE_CHECKING:
     from tillit.modelling.promotion import Comparison
@@ -68,22 +68,14 @@ def run_promote(
             details={"promoted": False, "message": str(exc), "forced": force, "reason": reason},
         )
         raise
-    record_run(
+    record_promotion(
         store,
-        "promote",
-        model_name=decision.challenger.name,
-        model_version=decision.challenger.version,
-        run_id=decision.challenger.run_id,
-        config_hash=config.hash(),
-        details={
-            "promoted": decision.promoted,
-            "message": decision.message,
-            "forced": force,
-            "reason": reason,
-            "previous_champion": decision.champion.version if decision.champion else None,
-            "comparison": decision.comparison.record() if decision.comparison else None,
-            "data": str(data_dir) if data_dir is not None else None,
-        },
+        decision,
+        config.hash(),
+        force,
+        reason,
+        comparison=decision.comparison.record() if decision.comparison else None,
+        data=str(data_dir) if data_dir is not None else None,
     )
     return decision
 

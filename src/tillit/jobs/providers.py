@@ -29,7 +29,7 @@ from tillit.data.io import (
 )
 from tillit.data.validate import check_quarantine_limit, validate_tables
 from tillit.errors import TillitError
-from tillit.jobs.common import LoadedData, record_run, staged_output
+from tillit.jobs.common import LoadedData, record_promotion, record_run, staged_output
 
 if TYPE_CHECKING:
     from tillit.modelling.provider_model import ProviderRiskModel, ProviderTraining
@@ -376,21 +376,7 @@ def promote_providers(
         if "has the alias" in str(exc):
             return None
         raise
-    record_run(
-        store,
-        "promote",
-        model_name=decision.challenger.name,
-        model_version=decision.challenger.version,
-        run_id=decision.challenger.run_id,
-        config_hash=config.hash(),
-        details={
-            "promoted": decision.promoted,
-            "message": decision.message,
-            "forced": force,
-            "reason": reason,
-            "previous_champion": decision.champion.version if decision.champion else None,
-        },
-    )
+    record_promotion(store, decision, config.hash(), force, reason)
     return decision
 
 

@@ -23,7 +23,7 @@ from tillit.config import TillitConfig
 from tillit.data.io import file_sha256, read_frame, write_frame
 from tillit.data.validate import ValidationResult, check_quarantine_limit
 from tillit.errors import TillitError
-from tillit.jobs.common import record_run
+from tillit.jobs.common import record_promotion, record_run
 from tillit.tables.spec import TableSpecFile, check_table, load_spec
 
 if TYPE_CHECKING:
@@ -318,20 +318,5 @@ def run_table_promote(
 
     spec = load_spec(spec_path)
     decision = promote(spec.name, config.training.primary_metric, force, reason, store)
-    record_run(
-        store,
-        "promote",
-        model_name=decision.challenger.name,
-        model_version=decision.challenger.version,
-        run_id=decision.challenger.run_id,
-        config_hash=config.hash(),
-        details={
-            "table_spec": spec.name,
-            "promoted": decision.promoted,
-            "message": decision.message,
-            "forced": force,
-            "reason": reason,
-            "previous_champion": decision.champion.version if decision.champion else None,
-        },
-    )
+    record_promotion(store, decision, config.hash(), force, reason, table_spec=spec.name)
     return decision

@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 
 from tillit.config import ProviderConfig
+from tillit.features.catalog import PROVIDER_EVENT_COUNTS
 
 # Evidence and its weight in the weighted score. Invoice evidence first.
 INVOICE_WEIGHTS: dict[str, float] = {
@@ -63,14 +64,7 @@ REGISTER_KEYS = (
     "tax_debt_sek",
     "f_tax_revoked_window",
     "f_tax_revoked_now",
-    "employer_registration_revoked",
-    "sanctions",
-    "complaints",
-    "inspection_remarks",
-    "contract_warnings",
-    "board_changes",
-    "owner_changes",
-    "address_changes",
+    *PROVIDER_EVENT_COUNTS,
     "linked_persons",
     "client_growth",
     "taken_over_share",

@@ -147,3 +147,14 @@ def trained_export(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object
         )
     )  # fmt: skip
     return {"root": root, "data": data, "store": store, "reference": reference}
+
+
+@pytest.fixture(autouse=True)
+def no_inherited_mlflow_store(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test starts with no MLflow store in the environment, and leaves none behind.
+
+    MLflow's `set_tracking_uri` and `set_registry_uri` write these variables; without
+    this, a store one test opened would be inherited by the processes later tests start.
+    """
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.delenv("MLFLOW_REGISTRY_URI", raising=False)

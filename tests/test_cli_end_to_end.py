@@ -238,7 +238,7 @@ def test_scoring_refuses_a_month_without_invoices_and_features_unlike_training(w
     )
 
 
-def test_registered_pyfunc_predicts_the_risk_the_cli_wrote(world):
+def test_registered_pyfunc_predicts_the_risk_the_cli_wrote(world, monkeypatch):
     import mlflow
 
     features_file = world["root"] / "features.parquet"
@@ -256,6 +256,9 @@ def test_registered_pyfunc_predicts_the_risk_the_cli_wrote(world):
     )
     features = pd.read_parquet(features_file)
     uri = f"sqlite:///{world['store'] / 'mlflow.db'}"
+    # set_*_uri write these variables too: set through monkeypatch, they are removed afterwards.
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.setenv("MLFLOW_REGISTRY_URI", uri)
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)  # another test of this process may have pointed it elsewhere
     model = mlflow.pyfunc.load_model("models:/tillit-invoice-risk@champion")

@@ -293,7 +293,8 @@ def train(
 
     settings = _load_settings(config, csv_sep, decimal, encoding)
     if _table_mode(data, table, spec):
-        _train_table(table, spec, settings, store)  # type: ignore[arg-type]
+        assert table is not None and spec is not None  # _table_mode checked both
+        _train_table(table, spec, settings, store)
         return
     assert data is not None
     with progress.session("train", quiet):
@@ -323,10 +324,10 @@ def train(
         typer.echo(outcome.providers.message)
 
 
-def _train_table(table: Path, spec: Path, settings: object, store: Path) -> None:
+def _train_table(table: Path, spec: Path, settings: TillitConfig, store: Path) -> None:
     from tillit.jobs.table_train import run_table_train
 
-    outcome = run_table_train(table, spec, settings, store)  # type: ignore[arg-type]
+    outcome = run_table_train(table, spec, settings, store)
     evaluation = outcome.result.evaluation
     typer.echo(f"{evaluation.basis}; capacity {evaluation.capacity}")
     typer.echo(f"  {'ranking':<20} {'AP':>6} {'P@k':>6} {'R@k':>6} {'money@k':>8} {'ROC-AUC':>8}")

@@ -18,7 +18,8 @@ from tillit.errors import QuarantineLimitError, TillitError
 from tillit.ops.auditlog import AuditRecord, RecordFields
 
 if TYPE_CHECKING:
-    from tillit.ops.tracking import PromotionDecision
+    from tillit.ops.tracking import ModelRef, PromotionDecision
+    from tillit.review.modelcard import ModelCardData
 
 TRUTH_FILE = "truth.parquet"
 AUDIT_LOG = "audit_log.jsonl"
@@ -169,3 +170,21 @@ def record_promotion(
             **more_details,
         },
     )
+
+
+def publish_model_card(card: ModelCardData, ref: ModelRef, store: Path) -> list[Path]:
+    """Render a model card, write it beside the registry (`<store>/model_cards/`), log it to its run."""
+    from tillit.ops import tracking
+    from tillit.review.modelcard import render_model_card
+
+    markdown, html = render_model_card(card)
+    folder = store / "model_cards"
+    folder.mkdir(parents=True, exist_ok=True)
+    stem = f"{ref.name}-v{ref.version}"
+    paths = [folder / f"{stem}.md", folder / f"{stem}.html"]
+    paths[0].write_text(markdown, "utf-8")
+    paths[1].write_text(html, "utf-8")
+    client = tracking.connect(store)
+    client.log_text(ref.run_id, markdown, "model_card/model_card.md")
+    client.log_text(ref.run_id, html, "model_card/model_card.html")
+    return paths

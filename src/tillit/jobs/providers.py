@@ -29,7 +29,13 @@ from tillit.data.io import (
 )
 from tillit.data.validate import check_quarantine_limit, validate_tables
 from tillit.errors import TillitError
-from tillit.jobs.common import LoadedData, record_promotion, record_run, staged_output
+from tillit.jobs.common import (
+    LoadedData,
+    publish_model_card,
+    record_promotion,
+    record_run,
+    staged_output,
+)
 
 if TYPE_CHECKING:
     from tillit.modelling.provider_model import ProviderRiskModel, ProviderTraining
@@ -299,7 +305,7 @@ def _write_provider_card(
 
     from tillit.modelling.provider_model import EVIDENCE, INVOICE_WEIGHTS, REGISTER_WEIGHTS
     from tillit.ops import tracking
-    from tillit.review.modelcard import ModelCardData, render_model_card
+    from tillit.review.modelcard import ModelCardData
 
     weights = {**INVOICE_WEIGHTS, **REGISTER_WEIGHTS}
     m = training.metrics
@@ -352,16 +358,7 @@ def _write_provider_card(
         contract_version=CONTRACT_VERSION,
         feature_schema="provider-evidence-v1",
     )
-    markdown, page = render_model_card(card)
-    folder = store / "model_cards"
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = [folder / f"{ref.name}-v{ref.version}.md", folder / f"{ref.name}-v{ref.version}.html"]
-    paths[0].write_text(markdown, "utf-8")
-    paths[1].write_text(page, "utf-8")
-    client = tracking.connect(store)
-    client.log_text(ref.run_id, markdown, "model_card/model_card.md")
-    client.log_text(ref.run_id, page, "model_card/model_card.html")
-    return paths
+    return publish_model_card(card, ref, store)
 
 
 def promote_providers(

@@ -23,7 +23,7 @@ from tillit.config import TillitConfig
 from tillit.data.io import file_sha256, read_frame, write_frame
 from tillit.data.validate import ValidationResult, check_quarantine_limit
 from tillit.errors import TillitError
-from tillit.jobs.common import record_promotion, record_run
+from tillit.jobs.common import publish_model_card, record_promotion, record_run
 from tillit.tables.spec import TableSpecFile, check_table, load_spec
 
 if TYPE_CHECKING:
@@ -292,22 +292,11 @@ def write_table_model_card(
     store: Path,
 ) -> list[Path]:
     """Render the card, keep it with the model (for score outputs), the run and the store."""
-    from tillit.ops import tracking
-    from tillit.review.modelcard import ModelCardData, render_model_card
+    from tillit.review.modelcard import ModelCardData
 
     card = table_model_card(result, ref.name, ref.version, ref.run_id, spec, config, fingerprint)
     assert isinstance(card, ModelCardData)
-    markdown, html = render_model_card(card)
-    folder = store / "model_cards"
-    folder.mkdir(parents=True, exist_ok=True)
-    stem = f"{ref.name}-v{ref.version}"
-    paths = [folder / f"{stem}.md", folder / f"{stem}.html"]
-    paths[0].write_text(markdown, "utf-8")
-    paths[1].write_text(html, "utf-8")
-    client = tracking.connect(store)
-    client.log_text(ref.run_id, markdown, "model_card/model_card.md")
-    client.log_text(ref.run_id, html, "model_card/model_card.html")
-    return paths
+    return publish_model_card(card, ref, store)
 
 
 def run_table_promote(

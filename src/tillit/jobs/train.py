@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from tillit.config import TillitConfig
 from tillit.data.io import file_sha256
-from tillit.jobs.common import load_data, read_truth, record_run
+from tillit.jobs.common import load_data, publish_model_card, read_truth, record_run
 from tillit.ops import progress
 
 if TYPE_CHECKING:
@@ -150,7 +150,7 @@ def write_model_card(
 
     from tillit.features import feature_catalog
     from tillit.ops import tracking
-    from tillit.review.modelcard import ModelCardData, render_model_card
+    from tillit.review.modelcard import ModelCardData
 
     evaluation = result.evaluation
     model = result.model
@@ -194,14 +194,4 @@ def write_model_card(
         contract_version=model.contract_version,
         feature_schema=model.feature_schema,
     )
-    markdown, html = render_model_card(card)
-    folder = store / "model_cards"
-    folder.mkdir(parents=True, exist_ok=True)
-    stem = f"{ref.name}-v{ref.version}"
-    paths = [folder / f"{stem}.md", folder / f"{stem}.html"]
-    paths[0].write_text(markdown, "utf-8")
-    paths[1].write_text(html, "utf-8")
-    client = tracking.connect(store)
-    client.log_text(ref.run_id, markdown, "model_card/model_card.md")
-    client.log_text(ref.run_id, html, "model_card/model_card.html")
-    return paths
+    return publish_model_card(card, ref, store)

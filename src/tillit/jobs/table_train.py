@@ -171,7 +171,8 @@ def run_table_train(
                 {
                     "spec": json.dumps(spec.model_dump(mode="json", by_alias=True))[:6000],
                     "training.seed": config.training.seed,
-                    "blend.supervised_weight": config.training.blend.supervised_weight,
+                    "blend.supervised_weight": result.blend.weight,
+                    "blend.supervised_weight_basis": result.blend.basis[:500],
                     "has_supervised_scorer": result.model.lightgbm is not None,
                     **{f"labels_{k}": v for k, v in result.label_counts.items()},
                 }
@@ -266,6 +267,9 @@ def table_model_card(
             "supervised scorer": "LightGBM"
             if model.lightgbm is not None
             else "none (no labels of both kinds)",
+            "weight of the supervised scorer in the blend": result.blend.basis
+            if model.lightgbm is not None
+            else "none",
         },
         features=[(c, model.descriptions.get(c, "")) for c in model.feature_columns],
         evaluation=strip("combined_"),

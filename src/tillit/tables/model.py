@@ -109,18 +109,21 @@ def fit_table_model(
 ) -> TableRiskModel:
     """Fit both scorers on the rows of X (labels where y is 0/1; NaN = not reviewed).
 
-    The unsupervised scorer sees every row; the supervised one only labelled rows,
-    and only when both classes are present.
+    The label-free scorer learns what is usual from every row except those confirmed
+    irregular: a confirmed fraud must not teach it what normal looks like (with many
+    of them, they would mask one another). It reads no label when it scores. The
+    supervised scorer learns from the labelled rows, when both classes are present.
     """
     fill = {c: float(v) if pd.notna(v) else 0.0 for c, v in X.median().items()}
     matrix = X.astype("float64").replace([np.inf, -np.inf], np.nan).fillna(fill)
     params = training.isolation_forest
+    not_confirmed = y != 1
     iso = IsolationForestScorer(
         n_estimators=params.n_estimators,
         max_samples=params.max_samples,
         max_features=params.max_features,
         random_state=training.seed,
-    ).fit(matrix)
+    ).fit(matrix.loc[not_confirmed] if not_confirmed.any() else matrix)
     labelled = ~np.isnan(y)
     gbm: LightGBMScorer | None = None
     if labelled.any() and len(np.unique(y[labelled])) == 2:

@@ -19,7 +19,7 @@ from typing import Literal, cast
 import numpy as np
 import pandas as pd
 import pandera.pandas as pa
-from pydantic import ConfigDict, Field, ValidationError, model_validator
+from pydantic import ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from tillit.config import ReviewConfig, StrictModel, ValidationConfig
 from tillit.data.contract import TableSpec as ContractTableSpec
@@ -75,6 +75,17 @@ class TableSpecFile(StrictModel):
     capacity: ReviewConfig = ReviewConfig(capacity_share=0.01)
     # Folds of the stratified cross-validation used when there is no time column.
     cv_folds: int = Field(default=5, ge=2, le=20)
+    # Weight of the supervised scorer in the blend: "auto" chooses it on rows the
+    # evaluation does not judge (see tables.train.choose_supervised_weight).
+    supervised_weight: Literal["auto"] | float = Field(default="auto")
+
+    @field_validator("supervised_weight", mode="before")
+    @classmethod
+    def _weight_in_range(cls, value: object) -> object:
+        number = isinstance(value, int | float) and not isinstance(value, bool)
+        if value != "auto" and not (number and 0.0 <= float(value) <= 1.0):  # type: ignore[arg-type]
+            raise ValueError('must be "auto" or a number from 0 to 1')
+        return value
 
     @model_validator(mode="after")
     def _consistent(self) -> TableSpecFile:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+from sklearn.metrics import average_precision_score
 
 from tillit.config import ReviewConfig, TrainingConfig
 from tillit.errors import TillitError
@@ -28,6 +29,11 @@ from tillit.tables.model import TableRiskModel, fit_table_model
 from tillit.tables.spec import TableSpecFile, feature_columns
 
 TRAIN_SHARE_OF_PERIODS = 0.6
+# The blend weight is chosen on the last quarter of the training periods (time split).
+VALIDATION_SHARE_OF_TRAINING_PERIODS = 0.25
+WEIGHT_GRID = tuple(round(w / 10, 1) for w in range(11))
+# Fewer confirmed (or cleared) rows than this and the choice would be noise.
+MIN_ROWS_PER_CLASS_TO_CHOOSE_WEIGHT = 10
 RANKINGS = ("combined", "lightgbm", "isolation_forest", "baseline_amount")
 METRICS = ("average_precision", "roc_auc", "precision_at_k", "recall_at_k", "money_caught_at_k")
 
@@ -49,11 +55,56 @@ class TableEvaluation:
 
 
 @dataclass(frozen=True)
+class BlendChoice:
+    """The supervised scorer's weight in the blend, and how it was arrived at, in words."""
+
+    weight: float
+    basis: str
+
+
+def choose_supervised_weight(
+    labels: np.ndarray,
+    unsupervised_percentile: np.ndarray,
+    supervised_percentile: np.ndarray,
+    fallback: float,
+    where: str,
+) -> BlendChoice:
+    """The weight on the grid 0, 0.1, ..., 1 whose blend has the best average precision.
+
+    Why: how much past audit outcomes should count against plain unusualness depends
+    on the stream (many reliable labels: mostly the supervised scorer; few or noisy:
+    mostly the label-free one), so a fixed weight is wrong somewhere. The choice is
+    made on rows the reported evaluation does not judge (`where` says which); ties go
+    to the weight nearest `fallback`, and with fewer than ten rows of either class
+    the fallback stands.
+    """
+    known = ~np.isnan(labels) & ~np.isnan(supervised_percentile)
+    y = labels[known]
+    n_confirmed, n_cleared = int((y == 1).sum()), int((y == 0).sum())
+    if min(n_confirmed, n_cleared) < MIN_ROWS_PER_CLASS_TO_CHOOSE_WEIGHT:
+        return BlendChoice(
+            fallback,
+            f"{fallback:g} (the configured weight: {n_confirmed} confirmed and {n_cleared} "
+            f"cleared rows in {where} are too few to choose one)",
+        )
+    iso, gbm = unsupervised_percentile[known], supervised_percentile[known]
+    precision = {w: float(average_precision_score(y, w * gbm + (1 - w) * iso)) for w in WEIGHT_GRID}
+    best = max(WEIGHT_GRID, key=lambda w: (round(precision[w], 9), -abs(w - fallback)))
+    return BlendChoice(
+        best,
+        f"{best:g}, chosen on {where} ({n_confirmed} confirmed rows): average precision "
+        f"{precision[best]:.3f} there, against {precision[0.0]:.3f} for the label-free "
+        f"scorer alone and {precision[1.0]:.3f} for the supervised one alone",
+    )
+
+
+@dataclass(frozen=True)
 class TableTrainingResult:
     """The registered model, its held-out evaluation and the fairness audit."""
 
     model: TableRiskModel
     evaluation: TableEvaluation
+    blend: BlendChoice
     label_counts: dict[str, int]
     fairness: FairnessAudit | None
     rows_trained: int
@@ -158,7 +209,36 @@ def _score_all(model: TableRiskModel, X: pd.DataFrame) -> dict[str, np.ndarray]:
         "combined": parts["risk_score"].to_numpy(),
         "isolation_forest": parts["isolation_forest_score"].to_numpy(),
         "lightgbm": parts["lightgbm_score"].to_numpy(),
+        "isolation_forest_percentile": parts["isolation_forest_percentile"].to_numpy(),
+        "lightgbm_percentile": parts["lightgbm_percentile"].to_numpy(),
     }
+
+
+def _validation_split(
+    train: np.ndarray, periods: np.ndarray, spec: TableSpecFile
+) -> tuple[np.ndarray, np.ndarray, str] | None:
+    """Inside the training window: earlier periods to fit, the last quarter to choose on.
+
+    The label delay is skipped between them, as between training and evaluation.
+    None when the window is too short to leave both parts.
+    """
+    ordered = np.unique(periods[train])
+    n_validation = max(1, round(VALIDATION_SHARE_OF_TRAINING_PERIODS * len(ordered)))
+    n_fit = len(ordered) - n_validation - spec.label_delay
+    if n_fit < 1:
+        return None
+    fit_rows = train & np.isin(periods, ordered[:n_fit])
+    validation = train & np.isin(periods, ordered[-n_validation:])
+    chosen = ordered[-n_validation:]
+    return fit_rows, validation, f"{chosen[0]}..{chosen[-1]} (the end of the training window)"
+
+
+def _blend(choice: BlendChoice, parts: dict[str, np.ndarray]) -> np.ndarray:
+    """The combined risk of scored rows at the chosen weight (label-free alone without LightGBM)."""
+    iso, gbm = parts["isolation_forest_percentile"], parts["lightgbm_percentile"]
+    if np.isnan(gbm).all():
+        return np.round(iso, 12)
+    return np.round(choice.weight * gbm + (1 - choice.weight) * iso, 12)
 
 
 def train_table(
@@ -169,6 +249,10 @@ def train_table(
 ) -> TableTrainingResult:
     """Evaluate on held-out rows, then fit the model to register on every row.
 
+    The blend weight is the spec's number, or with `supervised_weight: auto` chosen
+    on rows the evaluation does not judge: the end of the training window (time
+    split), or the other folds' out-of-fold scores (cross-validation).
+
     Raises:
         TableTrainingError: the table cannot be split as asked.
     """
@@ -177,6 +261,11 @@ def train_table(
     y = _labels(table, spec)
     periods = history["period"].to_numpy()
     amounts = table[spec.amount].to_numpy(dtype=np.float64) if spec.amount else None
+    fallback = training.blend.supervised_weight
+    fixed = None
+    if spec.supervised_weight != "auto":
+        weight = float(spec.supervised_weight)
+        fixed = BlendChoice(weight, f"{weight:g} (set in the spec)")
 
     def fit(rows: np.ndarray, labels: np.ndarray, trained: np.ndarray) -> TableRiskModel:
         return fit_table_model(
@@ -190,10 +279,24 @@ def train_table(
         )
 
     scores: dict[str, np.ndarray] = {}
+    blend = fixed or BlendChoice(fallback, f"{fallback:g} (the configured weight)")
     if spec.time is not None:
         train, held, window = _time_split(table, periods, spec)
+        inner = _validation_split(train, periods, spec) if fixed is None else None
+        if inner is not None:
+            fit_rows, validation, where = inner
+            inner_model = fit(np.flatnonzero(fit_rows), y[fit_rows], periods[fit_rows])
+            parts = _score_all(inner_model, X.loc[validation])
+            blend = choose_supervised_weight(
+                y[validation],
+                parts["isolation_forest_percentile"],
+                parts["lightgbm_percentile"],
+                fallback,
+                where,
+            )
         held_model = fit(np.flatnonzero(train), y[train], periods[train])
-        scores = {k: v for k, v in _score_all(held_model, X.loc[held]).items()}
+        scores = _score_all(held_model, X.loc[held])
+        scores["combined"] = _blend(blend, scores)
         basis = (
             f"time split: trained on {np.unique(periods[train])[0]}..{np.unique(periods[train])[-1]}, "
             f"{periods_text(spec.label_delay, spec.period)} skipped for the label delay, judged on {window}"
@@ -209,17 +312,52 @@ def train_table(
         else:
             folds = StratifiedKFold(spec.cv_folds, shuffle=True, random_state=training.seed)
             unlabelled = np.flatnonzero(np.isnan(y))
-            out = {k: np.full(len(y), np.nan) for k in ("combined", "isolation_forest", "lightgbm")}
-            for fit_part, test_part in folds.split(labelled, y[labelled]):
+            names = (
+                "isolation_forest",
+                "lightgbm",
+                "isolation_forest_percentile",
+                "lightgbm_percentile",
+            )
+            out = {k: np.full(len(y), np.nan) for k in names}
+            fold_of = np.full(len(y), -1)
+            for fold, (fit_part, test_part) in enumerate(folds.split(labelled, y[labelled])):
                 rows = np.concatenate([labelled[fit_part], unlabelled])
                 fold_model = fit(rows, y[rows], periods[rows])
                 test_rows = labelled[test_part]
-                for k, v in _score_all(fold_model, X.iloc[test_rows]).items():
-                    out[k][test_rows] = v
+                fold_of[test_rows] = fold
+                parts = _score_all(fold_model, X.iloc[test_rows])
+                for k in names:
+                    out[k][test_rows] = parts[k]
+            combined = np.full(len(y), np.nan)
+            for fold in range(spec.cv_folds):
+                # Each fold's blend weight is chosen on the other folds' out-of-fold scores.
+                others = fold_of >= 0
+                others &= fold_of != fold
+                mine = fold_of == fold
+                choice = fixed or choose_supervised_weight(
+                    y[others],
+                    out["isolation_forest_percentile"][others],
+                    out["lightgbm_percentile"][others],
+                    fallback,
+                    "the other folds",
+                )
+                combined[mine] = _blend(choice, {k: v[mine] for k, v in out.items()})
+            if fixed is None:
+                scored = fold_of >= 0
+                blend = choose_supervised_weight(
+                    y[scored],
+                    out["isolation_forest_percentile"][scored],
+                    out["lightgbm_percentile"][scored],
+                    fallback,
+                    "the out-of-fold scores of every labelled row",
+                )
+            out["combined"] = combined
             held_index = labelled
             scores = {k: v[labelled] for k, v in out.items()}
             window = f"{spec.cv_folds}-fold cross-validation"
             basis = f"stratified {spec.cv_folds}-fold cross-validation, every row scored by a model that never saw it"
+    for k in ("isolation_forest_percentile", "lightgbm_percentile"):
+        scores.pop(k, None)
     metrics: dict[str, float] = {}
     held_out = pd.DataFrame(index=table.index[held_index])
     fairness = None
@@ -252,6 +390,7 @@ def train_table(
         known_until = times.max() - np.timedelta64(spec.label_delay * spec.period_seconds, "s")
         final_y[times > known_until] = np.nan
     model = fit(np.arange(len(X)), final_y, periods)
+    model.supervised_weight = blend.weight
     evaluation = TableEvaluation(
         basis=basis,
         period=window,
@@ -269,6 +408,8 @@ def train_table(
         "period": window,
         "metrics": metrics,
         "capacity": evaluation.capacity,
+        "supervised_weight": blend.weight,
+        "supervised_weight_basis": blend.basis,
     }
     known = ~np.isnan(final_y)
     label_counts = {
@@ -279,6 +420,7 @@ def train_table(
     return TableTrainingResult(
         model=model,
         evaluation=evaluation,
+        blend=blend,
         label_counts=label_counts,
         fairness=fairness,
         rows_trained=len(X),

@@ -115,6 +115,7 @@ def test_door_quarantines_each_bad_row_with_its_rule() -> None:
     ) in rules
     assert ("TRANSACTION_ID", "TRANSACTION_ID must be unique") in rules
     assert ("TX_DATETIME", "type: timestamp YYYY-MM-DDTHH:MM:SS") in rules
+    assert ("TX_DATETIME", "TX_DATETIME must not be empty") not in rules  # said once
     assert ("TX_AMOUNT", "TX_AMOUNT >= 0") in rules
     assert result.summary["cards"]["rows_quarantined"] == 6
     assert result.tables["cards"].empty
@@ -484,3 +485,60 @@ def test_feedback_appends_checked_decisions_that_become_labels(tmp_path: Path) -
     relabelled = loaded.table.set_index("TRANSACTION_ID")["TX_FRAUD"]
     assert relabelled[cleared] == 1.0
     assert "feedback" in ok(tillit("log", cwd=tmp_path)).stdout
+
+
+def test_rows_quarantined_at_the_door_are_on_the_risk_list(tmp_path: Path) -> None:
+    """Every row received is accounted for: scored, or held with the rule it broke."""
+    spec = SPECS / "card-payments.yaml"
+    ok(
+        tillit(
+            "simulate-table", "--kind", "card-payments", "--rows", "3000",
+            "--out", "t.parquet", cwd=tmp_path,
+        )
+    )  # fmt: skip
+    table = pd.read_parquet(tmp_path / "t.parquet").astype({"TRANSACTION_ID": "object"})
+    day = table["TX_DATETIME"].dt.strftime("%Y-%m-%d")
+    in_period = np.flatnonzero((day >= "2026-01-20") & (day <= "2026-01-30"))
+    negative, no_id, no_time = in_period[[3, 40, 77]]
+    before = int(np.flatnonzero(day < "2026-01-10")[5])
+    table["TX_DATETIME"] = table["TX_DATETIME"].dt.strftime("%Y-%m-%dT%H:%M:%S")
+    table.loc[negative, "TX_AMOUNT"] = -12.5
+    table.loc[no_id, "TRANSACTION_ID"] = None
+    table.loc[no_time, "TX_DATETIME"] = "yesterday"
+    table.loc[before, "TX_AMOUNT"] = -1.0  # held too, but in a period not scored
+    table.to_csv(tmp_path / "t.csv", index=False)
+    ids = table["TRANSACTION_ID"]
+    ok(tillit("train", "--table", "t.csv", "--spec", spec, cwd=tmp_path))
+    ok(tillit("promote", "--spec", spec, cwd=tmp_path))
+    scored = ok(
+        tillit(
+            "score", "--table", "t.csv", "--spec", spec,
+            "--period", "2026-01-20..2026-01-30", "--out", "out", cwd=tmp_path,
+        )
+    )  # fmt: skip
+    risk = pd.read_parquet(tmp_path / "out" / "risk_list.parquet")
+    held = risk[risk["status"] == "quarantined"].set_index("TRANSACTION_ID")
+    assert sorted(held.index) == sorted([str(ids[negative]), "", str(ids[no_time])])
+    assert str(ids[before]) not in set(risk["TRANSACTION_ID"])
+    assert held.loc[str(ids[negative]), "reasons"] == "cannot be scored: TX_AMOUNT >= 0"
+    assert held.loc[str(ids[negative]), "period"] == day[negative]
+    assert held.loc[str(ids[negative]), "TX_AMOUNT"] == -12.5
+    assert held.loc["", "reasons"] == "cannot be scored: TRANSACTION_ID must not be empty"
+    assert held.loc[str(ids[no_time]), "reasons"] == (
+        "cannot be scored: type: timestamp YYYY-MM-DDTHH:MM:SS (its time cannot be read: "
+        "listed in every run until it is corrected)"
+    )
+    assert held["flagged"].all() and (held["why_flagged"] == "quarantined").all()
+    assert held["risk_score"].isna().all() and held["rank"].isna().all()
+    ranked = risk[risk["status"] == "scored"]
+    assert ranked["rank"].notna().all() and ranked["TRANSACTION_ID"].is_unique
+    assert len(ranked) == int(((day >= "2026-01-20") & (day <= "2026-01-30")).sum()) - 3
+    counts = json.loads((tmp_path / "out" / "manifest.json").read_text())["counts"]
+    assert counts["quarantined"] == 3 and counts["scored"] == len(ranked)
+    assert counts["received"] == counts["scored"] + counts["quarantined"] == len(risk)
+    assert counts["flagged"] == int(risk["flagged"].sum()) == int(ranked["flagged"].sum()) + 3
+    assert counts["table_rows_read"] == 3000 and counts["table_rows_quarantined"] == 4
+    assert f"{len(risk):,} rows received, 3 quarantined" in scored.stdout
+    csv = pd.read_csv(tmp_path / "out" / "risk_list.csv", keep_default_na=False)
+    assert (csv["status"] == "quarantined").sum() == 3
+    assert "not scored" in (tmp_path / "out" / "report.html").read_text()

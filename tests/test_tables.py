@@ -542,3 +542,24 @@ def test_rows_quarantined_at_the_door_are_on_the_risk_list(tmp_path: Path) -> No
     csv = pd.read_csv(tmp_path / "out" / "risk_list.csv", keep_default_na=False)
     assert (csv["status"] == "quarantined").sum() == 3
     assert "not scored" in (tmp_path / "out" / "report.html").read_text()
+
+
+def test_held_rows_without_time_are_listed_in_the_run_with_their_rules() -> None:
+    from tillit.tables.held import held_rows, quarantined_rows
+
+    spec = parse_spec({"name": "plain", "id": "row", "amount": "amount"})
+    raw = pd.DataFrame({"row": ["a", "b", None, "d"], "amount": ["1", "-2", "3", "x"]})
+    result = check_table(raw, spec, ValidationConfig())
+    identity = {"model_name": "plain", "model_version": "1", "run_id": "r"}
+    held = held_rows(
+        quarantined_rows(raw, result.quarantine), result.quarantine, spec, "all", "all", identity
+    )
+    assert held["row"].tolist() == ["b", "", "d"]
+    assert held["reasons"].tolist() == [
+        "cannot be scored: amount >= 0",
+        "cannot be scored: row must not be empty",
+        "cannot be scored: type: float",
+    ]
+    assert held["amount"].tolist()[:2] == [-2.0, 3.0] and np.isnan(held["amount"].iloc[2])
+    assert (held["period"] == "all").all() and held["flagged"].all()
+    assert held["rank"].isna().all() and held["risk_score"].isna().all()

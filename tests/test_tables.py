@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from tests.cli import ok, refused, tillit
+from tests.history_oracle import numpy_entity_history
 from tillit.config import TrainingConfig, ValidationConfig
 from tillit.data.validate import check_quarantine_limit
 from tillit.errors import ContractError, QuarantineLimitError
@@ -114,6 +115,7 @@ def test_door_quarantines_each_bad_row_with_its_rule() -> None:
     ) in rules
     assert ("TRANSACTION_ID", "TRANSACTION_ID must be unique") in rules
     assert ("TX_DATETIME", "type: timestamp YYYY-MM-DDTHH:MM:SS") in rules
+    assert ("TX_DATETIME", "TX_DATETIME must not be empty") not in rules  # said once
     assert ("TX_AMOUNT", "TX_AMOUNT >= 0") in rules
     assert result.summary["cards"]["rows_quarantined"] == 6
     assert result.tables["cards"].empty
@@ -191,24 +193,40 @@ def test_history_exact_numbers_on_a_hand_built_table() -> None:
     assert h["period"].tolist() == ["2026-01-01"] * 3 + ["2026-01-05", "2026-01-09"]
 
 
-def test_history_equals_duckdb_range_windows() -> None:
-    import duckdb
+def test_history_on_the_hand_built_table_equals_the_numpy_oracle() -> None:
+    table, spec = _hand_table()
+    pd.testing.assert_frame_equal(entity_history(table, spec), numpy_entity_history(table, spec))
 
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {},
+        {"label_delay": 0},
+        {"period": "week", "windows": [1, 2], "label_delay": 1},
+        {"amount": None},
+        {"label": None},
+    ],
+)
+def test_history_equals_the_numpy_oracle_on_a_card_table(change: dict) -> None:
+    """DuckDB's windows give exactly the numbers of one sort per entity and binary search."""
+    spec = parse_spec({**CARD, **change})
+    raw = simulate_table("card-payments", 6000, seed=3)
+    raw.loc[::2, "TX_DATETIME"] = raw.loc[::2, "TX_DATETIME"].dt.floor("h")  # many ties
+    clean = check_table(raw, spec, ValidationConfig()).tables["cards"]
+    got = entity_history(clean, spec)
+    assert list(got.columns) == ["period", *history_feature_names(spec)]
+    pd.testing.assert_frame_equal(got, numpy_entity_history(clean, spec))
+
+
+def test_history_does_not_depend_on_the_row_order() -> None:
     spec = parse_spec(CARD)
-    table = check_table(simulate_table("card-payments", 3000, seed=3), spec, ValidationConfig())
-    clean = table.tables["cards"]
-    h = entity_history(clean, spec)
-    frame = clean.assign(t_us=clean["TX_DATETIME"].astype("datetime64[us]").astype("int64"))
-    con = duckdb.connect()
-    con.register("frame", frame)
-    got = con.sql(
-        "SELECT count(*) OVER w AS n, coalesce(sum(TX_AMOUNT) OVER w, 0) AS s FROM frame "
-        "WINDOW w AS (PARTITION BY CUSTOMER_ID ORDER BY t_us RANGE BETWEEN 604800000000 "
-        "PRECEDING AND 1 PRECEDING) ORDER BY TRANSACTION_ID::BIGINT"
-    ).df()
-    order = np.argsort(clean["TRANSACTION_ID"].astype("int64").to_numpy())
-    assert (h["customer_id_rows_before_7d"].to_numpy()[order] == got["n"].to_numpy()).all()
-    assert np.allclose(h["customer_id_amount_sum_before_7d"].to_numpy()[order], got["s"], atol=1e-6)
+    clean = check_table(
+        simulate_table("card-payments", 3000, seed=4), spec, ValidationConfig()
+    ).tables["cards"]
+    shuffled = clean.sample(frac=1.0, random_state=1)
+    again = entity_history(shuffled, spec).loc[clean.index]
+    pd.testing.assert_frame_equal(again, entity_history(clean, spec))
 
 
 def test_truncating_the_table_leaves_earlier_features_unchanged() -> None:
@@ -467,3 +485,81 @@ def test_feedback_appends_checked_decisions_that_become_labels(tmp_path: Path) -
     relabelled = loaded.table.set_index("TRANSACTION_ID")["TX_FRAUD"]
     assert relabelled[cleared] == 1.0
     assert "feedback" in ok(tillit("log", cwd=tmp_path)).stdout
+
+
+def test_rows_quarantined_at_the_door_are_on_the_risk_list(tmp_path: Path) -> None:
+    """Every row received is accounted for: scored, or held with the rule it broke."""
+    spec = SPECS / "card-payments.yaml"
+    ok(
+        tillit(
+            "simulate-table", "--kind", "card-payments", "--rows", "3000",
+            "--out", "t.parquet", cwd=tmp_path,
+        )
+    )  # fmt: skip
+    table = pd.read_parquet(tmp_path / "t.parquet").astype({"TRANSACTION_ID": "object"})
+    day = table["TX_DATETIME"].dt.strftime("%Y-%m-%d")
+    in_period = np.flatnonzero((day >= "2026-01-20") & (day <= "2026-01-30"))
+    negative, no_id, no_time = in_period[[3, 40, 77]]
+    before = int(np.flatnonzero(day < "2026-01-10")[5])
+    table["TX_DATETIME"] = table["TX_DATETIME"].dt.strftime("%Y-%m-%dT%H:%M:%S")
+    table.loc[negative, "TX_AMOUNT"] = -12.5
+    table.loc[no_id, "TRANSACTION_ID"] = None
+    table.loc[no_time, "TX_DATETIME"] = "yesterday"
+    table.loc[before, "TX_AMOUNT"] = -1.0  # held too, but in a period not scored
+    table.to_csv(tmp_path / "t.csv", index=False)
+    ids = table["TRANSACTION_ID"]
+    ok(tillit("train", "--table", "t.csv", "--spec", spec, cwd=tmp_path))
+    ok(tillit("promote", "--spec", spec, cwd=tmp_path))
+    scored = ok(
+        tillit(
+            "score", "--table", "t.csv", "--spec", spec,
+            "--period", "2026-01-20..2026-01-30", "--out", "out", cwd=tmp_path,
+        )
+    )  # fmt: skip
+    risk = pd.read_parquet(tmp_path / "out" / "risk_list.parquet")
+    held = risk[risk["status"] == "quarantined"].set_index("TRANSACTION_ID")
+    assert sorted(held.index) == sorted([str(ids[negative]), "", str(ids[no_time])])
+    assert str(ids[before]) not in set(risk["TRANSACTION_ID"])
+    assert held.loc[str(ids[negative]), "reasons"] == "cannot be scored: TX_AMOUNT >= 0"
+    assert held.loc[str(ids[negative]), "period"] == day[negative]
+    assert held.loc[str(ids[negative]), "TX_AMOUNT"] == -12.5
+    assert held.loc["", "reasons"] == "cannot be scored: TRANSACTION_ID must not be empty"
+    assert held.loc[str(ids[no_time]), "reasons"] == (
+        "cannot be scored: type: timestamp YYYY-MM-DDTHH:MM:SS (its time cannot be read: "
+        "listed in every run until it is corrected)"
+    )
+    assert held["flagged"].all() and (held["why_flagged"] == "quarantined").all()
+    assert held["risk_score"].isna().all() and held["rank"].isna().all()
+    ranked = risk[risk["status"] == "scored"]
+    assert ranked["rank"].notna().all() and ranked["TRANSACTION_ID"].is_unique
+    assert len(ranked) == int(((day >= "2026-01-20") & (day <= "2026-01-30")).sum()) - 3
+    counts = json.loads((tmp_path / "out" / "manifest.json").read_text())["counts"]
+    assert counts["quarantined"] == 3 and counts["scored"] == len(ranked)
+    assert counts["received"] == counts["scored"] + counts["quarantined"] == len(risk)
+    assert counts["flagged"] == int(risk["flagged"].sum()) == int(ranked["flagged"].sum()) + 3
+    assert counts["table_rows_read"] == 3000 and counts["table_rows_quarantined"] == 4
+    assert f"{len(risk):,} rows received, 3 quarantined" in scored.stdout
+    csv = pd.read_csv(tmp_path / "out" / "risk_list.csv", keep_default_na=False)
+    assert (csv["status"] == "quarantined").sum() == 3
+    assert "not scored" in (tmp_path / "out" / "report.html").read_text()
+
+
+def test_held_rows_without_time_are_listed_in_the_run_with_their_rules() -> None:
+    from tillit.tables.held import held_rows, quarantined_rows
+
+    spec = parse_spec({"name": "plain", "id": "row", "amount": "amount"})
+    raw = pd.DataFrame({"row": ["a", "b", None, "d"], "amount": ["1", "-2", "3", "x"]})
+    result = check_table(raw, spec, ValidationConfig())
+    identity = {"model_name": "plain", "model_version": "1", "run_id": "r"}
+    held = held_rows(
+        quarantined_rows(raw, result.quarantine), result.quarantine, spec, "all", "all", identity
+    )
+    assert held["row"].tolist() == ["b", "", "d"]
+    assert held["reasons"].tolist() == [
+        "cannot be scored: amount >= 0",
+        "cannot be scored: row must not be empty",
+        "cannot be scored: type: float",
+    ]
+    assert held["amount"].tolist()[:2] == [-2.0, 3.0] and np.isnan(held["amount"].iloc[2])
+    assert (held["period"] == "all").all() and held["flagged"].all()
+    assert held["rank"].isna().all() and held["risk_score"].isna().all()

@@ -4,7 +4,8 @@ Checks the table at the door, derives entity history over the whole table (a row
 history is every earlier row, also before the periods scored), scores the rows of
 the chosen periods with the registered model, and writes into OUT: the risk list
 (Parquet and CSV), the explanations of flagged rows, report.html, the model card,
-manifest.json and, when rows broke a rule, quarantine.parquet.
+manifest.json and, when rows broke a rule, quarantine.parquet; rows of the chosen
+periods that broke a rule are on the risk list too, flagged as quarantined.
 """
 
 from __future__ import annotations
@@ -78,6 +79,7 @@ def run_table_score(
     from tillit.ops import tracking
     from tillit.review.modelcard import render_model_card
     from tillit.tables.features import entity_history
+    from tillit.tables.held import held_rows, with_held_rows
     from tillit.tables.report import render_table_report
     from tillit.tables.score import score_rows
     from tillit.tables.train import model_inputs
@@ -104,11 +106,21 @@ def run_table_score(
         scored = score_rows(
             model, table.loc[chosen], X, periods[chosen], spec, identity, config.scoring.n_reasons
         )
+        # Rows the door quarantined in these periods are listed too: received = scored + held.
+        held = held_rows(
+            loaded.quarantined_raw if loaded.quarantined_raw is not None else table.head(0),
+            loaded.validation.quarantine,
+            spec,
+            first,
+            last,
+            identity,
+        )
+        scored = with_held_rows(scored, held, spec)
         summary = loaded.validation.summary[spec.name]
         counts = {
-            "received": int(summary["rows_read"]),
-            "quarantined": int(summary["rows_quarantined"]),
             **scored.counts,
+            "table_rows_read": int(summary["rows_read"]),
+            "table_rows_quarantined": int(summary["rows_quarantined"]),
         }
         write_frame(scored.risk_list, work / "risk_list.parquet")
         write_frame(scored.risk_list, work / "risk_list.csv")

@@ -61,6 +61,8 @@ class LoadedTable:
     validation: ValidationResult
     fingerprint: str
     quarantine_file: Path | None
+    # The rows the door quarantined, as read, by row number: listed on the risk list.
+    quarantined_raw: pd.DataFrame | None = None
 
 
 @dataclass(frozen=True)
@@ -91,6 +93,7 @@ def load_table(
     check_quarantine_limit(validation, config.validation)
     table = validation.tables[spec.name]
     from tillit.jobs.table_feedback import decisions_log_path
+    from tillit.tables.held import quarantined_rows
 
     log_file = decisions_log_path(Path(table_path))
     if spec.label is not None and log_file.is_file():
@@ -106,6 +109,7 @@ def load_table(
         validation=validation,
         fingerprint=file_sha256(Path(table_path))[:16],
         quarantine_file=quarantine_file,
+        quarantined_raw=quarantined_rows(raw, validation.quarantine),
     )
 
 

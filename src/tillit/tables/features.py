@@ -9,25 +9,33 @@ many of the entity's earlier rows were confirmed, counting only labels at least
 row at the same moment or a label younger than the delay, so truncating the table
 at any time leaves every earlier row's features unchanged (tests/test_tables.py).
 
-Why not DuckDB's RANGE window functions: the same features written as DuckDB window
-functions (count and sum over `RANGE BETWEEN w PRECEDING AND 1 PRECEDING`, one
-window each) took 41 s for 1.8 million card payments on this 2-core machine, over
-the 30 s target; one sort per entity and binary-searched bounds on cumulative sums
-give the same numbers (a test compares them with DuckDB) in a few seconds.
+The work is done in DuckDB: per entity, running sums over the entity's moments
+(`SUM(...) OVER (PARTITION BY entity ORDER BY time ROWS UNBOUNDED PRECEDING)`), and
+each window's far bound found with an `ASOF JOIN`, so a window is the running sum
+just before the row's time minus the running sum just before the window's start.
+Amounts are summed in whole cents (integers, squares as 128-bit integers), so the
+sums do not depend on the order rows are added in and the features are deterministic.
 """
 
 from __future__ import annotations
 
+import tempfile
+
+import duckdb
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
-from tillit.errors import TillitError
 from tillit.tables.spec import TableSpecFile
 
 MICROS = 1_000_000
 PERIOD_LETTER = {"day": "d", "week": "w", "month": "m"}
 PERIOD_FORMAT = {"day": "%Y-%m-%d", "week": "%G-W%V", "month": "%Y-%m"}
 NO_TIME_PERIOD = "all"
+# DuckDB's share of the machine: two threads, and memory well under the 4 GB a
+# 1.8 M-row table may use in all (it spills to a temporary folder beyond that).
+DUCKDB_THREADS = 2
+DUCKDB_MEMORY_LIMIT = "2GB"
 
 
 def entity_prefix(entity: str) -> str:
@@ -84,20 +92,155 @@ def history_feature_names(spec: TableSpecFile) -> list[str]:
     return list(history_feature_descriptions(spec))
 
 
-def _window_sums(
-    order_key: np.ndarray, cumulative: list[np.ndarray], lo_key: np.ndarray, hi_key: np.ndarray
-) -> list[np.ndarray]:
-    """Sums over the sorted rows with lo_key <= key < hi_key, from cumulative sums."""
-    lo = np.searchsorted(order_key, lo_key, side="left")
-    hi = np.searchsorted(order_key, hi_key, side="left")
-    return [c[hi] - c[lo] for c in cumulative]
+def _connect(scratch: str) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB with bounded threads and memory, spilling only into `scratch`."""
+    con = duckdb.connect(
+        config={
+            "threads": DUCKDB_THREADS,
+            "memory_limit": DUCKDB_MEMORY_LIMIT,
+            "temp_directory": scratch,
+        }
+    )
+    con.execute("SET enable_progress_bar = false")  # it would print into a job's output
+    return con
 
 
-def _cumulative(values: np.ndarray) -> np.ndarray:
-    """Cumulative sums with a leading zero, so c[hi] - c[lo] sums rows lo..hi-1."""
-    out = np.zeros(len(values) + 1, dtype=values.dtype)
-    np.cumsum(values, out=out[1:])
-    return out
+def _entity_query(spec: TableSpecFile, entity_code: str, prefix: str) -> str:
+    """One entity's features, one row per table row (`i` = the row's position).
+
+    `moments`: one row per (entity, time) with counts and integer sums; `cum`: running
+    sums over the entity's moments, strictly before and up to each; `window_sums`: each
+    window's sum as the running sum before the moment minus the running sum before the
+    window's first moment (`first_value` over a RANGE frame on integer microseconds,
+    found by the frame's bounds, with no aggregate over the frame itself).
+    """
+    period_us = spec.period_seconds * MICROS
+    longest = max(spec.windows)
+    delay_us = spec.label_delay * period_us
+    unit = PERIOD_LETTER[spec.period]
+    cap_hours = longest * spec.period_seconds / 3600
+    measures = ["n"]
+    sums = ["count(*) AS n"]
+    if spec.amount:
+        measures += ["c", "c2"]
+        sums += ["sum(cents) AS c", "sum(cents::HUGEINT * cents) AS c2"]
+    if spec.label:
+        measures += ["k", "f"]
+        # A label not yet reviewed is NULL: not counted among the known ones.
+        sums += ["count(label) AS k", "coalesce(sum(label), 0)::BIGINT AS f"]
+    # Running sums strictly before each moment (`x_before`) and up to it (`x_upto`).
+    running = ", ".join(
+        f"sum({m}) OVER running - {m} AS {m}_before, sum({m}) OVER running AS {m}_upto"
+        for m in measures
+    )
+    frames: dict[str, str] = {}  # window name -> its RANGE frame over the entity's moments
+
+    def since(x: str, offset_us: int) -> str:
+        """The sum of x over the moments from `t - offset` up to just before `t`."""
+        frames[f"from_{offset_us}"] = f"RANGE BETWEEN {offset_us} PRECEDING AND CURRENT ROW"
+        # The frame's first moment is the first at or after t - offset: the running sum
+        # just before it is the sum of everything before t - offset.
+        return f"{x}_before - first_value({x}_before) OVER from_{offset_us}"
+
+    sums_needed: list[str] = []
+    for w in sorted(spec.windows):
+        sums_needed.append(f"{since('n', w * period_us)} AS n_{w}")
+        if spec.amount:
+            sums_needed.append(f"{since('c', w * period_us)} AS c_{w}")
+    if spec.amount:
+        sums_needed.append(f"{since('c2', longest * period_us)} AS c2_long")
+    if spec.label:
+        # Known labels: rows at least the delay old, within `longest` periods before that;
+        # with no delay, strictly older than the row itself.
+        for m in ("k", "f"):
+            oldest = f"first_value({m}_before) OVER from_{longest * period_us + delay_us}"
+            since(m, longest * period_us + delay_us)
+            if delay_us:
+                frames["aged"] = f"RANGE BETWEEN UNBOUNDED PRECEDING AND {delay_us} PRECEDING"
+                newest = f"coalesce(last_value({m}_upto) OVER aged, 0)"
+            else:
+                newest = f"{m}_before"
+            sums_needed.append(f"{newest} - {oldest} AS {m}_long")
+    window_clause = ",\n    ".join(
+        f"{name} AS (PARTITION BY e ORDER BY t {frame})" for name, frame in frames.items()
+    )
+
+    moment: list[str] = []  # features of an (entity, time): the same for rows at that moment
+    row: dict[str, str] = {}  # every feature of a row, by name
+    for w in sorted(spec.windows):
+        name = f"{prefix}_rows_before_{w}{unit}"
+        moment.append(f'n_{w}::DOUBLE AS "{name}"')
+        if spec.amount:
+            total = f"(c_{w}::DOUBLE / 100)"
+            moment.append(f'{total} AS "{prefix}_amount_sum_before_{w}{unit}"')
+            moment.append(
+                f"CASE WHEN n_{w} > 0 THEN {total} / n_{w}::DOUBLE ELSE 0 END "
+                f'AS "{prefix}_amount_mean_before_{w}{unit}"'
+            )
+    mean = f'm."{prefix}_amount_mean_before_{longest}{unit}"'
+    if spec.amount:
+        mean_long = f'"{prefix}_amount_mean_before_{longest}{unit}"'
+        variance = (
+            f"CASE WHEN n_{longest} > 0 THEN (c2_long::DOUBLE / 10000) / n_{longest}::DOUBLE "
+            f"ELSE 0 END - {mean_long} * {mean_long}"  # not `** 2`: pow() may differ by an ulp
+        )
+        moment.append(f"sqrt(greatest({variance}, 0)) AS std_long")
+        moment.append(f"n_{longest} AS n_long")
+    moment.append(
+        f"CASE WHEN t_prev IS NULL THEN {cap_hours!r} "
+        f"ELSE least((t - t_prev)::DOUBLE / {3600 * MICROS}, {cap_hours!r}) END "
+        f'AS "{prefix}_hours_since_previous"'
+    )
+    if spec.label:
+        moment.append(f'f_long::DOUBLE AS "{prefix}_confirmed_before_{longest}{unit}"')
+        moment.append(
+            "CASE WHEN k_long > 0 THEN f_long::DOUBLE / k_long::DOUBLE ELSE 0 END "
+            f'AS "{prefix}_confirmed_share_before_{longest}{unit}"'
+        )
+    for name in history_feature_names(spec):
+        if name.startswith(f"{prefix}_"):
+            row[name] = f'm."{name}"'
+    if spec.amount:
+        # No history: the row is its own norm (ratio 1, deviation 0). The spread gets a
+        # floor of 1 % of the mean: one repeated amount is not infinitely far from it.
+        row[f"{prefix}_amount_over_mean_{longest}{unit}"] = (
+            f"CASE WHEN {mean} > 0 THEN r.amount / {mean} ELSE 1 END"
+        )
+        row[f"{prefix}_amount_z_{longest}{unit}"] = (
+            f"CASE WHEN m.n_long > 0 AND {mean} > 0 "
+            f"THEN (r.amount - {mean}) / greatest(m.std_long, 0.01 * {mean}) ELSE 0 END"
+        )
+    wanted = [name for name in history_feature_names(spec) if name.startswith(f"{prefix}_")]
+    row_select = ",\n  ".join(f'{row[name]} AS "{name}"' for name in wanted)
+    sums_select = ",\n    ".join(sums_needed)
+    moment_select = ",\n    ".join(moment)
+    return f"""
+WITH rows AS (
+  SELECT i, {entity_code} AS e, t, amount, label,
+    round_even(amount * 100, 0)::BIGINT AS cents
+  FROM source
+),
+moments AS (SELECT e, t, {", ".join(sums)} FROM rows GROUP BY e, t),
+cum AS (
+  SELECT e, t, {running}, lag(t) OVER (PARTITION BY e ORDER BY t) AS t_prev
+  FROM moments
+  WINDOW running AS (PARTITION BY e ORDER BY t ROWS UNBOUNDED PRECEDING)
+),
+window_sums AS (
+  SELECT e, t, t_prev,
+    {sums_select}
+  FROM cum
+  WINDOW {window_clause}
+),
+features AS (
+  SELECT e, t,
+    {moment_select}
+  FROM window_sums
+)
+SELECT r.i,
+  {row_select}
+FROM rows r JOIN features m ON r.e = m.e AND r.t = m.t
+"""
 
 
 def entity_history(table: pd.DataFrame, spec: TableSpecFile) -> pd.DataFrame:
@@ -105,115 +248,41 @@ def entity_history(table: pd.DataFrame, spec: TableSpecFile) -> pd.DataFrame:
 
     Also returns the row's `period` (day, ISO week or month as text; "all" without time).
 
-    How: per entity, the rows are sorted once by (entity, time) and every window is a
-    difference of cumulative sums between two binary-searched bounds, in microseconds:
-    `[t - w periods, t)` for the history and `[t - w - delay, t - delay]` (strictly
-    before `t` when the delay is 0) for the labels. Sums of amounts are in whole
-    cents (integers), so they do not depend on the order they are added in.
+    Windows are `[t - w periods, t)` for the history and `[t - w - delay, t - delay]`
+    (strictly before `t` when the delay is 0) for the labels, in microseconds; the hours
+    since the previous row are capped at the longest window. See the module docstring.
     """
     n = len(table)
-    out = pd.DataFrame(index=table.index)
+    names = history_feature_names(spec)
     if spec.time is None:
-        out["period"] = NO_TIME_PERIOD
-        return out
-    times = pd.to_datetime(table[spec.time]).astype("datetime64[us]")
-    out["period"] = times.dt.strftime(PERIOD_FORMAT[spec.period]).to_numpy()
-    if not spec.entities or n == 0:
-        return (
-            out.loc[:, ["period", *history_feature_names(spec)]]
-            if n
-            else out.reindex(columns=["period", *history_feature_names(spec)])
-        )
-    t_us = times.to_numpy().astype(np.int64)
-    t_rel = t_us - t_us.min()
-    period_us = spec.period_seconds * MICROS
-    longest = max(spec.windows)
-    delay_us = spec.label_delay * period_us
-    reach = (longest * period_us) + delay_us + 2
-    span = int(t_rel.max()) + reach + 1
-    unit = PERIOD_LETTER[spec.period]
-    cap_hours = longest * spec.period_seconds / 3600
-    cents = (
-        np.round(table[spec.amount].to_numpy(dtype=np.float64) * 100).astype(np.int64)
-        if spec.amount
-        else None
-    )
-    amount = table[spec.amount].to_numpy(dtype=np.float64) if spec.amount else np.zeros(n)
-    label = table[spec.label].to_numpy(dtype=np.float64) if spec.label else None
-    for entity in spec.entities:
-        p = entity_prefix(entity)
-        codes, uniques = pd.factorize(table[entity], sort=False)
-        if len(uniques) * span >= 2**62:
-            raise TillitError(
-                f"{entity}: {len(uniques):,} entities over this time span do not fit the "
-                "microsecond index; split the table by time"
-            )
-        # Everything is computed in (entity, time) order, where the binary searches are
-        # cache-friendly, and put back in the table's order at the end.
-        order = np.lexsort((t_rel, codes))
-        sorted_codes = codes[order].astype(np.int64)
-        sorted_t = t_rel[order]
-        key = sorted_codes * span + sorted_t + reach
-        found: dict[str, np.ndarray] = {}
-        cumulative = [_cumulative(np.ones(n, dtype=np.int64))]
-        if cents is not None:
-            sorted_cents = cents[order]
-            cumulative += [
-                _cumulative(sorted_cents),
-                _cumulative(sorted_cents.astype(np.float64) ** 2),
-            ]
-            sorted_amount = amount[order]
-        for w in sorted(spec.windows):
-            sums = _window_sums(key, cumulative, key - w * period_us, key)
-            count = sums[0].astype(np.float64)
-            found[f"{p}_rows_before_{w}{unit}"] = count
-            if cents is not None:
-                total = sums[1].astype(np.float64) / 100
-                found[f"{p}_amount_sum_before_{w}{unit}"] = total
-                mean = np.divide(total, count, out=np.zeros(n), where=count > 0)
-                found[f"{p}_amount_mean_before_{w}{unit}"] = mean
-                if w == longest:
-                    square = sums[2] / 10_000
-                    variance = np.divide(square, count, out=np.zeros(n), where=count > 0) - mean**2
-                    std = np.sqrt(np.maximum(variance, 0.0))
-                    # No history: the row is its own norm (ratio 1, deviation 0).
-                    found[f"{p}_amount_over_mean_{longest}{unit}"] = np.divide(
-                        sorted_amount, mean, out=np.ones(n), where=mean > 0
-                    )
-                    # The spread gets a floor of 1 % of the mean: one repeated amount is not infinite.
-                    found[f"{p}_amount_z_{longest}{unit}"] = np.divide(
-                        sorted_amount - mean,
-                        np.maximum(std, 0.01 * mean),
-                        out=np.zeros(n),
-                        where=(count > 0) & (mean > 0),
-                    )
-        # The previous row strictly before t: the last sorted row with a smaller key.
-        before = np.searchsorted(key, key, side="left") - 1
-        has_previous = (before >= 0) & (sorted_codes[np.maximum(before, 0)] == sorted_codes)
-        hours = (sorted_t - sorted_t[np.maximum(before, 0)]) / (3600 * MICROS)
-        found[f"{p}_hours_since_previous"] = np.where(
-            has_previous, np.minimum(hours, cap_hours), cap_hours
-        )
-        if label is not None:
-            sorted_label = label[order]
-            known = ~np.isnan(sorted_label)
-            label_sums = [
-                _cumulative(known.astype(np.int64)),
-                _cumulative(np.where(known, sorted_label, 0.0).astype(np.int64)),
-            ]
-            # Known labels: rows at least the delay old; strictly older than t when it is 0.
-            newest = key - delay_us + (1 if delay_us > 0 else 0)
-            labelled, confirmed = _window_sums(
-                key, label_sums, key - longest * period_us - delay_us, newest
-            )
-            labelled = labelled.astype(np.float64)
-            confirmed = confirmed.astype(np.float64)
-            found[f"{p}_confirmed_before_{longest}{unit}"] = confirmed
-            found[f"{p}_confirmed_share_before_{longest}{unit}"] = np.divide(
-                confirmed, labelled, out=np.zeros(n), where=labelled > 0
-            )
-        for name, values in found.items():
-            column = np.empty(n, dtype=np.float64)
-            column[order] = values
-            out[name] = column
-    return out.loc[:, ["period", *history_feature_names(spec)]]
+        return pd.DataFrame({"period": NO_TIME_PERIOD}, index=table.index)
+    if n == 0:
+        return pd.DataFrame(index=table.index, columns=["period", *names])
+    t_us = pd.to_datetime(table[spec.time]).astype("datetime64[us]").to_numpy().astype(np.int64)
+    source: dict[str, pa.Array | np.ndarray] = {"i": np.arange(n, dtype=np.int64), "t": t_us}
+    source["amount"] = table[spec.amount].to_numpy(dtype=np.float64) if spec.amount else np.zeros(n)
+    label = table[spec.label].to_numpy(dtype=np.float64) if spec.label else np.full(n, np.nan)
+    source["label"] = pa.array(label, from_pandas=True)  # NaN (not reviewed) -> NULL
+    for j, entity in enumerate(spec.entities):
+        source[f"e{j}"] = pd.factorize(table[entity], sort=False)[0].astype(np.int32)
+    columns: dict[str, np.ndarray] = {}
+    with tempfile.TemporaryDirectory(prefix="tillit-duckdb-") as scratch:
+        con = _connect(scratch)
+        try:
+            con.register("source", pa.table(source))
+            period = con.execute(
+                "SELECT strftime(make_timestamp(t), ?) AS period FROM source ORDER BY i",
+                [PERIOD_FORMAT[spec.period]],
+            ).fetchnumpy()["period"]
+            columns["period"] = np.asarray(period, dtype=object)
+            for j, entity in enumerate(spec.entities):
+                found = con.execute(_entity_query(spec, f"e{j}", entity_prefix(entity)))
+                result = found.fetchnumpy()
+                at = np.asarray(result.pop("i"))
+                for name, values in result.items():
+                    column = np.empty(n, dtype=np.float64)
+                    column[at] = np.asarray(values, dtype=np.float64)
+                    columns[name] = column
+        finally:
+            con.close()
+    return pd.DataFrame(columns, index=table.index).loc[:, ["period", *names]]

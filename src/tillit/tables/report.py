@@ -115,10 +115,16 @@ def render_table_report(
         if row_id in combined.index:
             values = combined.loc[row_id]
             chart = contribution_chart(values.loc[values.abs().nlargest(8).index])
+        standing = (
+            f"rank {record['rank']}, risk {record['risk_score']:.3f}"
+            if record.get("status", "scored") == "scored"
+            else "not scored"  # held at the door: the reason says which rule it broke
+        )
+        amount = "" if amount.endswith("nan") else amount
         parts.append(
             f"<div class='row'><b>{escape(id_column)} {escape(row_id)}</b> "
-            f"(period {escape(str(record['period']))}, rank {record['rank']}, risk "
-            f"{record['risk_score']:.3f}{escape(amount)}; {escape(str(record['why_flagged']))})"
+            f"(period {escape(str(record['period']) or 'unknown')}, {standing}"
+            f"{escape(amount)}; {escape(str(record['why_flagged']))})"
             "<ul>"
             + "".join(f"<li>{escape(r)}</li>" for r in str(record["reasons"]).split("; "))
             + f"</ul>{chart}</div>"

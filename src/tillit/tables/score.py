@@ -27,6 +27,7 @@ from tillit.tables.spec import TableSpecFile
 ADDITIVITY_TOLERANCE = 1e-6
 WHY_CAPACITY = "capacity"
 WHY_RANDOM = "random check"
+WHY_QUARANTINE = "quarantined"  # a row the door held: listed, flagged, not scored
 
 
 class ExplanationError(TillitError):
@@ -42,22 +43,48 @@ class ScoredTable:
     counts: dict[str, int]
 
 
+def _scored(df: pd.DataFrame) -> pd.Series:
+    return df["status"] == "scored"
+
+
 def risk_list_schema(id_column: str) -> pa.DataFrameSchema:
-    """The risk list on the way out: unique ids, risks in [0, 1], ranks from 1, reasons when flagged."""
+    """The risk list on the way out: every row accounted for, risks in [0, 1], ranks from 1.
+
+    Scored rows have unique ids, a risk and a rank; rows quarantined at the door have
+    neither, are flagged and say why (their ids may repeat or be empty: that is why
+    they were held).
+    """
     return pa.DataFrameSchema(
         {
-            id_column: pa.Column(str, unique=True),
+            id_column: pa.Column(str),
             "period": pa.Column(str),
-            "risk_score": pa.Column(float, [pa.Check.ge(0), pa.Check.le(1)]),
-            "rank": pa.Column("int64", pa.Check.ge(1)),
+            "status": pa.Column(str, pa.Check.isin(["scored", "quarantined"])),
+            "risk_score": pa.Column(float, [pa.Check.ge(0), pa.Check.le(1)], nullable=True),
+            "rank": pa.Column("Int64", pa.Check.ge(1), nullable=True),
             "flagged": pa.Column(bool),
-            "why_flagged": pa.Column(str, pa.Check.isin(["", WHY_CAPACITY, WHY_RANDOM])),
+            "why_flagged": pa.Column(
+                str, pa.Check.isin(["", WHY_CAPACITY, WHY_RANDOM, WHY_QUARANTINE])
+            ),
             "reasons": pa.Column(str),
         },
-        checks=pa.Check(
-            lambda df: ~df["flagged"] | (df["reasons"] != ""),
-            name="every_flagged_row_has_reasons",
-        ),
+        checks=[
+            pa.Check(
+                lambda df: ~df["flagged"] | (df["reasons"] != ""),
+                name="every_flagged_row_has_reasons",
+            ),
+            pa.Check(
+                lambda df: ~_scored(df) | (df["risk_score"].notna() & df["rank"].notna()),
+                name="scored_rows_have_a_risk_and_a_rank",
+            ),
+            pa.Check(
+                lambda df: _scored(df) | (df["flagged"] & (df["why_flagged"] == WHY_QUARANTINE)),
+                name="quarantined_rows_are_flagged",
+            ),
+            pa.Check(
+                lambda df: ~df.loc[_scored(df), id_column].duplicated().any(),
+                name="scored_ids_are_unique",
+            ),
+        ],
         strict=False,
     )
 
@@ -176,7 +203,7 @@ def score_rows(
         risk_list[spec.amount] = rows[spec.amount].to_numpy()
     risk_list["status"] = "scored"
     risk_list["risk_score"] = risk
-    risk_list["rank"] = rank
+    risk_list["rank"] = pd.array(rank, dtype="Int64")  # empty for rows held at the door
     risk_list["flagged"] = flagged
     risk_list["why_flagged"] = why
     risk_list["reasons"] = reasons.to_numpy()

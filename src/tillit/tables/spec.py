@@ -28,6 +28,7 @@ from tillit.data.validate import (
     _coerce,
     _empty_quarantine,
     _schema_failures,
+    _without_cells_already_recorded,
 )
 from tillit.errors import ContractError, TillitError
 
@@ -263,7 +264,10 @@ def check_table(
     door = DoorSpec(spec.name, pandera_schema(spec, kinds), (spec.id,), kinds)
     as_contract = cast(ContractTableSpec, door)
     typed, coerce_records = _coerce(spec.name, as_contract, raw)
-    schema_records = _schema_failures(spec.name, as_contract, typed)
+    # A value that did not parse is not also reported as empty.
+    schema_records = _without_cells_already_recorded(
+        _schema_failures(spec.name, as_contract, typed), coerce_records
+    )
     records = pd.concat(
         [r for r in (coerce_records, schema_records) if not r.empty] or [_empty_quarantine()],
         ignore_index=True,

@@ -48,6 +48,9 @@ def test_ties_go_to_the_configured_weight_and_few_labels_keep_it() -> None:
     few = choose_supervised_weight(_labels(9, 30), same[1:], same[1:], 0.5, "the window")
     assert few.weight == 0.5
     assert "9 confirmed and 30 cleared rows in the window are too few" in few.basis
+    no_scorer = choose_supervised_weight(_labels(10, 30), same, np.full(40, np.nan), 0.5, "x")
+    assert no_scorer.weight == 0.5
+    assert "do not hold both confirmed and cleared rows" in no_scorer.basis
 
 
 def test_unreviewed_rows_and_missing_supervised_scores_are_left_out() -> None:

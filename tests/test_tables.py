@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -358,9 +359,11 @@ def test_cli_end_to_end_on_a_small_simulated_table(tmp_path: Path) -> None:
     assert manifest["model"]["alias"] == "champion"
     for name in ("report.html", "model_card.md", "risk_list.csv"):
         assert name in manifest["outputs"]
-    assert (
-        "Fairness" in (out / "model_card.md").read_text()
-        or "fairness" in (out / "model_card.md").read_text()
+    card = (out / "model_card.md").read_text()
+    assert "Fairness" in card or "fairness" in card
+    # The blend weight the run chose, and where it was chosen, travel with the model.
+    assert re.search(
+        r"weight of the supervised scorer in the blend[^\n]*chosen on|configured weight", card
     )
     # The same table, spec and model give a byte-identical risk list.
     ok(

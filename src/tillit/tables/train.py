@@ -78,6 +78,12 @@ def choose_supervised_weight(
     to the weight nearest `fallback`, and with fewer than ten rows of either class
     the fallback stands.
     """
+    if np.isnan(supervised_percentile).all():
+        return BlendChoice(
+            fallback,
+            f"{fallback:g} (the configured weight: the rows fitted before {where} do not "
+            "hold both confirmed and cleared rows, so no supervised scorer to weigh)",
+        )
     known = ~np.isnan(labels) & ~np.isnan(supervised_percentile)
     y = labels[known]
     n_confirmed, n_cleared = int((y == 1).sum()), int((y == 0).sum())

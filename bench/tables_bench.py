@@ -130,6 +130,7 @@ def bench_cards(rows: int, folder: Path) -> dict[str, object]:
         "rows": len(frame),
         "fraud_share": round(float(frame["TX_FRAUD"].mean()), 4),
         "evaluation": run.data.tags.get("evaluation_basis"),
+        "blend_weight": run.data.params.get("blend.supervised_weight_basis"),
         "train_seconds": train_s,
         "score_seconds": score_s,
         "scored_period": selection,

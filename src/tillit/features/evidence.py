@@ -75,7 +75,7 @@ def _facts(r: Any, code: str, cap: int, min_minutes: float) -> list[Part]:
         return [(key, {**who, "died": _day(r.deceased_known), "n": n, "visits": visits})]
     if code == "visits_during_hospital_stay":
         n = int(r.hospital_n)
-        stays = "; ".join(str(stay) for stay in r.hospital_stays)
+        stays = {"parts": [_stay(str(stay)) for stay in r.hospital_stays]}
         return [(key, {**who, "n": n, "stays": stays, "visits": _cut(r.hospital_ids, n)})]
     if code == "billed_during_hospital_stay":
         days, in_hospital = int(r.days), int(r.hospital_days)
@@ -92,9 +92,9 @@ def _facts(r: Any, code: str, cap: int, min_minutes: float) -> list[Part]:
         return [(key, fields)]
     if code == "staff_double_booked":
         n = int(r.double_booked_n)
-        pairs = [str(pair) for pair in r.double_booked_pairs]
-        parts: list[Part] = [(key, {"n": n, "min_minutes": min_minutes, "pairs": "; ".join(pairs)})]
-        if n > len(pairs):
+        pairs = {"parts": [_pair(str(pair)) for pair in r.double_booked_pairs]}
+        parts: list[Part] = [(key, {"n": n, "min_minutes": min_minutes, "pairs": pairs})]
+        if n > len(pairs["parts"]):
             parts.append((f"{key}.more", {"more": n - len(pairs)}))
         return parts
     if code == "service_without_grant":
@@ -133,6 +133,30 @@ def _facts(r: Any, code: str, cap: int, min_minutes: float) -> list[Part]:
         }
         return [(key, fields)]
     raise ValueError(f"no evidence text for finding {code!r}")
+
+
+# The fields of an overlapping pair of visits, as features/queries.py joins them (by chr(31)).
+PAIR_FIELDS = (
+    "staff",
+    "visit",
+    "time",
+    "method",
+    "other_visit",
+    "other_client",
+    "other_time",
+    "method_other",
+    "minutes",
+)
+
+
+def _pair(joined: str) -> Part:
+    return ("evidence.pair", dict(zip(PAIR_FIELDS, joined.split("\x1f"), strict=True)))
+
+
+def _stay(joined: str) -> Part:
+    """A hospital stay: admitted, `open` (not discharged by the month's end) or `closed`, until."""
+    admitted, state, until = joined.split("\x1f")
+    return (f"evidence.stay.{state}", {"admitted": admitted, "until": until})
 
 
 def _prevailing(r: Any, table_rate: float) -> list[Part]:

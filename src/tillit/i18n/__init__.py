@@ -123,11 +123,15 @@ def render_parts(parts: Sequence[Sequence[Any]], lang: str) -> str:
     """Facts as `[key, fields]` parts (see features/evidence.py) in words of `lang`."""
     out = []
     for key, fields in parts:
-        filled = {
-            name: listing(value["items"], int(value["total"]), lang)
-            if isinstance(value, Mapping)
-            else value
-            for name, value in fields.items()
-        }
+        filled = {name: _field(value, lang) for name, value in fields.items()}
         out.append(text(key, lang, **filled))
     return "".join(out)
+
+
+def _field(value: Any, lang: str) -> Any:
+    """A list cut short (`items`, `total`) or a list of parts (`parts`) in words; else as is."""
+    if not isinstance(value, Mapping):
+        return value
+    if "parts" in value:
+        return "; ".join(render_parts([part], lang) for part in value["parts"])
+    return listing(value["items"], int(value["total"]), lang)

@@ -2,7 +2,8 @@
 
 A finding's evidence is a list of parts, each a key of this table and its fields;
 a field given as `{"items": [...], "total": n}` is a list cut short, rendered
-with `listing` ("a, b and 3 more").
+with `listing` ("a, b and 3 more"), and one given as `{"parts": [...]}` is a list of
+parts of its own, each worded and joined by "; ".
 """
 
 from __future__ import annotations
@@ -63,6 +64,12 @@ EVIDENCE: Tables = {
         ),
         # A list cut short.
         "more": " and {more} more",
+        "pair": (
+            "staff {staff}: visit {visit} ({time}, {method}) and visit {other_visit} at client "
+            "{other_client} ({other_time}, {method_other}) overlap {minutes} min"
+        ),
+        "stay.closed": "admitted {admitted}, discharged {until}",
+        "stay.open": "admitted {admitted}, not discharged by {until}",
     },
     "sv": {
         "billing_after_death": (
@@ -118,5 +125,11 @@ EVIDENCE: Tables = {
             "de övriga: {others}"
         ),
         "more": " och {more} till",
+        "pair": (
+            "personal {staff}: besök {visit} ({time}, {method}) och besök {other_visit} hos "
+            "brukare {other_client} ({other_time}, {method_other}) överlappar {minutes} min"
+        ),
+        "stay.closed": "inskriven {admitted}, utskriven {until}",
+        "stay.open": "inskriven {admitted}, inte utskriven {until}",
     },
 }

@@ -189,6 +189,8 @@ PATTERNS: Tables = {
             "are from their peers."
         ),
         "past": " (in the training months: {history:.0%})",
+        "why_common": "fires on {share:.0%} of the month's invoices",
+        "why_cleared": "past reviews cleared {cleared:.0%} of {reviews:.0f} invoices with it",
     },
     "sv": {
         "billing_after_death": "fakturering efter brukarens död",
@@ -206,5 +208,9 @@ PATTERNS: Tables = {
             "långt de ligger från sina jämförbara."
         ),
         "past": "; under träningsmånaderna {history:.0%}",
+        "why_common": "finns på {share:.0%} av månadens fakturor",
+        "why_cleared": (
+            "tidigare granskningar friade {cleared:.0%} av {reviews:.0f} fakturor med fyndet"
+        ),
     },
 }

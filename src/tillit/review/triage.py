@@ -9,11 +9,13 @@ silently. A provider with many flagged invoices is one case to review, not hundr
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 
 from tillit.features.catalog import FINDING_CODES
-from tillit.i18n import LANGS, check_lang, text, words
+from tillit.i18n import LANGS, check_lang, render_parts, text, words
 
 # Lower = more severe: facts that cannot be honest first, then billing without a basis,
 # then mismatches that can be a clerical error.
@@ -74,6 +76,7 @@ def pattern_records(patterns: pd.DataFrame) -> list[dict[str, object]]:
             if pd.isna(r.history_month_share)
             else round(float(r.history_month_share), 4),
             "why": str(r.why),
+            "why_facts": str(getattr(r, "why_facts", "[]")),
         }
         for r in demoted.itertuples()
     ]
@@ -97,8 +100,16 @@ def pattern_sentence(record: dict[str, object], language: str = "en") -> str:
         share=share,
         n=record["invoices_with_it"],
         past=past,
-        why=record["why"],
+        why=_why(record, language),
     )
+
+
+def _why(record: dict[str, object], language: str) -> str:
+    """Why the finding type was demoted, in `language` (the English text without facts)."""
+    facts = json.loads(str(record.get("why_facts") or "[]"))
+    if not facts:
+        return str(record["why"])
+    return "; ".join(render_parts([part], language) for part in facts)
 
 
 def provider_cases(

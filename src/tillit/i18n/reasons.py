@@ -71,6 +71,8 @@ REASONS: Tables = {
         "peer_z.above": "{sentence} ({z} robust standard deviations above comparable invoices)",
         "peer_z.below": "{sentence} ({z} robust standard deviations below comparable invoices)",
         "nothing_stands_out": "no feature stands out from comparable invoices",
+        # A quarantined invoice; the reason is the data contract's rule (in English).
+        "cannot_be_scored": "cannot be scored: {reason}",
     },
     "sv": {
         "billed_over_registered_hours.no_visits": (
@@ -116,6 +118,7 @@ REASONS: Tables = {
         "peer_z.above": "{sentence} ({z} robusta standardavvikelser över jämförbara fakturor)",
         "peer_z.below": "{sentence} ({z} robusta standardavvikelser under jämförbara fakturor)",
         "nothing_stands_out": "inget sticker ut jämfört med liknande fakturor",
+        "cannot_be_scored": "kan inte bedömas: {reason}",
     },
 }
 

@@ -294,7 +294,7 @@ def score_month(
             "reasons": reasons.to_numpy(),
         }
     )
-    held = _held_rows(quarantined)
+    held = _held_rows(quarantined, config.language)
     risk_list = pd.concat([scored, held], ignore_index=True) if len(held) else scored
     risk_list["model_name"] = identity.name
     risk_list["model_version"] = identity.version
@@ -427,7 +427,7 @@ def _explain(
     return exact, reasons, agreement
 
 
-def _held_rows(quarantined: pd.DataFrame) -> pd.DataFrame:
+def _held_rows(quarantined: pd.DataFrame, language: str = "en") -> pd.DataFrame:
     """Invoices that cannot be scored, as risk list rows: flagged, with the reason."""
     return pd.DataFrame(
         {
@@ -445,6 +445,9 @@ def _held_rows(quarantined: pd.DataFrame) -> pd.DataFrame:
             "flagged": True,
             "why_flagged": WHY_QUARANTINE,
             "findings": "",
-            "reasons": ("cannot be scored: " + quarantined["reason"].astype("str")).to_numpy(),
+            "reasons": [
+                text("reason.cannot_be_scored", language, reason=reason)
+                for reason in quarantined["reason"].astype("str")
+            ],
         }
     )

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator, Mapping
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from tillit.features.catalog import MAD_TO_SD, feature_catalog
-from tillit.i18n import LANGS, Lang, check_lang, text, words
+from tillit.i18n import LANGS, Lang, check_lang, placeholders, text, words
 
 Language = Lang
 
@@ -58,33 +59,51 @@ _VARIANTS: dict[str, tuple[str, Callable[[Mapping[str, Any]], bool]]] = {
 }
 
 
-def _fields(row: Mapping[str, Any], value: float, median: float, service: str) -> dict[str, str]:
-    """The numbers a reason template may name, formatted as the sentences show them."""
-    fields = {"service": service}
-    for name, column in (
-        ("billed", "billed_hours"),
-        ("registered", "registered_visit_hours"),
-        ("granted", "granted_hours"),
-        ("amount", "amount_sek"),
-    ):
-        fields[name] = _num(row[column]) if column in row else "–"
-    for prefix, number in (("value", value), ("typical", median)):
-        fields[prefix] = _num(number)
-        fields[f"{prefix}_0"] = _num(number, 0)
-        fields[f"{prefix}_2"] = _num(number, 2)
-        fields[f"{prefix}_3"] = _num(number, 3)
-        fields[f"{prefix}_pct"] = _pct(number)
-    return fields
+# How each field a reason template may name is formatted from (row, value, median, service).
+_FIELDS: dict[str, Callable[[Mapping[str, Any], float, float, str], str]] = {
+    "service": lambda r, v, m, s: s,
+    "billed": lambda r, v, m, s: _num(r["billed_hours"]),
+    "registered": lambda r, v, m, s: _num(r["registered_visit_hours"]),
+    "granted": lambda r, v, m, s: _num(r["granted_hours"]),
+    "amount": lambda r, v, m, s: _num(r["amount_sek"]),
+    "value": lambda r, v, m, s: _num(v),
+    "value_0": lambda r, v, m, s: _num(v, 0),
+    "value_2": lambda r, v, m, s: _num(v, 2),
+    "value_3": lambda r, v, m, s: _num(v, 3),
+    "value_pct": lambda r, v, m, s: _pct(v),
+    "typical": lambda r, v, m, s: _num(m),
+    "typical_2": lambda r, v, m, s: _num(m, 2),
+    "typical_3": lambda r, v, m, s: _num(m, 3),
+    "typical_pct": lambda r, v, m, s: _pct(m),
+}
+
+
+@lru_cache(maxsize=256)
+def _needs(key: str, language: str) -> tuple[str, ...]:
+    """The formatted fields the reason template `key` names (others are not computed)."""
+    template = words("reason", language)[key.removeprefix("reason.")]
+    return tuple(name for name in sorted(placeholders(template)) if name in _FIELDS)
+
+
+def _fill(
+    key: str, language: str, row: Mapping[str, Any], value: float, median: float, service: str
+) -> dict[str, str]:
+    return {name: _FIELDS[name](row, value, median, service) for name in _needs(key, language)}
 
 
 def _templated(
-    feature: str, row: Mapping[str, Any], language: Language, fields: dict[str, str]
+    feature: str,
+    row: Mapping[str, Any],
+    language: Language,
+    value: float,
+    median: float,
+    service: str,
 ) -> str:
-    key = feature
+    key = f"reason.{feature}"
     if feature in _VARIANTS:
         variant, applies = _VARIANTS[feature]
-        key = f"{feature}.{variant}" if applies(row) else feature
-    return text(f"reason.{key}", language, **fields)
+        key = f"reason.{feature}.{variant}" if applies(row) else key
+    return text(key, language, **_fill(key, language, row, value, median, service))
 
 
 # Features whose low values are the suspicious ones (copied registrations vary little,
@@ -173,11 +192,11 @@ def reason_sentence(
         side = "above" if z > 0 else "below"
         return text(f"reason.peer_z.{side}", language, sentence=sentence, z=_num(abs(z)))
     value = float(row[feature])
-    fields = _fields(row, value, median, service)
     if feature in _TEMPLATED:
-        return _templated(feature, row, language, fields)
+        return _templated(feature, row, language, value, median, service)
     if descriptions is None:
         descriptions = feature_catalog()
+    fields = _fill("reason.generic", language, row, value, median, service)
     return _generic(feature, language, fields, descriptions)
 
 

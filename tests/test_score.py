@@ -284,7 +284,9 @@ def test_swedish_scoring_names_findings_and_reasons_in_swedish(world):
     english = "typical|billed|registered|no feature stands out|robust standard|the provider"
     assert not flagged["reasons"].str.contains(english).any()
     # The evidence after each finding's label is Swedish too.
-    assert not with_finding["findings"].str.contains(r"\bclient |invoice bills|the other\(s\)").any()
+    assert (
+        not with_finding["findings"].str.contains(r"\bclient |invoice bills|the other\(s\)").any()
+    )
 
 
 def test_explanations_cover_the_flagged_invoices_and_add_up_per_scorer(world, scored):

@@ -217,7 +217,7 @@ def test_output_layout_sorted_and_validated():
     assert list(fs.features["invoice_id"]) == ["I1", "I9"]
     assert all(fs.features[c].dtype == "float64" for c in FEATURE_COLUMNS)
     InvoiceFeatures.validate(fs.features)
-    assert list(fs.findings.columns) == ["invoice_id", "finding", "evidence"]
+    assert list(fs.findings.columns) == ["invoice_id", "finding", "evidence", "evidence_facts"]
     assert list(fs.quarantine.columns) == ["invoice_id", "period", "reason"]
 
 

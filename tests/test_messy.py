@@ -15,7 +15,7 @@ from tillit.modelling.base_rates import finding_base_rates, finding_patterns, ha
 from tillit.modelling.train import train
 from tillit.review.report import render_report
 from tillit.review.score import ModelIdentity, score_month
-from tillit.review.triage import pattern_sentence
+from tillit.review.triage import pattern_records, pattern_sentence
 from tillit.simulate import PADDED_VISITS, simulate
 
 IDENTITY = ModelIdentity("tillit-invoice-risk", "1", "run-messy")
@@ -145,6 +145,10 @@ def test_a_finding_on_many_invoices_of_the_month_is_demoted_to_a_pattern():
         "(in the training months: 80%); fires on 82% of the month's invoices: "
         "treated as a recording habit, not a finding"
     )
+    # In a Swedish report the reason why is Swedish too.
+    (swedish,) = [pattern_sentence(r, "sv") for r in pattern_records(patterns)]
+    assert "(164 st; finns på 82% av månadens fakturor)" in swedish
+    assert "fires on" not in swedish
     # A small month is not judged by its share: 9 of 10 is no base rate.
     assert not finding_patterns(_frame("2025-03", 10, 9), {}, BlendConfig())["demoted"].any()
 

@@ -11,7 +11,7 @@ import pytest
 from tillit.config import FeatureConfig, ReviewConfig, SimulationConfig, TrainingConfig
 from tillit.data.validate import validate_tables
 from tillit.features import FINDING_CODES, build_features
-from tillit.features.catalog import _SV_FINDINGS
+from tillit.i18n import text as i18n_text
 from tillit.jobs import LoadedData, period_quarantine
 from tillit.modelling.train import train
 from tillit.review.score import (
@@ -276,13 +276,17 @@ def test_swedish_scoring_names_findings_and_reasons_in_swedish(world):
     )
     flagged = month.risk_list[month.risk_list["flagged"]]
     with_finding = flagged[flagged["findings"] != ""]
-    labels = tuple(f"{text}: " for text in _SV_FINDINGS.values())
+    labels = tuple(f"{i18n_text(f'finding.{code}', 'sv')}: " for code in FINDING_CODES)
     for text in with_finding["findings"]:
         assert all(part.startswith(labels) for part in text.split(" | ")), text
     assert (flagged["reasons"].str.count(r" \| ") <= 1).all()
     assert flagged["reasons"].str.contains("typiskt för").any()
     english = "typical|billed|registered|no feature stands out|robust standard|the provider"
     assert not flagged["reasons"].str.contains(english).any()
+    # The evidence after each finding's label is Swedish too.
+    assert (
+        not with_finding["findings"].str.contains(r"\bclient |invoice bills|the other\(s\)").any()
+    )
 
 
 def test_explanations_cover_the_flagged_invoices_and_add_up_per_scorer(world, scored):

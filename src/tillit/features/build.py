@@ -27,7 +27,7 @@ from tillit.features.catalog import (
 from tillit.features.evidence import findings_table
 from tillit.features.schema import InvoiceFeatures
 
-FINDINGS_COLUMNS = ("invoice_id", "finding", "evidence")
+FINDINGS_COLUMNS = ("invoice_id", "finding", "evidence", "evidence_facts")
 QUARANTINE_COLUMNS = ("invoice_id", "period", "reason")
 
 
@@ -37,7 +37,8 @@ class FeatureSet:
 
     Attributes:
         features: one row per described invoice, sorted by invoice_id; passes InvoiceFeatures.
-        findings: invoice_id, finding (a FINDING_CODES key), evidence (checkable text).
+        findings: invoice_id, finding (a FINDING_CODES key), evidence (checkable text, English),
+            evidence_facts (the same as JSON facts, worded in either language by tillit.i18n).
         quarantine: invoice_id, period, reason for invoices that cannot be described.
     """
 

@@ -1,4 +1,8 @@
-"""Evidence texts for hard findings: facts a reviewer can check against the source tables.
+"""Evidence for hard findings: facts a reviewer can check against the source tables.
+
+Each finding's evidence is kept as facts (`evidence_facts`: JSON parts, each a
+`tillit.i18n` key and its fields: ids, dates, hours, amounts), which the review
+words in the report's language, and as English text (`evidence`).
 
 Texts name pseudonymous ids (visits, staff, clients, providers, invoices),
 dates and amounts, never a person. Long lists stop after a few items and say
@@ -7,12 +11,14 @@ how many more there are.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from tillit import i18n
 from tillit.config import FeatureConfig
 from tillit.features.catalog import FINDING_CODES
 
@@ -26,10 +32,16 @@ def _day(value: object) -> str:
 def listing(items: Iterable[object], total: int) -> str:
     """`a, b, c` plus `and N more` when the list was cut short."""
     shown = [str(item) for item in items]
-    text = ", ".join(shown)
-    if total > len(shown):
-        text += f" and {total - len(shown)} more"
-    return text
+    return i18n.listing(shown, total, "en")
+
+
+def _cut(items: Iterable[object], total: int) -> dict[str, Any]:
+    """A list cut short, as a field `render_parts` words as `a, b and N more`."""
+    return {"items": [str(item) for item in items], "total": int(total)}
+
+
+# One part of a finding's evidence: a `tillit.i18n` key and its fields.
+Part = tuple[str, dict[str, Any]]
 
 
 def _aligned(raw: pd.DataFrame, evidence: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
@@ -48,95 +60,118 @@ def _aligned(raw: pd.DataFrame, evidence: Mapping[str, pd.DataFrame]) -> pd.Data
     return out
 
 
-def _text(r: Any, code: str, cap: int, min_minutes: float) -> str:
-    """The evidence sentence of one finding on one invoice (`r` is a row namedtuple)."""
-    client, provider, service, period = r.client_id, r.provider_id, r.service_type, r.period
+def _facts(r: Any, code: str, cap: int, min_minutes: float) -> list[Part]:
+    """The evidence of one finding on one invoice as facts (`r` is a row namedtuple)."""
+    key = f"evidence.{code}"
+    who = {"client": str(r.client_id), "provider": str(r.provider_id), "period": str(r.period)}
+    service = str(r.service_type)
     if code == "billing_after_death":
-        return (
-            f"client {client} died on {_day(r.deceased_known)} (clients.deceased_on), "
-            f"before billed period {period} began; the invoice bills "
-            f"{r.billed_hours:.2f} h, {r.amount_sek:.2f} SEK"
-        )
+        died = _day(r.deceased_known)
+        money = {"billed_hours": float(r.billed_hours), "amount_sek": float(r.amount_sek)}
+        return [(key, {**who, "died": died, **money})]
     if code == "visits_after_death":
         n = int(r.after_death_n)
-        return (
-            f"client {client} died on {_day(r.deceased_known)} (clients.deceased_on); "
-            f"{n} visit(s) of this invoice start after that day: {listing(r.after_death_ids, n)}"
-        )
+        visits = _cut(r.after_death_ids, n)
+        return [(key, {**who, "died": _day(r.deceased_known), "n": n, "visits": visits})]
     if code == "visits_during_hospital_stay":
         n = int(r.hospital_n)
-        return (
-            f"{n} visit(s) registered on full days client {client} was in hospital "
-            f"({'; '.join(r.hospital_stays)}, hospital_stays): {listing(r.hospital_ids, n)}"
-        )
+        stays = {"parts": [_stay(str(stay)) for stay in r.hospital_stays]}
+        return [(key, {**who, "n": n, "stays": stays, "visits": _cut(r.hospital_ids, n)})]
     if code == "billed_during_hospital_stay":
         days, in_hospital = int(r.days), int(r.hospital_days)
-        home = float(r.granted_hours) * max(days - in_hospital, 0) / max(days, 1)
-        return (
-            f"client {client} was in hospital {in_hospital} full day(s) of {days} in "
-            f"{period} (hospital_stays); granted {float(r.granted_hours):.2f} h for the month, "
-            f"{home:.2f} h for the {max(days - in_hospital, 0)} day(s) at home; the invoice "
-            f"bills {float(r.billed_hours):.2f} h"
-        )
+        granted = float(r.granted_hours)
+        fields = {
+            **who,
+            "hospital_days": in_hospital,
+            "days": days,
+            "granted_hours": granted,
+            "home_hours": granted * max(days - in_hospital, 0) / max(days, 1),
+            "home_days": max(days - in_hospital, 0),
+            "billed_hours": float(r.billed_hours),
+        }
+        return [(key, fields)]
     if code == "staff_double_booked":
         n = int(r.double_booked_n)
-        pairs = [str(pair) for pair in r.double_booked_pairs]
-        text = f"{n} overlapping pair(s) of at least {min_minutes:g} min: " + "; ".join(pairs)
-        return text + (f" and {n - len(pairs)} more pairs" if n > len(pairs) else "")
+        pairs = {"parts": [_pair(str(pair)) for pair in r.double_booked_pairs]}
+        parts: list[Part] = [(key, {"n": n, "min_minutes": min_minutes, "pairs": pairs})]
+        if n > len(pairs["parts"]):
+            parts.append((f"{key}.more", {"more": n - len(pairs)}))
+        return parts
     if code == "service_without_grant":
-        text = (
-            f"no grant for {service} to client {client} with provider {provider} "
-            f"valid in {period} (grants)"
-        )
+        parts = [(key, {**who, "service": service})]
         others = r.grant_providers
         if isinstance(others, list | np.ndarray) and len(others) > 0:
-            text += (
-                f"; the client's grant for {service} that month is with provider(s) "
-                f"{', '.join(str(o) for o in others)}"
-            )
-        return text
+            names = ", ".join(str(o) for o in others)
+            parts.append((f"{key}.others", {"service": service, "others": names}))
+        return parts
     if code == "amount_mismatch_tariff":
         rate = float(r.rate_sek)
         expected = float(r.billed_hours) * rate
-        return (
-            f"amount {r.amount_sek:.2f} SEK; billed {r.billed_hours:.2f} h x rate "
-            f"{rate:.2f} SEK/h ({service}, {int(r.tariff_year)}) = {expected:.2f} SEK; "
-            f"difference {float(r.amount_sek) - expected:+.2f} SEK" + _prevailing_text(r, rate)
-        )
+        fields = {
+            "amount_sek": float(r.amount_sek),
+            "billed_hours": float(r.billed_hours),
+            "rate": rate,
+            "service": service,
+            "tariff_year": int(r.tariff_year),
+            "expected": expected,
+            "difference": float(r.amount_sek) - expected,
+        }
+        return [(key, fields), *_prevailing(r, rate)]
     if code == "billing_outside_contract":
         if pd.isna(r.approved_on) and r.provider_known:
-            return (
-                f"provider {provider} has no approval date (providers.approved_on is empty: "
-                f"an applicant) but billed period {period}"
-            )
+            return [(f"{key}.applicant", who)]
         if pd.notna(r.approved_on) and r.approved_on > r.last_day:
-            return (
-                f"provider {provider} was approved on {_day(r.approved_on)} "
-                f"(providers.approved_on), after billed period {period} ended"
-            )
-        return (
-            f"provider {provider} was terminated on {_day(r.terminated_known)} "
-            f"(providers.terminated_on), before billed period {period} began"
-        )
+            return [(f"{key}.approved_later", {**who, "approved": _day(r.approved_on)})]
+        return [(f"{key}.terminated", {**who, "terminated": _day(r.terminated_known)})]
     if code == "duplicate_invoice":
         others = [str(x) for x in r.key_invoice_ids if str(x) != r.invoice_id]
-        return (
-            f"{int(r.n_invoices)} invoices from provider {provider} for client {client}, "
-            f"{service}, {period}; the other(s): {listing(others[:cap], len(others))}"
-        )
+        fields = {
+            **who,
+            "n": int(r.n_invoices),
+            "service": service,
+            "others": _cut(others[:cap], len(others)),
+        }
+        return [(key, fields)]
     raise ValueError(f"no evidence text for finding {code!r}")
 
 
-def _prevailing_text(r: Any, table_rate: float) -> str:
+# The fields of an overlapping pair of visits, as features/queries.py joins them (by chr(31)).
+PAIR_FIELDS = (
+    "staff",
+    "visit",
+    "time",
+    "method",
+    "other_visit",
+    "other_client",
+    "other_time",
+    "method_other",
+    "minutes",
+)
+
+
+def _pair(joined: str) -> Part:
+    return ("evidence.pair", dict(zip(PAIR_FIELDS, joined.split("\x1f"), strict=True)))
+
+
+def _stay(joined: str) -> Part:
+    """A hospital stay: admitted, `open` (not discharged by the month's end) or `closed`, until."""
+    admitted, state, until = joined.split("\x1f")
+    return (f"evidence.stay.{state}", {"admitted": admitted, "until": until})
+
+
+def _prevailing(r: Any, table_rate: float) -> list[Part]:
     """The month's prevailing rate, when it differs from the tariffs table (a mid-year change)."""
     rate = getattr(r, "prevailing_rate_sek", float("nan"))
     if pd.isna(rate) or abs(float(rate) - table_rate) < 0.01:
-        return ""
+        return []
     expected = float(r.billed_hours) * float(rate)
-    return (
-        f"; most invoices of {r.service_type} this month bill {float(rate):.2f} SEK/h, "
-        f"which gives {expected:.2f} SEK ({float(r.amount_sek) - expected:+.2f} SEK)"
-    )
+    fields = {
+        "service": str(r.service_type),
+        "rate": float(rate),
+        "expected": expected,
+        "difference": float(r.amount_sek) - expected,
+    }
+    return [("evidence.amount_mismatch_tariff.prevailing", fields)]
 
 
 def findings_table(
@@ -150,8 +185,8 @@ def findings_table(
     parts = []
     for order, code in enumerate(FINDING_CODES):
         flagged = rows[flags[code].to_numpy(bool)]
-        texts = [
-            _text(r, code, config.evidence_max_items, config.double_booking_min_minutes)
+        facts = [
+            _facts(r, code, config.evidence_max_items, config.double_booking_min_minutes)
             for r in flagged.itertuples(index=False)
         ]
         parts.append(
@@ -159,7 +194,8 @@ def findings_table(
                 {
                     "invoice_id": flagged["invoice_id"].astype("str").to_numpy(),
                     "finding": code,
-                    "evidence": texts,
+                    "evidence": [i18n.render_parts(parts, "en") for parts in facts],
+                    "evidence_facts": [json.dumps(parts, ensure_ascii=False) for parts in facts],
                     "order": order,
                 }
             )
@@ -170,5 +206,6 @@ def findings_table(
             "invoice_id": table["invoice_id"].astype("str").to_numpy(),
             "finding": table["finding"].astype("str").to_numpy(),
             "evidence": table["evidence"].astype("str").to_numpy(),
+            "evidence_facts": table["evidence_facts"].astype("str").to_numpy(),
         }
     ).astype("str")

@@ -758,10 +758,11 @@ def evidence_frames(
         ),
         stay_text AS (
             SELECT {_KEY},
-                   list('admitted ' || strftime(admitted_on, '%Y-%m-%d') ||
+                   -- Facts, not words: admitted, open/closed, until (evidence.py words them).
+                   list(strftime(admitted_on, '%Y-%m-%d') || chr(31) ||
                         CASE WHEN discharged_known IS NULL
-                             THEN ', not discharged by ' || strftime(last_day, '%Y-%m-%d')
-                             ELSE ', discharged ' || strftime(discharged_known, '%Y-%m-%d') END
+                             THEN 'open' || chr(31) || strftime(last_day, '%Y-%m-%d')
+                             ELSE 'closed' || chr(31) || strftime(discharged_known, '%Y-%m-%d') END
                         ORDER BY admitted_on, discharged_known) AS stays
             FROM stays GROUP BY ALL
         ),
@@ -827,12 +828,13 @@ def evidence_frames(
             FROM p
         )
         SELECT {_KEY}, any_value(n) AS n,
+               -- Facts, not words, split by evidence.py (PAIR_FIELDS) and worded there.
                list(
-                 'staff ' || staff_id || ': visit ' || a_id || ' ('
-                 || strftime(a_start, '%Y-%m-%d %H:%M') || '-' || strftime(a_end, '%H:%M')
-                 || ', ' || a_method || ') and visit ' || b_id || ' at client ' || other_client
-                 || ' (' || strftime(b_start, '%Y-%m-%d %H:%M') || '-' || strftime(b_end, '%H:%M')
-                 || ', ' || b_method || ') overlap ' || CAST(round(minutes, 1) AS VARCHAR) || ' min'
+                 concat_ws(chr(31), staff_id, a_id,
+                   strftime(a_start, '%Y-%m-%d %H:%M') || '-' || strftime(a_end, '%H:%M'),
+                   coalesce(a_method, ''), b_id, coalesce(other_client, ''),
+                   strftime(b_start, '%Y-%m-%d %H:%M') || '-' || strftime(b_end, '%H:%M'),
+                   coalesce(b_method, ''), CAST(round(minutes, 1) AS VARCHAR))
                  ORDER BY rank
                ) AS pairs
         FROM ranked WHERE rank <= {cap} AND n >= {config.double_booking_min_pairs} GROUP BY ALL

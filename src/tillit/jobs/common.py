@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Unpack
+from typing import TYPE_CHECKING, Any, Unpack
 
 import pandas as pd
 
@@ -143,6 +143,38 @@ def record_run(store: Path, command: str, **fields: Unpack[RecordFields]) -> Aud
 
         tracking.tag_audit_record(tracking.connect(store), run_id, record.seq, record.record_hash)
     return record
+
+
+def write_manifest_and_record(
+    store: Path,
+    command: str,
+    folder: Path,
+    manifest: dict[str, Any],
+    ref: ModelRef,
+    config_hash: str,
+    data_fingerprint: str,
+    details: Mapping[str, object],
+) -> None:
+    """Write `manifest.json` into `folder` and append the run's audit record.
+
+    The record keeps the hash of every output the manifest lists and of the
+    manifest itself, so a later check finds any file changed after the run.
+    """
+    from tillit.data.io import file_sha256, write_json
+
+    path = write_json(manifest, folder / "manifest.json")
+    record_run(
+        store,
+        command,
+        model_name=ref.name,
+        model_version=ref.version,
+        run_id=ref.run_id,
+        config_hash=config_hash,
+        data_fingerprint=data_fingerprint,
+        counts=manifest["counts"],
+        output_hashes={**manifest["outputs"], "manifest.json": file_sha256(path)},
+        details=dict(details),
+    )
 
 
 def record_promotion(

@@ -25,7 +25,6 @@ from tillit.data.io import (
     read_frame,
     read_raw_tables,
     write_frame,
-    write_json,
 )
 from tillit.data.validate import check_quarantine_limit, validate_tables
 from tillit.errors import TillitError
@@ -35,6 +34,7 @@ from tillit.jobs.common import (
     record_promotion,
     record_run,
     staged_output,
+    write_manifest_and_record,
 )
 
 if TYPE_CHECKING:
@@ -573,18 +573,9 @@ def _providers_into(
         "timings_seconds": timings,
         "outputs": {name: file_sha256(path) for name, path in sorted(outputs.items())},
     }
-    write_json(manifest, work / "manifest.json")
-    record_run(
-        store,
-        "providers",
-        model_name=ref.name,
-        model_version=ref.version,
-        run_id=ref.run_id,
-        config_hash=config.hash(),
-        data_fingerprint=fingerprint,
-        counts=counts,
-        output_hashes={**manifest["outputs"], "manifest.json": file_sha256(work / "manifest.json")},
-        details={"period": period, "out": str(final), "alias": alias},
+    details = {"period": period, "out": str(final), "alias": alias}
+    write_manifest_and_record(
+        store, "providers", work, manifest, ref, config.hash(), fingerprint, details
     )
     return manifest
 

@@ -18,9 +18,9 @@ from tillit.jobs.common import (
     AUDIT_LOG,
     LoadedData,
     load_data,
-    record_run,
     refuse_unsafe_output,
     staged_output,
+    write_manifest_and_record,
 )
 from tillit.jobs.drift import drift_payload
 from tillit.ops import progress
@@ -270,18 +270,9 @@ def _score_into(
         "timings_seconds": timings,
         "outputs": {name: file_sha256(path) for name, path in sorted(outputs.items())},
     }
-    write_json(manifest, out / "manifest.json")
-    record_run(
-        store,
-        "score",
-        model_name=ref.name,
-        model_version=ref.version,
-        run_id=ref.run_id,
-        config_hash=config.hash(),
-        data_fingerprint=loaded.fingerprint,
-        counts=manifest["counts"],
-        output_hashes={**manifest["outputs"], "manifest.json": file_sha256(out / "manifest.json")},
-        details={"period": period, "out": str(final), "alias": alias},
+    details = {"period": period, "out": str(final), "alias": alias}
+    write_manifest_and_record(
+        store, "score", out, manifest, ref, config.hash(), loaded.fingerprint, details
     )
     if drift is not None:
         _log_drift(store, ref, drift, out / "drift.json")

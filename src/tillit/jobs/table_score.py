@@ -19,9 +19,9 @@ from typing import Any
 import numpy as np
 
 from tillit.config import TillitConfig
-from tillit.data.io import file_sha256, write_frame, write_json
+from tillit.data.io import file_sha256, write_frame
 from tillit.errors import TillitError
-from tillit.jobs.common import record_run, staged_output
+from tillit.jobs.common import staged_output, write_manifest_and_record
 from tillit.jobs.table_train import load_table
 from tillit.tables.features import NO_TIME_PERIOD
 from tillit.tables.spec import TableSpecFile, load_spec
@@ -169,17 +169,8 @@ def run_table_score(
             "timings_seconds": {"total": round(time.perf_counter() - began, 2)},
             "outputs": {name: file_sha256(work / name) for name in outputs},
         }
-        write_json(manifest, work / "manifest.json")
-    record_run(
-        store,
-        "score",
-        model_name=ref.name,
-        model_version=ref.version,
-        run_id=ref.run_id,
-        config_hash=config.hash(),
-        data_fingerprint=loaded.fingerprint,
-        counts=counts,
-        output_hashes=manifest["outputs"],
-        details={"table_spec": spec.name, "periods": selection, "out": str(out)},
-    )
+        details = {"table_spec": spec.name, "periods": selection, "out": str(out)}
+        write_manifest_and_record(
+            store, "score", work, manifest, ref, config.hash(), loaded.fingerprint, details
+        )
     return TableScoreOutcome(out=out, report=out / "report.html", manifest=manifest)

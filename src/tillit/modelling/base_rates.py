@@ -13,6 +13,7 @@ the hard-finding band.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 
 import numpy as np
@@ -20,6 +21,7 @@ import pandas as pd
 
 from tillit.config import BlendConfig
 from tillit.features.catalog import FINDING_CODES
+from tillit.i18n import text
 
 # What a pattern row holds (one row per finding type and period).
 PATTERN_COLUMNS = (
@@ -32,7 +34,8 @@ PATTERN_COLUMNS = (
     "history_reviewed",
     "history_cleared_share",
     "demoted",
-    "why",
+    "why",  # in English
+    "why_facts",  # the same as JSON parts for tillit.i18n (render_parts), for the report
 )
 _MIN_PROVIDER_INVOICES = 20
 
@@ -116,11 +119,11 @@ def finding_patterns(
                 and not np.isnan(cleared)
                 and cleared > blend.finding_max_cleared_share
             )
-            why = []
+            why: list[tuple[str, dict[str, float]]] = []
             if too_common:
-                why.append(f"fires on {share:.0%} of the month's invoices")
+                why.append(("pattern.why_common", {"share": share}))
             if mostly_cleared:
-                why.append(f"past reviews cleared {cleared:.0%} of {reviews:.0f} invoices with it")
+                why.append(("pattern.why_cleared", {"cleared": cleared, "reviews": reviews}))
             rows.append(
                 {
                     "period": period,
@@ -132,7 +135,8 @@ def finding_patterns(
                     "history_reviewed": reviews,
                     "history_cleared_share": cleared,
                     "demoted": bool(fired) and (too_common or mostly_cleared),
-                    "why": "; ".join(why),
+                    "why": "; ".join(text(key, "en", **fields) for key, fields in why),
+                    "why_facts": json.dumps(why),
                 }
             )
     return pd.DataFrame(rows, columns=list(PATTERN_COLUMNS))

@@ -13,44 +13,8 @@ from typing import Any, cast
 
 import pandas as pd
 
+from tillit.i18n import listing, words
 from tillit.review.triage import pattern_sentence
-
-_WORDS = {
-    "en": {
-        "patterns": "Patterns this month (not findings)",
-        "cases": "Review as one case per provider",
-        "case": "provider {p}: {n} flagged invoices, {sek} SEK ({share:.0%} of the flagged); "
-        "findings: {findings}; review as one case",
-        "no_findings": "none (ranked by risk)",
-        "bound": "{n} more invoices have a hard finding but are beyond the bound of {b} "
-        "findings flagged beyond the capacity ({sek} SEK): they are listed in risk_list.csv "
-        "with the finding and 'finding beyond the bound (not flagged)'.",
-        "appendix": "Appendix: flagged invoices shown without details, per provider",
-        "appendix_text": "Details and charts are shown for the first {n} flagged invoices; "
-        "these are in risk_list.parquet / risk_list.csv and explanations.parquet.",
-        "provider": "Provider",
-        "invoices": "Invoices",
-        "amount": "Amount (SEK)",
-        "ids": "Invoices (by rank)",
-    },
-    "sv": {
-        "patterns": "Mönster denna månad (inte fynd)",
-        "cases": "Granska som ett ärende per utförare",
-        "case": "utförare {p}: {n} flaggade fakturor, {sek} kr ({share:.0%} av de flaggade); "
-        "fynd: {findings}; granska som ett ärende",
-        "no_findings": "inga (rangordnade efter risk)",
-        "bound": "{n} fakturor till har ett fynd men ligger utanför gränsen på {b} fynd "
-        "utöver kapaciteten ({sek} kr): de finns i risk_list.csv med fyndet och "
-        "'finding beyond the bound (not flagged)'.",
-        "appendix": "Bilaga: flaggade fakturor utan detaljer, per utförare",
-        "appendix_text": "Detaljer och diagram visas för de första {n} flaggade fakturorna; "
-        "dessa finns i risk_list.parquet / risk_list.csv och explanations.parquet.",
-        "provider": "Utförare",
-        "invoices": "Fakturor",
-        "amount": "Belopp (kr)",
-        "ids": "Fakturor (i rangordning)",
-    },
-}
 
 
 def _money(value: float) -> str:
@@ -59,7 +23,7 @@ def _money(value: float) -> str:
 
 def opening_sections(summary: Mapping[str, Any], language: str) -> list[str]:
     """Patterns stated in words, the bound on findings, and the cases per provider."""
-    w = _WORDS.get(language, _WORDS["en"])
+    w = words("case", language)
     html: list[str] = []
     patterns = cast("list[dict[str, object]]", summary.get("patterns") or [])
     if patterns:
@@ -103,13 +67,13 @@ def appendix(rest: pd.DataFrame, detailed: int, language: str) -> list[str]:
     """One row per provider for the flagged invoices shown without details."""
     if rest.empty:
         return []
-    w = _WORDS.get(language, _WORDS["en"])
+    w = words("case", language)
     rest = rest.sort_values("rank", kind="stable")
     grouped = rest.groupby("provider_id", sort=False)
     rows = []
     for provider_id, part in grouped:
         ids = part["invoice_id"].astype("str").tolist()
-        shown = ", ".join(ids[:12]) + (f" and {len(ids) - 12} more" if len(ids) > 12 else "")
+        shown = listing(ids[:12], len(ids), language)
         rows.append(
             f"<tr><td>{escape(str(provider_id))}</td><td class='num'>{len(part)}</td>"
             f"<td class='num'>{_money(float(part['amount_sek'].sum()))}</td>"

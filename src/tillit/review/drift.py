@@ -36,62 +36,15 @@ risk list may be less reliable. Drift never stops a run on its own.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from tillit.config import DriftConfig, ReviewConfig
+from tillit.i18n import text, words
 
 PROPORTION_FLOOR = 1e-4
-
-_WORDS = {
-    "en": {
-        "title": "Has this month moved from the training months?",
-        "stable": (
-            "No: the month's invoices look like those the model learned from "
-            "(largest PSI of an invoice feature {max_psi:.2f}, risk score PSI {score_psi:.2f})."
-        ),
-        "moved": (
-            "Yes: this month differs from the months the model learned from ({training}). "
-            "The list may be less reliable; review with that in mind and tell the data team."
-        ),
-        "features": "The features that moved most",
-        "feature_line": (
-            "{description} (<code>{name}</code>): {range}: {ref:.0%} of invoices in the training "
-            "months, {month:.0%} this month (PSI {psi:.2f})"
-        ),
-        "score": "Risk score distribution: PSI {psi:.2f}.",
-        "flagged": (
-            "Flagged by capacity or finding: {month:.1%} of the month's invoices "
-            "({reference:.1%} in the training months)."
-        ),
-        "finding": "{finding}: {month:.1%} of invoices this month, {reference:.1%} in training",
-    },
-    "sv": {
-        "title": "Skiljer sig månaden från träningsmånaderna?",
-        "stable": (
-            "Nej: månadens fakturor liknar dem modellen lärde sig av "
-            "(största PSI för en fakturavariabel {max_psi:.2f}, PSI för riskpoängen "
-            "{score_psi:.2f})."
-        ),
-        "moved": (
-            "Ja: månaden skiljer sig från månaderna modellen lärde sig av ({training}). "
-            "Listan kan vara mindre tillförlitlig; granska med det i åtanke och säg till "
-            "dataansvariga."
-        ),
-        "features": "Variablerna som rört sig mest",
-        "feature_line": (
-            "{description} (<code>{name}</code>): {range}: {ref:.0%} av fakturorna under "
-            "träningsmånaderna, {month:.0%} denna månad (PSI {psi:.2f})"
-        ),
-        "score": "Riskpoängens fördelning: PSI {psi:.2f}.",
-        "flagged": (
-            "Flaggade genom kapacitet eller fynd: {month:.1%} av månadens fakturor "
-            "({reference:.1%} under träningsmånaderna)."
-        ),
-        "finding": "{finding}: {month:.1%} av fakturorna denna månad, {reference:.1%} i träningen",
-    },
-}
 
 
 @dataclass(frozen=True)
@@ -127,7 +80,9 @@ class DriftReport:
     finding_rates: pd.DataFrame  # finding, reference, month, change_points
     flagged_share: float
     reference_flagged_share: float
-    warnings: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # in English, as drift.json keeps them
+    # The same warnings as `tillit.i18n` keys (`drift.warn_*`) and fields, for the report.
+    warning_parts: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
 
     @property
     def drifted(self) -> bool:
@@ -252,16 +207,16 @@ def _bin_range(edges: np.ndarray, index: int) -> tuple[float | None, float | Non
 def range_words(bin_range: tuple[float | None, float | None], language: str) -> str:
     """A bin in words: "below 1.05", "from 1.05 to 1.2", "1.2 or more", "missing"."""
     low, high = bin_range
-    sv = language == "sv"
+    w = words("drift", language)
     if low is not None and high is not None and np.isnan(low):
-        return "saknas" if sv else "missing"
+        return w["range_missing"]
     if low is None and high is None:
-        return "alla värden" if sv else "any value"
+        return w["range_any"]
     if low is None:
-        return f"{'under' if sv else 'below'} {_number(float(high))}"  # type: ignore[arg-type]
+        return w["range_below"].format(high=_number(float(high)))  # type: ignore[arg-type]
     if high is None:
-        return f"{_number(low)} {'eller mer' if sv else 'or more'}"
-    return f"{'från' if sv else 'from'} {_number(low)} {'till' if sv else 'to'} {_number(high)}"
+        return w["range_above"].format(low=_number(low))
+    return w["range_between"].format(low=_number(low), high=_number(high))
 
 
 def rate_p_value(count: int, n: int, reference_rate: float) -> float:
@@ -380,34 +335,31 @@ def compare(
     )
     rates["change_points"] = rates["month"] - rates["reference"]
     share = flagged_share(risk, has_finding, review)
-    warnings = []
+    parts: list[tuple[str, dict[str, Any]]] = []
     moved = feature_psi[
         (feature_psi["psi"] > config.psi_warn)
         & ~feature_psi["feature"].str.startswith(tuple(config.report_only_prefixes))
     ]
     if len(moved) >= config.features_warn:
         names = ", ".join(f"{r.feature} ({r.psi:.2f})" for r in moved.head(5).itertuples())
-        warnings.append(
-            f"{len(moved)} features with PSI above {config.psi_warn:g}: {names}"
-            + (" ..." if len(moved) > 5 else "")
-        )
+        more = " ..." if len(moved) > 5 else ""
+        fields = {"n": len(moved), "psi_warn": config.psi_warn, "names": names, "more": more}
+        parts.append(("drift.warn_features", fields))
     if score_psi > config.psi_warn:
-        warnings.append(f"the risk score distribution moved: PSI {score_psi:.2f}")
+        parts.append(("drift.warn_score", {"psi": score_psi}))
     n = len(X)
     for row in rates.itertuples():
         unlikely = (
             rate_p_value(round(row.month * n), n, row.reference) < config.finding_rate_p_value
         )
         if unlikely and abs(row.change_points) > config.finding_rate_warn_points:
-            warnings.append(
-                f"{row.finding}: {row.month:.1%} of invoices against {row.reference:.1%} in training"
-            )
+            fields = {"finding": row.finding, "month": row.month, "reference": row.reference}
+            parts.append(("drift.warn_finding", fields))
     ratio = config.flagged_share_warn_ratio
     base = reference.flagged_share
     if base > 0 and (share > base * ratio or share < base / ratio):
-        warnings.append(
-            f"flagged by capacity or finding: {share:.1%} of invoices against {base:.1%} in training"
-        )
+        parts.append(("drift.warn_flagged", {"month": share, "reference": base}))
+    warnings = [text(key, "en", **fields) for key, fields in parts]
     return DriftReport(
         period=period,
         training_periods=reference.periods,
@@ -417,6 +369,7 @@ def compare(
         flagged_share=share,
         reference_flagged_share=base,
         warnings=warnings,
+        warning_parts=parts,
     )
 
 
@@ -432,7 +385,7 @@ def drift_section_html(
 
     from tillit.features import FEATURE_DESCRIPTIONS
 
-    w = _WORDS[language]
+    w = words("drift", language)
     training = (
         f"{report.training_periods[0]} – {report.training_periods[-1]}"
         if report.training_periods
@@ -443,7 +396,9 @@ def drift_section_html(
     parts = [f"<h2>{escape(w['title'])}</h2>"]
     if report.drifted:
         parts.append(f"<p><b>{escape(w['moved'].format(training=training))}</b></p>")
-        parts.append("<ul>" + "".join(f"<li>{escape(x)}</li>" for x in report.warnings) + "</ul>")
+        said = [text(key, language, **fields) for key, fields in report.warning_parts]
+        items = said if len(said) == len(report.warnings) else report.warnings
+        parts.append("<ul>" + "".join(f"<li>{escape(x)}</li>" for x in items) + "</ul>")
     else:
         parts.append(
             "<p>" + escape(w["stable"].format(max_psi=largest, score_psi=report.score_psi)) + "</p>"

@@ -9,29 +9,19 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator, Mapping
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from tillit.features.catalog import MAD_TO_SD, feature_catalog
+from tillit.i18n import LANGS, Lang, check_lang, placeholders, text, words
 
-Language = str  # "en" | "sv"
+Language = Lang
 
-SERVICE_NAMES = {
-    "en": {
-        "personal_care": "personal care",
-        "home_service": "home service",
-        "double_staffing": "double staffing",
-        "night_care": "night care",
-    },
-    "sv": {
-        "personal_care": "omvårdnad",
-        "home_service": "serviceinsatser",
-        "double_staffing": "dubbelbemanning",
-        "night_care": "nattinsatser",
-    },
-}
+# Views of the i18n tables, for callers that want them whole.
+SERVICE_NAMES: dict[str, dict[str, str]] = {lang: dict(words("service", lang)) for lang in LANGS}
 
 
 def _num(value: float, digits: int = 1) -> str:
@@ -47,101 +37,74 @@ def _pct(value: float) -> str:
     return "–" if pd.isna(value) else f"{100 * value:.0f} %"
 
 
-Template = Callable[[Mapping[str, Any], float, float, str], str]
-
-# Templates get (row, value, peer median, service name) and return one sentence.
-_TEMPLATES: dict[str, dict[str, Template]] = {
-    "billed_over_registered_hours": {
-        "en": lambda r, v, m, s: (
-            f"billed {_num(r['billed_hours'])} h with no registered visit of this service type"
-            if r["registered_visit_hours"] == 0
-            else f"billed {_num(r['billed_hours'])} h, registered visits {_num(r['registered_visit_hours'])} h: "
-            f"{_num(v, 2)} times the visits; typical for {s} is {_num(m, 2)}"
-        ),
-        "sv": lambda r, v, m, s: (
-            f"fakturerat {_num(r['billed_hours'])} h utan något registrerat besök av insatstypen"
-            if r["registered_visit_hours"] == 0
-            else f"fakturerat {_num(r['billed_hours'])} h, registrerade besök {_num(r['registered_visit_hours'])} h: "
-            f"{_num(v, 2)} gånger besöken; typiskt för {s} är {_num(m, 2)}"
-        ),
-    },
-    "billed_minus_registered_hours": {
-        "en": lambda r, v, m, s: (
-            f"{_num(v)} h billed beyond the registered visits; typical for {s} is {_num(m)} h"
-        ),
-        "sv": lambda r, v, m, s: (
-            f"{_num(v)} h fakturerade utöver registrerade besök; typiskt för {s} är {_num(m)} h"
-        ),
-    },
-    "billed_over_granted_hours": {
-        "en": lambda r, v, m, s: (
-            f"billed {_num(r['billed_hours'])} h with no hours granted for this service type"
-            if r["granted_hours"] == 0
-            else f"billed {_num(r['billed_hours'])} h against {_num(r['granted_hours'])} h granted: "
-            f"{_num(v, 2)} times the grant; typical for {s} is {_num(m, 2)}"
-        ),
-        "sv": lambda r, v, m, s: (
-            f"fakturerat {_num(r['billed_hours'])} h utan beviljade timmar för insatstypen"
-            if r["granted_hours"] == 0
-            else f"fakturerat {_num(r['billed_hours'])} h mot {_num(r['granted_hours'])} h beviljade: "
-            f"{_num(v, 2)} gånger beslutet; typiskt för {s} är {_num(m, 2)}"
-        ),
-    },
-    "amount_over_tariff_amount": {
-        "en": lambda r, v, m, s: (
-            f"amount {_num(r['amount_sek'])} SEK is {_num(v, 3)} times billed hours × tariff; typical is {_num(m, 3)}"
-        ),
-        "sv": lambda r, v, m, s: (
-            f"beloppet {_num(r['amount_sek'])} kr är {_num(v, 3)} gånger timmar × timersättning; typiskt är {_num(m, 3)}"
-        ),
-    },
-    "manual_registration_share": {
-        "en": lambda r, v, m, s: (
-            f"{_pct(v)} of the visits were typed in by hand; typical for {s} is {_pct(m)}"
-        ),
-        "sv": lambda r, v, m, s: (
-            f"{_pct(v)} av besöken registrerades manuellt i efterhand; typiskt för {s} är {_pct(m)}"
-        ),
-    },
-    "staff_overlap_minutes": {
-        "en": lambda r, v, m, s: (
-            f"staff registered at two clients at the same time for {_num(v, 0)} minutes in the month"
-        ),
-        "sv": lambda r, v, m, s: (
-            f"personal registrerad hos två brukare samtidigt i {_num(v, 0)} minuter under månaden"
-        ),
-    },
-    "visit_hours_during_hospital_stay": {
-        "en": lambda r, v, m, s: (
-            f"{_num(v)} h of visits registered while the client was in hospital"
-        ),
-        "sv": lambda r, v, m, s: f"{_num(v)} h besök registrerade medan brukaren låg på sjukhus",
-    },
-    "visit_hours_after_death": {
-        "en": lambda r, v, m, s: (
-            f"{_num(v)} h of visits registered after the client's date of death"
-        ),
-        "sv": lambda r, v, m, s: f"{_num(v)} h besök registrerade efter brukarens dödsdatum",
-    },
-    "visit_duration_cv": {
-        "en": lambda r, v, m, s: (
-            f"visit durations vary by {_pct(v)} (coefficient of variation); typical for {s} is {_pct(m)} "
-            "(near-identical visits can be copied registrations)"
-        ),
-        "sv": lambda r, v, m, s: (
-            f"besökens längd varierar {_pct(v)} (variationskoefficient); typiskt för {s} är {_pct(m)} "
-            "(nästan identiska besök kan vara kopierade registreringar)"
-        ),
-    },
-    "has_no_registered_visits": {
-        "en": lambda r, v, m, s: (
-            f"{_num(r['billed_hours'])} h billed with no registered visit of this service type"
-        ),
-        "sv": lambda r, v, m, s: (
-            f"{_num(r['billed_hours'])} h fakturerade utan något registrerat besök av insatstypen"
-        ),
-    },
+# Features with a sentence of their own (`reason.<feature>` in tillit.i18n), and the
+# condition under which the sentence's variant `<feature>.<variant>` is used instead.
+_TEMPLATED = frozenset(
+    {
+        "billed_over_registered_hours",
+        "billed_minus_registered_hours",
+        "billed_over_granted_hours",
+        "amount_over_tariff_amount",
+        "manual_registration_share",
+        "staff_overlap_minutes",
+        "visit_hours_during_hospital_stay",
+        "visit_hours_after_death",
+        "visit_duration_cv",
+        "has_no_registered_visits",
+    }
+)
+_VARIANTS: dict[str, tuple[str, Callable[[Mapping[str, Any]], bool]]] = {
+    "billed_over_registered_hours": ("no_visits", lambda r: r["registered_visit_hours"] == 0),
+    "billed_over_granted_hours": ("no_grant", lambda r: r["granted_hours"] == 0),
 }
+
+
+# How each field a reason template may name is formatted from (row, value, median, service).
+_FIELDS: dict[str, Callable[[Mapping[str, Any], float, float, str], str]] = {
+    "service": lambda r, v, m, s: s,
+    "billed": lambda r, v, m, s: _num(r["billed_hours"]),
+    "registered": lambda r, v, m, s: _num(r["registered_visit_hours"]),
+    "granted": lambda r, v, m, s: _num(r["granted_hours"]),
+    "amount": lambda r, v, m, s: _num(r["amount_sek"]),
+    "value": lambda r, v, m, s: _num(v),
+    "value_0": lambda r, v, m, s: _num(v, 0),
+    "value_2": lambda r, v, m, s: _num(v, 2),
+    "value_3": lambda r, v, m, s: _num(v, 3),
+    "value_pct": lambda r, v, m, s: _pct(v),
+    "typical": lambda r, v, m, s: _num(m),
+    "typical_2": lambda r, v, m, s: _num(m, 2),
+    "typical_3": lambda r, v, m, s: _num(m, 3),
+    "typical_pct": lambda r, v, m, s: _pct(m),
+}
+
+
+@lru_cache(maxsize=256)
+def _needs(key: str, language: str) -> tuple[str, ...]:
+    """The formatted fields the reason template `key` names (others are not computed)."""
+    template = words("reason", language)[key.removeprefix("reason.")]
+    return tuple(name for name in sorted(placeholders(template)) if name in _FIELDS)
+
+
+def _fill(
+    key: str, language: str, row: Mapping[str, Any], value: float, median: float, service: str
+) -> dict[str, str]:
+    return {name: _FIELDS[name](row, value, median, service) for name in _needs(key, language)}
+
+
+def _templated(
+    feature: str,
+    row: Mapping[str, Any],
+    language: Language,
+    value: float,
+    median: float,
+    service: str,
+) -> str:
+    key = f"reason.{feature}"
+    if feature in _VARIANTS:
+        variant, applies = _VARIANTS[feature]
+        key = f"reason.{feature}.{variant}" if applies(row) else key
+    return text(key, language, **_fill(key, language, row, value, median, service))
+
 
 # Features whose low values are the suspicious ones (copied registrations vary little,
 # new companies are young); for every other feature a reason needs a value above peers.
@@ -154,15 +117,9 @@ LOWER_IS_RISKIER = frozenset(
     }
 )
 _WINDOW = re.compile(r"_\d+(m|d)$")
-NOTHING_STANDS_OUT = {
-    "en": "no feature stands out from comparable invoices",
-    "sv": "inget sticker ut jämfört med liknande fakturor",
+NOTHING_STANDS_OUT: dict[str, str] = {
+    lang: text("reason.nothing_stands_out", lang) for lang in LANGS
 }
-
-
-def _template(feature: str) -> dict[str, Template] | None:
-    # Windowed variants (`..._6m`) fall back to their own description, not the month's template.
-    return _TEMPLATES.get(feature)
 
 
 # What each feature means, by name and language: `feature_catalog(config)` of the features' config.
@@ -172,16 +129,12 @@ Descriptions = Mapping[str, Mapping[str, str]]
 def _generic(
     feature: str,
     language: Language,
-    value: float,
-    median: float,
-    service: str,
+    fields: dict[str, str],
     descriptions: Descriptions,
 ) -> str:
     description = descriptions.get(feature, {}).get(language, feature).rstrip(".")
     description = description[0].lower() + description[1:] if description else feature
-    if language == "sv":
-        return f"{description}: {_num(value, 2)} (typiskt för {service}: {_num(median, 2)})"
-    return f"{description}: {_num(value, 2)} (typical for {service}: {_num(median, 2)})"
+    return text("reason.generic", language, description=description, **fields)
 
 
 PEER_Z_SUFFIX = "_peer_z"
@@ -230,23 +183,21 @@ def reason_sentence(
     template of its own is described from `descriptions` (default: the default
     feature config's catalog; pass the catalog of the config the features were built with).
     """
-    if language not in ("en", "sv"):
-        raise ValueError(f"language must be en or sv, not {language!r}")
+    language = check_lang(language)
     service = SERVICE_NAMES[language].get(row["service_type"], str(row["service_type"]))
     base = feature.removesuffix(PEER_Z_SUFFIX)
     if base != feature and base in row:
         z = float(row[feature])
         sentence = reason_sentence(base, row, base_median, language, descriptions=descriptions)
-        if language == "sv":
-            return f"{sentence} ({_num(abs(z))} robusta standardavvikelser {'över' if z > 0 else 'under'} jämförbara fakturor)"
-        return f"{sentence} ({_num(abs(z))} robust standard deviations {'above' if z > 0 else 'below'} comparable invoices)"
+        side = "above" if z > 0 else "below"
+        return text(f"reason.peer_z.{side}", language, sentence=sentence, z=_num(abs(z)))
     value = float(row[feature])
-    template = _template(feature)
-    if template is not None:
-        return template[language](row, value, median, service)
+    if feature in _TEMPLATED:
+        return _templated(feature, row, language, value, median, service)
     if descriptions is None:
         descriptions = feature_catalog()
-    return _generic(feature, language, value, median, service, descriptions)
+    fields = _fill("reason.generic", language, row, value, median, service)
+    return _generic(feature, language, fields, descriptions)
 
 
 def combine_contributions(

@@ -8,117 +8,8 @@ from typing import Any
 
 import pandas as pd
 
+from tillit.i18n import words
 from tillit.review.casereport import appendix, opening_sections
-from tillit.review.reasons import SERVICE_NAMES
-
-_TEXT = {
-    "en": {
-        "lang": "en",
-        "title": "Invoices to review before payment",
-        "period": "Billing month",
-        "model": "Model",
-        "generated": "Data fingerprint",
-        "received": "Invoices received",
-        "scored": "Scored",
-        "quarantined": "Quarantined (cannot be scored)",
-        "flagged": "Flagged for review",
-        "at_stake": "Amount flagged",
-        "how": "How to read this list",
-        "how_text": (
-            "Every invoice of the month was scored. The risk score (0–1) ranks invoices: "
-            "higher means look first; it is not a probability of fraud and not a decision. "
-            "<b>Findings</b> are facts found in the source data (with the evidence to check). "
-            "<b>Reasons</b> are what made the models rank the invoice high, compared with "
-            "invoices of the same service type this month. An invoice is flagged because it is "
-            "within the review capacity (the {k} highest risks), because it has a finding, or as "
-            "a <b>random check</b>, drawn by lot among the other invoices: their confirmed share "
-            "estimates what the list misses. A <b>list check</b> is drawn by lot within the list: "
-            "review those whatever else you get to, their confirmed share estimates the list's "
-            "precision. "
-            "Scores at or above {floor} mean a hard finding. tillit flags; people decide."
-        ),
-        "first": "Look first",
-        "by_provider": "Flagged invoices by provider",
-        "provider": "Provider",
-        "invoices": "flagged invoices",
-        "total": "total",
-        "rank": "Rank",
-        "invoice": "Invoice",
-        "client": "Client (pseudonym)",
-        "service": "Service",
-        "amount": "Amount (SEK)",
-        "risk": "Risk",
-        "why": "Why flagged",
-        "findings": "Findings",
-        "reasons": "Reasons",
-        "chart": "What moved the score (per model; red raises the risk, blue lowers it)",
-        "held": "Quarantined invoices: check by hand before payment",
-        "none": "None.",
-        "isolation_forest": "Unusualness model (IsolationForest)",
-        "lightgbm": "Learned from past reviews (LightGBM)",
-        "incomplete": "Evidence incomplete",
-        "incomplete_text": (
-            "{n} invoice(s) were scored with incomplete evidence: rows of other tables that "
-            "belong to them (visits, grants, clients, providers, ...) broke the data contract and "
-            'were quarantined, so a finding or reason such as "no registered visit" may reflect '
-            "the quarantine rather than the facts. They are marked in the risk list "
-            "(evidence_incomplete, quarantine_rules) and below; check the source rows first."
-        ),
-    },
-    "sv": {
-        "lang": "sv",
-        "title": "Fakturor att granska före utbetalning",
-        "period": "Fakturamånad",
-        "model": "Modell",
-        "generated": "Dataets fingeravtryck",
-        "received": "Mottagna fakturor",
-        "scored": "Bedömda",
-        "quarantined": "I karantän (kan inte bedömas)",
-        "flagged": "Flaggade för granskning",
-        "at_stake": "Flaggat belopp",
-        "how": "Så läser du listan",
-        "how_text": (
-            "Alla månadens fakturor har bedömts. Riskpoängen (0–1) rangordnar fakturorna: "
-            "högre betyder granska först; den är ingen sannolikhet för fusk och inget beslut. "
-            "<b>Fynd</b> är fakta i källdata (med underlag att kontrollera). "
-            "<b>Skäl</b> är det som fick modellerna att rangordna fakturan högt, jämfört med "
-            "fakturor för samma insatstyp denna månad. En faktura flaggas för att den ryms i "
-            "granskningskapaciteten (de {k} högsta riskerna), för att den har ett fynd, eller som "
-            "<b>stickprov</b>, lottat bland övriga fakturor: andelen bekräftade bland dem skattar "
-            "vad listan missar. En <b>listkontroll</b> lottas inom listan: granska dem oavsett vad "
-            "mer ni hinner, andelen bekräftade bland dem skattar listans träffsäkerhet. "
-            "Poäng på {floor} eller mer betyder ett fynd. "
-            "tillit flaggar; människor beslutar."
-        ),
-        "first": "Granska först",
-        "by_provider": "Flaggade fakturor per utförare",
-        "provider": "Utförare",
-        "invoices": "flaggade fakturor",
-        "total": "totalt",
-        "rank": "Rang",
-        "invoice": "Faktura",
-        "client": "Brukare (pseudonym)",
-        "service": "Insats",
-        "amount": "Belopp (kr)",
-        "risk": "Risk",
-        "why": "Varför flaggad",
-        "findings": "Fynd",
-        "reasons": "Skäl",
-        "chart": "Vad som påverkade poängen (per modell; rött höjer risken, blått sänker)",
-        "held": "Fakturor i karantän: kontrollera manuellt före utbetalning",
-        "none": "Inga.",
-        "isolation_forest": "Avvikelsemodell (IsolationForest)",
-        "lightgbm": "Lärd av tidigare granskningar (LightGBM)",
-        "incomplete": "Ofullständigt underlag",
-        "incomplete_text": (
-            "{n} faktura/fakturor bedömdes med ofullständigt underlag: rader i andra tabeller som "
-            "hör till dem (besök, beslut, brukare, utförare, ...) bröt mot datakontraktet och "
-            'lades i karantän, så ett fynd eller skäl som "inga registrerade besök" kan bero på '
-            "karantänen och inte på verkligheten. De är markerade i risklistan "
-            "(evidence_incomplete, quarantine_rules) och nedan; kontrollera källraderna först."
-        ),
-    },
-}
 
 _CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:2rem;color:#1a1a1a;max-width:1100px}
@@ -153,28 +44,19 @@ _TAG_CLASSES = {
     "random check": "random",
     "list check": "random",
 }
-_TAG_WORDS = {
-    "sv": {
-        "capacity": "kapacitet",
-        "hard finding": "fynd",
-        "random check": "stickprov",
-        "list check": "listkontroll",
-        "quarantined": "karantän",
-    }
-}
 
 
 def _service(code: object, language: str) -> str:
-    return SERVICE_NAMES[language].get(str(code), str(code))
+    return words("service", language).get(str(code), str(code))
 
 
 def _tags(why: str, language: str = "en") -> str:
     """The why-flagged labels as coloured tags, in the page's language."""
-    words = _TAG_WORDS.get(language, {})
+    tags = words("tag", language)
     out = []
     for part in [p.strip() for p in str(why).split(";") if p.strip()]:
         css = _TAG_CLASSES.get(part, "quarantined")
-        out.append(f'<span class="tag {css}">{escape(words.get(part, part))}</span>')
+        out.append(f'<span class="tag {css}">{escape(tags.get(part, part))}</span>')
     return "".join(out)
 
 
@@ -232,7 +114,7 @@ def render_report(
     details and charts; the rest are listed in a per-provider appendix, so the page
     stays small however many invoices a month flags.
     """
-    t = _TEXT[language]
+    t = words("report", language)
     flagged = risk_list[risk_list["flagged"] & (risk_list["status"] == "scored")]
     all_flagged = flagged
     if detailed_invoices is not None:
@@ -246,7 +128,7 @@ def render_report(
         (t["flagged"], str(summary["flagged"])),
         (
             t["at_stake"],
-            _money(float(summary["amount_flagged_sek"])) + (" SEK" if language == "en" else " kr"),
+            _money(float(summary["amount_flagged_sek"])) + t["currency"],
         ),
     ]
     html = [
@@ -276,7 +158,7 @@ def render_report(
     if drift_section:
         html.append(drift_section)
     html.append(f"<h2>{escape(t['first'])}</h2>")
-    html.append(_first_table(flagged.head(15), t))
+    html.append(_first_table(flagged.head(15), t, language))
     html.append(f"<h2>{escape(t['by_provider'])}</h2>")
     if flagged.empty:
         html.append(f"<p>{escape(t['none'])}</p>")
@@ -296,7 +178,7 @@ def render_report(
             f"{int(row['n'])} {escape(t['invoices'])} · {escape(t['total'])} {_money(row['total'])}</h3>"
         )
         for _, invoice in flagged[flagged["provider_id"] == provider_id].iterrows():
-            html.append(_invoice_block(invoice, contributions, t, chart_features))
+            html.append(_invoice_block(invoice, contributions, t, chart_features, language))
     rest = all_flagged[~all_flagged["invoice_id"].isin(flagged["invoice_id"])]
     html += appendix(rest, len(flagged), language)
     html.append(f"<h2>{escape(t['held'])}</h2>")
@@ -322,7 +204,7 @@ def render_report(
     return "\n".join(html) + "\n"
 
 
-def _first_table(rows: pd.DataFrame, t: dict[str, str]) -> str:
+def _first_table(rows: pd.DataFrame, t: Mapping[str, str], language: str) -> str:
     head = "".join(
         f"<th>{escape(t[c])}</th>"
         for c in ("rank", "invoice", "provider", "service", "amount", "risk", "why")
@@ -330,8 +212,8 @@ def _first_table(rows: pd.DataFrame, t: dict[str, str]) -> str:
     body = "".join(
         f"<tr><td class='num'>{int(r.rank)}</td><td><a href='#inv-{escape(str(r.invoice_id))}'>"
         f"{escape(str(r.invoice_id))}</a></td><td>{escape(str(r.provider_id))}</td>"
-        f"<td>{escape(_service(r.service_type, t['lang']))}</td><td class='num'>{_money(r.amount_sek)}</td>"
-        f"<td class='num'>{r.risk_score:.3f}</td><td>{_tags(r.why_flagged, t['lang'])}</td></tr>"
+        f"<td>{escape(_service(r.service_type, language))}</td><td class='num'>{_money(r.amount_sek)}</td>"
+        f"<td class='num'>{r.risk_score:.3f}</td><td>{_tags(r.why_flagged, language)}</td></tr>"
         for r in rows.itertuples()
     )
     return f"<table><tr>{head}</tr>{body}</table>"
@@ -340,8 +222,9 @@ def _first_table(rows: pd.DataFrame, t: dict[str, str]) -> str:
 def _invoice_block(
     invoice: pd.Series,
     explanations: dict[tuple[str, str], pd.Series],
-    t: dict[str, str],
+    t: Mapping[str, str],
     n_features: int,
+    language: str,
 ) -> str:
     invoice_id = str(invoice["invoice_id"])
     charts = []
@@ -358,10 +241,10 @@ def _invoice_block(
         f"<span>{escape(t['rank'])} <b>{int(invoice['rank'])}</b></span>"
         f"<span>{escape(t['invoice'])} <b>{escape(invoice_id)}</b></span>"
         f"<span>{escape(t['client'])} {escape(str(invoice['client_id']))}</span>"
-        f"<span>{escape(t['service'])} {escape(_service(invoice['service_type'], t['lang']))}</span>"
+        f"<span>{escape(t['service'])} {escape(_service(invoice['service_type'], language))}</span>"
         f"<span>{escape(t['amount'])} <b>{_money(invoice['amount_sek'])}</b></span>"
         f"<span>{escape(t['risk'])} <b>{invoice['risk_score']:.3f}</b></span>"
-        f"<span>{_tags(invoice['why_flagged'], t['lang'])}</span></div>"
+        f"<span>{_tags(invoice['why_flagged'], language)}</span></div>"
         + (f"<b>{escape(t['findings'])}</b>{findings}" if findings else "")
         + (f"<b>{escape(t['reasons'])}</b>{reasons}" if reasons else "")
         + (

@@ -14,6 +14,7 @@ as quarantined with the reason: nothing is silently left out.
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Optional
 
@@ -23,7 +24,8 @@ import pandera.pandas as pa
 from pandera.typing import Series
 
 from tillit.config import ReviewConfig, ScoringConfig
-from tillit.features.catalog import _SV_FINDINGS, FINDING_CODES, FINDING_COLUMNS
+from tillit.features.catalog import FINDING_CODES, FINDING_COLUMNS
+from tillit.i18n import render_parts, text
 from tillit.modelling.risk_model import RiskModel
 from tillit.review.reasons import Descriptions, combine_contributions, peer_medians, top_reasons
 from tillit.review.triage import (
@@ -150,24 +152,24 @@ def _findings_text(
 ) -> pd.Series:
     if findings.empty:
         return pd.Series("", index=invoice_ids.index, dtype="str")
-    labels = _finding_label(language)
-    note = (
-        " (mönster denna månad, inget fynd)"
-        if language == "sv"
-        else " (pattern this month, not a finding)"
-    )
-    labels = {code: text + (note if code in demoted else "") for code, text in labels.items()}
+    note = text("finding.demoted_note", language)
+    labels = {
+        code: text(f"finding.{code}", language) + (note if code in demoted else "")
+        for code in FINDING_CODES
+    }
+    evidence = _evidence_words(findings, language)
     lines = findings.sort_values(["invoice_id", "finding"]).assign(
-        line=lambda f: f["finding"].map(labels) + ": " + f["evidence"]
+        line=lambda f: f["finding"].map(labels) + ": " + evidence.loc[f.index]
     )
     joined = lines.groupby("invoice_id")["line"].agg(" | ".join)
     return invoice_ids.map(joined).fillna("").astype("str")
 
 
-def _finding_label(language: str) -> dict[str, str]:
-    if language == "sv":
-        return dict(_SV_FINDINGS)
-    return {code: text.rstrip(".") for code, text in FINDING_CODES.items()}
+def _evidence_words(findings: pd.DataFrame, language: str) -> pd.Series:
+    """Each finding's evidence in `language`, from its facts (the English text without them)."""
+    if "evidence_facts" not in findings or language == "en":
+        return findings["evidence"].astype("str")
+    return findings["evidence_facts"].map(lambda facts: render_parts(json.loads(facts), language))
 
 
 def _long_explanations(
@@ -292,7 +294,7 @@ def score_month(
             "reasons": reasons.to_numpy(),
         }
     )
-    held = _held_rows(quarantined)
+    held = _held_rows(quarantined, config.language)
     risk_list = pd.concat([scored, held], ignore_index=True) if len(held) else scored
     risk_list["model_name"] = identity.name
     risk_list["model_version"] = identity.version
@@ -425,7 +427,7 @@ def _explain(
     return exact, reasons, agreement
 
 
-def _held_rows(quarantined: pd.DataFrame) -> pd.DataFrame:
+def _held_rows(quarantined: pd.DataFrame, language: str = "en") -> pd.DataFrame:
     """Invoices that cannot be scored, as risk list rows: flagged, with the reason."""
     return pd.DataFrame(
         {
@@ -443,6 +445,9 @@ def _held_rows(quarantined: pd.DataFrame) -> pd.DataFrame:
             "flagged": True,
             "why_flagged": WHY_QUARANTINE,
             "findings": "",
-            "reasons": ("cannot be scored: " + quarantined["reason"].astype("str")).to_numpy(),
+            "reasons": [
+                text("reason.cannot_be_scored", language, reason=reason)
+                for reason in quarantined["reason"].astype("str")
+            ],
         }
     )

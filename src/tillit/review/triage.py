@@ -9,10 +9,13 @@ silently. A provider with many flagged invoices is one case to review, not hundr
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 
 from tillit.features.catalog import FINDING_CODES
+from tillit.i18n import LANGS, check_lang, render_parts, text, words
 
 # Lower = more severe: facts that cannot be honest first, then billing without a basis,
 # then mismatches that can be a clerical error.
@@ -29,31 +32,8 @@ FINDING_SEVERITY: dict[str, int] = {
 }
 WHY_BEYOND_BOUND = "finding beyond the bound (not flagged)"
 
-# How a demoted finding type reads as a pattern.
-PATTERN_WORDS: dict[str, dict[str, str]] = {
-    "en": {
-        "billing_after_death": "billing after the client's death",
-        "visits_after_death": "visits after the client's death",
-        "visits_during_hospital_stay": "visits during hospital stays",
-        "billed_during_hospital_stay": "billing above the grant for days at home",
-        "staff_double_booked": "staff overlaps",
-        "service_without_grant": "services billed without a grant",
-        "amount_mismatch_tariff": "amounts that differ from hours x tariff",
-        "billing_outside_contract": "billing outside the contract period",
-        "duplicate_invoice": "duplicate invoices",
-    },
-    "sv": {
-        "billing_after_death": "fakturering efter brukarens död",
-        "visits_after_death": "besök efter brukarens död",
-        "visits_during_hospital_stay": "besök under sjukhusvistelser",
-        "billed_during_hospital_stay": "fakturering över beslutet för dagarna hemma",
-        "staff_double_booked": "överlappande personalregistreringar",
-        "service_without_grant": "insatser fakturerade utan beslut",
-        "amount_mismatch_tariff": "belopp som avviker från timmar x timersättning",
-        "billing_outside_contract": "fakturering utanför avtalsperioden",
-        "duplicate_invoice": "dubbla fakturor",
-    },
-}
+# How a demoted finding type reads as a pattern (a view of tillit.i18n's `pattern.*`).
+PATTERN_WORDS: dict[str, dict[str, str]] = {lang: dict(words("pattern", lang)) for lang in LANGS}
 
 
 def bounded_findings(
@@ -96,6 +76,7 @@ def pattern_records(patterns: pd.DataFrame) -> list[dict[str, object]]:
             if pd.isna(r.history_month_share)
             else round(float(r.history_month_share), 4),
             "why": str(r.why),
+            "why_facts": str(getattr(r, "why_facts", "[]")),
         }
         for r in demoted.itertuples()
     ]
@@ -104,25 +85,31 @@ def pattern_records(patterns: pd.DataFrame) -> list[dict[str, object]]:
 def pattern_sentence(record: dict[str, object], language: str = "en") -> str:
     """ "staff overlaps are registered on 82 % of this month's invoices; treated as ..."."""
     code = str(record["finding"])
-    words = PATTERN_WORDS.get(language, PATTERN_WORDS["en"]).get(code, code)
+    name = PATTERN_WORDS[check_lang(language)].get(code, code)
     share = float(record["month_share"])  # type: ignore[arg-type]
-    if language == "sv":
-        return (
-            f"{words} finns på {share:.0%} av månadens fakturor ({record['invoices_with_it']} st; "
-            f"{record['why']}); behandlas som ett registreringsmönster, inte som ett fynd: "
-            "fakturorna rangordnas efter hur långt de ligger från sina jämförbara."
-        )
     history = record.get("history_month_share")
     past = (
-        f" (in the training months: {float(history):.0%})"  # type: ignore[arg-type]
+        text("pattern.past", language, history=float(history))  # type: ignore[arg-type]
         if history is not None
         else ""
     )
-    return (
-        f"{words} are registered on {share:.0%} of this month's invoices "
-        f"({record['invoices_with_it']}){past}; {record['why']}: treated as a recording habit, "
-        "not a finding; invoices are ranked by how far they are from their peers."
+    return text(
+        "pattern.sentence",
+        language,
+        words=name,
+        share=share,
+        n=record["invoices_with_it"],
+        past=past,
+        why=_why(record, language),
     )
+
+
+def _why(record: dict[str, object], language: str) -> str:
+    """Why the finding type was demoted, in `language` (the English text without facts)."""
+    facts = json.loads(str(record.get("why_facts") or "[]"))
+    if not facts:
+        return str(record["why"])
+    return "; ".join(render_parts([part], language) for part in facts)
 
 
 def provider_cases(

@@ -1,0 +1,137 @@
+"""Every Swedish and English string a user reads, and one way to fetch it: `text(key, lang)`.
+
+A key is `namespace.name` (for example `report.title`, `reason.visit_duration_cv`,
+`evidence.duplicate_invoice`); each namespace is a table per language in the
+modules beside this one. Templates use `str.format` placeholders, and a key has
+the same placeholders in both languages (tests/test_i18n.py checks). The package
+imports nothing from tillit, so features and review can both use it.
+"""
+
+from __future__ import annotations
+
+import string
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from tillit.i18n.drift import DRIFT
+from tillit.i18n.evidence import EVIDENCE
+from tillit.i18n.features import FEATURES
+from tillit.i18n.providers import EVENTS, PROVIDERS, ROLES
+from tillit.i18n.reasons import FINDINGS, REASONS, SERVICES
+from tillit.i18n.report import CASE_REPORT, PATTERNS, REPORT, TAGS
+from tillit.i18n.types import LANGS, Lang, Tables
+
+__all__ = [
+    "LANGS",
+    "NAMESPACES",
+    "Lang",
+    "check_lang",
+    "keys",
+    "listing",
+    "placeholders",
+    "render_parts",
+    "text",
+    "words",
+]
+
+NAMESPACES: dict[str, Tables] = {
+    "report": REPORT,
+    "tag": TAGS,
+    "case": CASE_REPORT,
+    "pattern": PATTERNS,
+    "drift": DRIFT,
+    "provider": PROVIDERS,
+    "event": EVENTS,
+    "role": ROLES,
+    "service": SERVICES,
+    "reason": REASONS,
+    "finding": FINDINGS,
+    "evidence": EVIDENCE,
+    "feature": FEATURES,
+}
+
+
+def check_lang(lang: str) -> Lang:
+    """`lang` as a `Lang`, or a ValueError that names the languages there are."""
+    for known in LANGS:
+        if lang == known:
+            return known
+    raise ValueError(f"language must be {' or '.join(sorted(LANGS))}, not {lang!r}")
+
+
+def _split(key: str) -> tuple[str, str]:
+    namespace, dot, name = key.partition(".")
+    if not dot or namespace not in NAMESPACES:
+        raise KeyError(
+            f"unknown text key {key!r}: a key is namespace.name, namespaces "
+            f"{', '.join(sorted(NAMESPACES))}"
+        )
+    return namespace, name
+
+
+def words(namespace: str, lang: str) -> Mapping[str, str]:
+    """A namespace's templates in one language, unformatted (for modules that format later)."""
+    if namespace not in NAMESPACES:
+        raise KeyError(f"unknown text namespace {namespace!r}")
+    return NAMESPACES[namespace][check_lang(lang)]
+
+
+def text(key: str, lang: str, **fields: Any) -> str:
+    """The text of `key` in `lang`, its placeholders filled from `fields`.
+
+    Raises ValueError for an unknown language and KeyError for an unknown key or a
+    placeholder without a field, each naming what is missing.
+    """
+    namespace, name = _split(key)
+    table = words(namespace, lang)
+    if name not in table:
+        raise KeyError(f"no text {key!r} in {lang!r}")
+    try:
+        return table[name].format(**fields)
+    except KeyError as missing:
+        raise KeyError(f"text {key!r} needs the field {missing.args[0]!r}") from None
+
+
+def keys() -> list[str]:
+    """Every key of every namespace, in either language."""
+    return sorted(
+        f"{namespace}.{name}"
+        for namespace, tables in NAMESPACES.items()
+        for lang in tables
+        for name in tables[lang]
+    )
+
+
+def placeholders(template: str) -> set[str]:
+    """The field names a template fills (`{n:.0f}` -> `n`)."""
+    return {
+        field.split(".")[0].split("[")[0]
+        for _, field, _, _ in string.Formatter().parse(template)
+        if field
+    }
+
+
+def listing(items: Sequence[object], total: int, lang: str) -> str:
+    """`a, b, c` plus `and N more` (`och N till`) when the list was cut short."""
+    out = ", ".join(str(item) for item in items)
+    if total > len(items):
+        out += text("evidence.more", lang, more=total - len(items))
+    return out
+
+
+def render_parts(parts: Sequence[Sequence[Any]], lang: str) -> str:
+    """Facts as `[key, fields]` parts (see features/evidence.py) in words of `lang`."""
+    out = []
+    for key, fields in parts:
+        filled = {name: _field(value, lang) for name, value in fields.items()}
+        out.append(text(key, lang, **filled))
+    return "".join(out)
+
+
+def _field(value: Any, lang: str) -> Any:
+    """A list cut short (`items`, `total`) or a list of parts (`parts`) in words; else as is."""
+    if not isinstance(value, Mapping):
+        return value
+    if "parts" in value:
+        return "; ".join(render_parts([part], lang) for part in value["parts"])
+    return listing(value["items"], int(value["total"]), lang)

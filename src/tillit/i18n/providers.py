@@ -1,0 +1,166 @@
+"""The provider scorecard: page words, reasons, facts, register events and roles."""
+
+from __future__ import annotations
+
+from tillit.i18n.types import Tables
+
+PROVIDERS: Tables = {
+    "en": {
+        "title": "Providers to look into",
+        "applicants_title": "Applicants to look into before approval",
+        "intro": (
+            "Providers ranked by how much evidence points to irregular billing or an unserious "
+            "company, from their invoices this month and the register. A high rank is a reason "
+            "to look, not a finding: check each fact in the source named beside it."
+        ),
+        "applicants_intro": (
+            "Applicants (no approval date) are screened on the register alone: what to look "
+            "into before a decision on approval. The decision is made by a person."
+        ),
+        "rank": "Rank",
+        "provider": "Provider",
+        "risk": "Risk",
+        "invoices": "Invoices",
+        "amount": "Amount (SEK)",
+        "high_risk": "High-risk invoices",
+        "reasons": "Why look",
+        "facts": "Facts to check",
+        "no_reasons": "nothing stands out",
+        "no_facts": "no register facts in the window",
+        "see_invoices": "its invoices in the month's risk list",
+        "none": "No providers in this list.",
+        "applicant": "applicant",
+        "model": "Model",
+        # Reasons, by evidence item.
+        "high_risk_invoice_share": "{n_high:.0f} of {n_invoices:.0f} invoices ({share:.0%}) are high-risk this month",
+        "high_risk_amount_share": "{amount_high:,.0f} SEK ({amount_share:.0%} of its billing) is on high-risk invoices",
+        "mean_invoice_risk": "its invoices' mean risk is {mean_risk:.2f}",
+        "hard_finding_share": "{n_finding:.0f} invoice(s) with a hard finding (e.g. billing after death)",
+        "high_risk_share_rise": "high-risk share rose to {share:.0%} from {before:.0%} in the previous months",
+        "linked_to_sanctioned_or_terminated": "{linked:.0f} current board person(s) also led a sanctioned or terminated company",
+        "tax_debt": "tax debt of {tax:,.0f} SEK registered in the last {days} days",
+        "f_tax_revoked": "F-skatt revoked ({f_tax:.0f} time(s) in the last {days} days{now})",
+        "employer_registration_revoked": "employer registration revoked in the last {days} days",
+        "sanctioned": "{sanctions:.0f} sanction(s) in the last {days} days",
+        "contract_warnings": "{warnings:.0f} contract warning(s) in the last {days} days",
+        "complaints": "{complaints:.0f} complaint(s) in the last {days} days",
+        "inspection_remarks": "{remarks:.0f} inspection remark(s) in the last {days} days",
+        "board_or_owner_changes": "{changes:.0f} board or owner change(s) in the last {days} days",
+        "fast_client_growth": "clients grew {growth:.1f} times in {growth_months} months",
+        "clients_from_terminated_providers": "{taken:.0f} client(s) ({taken_share:.0%}) came from providers whose contract was terminated",
+        "young_company": "the company was registered {age:.1f} years ago",
+        "now_revoked": ", revoked now",
+        # Facts.
+        "fact_link": (
+            "person {person} ({role} here) was {linked_role} of {org} ({linked_id}) from {start}"
+            "{end}; that company was {fate} (provider_persons, providers, provider_events)"
+        ),
+        "fact_until": " to {date}",
+        "fact_sanctioned": "sanctioned on {date}",
+        "fact_terminated": "terminated on {date}",
+        "fact_and": " and ",
+        "fact_event": "{date}: {event}{amount} (provider_events)",
+        "fact_invoices": "{n:.0f} invoices this month, {amount:,.0f} SEK; {n_high:.0f} high-risk ({amount_high:,.0f} SEK)",
+        "fact_approved": "registered {registered}, approved {approved}",
+        "fact_not_approved": "registered {registered}, not approved (an applicant)",
+    },
+    "sv": {
+        "title": "Utförare att granska",
+        "applicants_title": "Sökande att granska före godkännande",
+        "intro": (
+            "Utförarna rangordnade efter hur mycket som pekar på oriktig fakturering eller ett "
+            "oseriöst företag, utifrån månadens fakturor och registret. En hög placering är skäl "
+            "att titta, inte ett konstaterande: kontrollera varje uppgift i källan som anges."
+        ),
+        "applicants_intro": (
+            "Sökande (inget godkännandedatum) granskas enbart på registret: vad som bör utredas "
+            "före beslut om godkännande. Beslutet fattas av en människa."
+        ),
+        "rank": "Plats",
+        "provider": "Utförare",
+        "risk": "Risk",
+        "invoices": "Fakturor",
+        "amount": "Belopp (kr)",
+        "high_risk": "Fakturor med hög risk",
+        "reasons": "Varför titta",
+        "facts": "Uppgifter att kontrollera",
+        "no_reasons": "inget sticker ut",
+        "no_facts": "inga registerhändelser i perioden",
+        "see_invoices": "dess fakturor i månadens risklista",
+        "none": "Inga utförare i listan.",
+        "applicant": "sökande",
+        "model": "Modell",
+        "high_risk_invoice_share": "{n_high:.0f} av {n_invoices:.0f} fakturor ({share:.0%}) har hög risk denna månad",
+        "high_risk_amount_share": "{amount_high:,.0f} kr ({amount_share:.0%} av faktureringen) gäller fakturor med hög risk",
+        "mean_invoice_risk": "fakturornas medelrisk är {mean_risk:.2f}",
+        "hard_finding_share": "{n_finding:.0f} faktura/fakturor med ett fast fynd (t.ex. fakturering efter dödsfall)",
+        "high_risk_share_rise": "andelen med hög risk steg till {share:.0%} från {before:.0%} månaderna innan",
+        "linked_to_sanctioned_or_terminated": "{linked:.0f} nuvarande styrelseperson(er) har lett ett företag som fått sanktion eller avslutat avtal",
+        "tax_debt": "skatteskuld på {tax:,.0f} kr registrerad de senaste {days} dagarna",
+        "f_tax_revoked": "F-skatt återkallad ({f_tax:.0f} gång(er) de senaste {days} dagarna{now})",
+        "employer_registration_revoked": "arbetsgivarregistrering avregistrerad de senaste {days} dagarna",
+        "sanctioned": "{sanctions:.0f} sanktion(er) de senaste {days} dagarna",
+        "contract_warnings": "{warnings:.0f} avtalsvarning(ar) de senaste {days} dagarna",
+        "complaints": "{complaints:.0f} klagomål de senaste {days} dagarna",
+        "inspection_remarks": "{remarks:.0f} anmärkning(ar) vid inspektion de senaste {days} dagarna",
+        "board_or_owner_changes": "{changes:.0f} byte(n) av styrelse eller ägare de senaste {days} dagarna",
+        "fast_client_growth": "antalet kunder växte {growth:.1f} gånger på {growth_months} månader",
+        "clients_from_terminated_providers": "{taken:.0f} kund(er) ({taken_share:.0%}) kom från utförare vars avtal avslutats",
+        "young_company": "företaget registrerades för {age:.1f} år sedan",
+        "now_revoked": ", återkallad nu",
+        "fact_link": (
+            "person {person} ({role} här) var {linked_role} i {org} ({linked_id}) från {start}"
+            "{end}; det företaget fick {fate} (provider_persons, providers, provider_events)"
+        ),
+        "fact_until": " till {date}",
+        "fact_sanctioned": "sanktion {date}",
+        "fact_terminated": "avtalet avslutat {date}",
+        "fact_and": " och ",
+        "fact_event": "{date}: {event}{amount} (provider_events)",
+        "fact_invoices": "{n:.0f} fakturor denna månad, {amount:,.0f} kr; {n_high:.0f} med hög risk ({amount_high:,.0f} kr)",
+        "fact_approved": "registrerad {registered}, godkänd {approved}",
+        "fact_not_approved": "registrerad {registered}, inte godkänd (sökande)",
+    },
+}
+EVENTS: Tables = {
+    "en": {
+        "tax_debt_registered": "tax debt registered",
+        "tax_debt_cleared": "tax debt cleared",
+        "f_tax_revoked": "F-skatt revoked",
+        "f_tax_restored": "F-skatt restored",
+        "employer_registration_revoked": "employer registration revoked",
+        "sanction": "sanction",
+        "contract_warning": "contract warning",
+        "inspection_remark": "inspection remark",
+        "complaint": "complaint",
+        "board_change": "board change",
+        "owner_change": "owner change",
+    },
+    "sv": {
+        "tax_debt_registered": "skatteskuld registrerad",
+        "tax_debt_cleared": "skatteskuld betald",
+        "f_tax_revoked": "F-skatt återkallad",
+        "f_tax_restored": "F-skatt återställd",
+        "employer_registration_revoked": "arbetsgivarregistrering avregistrerad",
+        "sanction": "sanktion",
+        "contract_warning": "avtalsvarning",
+        "inspection_remark": "anmärkning vid inspektion",
+        "complaint": "klagomål",
+        "board_change": "styrelsebyte",
+        "owner_change": "ägarbyte",
+    },
+}
+ROLES: Tables = {
+    "en": {
+        "owner": "owner",
+        "board_member": "board member",
+        "ceo": "CEO",
+        "signatory": "signatory",
+    },
+    "sv": {
+        "owner": "ägare",
+        "board_member": "styrelseledamot",
+        "ceo": "vd",
+        "signatory": "firmatecknare",
+    },
+}

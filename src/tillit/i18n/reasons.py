@@ -1,0 +1,160 @@
+"""Reasons and findings in the risk list: service names, reason templates, finding labels.
+
+Reason templates get their numbers already formatted (review/reasons.py): `value`,
+`value_0`, `value_2`, `value_3`, `value_pct` (the invoice's value with 1, 0, 2, 3
+decimals or as a percentage), `typical...` likewise for the peer median, and
+`billed`, `registered`, `granted`, `amount`, `service`.
+"""
+
+from __future__ import annotations
+
+from tillit.i18n.types import Tables
+
+SERVICES: Tables = {
+    "en": {
+        "personal_care": "personal care",
+        "home_service": "home service",
+        "double_staffing": "double staffing",
+        "night_care": "night care",
+    },
+    "sv": {
+        "personal_care": "omvårdnad",
+        "home_service": "serviceinsatser",
+        "double_staffing": "dubbelbemanning",
+        "night_care": "nattinsatser",
+    },
+}
+
+REASONS: Tables = {
+    "en": {
+        "billed_over_registered_hours.no_visits": (
+            "billed {billed} h with no registered visit of this service type"
+        ),
+        "billed_over_registered_hours": (
+            "billed {billed} h, registered visits {registered} h: "
+            "{value_2} times the visits; typical for {service} is {typical_2}"
+        ),
+        "billed_minus_registered_hours": (
+            "{value} h billed beyond the registered visits; typical for {service} is {typical} h"
+        ),
+        "billed_over_granted_hours.no_grant": (
+            "billed {billed} h with no hours granted for this service type"
+        ),
+        "billed_over_granted_hours": (
+            "billed {billed} h against {granted} h granted: "
+            "{value_2} times the grant; typical for {service} is {typical_2}"
+        ),
+        "amount_over_tariff_amount": (
+            "amount {amount} SEK is {value_3} times billed hours × tariff; typical is {typical_3}"
+        ),
+        "manual_registration_share": (
+            "{value_pct} of the visits were typed in by hand; typical for {service} is "
+            "{typical_pct}"
+        ),
+        "staff_overlap_minutes": (
+            "staff registered at two clients at the same time for {value_0} minutes in the month"
+        ),
+        "visit_hours_during_hospital_stay": (
+            "{value} h of visits registered while the client was in hospital"
+        ),
+        "visit_hours_after_death": "{value} h of visits registered after the client's date of death",
+        "visit_duration_cv": (
+            "visit durations vary by {value_pct} (coefficient of variation); typical for "
+            "{service} is {typical_pct} (near-identical visits can be copied registrations)"
+        ),
+        "has_no_registered_visits": (
+            "{billed} h billed with no registered visit of this service type"
+        ),
+        # Any feature without a template of its own, from its description.
+        "generic": "{description}: {value_2} (typical for {service}: {typical_2})",
+        # A peer z-score, after the sentence of its base feature.
+        "peer_z.above": "{sentence} ({z} robust standard deviations above comparable invoices)",
+        "peer_z.below": "{sentence} ({z} robust standard deviations below comparable invoices)",
+        "nothing_stands_out": "no feature stands out from comparable invoices",
+        # A quarantined invoice; the reason is the data contract's rule (in English).
+        "cannot_be_scored": "cannot be scored: {reason}",
+    },
+    "sv": {
+        "billed_over_registered_hours.no_visits": (
+            "fakturerat {billed} h utan något registrerat besök av insatstypen"
+        ),
+        "billed_over_registered_hours": (
+            "fakturerat {billed} h, registrerade besök {registered} h: "
+            "{value_2} gånger besöken; typiskt för {service} är {typical_2}"
+        ),
+        "billed_minus_registered_hours": (
+            "{value} h fakturerade utöver registrerade besök; typiskt för {service} är {typical} h"
+        ),
+        "billed_over_granted_hours.no_grant": (
+            "fakturerat {billed} h utan beviljade timmar för insatstypen"
+        ),
+        "billed_over_granted_hours": (
+            "fakturerat {billed} h mot {granted} h beviljade: "
+            "{value_2} gånger beslutet; typiskt för {service} är {typical_2}"
+        ),
+        "amount_over_tariff_amount": (
+            "beloppet {amount} kr är {value_3} gånger timmar × timersättning; typiskt är "
+            "{typical_3}"
+        ),
+        "manual_registration_share": (
+            "{value_pct} av besöken registrerades manuellt i efterhand; typiskt för {service} är "
+            "{typical_pct}"
+        ),
+        "staff_overlap_minutes": (
+            "personal registrerad hos två brukare samtidigt i {value_0} minuter under månaden"
+        ),
+        "visit_hours_during_hospital_stay": (
+            "{value} h besök registrerade medan brukaren låg på sjukhus"
+        ),
+        "visit_hours_after_death": "{value} h besök registrerade efter brukarens dödsdatum",
+        "visit_duration_cv": (
+            "besökens längd varierar {value_pct} (variationskoefficient); typiskt för {service} "
+            "är {typical_pct} (nästan identiska besök kan vara kopierade registreringar)"
+        ),
+        "has_no_registered_visits": (
+            "{billed} h fakturerade utan något registrerat besök av insatstypen"
+        ),
+        "generic": "{description}: {value_2} (typiskt för {service}: {typical_2})",
+        "peer_z.above": "{sentence} ({z} robusta standardavvikelser över jämförbara fakturor)",
+        "peer_z.below": "{sentence} ({z} robusta standardavvikelser under jämförbara fakturor)",
+        "nothing_stands_out": "inget sticker ut jämfört med liknande fakturor",
+        "cannot_be_scored": "kan inte bedömas: {reason}",
+    },
+}
+
+# A hard finding's label in the risk list's `findings` column and the feature descriptions.
+FINDINGS: Tables = {
+    "en": {
+        "billing_after_death": "The client died before the billed month began",
+        "visits_after_death": "Visits are registered after the day the client died",
+        "visits_during_hospital_stay": "Visits are registered while the client was in hospital",
+        "billed_during_hospital_stay": "The hours billed exceed the grant for the days the "
+        "client was at home: the client spent days of the month in hospital",
+        "staff_double_booked": "Staff are registered at two clients at the same time, "
+        "repeatedly in the month, in a way registration noise does not explain (key-tag "
+        "check-ins at both doors, or an overlap covering most of both visits; a visit checked "
+        "in with the key tag counts as evidence of presence, so its partner is the doubtful one)",
+        "service_without_grant": "The service type is billed without a grant for it in the month",
+        "amount_mismatch_tariff": "The amount differs from billed hours times the tariff",
+        "billing_outside_contract": "The provider was not approved, or already terminated, "
+        "in the billed month",
+        "duplicate_invoice": "The provider sent more than one invoice for the same client, "
+        "service type and month",
+        # After the label of a finding type demoted to a pattern this month.
+        "demoted_note": " (pattern this month, not a finding)",
+    },
+    "sv": {
+        "billing_after_death": "brukaren avled före den fakturerade månaden",
+        "visits_after_death": "besök registrerade efter brukarens dödsdag",
+        "visits_during_hospital_stay": "besök registrerade under sjukhusvistelse",
+        "billed_during_hospital_stay": "fakturerade timmar över beslutet för dagarna brukaren "
+        "var hemma (sjukhusvistelse under månaden)",
+        "staff_double_booked": "samma personal registrerad hos två brukare samtidigt, "
+        "upprepade gånger",
+        "service_without_grant": "insatstypen fakturerad utan beslut för månaden",
+        "amount_mismatch_tariff": "beloppet stämmer inte med timmar gånger timersättning",
+        "billing_outside_contract": "utföraren var inte godkänd, eller redan avslutad, den månaden",
+        "duplicate_invoice": "mer än en faktura för samma brukare, insatstyp och månad",
+        "demoted_note": " (mönster denna månad, inget fynd)",
+    },
+}

@@ -1,0 +1,216 @@
+"""The auditors' page: chrome, reading guide, tags, case sections and patterns."""
+
+from __future__ import annotations
+
+from tillit.i18n.types import Tables
+
+REPORT: Tables = {
+    "en": {
+        "title": "Invoices to review before payment",
+        "period": "Billing month",
+        "model": "Model",
+        "generated": "Data fingerprint",
+        "received": "Invoices received",
+        "scored": "Scored",
+        "quarantined": "Quarantined (cannot be scored)",
+        "flagged": "Flagged for review",
+        "at_stake": "Amount flagged",
+        "currency": " SEK",
+        "how": "How to read this list",
+        "how_text": (
+            "Every invoice of the month was scored. The risk score (0–1) ranks invoices: "
+            "higher means look first; it is not a probability of fraud and not a decision. "
+            "<b>Findings</b> are facts found in the source data (with the evidence to check). "
+            "<b>Reasons</b> are what made the models rank the invoice high, compared with "
+            "invoices of the same service type this month. An invoice is flagged because it is "
+            "within the review capacity (the {k} highest risks), because it has a finding, or as "
+            "a <b>random check</b>, drawn by lot among the other invoices: their confirmed share "
+            "estimates what the list misses. A <b>list check</b> is drawn by lot within the list: "
+            "review those whatever else you get to, their confirmed share estimates the list's "
+            "precision. "
+            "Scores at or above {floor} mean a hard finding. tillit flags; people decide."
+        ),
+        "first": "Look first",
+        "by_provider": "Flagged invoices by provider",
+        "provider": "Provider",
+        "invoices": "flagged invoices",
+        "total": "total",
+        "rank": "Rank",
+        "invoice": "Invoice",
+        "client": "Client (pseudonym)",
+        "service": "Service",
+        "amount": "Amount (SEK)",
+        "risk": "Risk",
+        "why": "Why flagged",
+        "findings": "Findings",
+        "reasons": "Reasons",
+        "chart": "What moved the score (per model; red raises the risk, blue lowers it)",
+        "held": "Quarantined invoices: check by hand before payment",
+        "none": "None.",
+        "isolation_forest": "Unusualness model (IsolationForest)",
+        "lightgbm": "Learned from past reviews (LightGBM)",
+        "incomplete": "Evidence incomplete",
+        "incomplete_text": (
+            "{n} invoice(s) were scored with incomplete evidence: rows of other tables that "
+            "belong to them (visits, grants, clients, providers, ...) broke the data contract and "
+            'were quarantined, so a finding or reason such as "no registered visit" may reflect '
+            "the quarantine rather than the facts. They are marked in the risk list "
+            "(evidence_incomplete, quarantine_rules) and below; check the source rows first."
+        ),
+    },
+    "sv": {
+        "title": "Fakturor att granska före utbetalning",
+        "period": "Fakturamånad",
+        "model": "Modell",
+        "generated": "Dataets fingeravtryck",
+        "received": "Mottagna fakturor",
+        "scored": "Bedömda",
+        "quarantined": "I karantän (kan inte bedömas)",
+        "flagged": "Flaggade för granskning",
+        "at_stake": "Flaggat belopp",
+        "currency": " kr",
+        "how": "Så läser du listan",
+        "how_text": (
+            "Alla månadens fakturor har bedömts. Riskpoängen (0–1) rangordnar fakturorna: "
+            "högre betyder granska först; den är ingen sannolikhet för fusk och inget beslut. "
+            "<b>Fynd</b> är fakta i källdata (med underlag att kontrollera). "
+            "<b>Skäl</b> är det som fick modellerna att rangordna fakturan högt, jämfört med "
+            "fakturor för samma insatstyp denna månad. En faktura flaggas för att den ryms i "
+            "granskningskapaciteten (de {k} högsta riskerna), för att den har ett fynd, eller som "
+            "<b>stickprov</b>, lottat bland övriga fakturor: andelen bekräftade bland dem skattar "
+            "vad listan missar. En <b>listkontroll</b> lottas inom listan: granska dem oavsett vad "
+            "mer ni hinner, andelen bekräftade bland dem skattar listans träffsäkerhet. "
+            "Poäng på {floor} eller mer betyder ett fynd. "
+            "tillit flaggar; människor beslutar."
+        ),
+        "first": "Granska först",
+        "by_provider": "Flaggade fakturor per utförare",
+        "provider": "Utförare",
+        "invoices": "flaggade fakturor",
+        "total": "totalt",
+        "rank": "Rang",
+        "invoice": "Faktura",
+        "client": "Brukare (pseudonym)",
+        "service": "Insats",
+        "amount": "Belopp (kr)",
+        "risk": "Risk",
+        "why": "Varför flaggad",
+        "findings": "Fynd",
+        "reasons": "Skäl",
+        "chart": "Vad som påverkade poängen (per modell; rött höjer risken, blått sänker)",
+        "held": "Fakturor i karantän: kontrollera manuellt före utbetalning",
+        "none": "Inga.",
+        "isolation_forest": "Avvikelsemodell (IsolationForest)",
+        "lightgbm": "Lärd av tidigare granskningar (LightGBM)",
+        "incomplete": "Ofullständigt underlag",
+        "incomplete_text": (
+            "{n} faktura/fakturor bedömdes med ofullständigt underlag: rader i andra tabeller som "
+            "hör till dem (besök, beslut, brukare, utförare, ...) bröt mot datakontraktet och "
+            'lades i karantän, så ett fynd eller skäl som "inga registrerade besök" kan bero på '
+            "karantänen och inte på verkligheten. De är markerade i risklistan "
+            "(evidence_incomplete, quarantine_rules) och nedan; kontrollera källraderna först."
+        ),
+    },
+}
+
+# The why-flagged labels as tags (the risk list keeps the English codes).
+TAGS: Tables = {
+    "en": {
+        "capacity": "capacity",
+        "hard finding": "hard finding",
+        "random check": "random check",
+        "list check": "list check",
+        "quarantined": "quarantined",
+        "finding beyond the bound (not flagged)": "finding beyond the bound (not flagged)",
+    },
+    "sv": {
+        "capacity": "kapacitet",
+        "hard finding": "fynd",
+        "random check": "stickprov",
+        "list check": "listkontroll",
+        "quarantined": "karantän",
+        "finding beyond the bound (not flagged)": "fynd utanför gränsen (inte flaggad)",
+    },
+}
+
+# The case sections and appendix of the report (review/casereport.py).
+CASE_REPORT: Tables = {
+    "en": {
+        "patterns": "Patterns this month (not findings)",
+        "cases": "Review as one case per provider",
+        "case": "provider {p}: {n} flagged invoices, {sek} SEK ({share:.0%} of the flagged); "
+        "findings: {findings}; review as one case",
+        "no_findings": "none (ranked by risk)",
+        "bound": "{n} more invoices have a hard finding but are beyond the bound of {b} "
+        "findings flagged beyond the capacity ({sek} SEK): they are listed in risk_list.csv "
+        "with the finding and 'finding beyond the bound (not flagged)'.",
+        "appendix": "Appendix: flagged invoices shown without details, per provider",
+        "appendix_text": "Details and charts are shown for the first {n} flagged invoices; "
+        "these are in risk_list.parquet / risk_list.csv and explanations.parquet.",
+        "provider": "Provider",
+        "invoices": "Invoices",
+        "amount": "Amount (SEK)",
+        "ids": "Invoices (by rank)",
+    },
+    "sv": {
+        "patterns": "Mönster denna månad (inte fynd)",
+        "cases": "Granska som ett ärende per utförare",
+        "case": "utförare {p}: {n} flaggade fakturor, {sek} kr ({share:.0%} av de flaggade); "
+        "fynd: {findings}; granska som ett ärende",
+        "no_findings": "inga (rangordnade efter risk)",
+        "bound": "{n} fakturor till har ett fynd men ligger utanför gränsen på {b} fynd "
+        "utöver kapaciteten ({sek} kr): de finns i risk_list.csv med fyndet och "
+        "'finding beyond the bound (not flagged)'.",
+        "appendix": "Bilaga: flaggade fakturor utan detaljer, per utförare",
+        "appendix_text": "Detaljer och diagram visas för de första {n} flaggade fakturorna; "
+        "dessa finns i risk_list.parquet / risk_list.csv och explanations.parquet.",
+        "provider": "Utförare",
+        "invoices": "Fakturor",
+        "amount": "Belopp (kr)",
+        "ids": "Fakturor (i rangordning)",
+    },
+}
+
+# How a demoted finding type reads as a pattern (review/triage.py).
+PATTERNS: Tables = {
+    "en": {
+        "billing_after_death": "billing after the client's death",
+        "visits_after_death": "visits after the client's death",
+        "visits_during_hospital_stay": "visits during hospital stays",
+        "billed_during_hospital_stay": "billing above the grant for days at home",
+        "staff_double_booked": "staff overlaps",
+        "service_without_grant": "services billed without a grant",
+        "amount_mismatch_tariff": "amounts that differ from hours x tariff",
+        "billing_outside_contract": "billing outside the contract period",
+        "duplicate_invoice": "duplicate invoices",
+        "sentence": (
+            "{words} are registered on {share:.0%} of this month's invoices ({n}){past}; {why}: "
+            "treated as a recording habit, not a finding; invoices are ranked by how far they "
+            "are from their peers."
+        ),
+        "past": " (in the training months: {history:.0%})",
+        "why_common": "fires on {share:.0%} of the month's invoices",
+        "why_cleared": "past reviews cleared {cleared:.0%} of {reviews:.0f} invoices with it",
+    },
+    "sv": {
+        "billing_after_death": "fakturering efter brukarens död",
+        "visits_after_death": "besök efter brukarens död",
+        "visits_during_hospital_stay": "besök under sjukhusvistelser",
+        "billed_during_hospital_stay": "fakturering över beslutet för dagarna hemma",
+        "staff_double_booked": "överlappande personalregistreringar",
+        "service_without_grant": "insatser fakturerade utan beslut",
+        "amount_mismatch_tariff": "belopp som avviker från timmar x timersättning",
+        "billing_outside_contract": "fakturering utanför avtalsperioden",
+        "duplicate_invoice": "dubbla fakturor",
+        "sentence": (
+            "{words} finns på {share:.0%} av månadens fakturor ({n} st{past}; {why}); behandlas "
+            "som ett registreringsmönster, inte som ett fynd: fakturorna rangordnas efter hur "
+            "långt de ligger från sina jämförbara."
+        ),
+        "past": "; under träningsmånaderna {history:.0%}",
+        "why_common": "finns på {share:.0%} av månadens fakturor",
+        "why_cleared": (
+            "tidigare granskningar friade {cleared:.0%} av {reviews:.0f} fakturor med fyndet"
+        ),
+    },
+}

@@ -1,0 +1,158 @@
+"""tillit.i18n: every user-facing string in both languages, and a Swedish run that stays Swedish."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import string
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from tests.cli import ok, tillit
+from tillit import i18n
+from tillit.features.catalog import FINDING_CODES, feature_catalog
+from tillit.i18n import NAMESPACES, check_lang, keys, listing, placeholders, render_parts, text
+
+
+def test_every_key_has_both_languages_with_the_same_placeholders() -> None:
+    assert len(keys()) > 250
+    for namespace, tables in NAMESPACES.items():
+        assert set(tables) == {"sv", "en"}, namespace
+        assert set(tables["sv"]) == set(tables["en"]), namespace
+        for name, english in tables["en"].items():
+            swedish = tables["sv"][name]
+            assert placeholders(english) == placeholders(swedish), f"{namespace}.{name}"
+            assert english.strip() and swedish.strip(), f"{namespace}.{name}"
+
+
+def test_text_fills_fields_and_names_what_is_wrong() -> None:
+    assert (
+        text("reason.nothing_stands_out", "sv") == "inget sticker ut jämfört med liknande fakturor"
+    )
+    assert text("drift.warn_score", "en", psi=0.3141) == (
+        "the risk score distribution moved: PSI 0.31"
+    )
+    with pytest.raises(ValueError, match="language must be en or sv, not 'de'"):
+        text("reason.nothing_stands_out", "de")
+    with pytest.raises(ValueError, match="not 'SV'"):
+        check_lang("SV")
+    with pytest.raises(KeyError, match=r"unknown text key 'nosuch\.title'"):
+        text("nosuch.title", "en")
+    with pytest.raises(KeyError, match=r"no text 'report\.nosuch' in 'sv'"):
+        text("report.nosuch", "sv")
+    with pytest.raises(KeyError, match="needs the field 'psi'"):
+        text("drift.warn_score", "en")
+    assert check_lang("sv") == "sv"
+
+
+def test_evidence_facts_are_worded_in_either_language() -> None:
+    parts = [
+        [
+            "evidence.visits_after_death",
+            {
+                "client": "C1",
+                "period": "2025-03",
+                "provider": "P1",
+                "died": "2025-02-27",
+                "n": 5,
+                "visits": {"items": ["V1", "V2"], "total": 5},
+            },
+        ]
+    ]
+    assert render_parts(parts, "en") == (
+        "client C1 died on 2025-02-27 (clients.deceased_on); 5 visit(s) of this invoice start "
+        "after that day: V1, V2 and 3 more"
+    )
+    assert render_parts(parts, "sv") == (
+        "brukare C1 avled 2025-02-27 (clients.deceased_on); 5 besök på fakturan börjar efter "
+        "den dagen: V1, V2 och 3 till"
+    )
+    assert listing(["a"], 1, "sv") == "a"
+
+
+def test_feature_descriptions_come_from_the_tables_and_follow_the_config() -> None:
+    from tillit.config import FeatureConfig
+
+    twelve = feature_catalog(FeatureConfig(history_windows_months=(3, 12)))
+    assert "de senaste 12 månaderna" in twelve["billed_over_granted_hours_12m"]["sv"]
+    assert "Months out of the last 12 in" in twelve["months_billed_exactly_at_grant_12m"]["en"]
+    assert FINDING_CODES["duplicate_invoice"] == text("finding.duplicate_invoice", "en") + "."
+    # No module keeps a sv/en table of its own any more.
+    src = Path(i18n.__file__).parents[1]
+    for path in src.rglob("*.py"):
+        if "i18n" in path.parts or "tables" in path.parts:
+            continue
+        assert not re.search(r'^\s*"sv": \{', path.read_text("utf-8"), re.M), path
+
+
+def _phrases(lang: str, other: str, namespaces: tuple[str, ...]) -> set[str]:
+    """The literal pieces of `lang`'s templates that appear in no template of `other`.
+
+    A piece counts when it holds two or more words of 4+ letters: long enough to be
+    the language's own wording, not a code, a unit or punctuation.
+    """
+    theirs = " ".join(t for ns in NAMESPACES.values() for t in ns[other].values())
+    found = set()
+    for namespace in namespaces:
+        for template in NAMESPACES[namespace][lang].values():
+            for literal, *_ in string.Formatter().parse(template):
+                for piece in re.split(r"[;:()'<>]", literal or ""):
+                    piece = piece.strip(" ,.")
+                    if len(re.findall(r"[^\W\d_]{4,}", piece)) >= 2 and piece not in theirs:
+                        found.add(piece)
+    return found
+
+
+SCORE_NAMESPACES = ("report", "case", "pattern", "drift", "reason", "finding", "evidence")
+
+
+@pytest.fixture(scope="module")
+def scored(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A trained model, and a month billed at 1.6 times the hours scored in sv and in en."""
+    root = tmp_path_factory.mktemp("i18n")
+    data, store = root / "data", root / "models"
+    ok(tillit("simulate", "--out", data, "--seed", 5, "--clients", 300, "--months", 6, cwd=root))
+    ok(tillit("train", "--data", data, "--store", store, cwd=root))
+    ok(tillit("promote", "--store", store, cwd=root))
+    shifted = root / "shifted"
+    shutil.copytree(data, shifted)
+    invoices = pd.read_parquet(shifted / "invoices.parquet")
+    month = invoices["period"] == "2025-06"
+    for column in ("billed_hours", "amount_sek"):
+        invoices.loc[month, column] = (invoices.loc[month, column] * 1.6).round(2)
+    invoices.to_parquet(shifted / "invoices.parquet", index=False)
+    outs = {}
+    for lang in ("sv", "en"):
+        outs[lang] = root / f"score-{lang}"
+        args = ("--period", "2025-06", "--out", outs[lang], "--store", store, "--lang", lang)
+        ok(tillit("score", "--data", shifted, *args, cwd=root))
+    return outs
+
+
+def _said(out: Path) -> tuple[str, str]:
+    """The risk list's reasons and findings, and the report page."""
+    risk = pd.read_csv(out / "risk_list.csv", dtype=str).fillna("")
+    return "\n".join(risk["reasons"]) + "\n".join(risk["findings"]), (
+        out / "report.html"
+    ).read_text("utf-8")
+
+
+def test_a_swedish_run_says_nothing_in_english(scored: dict[str, Path]) -> None:
+    lists, page = _said(scored["sv"])
+    english = _phrases("en", "sv", SCORE_NAMESPACES)
+    assert {"of invoices against", "robust standard deviations above comparable invoices"} & english
+    assert not [p for p in english if p in lists or p in page]
+    # What it says instead, and the drift warnings are there to be read.
+    assert "typiskt för" in lists and "riskpoängens fördelning har flyttat sig" in page
+    assert any(text(f"finding.{code}", "sv") in lists for code in FINDING_CODES)
+    assert "Skiljer sig månaden från träningsmånaderna?" in page
+
+
+def test_an_english_run_says_nothing_in_swedish(scored: dict[str, Path]) -> None:
+    lists, page = _said(scored["en"])
+    swedish = _phrases("sv", "en", SCORE_NAMESPACES)
+    assert "robusta standardavvikelser över jämförbara fakturor" in swedish
+    assert not [p for p in swedish if p in lists or p in page]
+    assert "typical for" in lists and "the risk score distribution moved" in page

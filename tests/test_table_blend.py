@@ -6,23 +6,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from tests.test_tables import CARD as TABLE_CARD
 from tillit.config import TrainingConfig, ValidationConfig
 from tillit.tables.features import entity_history
 from tillit.tables.simulate import simulate_table
 from tillit.tables.spec import SpecError, check_table, parse_spec
 from tillit.tables.train import choose_supervised_weight, train_table
 
-CARD = {
-    "name": "cards",
-    "id": "TRANSACTION_ID",
-    "time": "TX_DATETIME",
-    "amount": "TX_AMOUNT",
-    "label": "TX_FRAUD",
-    "label_delay": 7,
-    "entities": ["CUSTOMER_ID", "TERMINAL_ID"],
-    "protected": ["CUSTOMER_AGE_BAND"],
-    "capacity": {"capacity_share": 0.02, "capacity_count": None},
-}
+CARD = {**TABLE_CARD, "capacity": {"capacity_share": 0.02, "capacity_count": None}}
 
 
 def _labels(n_confirmed: int, n_cleared: int) -> np.ndarray:

@@ -156,3 +156,26 @@ def test_an_english_run_says_nothing_in_swedish(scored: dict[str, Path]) -> None
     assert "robusta standardavvikelser över jämförbara fakturor" in swedish
     assert not [p for p in swedish if p in lists or p in page]
     assert "typical for" in lists and "the risk score distribution moved" in page
+
+
+@pytest.mark.parametrize(
+    ("lang", "expected"),
+    [("en", "staff overlaps (8), duplicate invoices (1)"), ("sv", "dubbla fakturor (1)")],
+)
+def test_case_lines_name_finding_types_in_words_not_codes(lang: str, expected: str) -> None:
+    from tillit.review.casereport import opening_sections
+
+    summary = {
+        "cases": [
+            {
+                "provider_id": "P0062",
+                "flagged_invoices": 39,
+                "amount_sek": 100000.0,
+                "share_of_flagged": 0.04,
+                "findings": {"staff_double_booked": 8, "duplicate_invoice": 1},
+            }
+        ]
+    }
+    html = "".join(opening_sections(summary, lang))
+    assert expected in html
+    assert "staff_double_booked" not in html

@@ -48,7 +48,12 @@ def opening_sections(summary: Mapping[str, Any], language: str) -> list[str]:
         html.append(f"<h2>{escape(w['cases'])}</h2><ul>")
         for case in cases:
             found = case["findings"]
-            text = ", ".join(f"{code} ({n})" for code, n in found.items()) or w["no_findings"]
+            # Finding types in the report's words (their pattern names), not their codes.
+            short = words("pattern", language)
+            text = (
+                ", ".join(f"{short.get(code, code)} ({n})" for code, n in found.items())
+                or w["no_findings"]
+            )
             line = w["case"].format(
                 p=case["provider_id"],
                 n=case["flagged_invoices"],

@@ -9,10 +9,13 @@ many of the entity's earlier rows were confirmed, counting only labels at least
 row at the same moment or a label younger than the delay, so truncating the table
 at any time leaves every earlier row's features unchanged (tests/test_tables.py).
 
-The work is done in DuckDB: per entity, running sums over the entity's moments
-(`SUM(...) OVER (PARTITION BY entity ORDER BY time ROWS UNBOUNDED PRECEDING)`), and
-each window's far bound found with an `ASOF JOIN`, so a window is the running sum
-just before the row's time minus the running sum just before the window's start.
+The work is done in DuckDB window functions: per entity, running sums over the
+entity's moments (`SUM(...) OVER (PARTITION BY entity ORDER BY time ROWS UNBOUNDED
+PRECEDING)`), and a window is the running sum just before the row's time minus the
+running sum just before the window's first moment, read with `first_value` over a
+`RANGE BETWEEN w PRECEDING AND CURRENT ROW` frame on integer microseconds (no
+aggregate over the frame itself, which is what makes it fast). An `ASOF JOIN` per
+bound gave the same numbers in twice the time.
 Amounts are summed in whole cents (integers, squares as 128-bit integers), so the
 sums do not depend on the order rows are added in and the features are deterministic.
 """

@@ -9,7 +9,7 @@ import pytest
 
 from tillit.data.contract import TABLES
 from tillit.data.validate import rule_text
-from tillit.i18n import rule_in, text
+from tillit.i18n import rule_in, table_rules_in, text
 from tillit.i18n.rules import CHECK_NAMES, NOTE_NAMES, RULES
 
 # A value for every field a rule template fills.
@@ -158,3 +158,14 @@ def test_known_pieces_are_said_and_unknown_pieces_kept() -> None:
     )
     with pytest.raises(ValueError, match="not 'de'"):
         rule_in("de", "client_id must not be empty")
+
+
+def test_rules_of_other_tables_behind_an_invoice_are_said_per_table() -> None:
+    rules = "providers: valid_luhn_check_digit; visits: type: timestamp YYYY-MM-DDTHH:MM:SS"
+    assert table_rules_in("sv", rules) == (
+        "providers: kontrollsiffran (Luhn) måste vara giltig; "
+        "visits: typ: tidpunkt ÅÅÅÅ-MM-DDTtt:mm:ss"
+    )
+    assert table_rules_in("en", rules) == rules
+    assert table_rules_in("sv", "") == ""
+    assert table_rules_in("sv", "odd; visits: odd too") == "odd; visits: odd too"

@@ -34,6 +34,7 @@ __all__ = [
     "placeholders",
     "render_parts",
     "rule_in",
+    "table_rules_in",
     "text",
     "words",
 ]
@@ -162,6 +163,17 @@ def rule_in(lang: str, rule: str) -> str:
             break
     pieces = body.split("; ") if body else []
     return "; ".join(_rule_said(piece, lang) or piece for piece in pieces) + note
+
+
+def table_rules_in(lang: str, rules: str) -> str:
+    """The risk list's `quarantine_rules` (`table: rule; table: rule`) in `lang`."""
+    if check_lang(lang) == "en" or not rules:
+        return rules
+    out = []
+    for piece in rules.split("; "):
+        table, colon, rule = piece.partition(": ")
+        out.append(table + colon + rule_in(lang, rule) if colon else rule_in(lang, piece))
+    return "; ".join(out)
 
 
 def _rule_said(rule: str, lang: str) -> str | None:

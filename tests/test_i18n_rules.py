@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import string
 
+import numpy as np
 import pytest
 
 from tillit.data.contract import TABLES
@@ -169,3 +170,26 @@ def test_rules_of_other_tables_behind_an_invoice_are_said_per_table() -> None:
     assert table_rules_in("en", rules) == rules
     assert table_rules_in("sv", "") == ""
     assert table_rules_in("sv", "odd; visits: odd too") == "odd; visits: odd too"
+
+
+@pytest.mark.parametrize(
+    ("lang", "said"),
+    [
+        ("sv", "Ofullständigt underlag</b>: visits: client_id får inte vara tom</p>"),
+        ("en", "Evidence incomplete</b>: visits: client_id must not be empty</p>"),
+    ],
+)
+def test_the_report_says_the_rules_behind_incomplete_evidence_in_its_language(
+    lang: str, said: str
+) -> None:
+    from tests.test_report import RUN_INFO, explanations, risk_list, summary
+    from tillit.review.report import render_report
+
+    risks = risk_list()
+    incomplete = risks["invoice_id"] == "I-1"
+    risks = risks.assign(
+        evidence_incomplete=incomplete,
+        quarantine_rules=np.where(incomplete, "visits: client_id must not be empty", ""),
+    )
+    page = render_report(risks, explanations(), summary(), RUN_INFO, language=lang)
+    assert said in page

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import re
 import shutil
 import string
@@ -105,7 +106,14 @@ def _phrases(lang: str, other: str, namespaces: tuple[str, ...]) -> set[str]:
     return found
 
 
-SCORE_NAMESPACES = ("report", "case", "pattern", "drift", "reason", "finding", "evidence")
+SCORE_NAMESPACES = ("report", "case", "pattern", "drift", "reason", "finding", "evidence", "rule")
+# Rows of the scored month broken in the export: (column, value written).
+BROKEN = (
+    ("billed_hours", -3.0),
+    ("client_id", None),
+    ("period", "2025/06"),
+    ("provider_id", "P9999"),
+)
 
 
 @pytest.fixture(scope="module")
@@ -122,6 +130,9 @@ def scored(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     month = invoices["period"] == "2025-06"
     for column in ("billed_hours", "amount_sek"):
         invoices.loc[month, column] = (invoices.loc[month, column] * 1.6).round(2)
+    # A few of the month's rows broken, so that the door holds them with a reason.
+    for row, (column, value) in zip(invoices.index[month], BROKEN, strict=False):
+        invoices.loc[row, column] = value
     invoices.to_parquet(shifted / "invoices.parquet", index=False)
     outs = {}
     for lang in ("sv", "en"):
@@ -156,6 +167,33 @@ def test_an_english_run_says_nothing_in_swedish(scored: dict[str, Path]) -> None
     assert "robusta standardavvikelser över jämförbara fakturor" in swedish
     assert not [p for p in swedish if p in lists or p in page]
     assert "typical for" in lists and "the risk score distribution moved" in page
+
+
+def test_held_invoices_give_their_reasons_in_the_run_s_language(scored: dict[str, Path]) -> None:
+    said = {}
+    for lang, out in scored.items():
+        risk = pd.read_csv(out / "risk_list.csv", dtype=str).fillna("")
+        held = risk[risk["status"] == "quarantined"]
+        assert len(held) == len(BROKEN), held
+        said[lang] = "\n".join(sorted(held["reasons"]))
+        page = (out / "report.html").read_text("utf-8")
+        assert all(html.escape(reason) in page for reason in held["reasons"])
+    assert said["en"].splitlines() == [
+        "cannot be scored: billed_hours >= 0",
+        "cannot be scored: client_id must not be empty",
+        r"cannot be scored: period must match ^\d{4}-(0[1-9]|1[0-2])$ (period read as 2025-06)",
+        "cannot be scored: provider_id must refer to a valid row of providers",
+    ]
+    assert said["sv"].splitlines() == [
+        "kan inte bedömas: billed_hours måste vara minst 0",
+        "kan inte bedömas: client_id får inte vara tom",
+        r"kan inte bedömas: period måste följa mönstret ^\d{4}-(0[1-9]|1[0-2])$ "
+        "(perioden lästes som 2025-06)",
+        "kan inte bedömas: provider_id måste hänvisa till en giltig rad i tabellen providers",
+    ]
+    # The quarantine file keeps the English rule: it is a data record.
+    rules = set(pd.read_parquet(scored["sv"] / "quarantine.parquet")["rule"])
+    assert {"billed_hours >= 0", "client_id must not be empty"} <= rules
 
 
 @pytest.mark.parametrize(

@@ -19,6 +19,8 @@ from tillit import CONTRACT_VERSION
 from tillit.config import ValidationConfig
 from tillit.data.contract import TABLES, TableSpec
 from tillit.errors import QuarantineLimitError
+from tillit.i18n import text
+from tillit.i18n.rules import CHECK_NAMES, COMPARISONS
 
 QUARANTINE_COLUMNS = ("table", "row_number", "row_key", "column", "rule", "value")
 
@@ -163,10 +165,10 @@ def _coerce(name: str, spec: TableSpec, raw: pd.DataFrame) -> tuple[pd.DataFrame
             if pd.api.types.is_bool_dtype(values):
                 values = values.astype("object")
             converted = pd.to_numeric(values, errors="coerce").astype("float64")
-            rule = f"type: {kind}"
+            rule = text(f"rule.type_{kind}", "en")
             # inf, -inf and 'Infinity' parse as numbers but no amount or count is infinite.
             extra_bad = converted.notna() & ~np.isfinite(converted)
-            extra_rule = f"{column} must be a finite number"
+            extra_rule = text("rule.finite", "en", column=column)
             converted = converted.mask(extra_bad)
             if kind == "int":
                 not_whole = converted.notna() & (
@@ -175,9 +177,7 @@ def _coerce(name: str, spec: TableSpec, raw: pd.DataFrame) -> tuple[pd.DataFrame
                 converted = converted.mask(not_whole)
         else:
             converted = to_local_time(values) if kind == "timestamp" else _to_dates(values)
-            rule = (
-                "type: date YYYY-MM-DD" if kind == "date" else "type: timestamp YYYY-MM-DDTHH:MM:SS"
-            )
+            rule = text(f"rule.type_{kind}", "en")
         if extra_bad.any():
             rows = raw.index[extra_bad.to_numpy()]
             failures.append(
@@ -241,7 +241,7 @@ def _without_cells_already_recorded(schema: pd.DataFrame, coerced: pd.DataFrame)
     if schema.empty or coerced.empty:
         return schema
     seen = set(zip(coerced["row_number"], coerced["column"], strict=True))
-    empty_rule = schema["rule"].str.endswith(" must not be empty")
+    empty_rule = schema["rule"].str.endswith(text("rule.not_empty", "en", column=""))
     again = [
         is_empty and (row, column) in seen
         for is_empty, row, column in zip(
@@ -257,29 +257,27 @@ def canonical_order(frame: pd.DataFrame, spec: TableSpec) -> pd.DataFrame:
     return frame.sort_values(by, kind="stable", na_position="last").reset_index(drop=True)
 
 
-_CHECK_WORDS = {
-    "greater_than_or_equal_to": ">=",
-    "greater_than": ">",
-    "less_than_or_equal_to": "<=",
-    "less_than": "<",
-}
-
-
 def rule_text(column: str, check: str) -> str:
-    """Pandera's check name in words an auditor can read next to the value."""
+    """Pandera's check name in words an auditor can read next to the value.
+
+    The words are the English `rule.*` templates of `tillit.i18n` (the stored text;
+    `i18n.rule_in` says them in Swedish). A check of no known shape is its own name.
+    """
     if check == "not_nullable":
-        return f"{column} must not be empty"
+        return text("rule.not_empty", "en", column=column)
     if check == "field_uniqueness":
-        return f"{column} must be unique"
+        return text("rule.unique", "en", column=column)
+    if check in CHECK_NAMES:
+        return text(f"rule.{check}", "en")
     name, _, argument = check.partition("(")
     argument = argument.removesuffix(")")
-    if name in _CHECK_WORDS:
-        return f"{column} {_CHECK_WORDS[name]} {argument}"
+    if name in COMPARISONS:
+        return text(f"rule.{COMPARISONS[name]}", "en", column=column, bound=argument)
     if name == "isin":
         allowed = re.findall(r"'([^']*)'", argument)
-        return f"{column} must be one of {', '.join(allowed)}"
+        return text("rule.one_of", "en", column=column, allowed=", ".join(allowed))
     if name == "str_matches":
-        return f"{column} must match {argument.strip(chr(39))}"
+        return text("rule.matches", "en", column=column, pattern=argument.strip(chr(39)))
     return check
 
 
@@ -331,7 +329,7 @@ def validate_tables(
             unknown = present & ~typed[reference.column].isin(known)
             if unknown.any():
                 rows = typed.index[unknown.to_numpy()]
-                rule = f"{reference.column} must refer to a valid row of {reference.table}"
+                rule = text("rule.refers", "en", column=reference.column, table=reference.table)
                 values = typed.loc[rows, reference.column].tolist()
                 records.append(_records(name, rows, typed, spec, reference.column, rule, values))
                 bad_rows |= set(rows)

@@ -26,6 +26,7 @@ from tillit.features.catalog import (
 )
 from tillit.features.evidence import findings_table
 from tillit.features.schema import InvoiceFeatures
+from tillit.i18n import text
 
 FINDINGS_COLUMNS = ("invoice_id", "finding", "evidence", "evidence_facts")
 QUARANTINE_COLUMNS = ("invoice_id", "period", "reason")
@@ -151,19 +152,17 @@ def _quarantine_reasons(raw: pd.DataFrame) -> pd.Series:
         r = raw.iloc[i]
         parts = []
         if unknown_provider.iloc[i]:
-            parts.append(
-                f"provider {r['provider_id']} is not in the providers table: "
-                "the invoice cannot be described"
-            )
+            parts.append(text("rule.provider_unknown", "en", provider_id=r["provider_id"]))
         if unknown_client.iloc[i]:
-            parts.append(
-                f"client {r['client_id']} is not in the clients table: "
-                "the invoice cannot be described"
-            )
+            parts.append(text("rule.client_unknown", "en", client_id=r["client_id"]))
         if no_tariff.iloc[i]:
             parts.append(
-                f"no tariff for {r['service_type']} in {int(r['tariff_year'])}: "
-                "the amount cannot be checked"
+                text(
+                    "rule.no_tariff",
+                    "en",
+                    service_type=r["service_type"],
+                    year=int(r["tariff_year"]),
+                )
             )
         reasons.iloc[i] = "; ".join(parts)
     return reasons

@@ -9,8 +9,10 @@ imports nothing from tillit, so features and review can both use it.
 
 from __future__ import annotations
 
+import re
 import string
 from collections.abc import Mapping, Sequence
+from functools import cache
 from typing import Any
 
 from tillit.i18n.drift import DRIFT
@@ -19,6 +21,7 @@ from tillit.i18n.features import FEATURES
 from tillit.i18n.providers import EVENTS, PROVIDERS, ROLES
 from tillit.i18n.reasons import FINDINGS, REASONS, SERVICES
 from tillit.i18n.report import CASE_REPORT, PATTERNS, REPORT, TAGS
+from tillit.i18n.rules import NOTE_NAMES, RULES
 from tillit.i18n.types import LANGS, Lang, Tables
 
 __all__ = [
@@ -30,6 +33,8 @@ __all__ = [
     "listing",
     "placeholders",
     "render_parts",
+    "rule_in",
+    "table_rules_in",
     "text",
     "words",
 ]
@@ -48,6 +53,7 @@ NAMESPACES: dict[str, Tables] = {
     "finding": FINDINGS,
     "evidence": EVIDENCE,
     "feature": FEATURES,
+    "rule": RULES,
 }
 
 
@@ -135,3 +141,84 @@ def _field(value: Any, lang: str) -> Any:
     if "parts" in value:
         return "; ".join(render_parts([part], lang) for part in value["parts"])
     return listing(value["items"], int(value["total"]), lang)
+
+
+def rule_in(lang: str, rule: str) -> str:
+    """A stored (English) quarantine rule said in `lang`.
+
+    A rule may be several rules joined by "; " with a note about the period after
+    them (see jobs/score.py). The note is read first, then each "; " piece: a piece
+    with the shape of an English `rule.*` template is said in `lang` with the same
+    fields, and a piece of no known shape is kept as it is, so nothing an auditor
+    should read is ever lost. English is returned unchanged: it is the stored text.
+    """
+    if check_lang(lang) == "en" or not rule:
+        return rule
+    body, note = rule, ""
+    for name in NOTE_NAMES:
+        found = _note_pattern(name).fullmatch(rule)
+        if found:
+            body = found.group("rule_body")
+            note = " " + text(f"rule.{name}", lang, **_fields(found, name))
+            break
+    pieces = body.split("; ") if body else []
+    return "; ".join(_rule_said(piece, lang) or piece for piece in pieces) + note
+
+
+def table_rules_in(lang: str, rules: str) -> str:
+    """The risk list's `quarantine_rules` (`table: rule; table: rule`) in `lang`."""
+    if check_lang(lang) == "en" or not rules:
+        return rules
+    out = []
+    for piece in rules.split("; "):
+        table, colon, rule = piece.partition(": ")
+        out.append(table + colon + rule_in(lang, rule) if colon else rule_in(lang, piece))
+    return "; ".join(out)
+
+
+def _rule_said(rule: str, lang: str) -> str | None:
+    """One rule in `lang` when it has a known English shape, else None."""
+    for name in _rule_names():
+        found = _rule_pattern(name).fullmatch(rule)
+        if found:
+            return text(f"rule.{name}", lang, **_fields(found, name))
+    return None
+
+
+def _fields(found: re.Match[str], name: str) -> dict[str, str]:
+    return {field: found.group(field) for field in placeholders(RULES["en"][name])}
+
+
+@cache
+def _rule_names() -> tuple[str, ...]:
+    """Rule shapes, the most literal text first: the most specific shape wins."""
+
+    def literal_length(name: str) -> int:
+        parsed = string.Formatter().parse(RULES["en"][name])
+        return sum(len(literal) for literal, *_ in parsed)
+
+    return tuple(sorted(RULES["en"], key=lambda name: (-literal_length(name), name)))
+
+
+@cache
+def _rule_pattern(name: str) -> re.Pattern[str]:
+    """The English template `rule.<name>` as a regex: literals as they are, fields as groups."""
+    return re.compile(_template_regex(RULES["en"][name]), re.DOTALL)
+
+
+@cache
+def _note_pattern(name: str) -> re.Pattern[str]:
+    """Rules followed by the note `rule.<name>` after one space."""
+    return re.compile(r"(?P<rule_body>.*?) " + _template_regex(RULES["en"][name]), re.DOTALL)
+
+
+def _template_regex(template: str) -> str:
+    out, seen = [], set()
+    for literal, field, _, _ in string.Formatter().parse(template):
+        out.append(re.escape(literal))
+        if field is None:
+            continue
+        # A field never holds "; ": that joins one rule to the next.
+        out.append(f"(?P={field})" if field in seen else f"(?P<{field}>(?:(?!; ).)+?)")
+        seen.add(field)
+    return "".join(out)

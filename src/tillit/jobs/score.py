@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from tillit import CONTRACT_VERSION
+from tillit import CONTRACT_VERSION, i18n
 from tillit.config import TillitConfig
 from tillit.data.io import file_sha256, write_frame, write_json
 from tillit.data.vocabulary import PERIOD_PATTERN
@@ -78,8 +78,10 @@ def period_quarantine(loaded: LoadedData, period: str) -> pd.DataFrame:
     written = rows["period"].astype("str").where(rows["period"].notna(), "")
     note = pd.Series("", index=rows.index, dtype="str")
     misread = placed.notna() & (placed != written)
-    note[misread] = " (period read as " + placed[misread].astype("str") + ")"
-    note[placed.isna()] = " (period cannot be placed in a month: listed in every month's run)"
+    note[misread] = [
+        " " + i18n.text("rule.period_read_as", "en", period=month) for month in placed[misread]
+    ]
+    note[placed.isna()] = " " + i18n.text("rule.period_unplaceable", "en")
     rows = rows.assign(reason=reasons.to_numpy() + note.to_numpy(), period=written)
     rows = rows[((placed == period) | placed.isna()).to_numpy()]
     return rows[list(HELD_COLUMNS)]

@@ -8,7 +8,7 @@ from typing import Any
 
 import pandas as pd
 
-from tillit.i18n import words
+from tillit.i18n import table_rules_in, words
 from tillit.review.casereport import appendix, opening_sections
 
 _CSS = """
@@ -248,7 +248,8 @@ def _invoice_block(
         + (f"<b>{escape(t['findings'])}</b>{findings}" if findings else "")
         + (f"<b>{escape(t['reasons'])}</b>{reasons}" if reasons else "")
         + (
-            f"<p><b>{escape(t['incomplete'])}</b>: {escape(str(invoice['quarantine_rules']))}</p>"
+            f"<p><b>{escape(t['incomplete'])}</b>: "
+            f"{escape(table_rules_in(language, str(invoice['quarantine_rules'])))}</p>"
             if bool(invoice.get("evidence_incomplete", False))
             else ""
         )

@@ -25,7 +25,7 @@ from pandera.typing import Series
 
 from tillit.config import ReviewConfig, ScoringConfig
 from tillit.features.catalog import FINDING_CODES, FINDING_COLUMNS
-from tillit.i18n import render_parts, text
+from tillit.i18n import render_parts, rule_in, text
 from tillit.modelling.risk_model import RiskModel
 from tillit.review.reasons import Descriptions, combine_contributions, peer_medians, top_reasons
 from tillit.review.triage import (
@@ -446,7 +446,7 @@ def _held_rows(quarantined: pd.DataFrame, language: str = "en") -> pd.DataFrame:
             "why_flagged": WHY_QUARANTINE,
             "findings": "",
             "reasons": [
-                text("reason.cannot_be_scored", language, reason=reason)
+                text("reason.cannot_be_scored", language, reason=rule_in(language, reason))
                 for reason in quarantined["reason"].astype("str")
             ],
         }

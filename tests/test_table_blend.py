@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from tests.test_tables import CARD as TABLE_CARD
+from tests.test_tables import train_plain_table
 from tillit.config import TrainingConfig, ValidationConfig
 from tillit.tables.features import entity_history
 from tillit.tables.simulate import simulate_table
@@ -95,12 +96,7 @@ def test_cross_validation_chooses_each_folds_weight_without_that_fold() -> None:
     y[:60] = 1
     # The confirmed rows differ in a way only labels reveal: an ordinary-looking shift.
     X[:60, 0] += 1.5
-    table = pd.DataFrame(X, columns=["a", "b", "c", "d"]).assign(
-        row=[f"r{i}" for i in range(1500)], y=y
-    )
-    spec = parse_spec({"name": "plain", "id": "row", "label": "y"})
-    clean = check_table(table, spec, ValidationConfig()).tables["plain"]
-    result = train_table(clean, entity_history(clean, spec), spec, TrainingConfig())
+    result = train_plain_table(X, y)
     m = result.evaluation.metrics
     assert "the out-of-fold scores of every labelled row" in result.blend.basis
     assert result.blend.weight >= 0.5

@@ -18,7 +18,7 @@ from tillit.errors import ContractError, QuarantineLimitError
 from tillit.tables.features import entity_history, history_feature_names
 from tillit.tables.simulate import simulate_table
 from tillit.tables.spec import SpecError, check_table, load_spec, parse_spec
-from tillit.tables.train import train_table
+from tillit.tables.train import TableTrainingResult, train_table
 
 SPECS = Path(__file__).resolve().parents[1] / "configs" / "tables"
 CARD = {
@@ -281,18 +281,23 @@ def test_time_split_beats_chance_and_reports_every_ranking() -> None:
     assert "CUSTOMER_AGE_BAND" not in result.model.feature_columns
 
 
+def train_plain_table(X: np.ndarray, y: np.ndarray) -> TableTrainingResult:
+    """Train a table with no time column: columns a, b, c, d, an id and the label y."""
+    table = pd.DataFrame(X, columns=["a", "b", "c", "d"]).assign(
+        row=[f"r{i}" for i in range(len(y))], y=y
+    )
+    spec = parse_spec({"name": "plain", "id": "row", "label": "y"})
+    clean = check_table(table, spec, ValidationConfig()).tables["plain"]
+    return train_table(clean, entity_history(clean, spec), spec, TrainingConfig())
+
+
 def test_without_time_cross_validation_finds_planted_outliers() -> None:
     rng = np.random.default_rng(0)
     X = rng.normal(size=(1500, 4))
     y = np.zeros(1500)
     y[:45] = 1
     X[:45] += 4
-    table = pd.DataFrame(X, columns=["a", "b", "c", "d"]).assign(
-        row=[f"r{i}" for i in range(1500)], y=y
-    )
-    spec = parse_spec({"name": "plain", "id": "row", "label": "y"})
-    clean = check_table(table, spec, ValidationConfig()).tables["plain"]
-    result = train_table(clean, entity_history(clean, spec), spec, TrainingConfig())
+    result = train_plain_table(X, y)
     m = result.evaluation.metrics
     assert result.evaluation.basis.startswith("stratified 5-fold")
     assert m["isolation_forest_roc_auc"] > 0.95

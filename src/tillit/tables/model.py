@@ -21,6 +21,16 @@ from tillit.modelling.risk_model import FeatureMismatchError, feature_schema_has
 from tillit.modelling.scorers import IsolationForestScorer, LightGBMScorer
 
 
+def blend_percentiles(
+    unsupervised_percentile: np.ndarray, supervised_percentile: np.ndarray | None, weight: float
+) -> np.ndarray:
+    """The risk: the weighted mean of the two percentiles, or the label-free one alone."""
+    if supervised_percentile is None:
+        return np.round(unsupervised_percentile, 12)
+    risk = weight * supervised_percentile + (1 - weight) * unsupervised_percentile
+    return np.round(risk, 12)
+
+
 @dataclass
 class TableRiskModel:
     """What a registered table model holds; `risk(features)` is what the pyfunc returns."""
@@ -79,17 +89,16 @@ class TableRiskModel:
             {"isolation_forest_score": iso, "isolation_forest_percentile": iso_pct},
             index=features.index,
         )
+        gbm_pct = None
         if self.lightgbm is None or self.reference_lightgbm_ is None:
             out["lightgbm_score"] = np.nan
             out["lightgbm_percentile"] = np.nan
-            risk = iso_pct
         else:
             gbm = np.asarray(self.lightgbm.risk_score(X), dtype="float64")
             gbm_pct = percentile_rank(self.reference_lightgbm_, gbm)
             out["lightgbm_score"] = gbm
             out["lightgbm_percentile"] = gbm_pct
-            risk = self.supervised_weight * gbm_pct + (1 - self.supervised_weight) * iso_pct
-        out["risk_score"] = np.round(risk, 12)
+        out["risk_score"] = blend_percentiles(iso_pct, gbm_pct, self.supervised_weight)
         return out
 
     def risk(self, features: pd.DataFrame) -> np.ndarray:

@@ -25,7 +25,7 @@ from tillit.errors import TillitError
 from tillit.modelling.evaluate import ranking_metrics, top_k_mask
 from tillit.review.fairness import FairnessAudit, fairness_audit
 from tillit.tables.features import history_feature_descriptions, periods_text
-from tillit.tables.model import TableRiskModel, fit_table_model
+from tillit.tables.model import TableRiskModel, blend_percentiles, fit_table_model
 from tillit.tables.spec import TableSpecFile, feature_columns
 
 TRAIN_SHARE_OF_PERIODS = 0.6
@@ -239,14 +239,6 @@ def _validation_split(
     return fit_rows, validation, f"{chosen[0]}..{chosen[-1]} (the end of the training window)"
 
 
-def _blend(choice: BlendChoice, parts: dict[str, np.ndarray]) -> np.ndarray:
-    """The combined risk of scored rows at the chosen weight (label-free alone without LightGBM)."""
-    iso, gbm = parts["isolation_forest_percentile"], parts["lightgbm_percentile"]
-    if np.isnan(gbm).all():
-        return np.round(iso, 12)
-    return np.round(choice.weight * gbm + (1 - choice.weight) * iso, 12)
-
-
 def train_table(
     table: pd.DataFrame,
     history: pd.DataFrame,
@@ -273,8 +265,10 @@ def train_table(
         weight = float(spec.supervised_weight)
         fixed = BlendChoice(weight, f"{weight:g} (set in the spec)")
 
-    def fit(rows: np.ndarray, labels: np.ndarray, trained: np.ndarray) -> TableRiskModel:
-        return fit_table_model(
+    def fit(
+        rows: np.ndarray, labels: np.ndarray, trained: np.ndarray, weight: float = fallback
+    ) -> TableRiskModel:
+        model = fit_table_model(
             X.iloc[rows],
             labels,
             training,
@@ -283,6 +277,8 @@ def train_table(
             descriptions=descriptions,
             trained_periods=[str(p) for p in np.unique(trained)],
         )
+        model.supervised_weight = weight
+        return model
 
     scores: dict[str, np.ndarray] = {}
     blend = fixed or BlendChoice(fallback, f"{fallback:g} (the configured weight)")
@@ -300,9 +296,8 @@ def train_table(
                 fallback,
                 where,
             )
-        held_model = fit(np.flatnonzero(train), y[train], periods[train])
+        held_model = fit(np.flatnonzero(train), y[train], periods[train], blend.weight)
         scores = _score_all(held_model, X.loc[held])
-        scores["combined"] = _blend(blend, scores)
         basis = (
             f"time split: trained on {np.unique(periods[train])[0]}..{np.unique(periods[train])[-1]}, "
             f"{periods_text(spec.label_delay, spec.period)} skipped for the label delay, judged on {window}"
@@ -347,7 +342,12 @@ def train_table(
                     fallback,
                     "the other folds",
                 )
-                combined[mine] = _blend(choice, {k: v[mine] for k, v in out.items()})
+                supervised = out["lightgbm_percentile"][mine]
+                combined[mine] = blend_percentiles(
+                    out["isolation_forest_percentile"][mine],
+                    None if np.isnan(supervised).all() else supervised,
+                    choice.weight,
+                )
             if fixed is None:
                 scored = fold_of >= 0
                 blend = choose_supervised_weight(
@@ -395,8 +395,7 @@ def train_table(
         times = pd.to_datetime(table[spec.time]).to_numpy()
         known_until = times.max() - np.timedelta64(spec.label_delay * spec.period_seconds, "s")
         final_y[times > known_until] = np.nan
-    model = fit(np.arange(len(X)), final_y, periods)
-    model.supervised_weight = blend.weight
+    model = fit(np.arange(len(X)), final_y, periods, blend.weight)
     evaluation = TableEvaluation(
         basis=basis,
         period=window,

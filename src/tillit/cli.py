@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated, NoReturn, TypeVar
 
 import typer
 
-from tillit.errors import TillitError
+from tillit.errors import EXIT_BAD_INPUT, TillitError
 
 if TYPE_CHECKING:
     from tillit.config import TillitConfig
@@ -105,9 +105,9 @@ def _table_mode(data: Path | None, table: Path | None, spec: Path | None) -> boo
     return True
 
 
-def _fail(message: str) -> NoReturn:
+def _fail(message: str, code: int = EXIT_BAD_INPUT) -> NoReturn:
     typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
-    raise typer.Exit(code=2)
+    raise typer.Exit(code=code)
 
 
 def _clean_errors(command: F) -> F:
@@ -120,7 +120,7 @@ def _clean_errors(command: F) -> F:
         try:
             return command(*args, **kwargs)
         except TillitError as exc:
-            _fail(str(exc))
+            _fail(str(exc), exc.exit_code)
         except ValidationError as exc:
             first = exc.errors()[0]
             where = ".".join(str(part) for part in first["loc"])

@@ -324,12 +324,49 @@ def write_tables(
     return paths
 
 
-def write_frame(frame: pd.DataFrame, path: Path) -> Path:
-    """Write one frame as Parquet or CSV by the file's suffix."""
+# A spreadsheet runs a cell that begins with one of these as a formula (CSV injection).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+# What Swedish Excel opens in columns by a double click: `;`, decimal comma, UTF-8 with BOM.
+SWEDISH_EXCEL = CsvDialect(sep=";", decimal=",", encoding="utf-8-sig", line_end="\r\n")
+
+
+def neutralise_cell(value: object) -> object:
+    """A text cell a spreadsheet would run as a formula, made inert by a leading apostrophe."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+def spreadsheet_safe(frame: pd.DataFrame) -> pd.DataFrame:
+    """The frame with every text cell neutralised (numbers, dates and missing values kept)."""
+    out = frame.copy()
+    for column in out.columns:
+        series = out[column]
+        if pd.api.types.is_object_dtype(series) or pd.api.types.is_string_dtype(series):
+            out[column] = series.map(neutralise_cell, na_action="ignore")
+    out.columns = [str(neutralise_cell(str(column))) for column in out.columns]
+    return out
+
+
+def write_frame(frame: pd.DataFrame, path: Path, dialect: CsvDialect | None = None) -> Path:
+    """Write one frame as Parquet or CSV by the file's suffix.
+
+    Every CSV tillit writes goes through here: text cells that a spreadsheet would run
+    as a formula get a leading apostrophe, and `dialect` (default: `,`, decimal point,
+    UTF-8) lets a Swedish run write what Swedish Excel opens in columns.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.suffix == ".csv":
-        frame.to_csv(path, index=False, encoding="utf-8")
+        dialect = dialect or CsvDialect()
+        spreadsheet_safe(frame).to_csv(
+            path,
+            index=False,
+            sep=dialect.sep,
+            decimal=dialect.decimal,
+            encoding=dialect.encoding,
+            lineterminator=dialect.line_end,
+        )
     else:
         frame.to_parquet(path, index=False)
     return path

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import tillit as tillit_package
+
 
 def tillit(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
     """Run `python -m tillit ARGS` in `cwd`, with no MLflow store inherited from outside."""
@@ -15,6 +17,10 @@ def tillit(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
         for k, v in os.environ.items()
         if k not in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
     }
+    # The command runs the same tillit as the test (a relative PYTHONPATH would not follow cwd).
+    env["PYTHONPATH"] = os.pathsep.join(
+        [str(Path(tillit_package.__file__).resolve().parents[1]), env.get("PYTHONPATH", "")]
+    ).rstrip(os.pathsep)
     return subprocess.run(
         [sys.executable, "-m", "tillit", *map(str, args)],
         cwd=cwd,

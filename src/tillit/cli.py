@@ -763,6 +763,8 @@ def pseudonymise(
 
     figures = run_pseudonymise(in_dir, out, key_file, new_key, load_config(config))
     typer.echo(f"{figures.files} files, {figures.rows:,} rows pseudonymised into {out}")
+    for note in figures.notes:
+        typer.echo(f"  note: {note}")
 
 
 @app.command("simulate-table")

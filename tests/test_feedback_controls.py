@@ -70,7 +70,7 @@ def test_a_risk_list_edited_after_scoring_is_refused_and_nothing_is_written(fold
     with pytest.raises(TillitError, match="is not the manifest of a score run recorded"):
         run_feedback(folder, decisions, issued, TillitConfig(), store)
     manifest.unlink()
-    with pytest.raises(TillitError, match="no manifest.json beside it"):
+    with pytest.raises(TillitError, match=r"no manifest\.json beside it"):
         run_feedback(folder, decisions, issued, TillitConfig(), store)
     assert snapshot(folder) == before
     assert len(read_log(store / AUDIT_LOG)) == records  # no feedback record for a refused run

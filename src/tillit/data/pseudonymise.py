@@ -358,7 +358,8 @@ def pseudonymise_export(
             mapping = {v: mask_personal_numbers(str(v), key) for v in pd.unique(present)}
             cells = int(sum(mapping[v][1] > 0 for v in present))
             if cells:
-                frame[column] = present.map(lambda v: mapping[v][0]).reindex(values.index)
+                masked_text = {v: text for v, (text, _) in mapping.items()}
+                frame[column] = present.map(masked_text).reindex(values.index)
                 masked[f"{name}.{column}"] = cells
         cleaned[name] = frame
     return PseudonymisedExport(

@@ -291,7 +291,9 @@ def test_no_personal_number_name_or_sole_trader_org_number_reaches_providers_htm
         )
     )  # fmt: skip
     assert "providers.owner_name" in done.stdout
-    assert "2 sole trader / personal org number(s) pseudonymised" in done.stdout
+    personal = sum(map(is_personal_org_number, providers["org_number"], providers["legal_form"]))
+    assert personal >= 2  # the two planted here, and any sole trader the simulation drew
+    assert f"{personal} sole trader / personal org number(s) pseudonymised" in done.stdout
     out = tmp_path / "providers"
     ok(
         tillit(

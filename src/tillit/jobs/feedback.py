@@ -36,6 +36,20 @@ class FeedbackOutcome:
     reversals: int = 0
 
 
+def append_decision_log(
+    log_path: Path, earlier: pd.DataFrame | None, new_rows: pd.DataFrame
+) -> Path:
+    """Write the decision log with the earlier rows unchanged and first: it only grows.
+
+    One writer for both feedback logs (home care and table mode). A log is written
+    even when nothing is new and none existed, so a run always leaves one to hash.
+    """
+    if earlier is not None and new_rows.empty:
+        return log_path
+    log = new_rows if earlier is None else pd.concat([earlier, new_rows], ignore_index=True)
+    return write_frame(log, log_path)
+
+
 @dataclass(frozen=True)
 class RiskListSeal:
     """The hashes that tie a risk list to the scoring run that wrote it."""
@@ -168,13 +182,7 @@ def run_feedback(
         decisions_sha256=decisions_sha256,
         risk_list_manifest_sha256=seal.manifest_sha256 if seal is not None else None,
     )
-    if previous_log is None or len(new_log):
-        log = (
-            new_log
-            if previous_log is None
-            else pd.concat([previous_log, new_log], ignore_index=True)
-        )
-        write_frame(log, log_path)
+    append_decision_log(log_path, previous_log, new_log)
     rejected = int(result.quarantine["row_number"].nunique())
     reversed_ids = sorted(result.log_rows.loc[result.log_rows["reversal"], "invoice_id"])
     record_run(

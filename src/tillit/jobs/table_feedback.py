@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from tillit.config import TillitConfig
-from tillit.data.io import file_sha256, read_frame, write_frame
+from tillit.data.io import file_sha256, read_frame
 from tillit.errors import TillitError
 from tillit.jobs.common import record_run
 from tillit.tables.spec import load_spec
@@ -45,7 +45,7 @@ def run_table_feedback(
     The same controls as the home-care feedback (`jobs.feedback`): the risk list must
     be one tillit wrote, repeats are skipped, a reversal of a confirmed row needs a reason.
     """
-    from tillit.jobs.feedback import verify_risk_list
+    from tillit.jobs.feedback import append_decision_log, verify_risk_list
     from tillit.tables.feedback import LOG_COLUMNS, apply_decisions, check_decisions
 
     spec = load_spec(spec_path)
@@ -86,10 +86,7 @@ def run_table_feedback(
     )
     if len(accepted):
         columns = [*LOG_COLUMNS, "decisions_sha256", "risk_list_manifest_sha256"]
-        combined = (
-            accepted if earlier is None else pd.concat([earlier, accepted], ignore_index=True)
-        )
-        write_frame(combined.reindex(columns=columns), log_file)
+        append_decision_log(log_file, earlier, accepted.reindex(columns=columns))
     reversed_ids = sorted(accepted.loc[accepted["reversal"].astype(bool), "row_id"])
     record_run(
         store,

@@ -19,10 +19,17 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 
-from tillit.ops.feedback import REVERSAL_REASON, decision_keys, repeated, reversal_needed
+from tillit.ops.feedback import (
+    DECISIONS,
+    REVERSAL_REASON,
+    decision_keys,
+    repeated,
+    reversal_needed,
+)
 from tillit.tables.spec import TableSpecFile
 
-DECISIONS = {"confirmed": 1.0, "cleared": 0.0, "not_reviewed": np.nan}
+# One vocabulary with the home-care feedback (`ops.feedback.DECISIONS`), as labels.
+LABELS: dict[str, float] = dict(zip(DECISIONS, (1.0, 0.0, np.nan), strict=True))
 LOG_COLUMNS = (
     "row_id",
     "decision",
@@ -82,7 +89,7 @@ def check_decisions(
     live = ids[~skip]
     checks = [
         (~ids.isin(known), f"unknown {spec.id}"),
-        (~decision.isin(list(DECISIONS)), "decision must be confirmed, cleared or not_reviewed"),
+        (~decision.isin(list(LABELS)), "decision must be confirmed, cleared or not_reviewed"),
         (reviewer.isna() | (reviewer == ""), "reviewer must not be empty"),
         (decided.isna(), "decided_on must be a date YYYY-MM-DD"),
         (decided.dt.date > today, "decided_on lies in the future"),
@@ -108,7 +115,7 @@ def check_decisions(
         {
             "row_id": ids[ok].to_numpy(),
             "decision": decision[ok].to_numpy(),
-            "label": decision[ok].map(DECISIONS).to_numpy(dtype=np.float64),
+            "label": decision[ok].map(LABELS).to_numpy(dtype=np.float64),
             "reviewer": reviewer[ok].to_numpy(),
             "decided_on": decided[ok].dt.strftime("%Y-%m-%d").to_numpy(),
             "selection": np.where(ids[ok].isin(random_checks), "random_check", "flagged"),

@@ -39,6 +39,17 @@ def risk_list() -> pd.DataFrame:
     )
 
 
+def issued_risk_list(frame: pd.DataFrame, folder: Path, store: Path, name: str = "risk_list.csv"):
+    """A risk list as `tillit score` leaves it: the file, its manifest, the run's audit record."""
+    from tillit.data.io import file_sha256, write_json
+    from tillit.jobs.common import record_run
+
+    path = write_frame(frame, folder / name)
+    manifest = write_json({"outputs": {name: file_sha256(path)}}, folder / "manifest.json")
+    record_run(store, "score", counts={}, output_hashes={"manifest.json": file_sha256(manifest)})
+    return path
+
+
 def reasons_by_row(quarantine: pd.DataFrame) -> dict[int, list[str]]:
     return {
         int(row): sorted(group["reason"])
@@ -322,7 +333,7 @@ def test_run_feedback_appends_and_later_decisions_supersede(tables, tmp_path, fm
     outcomes_file = data / f"audit_outcomes.{fmt}"
     before_bytes = outcomes_file.read_bytes()
     before = read_frame(outcomes_file)
-    risk_file = write_frame(risk_list(), tmp_path / "risk_list.csv")
+    risk_file = issued_risk_list(risk_list(), tmp_path, store)
 
     first = run_feedback(
         data,
@@ -380,14 +391,16 @@ def test_run_feedback_appends_and_later_decisions_supersede(tables, tmp_path, fm
     assert log["decision"].tolist()[:2] == ["cleared", "not_reviewed"]
 
     records = read_log(store / AUDIT_LOG)
-    assert records["command"].tolist() == ["feedback", "feedback"]
-    assert records["counts"].tolist()[0] == {
+    assert records["command"].tolist() == ["score", "feedback", "feedback"]
+    assert records["counts"].tolist()[1] == {
         "decisions": 3,
         "accepted": 3,
         "rejected": 0,
+        "skipped_repeats": 0,
+        "reversals": 0,
         "outcomes_appended": 2,
     }
-    assert outcomes_file.name in records["output_hashes"].tolist()[0]
+    assert outcomes_file.name in records["output_hashes"].tolist()[1]
     assert verify_log(store / AUDIT_LOG) == []
 
 

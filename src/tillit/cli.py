@@ -601,7 +601,8 @@ def feedback(
             exists=True,
             dir_okay=False,
             help="Auditors' decisions, CSV or Parquet: invoice_id, decision "
-            "(confirmed|cleared|not_reviewed), recovered_sek, reviewer, decided_on, note.",
+            "(confirmed|cleared|not_reviewed), recovered_sek, reviewer, decided_on, note, "
+            "reversal_reason (required when a cleared reverses a confirmed).",
         ),
     ],
     data: OptionalDataOption = None,
@@ -611,7 +612,8 @@ def feedback(
             "--risk-list",
             exists=True,
             dir_okay=False,
-            help="The risk list the decisions answer, to mark random checks.",
+            help="The risk list the decisions answer, to mark random checks: the file "
+            "`tillit score` wrote, unchanged, with its manifest.json beside it.",
         ),
     ] = None,
     config: ConfigOption = None,
@@ -637,6 +639,7 @@ def feedback(
         )
         for row in done.rejected_rows.itertuples(index=False):
             typer.echo(f"  rejected row {row[0]} ({row[1]}): {row[2]}")
+        _say_repeats_and_reversals(done.skipped, done.reversals)
         return
     assert data is not None
     outcome = run_feedback(data, decisions, risk_list, settings, store)
@@ -648,6 +651,17 @@ def feedback(
     )
     for row in rejected.itertuples():
         typer.echo(f"  rejected row {row.row_number} ({row.invoice_id}): {row.reason}")
+    _say_repeats_and_reversals(outcome.skipped, outcome.reversals)
+
+
+def _say_repeats_and_reversals(skipped: int, reversals: int) -> None:
+    """The feedback log's controls, said after every feedback run (both modes)."""
+    typer.echo(
+        f"{skipped} decision(s) already on record (same id, decision, decided_on, reviewer) "
+        "skipped, appended nowhere"
+    )
+    if reversals:
+        typer.echo(f"{reversals} confirmed decision(s) reversed, each with its reason in the log")
 
 
 @app.command()
@@ -749,6 +763,8 @@ def pseudonymise(
 
     figures = run_pseudonymise(in_dir, out, key_file, new_key, load_config(config))
     typer.echo(f"{figures.files} files, {figures.rows:,} rows pseudonymised into {out}")
+    for note in figures.notes:
+        typer.echo(f"  note: {note}")
 
 
 @app.command("simulate-table")

@@ -40,6 +40,28 @@ the check digit cannot tell apart either; in home care this is negligible.
 Only values with a valid date part and Luhn check digit are treated as
 personal identity numbers (coordination numbers, day + 60, included); every
 other identifier is only stripped of surrounding whitespace.
+
+At the edge (`pseudonymise_export`, what `tillit pseudonymise` runs) three more
+guards hold, because a provider writes its own ids and an export carries more
+than the contract asks for:
+
+- **Allow-list.** Only the contract's tables and columns are copied; any other
+  table or column (a name, a note, a register's extra field) is dropped, and the
+  drop is said, never silent.
+- **Personal numbers in text.** Every kept text cell is scanned for personnummer
+  and samordningsnummer spellings (YYMMDD-NNNN, YYYYMMDDNNNN, with ``-``, ``+`` or
+  nothing between). A match with a valid date part is replaced by a keyed token
+  (``PNR-`` and 12 hex characters), so the same number gives the same token in
+  every table and joins survive. The check digit is *not* required: a mistyped
+  personnummer is still personal data, and a false hit costs only a changed id.
+- **Sole traders.** The org number of an enskild firma (legal form ``EF``) is
+  its owner's personnummer, and so is any org number whose digits form a valid
+  personnummer (a company's has a third digit of 2 or more, a person's a month
+  there). It is replaced by a keyed pseudo org number ``00Xnnn-nnnC``: digits 1-2
+  ``00`` (no real organisation number starts so, so it reads as a pseudonym), a
+  third digit of 2-9 (so it is no personnummer), a valid Luhn digit (so it passes
+  the contract). Seven free digits: two sole traders of one municipality share a
+  pseudo number with a chance of about n^2 / 16,000,000.
 """
 
 from __future__ import annotations
@@ -49,6 +71,7 @@ import hmac
 import re
 import secrets
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -58,9 +81,17 @@ from tillit.data.contract import luhn_valid
 from tillit.errors import TillitError
 
 KEY_BYTES = 32
+# A random 32-byte key holds about 28 distinct byte values; fewer than this is a
+# made-up key (b"0" * 32, a short phrase repeated) that an attacker would try first.
+MIN_DISTINCT_KEY_BYTES = 16
 PSEUDONYM_HEX_CHARS = 20
+TEXT_TOKEN_PREFIX = "PNR-"
+TEXT_TOKEN_HEX_CHARS = 12
+SOLE_TRADER_FORMS = frozenset({"EF"})
 
 _PERSONNUMMER = re.compile(r"^(?:(18|19|20)?)(\d{6})[-+ ]?(\d{4})$")
+# A personnummer anywhere in a text: six or eight date digits, an optional sign, four digits.
+_PERSONNUMMER_IN_TEXT = re.compile(r"(?<!\d)(?:18|19|20)?(\d{2})(\d{2})(\d{2})[-+]?(\d{4})(?!\d)")
 
 
 def generate_key() -> bytes:
@@ -84,12 +115,30 @@ def load_key(key_file: Path) -> bytes:
     key = key_file.read_bytes()
     if not key:
         raise TillitError(f"pseudonymisation key file {key_file} is empty")
-    if len(key) < KEY_BYTES:
-        raise TillitError(
-            f"pseudonymisation key file {key_file} holds {len(key)} bytes; at least "
-            f"{KEY_BYTES} random bytes are needed so pseudonyms cannot be guessed"
-        )
+    problem = key_weakness(key)
+    if problem:
+        raise TillitError(f"pseudonymisation key file {key_file} {problem}")
     return key
+
+
+def key_weakness(key: bytes) -> str | None:
+    """Why a key is too weak to keep pseudonyms unguessable, or None when it is fine.
+
+    Length is not enough: 32 identical bytes are 32 bytes. A key with few distinct
+    byte values was typed or made up, not drawn at random.
+    """
+    if len(key) < KEY_BYTES:
+        return (
+            f"holds {len(key)} bytes; at least {KEY_BYTES} random bytes are needed so "
+            "pseudonyms cannot be guessed"
+        )
+    distinct = len(set(key))
+    if distinct < MIN_DISTINCT_KEY_BYTES:
+        return (
+            f"is not random: its {len(key)} bytes take only {distinct} distinct value(s) "
+            f"(a random key has about 28); create one with --new-key"
+        )
+    return None
 
 
 def _personnummer_core(value: object) -> str | None:
@@ -134,16 +183,24 @@ def _pseudonymise_column(values: pd.Series, key: bytes, domain: str, prefix: str
 
 
 def pseudonymise_tables(
-    tables: Mapping[str, pd.DataFrame], key: bytes, config: PseudonymiseConfig | None = None
+    tables: Mapping[str, pd.DataFrame],
+    key: bytes,
+    config: PseudonymiseConfig | None = None,
+    refuse_unlisted_numbers: bool = True,
 ) -> dict[str, pd.DataFrame]:
     """Replace every identifier of a person with its pseudonym and drop direct identifiers.
 
     Inputs are not modified. Nulls stay null. Tables without people pass
-    through unchanged (as copies).
+    through unchanged (as copies). A column of personal identity numbers that no
+    setting names stops the run, unless `refuse_unlisted_numbers` is off because the
+    caller masks them (`pseudonymise_export`).
     """
     config = config or PseudonymiseConfig()
     if len(key) < KEY_BYTES:
         raise ValueError(f"key must hold at least {KEY_BYTES} bytes")
+    problem = key_weakness(key)
+    if problem:
+        raise ValueError(f"key {problem}")
     dropped = {c.lower() for c in config.drop_columns}
     out: dict[str, pd.DataFrame] = {}
     for name, frame in tables.items():
@@ -155,7 +212,7 @@ def pseudonymise_tables(
                 result[column] = _pseudonymise_column(
                     result[column], key, config.domains[column], config.prefix[column]
                 )
-            elif _looks_like_personnummer(result[column]):
+            elif refuse_unlisted_numbers and _looks_like_personnummer(result[column]):
                 raise TillitError(
                     f"{name}.{column} holds personal identity numbers but is neither "
                     "pseudonymised nor dropped: add it to pseudonymise.domains or drop_columns"
@@ -171,3 +228,144 @@ def _looks_like_personnummer(values: pd.Series, share: float = 0.5) -> bool:
         return False
     hits = sum(_personnummer_core(v) is not None for v in sample)
     return hits >= share * len(sample)
+
+
+def _date_part_valid(month: str, day: str) -> bool:
+    """Whether MM and DD can be a personnummer's (DD + 60 for a samordningsnummer)."""
+    m, d = int(month), int(day)
+    return 1 <= m <= 12 and (1 <= d <= 31 or 61 <= d <= 91)
+
+
+def _keyed_hex(key: bytes, domain: str, value: str, chars: int) -> str:
+    message = f"{domain}{PSEUDONYM_SEPARATOR}{value}".encode()
+    return hmac.new(key, message, hashlib.sha256).hexdigest()[:chars]
+
+
+def mask_personal_numbers(text: str, key: bytes) -> tuple[str, int]:
+    """The text with every personnummer-like number replaced by a keyed token, and how many.
+
+    Ten digits without the century are hashed, so every spelling of one number gives
+    one token (and a value masked in invoices still matches it masked in visits).
+    """
+    count = 0
+
+    def token(match: re.Match[str]) -> str:
+        nonlocal count
+        yy, mm, dd, tail = match.groups()
+        if not _date_part_valid(mm, dd):
+            return match.group(0)
+        count += 1
+        return TEXT_TOKEN_PREFIX + _keyed_hex(
+            key, "text", yy + mm + dd + tail, TEXT_TOKEN_HEX_CHARS
+        )
+
+    return _PERSONNUMMER_IN_TEXT.sub(token, text), count
+
+
+def is_personal_org_number(org_number: object, legal_form: object) -> bool:
+    """Whether an org number is a person's: a sole trader's, or one that is a valid personnummer."""
+    if str(legal_form).strip().upper() in SOLE_TRADER_FORMS:
+        return True
+    return _personnummer_core(org_number) is not None
+
+
+def pseudo_org_number(org_number: object, key: bytes) -> str:
+    """A keyed stand-in for a personal org number that still passes the contract (`00Xnnn-nnnC`)."""
+    digits = int(_keyed_hex(key, "org_number", normalise_identifier(org_number), 16), 16)
+    third = 2 + digits % 8  # 2-9: the month place of a personnummer, never a month
+    body = f"00{third}{(digits // 8) % 10**6:06d}"
+    for check in "0123456789":
+        if luhn_valid(body + check):
+            return f"{body[:6]}-{body[6:]}{check}"
+    raise AssertionError("a Luhn check digit always exists")  # pragma: no cover
+
+
+@dataclass(frozen=True)
+class PseudonymisedExport:
+    """Contract tables with people's identifiers replaced, and notes on what was removed."""
+
+    tables: dict[str, pd.DataFrame]
+    dropped_tables: tuple[str, ...]
+    dropped_columns: tuple[str, ...]  # "table.column"
+    masked_cells: dict[str, int]  # "table.column" -> cells with a personal number masked
+    org_numbers_pseudonymised: int
+
+    def notes(self) -> list[str]:
+        """One sentence per kind of removal, for the command's output and the manifest."""
+        notes: list[str] = []
+        if self.dropped_tables:
+            notes.append("not in the data contract, not copied: " + ", ".join(self.dropped_tables))
+        if self.dropped_columns:
+            notes.append(
+                "columns not in the data contract, dropped: " + ", ".join(self.dropped_columns)
+            )
+        for column, cells in sorted(self.masked_cells.items()):
+            notes.append(f"{column}: a personal identity number masked in {cells} cell(s)")
+        if self.org_numbers_pseudonymised:
+            notes.append(
+                f"providers.org_number: {self.org_numbers_pseudonymised} sole trader / personal "
+                "org number(s) pseudonymised"
+            )
+        return notes
+
+
+def pseudonymise_export(
+    tables: Mapping[str, pd.DataFrame], key: bytes, config: PseudonymiseConfig | None = None
+) -> PseudonymisedExport:
+    """An export made safe to hand to tillit: allow-listed, pseudonymised, scanned.
+
+    Tables and columns outside the contract are dropped; identifier columns get keyed
+    pseudonyms (`pseudonymise_tables`); personal org numbers get pseudo org numbers;
+    every other text cell of the contract is scanned and personal numbers in it masked.
+    """
+    from tillit.data.contract import TABLES
+
+    config = config or PseudonymiseConfig()
+    dropped_tables = tuple(sorted(name for name in tables if name not in TABLES))
+    dropped_columns: list[str] = []
+    allowed: dict[str, pd.DataFrame] = {}
+    for name, frame in tables.items():
+        if name not in TABLES:
+            continue
+        contract_columns = TABLES[name].columns
+        extra = [str(c) for c in frame.columns if c not in contract_columns]
+        dropped_columns += [f"{name}.{c}" for c in extra]
+        allowed[name] = frame.loc[:, [c for c in frame.columns if c in contract_columns]]
+    cleaned = pseudonymise_tables(allowed, key, config, refuse_unlisted_numbers=False)
+    org_count = 0
+    providers = cleaned.get("providers")
+    if providers is not None and {"org_number", "legal_form"} <= set(providers.columns):
+        personal = [
+            pd.notna(org) and is_personal_org_number(org, form)
+            for org, form in zip(providers["org_number"], providers["legal_form"], strict=True)
+        ]
+        if any(personal):
+            providers = providers.copy()
+            providers.loc[personal, "org_number"] = [
+                pseudo_org_number(org, key) for org in providers.loc[personal, "org_number"]
+            ]
+            cleaned["providers"] = providers
+            org_count = int(sum(personal))
+    masked: dict[str, int] = {}
+    for name, frame in cleaned.items():
+        kinds = TABLES[name].dtypes()
+        hashed = set(config.id_columns.get(name, ())) | set(config.domains)
+        for column in frame.columns:
+            if kinds.get(column) != "str" or column in hashed:
+                continue
+            values = frame[column]
+            present = values.dropna()
+            mapping = {v: mask_personal_numbers(str(v), key) for v in pd.unique(present)}
+            cells = int(sum(mapping[v][1] > 0 for v in present))
+            if cells:
+                masked_text = {v: text for v, (text, _) in mapping.items()}
+                frame[column] = present.map(masked_text).reindex(values.index)
+                masked[f"{name}.{column}"] = cells
+        cleaned[name] = frame
+    return PseudonymisedExport(
+        tables=cleaned,
+        dropped_tables=dropped_tables,
+        dropped_columns=tuple(dropped_columns),
+        masked_cells=masked,
+        org_numbers_pseudonymised=org_count,
+    )

@@ -1,7 +1,15 @@
-"""`tillit feedback`: auditors' decisions appended to audit_outcomes, never rewriting earlier rows."""
+"""`tillit feedback`: auditors' decisions appended to audit_outcomes, never rewriting earlier rows.
+
+The risk list a decisions file answers (`--risk-list`) decides which decisions count
+as random checks, the unbiased sample the miss estimate rests on; so it must be a
+list tillit wrote: `verify_risk_list` checks it against the manifest beside it, and
+that manifest against the score run's record in the audit log. Table mode uses the
+same check.
+"""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +32,89 @@ class FeedbackOutcome:
     rejected: int
     random_checks: int
     outcomes_file: Path
+    skipped: int = 0
+    reversals: int = 0
+
+
+def append_decision_log(
+    log_path: Path, earlier: pd.DataFrame | None, new_rows: pd.DataFrame
+) -> Path:
+    """Write the decision log with the earlier rows unchanged and first: it only grows.
+
+    One writer for both feedback logs (home care and table mode). A log is written
+    even when nothing is new and none existed, so a run always leaves one to hash.
+    """
+    if earlier is not None and new_rows.empty:
+        return log_path
+    log = new_rows if earlier is None else pd.concat([earlier, new_rows], ignore_index=True)
+    return write_frame(log, log_path)
+
+
+@dataclass(frozen=True)
+class RiskListSeal:
+    """The hashes that tie a risk list to the scoring run that wrote it."""
+
+    risk_list_sha256: str
+    manifest_sha256: str
+
+
+def verify_risk_list(risk_list_file: Path, store: Path) -> RiskListSeal:
+    """Refuse a risk list that is not, byte for byte, one a recorded `tillit score` run wrote.
+
+    Three links are checked: the file's SHA-256 is the one `manifest.json` beside it
+    lists under its name; that manifest's SHA-256 is the one a score record of the
+    audit log in `store` keeps; and that log is intact. An edited list, a list without
+    its manifest, or a manifest rewritten to match an edited list are all refused.
+
+    Raises:
+        TillitError: naming the file and which link failed (exit code 2).
+    """
+    from tillit.jobs.common import AUDIT_LOG
+    from tillit.ops.auditlog import read_log, verify_log
+
+    risk_list_file = Path(risk_list_file)
+    manifest_file = risk_list_file.parent / "manifest.json"
+    advice = "pass the risk_list file of the `tillit score` output folder, unchanged"
+    if not manifest_file.is_file():
+        raise TillitError(
+            f"--risk-list {risk_list_file}: no manifest.json beside it, so nothing shows "
+            f"tillit wrote it; {advice}"
+        )
+    try:
+        manifest = json.loads(manifest_file.read_text("utf-8"))
+        listed = manifest["outputs"][risk_list_file.name]
+    except (ValueError, KeyError, TypeError):
+        raise TillitError(
+            f"--risk-list {risk_list_file}: {manifest_file} does not list {risk_list_file.name}; "
+            f"{advice}"
+        ) from None
+    risk_list_sha256 = file_sha256(risk_list_file)
+    if listed != risk_list_sha256:
+        raise TillitError(
+            f"--risk-list {risk_list_file} was changed after tillit wrote it (its SHA-256 "
+            f"differs from the one in {manifest_file}); an edited list would mislabel random "
+            f"checks: {advice}"
+        )
+    manifest_sha256 = file_sha256(manifest_file)
+    log_path = Path(store) / AUDIT_LOG
+    problems = verify_log(log_path)
+    if problems:
+        raise TillitError(
+            f"--risk-list {risk_list_file}: the audit log {log_path} cannot vouch for its "
+            f"manifest ({problems[0]}); pass the --store the scoring run used"
+        )
+    records = read_log(log_path)
+    scores = records.loc[records["command"] == "score", "output_hashes"]
+    if not any(
+        isinstance(hashes, dict) and hashes.get("manifest.json") == manifest_sha256
+        for hashes in scores
+    ):
+        raise TillitError(
+            f"--risk-list {risk_list_file}: its {manifest_file.name} is not the manifest of a "
+            f"score run recorded in {log_path} (a manifest rewritten to fit an edited list, "
+            "or another store); pass the --store the scoring run used"
+        )
+    return RiskListSeal(risk_list_sha256=risk_list_sha256, manifest_sha256=manifest_sha256)
 
 
 def run_feedback(
@@ -43,6 +134,7 @@ def run_feedback(
     from tillit.data.io import CsvDialect, append_table_rows, find_table_file, read_csv_table
     from tillit.ops.feedback import append_outcomes, apply_decisions
 
+    seal = verify_risk_list(risk_list_file, store) if risk_list_file is not None else None
     loaded = load_data(data_dir, config)
     decisions = read_frame(decisions_file, config.input)
     decisions_sha256 = file_sha256(decisions_file)
@@ -65,6 +157,7 @@ def run_feedback(
         risk_list,
         now.date(),
         now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        recorded=previous_log,
     )
     outcomes_path = (
         find_table_file(data_dir, "audit_outcomes") or Path(data_dir) / "audit_outcomes.parquet"
@@ -75,18 +168,23 @@ def run_feedback(
         existing, dialect = read_csv_table(outcomes_path, "audit_outcomes", config.input)
     elif outcomes_path.exists():
         existing = read_frame(outcomes_path)
-    append_table_rows(
-        outcomes_path,
-        "audit_outcomes",
-        append_outcomes(existing, result.new_outcomes),
-        existing,
-        dialect,
-    )
+    if len(result.new_outcomes) or not outcomes_path.exists():
+        append_table_rows(
+            outcomes_path,
+            "audit_outcomes",
+            append_outcomes(existing, result.new_outcomes),
+            existing,
+            dialect,
+        )
     # Outcomes first: after a crash in between, running the file again appends the
     # same decisions once more, which changes no label.
-    new_log = result.log_rows.assign(decisions_sha256=decisions_sha256)
-    log = new_log if previous_log is None else pd.concat([previous_log, new_log], ignore_index=True)
-    write_frame(log, log_path)
+    new_log = result.log_rows.assign(
+        decisions_sha256=decisions_sha256,
+        risk_list_manifest_sha256=seal.manifest_sha256 if seal is not None else None,
+    )
+    append_decision_log(log_path, previous_log, new_log)
+    rejected = int(result.quarantine["row_number"].nunique())
+    reversed_ids = sorted(result.log_rows.loc[result.log_rows["reversal"], "invoice_id"])
     record_run(
         store,
         "feedback",
@@ -94,7 +192,9 @@ def run_feedback(
         counts={
             "decisions": len(decisions),
             "accepted": len(result.log_rows),
-            "rejected": int(result.quarantine["row_number"].nunique()),
+            "rejected": rejected,
+            "skipped_repeats": len(result.skipped),
+            "reversals": len(reversed_ids),
             "outcomes_appended": len(result.new_outcomes),
         },
         output_hashes={
@@ -104,6 +204,10 @@ def run_feedback(
         details={
             "decisions_file": str(decisions_file),
             "decisions_sha256": decisions_sha256,
+            "risk_list_file": None if risk_list_file is None else str(risk_list_file),
+            "risk_list_sha256": None if seal is None else seal.risk_list_sha256,
+            "risk_list_manifest_sha256": None if seal is None else seal.manifest_sha256,
+            "reversed_invoices": reversed_ids,
         },
     )
     return FeedbackOutcome(
@@ -111,7 +215,9 @@ def run_feedback(
         accepted=len(result.log_rows),
         outcomes_appended=len(result.new_outcomes),
         rejected_rows=result.quarantine,
-        rejected=int(result.quarantine["row_number"].nunique()),
+        rejected=rejected,
         random_checks=int((result.log_rows["selection"] == "random_check").sum()),
         outcomes_file=outcomes_path,
+        skipped=len(result.skipped),
+        reversals=len(reversed_ids),
     )

@@ -12,23 +12,43 @@ from tillit.errors import TillitError
 
 @dataclass(frozen=True)
 class PseudonymiseOutcome:
-    """How many files and rows were pseudonymised."""
+    """How many files and rows were pseudonymised, and what was removed beyond identifiers."""
 
     files: int
     rows: int
+    notes: tuple[str, ...] = ()
+    manifest: Path | None = None
+
+
+def refuse_key_inside(key_file: Path, folders: dict[str, Path]) -> None:
+    """Refuse a key file inside a data folder: it would travel with the data it protects.
+
+    A key beside the pseudonymised copy lets anyone who receives the copy recompute
+    every pseudonym from a list of personnummer; a key inside the export folder is
+    copied along with it by whoever backs the export up.
+    """
+    key_path = Path(key_file).resolve()
+    for option, folder in folders.items():
+        if key_path.is_relative_to(Path(folder).resolve()):
+            raise TillitError(
+                f"--key-file {key_file} lies inside the {option} folder {folder}: keep the key "
+                "outside every data folder (whoever holds both can undo the pseudonyms)"
+            )
 
 
 def run_pseudonymise(
     in_dir: Path, out_dir: Path, key_file: Path, new_key: bool, config: TillitConfig
 ) -> PseudonymiseOutcome:
-    """Pseudonymise every table file of an export folder into a new folder, same formats.
+    """Pseudonymise the contract tables of an export folder into a new folder, same formats.
 
-    Every `.csv` and `.parquet` file is read (not only contract tables: an export
-    may carry more), so identifiers cannot slip through in a table tillit does not use.
+    Every `.csv` and `.parquet` file is read; tables and columns outside the data
+    contract are not copied (said in the notes and the manifest), so a name or a
+    note cannot slip through in a table tillit does not use.
     """
     import os
 
-    from tillit.data.pseudonymise import generate_key, load_key, pseudonymise_tables
+    from tillit.data.io import file_sha256, write_json
+    from tillit.data.pseudonymise import generate_key, load_key, pseudonymise_export
 
     in_dir, out_dir = Path(in_dir), Path(out_dir)
     if not in_dir.is_dir():
@@ -37,6 +57,7 @@ def run_pseudonymise(
         raise TillitError(
             "--out must be another folder than --in: the originals are not overwritten"
         )
+    refuse_key_inside(key_file, {"--in": in_dir, "--out": out_dir})
     if new_key:
         if key_file.exists():
             raise TillitError(
@@ -49,8 +70,29 @@ def run_pseudonymise(
     key = load_key(key_file)
     files = sorted(p for p in in_dir.iterdir() if p.suffix in (".csv", ".parquet") and p.is_file())
     tables = {path.stem: read_frame(path) for path in files}
-    cleaned = pseudonymise_tables(tables, key, config.pseudonymise)
+    export = pseudonymise_export(tables, key, config.pseudonymise)
     out_dir.mkdir(parents=True, exist_ok=True)
+    outputs: dict[str, str] = {}
     for path in files:
-        write_frame(cleaned[path.stem], out_dir / path.name)
-    return PseudonymiseOutcome(files=len(files), rows=int(sum(len(t) for t in cleaned.values())))
+        if path.stem in export.tables:
+            written = write_frame(export.tables[path.stem], out_dir / path.name)
+            outputs[path.name] = file_sha256(written)
+    notes = tuple(export.notes())
+    manifest = write_json(
+        {
+            "command": "pseudonymise",
+            "notes": list(notes),
+            "dropped_tables": list(export.dropped_tables),
+            "dropped_columns": list(export.dropped_columns),
+            "masked_cells": export.masked_cells,
+            "org_numbers_pseudonymised": export.org_numbers_pseudonymised,
+            "outputs": outputs,
+        },
+        out_dir / "manifest.json",
+    )
+    return PseudonymiseOutcome(
+        files=len(outputs),
+        rows=int(sum(len(t) for t in export.tables.values())),
+        notes=notes,
+        manifest=manifest,
+    )

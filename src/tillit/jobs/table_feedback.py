@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from tillit.config import TillitConfig
-from tillit.data.io import file_sha256, read_frame, write_frame
+from tillit.data.io import file_sha256, read_frame
 from tillit.errors import TillitError
 from tillit.jobs.common import record_run
 from tillit.tables.spec import load_spec
@@ -28,6 +28,8 @@ class TableFeedbackOutcome:
     random_checks: int
     rejected_rows: pd.DataFrame
     log_file: Path
+    skipped: int = 0
+    reversals: int = 0
 
 
 def run_table_feedback(
@@ -38,8 +40,13 @@ def run_table_feedback(
     config: TillitConfig,
     store: Path,
 ) -> TableFeedbackOutcome:
-    """Check decisions against the table and append the accepted ones to the decision log."""
-    from tillit.tables.feedback import LOG_COLUMNS, check_decisions
+    """Check decisions against the table and append the accepted ones to the decision log.
+
+    The same controls as the home-care feedback (`jobs.feedback`): the risk list must
+    be one tillit wrote, repeats are skipped, a reversal of a confirmed row needs a reason.
+    """
+    from tillit.jobs.feedback import append_decision_log, verify_risk_list
+    from tillit.tables.feedback import LOG_COLUMNS, apply_decisions, check_decisions
 
     spec = load_spec(spec_path)
     if spec.label is None:
@@ -47,10 +54,12 @@ def run_table_feedback(
             f"the spec {spec.name!r} has no label column: name one (1/0/empty) to learn "
             "from decisions"
         )
+    seal = verify_risk_list(risk_list_path, store) if risk_list_path is not None else None
     table = read_frame(Path(table_path))
     if spec.id not in table.columns:
         raise TillitError(f"the table lacks the id column {spec.id}")
     decisions = read_frame(Path(decisions_path))
+    decisions_sha256 = file_sha256(Path(decisions_path))
     random_checks: set[str] = set()
     if risk_list_path is not None:
         risk = read_frame(Path(risk_list_path))
@@ -58,14 +67,27 @@ def run_table_feedback(
             random_checks = set(
                 risk.loc[risk["why_flagged"] == "random check", spec.id].astype(str)
             )
-    accepted, rejected = check_decisions(decisions, table[spec.id], random_checks, spec)
     log_file = decisions_log_path(table_path)
+    earlier = read_frame(log_file) if log_file.is_file() else None
+    standing = table if earlier is None or earlier.empty else apply_decisions(table, earlier, spec)
+    labels = pd.to_numeric(standing[spec.label], errors="coerce")
+    confirmed_ids = set(standing.loc[labels == 1, spec.id].astype("str"))
+    accepted, rejected, skipped = check_decisions(
+        decisions,
+        table[spec.id],
+        random_checks,
+        spec,
+        recorded=earlier,
+        confirmed_ids=confirmed_ids,
+    )
+    accepted = accepted.assign(
+        decisions_sha256=decisions_sha256,
+        risk_list_manifest_sha256=None if seal is None else seal.manifest_sha256,
+    )
     if len(accepted):
-        earlier = read_frame(log_file) if log_file.is_file() else None
-        combined = (
-            accepted if earlier is None else pd.concat([earlier, accepted], ignore_index=True)
-        )
-        write_frame(combined.loc[:, list(LOG_COLUMNS)], log_file)
+        columns = [*LOG_COLUMNS, "decisions_sha256", "risk_list_manifest_sha256"]
+        append_decision_log(log_file, earlier, accepted.reindex(columns=columns))
+    reversed_ids = sorted(accepted.loc[accepted["reversal"].astype(bool), "row_id"])
     record_run(
         store,
         "feedback",
@@ -75,9 +97,19 @@ def run_table_feedback(
             "decisions": len(decisions),
             "accepted": len(accepted),
             "rejected": len(rejected),
+            "skipped_repeats": skipped,
+            "reversals": len(reversed_ids),
         },
         output_hashes={log_file.name: file_sha256(log_file)} if log_file.is_file() else {},
-        details={"table_spec": spec.name, "decisions_file": str(decisions_path)},
+        details={
+            "table_spec": spec.name,
+            "decisions_file": str(decisions_path),
+            "decisions_sha256": decisions_sha256,
+            "risk_list_file": None if risk_list_path is None else str(risk_list_path),
+            "risk_list_sha256": None if seal is None else seal.risk_list_sha256,
+            "risk_list_manifest_sha256": None if seal is None else seal.manifest_sha256,
+            "reversed_rows": reversed_ids,
+        },
     )
     return TableFeedbackOutcome(
         decisions=len(decisions),
@@ -85,4 +117,6 @@ def run_table_feedback(
         random_checks=int((accepted["selection"] == "random_check").sum()),
         rejected_rows=rejected,
         log_file=log_file,
+        skipped=skipped,
+        reversals=len(reversed_ids),
     )

@@ -7,6 +7,14 @@ use the latest `reviewed_on`, and both stay on record. Each decision is marked
 with how the invoice was picked for review, from the scoring run's risk list:
 decisions on random checks (drawn by lot outside the list) are the unbiased
 sample of what the list misses.
+
+The feedback log is a controlled record (the controls below are shared by the
+home-care and the table-mode feedback, one owner for each):
+
+- `decision_keys` / `repeated`: the same (id, decision, decided_on, reviewer) is
+  never appended twice, whatever the bytes of the file that carries it.
+- `reversal_needed`: a `cleared` that would supersede a `confirmed` decision is a
+  reversal; it needs a `reversal_reason` and is marked as one in the log.
 """
 
 from __future__ import annotations
@@ -24,7 +32,63 @@ from tillit.data.validate import rule_text
 
 DECISIONS = ("confirmed", "cleared", "not_reviewed")
 DECISION_COLUMNS = ("invoice_id", "decision", "recovered_sek", "reviewer", "decided_on", "note")
-LOG_COLUMNS = (*DECISION_COLUMNS, "selection", "recorded_utc")
+# Optional in the decisions file: why a confirmed decision is reversed (required then).
+REVERSAL_REASON = "reversal_reason"
+LOG_COLUMNS = (
+    *DECISION_COLUMNS,
+    "selection",
+    "recorded_utc",
+    "reversal",
+    REVERSAL_REASON,
+)
+_KEY_SEPARATOR = "\x1f"  # a control character: cannot occur in a cell an auditor typed
+
+
+def decision_keys(
+    ids: pd.Series, decision: pd.Series, decided_on: pd.Series, reviewer: pd.Series
+) -> pd.Series:
+    """One text key per decision: (id, decision, decided_on as YYYY-MM-DD, reviewer).
+
+    Normalised (stripped, decision lower-cased, dates as ISO days) so that a file
+    re-saved by a spreadsheet, with rows reordered or a space added, gives the same keys.
+    """
+    days = pd.to_datetime(decided_on, errors="coerce").dt.strftime("%Y-%m-%d").fillna("")
+
+    def text(values: pd.Series) -> pd.Series:
+        return values.astype("str").where(values.notna(), "").str.strip()
+
+    return (
+        text(ids)
+        + _KEY_SEPARATOR
+        + text(decision).str.lower()
+        + _KEY_SEPARATOR
+        + days.astype("str")
+        + _KEY_SEPARATOR
+        + text(reviewer)
+    )
+
+
+def repeated(keys: pd.Series, recorded: pd.Series | None) -> pd.Series:
+    """Which decisions are already on record, or repeat an earlier row of the same file.
+
+    The first of several equal rows in a file counts as new (unless it is on record).
+    """
+    seen = set() if recorded is None else set(recorded.astype("str"))
+    return keys.isin(seen) | keys.duplicated(keep="first")
+
+
+def reversal_needed(
+    new_decision: pd.Series, new_date: pd.Series, confirmed_since: pd.Series
+) -> pd.Series:
+    """Which new decisions are `cleared` on an id whose standing decision is `confirmed`.
+
+    `confirmed_since` maps each id of the new decisions to the date of the standing
+    confirmed decision (NaT where the standing decision is not a confirmation); a
+    cleared dated on or after it would supersede it, so it is a reversal. A cleared
+    dated before it changes no label and is no reversal.
+    """
+    since = pd.to_datetime(confirmed_since, errors="coerce")
+    return (new_decision == "cleared") & since.notna() & (new_date >= since)
 
 
 class Decisions(pa.DataFrameModel):
@@ -43,11 +107,16 @@ class Decisions(pa.DataFrameModel):
 
 @dataclass(frozen=True)
 class FeedbackResult:
-    """New audit_outcomes rows, the decision log rows, and the rejected decisions."""
+    """New audit_outcomes rows, the decision log rows, the rejected decisions and the repeats.
+
+    `skipped` holds the row numbers of decisions already on record (or repeating an
+    earlier row of the same file): neither accepted nor rejected, appended nowhere.
+    """
 
     new_outcomes: pd.DataFrame
     log_rows: pd.DataFrame
     quarantine: pd.DataFrame
+    skipped: tuple[int, ...] = ()
 
 
 def _typed(decisions: pd.DataFrame) -> tuple[pd.DataFrame, list[tuple[int, str]]]:
@@ -58,10 +127,11 @@ def _typed(decisions: pd.DataFrame) -> tuple[pd.DataFrame, list[tuple[int, str]]
 
         raise ContractError(f"decisions file: missing column(s) {', '.join(missing)}")
     frame = decisions.reset_index(drop=True).copy()
-    if "note" not in frame:
-        frame["note"] = pd.Series(pd.NA, index=frame.index, dtype="str")
+    for optional in ("note", REVERSAL_REASON):
+        if optional not in frame:
+            frame[optional] = pd.Series(pd.NA, index=frame.index, dtype="str")
     typed = pd.DataFrame(index=frame.index)
-    for column in ("invoice_id", "decision", "reviewer", "note"):
+    for column in ("invoice_id", "decision", "reviewer", "note", REVERSAL_REASON):
         text = frame[column].astype("str").where(frame[column].notna())
         typed[column] = text.where(text.str.strip() != "")
     typed["recovered_sek"] = pd.to_numeric(frame["recovered_sek"], errors="coerce").astype(
@@ -81,21 +151,95 @@ def _typed(decisions: pd.DataFrame) -> tuple[pd.DataFrame, list[tuple[int, str]]
     return typed, problems
 
 
+def _money_text(values: pd.Series) -> pd.Series:
+    return values.astype("float64").map(lambda v: "" if pd.isna(v) else f"{v:.2f}")
+
+
+def _repeats(
+    typed: pd.DataFrame, recorded: pd.DataFrame | None
+) -> tuple[pd.Series, list[tuple[int, str]]]:
+    """Rows to skip as repeats, and rows that repeat a recorded key with other money.
+
+    Within a file only an exact repeat (same key and money) is skipped; the same
+    invoice twice with different content stays a rejection (which row holds is unknowable).
+    """
+    keys = decision_keys(
+        typed["invoice_id"], typed["decision"], typed["decided_on"], typed["reviewer"]
+    )
+    money = _money_text(typed["recovered_sek"])
+    recorded_keys: pd.Series | None = None
+    problems: list[tuple[int, str]] = []
+    in_file = (keys + _KEY_SEPARATOR + money).duplicated(keep="first")
+    if recorded is not None and len(recorded):
+        recorded_keys = decision_keys(
+            recorded["invoice_id"],
+            recorded["decision"],
+            recorded["decided_on"],
+            recorded["reviewer"],
+        )
+        recorded_money = dict(
+            zip(recorded_keys, _money_text(pd.to_numeric(recorded["recovered_sek"])), strict=True)
+        )
+        on_record = keys.isin(set(recorded_keys))
+        other_money = on_record & (keys.map(recorded_money) != money)
+        problems += [
+            (
+                i,
+                f"already on record with recovered_sek {recorded_money[keys[i]] or 'empty'}: "
+                "a correction is a new decision with its own decided_on",
+            )
+            for i in typed.index[other_money]
+        ]
+        return (on_record & ~other_money) | (in_file & ~on_record), problems
+    return in_file, problems
+
+
+def standing_confirmations(outcomes: pd.DataFrame | None) -> dict[str, pd.Timestamp]:
+    """Invoice -> date of its standing decision, for invoices whose standing decision is confirmed.
+
+    The standing decision is the one labels use: the latest `reviewed_on`, and on a
+    tie the row appended last (as `modelling.train.review_labels` reads it).
+    """
+    if outcomes is None or outcomes.empty:
+        return {}
+    ordered = outcomes.reset_index(drop=True).reset_index(names="row")
+    latest = ordered.sort_values(["invoice_id", "reviewed_on", "row"]).drop_duplicates(
+        "invoice_id", keep="last"
+    )
+    confirmed = latest[latest["outcome"] == "confirmed"]
+    return dict(
+        zip(
+            confirmed["invoice_id"].astype("str"),
+            pd.to_datetime(confirmed["reviewed_on"]),
+            strict=True,
+        )
+    )
+
+
 def apply_decisions(
     tables: Mapping[str, pd.DataFrame],
     decisions: pd.DataFrame,
     risk_list: pd.DataFrame | None,
     today: dt.date,
     recorded_utc: str,
+    recorded: pd.DataFrame | None = None,
 ) -> FeedbackResult:
     """Check decisions against the data and turn the good ones into outcomes.
 
     Rejected, with the reason: an unknown invoice, a bad value, the same invoice
     twice in one file (which one holds is unknowable), a decision dated in the
-    future or before the invoice was submitted, money recovered on a cleared invoice.
+    future or before the invoice was submitted, money recovered on a cleared invoice,
+    a `cleared` that reverses a standing `confirmed` without a `reversal_reason`.
+    Skipped (appended nowhere): a decision already in `recorded` (the decision log)
+    or repeating an earlier row of this file, by (invoice, decision, decided_on, reviewer).
     """
     typed, problems = _typed(decisions)
+    skip, repeat_problems = _repeats(typed, recorded)
+    problems += repeat_problems
+    skipped = tuple(int(i) for i in typed.index[skip])
+    problems = [(row, reason) for row, reason in problems if row not in skipped]
     unparsed = {(row, reason.split(" ", 1)[0]) for row, reason in problems}
+    typed = typed.loc[~skip]
     try:
         Decisions.validate(typed, lazy=True)
     except pa.errors.SchemaErrors as err:
@@ -110,10 +254,8 @@ def apply_decisions(
         (i, "invoice_id is not an invoice in the data")
         for i in typed.index[typed["invoice_id"].notna() & ~known]
     ]
-    repeated = typed["invoice_id"].notna() & typed.duplicated("invoice_id", keep=False)
-    problems += [
-        (i, "the same invoice is decided twice in this file") for i in typed.index[repeated]
-    ]
+    twice = typed["invoice_id"].notna() & typed.duplicated("invoice_id", keep=False)
+    problems += [(i, "the same invoice is decided twice in this file") for i in typed.index[twice]]
     future = typed["decided_on"] > pd.Timestamp(today)
     problems += [(i, "decided_on is in the future") for i in typed.index[future]]
     submitted = typed["invoice_id"].map(invoices["submitted_on"]) if len(invoices) else None
@@ -124,15 +266,25 @@ def apply_decisions(
         ]
     money_on_cleared = (typed["decision"] == "cleared") & (typed["recovered_sek"].fillna(0) > 0)
     problems += [(i, "money recovered on a cleared invoice") for i in typed.index[money_on_cleared]]
+    standing = standing_confirmations(tables.get("audit_outcomes"))
+    confirmed_since = pd.to_datetime(typed["invoice_id"].map(standing))
+    reverses = reversal_needed(typed["decision"], typed["decided_on"], confirmed_since)
+    problems += [
+        (
+            i,
+            f"cleared reverses the confirmed decision of {confirmed_since[i]:%Y-%m-%d}: "
+            f"a reversal needs a {REVERSAL_REASON}",
+        )
+        for i in typed.index[reverses & typed[REVERSAL_REASON].isna()]
+    ]
 
     bad_rows = sorted({row for row, _ in problems})
+    original = decisions.reset_index(drop=True)
     quarantine = (
         pd.DataFrame(
             {
                 "row_number": [row for row, _ in problems],
-                "invoice_id": [
-                    decisions.reset_index(drop=True).loc[row, "invoice_id"] for row, _ in problems
-                ],
+                "invoice_id": [original.loc[row, "invoice_id"] for row, _ in problems],
                 "reason": [reason for _, reason in problems],
             }
         )
@@ -141,8 +293,11 @@ def apply_decisions(
     )
     good = typed.drop(index=bad_rows)
     good = good.assign(
-        selection=_selection(good["invoice_id"], risk_list), recorded_utc=recorded_utc
+        selection=_selection(good["invoice_id"], risk_list),
+        recorded_utc=recorded_utc,
+        reversal=reverses.reindex(good.index).astype(bool),
     )
+    # A reason given where nothing is reversed is kept as written: it is the auditor's note.
     reviewed = good[good["decision"] != "not_reviewed"]
     new_outcomes = pd.DataFrame(
         {
@@ -160,6 +315,7 @@ def apply_decisions(
         new_outcomes=new_outcomes,
         log_rows=good.loc[:, list(LOG_COLUMNS)].reset_index(drop=True),
         quarantine=quarantine,
+        skipped=skipped,
     )
 
 

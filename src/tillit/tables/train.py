@@ -379,7 +379,11 @@ def train_table(
         fixed = BlendChoice(weight, f"{weight:g} (set in the spec)")
 
     def fit(
-        rows: np.ndarray, labels: np.ndarray, trained: np.ndarray, weight: float = fallback
+        rows: np.ndarray,
+        labels: np.ndarray,
+        trained: np.ndarray,
+        weight: float = fallback,
+        review_known: np.ndarray | None = None,
     ) -> TableRiskModel:
         model = fit_table_model(
             X.iloc[rows],
@@ -389,6 +393,7 @@ def train_table(
             spec_hash=spec.hash(),
             descriptions=descriptions,
             trained_periods=[str(p) for p in np.unique(trained)],
+            review_known=review_known,
         )
         model.supervised_weight = weight
         return model
@@ -513,11 +518,13 @@ def train_table(
             fairness = fairness_audit(held_out, "label", "flagged", list(spec.protected))
     # The registered model: every row; labels only where they are known by the table's end.
     final_y = y.copy()
+    review_known = None
     if spec.time is not None and spec.label_delay:
         times = pd.to_datetime(table[spec.time]).to_numpy()
         known_until = times.max() - np.timedelta64(spec.label_delay * spec.period_seconds, "s")
-        final_y[times > known_until] = np.nan
-    model = fit(np.arange(len(X)), final_y, periods, blend.weight)
+        review_known = times <= known_until
+        final_y[~review_known] = np.nan
+    model = fit(np.arange(len(X)), final_y, periods, blend.weight, review_known)
     evaluation = TableEvaluation(
         basis=basis,
         period=window,

@@ -340,6 +340,7 @@ def _write_provider_card(
         evaluation_basis=training.basis,
         eval_period=training.eval_period,
         capacity_k=training.k,
+        row_unit="providers",
         baseline={k: m[f"rule_best_{k}"] for k in keys},
         fairness=fairness,
         known_limits=[

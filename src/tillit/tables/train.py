@@ -182,6 +182,15 @@ def capacity_metrics(
     return metrics, flagged
 
 
+def capacity_text(spec: TableSpecFile) -> str:
+    """The spec's review capacity in words: per period, or of the table without a time column."""
+    each = f"each {spec.period}'s rows" if spec.time is not None else "the table's rows"
+    if spec.capacity.capacity_count:
+        per = f"per {spec.period}" if spec.time is not None else "in the table"
+        return f"{spec.capacity.capacity_count} rows {per}"
+    return f"{spec.capacity.capacity_share:.1%} of {each}"
+
+
 def _labels(table: pd.DataFrame, spec: TableSpecFile) -> np.ndarray:
     if spec.label is None:
         return np.full(len(table), np.nan)
@@ -529,11 +538,7 @@ def train_table(
         basis=basis,
         period=window,
         metrics=metrics,
-        capacity=(
-            f"{spec.capacity.capacity_count} rows per {spec.period}"
-            if spec.capacity.capacity_count
-            else f"{spec.capacity.capacity_share:.1%} of each {spec.period}'s rows"
-        ),
+        capacity=capacity_text(spec),
         n_rows=len(held_index),
         n_positive=n_positive,
     )

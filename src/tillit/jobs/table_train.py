@@ -330,6 +330,13 @@ def run_table_promote(
     from tillit.ops.tracking import promote
 
     spec = load_spec(spec_path)
-    decision = promote(spec.name, config.training.primary_metric, force, reason, store)
+    decision = promote(
+        spec.name,
+        config.training.primary_metric,
+        force,
+        reason,
+        store,
+        tolerance=config.training.promotion_tolerance,
+    )
     record_promotion(store, decision, config.hash(), force, reason, table_spec=spec.name)
     return decision

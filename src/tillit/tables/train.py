@@ -551,7 +551,9 @@ def train_table(
         "supervised_weight_basis": blend.basis,
     }
     known = ~np.isnan(final_y)
+    # "labelled" is the name promotion reads (ops.tracking.model_facts) for every model.
     label_counts = {
+        "labelled": int(known.sum()),
         "confirmed": int((final_y[known] == 1).sum()),
         "cleared": int((final_y[known] == 0).sum()),
         "not_reviewed": int((~known).sum()),

@@ -217,7 +217,7 @@ def test_a_window_too_short_for_a_time_split_chooses_by_purged_folds() -> None:
         "on 2026-01-01..2026-01-07) (28 confirmed rows)"
     )
     assert knows.blend.basis.endswith(
-        "average precision 0.765 there, against 0.068 for the label-free scorer alone and "
+        "average precision 0.763 there, against 0.068 for the label-free scorer alone and "
         "0.661 for the supervised one alone"
     )
     assert knows.model.supervised_weight == 0.9
@@ -250,3 +250,16 @@ def test_without_a_fold_or_enough_labels_in_them_the_configured_weight_stands() 
     assert few.blend.weight == 0.5
     assert few.blend.basis.startswith("0.5 (the configured weight: 7 confirmed and 273 cleared")
     assert few.blend.basis.endswith("are too few to choose one)")
+
+
+def test_interpolated_percentiles_keep_the_order_of_scores_between_training_rows() -> None:
+    from tillit.modelling.risk_model import percentile_rank
+
+    reference = np.array([0.1, 0.2, 0.2, 0.4])
+    scores = np.array([0.05, 0.1, 0.15, 0.2, 0.3, 0.35, 0.4, 0.9])
+    # Steps: every score strictly between 0.2 and 0.4 gets 0.75, so 0.3 and 0.35 tie.
+    stepped = percentile_rank(reference, scores)
+    np.testing.assert_array_equal(stepped, [0.0, 0.125, 0.25, 0.5, 0.75, 0.75, 0.875, 1.0])
+    # Interpolated: the same at training values and outside their range, lines between.
+    lines = percentile_rank(reference, scores, interpolate=True)
+    np.testing.assert_allclose(lines, [0.0, 0.125, 0.3125, 0.5, 0.6875, 0.78125, 0.875, 1.0])

@@ -326,6 +326,13 @@ def test_cli_end_to_end_on_a_small_simulated_table(tmp_path: Path) -> None:
     assert "registered card-payments version 1 as 'challenger'" in trained.stdout
     assert "baseline_amount" in trained.stdout
     ok(tillit("promote", "--spec", spec, cwd=tmp_path))
+    # A second version of the same table: judged within the configured tolerance, and on
+    # the decisions each learned from (logged under the one name promotion reads).
+    ok(tillit("train", "--table", "t.parquet", "--spec", spec, cwd=tmp_path))
+    second = tillit("promote", "--spec", spec, cwd=tmp_path)
+    said = second.stdout + second.stderr
+    assert "within the tolerance 0.01 (+0.0000) but not trained on more decisions" in said
+    assert re.search(r"\((\d+) decisions against the champion's \1\)", said), said
     scored = ok(
         tillit(
             "score",

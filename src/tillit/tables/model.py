@@ -1,7 +1,8 @@
 """The risk model of a table: both scorers, the percentile blend and the feature list.
 
 The same blend as home care (`tillit.modelling.risk_model`): each scorer's output
-becomes its percentile among all training rows (`percentile_rank`), and the risk is
+becomes its percentile among all training rows (`percentile_rank`, interpolated
+between training rows so the blend keeps each scorer's order), and the risk is
 the weighted mean of the two percentiles. A table has no hard findings, so the risk
 spans [0, 1]. Without two classes of labels there is no supervised scorer and the
 risk is the unsupervised percentile alone.
@@ -90,7 +91,7 @@ class TableRiskModel:
         """Each scorer's output, its percentile and the blended risk, row by row."""
         X = self.matrix(features)
         iso = np.asarray(self.isolation_forest.risk_score(X), dtype="float64")
-        iso_pct = percentile_rank(self.reference_isolation_forest_, iso)
+        iso_pct = percentile_rank(self.reference_isolation_forest_, iso, interpolate=True)
         out = pd.DataFrame(
             {"isolation_forest_score": iso, "isolation_forest_percentile": iso_pct},
             index=features.index,
@@ -101,7 +102,7 @@ class TableRiskModel:
             out["lightgbm_percentile"] = np.nan
         else:
             gbm = np.asarray(self.lightgbm.risk_score(X), dtype="float64")
-            gbm_pct = percentile_rank(self.reference_lightgbm_, gbm)
+            gbm_pct = percentile_rank(self.reference_lightgbm_, gbm, interpolate=True)
             out["lightgbm_score"] = gbm
             out["lightgbm_percentile"] = gbm_pct
         out["risk_score"] = blend_percentiles(iso_pct, gbm_pct, self.supervised_weight)

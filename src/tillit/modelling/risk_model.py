@@ -46,7 +46,10 @@ def feature_schema_hash(columns: Sequence[str]) -> str:
 
 
 def percentile_rank(
-    reference: np.ndarray, scores: np.ndarray, interpolate: bool = False
+    reference: np.ndarray,
+    scores: np.ndarray,
+    interpolate: bool = False,
+    score_range: tuple[float, float] | None = None,
 ) -> np.ndarray:
     """Share of reference scores at or below each score (mid-rank for ties), in [0, 1].
 
@@ -56,7 +59,9 @@ def percentile_rank(
     values gets the straight line between their mid-ranks instead of one step, so
     distinct scores inside the reference's range keep their order: at the top of a
     supervised scorer the training rows are few (its own confirmed rows), and steps
-    there would tie new rows that the scorer tells apart.
+    there would tie new rows that the scorer tells apart. `score_range`, the bounds
+    the scores cannot leave, extends the lines to 0 and 1 at those bounds, so scores
+    beyond every training row keep their order too.
     """
     scores = np.asarray(scores, dtype="float64")
     below = np.searchsorted(reference, scores, side="left")
@@ -66,6 +71,13 @@ def percentile_rank(
         values, first, counts = np.unique(reference, return_index=True, return_counts=True)
         inside = (scores >= values[0]) & (scores <= values[-1])
         mid = (2 * first + counts) / (2.0 * len(reference))
+        if score_range is not None:
+            low, high = score_range
+            if low < values[0]:
+                values, mid = np.r_[low, values], np.r_[0.0, mid]
+            if high > values[-1]:
+                values, mid = np.r_[values, high], np.r_[mid, 1.0]
+            inside = (scores >= values[0]) & (scores <= values[-1])
         ranks[inside] = np.interp(scores[inside], values, mid)
     return ranks
 

@@ -27,6 +27,9 @@ from tillit.modelling.scorers import (
     lightgbm_scorer,
 )
 
+# Both scorers' risk_score lies in [0, 1] (an anomaly score, a probability).
+SCORE_RANGE = (0.0, 1.0)
+
 
 def blend_percentiles(
     unsupervised_percentile: np.ndarray, supervised_percentile: np.ndarray | None, weight: float
@@ -91,7 +94,9 @@ class TableRiskModel:
         """Each scorer's output, its percentile and the blended risk, row by row."""
         X = self.matrix(features)
         iso = np.asarray(self.isolation_forest.risk_score(X), dtype="float64")
-        iso_pct = percentile_rank(self.reference_isolation_forest_, iso, interpolate=True)
+        iso_pct = percentile_rank(
+            self.reference_isolation_forest_, iso, interpolate=True, score_range=SCORE_RANGE
+        )
         out = pd.DataFrame(
             {"isolation_forest_score": iso, "isolation_forest_percentile": iso_pct},
             index=features.index,
@@ -102,7 +107,9 @@ class TableRiskModel:
             out["lightgbm_percentile"] = np.nan
         else:
             gbm = np.asarray(self.lightgbm.risk_score(X), dtype="float64")
-            gbm_pct = percentile_rank(self.reference_lightgbm_, gbm, interpolate=True)
+            gbm_pct = percentile_rank(
+                self.reference_lightgbm_, gbm, interpolate=True, score_range=SCORE_RANGE
+            )
             out["lightgbm_score"] = gbm
             out["lightgbm_percentile"] = gbm_pct
         out["risk_score"] = blend_percentiles(iso_pct, gbm_pct, self.supervised_weight)

@@ -181,3 +181,56 @@ def test_defaults_say_people_decide_and_what_is_out_of_scope() -> None:
     assert "- Automatic decisions" in markdown and "<li>Automatic decisions" in page
     assert "- Scoring, profiling or ranking people" in markdown
     assert "Labels from audit outcomes exist only for invoices" in markdown
+
+
+def test_an_empty_evaluation_says_why_instead_of_an_empty_table() -> None:
+    card = _card(
+        evaluation={},
+        baseline={},
+        capacity_k=0,
+        row_unit="rows",
+        capacity_rule="1.0% of each day's rows",
+        no_evaluation_reason="the table has no labels of both kinds",
+    )
+    markdown, page = render_model_card(card)
+    evaluation = markdown.split("## Evaluation")[1].split("## ")[0]
+    assert "review capacity 1.0% of each day's rows (nothing was judged, so no k)" in evaluation
+    assert "No held-out figures: the table has no labels of both kinds." in evaluation
+    assert "| Metric |" not in evaluation and "k = 0" not in markdown
+    assert "invoices per period" not in evaluation
+    assert "<p>No held-out figures: the table has no labels of both kinds.</p>" in page
+    # Without a reason given, the card still says there is none recorded.
+    bare, _ = render_model_card(_card(evaluation={}, baseline={}))
+    assert "No held-out figures: no held-out evaluation was recorded for this version." in bare
+
+
+def test_table_capacity_is_the_spec_rule_in_rows_with_what_it_came_to() -> None:
+    markdown, _ = render_model_card(
+        _card(capacity_k=140, row_unit="rows", capacity_rule="1.0% of each day's rows")
+    )
+    assert (
+        "Period 2025-01, review capacity 1.0% of each day's rows: k = 140 rows flagged over "
+        "the period judged. Basis: audit_outcomes."
+    ) in markdown
+    home, _ = render_model_card(_card())
+    assert "review capacity k = 1,200 invoices per period" in home
+
+
+def test_a_table_model_without_labels_of_both_kinds_has_a_card_that_says_so() -> None:
+    import numpy as np
+
+    from tests.test_tables import train_plain_table
+    from tillit.config import TillitConfig
+    from tillit.jobs.table_train import table_model_card
+    from tillit.tables.spec import parse_spec
+
+    rng = np.random.default_rng(0)
+    result = train_plain_table(rng.normal(size=(300, 4)), np.zeros(300))
+    spec = parse_spec({"name": "plain", "id": "row", "label": "y"})
+    card = table_model_card(result, "plain", "1", "run", spec, TillitConfig(), "fp")
+    assert isinstance(card, ModelCardData)
+    markdown, _ = render_model_card(card)
+    evaluation = markdown.split("## Evaluation")[1].split("## ")[0]
+    assert "review capacity 1.0% of the table's rows (nothing was judged, so no k)" in evaluation
+    assert "No held-out figures: the table has no labels of both kinds." in evaluation
+    assert "k = 0" not in markdown and "invoices" not in evaluation

@@ -326,6 +326,13 @@ def test_cli_end_to_end_on_a_small_simulated_table(tmp_path: Path) -> None:
     assert "registered card-payments version 1 as 'challenger'" in trained.stdout
     assert "baseline_amount" in trained.stdout
     ok(tillit("promote", "--spec", spec, cwd=tmp_path))
+    # A second version of the same table: judged within the configured tolerance, and on
+    # the decisions each learned from (logged under the one name promotion reads).
+    ok(tillit("train", "--table", "t.parquet", "--spec", spec, cwd=tmp_path))
+    second = tillit("promote", "--spec", spec, cwd=tmp_path)
+    said = second.stdout + second.stderr
+    assert "within the tolerance 0.01 (+0.0000) but not trained on more decisions" in said
+    assert re.search(r"\((\d+) decisions against the champion's \1\)", said), said
     scored = ok(
         tillit(
             "score",
@@ -571,3 +578,37 @@ def test_held_rows_without_time_are_listed_in_the_run_with_their_rules() -> None
     assert held["amount"].tolist()[:2] == [-2.0, 3.0] and np.isnan(held["amount"].iloc[2])
     assert (held["period"] == "all").all() and held["flagged"].all()
     assert held["rank"].isna().all() and held["risk_score"].isna().all()
+
+
+def test_home_care_and_table_mode_build_their_scorers_from_one_config_section() -> None:
+    from tillit.modelling.scorers import isolation_forest_scorer, lightgbm_scorer
+    from tillit.modelling.train import _fit_scorers
+    from tillit.tables.model import fit_table_model
+
+    training = TrainingConfig.model_validate(
+        {
+            "seed": 5,
+            "isolation_forest": {"n_estimators": 30, "max_samples": 64, "max_features": 0.5},
+            "lightgbm": {"n_estimators": 12, "subsample": 0.7, "num_leaves": 5},
+        }
+    )
+    rng = np.random.default_rng(1)
+    X = pd.DataFrame(rng.normal(size=(200, 3)), columns=["a", "b", "c"])
+    y = np.r_[np.ones(20), np.zeros(180)]
+    table_model = fit_table_model(
+        X, y, training, spec_name="t", spec_hash="", descriptions={}, trained_periods=["all"]
+    )
+    features = X.assign(invoice_id=[f"i{i}" for i in range(200)], period="2025-01")
+    labels = pd.DataFrame(
+        {"invoice_id": features["invoice_id"], "label": y.astype(int), "selection": "random"}
+    )
+    home_iso, home_gbm, _ = _fit_scorers(features, ("a", "b", "c"), labels, training)
+    assert table_model.lightgbm is not None
+    expected = lightgbm_scorer(training).get_params()
+    assert expected["subsample"] == 0.7 and expected["random_state"] == 5
+    assert table_model.lightgbm.get_params() == home_gbm.get_params() == expected
+    # The subsample is used, not only stored: LightGBM bags rows every round.
+    assert table_model.lightgbm.model_.get_params()["subsample_freq"] == 1
+    forest = isolation_forest_scorer(training).get_params()
+    assert forest["max_features"] == 0.5 and forest["n_estimators"] == 30
+    assert table_model.isolation_forest.get_params() == home_iso.get_params() == forest

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tillit.modelling.train import balance_classes
+from tillit.modelling.scorers import balance_classes
 
 
 def test_an_80_20_split_ends_at_equal_class_totals() -> None:

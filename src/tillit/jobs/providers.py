@@ -270,7 +270,8 @@ def _log_provider_training(
         mlflow.log_params(
             {f"providers.{k}": v for k, v in config.providers.model_dump(mode="json").items()}
         )
-        mlflow.log_params({f"label_{k}": v for k, v in training.label_counts.items()})
+        # `labels_labelled` is what promotion reads (ops.tracking.model_facts), for every model.
+        mlflow.log_params({f"labels_{k}": v for k, v in training.label_counts.items()})
         mlflow.log_metrics(
             {f"eval_{k}": v for k, v in training.metrics.items() if pd.notna(v) and np.isfinite(v)}
         )
@@ -340,6 +341,7 @@ def _write_provider_card(
         evaluation_basis=training.basis,
         eval_period=training.eval_period,
         capacity_k=training.k,
+        row_unit="providers",
         baseline={k: m[f"rule_best_{k}"] for k in keys},
         fairness=fairness,
         known_limits=[
@@ -368,7 +370,14 @@ def promote_providers(
     from tillit.ops.tracking import RegistryError, promote
 
     try:
-        decision = promote(config.providers.model_name, "average_precision", force, reason, store)
+        decision = promote(
+            config.providers.model_name,
+            "average_precision",
+            force,
+            reason,
+            store,
+            tolerance=config.training.promotion_tolerance,
+        )
     except RegistryError as exc:
         if "has the alias" in str(exc):
             return None

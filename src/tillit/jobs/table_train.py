@@ -280,6 +280,9 @@ def table_model_card(
         evaluation_basis=result.evaluation.basis,
         eval_period=result.evaluation.period,
         capacity_k=int(metrics.get("combined_k", 0)),
+        row_unit="rows",
+        capacity_rule=result.evaluation.capacity,
+        no_evaluation_reason=no_evaluation_reason(result),
         baseline=strip("baseline_amount_"),
         fairness=result.fairness,
         known_limits=list(TABLE_KNOWN_LIMITS),
@@ -288,6 +291,19 @@ def table_model_card(
         git_commit=tracking.git_commit(),
         contract_version=f"table spec {spec.name} ({spec.hash()})",
         feature_schema=model.feature_schema,
+    )
+
+
+def no_evaluation_reason(result: TableTrainingResult) -> str:
+    """Why a table model has no held-out figures, in words ("" when it has them)."""
+    evaluation = result.evaluation
+    if evaluation.metrics:
+        return ""
+    if evaluation.n_rows == 0:
+        return evaluation.basis.removeprefix("no evaluation: ")
+    return (
+        f"none of the {evaluation.n_rows:,} held-out rows ({evaluation.period}) is confirmed "
+        "irregular, so there is nothing to find and precision and recall are undefined"
     )
 
 
@@ -314,6 +330,13 @@ def run_table_promote(
     from tillit.ops.tracking import promote
 
     spec = load_spec(spec_path)
-    decision = promote(spec.name, config.training.primary_metric, force, reason, store)
+    decision = promote(
+        spec.name,
+        config.training.primary_metric,
+        force,
+        reason,
+        store,
+        tolerance=config.training.promotion_tolerance,
+    )
     record_promotion(store, decision, config.hash(), force, reason, table_spec=spec.name)
     return decision

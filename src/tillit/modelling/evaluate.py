@@ -13,6 +13,7 @@ ROC-AUC follow scikit-learn, which treats tied scores as one threshold.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 
 import numpy as np
@@ -53,6 +54,16 @@ def top_k_mask(scores: ArrayLike, k: int) -> np.ndarray:
     mask = np.zeros(values.size, dtype=bool)
     mask[order[:k]] = True
     return mask
+
+
+def random_check_seed(key: str) -> int:
+    """The seed of a period's random checks: a SHA-256 of `key`, the same on every machine.
+
+    One function for every stream (home care keys by period, table mode by table and
+    period), so a draw can be repeated from the key alone and no stream's checks
+    follow from another's. Python's own `hash` is salted per process, so it is not used.
+    """
+    return int.from_bytes(hashlib.sha256(f"tillit-random-check-{key}".encode()).digest()[:8], "big")
 
 
 def precision_at_k(y_true: ArrayLike, scores: ArrayLike, k: int) -> float:

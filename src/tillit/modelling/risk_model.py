@@ -45,16 +45,41 @@ def feature_schema_hash(columns: Sequence[str]) -> str:
     return hashlib.sha256(json.dumps(list(columns)).encode()).hexdigest()[:12]
 
 
-def percentile_rank(reference: np.ndarray, scores: np.ndarray) -> np.ndarray:
+def percentile_rank(
+    reference: np.ndarray,
+    scores: np.ndarray,
+    interpolate: bool = False,
+    score_range: tuple[float, float] | None = None,
+) -> np.ndarray:
     """Share of reference scores at or below each score (mid-rank for ties), in [0, 1].
 
     The one percentile of the package: the risk model puts each scorer's output
     on this scale ("riskier than this share of the training months' invoices").
-    `reference` must be sorted.
+    `reference` must be sorted. With `interpolate`, a score between two reference
+    values gets the straight line between their mid-ranks instead of one step, so
+    distinct scores inside the reference's range keep their order: at the top of a
+    supervised scorer the training rows are few (its own confirmed rows), and steps
+    there would tie new rows that the scorer tells apart. `score_range`, the bounds
+    the scores cannot leave, extends the lines to 0 and 1 at those bounds, so scores
+    beyond every training row keep their order too.
     """
+    scores = np.asarray(scores, dtype="float64")
     below = np.searchsorted(reference, scores, side="left")
     at_or_below = np.searchsorted(reference, scores, side="right")
-    return (below + at_or_below) / (2.0 * len(reference))
+    ranks = (below + at_or_below) / (2.0 * len(reference))
+    if interpolate and len(reference):
+        values, first, counts = np.unique(reference, return_index=True, return_counts=True)
+        inside = (scores >= values[0]) & (scores <= values[-1])
+        mid = (2 * first + counts) / (2.0 * len(reference))
+        if score_range is not None:
+            low, high = score_range
+            if low < values[0]:
+                values, mid = np.r_[low, values], np.r_[0.0, mid]
+            if high > values[-1]:
+                values, mid = np.r_[values, high], np.r_[mid, 1.0]
+            inside = (scores >= values[0]) & (scores <= values[-1])
+        ranks[inside] = np.interp(scores[inside], values, mid)
+    return ranks
 
 
 @dataclass

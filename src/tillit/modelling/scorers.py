@@ -25,6 +25,8 @@ from sklearn.utils.validation import check_is_fitted
 if TYPE_CHECKING:
     import lightgbm
 
+    from tillit.config import LabelWeighting, TrainingConfig
+
 
 @runtime_checkable
 class Scorer(Protocol):
@@ -327,3 +329,92 @@ def _binary_labels(y: ArrayLike | None, n_rows: int) -> np.ndarray:
             f"to learn from; y holds only class {int(present[0])}"
         )
     return numeric.astype(np.int64)
+
+
+# --------------------------------------------------------------------------- from config
+
+
+def isolation_forest_scorer(training: TrainingConfig) -> IsolationForestScorer:
+    """The label-free scorer as the config's `isolation_forest` section says, unfitted.
+
+    The one construction for every stream (home care, table mode), so a parameter
+    added to the section holds for all of them.
+    """
+    return IsolationForestScorer(
+        **training.isolation_forest.model_dump(), random_state=training.seed
+    )
+
+
+def lightgbm_scorer(training: TrainingConfig) -> LightGBMScorer:
+    """The supervised scorer as the config's `lightgbm` section says, unfitted.
+
+    No class weight of its own: the classes are balanced (when `labels.balance_classes`)
+    through the sample weights of `label_weights`, on top of the review propensity.
+    """
+    return LightGBMScorer(
+        **training.lightgbm.model_dump(), class_weight=None, random_state=training.seed
+    )
+
+
+def label_weights(
+    X: pd.DataFrame, reviewed: np.ndarray, y: np.ndarray, training: TrainingConfig
+) -> np.ndarray:
+    """Sample weights of the reviewed rows of X, as the config's `labels` section says.
+
+    `y` holds the reviewed rows' labels. Inverse-propensity weights (rows rarely
+    picked for review count for more), then each class carries half the weight.
+    """
+    weights = selection_weights(X, reviewed, training.labels, training.seed)
+    if training.labels.balance_classes:
+        weights = balance_classes(weights, y)
+    return weights
+
+
+def selection_weights(
+    X: pd.DataFrame, reviewed: np.ndarray, config: LabelWeighting, seed: int
+) -> np.ndarray:
+    """Inverse-propensity weights for the reviewed rows of X (1 for all when disabled).
+
+    The propensity model is cross-fitted (each row's chance is predicted by a model
+    that did not see it), so a reviewed invoice does not explain its own selection.
+    """
+    import lightgbm as lgb
+    from sklearn.model_selection import StratifiedKFold
+
+    if config.method == "none" or reviewed.all() or not reviewed.any():
+        return np.ones(int(reviewed.sum()))
+    propensity = np.zeros(len(X))
+    folds = StratifiedKFold(n_splits=2, shuffle=True, random_state=seed)
+    for train_rows, predict_rows in folds.split(X, reviewed):
+        # A deliberately small model: it only has to say which invoices reviews favoured.
+        model = lgb.LGBMClassifier(
+            objective="binary",
+            num_leaves=4,
+            min_child_samples=50,
+            learning_rate=0.1,
+            n_estimators=100,
+            deterministic=True,
+            force_row_wise=True,
+            random_state=seed,
+            n_jobs=1,
+            verbose=-1,
+        )
+        model.fit(X.iloc[train_rows], reviewed[train_rows])
+        propensity[predict_rows] = np.asarray(model.predict_proba(X.iloc[predict_rows]))[:, 1]
+    weights = 1.0 / np.clip(propensity[reviewed], config.min_propensity, 1.0)
+    return weights / weights.mean()
+
+
+def balance_classes(weights: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Rescale weights so each class carries half the total weight, which stays unchanged.
+
+    Both shares are taken before either class is rescaled: rescaling one class first
+    changes the total the other's share is computed from (80/20 would end at 50:35).
+    """
+    weights = np.asarray(weights, dtype="float64")
+    total = weights.sum()
+    out = weights.copy()
+    for value in np.unique(y):
+        in_class = y == value
+        out[in_class] *= (total / 2.0) / weights[in_class].sum()
+    return out

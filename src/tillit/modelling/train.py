@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from tillit import CONTRACT_VERSION
-from tillit.config import FeatureConfig, LabelWeighting, ReviewConfig, TrainingConfig
+from tillit.config import FeatureConfig, ReviewConfig, TrainingConfig
 from tillit.errors import TillitError
 from tillit.features import FAIRNESS_COLUMNS, build_features, feature_columns
 from tillit.modelling.base_rates import finding_base_rates
@@ -149,66 +149,14 @@ def default_eval_period(invoices: pd.DataFrame, labels: pd.DataFrame) -> str:
     return str(reviewed.max())
 
 
-def selection_weights(
-    X: pd.DataFrame, reviewed: np.ndarray, config: LabelWeighting, seed: int
-) -> np.ndarray:
-    """Inverse-propensity weights for the reviewed rows of X (1 for all when disabled).
-
-    The propensity model is cross-fitted (each row's chance is predicted by a model
-    that did not see it), so a reviewed invoice does not explain its own selection.
-    """
-    import lightgbm as lgb
-    from sklearn.model_selection import StratifiedKFold
-
-    if config.method == "none" or reviewed.all() or not reviewed.any():
-        return np.ones(int(reviewed.sum()))
-    propensity = np.zeros(len(X))
-    folds = StratifiedKFold(n_splits=2, shuffle=True, random_state=seed)
-    for train_rows, predict_rows in folds.split(X, reviewed):
-        # A deliberately small model: it only has to say which invoices reviews favoured.
-        model = lgb.LGBMClassifier(
-            objective="binary",
-            num_leaves=4,
-            min_child_samples=50,
-            learning_rate=0.1,
-            n_estimators=100,
-            deterministic=True,
-            force_row_wise=True,
-            random_state=seed,
-            n_jobs=1,
-            verbose=-1,
-        )
-        model.fit(X.iloc[train_rows], reviewed[train_rows])
-        propensity[predict_rows] = np.asarray(model.predict_proba(X.iloc[predict_rows]))[:, 1]
-    weights = 1.0 / np.clip(propensity[reviewed], config.min_propensity, 1.0)
-    return weights / weights.mean()
-
-
-def balance_classes(weights: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Rescale weights so each class carries half the total weight, which stays unchanged.
-
-    Both shares are taken before either class is rescaled: rescaling one class first
-    changes the total the other's share is computed from (80/20 would end at 50:35).
-    """
-    weights = np.asarray(weights, dtype="float64")
-    total = weights.sum()
-    out = weights.copy()
-    for value in np.unique(y):
-        in_class = y == value
-        out[in_class] *= (total / 2.0) / weights[in_class].sum()
-    return out
-
-
 def _fit_scorers(
     features: pd.DataFrame, columns: tuple[str, ...], labels: pd.DataFrame, config: TrainingConfig
 ) -> tuple[IsolationForestScorer, LightGBMScorer, dict[str, int]]:
-    from tillit.modelling.scorers import IsolationForestScorer, LightGBMScorer
+    from tillit.modelling.scorers import isolation_forest_scorer, label_weights, lightgbm_scorer
 
     X = features.loc[:, list(columns)].astype("float64")
     iso_columns = isolation_forest_columns(columns)
-    iso = IsolationForestScorer(
-        **config.isolation_forest.model_dump(), random_state=config.seed
-    ).fit(X.loc[:, list(iso_columns)])
+    iso = isolation_forest_scorer(config).fit(X.loc[:, list(iso_columns)])
     label_by_invoice = labels.set_index("invoice_id")["label"]
     reviewed = features["invoice_id"].isin(label_by_invoice.index).to_numpy()
     y = features.loc[reviewed, "invoice_id"].map(label_by_invoice).to_numpy(dtype="int64")
@@ -217,12 +165,8 @@ def _fit_scorers(
             f"the training months need both confirmed and cleared reviews; found {len(y)} reviews "
             f"with {int(y.sum())} confirmed"
         )
-    weights = selection_weights(X, reviewed, config.labels, config.seed)
-    if config.labels.balance_classes:
-        weights = balance_classes(weights, y)
-    gbm = LightGBMScorer(
-        **config.lightgbm.model_dump(), class_weight=None, random_state=config.seed
-    ).fit(X[reviewed], y, sample_weight=weights)
+    weights = label_weights(X, reviewed, y, config)
+    gbm = lightgbm_scorer(config).fit(X[reviewed], y, sample_weight=weights)
     counts = {
         "labelled": int(reviewed.sum()),
         "confirmed": int(y.sum()),

@@ -88,6 +88,12 @@ class ModelCardData:
     evaluation_basis: str
     eval_period: str
     capacity_k: int
+    # What one ranked row is, plural ("invoices", "rows", "providers"), and, where k is
+    # not one number per period, how the capacity is set ("1.0% of each day's rows").
+    row_unit: str = "invoices"
+    capacity_rule: str = ""
+    # Why `evaluation` is empty when it is; the card never shows an empty table unexplained.
+    no_evaluation_reason: str = ""
     per_scheme_recall: dict[str, float] = field(default_factory=dict)
     baseline: dict[str, float] = field(default_factory=dict)
     fairness: FairnessAudit | None = None
@@ -198,6 +204,18 @@ code, .mono { font-family: ui-monospace, Menlo, Consolas, monospace; font-size: 
 """.strip()
 
 
+def _capacity_text(card: ModelCardData, judged: bool) -> str:
+    """The review capacity in words: per period, or the rule and what it came to."""
+    if not card.capacity_rule:
+        return f"review capacity k = {card.capacity_k:,} {card.row_unit} per period"
+    if not judged:
+        return f"review capacity {card.capacity_rule} (nothing was judged, so no k)"
+    return (
+        f"review capacity {card.capacity_rule}: k = {card.capacity_k:,} {card.row_unit} "
+        "flagged over the period judged"
+    )
+
+
 def render_model_card(card: ModelCardData) -> tuple[str, str]:
     """The card as (Markdown, HTML); the HTML is one self-contained page.
 
@@ -234,18 +252,25 @@ def render_model_card(card: ModelCardData) -> tuple[str, str]:
     doc.table(["Feature", "Meaning"], [[name, meaning] for name, meaning in card.features])
 
     doc.heading("Evaluation")
+    metrics = list(card.evaluation) + [k for k in card.baseline if k not in card.evaluation]
     doc.text(
-        f"Period {card.eval_period}, review capacity k = {card.capacity_k:,} invoices per "
-        f"period. Basis: {card.evaluation_basis}."
+        f"Period {card.eval_period}, {_capacity_text(card, judged=bool(metrics))}. "
+        f"Basis: {card.evaluation_basis}."
     )
     explanation = _EVALUATION_BASES.get(card.evaluation_basis)
     if explanation:
         doc.text(explanation)
-    metrics = list(card.evaluation) + [k for k in card.baseline if k not in card.evaluation]
-    doc.table(
-        ["Metric", "Model", "Rule baseline"],
-        [[_label(m), _fmt(card.evaluation.get(m)), _fmt(card.baseline.get(m))] for m in metrics],
-    )
+    if metrics:
+        doc.table(
+            ["Metric", "Model", "Rule baseline"],
+            [
+                [_label(m), _fmt(card.evaluation.get(m)), _fmt(card.baseline.get(m))]
+                for m in metrics
+            ],
+        )
+    else:
+        why = card.no_evaluation_reason or "no held-out evaluation was recorded for this version"
+        doc.text(f"No held-out figures: {why}.")
     if card.per_scheme_recall:
         doc.heading("Recall at capacity by scheme", level=3)
         doc.table(

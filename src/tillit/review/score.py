@@ -13,7 +13,6 @@ as quarantined with the reason: nothing is silently left out.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Optional
@@ -26,6 +25,7 @@ from pandera.typing import Series
 from tillit.config import ReviewConfig, ScoringConfig
 from tillit.features.catalog import FINDING_CODES, FINDING_COLUMNS
 from tillit.i18n import render_parts, rule_in, text
+from tillit.modelling.evaluate import random_check_seed
 from tillit.modelling.risk_model import RiskModel
 from tillit.review.reasons import Descriptions, combine_contributions, peer_medians, top_reasons
 from tillit.review.triage import (
@@ -136,12 +136,6 @@ class ScoredMonth:
     summary: dict[str, float]
     # Demoted finding types stated as patterns, and providers to review as one case.
     triage: dict[str, list[dict[str, object]]] = field(default_factory=dict)
-
-
-def _random_seed(period: str) -> int:
-    return int.from_bytes(
-        hashlib.sha256(f"tillit-random-check-{period}".encode()).digest()[:8], "big"
-    )
 
 
 def _findings_text(
@@ -352,7 +346,7 @@ def _list_checks(features: pd.DataFrame, in_list: np.ndarray, review: ReviewConf
     eligible = np.flatnonzero(in_list)
     n_checks = min(review.random_checks(len(features)), len(eligible))
     if n_checks:
-        rng = np.random.default_rng(_random_seed(f"list-{features['period'].iloc[0]}"))
+        rng = np.random.default_rng(random_check_seed(f"list-{features['period'].iloc[0]}"))
         drawn[rng.choice(eligible, size=n_checks, replace=False)] = True
     return drawn
 
@@ -367,7 +361,7 @@ def _random_checks(features: pd.DataFrame, already: np.ndarray, review: ReviewCo
     eligible = np.flatnonzero(~already)
     n_random = min(review.random_checks(len(features)), len(eligible))
     if n_random:
-        rng = np.random.default_rng(_random_seed(str(features["period"].iloc[0])))
+        rng = np.random.default_rng(random_check_seed(str(features["period"].iloc[0])))
         drawn[rng.choice(eligible, size=n_random, replace=False)] = True
     return drawn
 

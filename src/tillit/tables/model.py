@@ -1,7 +1,8 @@
 """The risk model of a table: both scorers, the percentile blend and the feature list.
 
 The same blend as home care (`tillit.modelling.risk_model`): each scorer's output
-becomes its percentile among all training rows (`percentile_rank`), and the risk is
+becomes its percentile among all training rows (`percentile_rank`, interpolated
+between training rows so the blend keeps each scorer's order), and the risk is
 the weighted mean of the two percentiles. A table has no hard findings, so the risk
 spans [0, 1]. Without two classes of labels there is no supervised scorer and the
 risk is the unsupervised percentile alone.
@@ -18,7 +19,16 @@ import pandas as pd
 
 from tillit.config import TrainingConfig
 from tillit.modelling.risk_model import FeatureMismatchError, feature_schema_hash, percentile_rank
-from tillit.modelling.scorers import IsolationForestScorer, LightGBMScorer
+from tillit.modelling.scorers import (
+    IsolationForestScorer,
+    LightGBMScorer,
+    isolation_forest_scorer,
+    label_weights,
+    lightgbm_scorer,
+)
+
+# Both scorers' risk_score lies in [0, 1] (an anomaly score, a probability).
+SCORE_RANGE = (0.0, 1.0)
 
 
 def blend_percentiles(
@@ -84,7 +94,9 @@ class TableRiskModel:
         """Each scorer's output, its percentile and the blended risk, row by row."""
         X = self.matrix(features)
         iso = np.asarray(self.isolation_forest.risk_score(X), dtype="float64")
-        iso_pct = percentile_rank(self.reference_isolation_forest_, iso)
+        iso_pct = percentile_rank(
+            self.reference_isolation_forest_, iso, interpolate=True, score_range=SCORE_RANGE
+        )
         out = pd.DataFrame(
             {"isolation_forest_score": iso, "isolation_forest_percentile": iso_pct},
             index=features.index,
@@ -95,7 +107,9 @@ class TableRiskModel:
             out["lightgbm_percentile"] = np.nan
         else:
             gbm = np.asarray(self.lightgbm.risk_score(X), dtype="float64")
-            gbm_pct = percentile_rank(self.reference_lightgbm_, gbm)
+            gbm_pct = percentile_rank(
+                self.reference_lightgbm_, gbm, interpolate=True, score_range=SCORE_RANGE
+            )
             out["lightgbm_score"] = gbm
             out["lightgbm_percentile"] = gbm_pct
         out["risk_score"] = blend_percentiles(iso_pct, gbm_pct, self.supervised_weight)
@@ -115,38 +129,34 @@ def fit_table_model(
     spec_hash: str,
     descriptions: dict[str, str],
     trained_periods: Sequence[str],
+    review_known: np.ndarray | None = None,
 ) -> TableRiskModel:
     """Fit both scorers on the rows of X (labels where y is 0/1; NaN = not reviewed).
 
-    The label-free scorer learns what is usual from every row except those confirmed
-    irregular: a confirmed fraud must not teach it what normal looks like (with many
-    of them, they would mask one another). It reads no label when it scores. The
-    supervised scorer learns from the labelled rows, when both classes are present.
+    Both scorers are built from the config by the same functions as home care's
+    (`tillit.modelling.scorers`), so every parameter of the `isolation_forest`,
+    `lightgbm` and `labels` sections holds here too. The label-free scorer learns
+    what is usual from every row except those confirmed irregular: a confirmed fraud
+    must not teach it what normal looks like (with many of them, they would mask one
+    another). It reads no label when it scores. The supervised scorer learns from
+    the labelled rows, when both classes are present, weighed as `labels` says; the
+    review propensity is learnt over the rows of `review_known` (default: all), the
+    rows old enough for a review to be known: a younger row without a label was not
+    passed over by reviewers, its label is only not in yet.
     """
     fill = {c: float(v) if pd.notna(v) else 0.0 for c, v in X.median().items()}
     matrix = X.astype("float64").replace([np.inf, -np.inf], np.nan).fillna(fill)
-    params = training.isolation_forest
     not_confirmed = y != 1
-    iso = IsolationForestScorer(
-        n_estimators=params.n_estimators,
-        max_samples=params.max_samples,
-        max_features=params.max_features,
-        random_state=training.seed,
-    ).fit(matrix.loc[not_confirmed] if not_confirmed.any() else matrix)
+    iso = isolation_forest_scorer(training).fit(
+        matrix.loc[not_confirmed] if not_confirmed.any() else matrix
+    )
     labelled = ~np.isnan(y)
     gbm: LightGBMScorer | None = None
     if labelled.any() and len(np.unique(y[labelled])) == 2:
-        gp = training.lightgbm
-        gbm = LightGBMScorer(
-            n_estimators=gp.n_estimators,
-            learning_rate=gp.learning_rate,
-            num_leaves=gp.num_leaves,
-            min_child_samples=gp.min_child_samples,
-            colsample_bytree=gp.colsample_bytree,
-            reg_lambda=gp.reg_lambda,
-            class_weight="balanced",
-            random_state=training.seed,
-        ).fit(matrix.loc[labelled], y[labelled].astype(np.int64))
+        pool = np.ones(len(y), dtype=bool) if review_known is None else review_known | labelled
+        labels = y[labelled].astype(np.int64)
+        weights = label_weights(matrix.loc[pool], labelled[pool], labels, training)
+        gbm = lightgbm_scorer(training).fit(matrix.loc[labelled], labels, sample_weight=weights)
     return TableRiskModel(
         spec_name=spec_name,
         spec_hash=spec_hash,

@@ -10,7 +10,6 @@ anything is written.
 
 from __future__ import annotations
 
-import zlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,7 +17,7 @@ import pandas as pd
 import pandera.pandas as pa
 
 from tillit.errors import TillitError
-from tillit.modelling.evaluate import top_k_mask
+from tillit.modelling.evaluate import random_check_seed, top_k_mask
 from tillit.modelling.explain import Attribution, explain
 from tillit.review.reasons import combine_contributions
 from tillit.tables.model import TableRiskModel
@@ -110,7 +109,7 @@ def _random_checks(
         pool = np.flatnonzero((periods == period) & ~already)
         n = min(spec.capacity.random_checks(n), len(pool))
         if n:
-            rng = np.random.default_rng(zlib.crc32(f"{spec.name}/{period}".encode()))
+            rng = np.random.default_rng(random_check_seed(f"{spec.name}/{period}"))
             chosen[rng.choice(pool, n, replace=False)] = True
     return chosen
 

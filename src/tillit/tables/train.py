@@ -3,7 +3,9 @@
 With a time column: the scorers learn from the training window (the spec's `train`,
 or the first 60 % of the periods), `label_delay` periods are skipped (their labels
 would not be known yet), and the model is judged on every later period at the
-review capacity of each period. Without one: stratified k-fold cross-validation,
+review capacity of each period. The blend weight is chosen inside the training
+window (a time split at its end, or purged time-ordered cross-validation where the
+window is too short for one). Without a time column: stratified k-fold cross-validation,
 each row scored by a model that never saw it. Every ranking is set beside the
 one-line baseline "largest amount first".
 
@@ -14,6 +16,7 @@ the held-out ones.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -106,7 +109,12 @@ def choose_supervised_weight(
 
 @dataclass(frozen=True)
 class TableTrainingResult:
-    """The registered model, its held-out evaluation and the fairness audit."""
+    """The registered model, its held-out evaluation and the fairness audit.
+
+    `held_out` holds, per held-out row, each ranking's score
+    (`<ranking>_score`), the label, whether the combined risk flagged it, and the
+    protected columns.
+    """
 
     model: TableRiskModel
     evaluation: TableEvaluation
@@ -174,6 +182,15 @@ def capacity_metrics(
     return metrics, flagged
 
 
+def capacity_text(spec: TableSpecFile) -> str:
+    """The spec's review capacity in words: per period, or of the table without a time column."""
+    each = f"each {spec.period}'s rows" if spec.time is not None else "the table's rows"
+    if spec.capacity.capacity_count:
+        per = f"per {spec.period}" if spec.time is not None else "in the table"
+        return f"{spec.capacity.capacity_count} rows {per}"
+    return f"{spec.capacity.capacity_share:.1%} of {each}"
+
+
 def _labels(table: pd.DataFrame, spec: TableSpecFile) -> np.ndarray:
     if spec.label is None:
         return np.full(len(table), np.nan)
@@ -239,6 +256,108 @@ def _validation_split(
     return fit_rows, validation, f"{chosen[0]}..{chosen[-1]} (the end of the training window)"
 
 
+@dataclass(frozen=True)
+class PurgedFold:
+    """One fold of the purged, time-ordered cross-validation: rows learnt from, rows judged.
+
+    Every row in `fit` lies at least the label delay before the first validation
+    period, so each label the fold's model learns from would already be known when
+    the validation rows arrive, as in use.
+    """
+
+    fit_periods: tuple[str, ...]
+    validation_periods: tuple[str, ...]
+    fit: np.ndarray = field(repr=False)
+    validation: np.ndarray = field(repr=False)
+
+
+def purged_time_folds(
+    periods: np.ndarray, train: np.ndarray, label_delay: int, n_folds: int
+) -> list[PurgedFold]:
+    """Expanding-window folds ordered by time, the label delay purged before each validation block.
+
+    The training window's periods are cut into at most `n_folds` consecutive
+    validation blocks. A block starting at period p is judged by a model fitted on
+    the periods before p minus `label_delay` (the purge gap: their labels would not
+    be known yet), at most as many periods as the training window holds, so a
+    fold's model learns from as much history as the registered one. When the window
+    is shorter than the delay, those periods lie before it: their labels are old
+    enough to be known when training runs. Only blocks with at least one period to
+    fit on are kept. Periods are counted as the table's distinct periods.
+    """
+    ordered = np.unique(periods)
+    position = np.searchsorted(ordered, periods)
+    window = np.unique(position[train])
+    eligible = window[window - label_delay >= 1]
+    folds: list[PurgedFold] = []
+    if len(eligible) == 0:
+        return folds
+    for block in np.array_split(eligible, min(n_folds, len(eligible))):
+        fit_end = int(block[0]) - label_delay  # first period not learnt from
+        fit_start = max(0, fit_end - len(window))
+        fit = (position >= fit_start) & (position < fit_end)
+        validation = train & np.isin(position, block)
+        folds.append(
+            PurgedFold(
+                fit_periods=tuple(str(p) for p in ordered[fit_start:fit_end]),
+                validation_periods=tuple(str(p) for p in ordered[block]),
+                fit=fit,
+                validation=validation,
+            )
+        )
+    return folds
+
+
+def purged_cv_where(folds: list[PurgedFold], label_delay: int, period: str) -> str:
+    """The rows a purged cross-validation chose on, in words."""
+    first, last = folds[0].validation_periods[0], folds[-1].validation_periods[-1]
+    return (
+        f"purged time-ordered cross-validation inside the training window (the window is too "
+        f"short for a time split): {len(folds)} folds judged on {first}..{last}, each fitted "
+        f"on the {period}s ending {periods_text(label_delay, period)} before its first {period} "
+        f"judged (the first fold on {folds[0].fit_periods[0]}..{folds[0].fit_periods[-1]})"
+    )
+
+
+def _choose_by_purged_folds(
+    folds: list[PurgedFold],
+    y: np.ndarray,
+    spec: TableSpecFile,
+    fallback: float,
+    score: Callable[[np.ndarray, np.ndarray], dict[str, np.ndarray]],
+) -> BlendChoice:
+    """The weight chosen on every fold's validation rows, each scored by its own fold's model.
+
+    `score(fit_rows, scored_rows)` fits a model on the first row positions and scores
+    the second. With no fold, or too few labels in them, the configured weight
+    stands and the basis says why.
+    """
+    delay = periods_text(spec.label_delay, spec.period)
+    if not folds:
+        return BlendChoice(
+            fallback,
+            f"{fallback:g} (the configured weight: the training window is too short for a time "
+            f"split, and no {spec.period} in it has a {spec.period} to learn from "
+            f"{delay} before it, so purged cross-validation has no fold)",
+        )
+    n = len(y)
+    iso, gbm, labels = np.full(n, np.nan), np.full(n, np.nan), np.full(n, np.nan)
+    for fold in folds:
+        rows, scored = np.flatnonzero(fold.fit), np.flatnonzero(fold.validation)
+        parts = score(rows, scored)
+        iso[scored] = parts["isolation_forest_percentile"]
+        gbm[scored] = parts["lightgbm_percentile"]
+        labels[scored] = y[scored]
+    judged = ~np.isnan(iso)
+    return choose_supervised_weight(
+        labels[judged],
+        iso[judged],
+        gbm[judged],
+        fallback,
+        purged_cv_where(folds, spec.label_delay, spec.period),
+    )
+
+
 def train_table(
     table: pd.DataFrame,
     history: pd.DataFrame,
@@ -249,7 +368,10 @@ def train_table(
 
     The blend weight is the spec's number, or with `supervised_weight: auto` chosen
     on rows the evaluation does not judge: the end of the training window (time
-    split), or the other folds' out-of-fold scores (cross-validation).
+    split); where the window has no room for that split after the label delay, the
+    validation blocks of a purged, time-ordered cross-validation inside it
+    (`purged_time_folds`); without a time column, the other folds' out-of-fold
+    scores (cross-validation).
 
     Raises:
         TableTrainingError: the table cannot be split as asked.
@@ -266,7 +388,11 @@ def train_table(
         fixed = BlendChoice(weight, f"{weight:g} (set in the spec)")
 
     def fit(
-        rows: np.ndarray, labels: np.ndarray, trained: np.ndarray, weight: float = fallback
+        rows: np.ndarray,
+        labels: np.ndarray,
+        trained: np.ndarray,
+        weight: float = fallback,
+        review_known: np.ndarray | None = None,
     ) -> TableRiskModel:
         model = fit_table_model(
             X.iloc[rows],
@@ -276,6 +402,7 @@ def train_table(
             spec_hash=spec.hash(),
             descriptions=descriptions,
             trained_periods=[str(p) for p in np.unique(trained)],
+            review_known=review_known,
         )
         model.supervised_weight = weight
         return model
@@ -295,6 +422,14 @@ def train_table(
                 parts["lightgbm_percentile"],
                 fallback,
                 where,
+            )
+        elif fixed is None:
+            blend = _choose_by_purged_folds(
+                purged_time_folds(periods, train, spec.label_delay, spec.cv_folds),
+                y,
+                spec,
+                fallback,
+                lambda rows, scored: _score_all(fit(rows, y[rows], periods[rows]), X.iloc[scored]),
             )
         held_model = fit(np.flatnonzero(train), y[train], periods[train], blend.weight)
         scores = _score_all(held_model, X.loc[held])
@@ -381,6 +516,7 @@ def train_table(
                 held_y, values, held_periods, held_amounts, spec.capacity
             )
             metrics.update({f"{ranking}_{name}": value for name, value in found.items()})
+            held_out[f"{ranking}_score"] = values
             if ranking == "combined":
                 held_out["label"] = held_y
                 held_out["flagged"] = flagged
@@ -391,20 +527,18 @@ def train_table(
             fairness = fairness_audit(held_out, "label", "flagged", list(spec.protected))
     # The registered model: every row; labels only where they are known by the table's end.
     final_y = y.copy()
+    review_known = None
     if spec.time is not None and spec.label_delay:
         times = pd.to_datetime(table[spec.time]).to_numpy()
         known_until = times.max() - np.timedelta64(spec.label_delay * spec.period_seconds, "s")
-        final_y[times > known_until] = np.nan
-    model = fit(np.arange(len(X)), final_y, periods, blend.weight)
+        review_known = times <= known_until
+        final_y[~review_known] = np.nan
+    model = fit(np.arange(len(X)), final_y, periods, blend.weight, review_known)
     evaluation = TableEvaluation(
         basis=basis,
         period=window,
         metrics=metrics,
-        capacity=(
-            f"{spec.capacity.capacity_count} rows per {spec.period}"
-            if spec.capacity.capacity_count
-            else f"{spec.capacity.capacity_share:.1%} of each {spec.period}'s rows"
-        ),
+        capacity=capacity_text(spec),
         n_rows=len(held_index),
         n_positive=n_positive,
     )
@@ -417,7 +551,9 @@ def train_table(
         "supervised_weight_basis": blend.basis,
     }
     known = ~np.isnan(final_y)
+    # "labelled" is the name promotion reads (ops.tracking.model_facts) for every model.
     label_counts = {
+        "labelled": int(known.sum()),
         "confirmed": int((final_y[known] == 1).sum()),
         "cleared": int((final_y[known] == 0).sum()),
         "not_reviewed": int((~known).sum()),

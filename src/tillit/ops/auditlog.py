@@ -58,6 +58,7 @@ except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
 GENESIS_HASH = "0" * 64
+AUDIT_LOG = "audit_log.jsonl"  # the log's name inside a model store
 _CHUNK = 8192
 # Serialises appends from threads of this process on platforms without flock.
 _APPEND_LOCK = threading.Lock()
@@ -320,6 +321,23 @@ def log_head(path: Path) -> dict[str, object] | None:
     return {"seq": obj.get("seq"), "record_hash": obj.get("record_hash")}
 
 
+def latest_record(path: Path, **match: object) -> dict[str, object] | None:
+    """The newest readable record whose fields equal ``match`` (None: no such record or no log)."""
+    path = Path(path)
+    if not path.is_file():
+        return None
+    for obj in map(_parse, reversed(_lines(path))):
+        if obj is not None and all(obj.get(name) == value for name, value in match.items()):
+            return obj
+    return None
+
+
+def is_signed(record: Mapping[str, object], key: bytes) -> bool:
+    """Whether a record's HMAC is the one ``key`` gives for its other fields."""
+    mac = record.get("mac")
+    return isinstance(mac, str) and hmac.compare_digest(mac, _mac(key, record))
+
+
 def read_log(path: Path) -> pd.DataFrame:
     """All readable records in file order, one row each; an absent log gives no rows.
 
@@ -454,7 +472,9 @@ def _read_heads(path: Path) -> dict[str, dict[str, object]]:
     try:
         heads = json.loads(path.read_text("utf-8"))
     except (UnicodeDecodeError, ValueError) as exc:
-        raise TillitError(f"{path} is not readable JSON ({exc}): restore it from a backup") from None
+        raise TillitError(
+            f"{path} is not readable JSON ({exc}): restore it from a backup"
+        ) from None
     if not isinstance(heads, dict):
         raise TillitError(f"{path} does not hold the audit logs' heads: restore it from a backup")
     return heads

@@ -338,6 +338,14 @@ def is_signed(record: Mapping[str, object], key: bytes) -> bool:
     return isinstance(mac, str) and hmac.compare_digest(mac, _mac(key, record))
 
 
+def read_records(path: Path) -> list[dict[str, object]]:
+    """Every readable record in file order, as stored (no log: none)."""
+    path = Path(path)
+    if not path.exists():
+        return []
+    return [obj for obj in map(_parse, _lines(path)) if obj is not None]
+
+
 def read_log(path: Path) -> pd.DataFrame:
     """All readable records in file order, one row each; an absent log gives no rows.
 
@@ -347,8 +355,7 @@ def read_log(path: Path) -> pd.DataFrame:
     path = Path(path)
     if not path.exists():
         return pd.DataFrame({name: pd.Series(dtype="object") for name in RECORD_FIELDS})
-    rows = [obj for obj in map(_parse, _lines(path)) if obj is not None]
-    frame = pd.DataFrame(rows, columns=list(RECORD_FIELDS))
+    frame = pd.DataFrame(read_records(path), columns=list(RECORD_FIELDS))
     # A tampered record may hold anything: show it as it is, verify_log says what is wrong.
     frame["seq"] = pd.to_numeric(frame["seq"], errors="coerce").astype("Int64")
     return frame

@@ -141,9 +141,7 @@ def test_an_edit_with_the_whole_chain_recomputed_fails_the_hmac(tmp_path: Path) 
     objs[1]["counts"]["labelled"] = 0
     lines: list[str] = []
     for obj in objs:
-        obj["prev_hash"] = (
-            hashlib.sha256(lines[-1].encode()).hexdigest() if lines else GENESIS_HASH
-        )
+        obj["prev_hash"] = hashlib.sha256(lines[-1].encode()).hexdigest() if lines else GENESIS_HASH
         obj["record_hash"] = _plain_hash(obj)
         lines.append(_canonical(obj))
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -332,3 +330,83 @@ def test_connecting_to_a_store_leaves_the_environment_as_it_was(tmp_path, monkey
     tracking.connect(tmp_path / "models")
     assert "MLFLOW_TRACKING_URI" not in os.environ
     assert "MLFLOW_REGISTRY_URI" not in os.environ
+
+
+# --- the audit key -------------------------------------------------------------------
+
+
+@pytest.fixture
+def own_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A key file (not yet made) and heads of this test alone."""
+    key_file = tmp_path / "keys" / "audit.key"
+    monkeypatch.setenv("TILLIT_AUDIT_KEY_FILE", str(key_file))
+    return key_file
+
+
+def test_the_key_is_made_on_first_use_0600_and_never_replaced(tmp_path: Path, own_key: Path):
+    import stat
+
+    append_record(tmp_path / "log.jsonl", command="train")
+    assert stat.S_IMODE(own_key.stat().st_mode) == 0o600
+    assert stat.S_IMODE(own_key.parent.stat().st_mode) == 0o700
+    assert (own_key.parent / "audit-heads.json").is_file()
+    key = own_key.read_bytes()
+    append_record(tmp_path / "log.jsonl", command="score")
+    assert own_key.read_bytes() == key
+    assert verify_log(tmp_path / "log.jsonl") == []
+
+
+def test_a_lost_key_is_never_silently_replaced(tmp_path: Path, own_key: Path):
+    from tillit.errors import TillitError
+
+    log = tmp_path / "log.jsonl"
+    append_record(log, command="train")
+    own_key.unlink()
+    with pytest.raises(TillitError, match="holds records signed with a key, but the key file"):
+        append_record(log, command="score")
+    assert not own_key.exists()
+    problems = verify_log(log)
+    assert problems[0].startswith("the records' HMAC cannot be checked: no audit key")
+
+
+@pytest.mark.parametrize(
+    ("key", "why"),
+    [
+        (b"\x00" * 32, "not random enough"),
+        (b"tillit" * 6, "not random enough"),
+        (b"abcd" * 8, "not random enough"),
+        (bytes(range(31)), "holds 31 bytes"),
+    ],
+)
+def test_short_or_low_entropy_keys_are_refused(tmp_path: Path, own_key: Path, key, why):
+    from tillit.errors import TillitError
+
+    own_key.parent.mkdir(parents=True)
+    own_key.write_bytes(key)
+    own_key.chmod(0o600)
+    with pytest.raises(TillitError, match=why) as refused:
+        append_record(tmp_path / "log.jsonl", command="train")
+    assert key.hex() not in str(refused.value)  # the key itself is never shown
+    assert not (tmp_path / "log.jsonl").exists()
+
+
+def test_a_key_from_the_environment_and_one_others_may_write_is_refused(
+    tmp_path: Path, own_key: Path, monkeypatch: pytest.MonkeyPatch
+):
+    import secrets
+
+    from tillit.errors import TillitError
+
+    key = secrets.token_bytes(32)
+    monkeypatch.setenv("TILLIT_AUDIT_KEY", key.hex())
+    record = append_record(tmp_path / "log.jsonl", command="train")
+    assert not own_key.exists()  # the variable wins; no file is made
+    assert verify_log(tmp_path / "log.jsonl", key=key) == []
+    assert verify_log(tmp_path / "log.jsonl", key=secrets.token_bytes(32))
+    monkeypatch.delenv("TILLIT_AUDIT_KEY")
+    own_key.parent.mkdir(parents=True, exist_ok=True)  # the heads were kept there
+    own_key.write_bytes(secrets.token_bytes(32))
+    own_key.chmod(0o666)
+    with pytest.raises(TillitError, match="may be written by other users"):
+        append_record(tmp_path / "other.jsonl", command="train")
+    assert record.mac

@@ -256,7 +256,7 @@ def test_the_provider_model_and_promotion_are_verified_too(world, tmp_path):
     from tillit.ops import tracking
 
     champion = tracking.connect(world["store"]).get_model_version_by_alias(MODEL, "champion")
-    assert champion.version == "1"
+    assert str(champion.version) == "1"
 
 
 # --- the audit log -----------------------------------------------------------------------
@@ -362,3 +362,25 @@ def test_anchors_are_written_outside_the_store_and_checked(world, tmp_path):
         failed = tillit("log", "--anchor", anchors, "--store", world["store"], cwd=world["root"])
         assert failed.returncode == 1 and "nothing was anchored" in failed.stderr
     assert len(anchors.read_text("utf-8").splitlines()) == 1
+
+
+def test_a_table_mode_model_is_verified_before_scoring(tmp_path):
+    spec = Path(__file__).resolve().parents[1] / "configs" / "tables" / "card-payments.yaml"
+    ok(
+        tillit(
+            "simulate-table", "--kind", "card-payments", "--rows", "3000",
+            "--out", "t.parquet", cwd=tmp_path,
+        )
+    )  # fmt: skip
+    ok(tillit("train", "--table", "t.parquet", "--spec", spec, cwd=tmp_path))
+    ok(tillit("promote", "--spec", spec, cwd=tmp_path))
+    marker = tmp_path / "unpickled"
+    bundle = model_files(tmp_path / "models", "card-payments") / "artifacts" / "risk_model.joblib"
+    joblib.dump(_Planted(marker), bundle)
+    result = tillit(
+        "score", "--table", "t.parquet", "--spec", spec, "--period", "2026-01-20..2026-01-30",
+        "--out", "out", cwd=tmp_path,
+    )  # fmt: skip
+    refused_model(result, "card-payments version 1 failed verification", "risk_model.joblib")
+    assert not marker.exists()
+    assert not (tmp_path / "out").exists()

@@ -730,7 +730,11 @@ def log(
         _fail(
             f"no audit log at {path} yet: it starts with the first train, promote, score or feedback"
         )
-    check = check_audit_trail(store, anchors if anchors is not None else None)
+    check = check_audit_trail(store, anchors)
+    if check.problems == [f"no audit log at {path}"]:  # nothing says one ever existed
+        _fail(
+            f"no audit log at {path} yet: it starts with the first train, promote, score or feedback"
+        )
     if not verify:
         typer.echo(format_log(read_log(path), last))
     if check.problems:

@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 ARTIFACT_HASHES_TAG = "tillit.artifact_sha256"
 # The key in the train record's `details` that holds the same map.
 ARTIFACT_HASHES_DETAIL = "model_artifact_sha256"
+MLFLOW_META = "registered_model_meta"
 
 
 def model_folder(client: Any, name: str, version: str) -> Path:
@@ -186,9 +187,28 @@ def expected_hashes(client: Any, store: Path, ref: ModelRef) -> dict[str, str]:
     return signed
 
 
+def _is_mlflow_meta(path: Path, ref: ModelRef) -> bool:
+    """Whether a file is the `registered_model_meta` MLflow writes into a local model on load.
+
+    `mlflow.pyfunc.load_model("models:/...")` on a local store writes this two-line
+    YAML into the version's own folder; it is data MLflow reads, never code, so it is
+    allowed when it says exactly this version, and ignored.
+    """
+    import yaml
+
+    try:
+        meta = yaml.safe_load(path.read_text("utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return False
+    return meta == {"model_name": ref.name, "model_version": ref.version}
+
+
 def _compare(
     expected: Mapping[str, str], found: Mapping[str, str], ref: ModelRef, folder: Path
 ) -> None:
+    extra_meta = MLFLOW_META in found and MLFLOW_META not in expected
+    if extra_meta and _is_mlflow_meta(folder / MLFLOW_META, ref):
+        found = {path: digest for path, digest in found.items() if path != MLFLOW_META}
     problems = [
         f"{path} {'is missing' if path not in found else 'was changed'}"
         for path in sorted(expected)

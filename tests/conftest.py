@@ -172,4 +172,5 @@ def audit_key_in_a_temporary_folder(
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("TILLIT_AUDIT_KEY_FILE", str(key_file))
         patch.delenv("TILLIT_AUDIT_KEY", raising=False)
+        patch.delenv("TILLIT_AUDIT_HEADS_FILE", raising=False)
         yield key_file

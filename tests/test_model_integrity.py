@@ -212,6 +212,13 @@ def test_an_added_or_removed_model_file_is_refused(world):
         (folder / "artifacts" / "helper.py").write_text("import os\n")
         refused_model(score(world, "added"), "artifacts/helper.py was added")
         (folder / "artifacts" / "helper.py").unlink()
+        # MLflow's own pyfunc load writes this into a local model: allowed when it is exactly that.
+        meta = folder / "registered_model_meta"
+        meta.write_text(f"model_name: {MODEL}\nmodel_version: '1'\n")
+        ok(score(world, "meta"))
+        meta.write_text(f"model_name: {MODEL}\nmodel_version: '1'\nloader: evil\n")
+        refused_model(score(world, "meta-changed"), "registered_model_meta was added")
+        meta.unlink()
         (folder / "input_example.json").unlink()
         refused_model(score(world, "removed"), "input_example.json is missing")
 

@@ -96,6 +96,7 @@ _CHAINED_FIELDS = tuple(name for name in RECORD_FIELDS if name != "mac")
 
 AUDIT_KEY_VARIABLE = "TILLIT_AUDIT_KEY"
 AUDIT_KEY_FILE_VARIABLE = "TILLIT_AUDIT_KEY_FILE"
+AUDIT_HEADS_FILE_VARIABLE = "TILLIT_AUDIT_HEADS_FILE"
 HEADS_FILE = "audit-heads.json"
 
 
@@ -113,8 +114,13 @@ def audit_key_file() -> Path:
 
 
 def heads_file() -> Path:
-    """The newest record of every log this key signed, kept beside the key (outside the stores)."""
-    return audit_key_file().with_name(HEADS_FILE)
+    """The newest record of every log this key signed: ``$TILLIT_AUDIT_HEADS_FILE``, else beside the key.
+
+    The variable is for a key on a read-only mount (a secrets manager); either way the
+    file must lie outside the stores.
+    """
+    named = os.environ.get(AUDIT_HEADS_FILE_VARIABLE)
+    return Path(named).expanduser() if named else audit_key_file().with_name(HEADS_FILE)
 
 
 def audit_key(log_path: Path | None = None, create: bool = False) -> bytes:
@@ -282,8 +288,7 @@ def append_record(
             line = _canonical(body) + "\n"
             os.write(fd, (b"" if complete else b"\n") + line.encode("utf-8"))
             os.fsync(fd)
-            before = _parse(last) if last is not None else None
-            remember_head(path, body, before)
+            _remember_head_or_say(path, body, _parse(last) if last is not None else None)
         finally:
             os.close(fd)  # closing releases the flock
     return AuditRecord(**{name: body[name] for name in RECORD_FIELDS})  # type: ignore[arg-type]
@@ -532,6 +537,17 @@ def remember_head(
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(scratch, heads_path)
+
+
+def _remember_head_or_say(path: Path, record: Mapping[str, object], before: object) -> None:
+    try:
+        remember_head(path, record, before if isinstance(before, Mapping) else None)
+    except OSError as exc:
+        raise TillitError(
+            f"record {record['seq']} was appended to {path}, but its head could not be kept in "
+            f"{heads_file()} ({exc}); point ${AUDIT_HEADS_FILE_VARIABLE} at a writable file "
+            "outside the store"
+        ) from None
 
 
 def _summary(mapping: object) -> str:

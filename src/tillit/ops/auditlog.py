@@ -139,12 +139,13 @@ def audit_key(log_path: Path | None = None, create: bool = False) -> bytes:
     path = audit_key_file()
     if path.exists() or path.is_symlink():
         return read_key_file(path, "audit")
-    if create and not (log_path is not None and _log_is_signed(Path(log_path))):
+    signed = log_path is not None and _log_is_signed(Path(log_path))
+    if create and not signed:
         try:
             return create_key_file(path)
         except TillitError:  # another process made it first
             return read_key_file(path, "audit")
-    where = f" the audit log {log_path} holds records signed with a key, but" if log_path else ""
+    where = f" the audit log {log_path} holds records signed with a key, but" if signed else ""
     raise TillitError(
         f"no audit key:{where} the key file {path} does not exist; restore it (or point "
         f"${AUDIT_KEY_FILE_VARIABLE} at it) - tillit never makes a new key for a signed log"

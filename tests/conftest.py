@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -158,3 +161,16 @@ def no_inherited_mlflow_store(monkeypatch: pytest.MonkeyPatch) -> None:
     """
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     monkeypatch.delenv("MLFLOW_REGISTRY_URI", raising=False)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def audit_key_in_a_temporary_folder(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Path]:
+    """The session's audit key (and the logs' heads beside it) live in a temp folder, not ~/.config."""
+    key_file = tmp_path_factory.mktemp("audit-key") / "audit.key"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("TILLIT_AUDIT_KEY_FILE", str(key_file))
+        patch.delenv("TILLIT_AUDIT_KEY", raising=False)
+        patch.delenv("TILLIT_AUDIT_HEADS_FILE", raising=False)
+        yield key_file

@@ -14,6 +14,7 @@ import pytest
 from tillit.ops.auditlog import (
     GENESIS_HASH,
     append_record,
+    audit_key,
     format_log,
     read_log,
     verify_log,
@@ -112,15 +113,66 @@ def test_edit_that_recomputes_the_record_hash_still_breaks_the_chain(tmp_path: P
     lines = path.read_text(encoding="utf-8").splitlines()
     obj = json.loads(lines[1])
     obj["user"] = "mallory"
-    body = {k: v for k, v in obj.items() if k != "record_hash"}
-    obj["record_hash"] = hashlib.sha256(
-        json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
-    ).hexdigest()
-    lines[1] = json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    obj["record_hash"] = _plain_hash(obj)
+    lines[1] = _canonical(obj)
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     assert verify_log(path) == [
-        "line 3: chain broken: the line before it was changed, removed or inserted"
+        "line 2: HMAC does not match: the record was edited or forged "
+        "(or signed with another audit key)",
+        "line 3: chain broken: the line before it was changed, removed or inserted",
     ]
+
+
+def _canonical(obj: dict) -> str:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def _plain_hash(obj: dict) -> str:
+    """What an attacker without the key can recompute: the record's plain SHA-256."""
+    body = {k: v for k, v in obj.items() if k not in ("record_hash", "mac")}
+    return hashlib.sha256(_canonical(body).encode()).hexdigest()
+
+
+def test_an_edit_with_the_whole_chain_recomputed_fails_the_hmac(tmp_path: Path) -> None:
+    """The attacker edits a record and recomputes every hash after it; only the key is missing."""
+    path = tmp_path / "audit_log.jsonl"
+    _three(path)
+    objs = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    objs[1]["counts"]["labelled"] = 0
+    lines: list[str] = []
+    for obj in objs:
+        obj["prev_hash"] = hashlib.sha256(lines[-1].encode()).hexdigest() if lines else GENESIS_HASH
+        obj["record_hash"] = _plain_hash(obj)
+        lines.append(_canonical(obj))
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    problems = verify_log(path)
+    assert problems[:2] == [
+        f"line {n}: HMAC does not match: the record was edited or forged "
+        "(or signed with another audit key)"
+        for n in (2, 3)
+    ]
+    # The newest record's hash kept beside the key no longer matches either.
+    assert problems[2].startswith("record 3, the newest written")
+    assert problems[2].endswith("differs: the log was cut or replaced")
+    assert len(problems) == 3
+
+
+def test_a_record_without_hmac_is_reported(tmp_path: Path) -> None:
+    path = tmp_path / "audit_log.jsonl"
+    _three(path)
+    objs = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    del objs[2]["mac"]
+    path.write_text("\n".join(_canonical(o) for o in objs) + "\n", encoding="utf-8")
+    assert verify_log(path) == [
+        "line 3: record has no HMAC (written before the log was keyed, or forged)"
+    ]
+
+
+def test_another_key_fails_every_record(tmp_path: Path) -> None:
+    path = tmp_path / "audit_log.jsonl"
+    _three(path)
+    problems = verify_log(path, key=bytes(range(32)))
+    assert [p.split(":")[0] for p in problems] == ["line 1", "line 2", "line 3"]
 
 
 def test_whitespace_edit_of_the_last_line_is_detected(tmp_path: Path) -> None:
@@ -156,11 +208,15 @@ def test_cut_tail_is_detected_with_hashes_kept_elsewhere(tmp_path: Path) -> None
     records = _three(path)
     lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
     path.write_text("".join(lines[:2]), encoding="utf-8")
-    # The file alone looks intact: that is why record hashes go to MLflow too.
-    assert verify_log(path) == []
+    # The chain left is whole; the head kept beside the key shows the cut.
+    cut = verify_log(path)
+    assert len(cut) == 1
+    assert cut[0].startswith("record 3, the newest written (at 2025-03-02T08:30:00Z, known from ")
+    assert cut[0].endswith("audit-heads.json), is missing: the log was cut or replaced")
     known = {r.seq: r.record_hash for r in records}
     assert verify_log(path, known_hashes=known) == [
-        "record 3 is missing (known from elsewhere): the log was cut"
+        "record 3 is missing (known from elsewhere): the log was cut",
+        cut[0],
     ]
 
 
@@ -180,6 +236,9 @@ def test_bad_json_and_torn_last_line_are_reported_and_appending_goes_on(tmp_path
     assert problems == [
         "line 4: not a JSON record",
         "line 5: sequence number 5 follows 3: records are missing, inserted or reordered",
+        # The torn line stood where the head kept beside the key should have been.
+        "record 3 (written at 2025-03-02T08:30:00Z) was no longer the newest when record 5 "
+        "was appended: the log had been cut, deleted or replaced before then",
     ]
 
 
@@ -254,7 +313,7 @@ def test_tillit_log_detects_a_log_cut_short_from_hashes_kept_in_mlflow(tmp_path)
     assert intact.returncode == 0, intact.stderr
     path = store / AUDIT_LOG
     path.write_bytes(path.read_bytes().splitlines(keepends=True)[0])  # the newest record cut off
-    assert verify_log(path) == []  # the chain that is left is whole
+    assert verify_log(path, key=audit_key())[0].startswith("record 2, the newest written")
     cut = tillit("log", "--store", store, cwd=tmp_path)
     assert cut.returncode == 1
     assert "record 2 is missing (known from elsewhere): the log was cut" in cut.stderr
@@ -271,3 +330,83 @@ def test_connecting_to_a_store_leaves_the_environment_as_it_was(tmp_path, monkey
     tracking.connect(tmp_path / "models")
     assert "MLFLOW_TRACKING_URI" not in os.environ
     assert "MLFLOW_REGISTRY_URI" not in os.environ
+
+
+# --- the audit key -------------------------------------------------------------------
+
+
+@pytest.fixture
+def own_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A key file (not yet made) and heads of this test alone."""
+    key_file = tmp_path / "keys" / "audit.key"
+    monkeypatch.setenv("TILLIT_AUDIT_KEY_FILE", str(key_file))
+    return key_file
+
+
+def test_the_key_is_made_on_first_use_0600_and_never_replaced(tmp_path: Path, own_key: Path):
+    import stat
+
+    append_record(tmp_path / "log.jsonl", command="train")
+    assert stat.S_IMODE(own_key.stat().st_mode) == 0o600
+    assert stat.S_IMODE(own_key.parent.stat().st_mode) == 0o700
+    assert (own_key.parent / "audit-heads.json").is_file()
+    key = own_key.read_bytes()
+    append_record(tmp_path / "log.jsonl", command="score")
+    assert own_key.read_bytes() == key
+    assert verify_log(tmp_path / "log.jsonl") == []
+
+
+def test_a_lost_key_is_never_silently_replaced(tmp_path: Path, own_key: Path):
+    from tillit.errors import TillitError
+
+    log = tmp_path / "log.jsonl"
+    append_record(log, command="train")
+    own_key.unlink()
+    with pytest.raises(TillitError, match="holds records signed with a key, but the key file"):
+        append_record(log, command="score")
+    assert not own_key.exists()
+    problems = verify_log(log)
+    assert problems[0].startswith("the records' HMAC cannot be checked: no audit key")
+
+
+@pytest.mark.parametrize(
+    ("key", "why"),
+    [
+        (b"\x00" * 32, "not random enough"),
+        (b"tillit" * 6, "not random enough"),
+        (b"abcd" * 8, "not random enough"),
+        (bytes(range(31)), "holds 31 bytes"),
+    ],
+)
+def test_short_or_low_entropy_keys_are_refused(tmp_path: Path, own_key: Path, key, why):
+    from tillit.errors import TillitError
+
+    own_key.parent.mkdir(parents=True)
+    own_key.write_bytes(key)
+    own_key.chmod(0o600)
+    with pytest.raises(TillitError, match=why) as refused:
+        append_record(tmp_path / "log.jsonl", command="train")
+    assert key.hex() not in str(refused.value)  # the key itself is never shown
+    assert not (tmp_path / "log.jsonl").exists()
+
+
+def test_a_key_from_the_environment_and_one_others_may_write_is_refused(
+    tmp_path: Path, own_key: Path, monkeypatch: pytest.MonkeyPatch
+):
+    import secrets
+
+    from tillit.errors import TillitError
+
+    key = secrets.token_bytes(32)
+    monkeypatch.setenv("TILLIT_AUDIT_KEY", key.hex())
+    record = append_record(tmp_path / "log.jsonl", command="train")
+    assert not own_key.exists()  # the variable wins; no file is made
+    assert verify_log(tmp_path / "log.jsonl", key=key) == []
+    assert verify_log(tmp_path / "log.jsonl", key=secrets.token_bytes(32))
+    monkeypatch.delenv("TILLIT_AUDIT_KEY")
+    own_key.parent.mkdir(parents=True, exist_ok=True)  # the heads were kept there
+    own_key.write_bytes(secrets.token_bytes(32))
+    own_key.chmod(0o666)
+    with pytest.raises(TillitError, match="may be written by other users"):
+        append_record(tmp_path / "other.jsonl", command="train")
+    assert record.mac

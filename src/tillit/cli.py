@@ -720,30 +720,51 @@ def demo(
 @_clean_errors
 def log(
     last: Annotated[int | None, typer.Option(min=1, help="Show only the newest N records.")] = None,
+    verify: Annotated[
+        bool, typer.Option("--verify", help="Only verify (no table); exit 1 naming what failed.")
+    ] = False,
+    anchor: Annotated[
+        Path | None,
+        typer.Option(
+            help="Append the verified head (seq, hash, time) to this file, kept elsewhere."
+        ),
+    ] = None,
+    anchors: Annotated[
+        Path | None, typer.Option(help="Also check the log against the anchors in this file.")
+    ] = None,
     store: StoreOption = Path("models"),
 ) -> None:
-    """Show the audit log: every train, promote, score and feedback run; checks its hash chain."""
+    """Show the audit log and verify it: chain, HMAC, MLflow copies, manifests, kept heads, anchors."""
     from tillit.jobs import AUDIT_LOG
-    from tillit.ops.auditlog import format_log, read_log, verify_log
+    from tillit.jobs.log import anchor_head, check_audit_trail
+    from tillit.ops.auditlog import format_log, known_head, read_log
 
     path = store / AUDIT_LOG
-    if not path.exists():
+    if not path.exists() and not (store / "mlflow.db").exists() and known_head(path) is None:
         _fail(
             f"no audit log at {path} yet: it starts with the first train, promote, score or feedback"
         )
-    known: dict[int, str] = {}
-    if (store / "mlflow.db").exists():
-        from tillit.ops import tracking
-
-        known = tracking.audit_log_known_hashes(tracking.connect(store))
-    problems = verify_log(path, known_hashes=known)
-    typer.echo(format_log(read_log(path), last))
-    if problems:
-        typer.secho(
-            "the audit log has been altered:\n  " + "\n  ".join(problems), err=True, fg="red"
+    check = check_audit_trail(store, anchors)
+    if check.problems == [f"no audit log at {path}"]:  # nothing says one ever existed
+        _fail(
+            f"no audit log at {path} yet: it starts with the first train, promote, score or feedback"
         )
+    if not verify:
+        typer.echo(format_log(read_log(path), last))
+    if check.problems:
+        typer.secho(
+            "the audit log has been altered:\n  " + "\n  ".join(check.problems), err=True, fg="red"
+        )
+        if anchor is not None:
+            typer.secho(f"nothing was anchored in {anchor}", err=True, fg="red")
         raise typer.Exit(code=1)
-    typer.echo(f"hash chain intact ({path})")
+    typer.echo(
+        f"hash chain intact and every record's HMAC valid ({check.records} records in {path}); "
+        f"checked against {', '.join(check.checked_against)}"
+    )
+    if anchor is not None:
+        written = anchor_head(store, anchor)
+        typer.echo(f"anchored record {written['seq']} ({written['record_hash']}) in {anchor}")
 
 
 @app.command()

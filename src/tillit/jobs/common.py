@@ -15,14 +15,14 @@ from tillit.config import TillitConfig
 from tillit.data.io import data_fingerprint, read_frame, read_raw_tables, write_frame
 from tillit.data.validate import ValidationResult, check_quarantine_limit, validate_tables
 from tillit.errors import QuarantineLimitError, TillitError
-from tillit.ops.auditlog import AuditRecord, RecordFields
+from tillit.ops.auditlog import AUDIT_LOG, AuditRecord, RecordFields
 
 if TYPE_CHECKING:
     from tillit.ops.tracking import ModelRef, PromotionDecision
     from tillit.review.modelcard import ModelCardData
 
 TRUTH_FILE = "truth.parquet"
-AUDIT_LOG = "audit_log.jsonl"
+__all__ = ["AUDIT_LOG", "TRUTH_FILE"]
 
 
 class OutputExistsError(TillitError):

@@ -76,7 +76,7 @@ def run_drift(
     loaded = load_data(data_dir, config)
     client = tracking.connect(store)
     ref = tracking.resolve_alias(client, config.training.model_name, alias)
-    model = tracking.load_risk_model(client, ref)
+    model = tracking.load_risk_model(client, ref, store)
     features = build_features(loaded.validation.tables, period, config.features).features
     if features.empty:
         raise TillitError(f"period {period} has no invoice that can be described in {data_dir}")

@@ -116,8 +116,8 @@ def compare_registered(
         return held_out, missing
     try:
         comparison = promotion.compare_on_month(
-            tracking.load_risk_model(client, champion),
-            tracking.load_risk_model(client, challenger),
+            tracking.load_risk_model(client, champion, store),
+            tracking.load_risk_model(client, challenger, store),
             facts[0],
             facts[1],
             tables,

@@ -36,6 +36,12 @@ from tillit.jobs.common import (
     staged_output,
     write_manifest_and_record,
 )
+from tillit.ops.integrity import (
+    ARTIFACT_HASHES_DETAIL,
+    load_verified_pickle,
+    record_artifact_hashes,
+    registered_hashes,
+)
 
 if TYPE_CHECKING:
     from tillit.modelling.provider_model import ProviderRiskModel, ProviderTraining
@@ -184,6 +190,7 @@ def train_providers(
         counts=training.label_counts,
         output_hashes={path.name: file_sha256(path) for path in cards},
         details={
+            ARTIFACT_HASHES_DETAIL: registered_hashes(store, ref),
             "eval_period": training.eval_period,
             "evaluation_basis": basis,
             "method": training.model.method,
@@ -290,6 +297,7 @@ def _log_provider_training(
             )
         run_id = run.info.run_id
     version = str(info.registered_model_version)
+    record_artifact_hashes(client, name, version)
     client.set_registered_model_alias(name, tracking.CHALLENGER, version)
     return tracking.ModelRef(name=name, version=version, run_id=run_id, alias=tracking.CHALLENGER)
 
@@ -458,7 +466,7 @@ def _providers_into(
     lap("read")
     client = tracking.connect(store)
     ref = tracking.resolve_alias(client, config.providers.model_name, alias)
-    model = _load_provider_model(ref)
+    model = _load_provider_model(client, store, ref)
     invoice_ref: ModelRef | None
     invoice_model: RiskModel | None = None
     try:
@@ -493,7 +501,7 @@ def _providers_into(
         floor = config.training.blend.finding_floor
         # Loaded only when a month was not scored already (loading costs seconds).
         if invoice_ref is not None:
-            invoice_model = tracking.load_risk_model(client, invoice_ref)
+            invoice_model = tracking.load_risk_model(client, invoice_ref, store)
             floor = invoice_model.blend.finding_floor
         feature_set = build_features(tables, missing, config.features)
         if invoice_model is not None:
@@ -629,16 +637,9 @@ def _shared_risk_list(
     )
 
 
-def _load_provider_model(ref: ModelRef) -> ProviderRiskModel:
-    """The registered version's pickled model; its pyfunc wraps the same file."""
-    import joblib
-    import mlflow
-
-    # The artifact alone: loading the whole pyfunc costs most of a second more.
-    path = mlflow.artifacts.download_artifacts(
-        artifact_uri=f"models:/{ref.name}/{ref.version}/artifacts/provider_model.joblib"
-    )
-    model: ProviderRiskModel = joblib.load(path)
+def _load_provider_model(client: Any, store: Path, ref: ModelRef) -> ProviderRiskModel:
+    """The registered version's pickled model (its pyfunc wraps the same file), once verified."""
+    model: ProviderRiskModel = load_verified_pickle(client, store, ref, "provider_model.joblib")
     return model
 
 

@@ -89,7 +89,7 @@ def run_retrain(
         )
         labelled_champion, labels_until = facts.labelled, facts.labels_reviewed_until
         decisions_since = _decisions_after(loaded.validation.tables, trained, labels_until)
-        champion_model = tracking.load_risk_model(client, champion)
+        champion_model = tracking.load_risk_model(client, champion, store)
         features = trained.result.features
         common = [c for c in champion_model.feature_columns if c in features.columns]
         if len(common) == len(champion_model.feature_columns):

@@ -159,7 +159,7 @@ def _score_into(
     lap("validate")
     client = tracking.connect(store)
     ref = tracking.resolve_alias(client, config.training.model_name, alias)
-    model = tracking.load_risk_model(client, ref)
+    model = tracking.load_risk_model(client, ref, store)
     lap("load_model")
     feature_set = build_features(loaded.validation.tables, period, config.features)
     model.check_features(feature_set.features)

@@ -91,7 +91,7 @@ def run_table_score(
         loaded = load_table(table_path, spec_path, config, work)
         client = tracking.connect(store)
         ref = tracking.resolve_alias(client, spec.name, model_alias)
-        model = tracking.load_risk_model(client, ref)
+        model = tracking.load_risk_model(client, ref, store)
         table = loaded.table
         history = entity_history(table, spec)
         periods = history["period"].to_numpy()

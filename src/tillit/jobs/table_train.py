@@ -24,6 +24,11 @@ from tillit.data.io import file_sha256, read_frame, write_frame
 from tillit.data.validate import ValidationResult, check_quarantine_limit
 from tillit.errors import TillitError
 from tillit.jobs.common import publish_model_card, record_promotion, record_run
+from tillit.ops.integrity import (
+    ARTIFACT_HASHES_DETAIL,
+    record_artifact_hashes,
+    registered_hashes,
+)
 from tillit.tables.spec import TableSpecFile, check_table, load_spec
 
 if TYPE_CHECKING:
@@ -203,6 +208,7 @@ def run_table_train(
                 registered_model_name=spec.name,
             )
     version = str(info.registered_model_version)
+    record_artifact_hashes(client, spec.name, version)
     client.set_registered_model_alias(spec.name, tracking.CHALLENGER, version)
     ref = tracking.ModelRef(spec.name, version, run_id, tracking.CHALLENGER)
     card_paths = write_table_model_card(result, ref, spec, config, loaded.fingerprint, store)
@@ -221,6 +227,7 @@ def run_table_train(
         },
         output_hashes={path.name: file_sha256(path) for path in card_paths},
         details={
+            ARTIFACT_HASHES_DETAIL: registered_hashes(store, ref),
             "table_spec": spec.name,
             "spec_hash": spec.hash(),
             "eval_period": evaluation.period,

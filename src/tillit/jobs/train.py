@@ -13,6 +13,7 @@ from tillit.config import TillitConfig
 from tillit.data.io import file_sha256
 from tillit.jobs.common import load_data, publish_model_card, read_truth, record_run
 from tillit.ops import progress
+from tillit.ops.integrity import ARTIFACT_HASHES_DETAIL, registered_hashes
 
 if TYPE_CHECKING:
     from tillit.jobs.providers import ProviderTrainOutcome
@@ -98,6 +99,7 @@ def run_train(
         },
         output_hashes={path.name: file_sha256(path) for path in card_paths},
         details={
+            ARTIFACT_HASHES_DETAIL: registered_hashes(store, ref),
             "eval_period": result.evaluation.period,
             "evaluation_basis": result.evaluation.basis,
             "eval_combined_average_precision": result.evaluation.metrics.get(

@@ -6,15 +6,23 @@ carries a sequence number (its line number, from 1) and a hash chain:
 - ``prev_hash`` is the SHA-256 of the previous line's bytes (without its
   newline); the first record has 64 zeros;
 - ``record_hash`` is the SHA-256 of the record's canonical JSON without the
-  ``record_hash`` field (keys sorted, no spaces, UTF-8).
+  ``record_hash`` and ``mac`` fields (keys sorted, no spaces, UTF-8);
+- ``mac`` is the HMAC-SHA256, under the audit key, of the canonical JSON of
+  every other field (``record_hash`` and ``prev_hash`` included).
 
 Editing any record changes its own hash and breaks the next record's
 ``prev_hash``; deleting or reordering lines breaks the chain and the
 sequence. Lines are written in canonical form, so even a whitespace edit is
-seen. What a chain kept in the same file cannot show is the newest records
-being cut off the end: for that, keep each record's ``record_hash``
-somewhere else too (the MLflow run of the same command) and pass those to
-``verify_log(..., known_hashes=...)``.
+seen. A plain chain can be recomputed by whoever can write the file; the HMAC
+cannot without the key, which is kept outside the store (see ``audit_key``).
+
+What a chain kept in the same file cannot show is the newest records being
+cut off the end, or the whole file deleted: for that the head (newest
+``seq`` and ``record_hash``) is kept outside the store beside the key after
+every append (``audit-heads.json``), each record's hash is kept on the MLflow
+run of the same command, and ``tillit log --anchor FILE`` copies the head to
+a place the operator chooses. ``verify_log(..., known_hashes=...)`` checks
+the log against such copies.
 
 Only this module touches the log file, and only by appending: the file is
 opened with ``O_APPEND`` (never truncating), locked with ``flock`` while a
@@ -27,11 +35,13 @@ from __future__ import annotations
 import datetime as dt
 import getpass
 import hashlib
+import hmac
 import json
 import math
 import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import TypedDict, Unpack
@@ -39,12 +49,16 @@ from typing import TypedDict, Unpack
 import numpy as np
 import pandas as pd
 
+from tillit.errors import TillitError
+from tillit.ops.keys import create_key_file, read_key_file, read_key_variable
+
 try:  # POSIX only; elsewhere the in-process lock is all we have.
     import fcntl
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
 GENESIS_HASH = "0" * 64
+AUDIT_LOG = "audit_log.jsonl"  # the log's name inside a model store
 _CHUNK = 8192
 # Serialises appends from threads of this process on platforms without flock.
 _APPEND_LOCK = threading.Lock()
@@ -73,9 +87,81 @@ class AuditRecord:
     details: dict[str, object]
     prev_hash: str
     record_hash: str
+    mac: str
 
 
 RECORD_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(AuditRecord))
+# Records written before the log was keyed have no `mac`; they are reported, not unreadable.
+_CHAINED_FIELDS = tuple(name for name in RECORD_FIELDS if name != "mac")
+
+AUDIT_KEY_VARIABLE = "TILLIT_AUDIT_KEY"
+AUDIT_KEY_FILE_VARIABLE = "TILLIT_AUDIT_KEY_FILE"
+AUDIT_HEADS_FILE_VARIABLE = "TILLIT_AUDIT_HEADS_FILE"
+HEADS_FILE = "audit-heads.json"
+
+
+def audit_key_file() -> Path:
+    """Where the audit key lives: ``$TILLIT_AUDIT_KEY_FILE``, else the user's config folder.
+
+    The default, ``$XDG_CONFIG_HOME/tillit/audit.key`` (``~/.config/tillit/audit.key``),
+    is outside every model store, so whoever can write a store cannot re-sign its log.
+    """
+    named = os.environ.get(AUDIT_KEY_FILE_VARIABLE)
+    if named:
+        return Path(named).expanduser()
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "tillit" / "audit.key"
+
+
+def heads_file() -> Path:
+    """The newest record of every log this key signed: ``$TILLIT_AUDIT_HEADS_FILE``, else beside the key.
+
+    The variable is for a key on a read-only mount (a secrets manager); either way the
+    file must lie outside the stores.
+    """
+    named = os.environ.get(AUDIT_HEADS_FILE_VARIABLE)
+    return Path(named).expanduser() if named else audit_key_file().with_name(HEADS_FILE)
+
+
+def audit_key(log_path: Path | None = None, create: bool = False) -> bytes:
+    """The audit key: hex in ``$TILLIT_AUDIT_KEY``, else the key file (see ``audit_key_file``).
+
+    With ``create`` a missing key file is made (random, 0600) unless the log at
+    ``log_path`` already holds signed records: a new key would make that history
+    unverifiable, so the operator must restore the old one instead.
+
+    Raises:
+        TillitError: no usable key (missing, short, low-entropy, writable by others).
+    """
+    from_variable = read_key_variable(AUDIT_KEY_VARIABLE, "audit")
+    if from_variable is not None:
+        return from_variable
+    path = audit_key_file()
+    if path.exists() or path.is_symlink():
+        return read_key_file(path, "audit")
+    signed = log_path is not None and _log_is_signed(Path(log_path))
+    if create and not signed:
+        try:
+            return create_key_file(path)
+        except TillitError:  # another process made it first
+            return read_key_file(path, "audit")
+    where = f" the audit log {log_path} holds records signed with a key, but" if signed else ""
+    raise TillitError(
+        f"no audit key:{where} the key file {path} does not exist; restore it (or point "
+        f"${AUDIT_KEY_FILE_VARIABLE} at it) - tillit never makes a new key for a signed log"
+    )
+
+
+def _log_is_signed(path: Path) -> bool:
+    if not path.is_file():
+        return False
+    lines = _lines(path)
+    return bool(lines) and b'"mac":' in lines[-1]
+
+
+def _mac(key: bytes, obj: Mapping[str, object]) -> str:
+    body = _canonical({k: v for k, v in obj.items() if k != "mac"})
+    return hmac.new(key, body.encode("utf-8"), hashlib.sha256).hexdigest()
 
 
 def _jsonable(value: object) -> object:
@@ -105,7 +191,7 @@ def _sha256(text: str) -> str:
 
 
 def _record_hash(obj: Mapping[str, object]) -> str:
-    return _sha256(_canonical({k: v for k, v in obj.items() if k != "record_hash"}))
+    return _sha256(_canonical({k: v for k, v in obj.items() if k not in ("record_hash", "mac")}))
 
 
 def _current_user() -> str:
@@ -162,16 +248,20 @@ def append_record(
     command: str,
     user: str | None = None,
     now: dt.datetime | None = None,
+    key: bytes | None = None,
     **fields: Unpack[RecordFields],
 ) -> AuditRecord:
-    """Append one record to the log at ``path`` (created if absent) and return it.
+    """Append one signed record to the log at ``path`` (created if absent) and return it.
 
     A last line left incomplete by a crash is closed with a newline and
     chained over as it stands: the damage stays visible to ``verify_log``,
-    and the new run is still recorded.
+    and the new run is still recorded. ``key`` defaults to ``audit_key`` (made
+    on first use); the new head is kept beside the key (``remember_head``).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    if key is None:
+        key = audit_key(path, create=True)
     when = (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
     body: dict[str, object] = {
         "utc_time": when.isoformat(timespec="seconds").replace("+00:00", "Z"),
@@ -195,9 +285,11 @@ def append_record(
             body["seq"] = n_lines + 1
             body["prev_hash"] = GENESIS_HASH if last is None else hashlib.sha256(last).hexdigest()
             body["record_hash"] = _record_hash(body)
+            body["mac"] = _mac(key, body)
             line = _canonical(body) + "\n"
             os.write(fd, (b"" if complete else b"\n") + line.encode("utf-8"))
             os.fsync(fd)
+            _remember_head_or_say(path, body, _parse(last) if last is not None else None)
         finally:
             os.close(fd)  # closing releases the flock
     return AuditRecord(**{name: body[name] for name in RECORD_FIELDS})  # type: ignore[arg-type]
@@ -235,6 +327,31 @@ def log_head(path: Path) -> dict[str, object] | None:
     return {"seq": obj.get("seq"), "record_hash": obj.get("record_hash")}
 
 
+def latest_record(path: Path, **match: object) -> dict[str, object] | None:
+    """The newest readable record whose fields equal ``match`` (None: no such record or no log)."""
+    path = Path(path)
+    if not path.is_file():
+        return None
+    for obj in map(_parse, reversed(_lines(path))):
+        if obj is not None and all(obj.get(name) == value for name, value in match.items()):
+            return obj
+    return None
+
+
+def is_signed(record: Mapping[str, object], key: bytes) -> bool:
+    """Whether a record's HMAC is the one ``key`` gives for its other fields."""
+    mac = record.get("mac")
+    return isinstance(mac, str) and hmac.compare_digest(mac, _mac(key, record))
+
+
+def read_records(path: Path) -> list[dict[str, object]]:
+    """Every readable record in file order, as stored (no log: none)."""
+    path = Path(path)
+    if not path.exists():
+        return []
+    return [obj for obj in map(_parse, _lines(path)) if obj is not None]
+
+
 def read_log(path: Path) -> pd.DataFrame:
     """All readable records in file order, one row each; an absent log gives no rows.
 
@@ -244,30 +361,46 @@ def read_log(path: Path) -> pd.DataFrame:
     path = Path(path)
     if not path.exists():
         return pd.DataFrame({name: pd.Series(dtype="object") for name in RECORD_FIELDS})
-    rows = [obj for obj in map(_parse, _lines(path)) if obj is not None]
-    frame = pd.DataFrame(rows, columns=list(RECORD_FIELDS))
+    frame = pd.DataFrame(read_records(path), columns=list(RECORD_FIELDS))
     # A tampered record may hold anything: show it as it is, verify_log says what is wrong.
     frame["seq"] = pd.to_numeric(frame["seq"], errors="coerce").astype("Int64")
     return frame
 
 
-def verify_log(path: Path, known_hashes: Mapping[int, str] | None = None) -> list[str]:
+def verify_log(
+    path: Path,
+    known_hashes: Mapping[int, str] | None = None,
+    key: bytes | None = None,
+) -> list[str]:
     """Problems found in the log, one sentence each; an empty list means it is intact.
 
     Args:
         path: the log file.
         known_hashes: ``record_hash`` by ``seq`` kept elsewhere (for example in
-            the MLflow runs); each must be present and unchanged, which also
-            reveals records cut off the end of the file.
+            the MLflow runs or an anchor file); each must be present and
+            unchanged, which also reveals records cut off the end of the file.
+        key: the audit key; by default ``audit_key()`` (never created here).
     """
     path = Path(path)
+    head = known_head(path)
     if not path.exists():
-        return [f"no audit log at {path}"]
+        if head is None:
+            return [f"no audit log at {path}"]
+        return [
+            f"no audit log at {path}, but {head['seq']} records were written to it "
+            f"(the newest at {head['utc_time']}, known from {heads_file()}): "
+            "it was deleted or moved"
+        ]
     problems: list[str] = []
     data = path.read_bytes()
     if data and not data.endswith(b"\n"):
         problems.append("the last line is incomplete (no newline): a write was interrupted")
     lines = _lines(path)
+    if key is None and lines:
+        try:
+            key = audit_key(path)
+        except TillitError as exc:
+            problems.append(f"the records' HMAC cannot be checked: {exc}")
     seen: dict[int, str] = {}
     prev_line: bytes | None = None
     prev_seq = 0
@@ -278,7 +411,7 @@ def verify_log(path: Path, known_hashes: Mapping[int, str] | None = None) -> lis
         if obj is None:
             problems.append(f"line {number}: not a JSON record")
             continue
-        missing = [name for name in RECORD_FIELDS if name not in obj]
+        missing = [name for name in _CHAINED_FIELDS if name not in obj]
         if missing:
             problems.append(f"line {number}: fields missing: {', '.join(missing)}")
             continue
@@ -286,6 +419,15 @@ def verify_log(path: Path, known_hashes: Mapping[int, str] | None = None) -> lis
             problems.append(f"line {number}: record was edited (its hash does not match)")
         elif line.decode("utf-8") != _canonical(obj):
             problems.append(f"line {number}: record was rewritten (not as it was appended)")
+        if "mac" not in obj:
+            problems.append(
+                f"line {number}: record has no HMAC (written before the log was keyed, or forged)"
+            )
+        elif key is not None and not hmac.compare_digest(str(obj["mac"]), _mac(key, obj)):
+            problems.append(
+                f"line {number}: HMAC does not match: the record was edited or forged "
+                "(or signed with another audit key)"
+            )
         if obj["prev_hash"] != expected_prev:
             problems.append(
                 f"line {number}: chain broken: the line before it was changed, removed or inserted"
@@ -307,7 +449,106 @@ def verify_log(path: Path, known_hashes: Mapping[int, str] | None = None) -> lis
             problems.append(f"record {seq} is missing (known from elsewhere): the log was cut")
         elif seen[seq] != expected:
             problems.append(f"record {seq} differs from the hash kept elsewhere")
+    if head is not None:
+        seq, when = head["seq"], head["utc_time"]
+        if seen.get(seq) != head["record_hash"]:  # type: ignore[call-overload]
+            what = "is missing" if seq not in seen else "differs"
+            problems.append(
+                f"record {seq}, the newest written (at {when}, known from {heads_file()}), "
+                f"{what}: the log was cut or replaced"
+            )
+        for lost in head.get("lost", []):  # type: ignore[attr-defined]
+            problems.append(
+                f"record {lost.get('seq')} (written at {lost.get('utc_time')}) was no longer the "
+                f"newest when record {lost.get('noticed_at_seq')} was appended: the log had been "
+                "cut, deleted or replaced before then"
+            )
     return problems
+
+
+@contextmanager
+def _heads_locked() -> Iterator[Path]:
+    path = heads_file()
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd = os.open(path.with_name(f".{HEADS_FILE}.lock"), os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        if fcntl is not None:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield path
+    finally:
+        os.close(fd)
+
+
+def _read_heads(path: Path) -> dict[str, dict[str, object]]:
+    if not path.is_file():
+        return {}
+    try:
+        heads = json.loads(path.read_text("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise TillitError(
+            f"{path} is not readable JSON ({exc}): restore it from a backup"
+        ) from None
+    if not isinstance(heads, dict):
+        raise TillitError(f"{path} does not hold the audit logs' heads: restore it from a backup")
+    return heads
+
+
+def known_head(path: Path) -> dict[str, object] | None:
+    """The newest record of the log at ``path`` as kept beside the audit key, if any."""
+    entry = _read_heads(heads_file()).get(str(Path(path).resolve()))
+    return entry if isinstance(entry, dict) else None
+
+
+def remember_head(
+    path: Path, record: Mapping[str, object], before: Mapping[str, object] | None
+) -> None:
+    """Keep a log's new newest record beside the key (outside the store the log is in).
+
+    When the head kept before is not the record this append followed, the log was
+    cut, deleted or replaced in between: that is kept as a lost head, which
+    ``verify_log`` reports until the operator deals with it.
+    """
+    with _heads_locked() as heads_path:
+        heads = _read_heads(heads_path)
+        ident = str(Path(path).resolve())
+        entry = heads.get(ident)
+        lost: list[object] = []
+        if isinstance(entry, dict):
+            lost = list(entry.get("lost", []))  # type: ignore[call-overload]
+            followed = (before or {}).get("seq"), (before or {}).get("record_hash")
+            if (entry.get("seq"), entry.get("record_hash")) != followed:
+                lost.append(
+                    {
+                        "seq": entry.get("seq"),
+                        "record_hash": entry.get("record_hash"),
+                        "utc_time": entry.get("utc_time"),
+                        "noticed_at_seq": record["seq"],
+                    }
+                )
+        heads[ident] = {
+            "seq": record["seq"],
+            "record_hash": record["record_hash"],
+            "utc_time": record["utc_time"],
+            **({"lost": lost} if lost else {}),
+        }
+        scratch = heads_path.with_name(f".{HEADS_FILE}.{os.getpid()}.tmp")
+        fd = os.open(scratch, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(json.dumps(heads, indent=1, sort_keys=True))
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(scratch, heads_path)
+
+
+def _remember_head_or_say(path: Path, record: Mapping[str, object], before: object) -> None:
+    try:
+        remember_head(path, record, before if isinstance(before, Mapping) else None)
+    except OSError as exc:
+        raise TillitError(
+            f"record {record['seq']} was appended to {path}, but its head could not be kept in "
+            f"{heads_file()} ({exc}); point ${AUDIT_HEADS_FILE_VARIABLE} at a writable file "
+            "outside the store"
+        ) from None
 
 
 def _summary(mapping: object) -> str:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from tillit.errors import TillitError
+from tillit.ops.integrity import record_artifact_hashes, verify_model
 
 if TYPE_CHECKING:
     from tillit.modelling.promotion import Comparison, ModelFacts
@@ -141,12 +142,27 @@ def resolve_alias(client: Any, name: str, alias: str) -> ModelRef:
     return ModelRef(name=name, version=str(version.version), run_id=version.run_id, alias=alias)
 
 
-def load_risk_model(client: Any, ref: ModelRef) -> Any:
-    """The RiskModel behind a registered version, through its pyfunc."""
-    import mlflow
+def store_of(client: Any) -> Path:
+    """The store folder of a client opened by `connect` (its SQLite file's folder)."""
+    from tillit.errors import ModelUnavailableError
 
-    pyfunc = mlflow.pyfunc.load_model(f"models:/{ref.name}/{ref.version}")
-    return pyfunc.unwrap_python_model().model
+    uri = str(client.tracking_uri)
+    if not uri.startswith("sqlite:///"):
+        raise ModelUnavailableError(
+            f"cannot tell the model store (and its audit log) from the tracking URI {uri}"
+        )
+    return Path(uri.removeprefix("sqlite:///")).parent
+
+
+def load_risk_model(client: Any, ref: ModelRef, store: Path | None = None) -> Any:
+    """The RiskModel behind a registered version, unpickled only after its files are verified.
+
+    The pickle the pyfunc wraps is read directly (ops/integrity.py): loading the pyfunc
+    would import the stored model code, and costs most of a second more.
+    """
+    from tillit.ops.integrity import load_verified_pickle
+
+    return load_verified_pickle(client, store or store_of(client), ref, "risk_model.joblib")
 
 
 def log_training(
@@ -231,6 +247,7 @@ def log_training(
             )
         run_id = run.info.run_id
     version = str(info.registered_model_version)
+    record_artifact_hashes(client, model_name, version)
     client.set_registered_model_alias(model_name, CHALLENGER, version)
     return ModelRef(name=model_name, version=version, run_id=run_id, alias=CHALLENGER)
 
@@ -344,6 +361,8 @@ def promote(
 
     client = connect(store)
     challenger = resolve_alias(client, model_name, CHALLENGER)
+    # A challenger whose files changed since registration never becomes champion.
+    verify_model(client, store, challenger)
     if force and not reason:
         raise RegistryError(
             "--force needs --reason: the override is recorded with the model version"

@@ -22,7 +22,7 @@ from tillit.i18n.evidence import EVIDENCE
 from tillit.i18n.features import FEATURES
 from tillit.i18n.providers import EVENTS, PROVIDERS, ROLES
 from tillit.i18n.reasons import FINDINGS, REASONS, SERVICES
-from tillit.i18n.report import CASE_REPORT, PATTERNS, REPORT, TAGS
+from tillit.i18n.report import CASE_REPORT, COLUMNS, PATTERNS, REPORT, TAGS
 from tillit.i18n.rules import NOTE_NAMES, RULES
 from tillit.i18n.types import LANGS, Lang, Tables
 
@@ -62,6 +62,7 @@ NAMESPACES: dict[str, Tables] = {
     "evidence": EVIDENCE,
     "feature": FEATURES,
     "rule": RULES,
+    "column": COLUMNS,
 }
 
 

@@ -25,7 +25,7 @@ from pandera.typing import Series
 
 from tillit.config import ReviewConfig, ScoringConfig
 from tillit.features.catalog import FINDING_CODES, FINDING_COLUMNS
-from tillit.i18n import render_parts, rule_in, text
+from tillit.i18n import render_parts, rule_in, text, words
 from tillit.modelling.risk_model import RiskModel
 from tillit.review.dispute import hours_and_money_in_dispute
 from tillit.review.reasons import Descriptions, combine_contributions, peer_medians, top_reasons
@@ -141,6 +141,32 @@ class ScoredMonth:
     summary: dict[str, float]
     # Demoted finding types stated as patterns, and providers to review as one case.
     triage: dict[str, list[dict[str, object]]] = field(default_factory=dict)
+
+
+def spreadsheet_risk_list(risk_list: pd.DataFrame, language: str) -> pd.DataFrame:
+    """The risk list as a spreadsheet in `language` shows it: headers and coded values in words.
+
+    English keeps the codes (the CSV has always had them); Swedish names the columns,
+    service types, statuses, reasons for flagging and yes/no in Swedish. Written with
+    the Swedish Excel dialect, numbers get a decimal comma there.
+    """
+    if language == "en":
+        return risk_list
+    names = words("column", language)
+    tags = words("tag", language)
+    services = words("service", language)
+    out = risk_list.copy()
+    out["service_type"] = out["service_type"].map(lambda v: services.get(str(v), v))
+    out["status"] = out["status"].map(lambda v: names.get(f"status.{v}", v))
+    out["why_flagged"] = out["why_flagged"].map(
+        lambda v: "; ".join(tags.get(p.strip(), p.strip()) for p in str(v).split(";") if p.strip())
+    )
+    for column in ("flagged", "evidence_incomplete"):
+        if column in out:
+            out[column] = out[column].map(
+                lambda v: "" if pd.isna(v) else names["yes"] if bool(v) else names["no"]
+            )
+    return out.rename(columns={c: names.get(c, c) for c in out.columns})
 
 
 def _random_seed(period: str) -> int:

@@ -34,14 +34,14 @@ __all__ = [
     "check_lang",
     "count",
     "fill",
-    "money",
-    "number",
-    "share",
     "keys",
     "listing",
+    "money",
+    "number",
     "placeholders",
     "render_parts",
     "rule_in",
+    "share",
     "table_rules_in",
     "text",
     "words",
@@ -207,9 +207,20 @@ def render_parts(parts: Sequence[Sequence[Any]], lang: str) -> str:
     """Facts as `[key, fields]` parts (see features/evidence.py) in words of `lang`."""
     out = []
     for key, fields in parts:
-        filled = {name: _field(value, lang) for name, value in fields.items()}
+        filled = {name: _field(_coded(name, value, lang), lang) for name, value in fields.items()}
         out.append(text(key, lang, **filled))
     return "".join(out)
+
+
+def _coded(name: str, value: Any, lang: str) -> Any:
+    """A vocabulary code among the facts in words of `lang` (Swedish; English keeps the code)."""
+    if check_lang(lang) == "en" or not isinstance(value, str):
+        return value
+    if name == "service":
+        return words("service", lang).get(value, value)
+    if name.startswith("method"):
+        return words("evidence", lang).get(f"method.{value}", value)
+    return value
 
 
 def _field(value: Any, lang: str) -> Any:

@@ -36,7 +36,9 @@ def opening_sections(summary: Mapping[str, Any], language: str) -> list[str]:
                     language,
                     n=beyond,
                     b=summary.get("findings_bound", 0),
-                    sek=money(float(summary.get("amount_findings_beyond_bound_sek", 0.0)), language),
+                    sek=money(
+                        float(summary.get("amount_findings_beyond_bound_sek", 0.0)), language
+                    ),
                 )
             )
             + "</p>"
@@ -119,9 +121,7 @@ def appendix(
         f"<h2 id='appendix'>{escape(w['appendix'])}</h2>"
         f"<p>{escape(fill(w['appendix_text'], language, n=detailed))}</p>",
         "<table><thead><tr>"
-        + "".join(
-            f"<th{' class=num' if c in numeric else ''}>{escape(w[c])}</th>" for c in columns
-        )
+        + "".join(f"<th{' class=num' if c in numeric else ''}>{escape(w[c])}</th>" for c in columns)
         + "</tr></thead><tbody>"
         + "".join(rows)
         + "</tbody></table>",

@@ -401,7 +401,9 @@ def drift_section_html(
         parts.append("<ul>" + "".join(f"<li>{escape(x)}</li>" for x in items) + "</ul>")
     else:
         parts.append(
-            "<p>" + escape(fill(w["stable"], language, max_psi=largest, score_psi=report.score_psi)) + "</p>"
+            "<p>"
+            + escape(fill(w["stable"], language, max_psi=largest, score_psi=report.score_psi))
+            + "</p>"
         )
     parts.append(f"<p>{escape(w['features'])}:</p><ul>")
     for row in listed.head(top).itertuples():
@@ -427,7 +429,8 @@ def drift_section_html(
             fill(
                 w["flagged"],
                 language,
-                month=report.flagged_share, reference=report.reference_flagged_share
+                month=report.flagged_share,
+                reference=report.reference_flagged_share,
             )
         )
         + "</p>"

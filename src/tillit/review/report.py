@@ -19,6 +19,7 @@ Descriptions = Mapping[str, Mapping[str, str]]
 # Look first and the case list cut a finding or a reason to one line of this many characters.
 ONE_LINE = 160
 
+
 def _money(value: float, language: str = "en") -> str:
     return "–" if pd.isna(value) else money(value, language)
 
@@ -230,9 +231,9 @@ def render_report(
         n_all, n_shown = int(c["flagged_invoices"]), int(row["n"])
         how_many = count(n_all, "report.flagged_n", language)
         if n_shown < n_all:
-            how_many += " (" + text(
-                "report.split", language, shown=n_shown, rest=n_all - n_shown
-            ) + ")"
+            how_many += (
+                " (" + text("report.split", language, shown=n_shown, rest=n_all - n_shown) + ")"
+            )
         html.append(
             f'<h3 class="case" id="provider-{escape(str(provider_id))}">{escape(t["provider"])} '
             f"{escape(str(provider_id))} · {escape(how_many)} · "
@@ -241,9 +242,7 @@ def render_report(
             f"{escape(t['in_dispute'].lower())}</h3>"
         )
         for _, invoice in flagged[flagged["provider_id"] == provider_id].iterrows():
-            html.append(
-                _invoice_block(invoice, contributions, t, chart_features, language, labels)
-            )
+            html.append(_invoice_block(invoice, contributions, t, chart_features, language, labels))
     rest = all_flagged[~all_flagged["invoice_id"].isin(flagged["invoice_id"])]
     detailed = set(providers.index.astype("str"))
     html += appendix(per_provider, rest, len(flagged), language, detailed)

@@ -19,7 +19,8 @@ h3{font-size:1.05rem;margin:1.4rem 0 .4rem;background:#f3f3f3;padding:.3rem .5re
 table{border-collapse:collapse;width:100%;font-size:.85rem;margin-bottom:1rem}
 th,td{border:1px solid #ddd;padding:.3rem .45rem;vertical-align:top;text-align:left;overflow-wrap:break-word}
 td.id{white-space:nowrap}
-th{background:#fafafa} td.num,th.num{text-align:right;white-space:nowrap;overflow-wrap:normal}
+th{background:#fafafa} td.num,th.num{text-align:right;overflow-wrap:normal} td.num{white-space:nowrap}
+.providers td.reasons{width:32%} .providers td.facts{width:24%}
 td .sub{display:block;color:#444;font-size:.8rem}
 .invoice{border:1px solid #ccc;border-radius:6px;padding:.5rem .8rem;margin:.6rem 0;break-inside:avoid}
 .invoice .head{display:flex;gap:1.2rem;flex-wrap:wrap;font-size:.9rem}

@@ -255,9 +255,35 @@ PATTERNS: Tables = {
 }
 
 # The risk list's columns and coded values as a Swedish spreadsheet shows them
-# (review/score.py `spreadsheet_risk_list`); the Parquet keeps the codes.
+# (review/score.py `spreadsheet_risk_list`; the English CSV keeps the codes, as the
+# Parquet does in both languages).
 COLUMNS: Tables = {
-    "en": {},
+    "en": {
+        "invoice_id": "Invoice",
+        "provider_id": "Provider",
+        "client_id": "Client (pseudonym)",
+        "period": "Billing month",
+        "service_type": "Service",
+        "amount_sek": "Amount (SEK)",
+        "hours_in_dispute": "Hours in dispute",
+        "amount_in_dispute_sek": "Amount in dispute (SEK)",
+        "status": "Status",
+        "risk_score": "Risk score",
+        "rank": "Rank",
+        "flagged": "Flagged",
+        "why_flagged": "Why flagged",
+        "findings": "Findings",
+        "reasons": "Reasons",
+        "model_name": "Model",
+        "model_version": "Model version",
+        "run_id": "Run",
+        "evidence_incomplete": "Evidence incomplete",
+        "quarantine_rules": "Quarantine rules of the evidence",
+        "status.scored": "scored",
+        "status.quarantined": "quarantined",
+        "yes": "yes",
+        "no": "no",
+    },
     "sv": {
         "invoice_id": "Faktura",
         "provider_id": "Utförare",

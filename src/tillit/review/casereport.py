@@ -83,6 +83,8 @@ def appendix(
     A provider without a section of its own above gets its anchor `provider-<id>` here,
     so every link from the provider page lands on the provider's counts.
     """
+    # Providers whose only invoices are quarantined are in the quarantine section.
+    per_provider = per_provider[per_provider["invoices"] > 0]
     if per_provider.empty:
         return []
     w = words("case", language)

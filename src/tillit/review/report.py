@@ -117,7 +117,8 @@ def contribution_chart(
         rows.append(
             f'<text x="0" y="{y + bar_height - 4}" font-size="11">{escape(shown)}</text>'
             f'<rect x="{x:.1f}" y="{y}" width="{max(length, 0.5):.1f}" height="{bar_height}" fill="{color}">'
-            f"<title>{escape(label)} ({escape(str(feature))}): {escape(figure)}</title></rect>"
+            f"<title>{escape(label if label == str(feature) else f'{label} ({feature})')}: "
+            f"{escape(figure)}</title></rect>"
             f'<text x="{text_x:.1f}" y="{y + bar_height - 4}" font-size="10" '
             f'text-anchor="{anchor}">{escape(figure)}</text>'
         )

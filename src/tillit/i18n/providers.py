@@ -18,9 +18,9 @@ PROVIDERS: Tables = {
             "providers with a hard finding on an invoice, then the rest. Within each group the "
             "provider model's risk is blended half and half with what the invoices show (hard "
             "findings and money in dispute), so a provider the invoice review found something "
-            "on is never ranked below one with nothing found. The model's own risk is in "
-            "provider_risk.csv (model_risk). The counts of flagged invoices, findings and money "
-            "in dispute are the report's."
+            "on is never ranked below one with nothing found. The model's own risk is kept "
+            "beside the blended one in provider_risk.csv. The counts of flagged invoices, "
+            "findings and money in dispute are the report's."
         ),
         "no_report": (
             "The month has not been scored with `tillit score` beside this page: the counts of "
@@ -104,8 +104,9 @@ PROVIDERS: Tables = {
             "utförare med ett fynd på någon faktura, sedan övriga. Inom varje grupp vägs "
             "utförarmodellens risk lika med vad fakturorna visar (fynd och ifrågasatt belopp), "
             "så att en utförare där fakturagranskningen hittat något aldrig hamnar under en där "
-            "inget hittats. Modellens egen risk finns i provider_risk.csv (model_risk). Antalen "
-            "flaggade fakturor, fynd och ifrågasatta belopp är rapportens."
+            "inget hittats. Modellens egen risk sparas bredvid den sammanvägda i "
+            "provider_risk.csv. Antalen flaggade fakturor, fynd och ifrågasatta belopp är "
+            "rapportens."
         ),
         "no_report": (
             "Månaden har inte bedömts med `tillit score` bredvid den här sidan: antalet flaggade "

@@ -117,8 +117,7 @@ def contribution_chart(
         rows.append(
             f'<text x="0" y="{y + bar_height - 4}" font-size="11">{escape(shown)}</text>'
             f'<rect x="{x:.1f}" y="{y}" width="{max(length, 0.5):.1f}" height="{bar_height}" fill="{color}">'
-            f"<title>{escape(label if label == str(feature) else f'{label} ({feature})')}: "
-            f"{escape(figure)}</title></rect>"
+            f"<title>{escape(label)}: {escape(figure)}</title></rect>"
             f'<text x="{text_x:.1f}" y="{y + bar_height - 4}" font-size="10" '
             f'text-anchor="{anchor}">{escape(figure)}</text>'
         )
@@ -187,7 +186,8 @@ def render_report(
         f"<h1>{escape(t['title'])}</h1>",
         f'<p class="meta">{escape(t["period"])}: <b>{escape(period)}</b> · {escape(t["model"])}: '
         f"{escape(run_info.get('model_name', ''))} v{escape(str(run_info.get('model_version', '')))} "
-        f"(run {escape(str(run_info.get('run_id', ''))[:12])}) · config {escape(run_info.get('config_hash', ''))} · "
+        f"({escape(t['run'])} {escape(str(run_info.get('run_id', ''))[:12])}) · "
+        f"{escape(t['config'])} {escape(run_info.get('config_hash', ''))} · "
         f"{escape(t['generated'])} {escape(run_info.get('data_fingerprint', ''))}</p>",
         '<div class="cards">'
         + "".join(

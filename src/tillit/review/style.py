@@ -20,7 +20,12 @@ table{border-collapse:collapse;width:100%;font-size:.85rem;margin-bottom:1rem}
 th,td{border:1px solid #ddd;padding:.3rem .45rem;vertical-align:top;text-align:left;overflow-wrap:break-word}
 td.id{white-space:nowrap}
 th{background:#fafafa} td.num,th.num{text-align:right;overflow-wrap:normal} td.num{white-space:nowrap}
-.providers td.reasons{width:32%} .providers td.facts{width:24%}
+table.providers{table-layout:fixed}
+.providers th:nth-child(1){width:4%} .providers th:nth-child(2){width:11%} .providers th:nth-child(3){width:5%}
+.providers th:nth-child(4){width:6%} .providers th:nth-child(5){width:9%} .providers th:nth-child(6){width:6%}
+.providers th:nth-child(7){width:6%} .providers th:nth-child(8){width:8%} .providers th:nth-child(9){width:26%}
+.providers th:nth-child(10){width:19%} .providers td.num{white-space:normal}
+.providers th{overflow-wrap:anywhere;hyphens:auto}
 td .sub{display:block;color:#444;font-size:.8rem}
 .invoice{border:1px solid #ccc;border-radius:6px;padding:.5rem .8rem;margin:.6rem 0;break-inside:avoid}
 .invoice .head{display:flex;gap:1.2rem;flex-wrap:wrap;font-size:.9rem}

@@ -222,7 +222,7 @@ def test_many_findings_are_bounded_summarised_and_the_report_stays_small(messy_m
         detailed_invoices=5,
     )
     assert html.count('class="invoice"') == 5
-    assert "Appendix: flagged invoices shown without details" in html
+    assert "Appendix: every provider with an invoice this month" in html
     assert "beyond the bound" in html
     # The same month with the default share: the finding is a pattern, stated in words.
     stated = score_month(model, features, fs.findings, NOTHING_HELD, review, IDENTITY)

@@ -396,7 +396,10 @@ def drift_section_html(
     parts = [f"<h2>{escape(w['title'])}</h2>"]
     if report.drifted:
         parts.append(f"<p><b>{escape(fill(w['moved'], language, training=training))}</b></p>")
-        said = [text(key, language, **fields) for key, fields in report.warning_parts]
+        said = [
+            text(key, language, **_worded(fields, language))
+            for key, fields in report.warning_parts
+        ]
         items = said if len(said) == len(report.warnings) else report.warnings
         parts.append("<ul>" + "".join(f"<li>{escape(x)}</li>" for x in items) + "</ul>")
     else:
@@ -436,6 +439,28 @@ def drift_section_html(
         + "</p>"
     )
     return "\n".join(parts)
+
+
+def _worded(fields: dict[str, Any], language: str) -> dict[str, Any]:
+    """A warning's feature names and finding codes in words, for a Swedish page."""
+    if language == "en":
+        return fields
+    import re
+
+    from tillit.features import FEATURE_DESCRIPTIONS
+    from tillit.features.catalog import short_description
+
+    out = dict(fields)
+    if "names" in out:
+        names = str(out["names"])
+        for feature in sorted(FEATURE_DESCRIPTIONS, key=len, reverse=True):
+            if feature in names:
+                said = short_description(FEATURE_DESCRIPTIONS[feature][language]).lower()
+                names = names.replace(feature, said)
+        out["names"] = re.sub(r"(\d)\.(\d)", r"\1,\2", names)
+    if "finding" in out:
+        out["finding"] = words("pattern", language).get(str(out["finding"]), out["finding"])
+    return out
 
 
 def _number(value: float, language: str = "en") -> str:

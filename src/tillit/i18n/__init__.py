@@ -220,6 +220,8 @@ def _coded(name: str, value: Any, lang: str) -> Any:
         return words("service", lang).get(value, value)
     if name.startswith("method"):
         return words("evidence", lang).get(f"method.{value}", value)
+    if re.fullmatch(r"-?\d+\.\d+", value):  # a number kept as text (minutes of a pair)
+        return value.replace(".", ",")
     return value
 
 

@@ -397,8 +397,7 @@ def drift_section_html(
     if report.drifted:
         parts.append(f"<p><b>{escape(fill(w['moved'], language, training=training))}</b></p>")
         said = [
-            text(key, language, **_worded(fields, language))
-            for key, fields in report.warning_parts
+            text(key, language, **_worded(fields, language)) for key, fields in report.warning_parts
         ]
         items = said if len(said) == len(report.warnings) else report.warnings
         parts.append("<ul>" + "".join(f"<li>{escape(x)}</li>" for x in items) + "</ul>")

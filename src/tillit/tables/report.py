@@ -13,9 +13,12 @@ from tillit.review.style import PAGE_CSS
 
 MAX_ROWS_SHOWN = 200
 # The pages' one stylesheet (review/style.py), and this page's own two classes.
-_STYLE = PAGE_CSS + """
+_STYLE = (
+    PAGE_CSS
+    + """
 .row{border-top:1px solid #ddd;padding:.6em 0;break-inside:avoid}.note{color:#555}
 """
+)
 
 
 def render_table_report(

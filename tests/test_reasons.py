@@ -62,31 +62,31 @@ SENTENCES = [
         "billed_over_registered_hours",
         1.0,
         "billed 212 h, registered visits 131 h: 1.62 times the visits; typical for personal care is 1",
-        "fakturerat 212 h, registrerade besök 131 h: 1.62 gånger besöken; typiskt för omvårdnad är 1",
+        "fakturerat 212 h, registrerade besök 131 h: 1,62 gånger besöken; typiskt för personlig omvårdnad är 1",
     ),
     (
         "billed_minus_registered_hours",
         0.0,
         "81 h billed beyond the registered visits; typical for personal care is 0 h",
-        "81 h fakturerade utöver registrerade besök; typiskt för omvårdnad är 0 h",
+        "81 h fakturerade utöver registrerade besök; typiskt för personlig omvårdnad är 0 h",
     ),
     (
         "billed_over_granted_hours",
         0.95,
         "billed 212 h against 200 h granted: 1.06 times the grant; typical for personal care is 0.95",
-        "fakturerat 212 h mot 200 h beviljade: 1.06 gånger beslutet; typiskt för omvårdnad är 0.95",
+        "fakturerat 212 h mot 200 h beviljade: 1,06 gånger beslutet; typiskt för personlig omvårdnad är 0,95",
     ),
     (
         "amount_over_tariff_amount",
         1.0,
-        "amount 97 520 SEK is 1 times billed hours × tariff; typical is 1",
-        "beloppet 97 520 kr är 1 gånger timmar × timersättning; typiskt är 1",
+        "amount 97,520 SEK is 1 times billed hours × tariff; typical is 1",
+        "beloppet 97\u00a0520 kr är 1 gånger timmar × timersättning; typiskt är 1",
     ),
     (
         "manual_registration_share",
         0.05,
-        "42 % of the visits were typed in by hand; typical for personal care is 5 %",
-        "42 % av besöken registrerades manuellt i efterhand; typiskt för omvårdnad är 5 %",
+        "42% of the visits were typed in by hand; typical for personal care is 5%",
+        "42\u00a0% av besöken registrerades manuellt i efterhand; typiskt för personlig omvårdnad är 5\u00a0%",
     ),
     (
         "staff_overlap_minutes",
@@ -98,7 +98,7 @@ SENTENCES = [
         "visit_hours_during_hospital_stay",
         0.0,
         "6.5 h of visits registered while the client was in hospital",
-        "6.5 h besök registrerade medan brukaren låg på sjukhus",
+        "6,5 h besök registrerade medan brukaren låg på sjukhus",
     ),
     (
         "visit_hours_after_death",
@@ -109,9 +109,9 @@ SENTENCES = [
     (
         "visit_duration_cv",
         0.31,
-        "visit durations vary by 2 % (coefficient of variation); typical for personal care is 31 % "
+        "visit durations vary by 2% (coefficient of variation); typical for personal care is 31% "
         "(near-identical visits can be copied registrations)",
-        "besökens längd varierar 2 % (variationskoefficient); typiskt för omvårdnad är 31 % "
+        "besökens längd varierar 2\u00a0% (variationskoefficient); typiskt för personlig omvårdnad är 31\u00a0% "
         "(nästan identiska besök kan vara kopierade registreringar)",
     ),
     (
@@ -123,34 +123,32 @@ SENTENCES = [
     (
         "billed_over_registered_hours_peer_z",
         0.0,
-        "billed 212 h, registered visits 131 h: 1.62 times the visits; typical for personal care is 1 "
-        "(4.3 robust standard deviations above comparable invoices)",
-        "fakturerat 212 h, registrerade besök 131 h: 1.62 gånger besöken; typiskt för omvårdnad är 1 "
-        "(4.3 robusta standardavvikelser över jämförbara fakturor)",
+        "billed 212 h, registered visits 131 h: 1.62 times the visits; typical for personal care is 1"
+        ": far above comparable invoices",
+        "fakturerat 212 h, registrerade besök 131 h: 1,62 gånger besöken; typiskt för personlig "
+        "omvårdnad är 1: långt över jämförbara fakturor",
     ),
     (
         "visit_duration_cv_peer_z",
         0.0,
-        "visit durations vary by 2 % (coefficient of variation); typical for personal care is 31 % "
-        "(near-identical visits can be copied registrations) "
-        "(3.1 robust standard deviations below comparable invoices)",
-        "besökens längd varierar 2 % (variationskoefficient); typiskt för omvårdnad är 31 % "
-        "(nästan identiska besök kan vara kopierade registreringar) "
-        "(3.1 robusta standardavvikelser under jämförbara fakturor)",
+        "visit durations vary by 2% (coefficient of variation); typical for personal care is 31% "
+        "(near-identical visits can be copied registrations): far below comparable invoices",
+        "besökens längd varierar 2\u00a0% (variationskoefficient); typiskt för personlig omvårdnad är 31\u00a0% "
+        "(nästan identiska besök kan vara kopierade registreringar): långt under jämförbara fakturor",
     ),
     (
         "provider_tax_debt_registered_sek_365d",
         0.0,
-        "tax debts registered for the provider in the last 365 days, in SEK: 512 584 "
+        "tax debts registered for the provider in the last 365 days, in SEK: 512,584 "
         "(typical for personal care: 0)",
-        "skatteskulder registrerade för utföraren de senaste 365 dagarna, i kronor: 512 584 "
-        "(typiskt för omvårdnad: 0)",
+        "skatteskulder registrerade för utföraren de senaste 365 dagarna, i kronor: 512\u00a0584 "
+        "(typiskt för personlig omvårdnad: 0)",
     ),
     (
         "provider_sanctions_365d",
         0.0,
         "number of sanctions for the provider in the last 365 days: 2 (typical for personal care: 0)",
-        "antal sanktioner för utföraren de senaste 365 dagarna: 2 (typiskt för omvårdnad: 0)",
+        "antal sanktioner för utföraren de senaste 365 dagarna: 2 (typiskt för personlig omvårdnad: 0)",
     ),
 ]
 
@@ -187,9 +185,9 @@ def test_generic_sentence_is_the_feature_description_with_value_and_peer_median(
 def test_peer_z_without_its_base_in_the_row_falls_back_to_its_own_description():
     row = invoice_row(billed_over_granted_hours_peer_z=2.5).drop("billed_over_granted_hours")
     assert reason_sentence("billed_over_granted_hours_peer_z", row, 0.0) == (
-        "how far billed_over_granted_hours lies from the median of all invoices for the service "
-        "type this month, in robust standard deviations (median and MAD): 2.5 "
-        "(typical for personal care: 0)"
+        "billed hours divided by granted hours, compared with all invoices of the service type "
+        "this month (distance from their median in robust standard deviations: median and "
+        "MAD): 2.5 (typical for personal care: 0)"
     )
 
 
@@ -333,14 +331,14 @@ def combined_for(rows: dict[int, dict[str, float]]) -> pd.DataFrame:
 
 
 BASE_Z = (
-    "billed 30 h, registered visits 10 h: 3 times the visits; typical for personal care is 1 "
-    "(13.5 robust standard deviations above comparable invoices)"
+    "billed 30 h, registered visits 10 h: 3 times the visits; typical for personal care is 1"
+    ": far above comparable invoices"
 )
 SANCTIONS = (
     "number of sanctions for the provider in the last 365 days: 2 (typical for personal care: 0)"
 )
 COPIED = (
-    "visit durations vary by 2 % (coefficient of variation); typical for personal care is 30 % "
+    "visit durations vary by 2% (coefficient of variation); typical for personal care is 30% "
     "(near-identical visits can be copied registrations)"
 )
 
@@ -410,7 +408,7 @@ def test_excluded_finding_columns_never_become_reasons():
     combined = combined_for(
         {4: {"finding_billing_after_death": 0.6, "billed_over_registered_hours_peer_z": 0.3}}
     )
-    assert reasons(combined)[4].startswith("1 if the invoice has the finding 'billing_after_death'")
+    assert reasons(combined)[4].startswith("1 if the invoice has this finding: the client died")
     assert reasons(combined, exclude=tuple(FINDING_COLUMNS))[4] == BASE_Z
 
 
@@ -425,8 +423,9 @@ def test_risk_lowering_contributions_are_not_reasons_and_swedish_fallback():
 def test_top_reasons_in_swedish():
     combined = combined_for({5: {"provider_sanctions_365d": 0.5, "visit_duration_cv": 0.3}})
     assert reasons(combined, language="sv")[5] == (
-        "antal sanktioner för utföraren de senaste 365 dagarna: 2 (typiskt för omvårdnad: 0) | "
-        "besökens längd varierar 2 % (variationskoefficient); typiskt för omvårdnad är 30 % "
+        "antal sanktioner för utföraren de senaste 365 dagarna: 2 (typiskt för personlig "
+        "omvårdnad: 0) | besökens längd varierar 2\u00a0% (variationskoefficient); typiskt för "
+        "personlig omvårdnad är 30\u00a0% "
         "(nästan identiska besök kan vara kopierade registreringar)"
     )
 

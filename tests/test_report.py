@@ -117,6 +117,8 @@ def risk_list() -> pd.DataFrame:
     )
     frame["rank"] = frame["rank"].astype("Int64")
     frame["period"] = "2025-05"
+    frame["hours_in_dispute"] = [25.0, 1.0, 0.0, 0.0, np.nan]
+    frame["amount_in_dispute_sek"] = [12345.5, 500.0, 0.0, 0.0, np.nan]
     frame["model_name"] = RUN_INFO["model_name"]
     frame["model_version"] = RUN_INFO["model_version"]
     frame["run_id"] = RUN_INFO["run_id"]
@@ -125,13 +127,15 @@ def risk_list() -> pd.DataFrame:
 
 def explanations() -> pd.DataFrame:
     rows = [
-        ("I-1", "lightgbm", "billed_over_registered_hours", 0.5),
-        ("I-1", "lightgbm", "visit_duration_cv", -0.25),
-        ("I-1", "lightgbm", "provider_sanctions_365d", 0.1),
-        ("I-1", "isolation_forest", "manual_registration_share", 0.3),
-        ("I-2", "lightgbm", "billed_over_granted_hours", 0.2),
+        ("I-1", "lightgbm", "billed_over_registered_hours", 3.5, 0.5),
+        ("I-1", "lightgbm", "visit_duration_cv", 0.02, -0.25),
+        ("I-1", "lightgbm", "provider_sanctions_365d", 1.0, 0.1),
+        ("I-1", "isolation_forest", "manual_registration_share", 0.75, 0.3),
+        ("I-2", "lightgbm", "billed_over_granted_hours", 1.6, 0.2),
     ]
-    return pd.DataFrame(rows, columns=["invoice_id", "scorer", "feature", "contribution"])
+    return pd.DataFrame(
+        rows, columns=["invoice_id", "scorer", "feature", "feature_value", "contribution"]
+    )
 
 
 def summary(**overrides: object) -> dict[str, object]:
@@ -141,6 +145,7 @@ def summary(**overrides: object) -> dict[str, object]:
         "invoices_quarantined": 1,
         "flagged": 4,
         "amount_flagged_sek": 14845.5,
+        "amount_in_dispute_flagged_sek": 12845.5,
         "capacity_k": 2,
     }
     values.update(overrides)
@@ -180,15 +185,24 @@ def test_look_first_table_lists_flagged_invoices_by_rank_with_their_tags(html):
         in table
     )
     assert '<span class="tag random">random check</span>' in table
-    assert "<td class='num'>12 346</td><td class='num'>0.970</td>" in table
+    # The amount and the money in dispute beside it; the finding in one line, the top reason.
+    assert "<td class='num'>12,346\u00a0SEK</td><td class='num'>12,346\u00a0SEK</td>" in table
+    assert f"<span>{DEATH}</span>" in table
+    assert "<span class='sub'>Top reason: Reason one</span>" in table
 
 
 def test_providers_are_ordered_by_their_best_rank_with_counts_and_totals(html):
     by_provider = section(html, "<h2>Flagged invoices by provider</h2>", "<h2>Quarantined")
-    headers = re.findall(r'<h3 id="provider-([^"]+)">([^<]*)</h3>', by_provider)
+    headers = re.findall(r'<h3 class="case" id="provider-([^"]+)">([^<]*)</h3>', by_provider)
     assert headers == [
-        ("PB", "Provider PB · 1 flagged invoices · total 12 346"),
-        ("PA", "Provider PA · 2 flagged invoices · total 2 500"),
+        (
+            "PB",
+            "Provider PB · 1 flagged invoice · 12,346\u00a0SEK invoiced · 12,346\u00a0SEK in dispute",
+        ),
+        (
+            "PA",
+            "Provider PA · 2 flagged invoices · 2,500\u00a0SEK invoiced · 500\u00a0SEK in dispute",
+        ),
     ]
     assert re.findall(r'id="inv-([^"]+)"', by_provider) == ["I-1", "I-2", "I-4"]
 
@@ -204,10 +218,15 @@ def test_quarantined_invoices_are_listed_in_their_own_section(html):
 
 
 def test_summary_cards_and_run_identity(html):
-    assert '<div class="card">Invoices received<b>1 234</b></div>' in html
+    assert '<div class="card">Invoices received<b>1,234</b></div>' in html
     assert '<div class="card">Quarantined (cannot be scored)<b>1</b></div>' in html
     assert '<div class="card">Flagged for review<b>4</b></div>' in html
-    assert '<div class="card">Amount flagged<b>14 846 SEK</b></div>' in html
+    assert '<div class="card">Invoiced on the flagged<b>14,846\u00a0SEK</b></div>' in html
+    assert '<div class="card">In dispute on the flagged<b>12,846\u00a0SEK</b></div>' in html
+    assert (
+        "12,846\u00a0SEK in dispute on 14,846\u00a0SEK invoiced on the 4 flagged invoices "
+        "(87% of that money)"
+    ) in html
     assert "tillit-invoice-risk v3 (run abcdef123456)" in html
     assert "config cfg123" in html and "fp456" in html
     assert "the 2 highest risks" in html and "Scores at or above 0.9 mean a hard finding" in html
@@ -252,9 +271,11 @@ def test_swedish_page_has_swedish_labels():
         "<h2>Fakturor i karantän: kontrollera manuellt före utbetalning</h2>",
         "<b>Fynd</b>",
         "<b>Skäl</b>",
-        '<div class="card">Mottagna fakturor<b>1 234</b></div>',
-        '<div class="card">Flaggat belopp<b>14 846 kr</b></div>',
-        "Utförare PB · 1 flaggade fakturor · totalt 12 346",
+        '<div class="card">Mottagna fakturor<b>1\u00a0234</b></div>',
+        '<div class="card">Fakturerat på de flaggade<b>14\u00a0846\u00a0kr</b></div>',
+        "Utförare PB · 1 flaggad faktura · 12\u00a0346\u00a0kr fakturerat · "
+        "12\u00a0346\u00a0kr ifrågasatt",
+        "Plats",
         "Lärd av tidigare granskningar (LightGBM)",
     ):
         assert label in page, label
@@ -294,20 +315,40 @@ def test_contribution_chart_draws_one_bar_per_feature_red_raises_blue_lowers():
         r"<title>([^<]+)</title>",
         svg,
     )
-    # Largest magnitude first; the axis sits at 230 + 95 = 325; bars are scaled to 91 px.
+    # Largest magnitude first; the axis sits at 320 + 120 = 440; bars are scaled to 80 px.
     assert bars == [
-        ("325.0", "0", "91.0", "#c0392b", "a: +0.5000"),
-        ("279.5", "20", "45.5", "#3461c1", "b: -0.2500"),
-        ("325.0", "40", "18.2", "#c0392b", "c: +0.1000"),
-        ("325.0", "60", "0.5", "#3461c1", "d: +0.0000"),
+        ("440.0", "0", "80.0", "#c0392b", "a: +0.50"),
+        ("400.0", "20", "40.0", "#3461c1", "b: -0.25"),
+        ("440.0", "40", "16.0", "#c0392b", "c: +0.10"),
+        ("440.0", "60", "0.5", "#3461c1", "d: 0.00"),
     ]
-    assert svg.startswith('<svg xmlns="http://www.w3.org/2000/svg" width="420" height="80"')
+    assert svg.startswith('<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 560 80"')
+    # Each bar carries its contribution as a number.
+    assert re.findall(r'font-size="10" text-anchor="\w+">([^<]+)</text>', svg) == [
+        "+0.50",
+        "-0.25",
+        "+0.10",
+        "0.00",
+    ]
     assert re.findall(r'<text x="0" y="\d+" font-size="11">([^<]+)</text>', svg) == [
         "a",
         "b",
         "c",
         "d",
     ]
+
+
+def test_contribution_chart_labels_features_in_words_with_the_invoices_value():
+    svg = contribution_chart(
+        pd.Series({"billed_over_registered_hours": 0.5}),
+        labels={"billed_over_registered_hours": "Billed hours divided by registered visit hours"},
+        values={"billed_over_registered_hours": 3.5},
+        language="sv",
+    )
+    assert re.findall(r'<text x="0" y="\d+" font-size="11">([^<]+)</text>', svg) == [
+        "Billed hours divided by registered visit ho…: 3,50"
+    ]
+    assert ">+0,50</text>" in svg
 
 
 def test_contribution_chart_of_nothing_is_empty_and_labels_are_escaped():

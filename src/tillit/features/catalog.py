@@ -203,16 +203,30 @@ def feature_catalog(config: FeatureConfig | None = None) -> dict[str, dict[str, 
 
     # Peer context.
     for base in PEER_Z_BASES:
-        add(f"{base}_peer_z", "BASE_peer_z", base=base)
+        # The base feature in words (its description up to the first sentence or bracket).
+        c[f"{base}_peer_z"] = {
+            lang: text("feature.BASE_peer_z", lang, base=short_description(c[base][lang]))
+            for lang in ("en", "sv")
+        }
 
     # Hard findings.
     for code in FINDING_CODES:
         c[f"finding_{code}"] = {
-            lang: text("feature.finding_CODE", lang, code=code, label=_label(code, lang))
+            lang: text("feature.finding_CODE", lang, label=_label(code, lang))
             for lang in ("en", "sv")
         }
     add("hard_finding_count", "hard_finding_count")
     return c
+
+
+def short_description(description: str) -> str:
+    """A description's first clause: a chart label or the subject of a longer sentence."""
+    cut = len(description)
+    for stop in (" (", ". ", ": "):
+        at = description.find(stop)
+        if 0 < at < cut:
+            cut = at
+    return description[:cut].rstrip(".")
 
 
 def _label(code: str, lang: str) -> str:

@@ -9,6 +9,8 @@ imports nothing from tillit, so features and review can both use it.
 
 from __future__ import annotations
 
+import math
+import numbers
 import re
 import string
 from collections.abc import Mapping, Sequence
@@ -20,20 +22,26 @@ from tillit.i18n.evidence import EVIDENCE
 from tillit.i18n.features import FEATURES
 from tillit.i18n.providers import EVENTS, PROVIDERS, ROLES
 from tillit.i18n.reasons import FINDINGS, REASONS, SERVICES
-from tillit.i18n.report import CASE_REPORT, PATTERNS, REPORT, TAGS
+from tillit.i18n.report import CASE_REPORT, COLUMNS, PATTERNS, REPORT, TAGS
 from tillit.i18n.rules import NOTE_NAMES, RULES
 from tillit.i18n.types import LANGS, Lang, Tables
 
 __all__ = [
     "LANGS",
     "NAMESPACES",
+    "NBSP",
     "Lang",
     "check_lang",
+    "count",
+    "fill",
     "keys",
     "listing",
+    "money",
+    "number",
     "placeholders",
     "render_parts",
     "rule_in",
+    "share",
     "table_rules_in",
     "text",
     "words",
@@ -54,6 +62,7 @@ NAMESPACES: dict[str, Tables] = {
     "evidence": EVIDENCE,
     "feature": FEATURES,
     "rule": RULES,
+    "column": COLUMNS,
 }
 
 
@@ -63,6 +72,75 @@ def check_lang(lang: str) -> Lang:
         if lang == known:
             return known
     raise ValueError(f"language must be {' or '.join(sorted(LANGS))}, not {lang!r}")
+
+
+# Swedish groups thousands with a space that never breaks a number over two lines.
+NBSP = "\u00a0"
+_SWEDISH_DIGITS = str.maketrans({",": NBSP, ".": ","})
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float | numbers.Real) and not isinstance(value, bool)
+
+
+def number(value: object, lang: str, digits: int = 0) -> str:
+    """A number as the language writes it: `12,345.6` in English, `12 345,6` in Swedish.
+
+    The one place numbers become text on a page (money and shares build on it);
+    a missing value is a dash.
+    """
+    if value is None or not _is_number(value) or math.isnan(float(value)):  # type: ignore[arg-type]
+        return "–"
+    out = f"{float(value):,.{digits}f}"  # type: ignore[arg-type]
+    if out.startswith("-") and not out.strip("-0.,"):
+        out = out[1:]  # no "-0"
+    return out.translate(_SWEDISH_DIGITS) if check_lang(lang) == "sv" else out
+
+
+def money(value: object, lang: str, digits: int = 0) -> str:
+    """An amount with its unit: `12,345 SEK`, `12 345 kr` (the unit never on a line of its own)."""
+    unit = "kr" if check_lang(lang) == "sv" else "SEK"
+    return f"{number(value, lang, digits)}{NBSP}{unit}"
+
+
+def share(value: object, lang: str, digits: int = 0) -> str:
+    """A fraction as a percentage: `45%` in English, `45 %` in Swedish."""
+    if value is None or not _is_number(value) or math.isnan(float(value)):  # type: ignore[arg-type]
+        return "–"
+    percent = number(100 * float(value), lang, digits)  # type: ignore[arg-type]
+    return f"{percent}{NBSP}%" if check_lang(lang) == "sv" else f"{percent}%"
+
+
+def count(n: int, key: str, lang: str, **fields: Any) -> str:
+    """`text(key + ".one")` when n is 1, else `text(key)`: "1 flagged invoice", "2 flagged invoices"."""
+    name = f"{key}.one" if n == 1 else key
+    return text(name, lang, n=n, **fields)
+
+
+class _SwedishFormatter(string.Formatter):
+    """`str.format` whose numbers come out in Swedish: decimal comma, no-break space thousands."""
+
+    def format_field(self, value: Any, format_spec: str) -> str:
+        if not _is_number(value) or (isinstance(value, int) and not format_spec):
+            return super().format_field(value, format_spec)
+        if format_spec[-1:] in ("f", "%", "g") and "," not in format_spec:
+            # Group thousands even where the template did not ask: "13 683,90 kr".
+            cut = format_spec.find(".") if "." in format_spec else len(format_spec) - 1
+            format_spec = format_spec[:cut] + "," + format_spec[cut:]
+        out = super().format_field(value, format_spec)
+        if format_spec.endswith("%"):
+            return out[:-1].translate(_SWEDISH_DIGITS) + NBSP + "%"
+        return out.translate(_SWEDISH_DIGITS)
+
+
+_SV = _SwedishFormatter()
+
+
+def fill(template: str, lang: str, **fields: Any) -> str:
+    """`template.format(**fields)` with numbers written as `lang` writes them."""
+    if check_lang(lang) == "sv":
+        return _SV.format(template, **fields)
+    return template.format(**fields)
 
 
 def _split(key: str) -> tuple[str, str]:
@@ -93,7 +171,7 @@ def text(key: str, lang: str, **fields: Any) -> str:
     if name not in table:
         raise KeyError(f"no text {key!r} in {lang!r}")
     try:
-        return table[name].format(**fields)
+        return fill(table[name], lang, **fields)
     except KeyError as missing:
         raise KeyError(f"text {key!r} needs the field {missing.args[0]!r}") from None
 
@@ -129,9 +207,22 @@ def render_parts(parts: Sequence[Sequence[Any]], lang: str) -> str:
     """Facts as `[key, fields]` parts (see features/evidence.py) in words of `lang`."""
     out = []
     for key, fields in parts:
-        filled = {name: _field(value, lang) for name, value in fields.items()}
+        filled = {name: _field(_coded(name, value, lang), lang) for name, value in fields.items()}
         out.append(text(key, lang, **filled))
     return "".join(out)
+
+
+def _coded(name: str, value: Any, lang: str) -> Any:
+    """A vocabulary code among the facts in words of `lang` (Swedish; English keeps the code)."""
+    if check_lang(lang) == "en" or not isinstance(value, str):
+        return value
+    if name == "service":
+        return words("service", lang).get(value, value)
+    if name.startswith("method"):
+        return words("evidence", lang).get(f"method.{value}", value)
+    if re.fullmatch(r"-?\d+\.\d+", value):  # a number kept as text (minutes of a pair)
+        return value.replace(".", ",")
+    return value
 
 
 def _field(value: Any, lang: str) -> Any:

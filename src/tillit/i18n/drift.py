@@ -17,7 +17,7 @@ DRIFT: Tables = {
         ),
         "features": "The features that moved most",
         "feature_line": (
-            "{description} (<code>{name}</code>): {range}: {ref:.0%} of invoices in the training "
+            '<span title="{name}">{description}</span>: {range}: {ref:.0%} of invoices in the training '
             "months, {month:.0%} this month (PSI {psi:.2f})"
         ),
         "score": "Risk score distribution: PSI {psi:.2f}.",
@@ -53,7 +53,7 @@ DRIFT: Tables = {
         ),
         "features": "Variablerna som rört sig mest",
         "feature_line": (
-            "{description} (<code>{name}</code>): {range}: {ref:.0%} av fakturorna under "
+            '<span title="{name}">{description}</span>: {range}: {ref:.0%} av fakturorna under '
             "träningsmånaderna, {month:.0%} denna månad (PSI {psi:.2f})"
         ),
         "score": "Riskpoängens fördelning: PSI {psi:.2f}.",

@@ -70,23 +70,27 @@ EVIDENCE: Tables = {
         ),
         "stay.closed": "admitted {admitted}, discharged {until}",
         "stay.open": "admitted {admitted}, not discharged by {until}",
+        # How a visit was registered (visits.method).
+        "method.nfc": "key tag",
+        "method.app": "app",
+        "method.manual": "typed in",
     },
     "sv": {
         "billing_after_death": (
-            "brukare {client} avled {died} (clients.deceased_on), före den fakturerade perioden "
+            "brukare {client} avled {died} (enligt brukarregistret), före den fakturerade perioden "
             "{period}; fakturan gäller {billed_hours:.2f} h, {amount_sek:.2f} kr"
         ),
         "visits_after_death": (
-            "brukare {client} avled {died} (clients.deceased_on); {n} besök på fakturan börjar "
+            "brukare {client} avled {died} (enligt brukarregistret); {n} besök på fakturan börjar "
             "efter den dagen: {visits}"
         ),
         "visits_during_hospital_stay": (
             "{n} besök registrerade under hela dagar då brukare {client} låg på sjukhus "
-            "({stays}, hospital_stays): {visits}"
+            "({stays}, enligt sjukhusvistelserna): {visits}"
         ),
         "billed_during_hospital_stay": (
             "brukare {client} låg på sjukhus {hospital_days} hela dag(ar) av {days} under "
-            "{period} (hospital_stays); beviljat {granted_hours:.2f} h för månaden, "
+            "{period} (enligt sjukhusvistelserna); beviljat {granted_hours:.2f} h för månaden, "
             "{home_hours:.2f} h för de {home_days} dag(ar)na hemma; fakturan gäller "
             "{billed_hours:.2f} h"
         ),
@@ -94,7 +98,7 @@ EVIDENCE: Tables = {
         "staff_double_booked.more": " och {more} par till",
         "service_without_grant": (
             "inget beslut om {service} för brukare {client} hos utförare {provider} som gäller "
-            "{period} (grants)"
+            "{period} (enligt biståndsbesluten)"
         ),
         "service_without_grant.others": (
             "; brukarens beslut om {service} den månaden gäller utförare {others}"
@@ -109,15 +113,15 @@ EVIDENCE: Tables = {
             "{expected:.2f} kr ({difference:+.2f} kr)"
         ),
         "billing_outside_contract.applicant": (
-            "utförare {provider} saknar godkännandedatum (providers.approved_on är tomt: "
+            "utförare {provider} saknar godkännandedatum (inget godkännandedatum i utförarregistret: "
             "sökande) men fakturerade perioden {period}"
         ),
         "billing_outside_contract.approved_later": (
-            "utförare {provider} godkändes {approved} (providers.approved_on), efter att den "
+            "utförare {provider} godkändes {approved} (enligt utförarregistret), efter att den "
             "fakturerade perioden {period} slutat"
         ),
         "billing_outside_contract.terminated": (
-            "utförare {provider} avslutades {terminated} (providers.terminated_on), före den "
+            "utförare {provider} avslutades {terminated} (enligt utförarregistret), före den "
             "fakturerade perioden {period}"
         ),
         "duplicate_invoice": (
@@ -131,5 +135,8 @@ EVIDENCE: Tables = {
         ),
         "stay.closed": "inskriven {admitted}, utskriven {until}",
         "stay.open": "inskriven {admitted}, inte utskriven {until}",
+        "method.nfc": "nyckeltagg",
+        "method.app": "app",
+        "method.manual": "inskrivet i efterhand",
     },
 }

@@ -13,6 +13,33 @@ PROVIDERS: Tables = {
             "company, from their invoices this month and the register. A high rank is a reason "
             "to look, not a finding: check each fact in the source named beside it."
         ),
+        "order": (
+            "The order: providers that open the month's report as a case come first, then "
+            "providers with a hard finding on an invoice, then the rest. Within each group the "
+            "provider model's risk is blended half and half with what the invoices show (hard "
+            "findings and money in dispute), so a provider the invoice review found something "
+            "on is never ranked below one with nothing found. The model's own risk is kept "
+            "beside the blended one in provider_risk.csv. The counts of flagged invoices, "
+            "findings and money in dispute are the report's."
+        ),
+        "no_report": (
+            "The month has not been scored with `tillit score` beside this page: the counts of "
+            "flagged invoices are not known (–)."
+        ),
+        "meta": (
+            "Billing month {period} · provider model {model_name} version {model_version} "
+            "({method}) · invoice model version {invoice_model_version} · config {config_hash} "
+            "· data fingerprint {data_fingerprint}"
+        ),
+        "flagged": "Flagged",
+        "with_finding": "Flagged with a finding",
+        "in_dispute": "In dispute (flagged)",
+        "see_report": "its case in the report",
+        "case": "opens the month's report as a case ({flagged} flagged invoices, {dispute} in "
+        "dispute on them)",
+        "findings_on_invoices": "{n:.0f} invoice(s) with a hard finding this month",
+        "dispute": "{dispute} of its billing this month is not backed by registered visits, "
+        "the grant or the tariff",
         "applicants_intro": (
             "Applicants (no approval date) are screened on the register alone: what to look "
             "into before a decision on approval. The decision is made by a person."
@@ -21,7 +48,7 @@ PROVIDERS: Tables = {
         "provider": "Provider",
         "risk": "Risk",
         "invoices": "Invoices",
-        "amount": "Amount (SEK)",
+        "amount": "Invoiced",
         "high_risk": "High-risk invoices",
         "reasons": "Why look",
         "facts": "Facts to check",
@@ -32,8 +59,8 @@ PROVIDERS: Tables = {
         "applicant": "applicant",
         "model": "Model",
         # Reasons, by evidence item.
-        "high_risk_invoice_share": "{n_high:.0f} of {n_invoices:.0f} invoices ({share:.0%}) are high-risk this month",
-        "high_risk_amount_share": "{amount_high:,.0f} SEK ({amount_share:.0%} of its billing) is on high-risk invoices",
+        "high_risk_invoice_share": "{n_high:.0f} of {n_invoices:.0f} invoices ({share:.0%}) have an invoice risk of 0.85 or more this month",
+        "high_risk_amount_share": "{amount_high:,.0f} SEK ({amount_share:.0%} of its billing) is on invoices with a risk of 0.85 or more",
         "mean_invoice_risk": "its invoices' mean risk is {mean_risk:.2f}",
         "hard_finding_share": "{n_finding:.0f} invoice(s) with a hard finding (e.g. billing after death)",
         "high_risk_share_rise": "high-risk share rose to {share:.0%} from {before:.0%} in the previous months",
@@ -60,7 +87,7 @@ PROVIDERS: Tables = {
         "fact_terminated": "terminated on {date}",
         "fact_and": " and ",
         "fact_event": "{date}: {event}{amount} (provider_events)",
-        "fact_invoices": "{n:.0f} invoices this month, {amount:,.0f} SEK; {n_high:.0f} high-risk ({amount_high:,.0f} SEK)",
+        "fact_invoices": "{n:.0f} invoices this month, {amount:,.0f} SEK (invoices)",
         "fact_approved": "registered {registered}, approved {approved}",
         "fact_not_approved": "registered {registered}, not approved (an applicant)",
     },
@@ -72,6 +99,33 @@ PROVIDERS: Tables = {
             "oseriöst företag, utifrån månadens fakturor och registret. En hög placering är skäl "
             "att titta, inte ett konstaterande: kontrollera varje uppgift i källan som anges."
         ),
+        "order": (
+            "Ordningen: utförare som öppnar månadens rapport som ett ärende kommer först, sedan "
+            "utförare med ett fynd på någon faktura, sedan övriga. Inom varje grupp vägs "
+            "utförarmodellens risk lika med vad fakturorna visar (fynd och ifrågasatt belopp), "
+            "så att en utförare där fakturagranskningen hittat något aldrig hamnar under en där "
+            "inget hittats. Modellens egen risk sparas bredvid den sammanvägda i "
+            "provider_risk.csv. Antalen flaggade fakturor, fynd och ifrågasatta belopp är "
+            "rapportens."
+        ),
+        "no_report": (
+            "Månaden har inte bedömts med `tillit score` bredvid den här sidan: antalet flaggade "
+            "fakturor är inte känt (–)."
+        ),
+        "meta": (
+            "Fakturamånad {period} · utförarmodell {model_name} version {model_version} "
+            "({method}) · fakturamodell version {invoice_model_version} · konfiguration "
+            "{config_hash} · dataets fingeravtryck {data_fingerprint}"
+        ),
+        "flagged": "Flaggade",
+        "with_finding": "Flaggade med fynd",
+        "in_dispute": "Ifrågasatt (flaggade)",
+        "see_report": "ärendet i rapporten",
+        "case": "öppnar månadens rapport som ett ärende ({flagged} flaggade fakturor, {dispute} "
+        "ifrågasatt på dem)",
+        "findings_on_invoices": "{n:.0f} faktura/fakturor med ett fynd denna månad",
+        "dispute": "{dispute} av månadens fakturering täcks inte av registrerade besök, beslut "
+        "eller timersättning",
         "applicants_intro": (
             "Sökande (inget godkännandedatum) granskas enbart på registret: vad som bör utredas "
             "före beslut om godkännande. Beslutet fattas av en människa."
@@ -80,7 +134,7 @@ PROVIDERS: Tables = {
         "provider": "Utförare",
         "risk": "Risk",
         "invoices": "Fakturor",
-        "amount": "Belopp (kr)",
+        "amount": "Fakturerat",
         "high_risk": "Fakturor med hög risk",
         "reasons": "Varför titta",
         "facts": "Uppgifter att kontrollera",
@@ -90,8 +144,8 @@ PROVIDERS: Tables = {
         "none": "Inga utförare i listan.",
         "applicant": "sökande",
         "model": "Modell",
-        "high_risk_invoice_share": "{n_high:.0f} av {n_invoices:.0f} fakturor ({share:.0%}) har hög risk denna månad",
-        "high_risk_amount_share": "{amount_high:,.0f} kr ({amount_share:.0%} av faktureringen) gäller fakturor med hög risk",
+        "high_risk_invoice_share": "{n_high:.0f} av {n_invoices:.0f} fakturor ({share:.0%}) har en fakturarisk på 0,85 eller mer denna månad",
+        "high_risk_amount_share": "{amount_high:,.0f} kr ({amount_share:.0%} av faktureringen) gäller fakturor med en risk på 0,85 eller mer",
         "mean_invoice_risk": "fakturornas medelrisk är {mean_risk:.2f}",
         "hard_finding_share": "{n_finding:.0f} faktura/fakturor med ett fast fynd (t.ex. fakturering efter dödsfall)",
         "high_risk_share_rise": "andelen med hög risk steg till {share:.0%} från {before:.0%} månaderna innan",
@@ -110,14 +164,14 @@ PROVIDERS: Tables = {
         "now_revoked": ", återkallad nu",
         "fact_link": (
             "person {person} ({role} här) var {linked_role} i {org} ({linked_id}) från {start}"
-            "{end}; det företaget fick {fate} (provider_persons, providers, provider_events)"
+            "{end}; det företaget fick {fate} (källa: ägar- och styrelseregistret, utförarregistret, registerhändelser)"
         ),
         "fact_until": " till {date}",
         "fact_sanctioned": "sanktion {date}",
         "fact_terminated": "avtalet avslutat {date}",
         "fact_and": " och ",
-        "fact_event": "{date}: {event}{amount} (provider_events)",
-        "fact_invoices": "{n:.0f} fakturor denna månad, {amount:,.0f} kr; {n_high:.0f} med hög risk ({amount_high:,.0f} kr)",
+        "fact_event": "{date}: {event}{amount} (registerhändelser)",
+        "fact_invoices": "{n:.0f} fakturor denna månad, {amount:,.0f} kr (fakturor)",
         "fact_approved": "registrerad {registered}, godkänd {approved}",
         "fact_not_approved": "registrerad {registered}, inte godkänd (sökande)",
     },

@@ -18,7 +18,7 @@ SERVICES: Tables = {
         "night_care": "night care",
     },
     "sv": {
-        "personal_care": "omvårdnad",
+        "personal_care": "personlig omvårdnad",
         "home_service": "serviceinsatser",
         "double_staffing": "dubbelbemanning",
         "night_care": "nattinsatser",
@@ -68,8 +68,8 @@ REASONS: Tables = {
         # Any feature without a template of its own, from its description.
         "generic": "{description}: {value_2} (typical for {service}: {typical_2})",
         # A peer z-score, after the sentence of its base feature.
-        "peer_z.above": "{sentence} ({z} robust standard deviations above comparable invoices)",
-        "peer_z.below": "{sentence} ({z} robust standard deviations below comparable invoices)",
+        "peer_z.above": "{sentence}: far above comparable invoices",
+        "peer_z.below": "{sentence}: far below comparable invoices",
         "nothing_stands_out": "no feature stands out from comparable invoices",
         # A quarantined invoice; the reason is the data contract's rule (in English).
         "cannot_be_scored": "cannot be scored: {reason}",
@@ -115,8 +115,8 @@ REASONS: Tables = {
             "{billed} h fakturerade utan något registrerat besök av insatstypen"
         ),
         "generic": "{description}: {value_2} (typiskt för {service}: {typical_2})",
-        "peer_z.above": "{sentence} ({z} robusta standardavvikelser över jämförbara fakturor)",
-        "peer_z.below": "{sentence} ({z} robusta standardavvikelser under jämförbara fakturor)",
+        "peer_z.above": "{sentence}: långt över jämförbara fakturor",
+        "peer_z.below": "{sentence}: långt under jämförbara fakturor",
         "nothing_stands_out": "inget sticker ut jämfört med liknande fakturor",
         "cannot_be_scored": "kan inte bedömas: {reason}",
     },

@@ -9,13 +9,26 @@ REPORT: Tables = {
         "title": "Invoices to review before payment",
         "period": "Billing month",
         "model": "Model",
+        "run": "run",
+        "config": "config",
         "generated": "Data fingerprint",
         "received": "Invoices received",
         "scored": "Scored",
         "quarantined": "Quarantined (cannot be scored)",
         "flagged": "Flagged for review",
-        "at_stake": "Amount flagged",
-        "currency": " SEK",
+        "at_stake": "Invoiced on the flagged",
+        "in_dispute_card": "In dispute on the flagged",
+        "dispute_line": "{dispute} in dispute on {amount} invoiced on the {flagged} ({share} "
+        "of that money). In dispute is an estimate of the amount not backed by registered "
+        "visits, the grant or the tariff: hours beyond what visits, grant and days at home "
+        "back, times the tariff.",
+        "flagged_n": "{n} flagged invoices",
+        "flagged_n.one": "{n} flagged invoice",
+        "split": "{shown} shown here, {rest} in the appendix",
+        "invoiced": "invoiced",
+        "in_dispute": "In dispute",
+        "found": "What was found",
+        "top_reason": "Top reason",
         "how": "How to read this list",
         "how_text": (
             "Every invoice of the month was scored. The risk score (0–1) ranks invoices: "
@@ -39,12 +52,15 @@ REPORT: Tables = {
         "invoice": "Invoice",
         "client": "Client (pseudonym)",
         "service": "Service",
-        "amount": "Amount (SEK)",
+        "amount": "Amount",
         "risk": "Risk",
         "why": "Why flagged",
         "findings": "Findings",
         "reasons": "Reasons",
-        "chart": "What moved the score (per model; red raises the risk, blue lowers it)",
+        "chart": (
+            "What moved the score, per model: red raises the risk, blue lowers it; after each "
+            "label the invoice's value, on each bar its contribution"
+        ),
         "held": "Quarantined invoices: check by hand before payment",
         "none": "None.",
         "isolation_forest": "Unusualness model (IsolationForest)",
@@ -55,20 +71,34 @@ REPORT: Tables = {
             "belong to them (visits, grants, clients, providers, ...) broke the data contract and "
             'were quarantined, so a finding or reason such as "no registered visit" may reflect '
             "the quarantine rather than the facts. They are marked in the risk list "
-            "(evidence_incomplete, quarantine_rules) and below; check the source rows first."
+            "(columns evidence_incomplete, quarantine_rules) and below; check the source rows "
+            "first."
         ),
     },
     "sv": {
         "title": "Fakturor att granska före utbetalning",
         "period": "Fakturamånad",
         "model": "Modell",
+        "run": "körning",
+        "config": "konfiguration",
         "generated": "Dataets fingeravtryck",
         "received": "Mottagna fakturor",
         "scored": "Bedömda",
         "quarantined": "I karantän (kan inte bedömas)",
         "flagged": "Flaggade för granskning",
-        "at_stake": "Flaggat belopp",
-        "currency": " kr",
+        "at_stake": "Fakturerat på de flaggade",
+        "in_dispute_card": "Ifrågasatt på de flaggade",
+        "dispute_line": "{dispute} ifrågasatt av {amount} fakturerat på {flagged} ({share} av "
+        "beloppet). Ifrågasatt är en uppskattning av den del av beloppet som inte täcks av "
+        "registrerade besök, beslutet eller timersättningen: timmar utöver vad besök, beslut "
+        "och dagar hemma täcker, gånger timersättningen.",
+        "flagged_n": "{n} flaggade fakturor",
+        "flagged_n.one": "{n} flaggad faktura",
+        "split": "{shown} visas här, {rest} i bilagan",
+        "invoiced": "fakturerat",
+        "in_dispute": "Ifrågasatt",
+        "found": "Vad som hittades",
+        "top_reason": "Främsta skäl",
         "how": "Så läser du listan",
         "how_text": (
             "Alla månadens fakturor har bedömts. Riskpoängen (0–1) rangordnar fakturorna: "
@@ -88,16 +118,19 @@ REPORT: Tables = {
         "provider": "Utförare",
         "invoices": "flaggade fakturor",
         "total": "totalt",
-        "rank": "Rang",
+        "rank": "Plats",
         "invoice": "Faktura",
         "client": "Brukare (pseudonym)",
         "service": "Insats",
-        "amount": "Belopp (kr)",
+        "amount": "Belopp",
         "risk": "Risk",
         "why": "Varför flaggad",
         "findings": "Fynd",
         "reasons": "Skäl",
-        "chart": "Vad som påverkade poängen (per modell; rött höjer risken, blått sänker)",
+        "chart": (
+            "Vad som påverkade poängen, per modell: rött höjer risken, blått sänker den; efter "
+            "varje etikett fakturans värde, på varje stapel dess bidrag"
+        ),
         "held": "Fakturor i karantän: kontrollera manuellt före utbetalning",
         "none": "Inga.",
         "isolation_forest": "Avvikelsemodell (IsolationForest)",
@@ -107,8 +140,8 @@ REPORT: Tables = {
             "{n} faktura/fakturor bedömdes med ofullständigt underlag: rader i andra tabeller som "
             "hör till dem (besök, beslut, brukare, utförare, ...) bröt mot datakontraktet och "
             'lades i karantän, så ett fynd eller skäl som "inga registrerade besök" kan bero på '
-            "karantänen och inte på verkligheten. De är markerade i risklistan "
-            "(evidence_incomplete, quarantine_rules) och nedan; kontrollera källraderna först."
+            "karantänen och inte på verkligheten. De är markerade i risklistan och nedan; "
+            "kontrollera källraderna först."
         ),
     },
 }
@@ -138,36 +171,46 @@ CASE_REPORT: Tables = {
     "en": {
         "patterns": "Patterns this month (not findings)",
         "cases": "Review as one case per provider",
-        "case": "provider {p}: {n} flagged invoices, {sek} SEK ({share:.0%} of the flagged); "
-        "findings: {findings}; review as one case",
+        "case": "provider {p}: {flagged}, {sek} invoiced, {dispute} in dispute ({share} of the "
+        "flagged amount); findings: {findings}; review as one case",
         "no_findings": "none (ranked by risk)",
         "bound": "{n} more invoices have a hard finding but are beyond the bound of {b} "
-        "findings flagged beyond the capacity ({sek} SEK): they are listed in risk_list.csv "
+        "findings flagged beyond the capacity ({sek}): they are listed in risk_list.csv "
         "with the finding and 'finding beyond the bound (not flagged)'.",
-        "appendix": "Appendix: flagged invoices shown without details, per provider",
-        "appendix_text": "Details and charts are shown for the first {n} flagged invoices; "
-        "these are in risk_list.parquet / risk_list.csv and explanations.parquet.",
+        "appendix": "Appendix: every provider with an invoice this month",
+        "appendix_text": "The counts are the provider page's. Details and charts are shown "
+        "for the first {n} flagged invoices by rank; the other flagged invoices are listed "
+        "here by id. Every invoice is in risk_list.parquet / risk_list.csv.",
         "provider": "Provider",
         "invoices": "Invoices",
-        "amount": "Amount (SEK)",
-        "ids": "Invoices (by rank)",
+        "amount": "Invoiced",
+        "flagged": "Flagged",
+        "with_finding": "Flagged with a finding",
+        "in_dispute": "In dispute (flagged)",
+        "ids": "Flagged, not shown in detail (by rank)",
+        "see_above": "details above",
     },
     "sv": {
         "patterns": "Mönster denna månad (inte fynd)",
         "cases": "Granska som ett ärende per utförare",
-        "case": "utförare {p}: {n} flaggade fakturor, {sek} kr ({share:.0%} av de flaggade); "
-        "fynd: {findings}; granska som ett ärende",
+        "case": "utförare {p}: {flagged}, {sek} fakturerat, {dispute} ifrågasatt ({share} av "
+        "det flaggade beloppet); fynd: {findings}; granska som ett ärende",
         "no_findings": "inga (rangordnade efter risk)",
         "bound": "{n} fakturor till har ett fynd men ligger utanför gränsen på {b} fynd "
-        "utöver kapaciteten ({sek} kr): de finns i risk_list.csv med fyndet och "
-        "'finding beyond the bound (not flagged)'.",
-        "appendix": "Bilaga: flaggade fakturor utan detaljer, per utförare",
-        "appendix_text": "Detaljer och diagram visas för de första {n} flaggade fakturorna; "
-        "dessa finns i risk_list.parquet / risk_list.csv och explanations.parquet.",
+        "utöver kapaciteten ({sek}): de finns i risklistan (risk_list.csv) med fyndet och "
+        "markeringen att de ligger utanför gränsen.",
+        "appendix": "Bilaga: alla utförare med en faktura denna månad",
+        "appendix_text": "Antalen är desamma som på utförarsidan. Detaljer och diagram visas "
+        "för de första {n} flaggade fakturorna i rangordning; övriga flaggade fakturor listas "
+        "här med nummer. Alla fakturor finns i risklistan (risk_list.parquet / risk_list.csv).",
         "provider": "Utförare",
         "invoices": "Fakturor",
-        "amount": "Belopp (kr)",
-        "ids": "Fakturor (i rangordning)",
+        "amount": "Fakturerat",
+        "flagged": "Flaggade",
+        "with_finding": "Flaggade med fynd",
+        "in_dispute": "Ifrågasatt (flaggade)",
+        "ids": "Flaggade, inte visade i detalj (i rangordning)",
+        "see_above": "detaljer ovan",
     },
 }
 
@@ -212,5 +255,63 @@ PATTERNS: Tables = {
         "why_cleared": (
             "tidigare granskningar friade {cleared:.0%} av {reviews:.0f} fakturor med fyndet"
         ),
+    },
+}
+
+# The risk list's columns and coded values as a Swedish spreadsheet shows them
+# (review/score.py `spreadsheet_risk_list`; the English CSV keeps the codes, as the
+# Parquet does in both languages).
+COLUMNS: Tables = {
+    "en": {
+        "invoice_id": "Invoice",
+        "provider_id": "Provider",
+        "client_id": "Client (pseudonym)",
+        "period": "Billing month",
+        "service_type": "Service",
+        "amount_sek": "Amount (SEK)",
+        "hours_in_dispute": "Hours in dispute",
+        "amount_in_dispute_sek": "Amount in dispute (SEK)",
+        "status": "Status",
+        "risk_score": "Risk score",
+        "rank": "Rank",
+        "flagged": "Flagged",
+        "why_flagged": "Why flagged",
+        "findings": "Findings",
+        "reasons": "Reasons",
+        "model_name": "Model",
+        "model_version": "Model version",
+        "run_id": "Run",
+        "evidence_incomplete": "Evidence incomplete",
+        "quarantine_rules": "Quarantine rules of the evidence",
+        "status.scored": "scored",
+        "status.quarantined": "quarantined",
+        "yes": "yes",
+        "no": "no",
+    },
+    "sv": {
+        "invoice_id": "Faktura",
+        "provider_id": "Utförare",
+        "client_id": "Brukare (pseudonym)",
+        "period": "Fakturamånad",
+        "service_type": "Insats",
+        "amount_sek": "Belopp (kr)",
+        "hours_in_dispute": "Ifrågasatta timmar",
+        "amount_in_dispute_sek": "Ifrågasatt belopp (kr)",
+        "status": "Status",
+        "risk_score": "Riskpoäng",
+        "rank": "Plats",
+        "flagged": "Flaggad",
+        "why_flagged": "Varför flaggad",
+        "findings": "Fynd",
+        "reasons": "Skäl",
+        "model_name": "Modell",
+        "model_version": "Modellversion",
+        "run_id": "Körning",
+        "evidence_incomplete": "Ofullständigt underlag",
+        "quarantine_rules": "Karantänregler för underlaget",
+        "status.scored": "bedömd",
+        "status.quarantined": "i karantän",
+        "yes": "ja",
+        "no": "nej",
     },
 }

@@ -67,6 +67,13 @@ PROVIDER_RISK_COLUMNS = (
     "high_risk_amount_sek",
     "n_hard_finding",
     "high_risk_invoice_share",
+    # The report's counts (NA when the month was not scored beside this page).
+    "n_flagged",
+    "n_flagged_with_finding",
+    "flagged_amount_in_dispute_sek",
+    "amount_in_dispute_sek",
+    "is_case",
+    "model_risk",
     "reasons",
     "facts",
     "model_name",
@@ -95,11 +102,18 @@ class ProvidersOutcome:
 
 
 def invoice_scores(
-    features: pd.DataFrame, model: RiskModel | None, finding_floor: float = 0.9
+    features: pd.DataFrame,
+    model: RiskModel | None,
+    finding_floor: float = 0.9,
+    findings: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """Per invoice: the invoice model's risk, or without a model the hard findings alone."""
+    """Per invoice: the invoice model's risk (without a model the hard findings alone) and
+    the money in dispute (`review.dispute`)."""
+    from tillit.review.dispute import hours_and_money_in_dispute
+
     finding = features["hard_finding_count"].to_numpy() > 0
     risk = np.where(finding, finding_floor, 0.0) if model is None else model.risk(features)
+    dispute = hours_and_money_in_dispute(features, findings)["amount_in_dispute_sek"]
     return pd.DataFrame(
         {
             "invoice_id": features["invoice_id"].to_numpy(),
@@ -108,6 +122,7 @@ def invoice_scores(
             "amount_sek": features["amount_sek"].to_numpy(),
             "risk_score": np.asarray(risk, dtype="float64"),
             "has_hard_finding": finding,
+            "amount_in_dispute_sek": dispute.to_numpy(dtype="float64"),
         }
     )
 
@@ -440,10 +455,11 @@ def _providers_into(
 ) -> dict[str, Any]:
     from tillit.features import build_features
     from tillit.features.providers import register_profile
-    from tillit.modelling.provider_model import provider_months
+    from tillit.modelling.provider_model import invoice_side_priority, provider_months
     from tillit.ops import tracking
     from tillit.review.provider_report import (
         fact_texts,
+        invoice_side_reasons,
         rank_within_parts,
         reason_texts,
         render_providers_page,
@@ -506,7 +522,9 @@ def _providers_into(
         feature_set = build_features(tables, missing, config.features)
         if invoice_model is not None:
             invoice_model.check_features(feature_set.features)
-        parts.append(invoice_scores(feature_set.features, invoice_model, floor))
+        parts.append(
+            invoice_scores(feature_set.features, invoice_model, floor, feature_set.findings)
+        )
     scores = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
     lap("invoice_features_and_scores")
     register = register_profile(tables, period, config.features)
@@ -518,8 +536,13 @@ def _providers_into(
             f"no {'applicants' if applicants_only else 'providers'} to list for {period} in "
             f"{data_dir}"
         )
-    risk = model.risk(months)
+    model_risk = model.risk(months)
     contributions = model.reason_contributions(months)
+    month_run = (
+        _shared_score_run(final, period, invoice_ref, fingerprint) if not applicants_only else None
+    )
+    months = _with_report_counts(months, month_run)
+    tier, risk = invoice_side_priority(months, model_risk)
     lap("provider_risk")
     reasons = reason_texts(
         months,
@@ -529,11 +552,22 @@ def _providers_into(
         config.providers.n_reasons,
         config.features.provider_event_window_days,
         config.features.client_growth_window_months,
+        exclude=("hard_finding_share",),
     )
+    # The invoice side's words first (they decide the group); its count of invoices with a
+    # finding replaces the model's share-of-findings reason, which would say it twice.
+    reasons = [
+        [*found, *model_reasons]
+        for found, model_reasons in zip(
+            invoice_side_reasons(months, language), reasons, strict=True
+        )
+    ]
     facts = fact_texts(months, register.links, register.events, language)
     table = months.assign(
         part=np.where(months["n_invoices"] > 0, "invoices_and_register", "register_only"),
         risk_score=risk,
+        model_risk=np.round(model_risk, 12),
+        tier=tier,
         reasons_list=reasons,
         facts_list=facts,
         reasons=[" | ".join(r) for r in reasons],
@@ -545,8 +579,15 @@ def _providers_into(
     table["rank"] = rank_within_parts(table)
     table = table.sort_values(["part", "rank"], kind="stable").reset_index(drop=True)
     output = table.loc[:, list(PROVIDER_RISK_COLUMNS)]
-    for column in ("amount_sek", "high_risk_amount_sek"):
+    for column in (
+        "amount_sek",
+        "high_risk_amount_sek",
+        "amount_in_dispute_sek",
+        "flagged_amount_in_dispute_sek",
+    ):
         output[column] = output[column].round(2)
+    for column in ("n_flagged", "n_flagged_with_finding"):
+        output[column] = output[column].astype("Int64")
     for column in ("n_invoices", "n_high_risk", "n_hard_finding"):
         output[column] = output[column].astype("int64")
     run_info = {
@@ -559,7 +600,7 @@ def _providers_into(
         "data_fingerprint": fingerprint,
     }
     href = _risk_list_href(final, period)
-    page = render_providers_page(table, run_info, language, href)
+    page = render_providers_page(table, run_info, language, href, counted=month_run is not None)
     outputs = {
         "provider_risk.parquet": write_frame(output, work / "provider_risk.parquet"),
         "provider_risk.csv": write_frame(output, work / "provider_risk.csv"),
@@ -597,14 +638,11 @@ def _providers_into(
     return manifest
 
 
-def _shared_risk_list(
+def _shared_score_run(
     final: Path, period: str, invoice_ref: ModelRef | None, fingerprint: str
-) -> pd.DataFrame | None:
-    """The invoice scores of `score-<period>` beside OUT, when made by the same model from the same data.
-
-    `tillit score` has then already built the month's features and scored them:
-    the scorecard reads its risk list instead of doing it again.
-    """
+) -> tuple[pd.DataFrame, dict[str, Any]] | None:
+    """The risk list and manifest of `score-<period>` beside OUT, when made by the same model
+    from the same data (the only risk list whose counts the page may show as the report's)."""
     import json
 
     folder = Path(final).resolve().parent / f"score-{period}"
@@ -621,9 +659,28 @@ def _shared_risk_list(
     )
     if not same:
         return None
-    risk_list = read_frame(risk_path)
+    return read_frame(risk_path), manifest
+
+
+def _shared_risk_list(
+    final: Path, period: str, invoice_ref: ModelRef | None, fingerprint: str
+) -> pd.DataFrame | None:
+    """The invoice scores of `score-<period>` beside OUT, when made by the same model from the same data.
+
+    `tillit score` has then already built the month's features and scored them:
+    the scorecard reads its risk list instead of doing it again.
+    """
+    shared = _shared_score_run(final, period, invoice_ref, fingerprint)
+    if shared is None:
+        return None
+    risk_list = shared[0]
     scored = risk_list[risk_list["status"] == "scored"]
     risk = scored["risk_score"].astype("float64").to_numpy()
+    dispute = (
+        scored["amount_in_dispute_sek"].astype("float64").fillna(0.0).to_numpy()
+        if "amount_in_dispute_sek" in scored
+        else np.zeros(len(scored))
+    )
     return pd.DataFrame(
         {
             "invoice_id": scored["invoice_id"].astype("str").to_numpy(),
@@ -633,8 +690,36 @@ def _shared_risk_list(
             "risk_score": risk,
             "has_hard_finding": scored["findings"].fillna("").astype("str").str.len().to_numpy()
             > 0,
+            "amount_in_dispute_sek": dispute,
         }
     )
+
+
+def _with_report_counts(
+    months: pd.DataFrame, month_run: tuple[pd.DataFrame, dict[str, Any]] | None
+) -> pd.DataFrame:
+    """The month's rows with the report's counts per provider: flagged, with a finding, in
+    dispute, and whether the report opens with the provider as a case (NA: not scored)."""
+    from tillit.review.triage import flagged_per_provider
+
+    out = months.copy()
+    if month_run is None:
+        out["n_flagged"] = np.nan
+        out["n_flagged_with_finding"] = np.nan
+        out["flagged_amount_in_dispute_sek"] = np.nan
+        out["is_case"] = False
+        return out
+    risk_list, manifest = month_run
+    counts = flagged_per_provider(risk_list).set_index("provider_id")
+    ids = out["provider_id"].astype("str")
+    out["n_flagged"] = ids.map(counts["flagged_invoices"]).astype("float64").fillna(0.0)
+    out["n_flagged_with_finding"] = ids.map(counts["with_finding"]).astype("float64").fillna(0.0)
+    out["flagged_amount_in_dispute_sek"] = (
+        ids.map(counts["amount_in_dispute_sek"]).astype("float64").fillna(0.0)
+    )
+    cases = {str(case["provider_id"]) for case in manifest.get("triage", {}).get("cases", [])}
+    out["is_case"] = ids.isin(cases).to_numpy()
+    return out
 
 
 def _load_provider_model(client: Any, store: Path, ref: ModelRef) -> ProviderRiskModel:

@@ -210,7 +210,7 @@ def _score_into(
     lap("drift")
     outputs = {
         "risk_list.parquet": write_frame(risk_list, out / "risk_list.parquet"),
-        "risk_list.csv": write_frame(risk_list, out / "risk_list.csv"),
+        "risk_list.csv": _write_risk_list_csv(risk_list, out / "risk_list.csv", language),
         "explanations.parquet": write_frame(scored.explanations, out / "explanations.parquet"),
     }
     html = render_report(
@@ -222,6 +222,7 @@ def _score_into(
         model.blend.finding_floor,
         drift_section=_drift_section(drift, drift_note, language, config),
         detailed_invoices=scoring.report_detailed_invoices,
+        descriptions=feature_catalog(config.features),
     )
     outputs["drift.json"] = write_json(
         drift_payload(drift, drift_note, ref.version), out / "drift.json"
@@ -279,6 +280,16 @@ def _score_into(
     if drift is not None:
         _log_drift(store, ref, drift, out / "drift.json")
     return manifest
+
+
+def _write_risk_list_csv(risk_list: pd.DataFrame, path: Path, language: str) -> Path:
+    """English: today's CSV. Swedish: Swedish headers and values, as Swedish Excel opens it."""
+    from tillit.data.io import SWEDISH_EXCEL
+    from tillit.review.score import spreadsheet_risk_list
+
+    if language == "sv":
+        return write_frame(spreadsheet_risk_list(risk_list, language), path, dialect=SWEDISH_EXCEL)
+    return write_frame(risk_list, path)
 
 
 def _log_drift(store: Path, ref: Any, drift: DriftReport, drift_file: Path) -> None:

@@ -83,6 +83,7 @@ MONTH_COLUMNS = (
     "hard_finding_share",
     "high_risk_share_before",
     "high_risk_share_rise",
+    "amount_in_dispute_sek",
 )
 
 
@@ -112,6 +113,8 @@ def provider_months(
         finding=invoices["has_hard_finding"].astype(bool).to_numpy(),
     )
     inv["high_amount"] = np.where(inv["high"], inv["amount_sek"], 0.0)
+    if "amount_in_dispute_sek" not in inv:
+        inv["amount_in_dispute_sek"] = 0.0
     per = (
         inv.groupby(["provider_id", "period"], sort=True)
         .agg(
@@ -121,6 +124,7 @@ def provider_months(
             high_risk_amount_sek=("high_amount", "sum"),
             n_hard_finding=("finding", "sum"),
             mean_invoice_risk=("risk_score", "mean"),
+            amount_in_dispute_sek=("amount_in_dispute_sek", "sum"),
         )
         .reset_index()
     )
@@ -250,6 +254,45 @@ class ProviderRiskModel:
         applicant = months["is_applicant"].to_numpy(bool) & (months["n_invoices"].to_numpy() == 0)
         fitted = self.logistic_.predict_proba(self.evidence(months).to_numpy())[:, 1]
         return np.round(np.where(applicant, weighted, fitted), 12)
+
+
+# How the page orders providers (the ranking rule; the model's risk is not changed by it).
+# What the invoice review found: invoices with a hard finding, full at this many...
+FINDINGS_FULL = 5.0
+# ... and money in dispute (review/dispute.py), full at this many SEK.
+DISPUTE_FULL_SEK = 50_000.0
+# The model's share of the blend within a group; the invoice side has the rest.
+MODEL_SHARE = 0.5
+
+
+def invoice_side_priority(
+    months: pd.DataFrame, model_risk: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The page's order: (group, priority in [0, 1]), from the model's risk and what was found.
+
+    Why: the provider model learns from few labelled months and can rank a provider low
+    whose invoices the same month's review found billing after death on. The auditors'
+    two pages must tell one story, so what the invoice side found decides the group and
+    the model orders within it; the model's own risk stays as it is (`model_risk`).
+
+    Group 2: the provider opens the month's report as a case (`is_case`); group 1: at
+    least one invoice with a hard finding; group 0: nothing found. Within a group the
+    priority blends the model's risk (MODEL_SHARE) with the invoice side's evidence,
+    half invoices with a finding (full at FINDINGS_FULL) and half money in dispute
+    (full at DISPUTE_FULL_SEK). Priority = (group + blend) / 3, so it orders like the
+    groups. Applicants (no invoices) keep the model's register risk.
+    """
+    risk = np.asarray(model_risk, dtype="float64")
+    findings = months["n_hard_finding"].astype("float64").fillna(0.0).to_numpy()
+    dispute = months["amount_in_dispute_sek"].astype("float64").fillna(0.0).to_numpy()
+    is_case = months.get("is_case", pd.Series(False, index=months.index))
+    case = is_case.astype(bool).to_numpy()
+    group = np.where(case, 2, np.where(findings > 0, 1, 0)).astype("int64")
+    found = 0.5 * _sat(findings, FINDINGS_FULL) + 0.5 * _sat(dispute, DISPUTE_FULL_SEK)
+    blend = MODEL_SHARE * risk + (1.0 - MODEL_SHARE) * found
+    priority = (group + blend) / 3.0
+    applicant = months["n_invoices"].to_numpy() == 0
+    return np.where(applicant, 0, group), np.round(np.where(applicant, risk, priority), 12)
 
 
 def fit_logistic(e: pd.DataFrame, labels: np.ndarray, seed: int = 0) -> Any:
@@ -417,6 +460,7 @@ __all__ = [
     "ProviderTraining",
     "evidence",
     "fit_logistic",
+    "invoice_side_priority",
     "labels_from_reviews",
     "provider_months",
     "single_rule_scores",

@@ -13,12 +13,8 @@ from typing import Any, cast
 
 import pandas as pd
 
-from tillit.i18n import listing, words
+from tillit.i18n import count, fill, listing, money, number, share, words
 from tillit.review.triage import pattern_sentence
-
-
-def _money(value: float) -> str:
-    return f"{value:,.0f}".replace(",", " ")
 
 
 def opening_sections(summary: Mapping[str, Any], language: str) -> list[str]:
@@ -35,10 +31,14 @@ def opening_sections(summary: Mapping[str, Any], language: str) -> list[str]:
         html.append(
             "<p>"
             + escape(
-                w["bound"].format(
+                fill(
+                    w["bound"],
+                    language,
                     n=beyond,
                     b=summary.get("findings_bound", 0),
-                    sek=_money(float(summary.get("amount_findings_beyond_bound_sek", 0.0))),
+                    sek=money(
+                        float(summary.get("amount_findings_beyond_bound_sek", 0.0)), language
+                    ),
                 )
             )
             + "</p>"
@@ -54,11 +54,14 @@ def opening_sections(summary: Mapping[str, Any], language: str) -> list[str]:
                 ", ".join(f"{short.get(code, code)} ({n})" for code, n in found.items())
                 or w["no_findings"]
             )
-            line = w["case"].format(
+            line = fill(
+                w["case"],
+                language,
                 p=case["provider_id"],
-                n=case["flagged_invoices"],
-                sek=_money(float(case["amount_sek"])),
-                share=float(case["share_of_flagged"]),
+                flagged=count(int(case["flagged_invoices"]), "report.flagged_n", language),
+                sek=money(float(case["amount_sek"]), language),
+                dispute=money(float(case.get("amount_in_dispute_sek", 0.0)), language),
+                share=share(float(case.get("share_of_flagged_amount", 0.0)), language),
                 findings=text,
             )
             provider = escape(str(case["provider_id"]))
@@ -68,27 +71,60 @@ def opening_sections(summary: Mapping[str, Any], language: str) -> list[str]:
     return html
 
 
-def appendix(rest: pd.DataFrame, detailed: int, language: str) -> list[str]:
-    """One row per provider for the flagged invoices shown without details."""
-    if rest.empty:
+def appendix(
+    per_provider: pd.DataFrame,
+    rest: pd.DataFrame,
+    detailed: int,
+    language: str,
+    with_section: set[str] | frozenset[str] = frozenset(),
+) -> list[str]:
+    """One row per provider with an invoice on the list: its counts and where its flagged are.
+
+    A provider without a section of its own above gets its anchor `provider-<id>` here,
+    so every link from the provider page lands on the provider's counts.
+    """
+    # Providers whose only invoices are quarantined are in the quarantine section.
+    per_provider = per_provider[per_provider["invoices"] > 0]
+    if per_provider.empty:
         return []
     w = words("case", language)
+    order = per_provider.assign(
+        _rank=per_provider["best_rank"].astype("float64").fillna(float("inf"))
+    ).sort_values(["_rank", "amount_total_sek", "provider_id"], ascending=[True, False, True])
     rest = rest.sort_values("rank", kind="stable")
-    grouped = rest.groupby("provider_id", sort=False)
+    rest_ids = {
+        str(provider_id): part["invoice_id"].astype("str").tolist()
+        for provider_id, part in rest.groupby("provider_id", sort=False)
+    }
     rows = []
-    for provider_id, part in grouped:
-        ids = part["invoice_id"].astype("str").tolist()
-        shown = listing(ids[:12], len(ids), language)
+    for r in order.itertuples(index=False):
+        provider = str(r.provider_id)
+        ids = rest_ids.get(provider, [])
+        where = listing(ids[:12], len(ids), language)
+        if provider in with_section:
+            link = f"<a href='#provider-{escape(provider)}'>{escape(w['see_above'])}</a>"
+            where = f"{escape(where)}{'; ' if where else ''}{link}"
+            anchor = ""
+        else:
+            where = escape(where)
+            anchor = f" id='provider-{escape(provider)}'"
         rows.append(
-            f"<tr><td>{escape(str(provider_id))}</td><td class='num'>{len(part)}</td>"
-            f"<td class='num'>{_money(float(part['amount_sek'].sum()))}</td>"
-            f"<td>{escape(shown)}</td></tr>"
+            f"<tr{anchor}><td>{escape(provider)}</td>"
+            f"<td class='num'>{number(r.invoices, language)}</td>"
+            f"<td class='num'>{money(r.amount_total_sek, language)}</td>"
+            f"<td class='num'>{number(r.flagged_invoices, language)}</td>"
+            f"<td class='num'>{number(r.with_finding, language)}</td>"
+            f"<td class='num'>{money(r.amount_in_dispute_sek, language)}</td>"
+            f"<td>{where}</td></tr>"
         )
+    columns = ("provider", "invoices", "amount", "flagged", "with_finding", "in_dispute", "ids")
+    numeric = {"invoices", "amount", "flagged", "with_finding", "in_dispute"}
     return [
-        f"<h2>{escape(w['appendix'])}</h2><p>{escape(w['appendix_text'].format(n=detailed))}</p>",
-        "<table><tr>"
-        + "".join(f"<th>{escape(w[c])}</th>" for c in ("provider", "invoices", "amount", "ids"))
-        + "</tr>"
+        f"<h2 id='appendix'>{escape(w['appendix'])}</h2>"
+        f"<p>{escape(fill(w['appendix_text'], language, n=detailed))}</p>",
+        "<table><thead><tr>"
+        + "".join(f"<th{' class=num' if c in numeric else ''}>{escape(w[c])}</th>" for c in columns)
+        + "</tr></thead><tbody>"
         + "".join(rows)
-        + "</table>",
+        + "</tbody></table>",
     ]

@@ -42,7 +42,7 @@ import numpy as np
 import pandas as pd
 
 from tillit.config import DriftConfig, ReviewConfig
-from tillit.i18n import text, words
+from tillit.i18n import fill, text, words
 
 PROPORTION_FLOOR = 1e-4
 
@@ -213,10 +213,10 @@ def range_words(bin_range: tuple[float | None, float | None], language: str) -> 
     if low is None and high is None:
         return w["range_any"]
     if low is None:
-        return w["range_below"].format(high=_number(float(high)))  # type: ignore[arg-type]
+        return w["range_below"].format(high=_number(float(high), language))  # type: ignore[arg-type]
     if high is None:
-        return w["range_above"].format(low=_number(low))
-    return w["range_between"].format(low=_number(low), high=_number(high))
+        return w["range_above"].format(low=_number(low, language))
+    return w["range_between"].format(low=_number(low, language), high=_number(high, language))
 
 
 def rate_p_value(count: int, n: int, reference_rate: float) -> float:
@@ -395,20 +395,26 @@ def drift_section_html(
     largest = float(listed["psi"].max()) if len(listed) else 0.0
     parts = [f"<h2>{escape(w['title'])}</h2>"]
     if report.drifted:
-        parts.append(f"<p><b>{escape(w['moved'].format(training=training))}</b></p>")
-        said = [text(key, language, **fields) for key, fields in report.warning_parts]
+        parts.append(f"<p><b>{escape(fill(w['moved'], language, training=training))}</b></p>")
+        said = [
+            text(key, language, **_worded(fields, language)) for key, fields in report.warning_parts
+        ]
         items = said if len(said) == len(report.warnings) else report.warnings
         parts.append("<ul>" + "".join(f"<li>{escape(x)}</li>" for x in items) + "</ul>")
     else:
         parts.append(
-            "<p>" + escape(w["stable"].format(max_psi=largest, score_psi=report.score_psi)) + "</p>"
+            "<p>"
+            + escape(fill(w["stable"], language, max_psi=largest, score_psi=report.score_psi))
+            + "</p>"
         )
     parts.append(f"<p>{escape(w['features'])}:</p><ul>")
     for row in listed.head(top).itertuples():
         description = FEATURE_DESCRIPTIONS.get(row.feature, {}).get(language, row.feature)
         parts.append(
             "<li>"
-            + w["feature_line"].format(
+            + fill(
+                w["feature_line"],
+                language,
                 description=escape(description.rstrip(".")),
                 name=escape(row.feature),
                 range=escape(range_words(row.moved_bin, language)),
@@ -419,11 +425,14 @@ def drift_section_html(
             + "</li>"
         )
     parts.append("</ul>")
-    parts.append(f"<p>{escape(w['score'].format(psi=report.score_psi))} ")
+    parts.append(f"<p>{escape(fill(w['score'], language, psi=report.score_psi))} ")
     parts.append(
         escape(
-            w["flagged"].format(
-                month=report.flagged_share, reference=report.reference_flagged_share
+            fill(
+                w["flagged"],
+                language,
+                month=report.flagged_share,
+                reference=report.reference_flagged_share,
             )
         )
         + "</p>"
@@ -431,7 +440,29 @@ def drift_section_html(
     return "\n".join(parts)
 
 
-def _number(value: float) -> str:
+def _worded(fields: dict[str, Any], language: str) -> dict[str, Any]:
+    """A warning's feature names and finding codes in words, for a Swedish page."""
+    if language == "en":
+        return fields
+    import re
+
+    from tillit.features import FEATURE_DESCRIPTIONS
+    from tillit.features.catalog import short_description
+
+    out = dict(fields)
+    if "names" in out:
+        names = str(out["names"])
+        for feature in sorted(FEATURE_DESCRIPTIONS, key=len, reverse=True):
+            if feature in names:
+                said = short_description(FEATURE_DESCRIPTIONS[feature][language]).lower()
+                names = names.replace(feature, said)
+        out["names"] = re.sub(r"(\d)\.(\d)", r"\1,\2", names)
+    if "finding" in out:
+        out["finding"] = words("pattern", language).get(str(out["finding"]), out["finding"])
+    return out
+
+
+def _number(value: float, language: str = "en") -> str:
     if pd.isna(value):
         return "–"
-    return f"{value:.4g}"
+    return fill("{value:.4g}", language, value=float(value))

@@ -14,8 +14,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tillit.i18n import LANGS, words
+from tillit.i18n import LANGS, fill, money, number, words
 from tillit.modelling.provider_model import REGISTER_KEYS
+from tillit.review.style import PAGE_CSS
 
 # The scorecard's words, register events and roles: views of tillit.i18n's
 # `provider.*`, `event.*` and `role.*`, where every Swedish and English string lives.
@@ -44,14 +45,19 @@ def reason_texts(
     n_reasons: int,
     event_window_days: int,
     growth_months: int,
+    exclude: Sequence[str] = (),
 ) -> list[list[str]]:
-    """The top evidence items that raise each provider's risk, in words."""
+    """The top evidence items that raise each provider's risk, in words (`exclude`: unsaid)."""
     text = TEXT[language]
     reg = dict(zip(REGISTER_KEYS, register_columns, strict=True))
     out: list[list[str]] = []
     for i, (_, r) in enumerate(months.iterrows()):
         row = contributions.iloc[i]
-        top = [name for name in row.sort_values(ascending=False).index if row[name] > 1e-9]
+        top = [
+            name
+            for name in row.sort_values(ascending=False).index
+            if row[name] > 1e-9 and name not in exclude
+        ]
         values = {
             "n_high": r["n_high_risk"],
             "n_invoices": r["n_invoices"],
@@ -77,7 +83,7 @@ def reason_texts(
             "days": event_window_days,
             "growth_months": growth_months,
         }
-        out.append([text[name].format(**values) for name in top[:n_reasons]])
+        out.append([fill(text[name], language, **values) for name in top[:n_reasons]])
     return out
 
 
@@ -96,37 +102,41 @@ def fact_texts(
     for r in months.itertuples(index=False):
         facts: list[str] = []
         if bool(r.is_applicant):
-            facts.append(text["fact_not_approved"].format(registered=_day(r.registered_on)))
+            facts.append(
+                fill(text["fact_not_approved"], language, registered=_day(r.registered_on))
+            )
         else:
             facts.append(
-                text["fact_approved"].format(
-                    registered=_day(r.registered_on), approved=_day(r.approved_on)
+                fill(
+                    text["fact_approved"],
+                    language,
+                    registered=_day(r.registered_on),
+                    approved=_day(r.approved_on),
                 )
             )
         if r.n_invoices > 0:
-            facts.append(
-                text["fact_invoices"].format(
-                    n=r.n_invoices,
-                    amount=r.amount_sek,
-                    n_high=r.n_high_risk,
-                    amount_high=r.high_risk_amount_sek,
-                )
-            )
+            facts.append(fill(text["fact_invoices"], language, n=r.n_invoices, amount=r.amount_sek))
         for link in links_of.get((r.provider_id, r.period), pd.DataFrame()).itertuples(index=False):
             fates = []
             if pd.notna(link.linked_sanctioned_on):
-                fates.append(text["fact_sanctioned"].format(date=_day(link.linked_sanctioned_on)))
+                fates.append(
+                    fill(text["fact_sanctioned"], language, date=_day(link.linked_sanctioned_on))
+                )
             if pd.notna(link.linked_terminated_on):
-                fates.append(text["fact_terminated"].format(date=_day(link.linked_terminated_on)))
+                fates.append(
+                    fill(text["fact_terminated"], language, date=_day(link.linked_terminated_on))
+                )
             facts.append(
-                text["fact_link"].format(
+                fill(
+                    text["fact_link"],
+                    language,
                     person=link.person_id,
                     role=_roles(link.role, language),
                     linked_role=_roles(link.linked_role, language),
                     org=link.linked_org_number,
                     linked_id=link.linked_provider_id,
                     start=_day(link.linked_from),
-                    end=text["fact_until"].format(date=_day(link.linked_to))
+                    end=fill(text["fact_until"], language, date=_day(link.linked_to))
                     if pd.notna(link.linked_to)
                     else "",
                     fate=text["fact_and"].join(fates),
@@ -134,9 +144,11 @@ def fact_texts(
             )
         shown = events_of.get((r.provider_id, r.period), pd.DataFrame())
         for event in shown.head(MAX_EVENT_FACTS).itertuples(index=False):
-            amount = f", {event.amount_sek:,.0f} SEK" if pd.notna(event.amount_sek) else ""
+            amount = f", {money(event.amount_sek, language)}" if pd.notna(event.amount_sek) else ""
             facts.append(
-                text["fact_event"].format(
+                fill(
+                    text["fact_event"],
+                    language,
                     date=_day(event.event_date),
                     event=names.get(event.event_type, event.event_type),
                     amount=amount,
@@ -148,16 +160,33 @@ def fact_texts(
     return out
 
 
-_CSS = """
-body { font-family: system-ui, sans-serif; margin: 2em; color: #222; max-width: 80em; }
-table { border-collapse: collapse; width: 100%; margin-bottom: 2em; }
-th, td { border-bottom: 1px solid #ccc; padding: 0.4em; text-align: left; vertical-align: top; }
-th { background: #f3f3f3; }
-td.num { text-align: right; white-space: nowrap; }
-ul { margin: 0; padding-left: 1.2em; }
-.meta { color: #555; font-size: 0.9em; }
-@media print { body { margin: 0; } a { color: inherit; } }
-"""
+def invoice_side_reasons(months: pd.DataFrame, language: str) -> list[list[str]]:
+    """What the invoice review found per provider, in words: the case, findings, money in dispute.
+
+    Said first on the page because it decides the provider's group
+    (`provider_model.invoice_side_priority`).
+    """
+    text = TEXT[language]
+    out: list[list[str]] = []
+    for r in months.itertuples(index=False):
+        said: list[str] = []
+        if bool(getattr(r, "is_case", False)):
+            said.append(
+                fill(
+                    text["case"],
+                    language,
+                    flagged=number(r.n_flagged, language),
+                    dispute=money(r.flagged_amount_in_dispute_sek, language),
+                )
+            )
+        if r.n_hard_finding > 0:
+            said.append(fill(text["findings_on_invoices"], language, n=r.n_hard_finding))
+        if r.amount_in_dispute_sek >= 0.5:
+            said.append(
+                fill(text["dispute"], language, dispute=money(r.amount_in_dispute_sek, language))
+            )
+        out.append(said)
+    return out
 
 
 def _list(items: Sequence[str], empty: str) -> str:
@@ -166,25 +195,37 @@ def _list(items: Sequence[str], empty: str) -> str:
     return "<ul>" + "".join(f"<li>{html.escape(item)}</li>" for item in items) + "</ul>"
 
 
+def _count(value: object, language: str) -> str:
+    return "–" if pd.isna(value) else number(value, language)
+
+
 def _rows(table: pd.DataFrame, language: str, risk_list_href: str | None) -> str:
     text = TEXT[language]
     rows = []
     for r in table.itertuples(index=False):
-        name = f"{html.escape(r.provider_id)}<br><span class='meta'>{html.escape(r.org_number)}"
+        name = (
+            f"<b>{html.escape(r.provider_id)}</b><br><span class='meta'>{html.escape(r.org_number)}"
+        )
         name += f", {html.escape(r.legal_form)}</span>"
         if risk_list_href and r.n_invoices > 0:
             anchor = f"#provider-{r.provider_id}" if risk_list_href.endswith(".html") else ""
             href = html.escape(f"{risk_list_href}{anchor}", quote=True)
-            name += f"<br><a href='{href}'>{html.escape(text['see_invoices'])}</a>"
+            label = (
+                text["see_report"] if bool(getattr(r, "is_case", False)) else text["see_invoices"]
+            )
+            name += f"<br><a href='{href}'>{html.escape(label)}</a>"
+        dispute = getattr(r, "flagged_amount_in_dispute_sek", np.nan)
         rows.append(
-            "<tr>"
+            f"<tr id='provider-{html.escape(r.provider_id)}'>"
             f"<td class='num'>{int(r.rank)}</td><td>{name}</td>"
-            f"<td class='num'>{r.risk_score:.3f}</td>"
-            f"<td class='num'>{int(r.n_invoices)}</td>"
-            f"<td class='num'>{r.amount_sek:,.0f}</td>"
-            f"<td class='num'>{int(r.n_high_risk)}</td>"
-            f"<td>{_list(list(r.reasons_list), text['no_reasons'])}</td>"
-            f"<td>{_list(list(r.facts_list), text['no_facts'])}</td>"
+            f"<td class='num'>{number(r.risk_score, language, 3)}</td>"
+            f"<td class='num'>{number(r.n_invoices, language)}</td>"
+            f"<td class='num'>{money(r.amount_sek, language)}</td>"
+            f"<td class='num'>{_count(getattr(r, 'n_flagged', np.nan), language)}</td>"
+            f"<td class='num'>{_count(getattr(r, 'n_flagged_with_finding', np.nan), language)}</td>"
+            f"<td class='num'>{'–' if pd.isna(dispute) else money(dispute, language)}</td>"
+            f"<td class='reasons'>{_list(list(r.reasons_list), text['no_reasons'])}</td>"
+            f"<td class='facts'>{_list(list(r.facts_list), text['no_facts'])}</td>"
             "</tr>"
         )
     return "".join(rows)
@@ -195,6 +236,7 @@ def render_providers_page(
     run_info: Mapping[str, Any],
     language: str,
     risk_list_href: str | None,
+    counted: bool = True,
 ) -> str:
     """One self-contained page: ranked providers, then applicants, each with reasons and facts.
 
@@ -203,12 +245,15 @@ def render_providers_page(
         run_info: period, model name and version, config hash, data fingerprint.
         language: en or sv.
         risk_list_href: relative link to the month's invoice risk list, when one exists.
+        counted: whether the flagged counts are the month's report's (else shown as –).
     """
     text = TEXT[language]
-    head = (
-        f"<th>{text['rank']}</th><th>{text['provider']}</th><th>{text['risk']}</th>"
-        f"<th>{text['invoices']}</th><th>{text['amount']}</th><th>{text['high_risk']}</th>"
-        f"<th>{text['reasons']}</th><th>{text['facts']}</th>"
+    numeric = ("rank", "risk", "invoices", "amount", "flagged", "with_finding", "in_dispute")
+    head = "".join(
+        f"<th class='num'>{html.escape(text[c])}</th>"
+        if c in numeric
+        else f"<th>{html.escape(text[c])}</th>"
+        for c in (*numeric[:1], "provider", *numeric[1:], "reasons", "facts")
     )
     sections = []
     for part, title, intro in (
@@ -219,19 +264,34 @@ def render_providers_page(
         if rows.empty and (part == "register_only" or len(table)):
             continue  # no applicants, or only applicants were asked for
         body = (
-            f"<table><thead><tr>{head}</tr></thead><tbody>"
+            f"<table class='providers'><thead><tr>{head}</tr></thead><tbody>"
             f"{_rows(rows, language, risk_list_href)}</tbody></table>"
             if len(rows)
             else f"<p>{html.escape(text['none'])}</p>"
         )
-        sections.append(
-            f"<h2>{html.escape(text[title])}</h2><p>{html.escape(text[intro])}</p>{body}"
+        notes = f"<p>{html.escape(text[intro])}</p>"
+        if part == "invoices_and_register":
+            notes += f"<p>{html.escape(text['order'])}</p>"
+            if not counted:
+                notes += f"<p>{html.escape(text['no_report'])}</p>"
+        sections.append(f"<h2>{html.escape(text[title])}</h2>{notes}{body}")
+    fields = {
+        name: run_info.get(name, "")
+        for name in (
+            "period",
+            "model_name",
+            "model_version",
+            "method",
+            "invoice_model_version",
+            "config_hash",
+            "data_fingerprint",
         )
-    meta = ", ".join(f"{k}: {v}" for k, v in run_info.items())
+    }
+    meta = fill(text["meta"], language, **{k: str(v) for k, v in fields.items()})
     title = f"{text['title']} {run_info.get('period', '')}"
     return (
         f'<!DOCTYPE html>\n<html lang="{language}">\n<head>\n<meta charset="utf-8">\n'
-        f"<title>{html.escape(title)}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n"
+        f"<title>{html.escape(title)}</title>\n<style>{PAGE_CSS}</style>\n</head>\n<body>\n"
         f"<h1>{html.escape(title)}</h1>\n<p class='meta'>{html.escape(meta)}</p>\n"
         + "\n".join(sections)
         + "\n</body>\n</html>\n"
@@ -243,11 +303,23 @@ def rank_within_parts(table: pd.DataFrame) -> np.ndarray:
     ranks = np.zeros(len(table), dtype="int64")
     for part in table["part"].unique():
         rows = np.flatnonzero(table["part"].to_numpy() == part)
+        group = table["tier"].to_numpy()[rows] if "tier" in table else np.zeros(len(rows))
         order = np.lexsort(
-            (table["provider_id"].to_numpy()[rows], -table["risk_score"].to_numpy()[rows])
+            (
+                table["provider_id"].to_numpy()[rows],
+                -table["risk_score"].to_numpy()[rows],
+                -group,
+            )
         )
         ranks[rows[order]] = np.arange(1, len(rows) + 1)
     return ranks
 
 
-__all__ = ["TEXT", "fact_texts", "rank_within_parts", "reason_texts", "render_providers_page"]
+__all__ = [
+    "TEXT",
+    "fact_texts",
+    "invoice_side_reasons",
+    "rank_within_parts",
+    "reason_texts",
+    "render_providers_page",
+]

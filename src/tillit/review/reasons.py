@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from tillit.features.catalog import MAD_TO_SD, feature_catalog
-from tillit.i18n import LANGS, Lang, check_lang, placeholders, text, words
+from tillit.i18n import LANGS, Lang, check_lang, number, placeholders, share, text, words
 
 Language = Lang
 
@@ -24,17 +24,19 @@ Language = Lang
 SERVICE_NAMES: dict[str, dict[str, str]] = {lang: dict(words("service", lang)) for lang in LANGS}
 
 
-def _num(value: float, digits: int = 1) -> str:
+def _num(value: float, digits: int = 1, language: str = "en") -> str:
+    """A value as the language writes it, without trailing zeros below 1 000."""
     if pd.isna(value):
         return "–"
     if abs(value) >= 1000:
-        return f"{value:,.0f}".replace(",", " ")
+        return number(value, language, 0)
     text = f"{value:.{digits}f}"
-    return text.rstrip("0").rstrip(".") if "." in text else text
+    text = text.rstrip("0").rstrip(".") if "." in text else text
+    return number(float(text), language, len(text.partition(".")[2]))
 
 
-def _pct(value: float) -> str:
-    return "–" if pd.isna(value) else f"{100 * value:.0f} %"
+def _pct(value: float, language: str = "en") -> str:
+    return share(value, language)
 
 
 # Features with a sentence of their own (`reason.<feature>` in tillit.i18n), and the
@@ -59,22 +61,23 @@ _VARIANTS: dict[str, tuple[str, Callable[[Mapping[str, Any]], bool]]] = {
 }
 
 
-# How each field a reason template may name is formatted from (row, value, median, service).
-_FIELDS: dict[str, Callable[[Mapping[str, Any], float, float, str], str]] = {
-    "service": lambda r, v, m, s: s,
-    "billed": lambda r, v, m, s: _num(r["billed_hours"]),
-    "registered": lambda r, v, m, s: _num(r["registered_visit_hours"]),
-    "granted": lambda r, v, m, s: _num(r["granted_hours"]),
-    "amount": lambda r, v, m, s: _num(r["amount_sek"]),
-    "value": lambda r, v, m, s: _num(v),
-    "value_0": lambda r, v, m, s: _num(v, 0),
-    "value_2": lambda r, v, m, s: _num(v, 2),
-    "value_3": lambda r, v, m, s: _num(v, 3),
-    "value_pct": lambda r, v, m, s: _pct(v),
-    "typical": lambda r, v, m, s: _num(m),
-    "typical_2": lambda r, v, m, s: _num(m, 2),
-    "typical_3": lambda r, v, m, s: _num(m, 3),
-    "typical_pct": lambda r, v, m, s: _pct(m),
+# How each field a reason template may name is formatted from (row, value, median,
+# service, language).
+_FIELDS: dict[str, Callable[[Mapping[str, Any], float, float, str, str], str]] = {
+    "service": lambda r, v, m, s, lang: s,
+    "billed": lambda r, v, m, s, lang: _num(r["billed_hours"], 1, lang),
+    "registered": lambda r, v, m, s, lang: _num(r["registered_visit_hours"], 1, lang),
+    "granted": lambda r, v, m, s, lang: _num(r["granted_hours"], 1, lang),
+    "amount": lambda r, v, m, s, lang: _num(r["amount_sek"], 1, lang),
+    "value": lambda r, v, m, s, lang: _num(v, 1, lang),
+    "value_0": lambda r, v, m, s, lang: _num(v, 0, lang),
+    "value_2": lambda r, v, m, s, lang: _num(v, 2, lang),
+    "value_3": lambda r, v, m, s, lang: _num(v, 3, lang),
+    "value_pct": lambda r, v, m, s, lang: _pct(v, lang),
+    "typical": lambda r, v, m, s, lang: _num(m, 1, lang),
+    "typical_2": lambda r, v, m, s, lang: _num(m, 2, lang),
+    "typical_3": lambda r, v, m, s, lang: _num(m, 3, lang),
+    "typical_pct": lambda r, v, m, s, lang: _pct(m, lang),
 }
 
 
@@ -88,7 +91,9 @@ def _needs(key: str, language: str) -> tuple[str, ...]:
 def _fill(
     key: str, language: str, row: Mapping[str, Any], value: float, median: float, service: str
 ) -> dict[str, str]:
-    return {name: _FIELDS[name](row, value, median, service) for name in _needs(key, language)}
+    return {
+        name: _FIELDS[name](row, value, median, service, language) for name in _needs(key, language)
+    }
 
 
 def _templated(
@@ -189,8 +194,9 @@ def reason_sentence(
     if base != feature and base in row:
         z = float(row[feature])
         sentence = reason_sentence(base, row, base_median, language, descriptions=descriptions)
+        # The distance in spreads is for the model; the auditor checks the value and the norm.
         side = "above" if z > 0 else "below"
-        return text(f"reason.peer_z.{side}", language, sentence=sentence, z=_num(abs(z)))
+        return text(f"reason.peer_z.{side}", language, sentence=sentence)
     value = float(row[feature])
     if feature in _TEMPLATED:
         return _templated(feature, row, language, value, median, service)

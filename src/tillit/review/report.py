@@ -8,34 +8,20 @@ from typing import Any
 
 import pandas as pd
 
-from tillit.i18n import table_rules_in, words
+from tillit.features.catalog import feature_catalog, short_description
+from tillit.i18n import count, fill, money, number, share, table_rules_in, text, words
 from tillit.review.casereport import appendix, opening_sections
+from tillit.review.style import PAGE_CSS
+from tillit.review.triage import flagged_per_provider
 
-_CSS = """
-body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:2rem;color:#1a1a1a;max-width:1100px}
-h1{font-size:1.6rem;margin-bottom:.2rem} h2{font-size:1.25rem;margin-top:2rem;border-bottom:2px solid #ddd}
-h3{font-size:1.05rem;margin:1.4rem 0 .4rem;background:#f3f3f3;padding:.3rem .5rem}
-.meta{color:#555;font-size:.85rem}
-.cards{display:flex;flex-wrap:wrap;gap:.8rem;margin:1rem 0}
-.card{border:1px solid #ccc;border-radius:6px;padding:.6rem .9rem;min-width:150px}
-.card b{display:block;font-size:1.35rem}
-table{border-collapse:collapse;width:100%;font-size:.85rem} th,td{border:1px solid #ddd;padding:.3rem .45rem;vertical-align:top;text-align:left}
-th{background:#fafafa} td.num{text-align:right;white-space:nowrap}
-.invoice{border:1px solid #ccc;border-radius:6px;padding:.5rem .8rem;margin:.6rem 0;page-break-inside:avoid;break-inside:avoid}
-.invoice .head{display:flex;gap:1.2rem;flex-wrap:wrap;font-size:.9rem}
-.tag{display:inline-block;border-radius:4px;padding:0 .35rem;font-size:.8rem;margin-right:.3rem;border:1px solid #999}
-.tag.finding{background:#fde2e1;border-color:#c0392b} .tag.random{background:#e8f0fe;border-color:#3461c1}
-.tag.capacity{background:#fff4d6;border-color:#b7950b} .tag.quarantined{background:#eee}
-ul{margin:.3rem 0 .3rem 1.1rem;padding:0} li{margin:.15rem 0}
-.finding-list li{color:#8e1f14}
-.charts{display:flex;flex-wrap:wrap;gap:1rem} .charts div{flex:1;min-width:300px}
-.charts p{font-size:.8rem;margin:.2rem 0;color:#444}
-@media print{body{margin:0;max-width:none} h2{page-break-after:avoid} .invoice{border-color:#999}}
-"""
+# What each feature means, by name and language (`feature_catalog(config)`).
+Descriptions = Mapping[str, Mapping[str, str]]
+# Look first and the case list cut a finding or a reason to one line of this many characters.
+ONE_LINE = 160
 
 
-def _money(value: float) -> str:
-    return "–" if pd.isna(value) else f"{value:,.0f}".replace(",", " ")
+def _money(value: float, language: str = "en") -> str:
+    return "–" if pd.isna(value) else money(value, language)
 
 
 _TAG_CLASSES = {
@@ -68,29 +54,78 @@ def _bullets(text: str, css: str = "") -> str:
     return f"<ul{cls}>" + "".join(f"<li>{escape(i)}</li>" for i in items) + "</ul>"
 
 
-def contribution_chart(contributions: pd.Series, width: int = 420, bar_height: int = 16) -> str:
-    """An inline SVG bar chart of signed contributions (largest magnitude first)."""
+def one_line(text: object, limit: int = ONE_LINE) -> str:
+    """The first item of a ` | `-joined list, cut to one line (`…` when cut)."""
+    first = str(text).split(" | ")[0].strip() if pd.notna(text) else ""
+    first = first[:1].upper() + first[1:]
+    return first if len(first) <= limit else first[: limit - 1].rstrip() + "…"
+
+
+def chart_label(feature: str, language: str, descriptions: Descriptions | None = None) -> str:
+    """A feature in words for a chart: its catalog description's first clause."""
+    if feature.startswith("finding_"):
+        return text(f"finding.{feature.removeprefix('finding_')}", language)
+    catalog = descriptions if descriptions is not None else _default_catalog()
+    described = catalog.get(feature, {}).get(language)
+    return short_description(described) if described else feature
+
+
+def _default_catalog() -> Descriptions:
+    global _CATALOG
+    if _CATALOG is None:
+        _CATALOG = feature_catalog()
+    return _CATALOG
+
+
+_CATALOG: Descriptions | None = None
+
+
+def contribution_chart(
+    contributions: pd.Series,
+    width: int = 560,
+    bar_height: int = 16,
+    labels: Mapping[str, str] | None = None,
+    language: str = "en",
+    values: Mapping[str, float] | None = None,
+) -> str:
+    """An inline SVG bar chart of signed contributions (largest magnitude first).
+
+    Each bar is labelled in words (`labels`, by feature; the name when missing) and
+    carries its contribution as a number, so the chart reads printed in black and white.
+    """
     if contributions.empty:
         return ""
     top = contributions.reindex(contributions.abs().sort_values(ascending=False).index)
-    label_width = 230
+    label_width = 320
     scale = max(float(top.abs().max()), 1e-12)
     half = (width - label_width) / 2
     rows = []
     for i, (feature, value) in enumerate(top.items()):
         y = i * (bar_height + 4)
-        length = abs(float(value)) / scale * (half - 4)
+        length = abs(float(value)) / scale * (half - 40)
         x = label_width + half if value >= 0 else label_width + half - length
         color = "#c0392b" if value > 0 else "#3461c1"
+        label = (labels or {}).get(str(feature), str(feature))
+        shown = label if len(label) <= 44 else label[:43].rstrip() + "…"
+        if values is not None and feature in values:
+            # The invoice's own value after the words, never cut off.
+            shown += ": " + number(float(values[feature]), language, 2)
+        figure = number(float(value), language, 2)
+        figure = f"+{figure}" if float(value) > 0 else figure
+        text_x = x + length + 3 if value >= 0 else x - 3
+        anchor = "start" if value >= 0 else "end"
         rows.append(
-            f'<text x="0" y="{y + bar_height - 4}" font-size="11">{escape(str(feature)[:38])}</text>'
+            f'<text x="0" y="{y + bar_height - 4}" font-size="11">{escape(shown)}</text>'
             f'<rect x="{x:.1f}" y="{y}" width="{max(length, 0.5):.1f}" height="{bar_height}" fill="{color}">'
-            f"<title>{escape(str(feature))}: {float(value):+.4f}</title></rect>"
+            f"<title>{escape(label)}: {escape(figure)}</title></rect>"
+            f'<text x="{text_x:.1f}" y="{y + bar_height - 4}" font-size="10" '
+            f'text-anchor="{anchor}">{escape(figure)}</text>'
         )
     height = len(top) * (bar_height + 4)
     axis = label_width + half
     return (
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img">'
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '
+        f'width="{width}" height="{height}" role="img">'
         f'<line x1="{axis}" y1="0" x2="{axis}" y2="{height}" stroke="#888"/>'
         + "".join(rows)
         + "</svg>"
@@ -107,12 +142,14 @@ def render_report(
     chart_features: int = 6,
     drift_section: str = "",
     detailed_invoices: int | None = None,
+    descriptions: Descriptions | None = None,
 ) -> str:
     """The whole HTML page as a string; `drift_section` (HTML) follows the reading guide.
 
     Only the first `detailed_invoices` flagged invoices (by rank; all when None) get
-    details and charts; the rest are listed in a per-provider appendix, so the page
-    stays small however many invoices a month flags.
+    details and charts; the rest are listed in the appendix, which has a row (and an
+    anchor `provider-<id>`) for every provider with an invoice on the list, so every
+    link from the provider page lands, and says where each provider's flagged invoices are.
     """
     t = words("report", language)
     flagged = risk_list[risk_list["flagged"] & (risk_list["status"] == "scored")]
@@ -121,25 +158,36 @@ def render_report(
         flagged = flagged.sort_values("rank", kind="stable").head(detailed_invoices)
     held = risk_list[risk_list["status"] == "quarantined"]
     period = str(run_info.get("period", ""))
+    per_provider = flagged_per_provider(risk_list)
+    dispute = float(summary.get("amount_in_dispute_flagged_sek", 0.0) or 0.0)
+    flagged_amount = float(summary["amount_flagged_sek"])
     cards = [
-        (t["received"], f"{summary['invoices_received']:,}".replace(",", " ")),
-        (t["scored"], f"{summary['invoices_scored']:,}".replace(",", " ")),
-        (t["quarantined"], str(summary["invoices_quarantined"])),
-        (t["flagged"], str(summary["flagged"])),
-        (
-            t["at_stake"],
-            _money(float(summary["amount_flagged_sek"])) + t["currency"],
-        ),
+        (t["received"], number(summary["invoices_received"], language)),
+        (t["scored"], number(summary["invoices_scored"], language)),
+        (t["quarantined"], number(summary["invoices_quarantined"], language)),
+        (t["flagged"], number(summary["flagged"], language)),
+        (t["at_stake"], _money(flagged_amount, language)),
+        (t["in_dispute_card"], _money(dispute, language)),
     ]
+    dispute_line = text(
+        "report.dispute_line",
+        language,
+        dispute=_money(dispute, language),
+        amount=_money(flagged_amount, language),
+        flagged=count(int(summary["flagged"]), "report.flagged_n", language),
+        share=share(dispute / flagged_amount if flagged_amount > 0 else 0.0, language),
+    )
+    how = fill(t["how_text"], language, k=summary["capacity_k"], floor=finding_floor)
     html = [
         "<!DOCTYPE html>",
         f'<html lang="{language}"><head><meta charset="utf-8">',
         f"<title>{escape(t['title'])} – {escape(period)}</title>",
-        f"<style>{_CSS}</style></head><body>",
+        f"<style>{PAGE_CSS}</style></head><body>",
         f"<h1>{escape(t['title'])}</h1>",
         f'<p class="meta">{escape(t["period"])}: <b>{escape(period)}</b> · {escape(t["model"])}: '
         f"{escape(run_info.get('model_name', ''))} v{escape(str(run_info.get('model_version', '')))} "
-        f"(run {escape(str(run_info.get('run_id', ''))[:12])}) · config {escape(run_info.get('config_hash', ''))} · "
+        f"({escape(t['run'])} {escape(str(run_info.get('run_id', ''))[:12])}) · "
+        f"{escape(t['config'])} {escape(run_info.get('config_hash', ''))} · "
         f"{escape(t['generated'])} {escape(run_info.get('data_fingerprint', ''))}</p>",
         '<div class="cards">'
         + "".join(
@@ -147,13 +195,15 @@ def render_report(
             for label, value in cards
         )
         + "</div>",
-        f"<h2>{escape(t['how'])}</h2><p>{t['how_text'].format(k=summary['capacity_k'], floor=finding_floor)}</p>",
+        f'<p class="lead">{escape(dispute_line)}</p>',
+        f"<h2>{escape(t['how'])}</h2><p>{how}</p>",
     ]
     html += opening_sections(summary, language)
     if "evidence_incomplete" in risk_list and risk_list["evidence_incomplete"].any():
         n_incomplete = int(risk_list["evidence_incomplete"].sum())
         html.append(
-            f"<h2>{escape(t['incomplete'])}</h2><p>{escape(t['incomplete_text'].format(n=n_incomplete))}</p>"
+            f"<h2>{escape(t['incomplete'])}</h2>"
+            f"<p>{escape(fill(t['incomplete_text'], language, n=n_incomplete))}</p>"
         )
     if drift_section:
         html.append(drift_section)
@@ -164,76 +214,112 @@ def render_report(
         html.append(f"<p>{escape(t['none'])}</p>")
     providers = (
         flagged.groupby("provider_id")
-        .agg(best_rank=("rank", "min"), total=("amount_sek", "sum"), n=("invoice_id", "size"))
+        .agg(best_rank=("rank", "min"), n=("invoice_id", "size"))
         .sort_values(["best_rank"])
     )
+    counts = per_provider.set_index("provider_id")
     # Each invoice's contributions per scorer, split once rather than filtered per invoice.
     contributions = {
-        (str(invoice_id), str(scorer)): part.set_index("feature")["contribution"]
+        (str(invoice_id), str(scorer)): part.set_index("feature")
         for (invoice_id, scorer), part in explanations.groupby(["invoice_id", "scorer"], sort=False)
     }
+    labels = {
+        str(feature): chart_label(str(feature), language, descriptions)
+        for feature in explanations["feature"].unique()
+    }
     for provider_id, row in providers.iterrows():
+        c = counts.loc[provider_id]
+        n_all, n_shown = int(c["flagged_invoices"]), int(row["n"])
+        how_many = count(n_all, "report.flagged_n", language)
+        if n_shown < n_all:
+            how_many += (
+                " (" + text("report.split", language, shown=n_shown, rest=n_all - n_shown) + ")"
+            )
         html.append(
-            f'<h3 id="provider-{escape(str(provider_id))}">{escape(t["provider"])} {escape(str(provider_id))} · '
-            f"{int(row['n'])} {escape(t['invoices'])} · {escape(t['total'])} {_money(row['total'])}</h3>"
+            f'<h3 class="case" id="provider-{escape(str(provider_id))}">{escape(t["provider"])} '
+            f"{escape(str(provider_id))} · {escape(how_many)} · "
+            f"{escape(_money(c['amount_sek'], language))} {escape(t['invoiced'])} · "
+            f"{escape(_money(c['amount_in_dispute_sek'], language))} "
+            f"{escape(t['in_dispute'].lower())}</h3>"
         )
         for _, invoice in flagged[flagged["provider_id"] == provider_id].iterrows():
-            html.append(_invoice_block(invoice, contributions, t, chart_features, language))
+            html.append(_invoice_block(invoice, contributions, t, chart_features, language, labels))
     rest = all_flagged[~all_flagged["invoice_id"].isin(flagged["invoice_id"])]
-    html += appendix(rest, len(flagged), language)
+    detailed = set(providers.index.astype("str"))
+    html += appendix(per_provider, rest, len(flagged), language, detailed)
     html.append(f"<h2>{escape(t['held'])}</h2>")
     if held.empty:
         html.append(f"<p>{escape(t['none'])}</p>")
     else:
         html.append(
-            "<table><tr>"
+            "<table><thead><tr>"
             + "".join(
                 f"<th>{escape(t[c])}</th>"
                 for c in ("invoice", "provider", "client", "amount", "reasons")
             )
-            + "</tr>"
+            + "</tr></thead><tbody>"
             + "".join(
                 f"<tr><td>{escape(str(r.invoice_id))}</td><td>{escape(str(r.provider_id))}</td>"
-                f"<td>{escape(str(r.client_id))}</td><td class='num'>{_money(r.amount_sek)}</td>"
+                f"<td>{escape(str(r.client_id))}</td><td class='num'>{_money(r.amount_sek, language)}</td>"
                 f"<td>{escape(str(r.reasons))}</td></tr>"
                 for r in held.itertuples()
             )
-            + "</table>"
+            + "</tbody></table>"
         )
     html.append("</body></html>")
     return "\n".join(html) + "\n"
 
 
+def _found(row: Any, t: Mapping[str, str]) -> str:
+    """The finding in one line, and the top reason in one line under it."""
+    parts = []
+    if str(row.findings or "").strip():
+        parts.append(f"<span>{escape(one_line(row.findings))}</span>")
+    if str(row.reasons or "").strip():
+        parts.append(
+            f"<span class='sub'>{escape(t['top_reason'])}: {escape(one_line(row.reasons))}</span>"
+        )
+    return "".join(parts)
+
+
 def _first_table(rows: pd.DataFrame, t: Mapping[str, str], language: str) -> str:
     head = "".join(
-        f"<th>{escape(t[c])}</th>"
-        for c in ("rank", "invoice", "provider", "service", "amount", "risk", "why")
+        f"<th class='num'>{escape(t[c])}</th>"
+        if c in ("rank", "amount", "in_dispute")
+        else f"<th>{escape(t[c])}</th>"
+        for c in ("rank", "invoice", "provider", "amount", "in_dispute", "found", "why")
     )
     body = "".join(
-        f"<tr><td class='num'>{int(r.rank)}</td><td><a href='#inv-{escape(str(r.invoice_id))}'>"
-        f"{escape(str(r.invoice_id))}</a></td><td>{escape(str(r.provider_id))}</td>"
-        f"<td>{escape(_service(r.service_type, language))}</td><td class='num'>{_money(r.amount_sek)}</td>"
-        f"<td class='num'>{r.risk_score:.3f}</td><td>{_tags(r.why_flagged, language)}</td></tr>"
+        f"<tr><td class='num'>{int(r.rank)}</td><td class='id'><a href='#inv-{escape(str(r.invoice_id))}'>"
+        f"{escape(str(r.invoice_id))}</a></td><td>{escape(str(r.provider_id))}<span class='sub'>"
+        f"{escape(_service(r.service_type, language))}</span></td>"
+        f"<td class='num'>{_money(r.amount_sek, language)}</td>"
+        f"<td class='num'>{_money(r.amount_in_dispute_sek, language)}</td>"
+        f"<td>{_found(r, t)}</td><td>{_tags(r.why_flagged, language)}</td></tr>"
         for r in rows.itertuples()
     )
-    return f"<table><tr>{head}</tr>{body}</table>"
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
 def _invoice_block(
     invoice: pd.Series,
-    explanations: dict[tuple[str, str], pd.Series],
+    explanations: dict[tuple[str, str], pd.DataFrame],
     t: Mapping[str, str],
     n_features: int,
     language: str,
+    labels: Mapping[str, str] | None = None,
 ) -> str:
     invoice_id = str(invoice["invoice_id"])
     charts = []
     for scorer in ("lightgbm", "isolation_forest"):
-        top = explanations.get((invoice_id, scorer))
-        if top is None or top.empty:
+        part = explanations.get((invoice_id, scorer))
+        if part is None or part.empty:
             continue
+        top = part["contribution"]
         top = top.reindex(top.abs().sort_values(ascending=False).index[:n_features])
-        charts.append(f"<div><p>{escape(t[scorer])}</p>{contribution_chart(top)}</div>")
+        values = part["feature_value"].to_dict()
+        chart = contribution_chart(top, labels=labels, language=language, values=values)
+        charts.append(f"<div><p>{escape(t[scorer])}</p>{chart}</div>")
     findings = _bullets(invoice["findings"], "finding-list")
     reasons = _bullets(invoice["reasons"])
     return (
@@ -242,8 +328,9 @@ def _invoice_block(
         f"<span>{escape(t['invoice'])} <b>{escape(invoice_id)}</b></span>"
         f"<span>{escape(t['client'])} {escape(str(invoice['client_id']))}</span>"
         f"<span>{escape(t['service'])} {escape(_service(invoice['service_type'], language))}</span>"
-        f"<span>{escape(t['amount'])} <b>{_money(invoice['amount_sek'])}</b></span>"
-        f"<span>{escape(t['risk'])} <b>{invoice['risk_score']:.3f}</b></span>"
+        f"<span>{escape(t['amount'])} <b>{_money(invoice['amount_sek'], language)}</b></span>"
+        f"<span>{escape(t['in_dispute'])} <b>{_money(invoice.get('amount_in_dispute_sek'), language)}</b></span>"
+        f"<span>{escape(t['risk'])} <b>{number(invoice['risk_score'], language, 3)}</b></span>"
         f"<span>{_tags(invoice['why_flagged'], language)}</span></div>"
         + (f"<b>{escape(t['findings'])}</b>{findings}" if findings else "")
         + (f"<b>{escape(t['reasons'])}</b>{reasons}" if reasons else "")

@@ -24,9 +24,10 @@ from pandera.typing import Series
 
 from tillit.config import ReviewConfig, ScoringConfig
 from tillit.features.catalog import FINDING_CODES, FINDING_COLUMNS
-from tillit.i18n import render_parts, rule_in, text
+from tillit.i18n import render_parts, rule_in, text, words
 from tillit.modelling.evaluate import random_check_seed
 from tillit.modelling.risk_model import RiskModel
+from tillit.review.dispute import hours_and_money_in_dispute
 from tillit.review.reasons import Descriptions, combine_contributions, peer_medians, top_reasons
 from tillit.review.triage import (
     WHY_BEYOND_BOUND,
@@ -50,6 +51,9 @@ INVOICE_COLUMNS = ("invoice_id", "provider_id", "client_id", "period", "service_
 HELD_COLUMNS = (*INVOICE_COLUMNS, "reason")
 RISK_LIST_COLUMNS = (
     *INVOICE_COLUMNS,
+    # The estimate of the amount not backed by visits, grant or tariff (review/dispute.py).
+    "hours_in_dispute",
+    "amount_in_dispute_sek",
     "status",
     "risk_score",
     "rank",
@@ -71,6 +75,7 @@ class RiskList(pa.DataFrameModel):
     risk_score: Series[float] = pa.Field(ge=0, le=1, nullable=True)
     rank: Series[pd.Int64Dtype] = pa.Field(ge=1, nullable=True)
     flagged: Series[bool]
+    amount_in_dispute_sek: Series[float] = pa.Field(ge=0, nullable=True)
     # Added by `tillit score` (quarantine lineage): rows of other tables that were this
     # invoice's evidence broke the contract; which rules, as `table: rule; ...`.
     evidence_incomplete: Optional[Series[bool]]  # noqa: UP045 (Pandera reads Optional)
@@ -136,6 +141,32 @@ class ScoredMonth:
     summary: dict[str, float]
     # Demoted finding types stated as patterns, and providers to review as one case.
     triage: dict[str, list[dict[str, object]]] = field(default_factory=dict)
+
+
+def spreadsheet_risk_list(risk_list: pd.DataFrame, language: str) -> pd.DataFrame:
+    """The risk list as a spreadsheet in `language` shows it: headers and coded values in words.
+
+    English keeps the codes (the CSV has always had them); Swedish names the columns,
+    service types, statuses, reasons for flagging and yes/no in Swedish. Written with
+    the Swedish Excel dialect, numbers get a decimal comma there.
+    """
+    if language == "en":
+        return risk_list
+    names = words("column", language)
+    tags = words("tag", language)
+    services = words("service", language)
+    out = risk_list.copy()
+    out["service_type"] = out["service_type"].map(lambda v: services.get(str(v), v))
+    out["status"] = out["status"].map(lambda v: names.get(f"status.{v}", v))
+    out["why_flagged"] = out["why_flagged"].map(
+        lambda v: "; ".join(tags.get(p.strip(), p.strip()) for p in str(v).split(";") if p.strip())
+    )
+    for column in ("flagged", "evidence_incomplete"):
+        if column in out:
+            out[column] = out[column].map(
+                lambda v: "" if pd.isna(v) else names["yes"] if bool(v) else names["no"]
+            )
+    return out.rename(columns={c: names.get(c, c) for c in out.columns})
 
 
 def _findings_text(
@@ -267,6 +298,7 @@ def score_month(
     pattern_list = pattern_records(patterns) if patterns is not None else []
     demoted = {str(p["finding"]) for p in pattern_list}
     X = model.matrix(features)
+    dispute = hours_and_money_in_dispute(features, findings)
     if n:
         exact, reasons, agreement = _explain(model, features, X, flagged, config, descriptions)
     else:
@@ -279,6 +311,8 @@ def score_month(
             "period": features["period"],
             "service_type": features["service_type"],
             "amount_sek": features["amount_sek"].astype("float64"),
+            "hours_in_dispute": dispute["hours_in_dispute"].to_numpy(dtype="float64"),
+            "amount_in_dispute_sek": dispute["amount_in_dispute_sek"].to_numpy(dtype="float64"),
             "status": "scored",
             "risk_score": risk.astype("float64"),
             "rank": pd.array(rank, dtype="Int64"),
@@ -316,6 +350,9 @@ def score_month(
         "flagged_quarantined": len(held),
         "capacity_k": k,
         "amount_flagged_sek": round(float(at_stake), 2),
+        "amount_in_dispute_flagged_sek": round(
+            float(risk_list.loc[risk_list["flagged"], "amount_in_dispute_sek"].sum()), 2
+        ),
         "amount_total_sek": round(float(risk_list["amount_sek"].sum()), 2),
         **{
             f"{name}_top3_agreement_fast_vs_treeshap": round(agreement.get(name, np.nan), 4)
@@ -433,6 +470,8 @@ def _held_rows(quarantined: pd.DataFrame, language: str = "en") -> pd.DataFrame:
             "amount_sek": pd.to_numeric(quarantined["amount_sek"], errors="coerce").astype(
                 "float64"
             ),
+            "hours_in_dispute": np.nan,
+            "amount_in_dispute_sek": np.nan,
             "status": "quarantined",
             "risk_score": np.nan,
             "rank": pd.array([pd.NA] * len(quarantined), dtype="Int64"),

@@ -112,6 +112,58 @@ def _why(record: dict[str, object], language: str) -> str:
     return "; ".join(render_parts([part], language) for part in facts)
 
 
+def flagged_per_provider(risk_list: pd.DataFrame) -> pd.DataFrame:
+    """Per provider with an invoice on the list: the counts both pages show, from one place.
+
+    Columns: provider_id, invoices, amount_total_sek (scored invoices), flagged_invoices,
+    amount_sek (on the flagged), with_finding (flagged invoices with a finding),
+    amount_in_dispute_sek (on the flagged), best_rank (of its flagged; NA when none).
+    """
+    on_list = risk_list.assign(
+        scored=risk_list["status"] == "scored",
+        hit=risk_list["flagged"] & (risk_list["status"] == "scored"),
+    )
+    hit = on_list["hit"].to_numpy(bool)
+    has_finding = on_list["findings"].fillna("").astype("str").str.len().to_numpy() > 0
+    dispute = on_list.get("amount_in_dispute_sek", pd.Series(0.0, index=on_list.index))
+    on_list = on_list.assign(
+        scored_amount=np.where(on_list["scored"], on_list["amount_sek"].fillna(0.0), 0.0),
+        flagged_amount=np.where(hit, on_list["amount_sek"].fillna(0.0), 0.0),
+        flagged_finding=hit & has_finding,
+        flagged_dispute=np.where(hit, dispute.fillna(0.0).to_numpy(dtype="float64"), 0.0),
+        flagged_rank=on_list["rank"].where(hit),
+    )
+    table = (
+        on_list.groupby("provider_id", sort=True)
+        .agg(
+            invoices=("scored", "sum"),
+            amount_total_sek=("scored_amount", "sum"),
+            flagged_invoices=("hit", "sum"),
+            amount_sek=("flagged_amount", "sum"),
+            with_finding=("flagged_finding", "sum"),
+            amount_in_dispute_sek=("flagged_dispute", "sum"),
+            best_rank=("flagged_rank", "min"),
+        )
+        .reset_index()
+    )
+    for column in ("invoices", "flagged_invoices", "with_finding"):
+        table[column] = table[column].astype("int64")
+    table["provider_id"] = table["provider_id"].astype("str")
+    return table
+
+
+def case_providers(
+    per_provider: pd.DataFrame, min_flagged: int, min_share_of_flagged: float = 0.0
+) -> set[str]:
+    """Providers to review as one case: at least `min_flagged` flagged invoices and that share."""
+    total = int(per_provider["flagged_invoices"].sum())
+    if total == 0:
+        return set()
+    enough = max(min_flagged, min_share_of_flagged * total)
+    many = per_provider[per_provider["flagged_invoices"] >= enough]
+    return set(many["provider_id"].astype("str"))
+
+
 def provider_cases(
     risk_list: pd.DataFrame,
     features: pd.DataFrame,
@@ -123,24 +175,18 @@ def provider_cases(
     Many = at least `min_flagged` and at least `min_share_of_flagged` of the month's
     flagged invoices (so a large month does not turn every mid-size provider into a case).
 
-    Each record: provider_id, flagged_invoices, amount_sek, share_of_flagged, findings
+    Each record: provider_id, flagged_invoices, amount_sek, amount_in_dispute_sek,
+    share_of_flagged (by count), share_of_flagged_amount (by money), findings
     (invoices per finding type among the flagged, most frequent first), best_rank.
     """
     flagged = risk_list[risk_list["flagged"] & (risk_list["status"] == "scored")]
     if flagged.empty:
         return []
-    table = (
-        flagged.groupby("provider_id", sort=True)
-        .agg(
-            flagged_invoices=("invoice_id", "size"),
-            amount_sek=("amount_sek", "sum"),
-            best_rank=("rank", "min"),
-        )
-        .reset_index()
-    )
-    enough = max(min_flagged, min_share_of_flagged * len(flagged))
-    table = table[table["flagged_invoices"] >= enough]
+    table = flagged_per_provider(risk_list)
+    cases = case_providers(table, min_flagged, min_share_of_flagged)
+    table = table[table["provider_id"].isin(cases)]
     table = table.sort_values(["amount_sek", "provider_id"], ascending=[False, True])
+    total_amount = float(flagged["amount_sek"].sum())
     codes = [c for c in FINDING_CODES if f"finding_{c}" in features]
     fired = features.set_index("invoice_id")[[f"finding_{c}" for c in codes]] > 0
     records = []
@@ -156,7 +202,11 @@ def provider_cases(
                 "provider_id": str(r.provider_id),
                 "flagged_invoices": int(r.flagged_invoices),
                 "amount_sek": round(float(r.amount_sek), 2),
+                "amount_in_dispute_sek": round(float(r.amount_in_dispute_sek), 2),
                 "share_of_flagged": round(int(r.flagged_invoices) / len(flagged), 4),
+                "share_of_flagged_amount": round(float(r.amount_sek) / total_amount, 4)
+                if total_amount > 0
+                else 0.0,
                 "findings": {code: n for code, n in found if n},
                 "best_rank": int(r.best_rank),
             }
@@ -170,6 +220,8 @@ __all__ = [
     "PATTERN_WORDS",
     "WHY_BEYOND_BOUND",
     "bounded_findings",
+    "case_providers",
+    "flagged_per_provider",
     "pattern_records",
     "pattern_sentence",
     "provider_cases",

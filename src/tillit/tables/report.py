@@ -9,14 +9,16 @@ import pandas as pd
 
 from tillit.review.reasons import combine_contributions
 from tillit.review.report import contribution_chart
+from tillit.review.style import PAGE_CSS
 
 MAX_ROWS_SHOWN = 200
-_STYLE = """
-body{font-family:system-ui,sans-serif;margin:2em;max-width:70em;color:#222}
-table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:.3em .5em;
-text-align:left;vertical-align:top;font-size:.9em}th{background:#f0f0f0}
-.row{border-top:1px solid #ddd;padding:.6em 0;page-break-inside:avoid}.note{color:#555}
+# The pages' one stylesheet (review/style.py), and this page's own two classes.
+_STYLE = (
+    PAGE_CSS
+    + """
+.row{border-top:1px solid #ddd;padding:.6em 0;break-inside:avoid}.note{color:#555}
 """
+)
 
 
 def render_table_report(

@@ -1,0 +1,54 @@
+"""The one stylesheet of tillit's pages (report and provider page), on screen and printed on A4.
+
+One module so the pages look alike and print alike: a second copy of a CSS block
+drifts. Printed, each provider's case starts on a new page, an invoice is never
+split over two, charts scale to the page and long table cells wrap.
+"""
+
+from __future__ import annotations
+
+PAGE_CSS = """
+body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:2rem;color:#1a1a1a;max-width:1100px}
+h1{font-size:1.6rem;margin-bottom:.2rem} h2{font-size:1.25rem;margin-top:2rem;border-bottom:2px solid #ddd}
+h3{font-size:1.05rem;margin:1.4rem 0 .4rem;background:#f3f3f3;padding:.3rem .5rem}
+.meta{color:#555;font-size:.85rem}
+.lead{font-size:1.05rem}
+.cards{display:flex;flex-wrap:wrap;gap:.8rem;margin:1rem 0}
+.card{border:1px solid #ccc;border-radius:6px;padding:.6rem .9rem;min-width:150px}
+.card b{display:block;font-size:1.35rem}
+table{border-collapse:collapse;width:100%;font-size:.85rem;margin-bottom:1rem}
+th,td{border:1px solid #ddd;padding:.3rem .45rem;vertical-align:top;text-align:left;overflow-wrap:break-word}
+td.id{white-space:nowrap}
+th{background:#fafafa} td.num,th.num{text-align:right;overflow-wrap:normal} td.num{white-space:nowrap}
+table.providers{table-layout:fixed}
+.providers th:nth-child(1){width:5%} .providers th:nth-child(2){width:11%} .providers th:nth-child(3){width:5%}
+.providers th:nth-child(4){width:6%} .providers th:nth-child(5){width:9%} .providers th:nth-child(6){width:6%}
+.providers th:nth-child(7){width:6%} .providers th:nth-child(8){width:8%} .providers th:nth-child(9){width:25%}
+.providers th:nth-child(10){width:19%} .providers td.num{white-space:normal}
+.providers th{overflow-wrap:break-word;hyphens:auto}
+td .sub{display:block;color:#444;font-size:.8rem}
+.invoice{border:1px solid #ccc;border-radius:6px;padding:.5rem .8rem;margin:.6rem 0;break-inside:avoid}
+.invoice .head{display:flex;gap:1.2rem;flex-wrap:wrap;font-size:.9rem}
+.tag{display:inline-block;border-radius:4px;padding:0 .35rem;font-size:.8rem;margin:0 .3rem .1rem 0;border:1px solid #999}
+.tag.finding{background:#fde2e1;border-color:#c0392b} .tag.random{background:#e8f0fe;border-color:#3461c1}
+.tag.capacity{background:#fff4d6;border-color:#b7950b} .tag.quarantined{background:#eee}
+ul{margin:.3rem 0 .3rem 1.1rem;padding:0} li{margin:.15rem 0}
+.finding-list li{color:#8e1f14}
+.charts{display:flex;flex-wrap:wrap;gap:1rem} .charts div{flex:1;min-width:300px}
+.charts p{font-size:.8rem;margin:.2rem 0;color:#444}
+.charts svg{width:100%;height:auto;max-width:560px}
+@page{size:A4;margin:14mm 12mm}
+@media print{
+ body{margin:0;max-width:none;font-size:9.5pt}
+ h1{font-size:15pt} h2{font-size:12.5pt;break-after:avoid} h3{font-size:11pt;break-after:avoid}
+ h3.case{break-before:page}
+ table{font-size:8pt} th,td{padding:2px 4px} thead{display:table-header-group} tr{break-inside:avoid}
+ .invoice{border-color:#999;padding:.3rem .5rem;break-inside:auto} .invoice .head{break-after:avoid}
+ .charts{display:block} .charts div{min-width:0;margin-bottom:.2rem;break-inside:avoid} .charts svg{max-width:125mm}
+ .cards{gap:.4rem} .card{padding:.3rem .5rem;min-width:0} .card b{font-size:12pt}
+ a{color:inherit;text-decoration:none}
+ .providers td.reasons,.providers td.facts{font-size:7.5pt} .providers th{font-size:6.5pt;padding:2px}
+}
+"""
+
+__all__ = ["PAGE_CSS"]

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from tillit.config import TillitConfig
-from tillit.errors import TillitError
+from tillit.errors import NothingToScoreError
 
 if TYPE_CHECKING:
     from tillit.modelling.risk_model import RiskModel
@@ -71,15 +71,19 @@ def run_drift(
     """Build the month's features, score them in memory (nothing written) and compare."""
     from tillit.features import build_features
     from tillit.jobs.common import load_data
+    from tillit.jobs.score import refuse_empty_period
     from tillit.ops import tracking
 
-    loaded = load_data(data_dir, config)
+    refuse_empty_period(data_dir, period, config)
     client = tracking.connect(store)
     ref = tracking.resolve_alias(client, config.training.model_name, alias)
     model = tracking.load_risk_model(client, ref)
+    loaded = load_data(data_dir, config)
     features = build_features(loaded.validation.tables, period, config.features).features
     if features.empty:
-        raise TillitError(f"period {period} has no invoice that can be described in {data_dir}")
+        raise NothingToScoreError(
+            f"period {period} has no invoice that can be described in {data_dir}"
+        )
     model.check_features(features)
     report, note = month_drift(model, features, model.risk(features), period, config)
     return DriftOutcome(report=report, model_version=ref.version, note=note)

@@ -11,9 +11,10 @@ import pandas as pd
 
 from tillit import CONTRACT_VERSION, i18n
 from tillit.config import TillitConfig
-from tillit.data.io import file_sha256, write_frame, write_json
+from tillit.data.io import file_sha256, read_table_column, write_frame, write_json
+from tillit.data.periods import months_present
 from tillit.data.vocabulary import PERIOD_PATTERN
-from tillit.errors import TillitError
+from tillit.errors import NothingToScoreError, TillitError
 from tillit.jobs.common import (
     AUDIT_LOG,
     LoadedData,
@@ -59,6 +60,28 @@ def received_in(invoices: pd.DataFrame, period: str) -> pd.Series:
     and those whose period cannot be placed in any month (so they are never lost)."""
     placed = placed_periods(invoices)
     return (placed == period) | placed.isna()
+
+
+def refuse_empty_period(data_dir: Path, period: str, config: TillitConfig) -> None:
+    """Stop before any work when the export has no invoice of the month (exit 4).
+
+    Reads only the invoices' period column, so a month that is not in the export is
+    said in a moment, naming the months that are; a table that cannot be read this
+    way is left to the full read, which says what is wrong with it.
+    """
+    written = read_table_column(data_dir, "invoices", "period", config.input)
+    if written is None or written.empty:
+        return
+    invoices = pd.DataFrame({"period": written})
+    if not received_in(invoices, period).any():
+        raise _nothing_to_score(period, data_dir, placed_periods(invoices))
+
+
+def _nothing_to_score(period: str, data_dir: Path, placed: pd.Series) -> NothingToScoreError:
+    return NothingToScoreError(
+        f"period {period} has no invoices in {data_dir}: nothing to score; "
+        f"the export's invoices are of {months_present(placed)}"
+    )
 
 
 def period_quarantine(loaded: LoadedData, period: str) -> pd.DataFrame:
@@ -118,6 +141,7 @@ def run_score(
     """
     out = Path(out)
     refuse_unsafe_output(out, data_dir)
+    refuse_empty_period(data_dir, period, config)
     with staged_output(out, overwrite) as work:
         manifest = _score_into(work, out, data_dir, period, config, alias, language, store)
     warnings = tuple(manifest.get("drift", {}).get("warnings", ()))
@@ -152,15 +176,16 @@ def _score_into(
         clock = now
         progress.lap(name)
 
-    loaded = load_data(data_dir, config, quarantine_dir=out)
-    received = int(received_in(loaded.raw["invoices"], period).sum())
-    if received == 0:
-        raise TillitError(f"period {period} has no invoices in {data_dir}: nothing to score")
-    lap("validate")
+    # The model first: a store without one stops the run before the export is validated.
     client = tracking.connect(store)
     ref = tracking.resolve_alias(client, config.training.model_name, alias)
     model = tracking.load_risk_model(client, ref)
     lap("load_model")
+    loaded = load_data(data_dir, config, quarantine_dir=out)
+    received = int(received_in(loaded.raw["invoices"], period).sum())
+    if received == 0:
+        raise _nothing_to_score(period, data_dir, placed_periods(loaded.raw["invoices"]))
+    lap("validate")
     feature_set = build_features(loaded.validation.tables, period, config.features)
     model.check_features(feature_set.features)
     lap("features")

@@ -88,6 +88,8 @@ class ModelCardData:
     evaluation_basis: str
     eval_period: str
     capacity_k: int
+    # What the capacity counts: the invoice model ranks invoices, the provider model providers.
+    capacity_unit: str = "invoices"
     per_scheme_recall: dict[str, float] = field(default_factory=dict)
     baseline: dict[str, float] = field(default_factory=dict)
     fairness: FairnessAudit | None = None
@@ -235,8 +237,8 @@ def render_model_card(card: ModelCardData) -> tuple[str, str]:
 
     doc.heading("Evaluation")
     doc.text(
-        f"Period {card.eval_period}, review capacity k = {card.capacity_k:,} invoices per "
-        f"period. Basis: {card.evaluation_basis}."
+        f"Period {card.eval_period}, review capacity k = {card.capacity_k:,} "
+        f"{card.capacity_unit} per period. Basis: {card.evaluation_basis}."
     )
     explanation = _EVALUATION_BASES.get(card.evaluation_basis)
     if explanation:

@@ -410,7 +410,7 @@ def promote(
         raise typer.Exit(code=1)
 
 
-@app.command(epilog=_exit_codes(_EXIT_BAD, _EXIT_NO_MODEL))
+@app.command(epilog=_exit_codes(_EXIT_BAD))
 @_clean_errors
 def retrain(
     data: DataOption,

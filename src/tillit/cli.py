@@ -17,7 +17,7 @@ import typer
 from tillit.errors import EXIT_BAD_INPUT, TillitError
 
 if TYPE_CHECKING:
-    from tillit.config import TillitConfig
+    from tillit.config import InputConfig, TillitConfig
 
 app = typer.Typer(
     name="tillit",
@@ -138,6 +138,18 @@ def _clean_errors(command: F) -> F:
             _fail(f"bad value for {where}: {first['msg']}")
 
     return wrapper  # type: ignore[return-value]
+
+
+def _month_first(period: str, data: Path, reading: InputConfig | None) -> None:
+    """The month as asked and whether the export has invoices in it, before any heavy import.
+
+    A bad period exits 2 naming the format, a month without invoices exits 4 naming the
+    months present; only the invoices' period column is read (see tillit.data.periods).
+    """
+    from tillit.data.periods import parse_period, refuse_empty_month
+
+    parse_period(period)
+    refuse_empty_month(data, period, reading)
 
 
 def default_run_dir(kind: str) -> Path:
@@ -269,12 +281,12 @@ def features(
     encoding: EncodingOption = None,
 ) -> None:
     """Build one month's feature table (one row per invoice) with its findings and quarantine."""
-    from tillit.data.periods import parse_period
+    settings = _load_settings(config, csv_sep, decimal, encoding)
+    _month_first(period, data, settings.input)
     from tillit.jobs import run_features
 
-    parse_period(period)
     out = out or default_run_dir("features") / f"features_{period}.parquet"
-    figures = run_features(data, period, out, _load_settings(config, csv_sep, decimal, encoding))
+    figures = run_features(data, period, out, settings)
     typer.echo(
         f"{figures.invoices:,} invoices described, {figures.findings:,} hard findings, "
         f"{figures.quarantined:,} quarantined, in {figures.seconds} s"
@@ -481,17 +493,16 @@ def score(
     The period is checked before any data is read; table mode takes the spec's period
     (day YYYY-MM-DD, week YYYY-Www or month YYYY-MM) or a range FROM..TO.
     """
-    from tillit.jobs import run_score
-    from tillit.ops import progress
-
     if not period:
         _fail("--period is required (YYYY-MM)")
     table_mode = _table_mode(data, table, spec)
-    if not table_mode:
-        from tillit.data.periods import parse_period
-
-        parse_period(period)
     settings = _load_settings(config, csv_sep, decimal, encoding)
+    if not table_mode:
+        assert data is not None
+        _month_first(period, data, settings.input)  # before the heavy imports below
+    from tillit.jobs import run_score
+    from tillit.ops import progress
+
     if table_mode:
         from tillit.jobs.table_score import run_table_score
 
@@ -555,12 +566,12 @@ def drift(
 ) -> None:
     """How far a month has moved from the model's training months (what `score` writes to drift.json)."""
     from tillit.config import load_config
+
+    settings = load_config(config)
+    _month_first(period, data, settings.input)
     from tillit.data.io import write_json
-    from tillit.data.periods import parse_period
     from tillit.jobs.drift import drift_payload, run_drift
 
-    parse_period(period)
-    settings = load_config(config)
     outcome = run_drift(data, period, settings, model_alias, store)
     report = outcome.report
     if out is not None:
@@ -608,9 +619,15 @@ def providers(
 ) -> None:
     """Rank the month's providers (and screen applicants) with facts and reasons; never decides."""
     from tillit.config import load_config
-    from tillit.jobs.providers import run_providers
+    from tillit.data.periods import parse_period
 
     settings = load_config(config)
+    if applicants:  # applicants are screened in any month, invoices or not
+        parse_period(period)
+    else:
+        _month_first(period, data, settings.input)
+    from tillit.jobs.providers import run_providers
+
     language = lang or settings.scoring.language
     if language not in ("sv", "en"):
         _fail(f"--lang must be sv or en, not {language!r}")

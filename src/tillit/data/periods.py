@@ -11,10 +11,14 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Iterable
-from typing import TypeGuard
+from pathlib import Path
+from typing import TYPE_CHECKING, TypeGuard
 
 from tillit.data.vocabulary import PERIOD_PATTERN
-from tillit.errors import TillitError
+from tillit.errors import NothingToScoreError, TillitError
+
+if TYPE_CHECKING:
+    from tillit.config import InputConfig
 
 # kind -> (how it is written, pattern, an example)
 PERIOD_FORMATS: dict[str, tuple[str, str, str]] = {
@@ -84,3 +88,35 @@ def months_present(periods: Iterable[object]) -> str:
     span = (int(last[:4]) - int(first[:4])) * 12 + int(last[5:]) - int(first[5:]) + 1
     gaps = "" if span == len(months) else f", with gaps: {len(months)} of {span}"
     return f"{first} to {last} ({len(months)} months{gaps})"
+
+
+def nothing_to_score(period: str, data_dir: Path, placed: Iterable[object]) -> NothingToScoreError:
+    """The error of a month the export has no invoice of, naming the months it has (exit 4)."""
+    return NothingToScoreError(
+        f"period {period} has no invoices in {data_dir}: nothing to score; "
+        f"the export's invoices are of {months_present(placed)}"
+    )
+
+
+def refuse_empty_month(data_dir: Path, period: str, settings: InputConfig | None = None) -> None:
+    """Stop before any work when the export has no invoice of the month (exit 4).
+
+    Reads only the invoices' period column (pandas and pyarrow, not the models), so a
+    month that is not in the export is said in a moment. A table that cannot be read
+    this way is left to the full read, which says what is wrong with it.
+
+    Raises:
+        NothingToScoreError: naming the months the export holds.
+    """
+    import pandas as pd
+
+    from tillit.data.io import read_table_column
+    from tillit.data.lineage import placed_periods
+
+    written = read_table_column(data_dir, "invoices", "period", settings)
+    if written is None or written.empty:
+        return
+    placed = placed_periods(pd.DataFrame({"period": written}))
+    # Unplaceable periods count for every month, as scoring counts them.
+    if not ((placed == period) | placed.isna()).any():
+        raise nothing_to_score(period, data_dir, placed)

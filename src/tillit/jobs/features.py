@@ -10,7 +10,6 @@ from tillit.config import TillitConfig
 from tillit.data.io import write_frame
 from tillit.errors import NothingToScoreError
 from tillit.jobs.common import load_data, refuse_unsafe_output
-from tillit.jobs.score import refuse_empty_period
 
 
 @dataclass(frozen=True)
@@ -36,7 +35,6 @@ def run_features(data_dir: Path, period: str, out: Path, config: TillitConfig) -
     began = time.perf_counter()
     out = Path(out)
     refuse_unsafe_output(out, data_dir, kind="file")
-    refuse_empty_period(data_dir, period, config)
     stem = out.with_suffix("")
     loaded = load_data(data_dir, config)
     validation_quarantine_file = None

@@ -417,11 +417,8 @@ def run_providers(
             store (exit 3); NothingToScoreError: no invoice (or applicant) in the month (exit 4).
     """
     from tillit.data.periods import parse_period
-    from tillit.jobs.score import refuse_empty_period
 
     parse_period(period)
-    if not applicants_only:
-        refuse_empty_period(data_dir, period, config)
     out = Path(out)
     with staged_output(out, overwrite) as work:
         manifest = _providers_into(

@@ -11,10 +11,10 @@ import pandas as pd
 
 from tillit import CONTRACT_VERSION, i18n
 from tillit.config import TillitConfig
-from tillit.data.io import file_sha256, read_table_column, write_frame, write_json
-from tillit.data.periods import months_present
-from tillit.data.vocabulary import PERIOD_PATTERN
-from tillit.errors import NothingToScoreError, TillitError
+from tillit.data.io import file_sha256, write_frame, write_json
+from tillit.data.lineage import placed_periods, received_in
+from tillit.data.periods import nothing_to_score
+from tillit.errors import TillitError
 from tillit.jobs.common import (
     AUDIT_LOG,
     LoadedData,
@@ -40,48 +40,6 @@ class ScoreOutcome:
     report: Path
     manifest: dict[str, Any]
     drift_warnings: tuple[str, ...] = ()
-
-
-def placed_periods(invoices: pd.DataFrame) -> pd.Series:
-    """The month each raw invoice plausibly belongs to (`2025-6` -> `2025-06`), None if unplaceable."""
-    from tillit.data.lineage import place_period
-
-    text = invoices["period"].astype("str").where(invoices["period"].notna())
-    well_formed = text.str.fullmatch(PERIOD_PATTERN).fillna(False).astype(bool)
-    placed = text.where(well_formed)
-    odd = ~well_formed
-    if odd.any():
-        placed[odd] = [place_period(value) for value in invoices.loc[odd, "period"]]
-    return placed
-
-
-def received_in(invoices: pd.DataFrame, period: str) -> pd.Series:
-    """Which raw invoices a month's run must account for: its own, however the period is written,
-    and those whose period cannot be placed in any month (so they are never lost)."""
-    placed = placed_periods(invoices)
-    return (placed == period) | placed.isna()
-
-
-def refuse_empty_period(data_dir: Path, period: str, config: TillitConfig) -> None:
-    """Stop before any work when the export has no invoice of the month (exit 4).
-
-    Reads only the invoices' period column, so a month that is not in the export is
-    said in a moment, naming the months that are; a table that cannot be read this
-    way is left to the full read, which says what is wrong with it.
-    """
-    written = read_table_column(data_dir, "invoices", "period", config.input)
-    if written is None or written.empty:
-        return
-    invoices = pd.DataFrame({"period": written})
-    if not received_in(invoices, period).any():
-        raise _nothing_to_score(period, data_dir, placed_periods(invoices))
-
-
-def _nothing_to_score(period: str, data_dir: Path, placed: pd.Series) -> NothingToScoreError:
-    return NothingToScoreError(
-        f"period {period} has no invoices in {data_dir}: nothing to score; "
-        f"the export's invoices are of {months_present(placed)}"
-    )
 
 
 def period_quarantine(loaded: LoadedData, period: str) -> pd.DataFrame:
@@ -141,7 +99,6 @@ def run_score(
     """
     out = Path(out)
     refuse_unsafe_output(out, data_dir)
-    refuse_empty_period(data_dir, period, config)
     with staged_output(out, overwrite) as work:
         manifest = _score_into(work, out, data_dir, period, config, alias, language, store)
     warnings = tuple(manifest.get("drift", {}).get("warnings", ()))
@@ -184,7 +141,7 @@ def _score_into(
     loaded = load_data(data_dir, config, quarantine_dir=out)
     received = int(received_in(loaded.raw["invoices"], period).sum())
     if received == 0:
-        raise _nothing_to_score(period, data_dir, placed_periods(loaded.raw["invoices"]))
+        raise nothing_to_score(period, data_dir, placed_periods(loaded.raw["invoices"]))
     lap("validate")
     feature_set = build_features(loaded.validation.tables, period, config.features)
     model.check_features(feature_set.features)

@@ -122,7 +122,7 @@ def _fail(message: str, code: int = EXIT_BAD_INPUT) -> NoReturn:
 
 
 def _clean_errors(command: F) -> F:
-    """Bad input and bad requests end with a message and exit code 2, never a traceback."""
+    """A TillitError ends with one message and its exit code (2, 3 or 4), never a traceback."""
 
     @functools.wraps(command)
     def wrapper(*args: object, **kwargs: object) -> object:

@@ -12,7 +12,15 @@ CLIENTS ?= 3000
 MONTHS ?= 12
 START ?= 2025-01
 PERIOD ?= $(shell $(PYTHON) -c "y,m=map(int,'$(START)'.split('-'));m+=$(MONTHS)-1;print(f'{y+(m-1)//12}-{(m-1)%12+1:02d}')")
-OUT ?= runs/score-$(PERIOD)
+# The MLflow store (registry, audit log, model cards) every model-using target reads and writes.
+STORE ?= models
+# Runs of one export go under runs/<its folder name>/, so two exports never share a folder.
+DATA_NAME := $(notdir $(patsubst %/,%,$(DATA)))
+OUT ?= runs/$(DATA_NAME)/score-$(PERIOD)
+PROVIDERS_OUT ?= runs/$(DATA_NAME)/providers-$(PERIOD)
+# OVERWRITE=1 lets score and providers replace an earlier run's outputs; never by default.
+OVERWRITE ?=
+OVERWRITE_FLAG := $(if $(filter 1 yes true,$(OVERWRITE)),--overwrite,)
 
 .PHONY: help setup test lint format demo simulate validate features train promote retrain score providers bench mlflow-ui clean
 
@@ -42,28 +50,28 @@ validate: setup ## Validate $(DATA) against the data contract
 	$(BIN)/tillit validate --data $(DATA) --out runs/validate --config $(CONFIG)
 
 demo: setup ## Install, simulate a municipality, validate, train, promote, score; prints the report path
-	$(BIN)/tillit demo --data $(DATA) --seed $(SEED) --clients $(CLIENTS) --months $(MONTHS) --start $(START) --config $(CONFIG)
+	$(BIN)/tillit demo --data $(DATA) --seed $(SEED) --clients $(CLIENTS) --months $(MONTHS) --start $(START) --config $(CONFIG) --store $(STORE)
 
 features: setup ## Build the feature table of PERIOD from $(DATA)
 	$(BIN)/tillit features --data $(DATA) --period $(PERIOD) --out runs/features_$(PERIOD).parquet --config $(CONFIG)
 
-train: setup ## Retrain on $(DATA), log to MLflow, register the challenger
-	$(BIN)/tillit train --data $(DATA) --config $(CONFIG)
+train: setup ## Train on $(DATA) (invoice and provider models), register the challengers in $(STORE)
+	$(BIN)/tillit train --data $(DATA) --config $(CONFIG) --store $(STORE)
 
 promote: setup ## Make the challenger champion if it does as well on a month neither learned from
-	$(BIN)/tillit promote --data $(DATA) --config $(CONFIG)
+	$(BIN)/tillit promote --data $(DATA) --config $(CONFIG) --store $(STORE)
 
 retrain: setup ## Monthly loop on $(DATA): validate, judge the waiting challenger, train anew, summarise
-	$(BIN)/tillit retrain --data $(DATA) --config $(CONFIG)
+	$(BIN)/tillit retrain --data $(DATA) --config $(CONFIG) --store $(STORE)
 
-score: setup ## Score PERIOD=YYYY-MM of $(DATA) with the champion into runs/score-PERIOD
-	$(BIN)/tillit score --data $(DATA) --period $(PERIOD) --out $(OUT) --overwrite --config $(CONFIG)
+score: setup ## Score PERIOD=YYYY-MM of DATA with STORE's champion into runs/<data-name>/score-PERIOD (OVERWRITE=1 to replace)
+	$(BIN)/tillit score --data $(DATA) --period $(PERIOD) --out $(OUT) $(OVERWRITE_FLAG) --config $(CONFIG) --store $(STORE)
 
-providers: setup ## Rank PERIOD's providers and screen applicants into runs/demo/providers-PERIOD
-	$(BIN)/tillit providers --data $(DATA) --period $(PERIOD) --out runs/demo/providers-$(PERIOD) --overwrite --config $(CONFIG)
+providers: setup ## Rank PERIOD's providers of DATA into runs/<data-name>/providers-PERIOD (OVERWRITE=1 to replace)
+	$(BIN)/tillit providers --data $(DATA) --period $(PERIOD) --out $(PROVIDERS_OUT) $(OVERWRITE_FLAG) --config $(CONFIG) --store $(STORE)
 
-mlflow-ui: setup ## Open the MLflow UI on the local store (http://127.0.0.1:5000)
-	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/models/mlflow.db --host 127.0.0.1 --port 5000
+mlflow-ui: setup ## Open the MLflow UI on $(STORE) (http://127.0.0.1:5000)
+	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(abspath $(STORE))/mlflow.db --host 127.0.0.1 --port 5000
 
 bench: setup ## Time each stage on the default municipality; writes bench/results.json
 	$(BIN)/python bench/run.py --out bench/results.json

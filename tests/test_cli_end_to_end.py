@@ -216,10 +216,9 @@ def test_same_inputs_give_byte_identical_risk_lists_and_no_silent_overwrite(worl
 
 def test_scoring_refuses_a_month_without_invoices_and_features_unlike_training(world, tmp_path):
     args = ("--data", world["data"], "--store", world["store"])
-    refused(
-        tillit("score", *args, "--period", "2031-01", "--out", tmp_path / "a", cwd=tmp_path),
-        "has no invoices",
-    )
+    empty = tillit("score", *args, "--period", "2031-01", "--out", tmp_path / "a", cwd=tmp_path)
+    assert empty.returncode == 4, empty.stderr  # nothing to score (was 2 before exit codes)
+    assert "has no invoices" in empty.stderr and "2025-01 to 2025-06" in empty.stderr
     config = tmp_path / "windows.yaml"
     config.write_text("features:\n  history_windows_months: [2, 4]\n")
     refused(

@@ -163,7 +163,8 @@ def test_score_writes_drift_and_warns_on_a_shifted_month_without_refusing(tmp_pa
 
     client = tracking.connect(store)
     runs = client.search_runs(
-        [client.get_experiment_by_name("tillit").experiment_id], "tags.kind = 'drift'"
+        [client.get_experiment_by_name(tracking.DRIFT_EXPERIMENT_NAME).experiment_id],
+        "tags.kind = 'drift'",
     )
     assert sorted(r.data.tags["drifted"] for r in runs) == ["false", "true"]
     assert all("drift_max_feature_psi" in r.data.metrics for r in runs)

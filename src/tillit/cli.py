@@ -17,7 +17,7 @@ import typer
 from tillit.errors import EXIT_BAD_INPUT, TillitError
 
 if TYPE_CHECKING:
-    from tillit.config import TillitConfig
+    from tillit.config import InputConfig, TillitConfig
 
 app = typer.Typer(
     name="tillit",
@@ -28,6 +28,17 @@ app = typer.Typer(
 )
 
 F = TypeVar("F", bound=Callable[..., object])
+
+# What a payment-run job reads from the exit code (tillit.errors owns the numbers).
+_EXIT_BAD = "2 bad input or request (the export, a config or a flag, such as a bad --period)"
+_EXIT_NO_MODEL = "3 no usable model in --store (none registered, or it failed verification)"
+_EXIT_EMPTY = "4 nothing to score: the export has no invoices (rows) in --period"
+
+
+def _exit_codes(*codes: str) -> str:
+    """A command's help epilog listing its exit codes."""
+    return "Exit codes: 0 done; " + "; ".join(codes) + "."
+
 
 ConfigOption = Annotated[
     Path | None,
@@ -111,7 +122,7 @@ def _fail(message: str, code: int = EXIT_BAD_INPUT) -> NoReturn:
 
 
 def _clean_errors(command: F) -> F:
-    """Bad input and bad requests end with a message and exit code 2, never a traceback."""
+    """A TillitError ends with one message and its exit code (2, 3 or 4), never a traceback."""
 
     @functools.wraps(command)
     def wrapper(*args: object, **kwargs: object) -> object:
@@ -127,6 +138,18 @@ def _clean_errors(command: F) -> F:
             _fail(f"bad value for {where}: {first['msg']}")
 
     return wrapper  # type: ignore[return-value]
+
+
+def _month_first(period: str, data: Path, reading: InputConfig | None) -> None:
+    """The month as asked and whether the export has invoices in it, before any heavy import.
+
+    A bad period exits 2 naming the format, a month without invoices exits 4 naming the
+    months present; only the invoices' period column is read (see tillit.data.periods).
+    """
+    from tillit.data.periods import parse_period, refuse_empty_month
+
+    parse_period(period)
+    refuse_empty_month(data, period, reading)
 
 
 def default_run_dir(kind: str) -> Path:
@@ -197,7 +220,7 @@ def simulate(
     typer.echo(f"data written to {out}")
 
 
-@app.command()
+@app.command(epilog=_exit_codes(_EXIT_BAD))
 @_clean_errors
 def validate(
     data: DataOption,
@@ -244,7 +267,7 @@ StoreOption = Annotated[
 PeriodOption = Annotated[str, typer.Option("--period", "-p", help="Billing month, YYYY-MM.")]
 
 
-@app.command()
+@app.command(epilog=_exit_codes(_EXIT_BAD, _EXIT_EMPTY))
 @_clean_errors
 def features(
     data: DataOption,
@@ -258,10 +281,12 @@ def features(
     encoding: EncodingOption = None,
 ) -> None:
     """Build one month's feature table (one row per invoice) with its findings and quarantine."""
+    settings = _load_settings(config, csv_sep, decimal, encoding)
+    _month_first(period, data, settings.input)
     from tillit.jobs import run_features
 
     out = out or default_run_dir("features") / f"features_{period}.parquet"
-    figures = run_features(data, period, out, _load_settings(config, csv_sep, decimal, encoding))
+    figures = run_features(data, period, out, settings)
     typer.echo(
         f"{figures.invoices:,} invoices described, {figures.findings:,} hard findings, "
         f"{figures.quarantined:,} quarantined, in {figures.seconds} s"
@@ -274,7 +299,7 @@ def features(
     typer.echo(f"feature table written to {out}")
 
 
-@app.command()
+@app.command(epilog=_exit_codes(_EXIT_BAD))
 @_clean_errors
 def train(
     data: OptionalDataOption = None,
@@ -287,7 +312,12 @@ def train(
     table: TableOption = None,
     spec: SpecOption = None,
 ) -> None:
-    """Train both scorers with a time split, log to MLflow and register the challenger."""
+    """Train the invoice model and, on --data, the provider model; register both as challenger.
+
+    The invoice model (LightGBM and an isolation forest, blended) is judged on a held-out
+    month. The provider model of `tillit providers` is trained from the same run's invoice
+    risks, so it is trained here too, and said in the output; table mode trains one model.
+    """
     from tillit.jobs import run_train
     from tillit.ops import progress
 
@@ -317,11 +347,11 @@ def train(
     for name, value in sorted(schemes.items()):
         typer.echo(f"  recall@k {name.removeprefix('combined_recall_at_k_'):<26} {value:.3f}")
     typer.echo(
-        f"registered {ref.name} version {ref.version} as '{ref.alias}' (run {ref.run_id}) "
-        f"in {outcome.total_seconds} s"
+        f"invoice model: registered {ref.name} version {ref.version} as '{ref.alias}' "
+        f"(run {ref.run_id}) in {outcome.total_seconds} s"
     )
     if outcome.providers is not None:
-        typer.echo(outcome.providers.message)
+        typer.echo(f"also trained, for `tillit providers`: {outcome.providers.message}")
 
 
 def _train_table(table: Path, spec: Path, settings: TillitConfig, store: Path) -> None:
@@ -346,7 +376,13 @@ def _train_table(table: Path, spec: Path, settings: TillitConfig, store: Path) -
     )
 
 
-@app.command()
+@app.command(
+    epilog=_exit_codes(
+        "1 the challenger was not promoted (the figures say why)",
+        _EXIT_BAD,
+        "3 no challenger in --store to promote (train one first)",
+    )
+)
 @_clean_errors
 def promote(
     force: Annotated[
@@ -386,7 +422,7 @@ def promote(
         raise typer.Exit(code=1)
 
 
-@app.command()
+@app.command(epilog=_exit_codes(_EXIT_BAD))
 @_clean_errors
 def retrain(
     data: DataOption,
@@ -424,7 +460,7 @@ def retrain(
     typer.echo(f"summary: {outcome.summary_path}")
 
 
-@app.command()
+@app.command(epilog=_exit_codes(_EXIT_BAD, _EXIT_NO_MODEL, _EXIT_EMPTY))
 @_clean_errors
 def score(
     data: OptionalDataOption = None,
@@ -452,14 +488,22 @@ def score(
     table: TableOption = None,
     spec: SpecOption = None,
 ) -> None:
-    """Score a month: risk list, explanations, report.html and manifest.json in --out."""
+    """Score a month: risk list, explanations, report.html and manifest.json in --out.
+
+    The period is checked before any data is read; table mode takes the spec's period
+    (day YYYY-MM-DD, week YYYY-Www or month YYYY-MM) or a range FROM..TO.
+    """
+    if not period:
+        _fail("--period is required (YYYY-MM)")
+    table_mode = _table_mode(data, table, spec)
+    settings = _load_settings(config, csv_sep, decimal, encoding)
+    if not table_mode:
+        assert data is not None
+        _month_first(period, data, settings.input)  # before the heavy imports below
     from tillit.jobs import run_score
     from tillit.ops import progress
 
-    settings = _load_settings(config, csv_sep, decimal, encoding)
-    if not period:
-        _fail("--period is required")
-    if _table_mode(data, table, spec):
+    if table_mode:
         from tillit.jobs.table_score import run_table_score
 
         assert table is not None and spec is not None
@@ -506,7 +550,7 @@ def score(
     typer.echo(f"report: {outcome.report}")
 
 
-@app.command()
+@app.command(epilog=_exit_codes(_EXIT_BAD, _EXIT_NO_MODEL, _EXIT_EMPTY))
 @_clean_errors
 def drift(
     data: DataOption,
@@ -522,10 +566,12 @@ def drift(
 ) -> None:
     """How far a month has moved from the model's training months (what `score` writes to drift.json)."""
     from tillit.config import load_config
+
+    settings = load_config(config)
+    _month_first(period, data, settings.input)
     from tillit.data.io import write_json
     from tillit.jobs.drift import drift_payload, run_drift
 
-    settings = load_config(config)
     outcome = run_drift(data, period, settings, model_alias, store)
     report = outcome.report
     if out is not None:
@@ -556,7 +602,7 @@ def drift(
         typer.echo("no drift above the thresholds")
 
 
-@app.command()
+@app.command(epilog=_exit_codes(_EXIT_BAD, _EXIT_NO_MODEL, _EXIT_EMPTY))
 @_clean_errors
 def providers(
     data: DataOption,
@@ -573,9 +619,15 @@ def providers(
 ) -> None:
     """Rank the month's providers (and screen applicants) with facts and reasons; never decides."""
     from tillit.config import load_config
-    from tillit.jobs.providers import run_providers
+    from tillit.data.periods import parse_period
 
     settings = load_config(config)
+    if applicants:  # applicants are screened in any month, invoices or not
+        parse_period(period)
+    else:
+        _month_first(period, data, settings.input)
+    from tillit.jobs.providers import run_providers
+
     language = lang or settings.scoring.language
     if language not in ("sv", "en"):
         _fail(f"--lang must be sv or en, not {language!r}")

@@ -294,6 +294,30 @@ def read_raw_tables(
     return tables
 
 
+def read_table_column(
+    data_dir: Path, table: str, column: str, settings: InputConfig | None = None
+) -> pd.Series | None:
+    """One column of one contract table as written, read cheaply (no validation).
+
+    Lets a run check a request against the export (is there anything in that month?)
+    before reading and validating everything. None when the table or column cannot be
+    read this way; the full read then says what is wrong with it.
+    """
+    import pyarrow.parquet as pq
+
+    paths = table_files(Path(data_dir), table)
+    if len(paths) != 1 or not paths[0].is_file():
+        return None
+    path = paths[0]
+    try:
+        if path.suffix == ".parquet":
+            return pq.read_table(path, columns=[column]).column(0).to_pandas()
+        frame = _read_csv(path, TABLES.get(table), settings or InputConfig())[0]
+        return frame.get(column)
+    except Exception:  # unreadable here is for the full read to report, with its context
+        return None
+
+
 def _csv_ready(frame: pd.DataFrame, spec: TableSpec | None) -> pd.DataFrame:
     out = frame.copy()
     kinds = spec.dtypes() if spec is not None else {}

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 
 import pandas as pd
 
-from tillit.data.vocabulary import PERIOD_RE
+from tillit.data.vocabulary import PERIOD_PATTERN, PERIOD_RE
 
 LINEAGE_COLUMNS = ("invoice_id", "evidence_incomplete", "quarantine_rules")
 
@@ -154,3 +154,21 @@ def _month_of(value: object) -> str | None:
         return value.strftime("%Y-%m")
     text = str(value).strip()
     return text[:7] if PERIOD_RE.match(text[:7]) else None
+
+
+def placed_periods(invoices: pd.DataFrame) -> pd.Series:
+    """The month each raw invoice plausibly belongs to (`2025-6` -> `2025-06`), None if unplaceable."""
+    text = invoices["period"].astype("str").where(invoices["period"].notna())
+    well_formed = text.str.fullmatch(PERIOD_PATTERN).fillna(False).astype(bool)
+    placed = text.where(well_formed)
+    odd = ~well_formed
+    if odd.any():
+        placed[odd] = [place_period(value) for value in invoices.loc[odd, "period"]]
+    return placed
+
+
+def received_in(invoices: pd.DataFrame, period: str) -> pd.Series:
+    """Which raw invoices a month's run must account for: its own, however the period is written,
+    and those whose period cannot be placed in any month (so they are never lost)."""
+    placed = placed_periods(invoices)
+    return (placed == period) | placed.isna()

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from tillit.config import TillitConfig
-from tillit.errors import TillitError
+from tillit.errors import NothingToScoreError
 
 if TYPE_CHECKING:
     from tillit.modelling.risk_model import RiskModel
@@ -73,13 +73,15 @@ def run_drift(
     from tillit.jobs.common import load_data
     from tillit.ops import tracking
 
-    loaded = load_data(data_dir, config)
     client = tracking.connect(store)
     ref = tracking.resolve_alias(client, config.training.model_name, alias)
     model = tracking.load_risk_model(client, ref, store)
+    loaded = load_data(data_dir, config)
     features = build_features(loaded.validation.tables, period, config.features).features
     if features.empty:
-        raise TillitError(f"period {period} has no invoice that can be described in {data_dir}")
+        raise NothingToScoreError(
+            f"period {period} has no invoice that can be described in {data_dir}"
+        )
     model.check_features(features)
     report, note = month_drift(model, features, model.risk(features), period, config)
     return DriftOutcome(report=report, model_version=ref.version, note=note)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from tillit.config import TillitConfig
 from tillit.data.io import write_frame
-from tillit.errors import TillitError
+from tillit.errors import NothingToScoreError
 from tillit.jobs.common import load_data, refuse_unsafe_output
 
 
@@ -44,7 +44,7 @@ def run_features(data_dir: Path, period: str, out: Path, config: TillitConfig) -
             stem.parent / f"{stem.name}_validation_quarantine.parquet",
         )
     if not (loaded.validation.tables["invoices"]["period"] == period).any():
-        raise TillitError(f"period {period} has no invoices in {data_dir}")
+        raise NothingToScoreError(f"period {period} has no valid invoices in {data_dir}")
     feature_set = build_features(loaded.validation.tables, period, config.features)
     write_frame(feature_set.features, out)
     write_frame(feature_set.findings, stem.parent / f"{stem.name}_findings.parquet")

@@ -27,7 +27,7 @@ from tillit.data.io import (
     write_frame,
 )
 from tillit.data.validate import check_quarantine_limit, validate_tables
-from tillit.errors import TillitError
+from tillit.errors import NothingToScoreError, TillitError
 from tillit.jobs.common import (
     LoadedData,
     publish_model_card,
@@ -192,7 +192,8 @@ def train_providers(
     except TillitError as exc:
         return ProviderTrainOutcome(None, None, None, f"no provider model registered: {exc}")
     fairness = provider_fairness(training, config)
-    ref = _log_provider_training(training, fairness, config, loaded.fingerprint, store)
+    inputs = months.drop(columns="irregular")  # the label is no input
+    ref = _log_provider_training(training, inputs, fairness, config, loaded.fingerprint, store)
     cards = _write_provider_card(training, ref, fairness, config, loaded.fingerprint, store)
     record_run(
         store,
@@ -253,8 +254,21 @@ def provider_fairness(training: ProviderTraining, config: TillitConfig) -> Fairn
     )
 
 
+def provider_signature(model: ProviderRiskModel, months: pd.DataFrame, rows: int = 5) -> Any:
+    """The provider pyfunc's signature: the provider-month frame's numeric columns in, risk out.
+
+    The evidence is computed from those columns (identifiers and texts are not read), so
+    an input with them all can be scored; the output is one risk in [0, 1] per row.
+    """
+    from mlflow.models import infer_signature
+
+    example = months.select_dtypes(include=["number", "bool"]).head(rows).reset_index(drop=True)
+    return infer_signature(example, model.risk(example))
+
+
 def _log_provider_training(
     training: ProviderTraining,
+    months: pd.DataFrame,
     fairness: FairnessAudit,
     config: TillitConfig,
     fingerprint: str,
@@ -271,9 +285,8 @@ def _log_provider_training(
     client = tracking.connect(store)
     experiment = client.get_experiment_by_name(tracking.EXPERIMENT_NAME)
     name = config.providers.model_name
-    with mlflow.start_run(
-        experiment_id=experiment.experiment_id, run_name=f"train-providers-{training.eval_period}"
-    ) as run:
+    run_name = tracking.run_name(f"train-providers-{training.eval_period}")
+    with mlflow.start_run(experiment_id=experiment.experiment_id, run_name=run_name) as run:
         mlflow.set_tags(
             {
                 "git_commit": tracking.git_commit(),
@@ -309,6 +322,7 @@ def _log_provider_training(
                 artifacts={"provider_model": str(bundle)},
                 pip_requirements=tracking._pip_requirements(),
                 registered_model_name=name,
+                signature=provider_signature(training.model, months),
             )
         run_id = run.info.run_id
     version = str(info.registered_model_version)
@@ -390,7 +404,7 @@ def promote_providers(
     config: TillitConfig, store: Path, force: bool = False, reason: str | None = None
 ) -> PromotionDecision | None:
     """Promote the provider challenger like the invoice one; None when none was ever registered."""
-    from tillit.ops.tracking import RegistryError, promote
+    from tillit.ops.tracking import ModelNotFoundError, promote
 
     try:
         decision = promote(
@@ -401,10 +415,8 @@ def promote_providers(
             store,
             tolerance=config.training.promotion_tolerance,
         )
-    except RegistryError as exc:
-        if "has the alias" in str(exc):
-            return None
-        raise
+    except ModelNotFoundError:
+        return None
     record_promotion(store, decision, config.hash(), force, reason)
     return decision
 
@@ -429,11 +441,15 @@ def run_providers(
     overwrite: bool = False,
     alias: str = "champion",
 ) -> ProvidersOutcome:
-    """Rank the month's providers (or only the applicants) and write the scorecard atomically."""
-    from tillit.data.vocabulary import PERIOD_RE
+    """Rank the month's providers (or only the applicants) and write the scorecard atomically.
 
-    if not PERIOD_RE.match(period):
-        raise TillitError(f"--period must look like YYYY-MM, got {period!r}")
+    Raises:
+        TillitError: a bad period (exit 2); ModelUnavailableError: no provider model in the
+            store (exit 3); NothingToScoreError: no invoice (or applicant) in the month (exit 4).
+    """
+    from tillit.data.periods import parse_period
+
+    parse_period(period)
     out = Path(out)
     with staged_output(out, overwrite) as work:
         manifest = _providers_into(
@@ -474,12 +490,7 @@ def _providers_into(
         timings[name] = round(now - clock, 3)
         clock = now
 
-    # The register, clients and invoices first: visits are read only when needed.
-    raw = read_raw_tables(
-        data_dir, config.input, names=[name for name in TABLES if name not in _INVOICE_ONLY]
-    )
-    fingerprint = data_fingerprint(data_dir)
-    lap("read")
+    # The models first: a store without one stops the run before the export is read.
     client = tracking.connect(store)
     ref = tracking.resolve_alias(client, config.providers.model_name, alias)
     model = _load_provider_model(client, store, ref)
@@ -490,6 +501,12 @@ def _providers_into(
     except tracking.RegistryError:
         invoice_ref = None
     lap("load_models")
+    # The register, clients and invoices first: visits are read only when needed.
+    raw = read_raw_tables(
+        data_dir, config.input, names=[name for name in TABLES if name not in _INVOICE_ONLY]
+    )
+    fingerprint = data_fingerprint(data_dir)
+    lap("read")
     wanted = _trend_periods(period, config.providers.trend_months)
     billed = sorted(set(raw["invoices"]["period"].astype("str")) & set(wanted))
     if applicants_only:
@@ -532,9 +549,9 @@ def _providers_into(
     if applicants_only:
         months = months[months["is_applicant"]].reset_index(drop=True)
     if months.empty:
-        raise TillitError(
+        raise NothingToScoreError(
             f"no {'applicants' if applicants_only else 'providers'} to list for {period} in "
-            f"{data_dir}"
+            f"{data_dir}: nothing to score"
         )
     model_risk = model.risk(months)
     contributions = model.reason_contributions(months)

@@ -12,7 +12,8 @@ import pandas as pd
 from tillit import CONTRACT_VERSION, i18n
 from tillit.config import TillitConfig
 from tillit.data.io import file_sha256, write_frame, write_json
-from tillit.data.vocabulary import PERIOD_PATTERN
+from tillit.data.lineage import placed_periods, received_in
+from tillit.data.periods import nothing_to_score
 from tillit.errors import TillitError
 from tillit.jobs.common import (
     AUDIT_LOG,
@@ -39,26 +40,6 @@ class ScoreOutcome:
     report: Path
     manifest: dict[str, Any]
     drift_warnings: tuple[str, ...] = ()
-
-
-def placed_periods(invoices: pd.DataFrame) -> pd.Series:
-    """The month each raw invoice plausibly belongs to (`2025-6` -> `2025-06`), None if unplaceable."""
-    from tillit.data.lineage import place_period
-
-    text = invoices["period"].astype("str").where(invoices["period"].notna())
-    well_formed = text.str.fullmatch(PERIOD_PATTERN).fillna(False).astype(bool)
-    placed = text.where(well_formed)
-    odd = ~well_formed
-    if odd.any():
-        placed[odd] = [place_period(value) for value in invoices.loc[odd, "period"]]
-    return placed
-
-
-def received_in(invoices: pd.DataFrame, period: str) -> pd.Series:
-    """Which raw invoices a month's run must account for: its own, however the period is written,
-    and those whose period cannot be placed in any month (so they are never lost)."""
-    placed = placed_periods(invoices)
-    return (placed == period) | placed.isna()
 
 
 def period_quarantine(loaded: LoadedData, period: str) -> pd.DataFrame:
@@ -152,15 +133,16 @@ def _score_into(
         clock = now
         progress.lap(name)
 
-    loaded = load_data(data_dir, config, quarantine_dir=out)
-    received = int(received_in(loaded.raw["invoices"], period).sum())
-    if received == 0:
-        raise TillitError(f"period {period} has no invoices in {data_dir}: nothing to score")
-    lap("validate")
+    # The model first: a store without one stops the run before the export is validated.
     client = tracking.connect(store)
     ref = tracking.resolve_alias(client, config.training.model_name, alias)
     model = tracking.load_risk_model(client, ref, store)
     lap("load_model")
+    loaded = load_data(data_dir, config, quarantine_dir=out)
+    received = int(received_in(loaded.raw["invoices"], period).sum())
+    if received == 0:
+        raise nothing_to_score(period, data_dir, placed_periods(loaded.raw["invoices"]))
+    lap("validate")
     feature_set = build_features(loaded.validation.tables, period, config.features)
     model.check_features(feature_set.features)
     lap("features")

@@ -10,7 +10,6 @@ periods that broke a rule are on the risk list too, flagged as quarantined.
 
 from __future__ import annotations
 
-import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,18 +19,12 @@ import numpy as np
 
 from tillit.config import TillitConfig
 from tillit.data.io import file_sha256, write_frame
-from tillit.errors import TillitError
+from tillit.data.periods import parse_range
+from tillit.errors import NothingToScoreError, TillitError
 from tillit.jobs.common import staged_output, write_manifest_and_record
 from tillit.jobs.table_train import load_table
 from tillit.tables.features import NO_TIME_PERIOD
 from tillit.tables.spec import TableSpecFile, load_spec
-
-PERIOD_PATTERNS = {
-    "day": r"\d{4}-\d{2}-\d{2}",
-    "week": r"\d{4}-W\d{2}",
-    "month": r"\d{4}-\d{2}",
-}
-PERIOD_EXAMPLES = {"day": "2026-03-01", "week": "2026-W09", "month": "2026-03"}
 
 
 @dataclass(frozen=True)
@@ -51,18 +44,7 @@ def parse_selection(text: str, spec: TableSpecFile) -> tuple[str, str]:
                 f"the spec {spec.name!r} has no time column: score it with --period all"
             )
         return NO_TIME_PERIOD, NO_TIME_PERIOD
-    first, _, last = text.partition("..")
-    last = last or first
-    pattern = PERIOD_PATTERNS[spec.period]
-    for part in (first, last):
-        if not re.fullmatch(pattern, part):
-            raise TillitError(
-                f"--period {text!r}: expected one {spec.period} like "
-                f"{PERIOD_EXAMPLES[spec.period]} or FROM..TO"
-            )
-    if last < first:
-        raise TillitError(f"--period {text!r}: the end comes before the start")
-    return first, last
+    return parse_range(text, spec.period)
 
 
 def run_table_score(
@@ -88,18 +70,20 @@ def run_table_score(
     spec = load_spec(spec_path)
     first, last = parse_selection(selection, spec)
     with staged_output(out, overwrite) as work:
-        loaded = load_table(table_path, spec_path, config, work)
+        # The model first: a store without one stops the run before the table is read.
         client = tracking.connect(store)
         ref = tracking.resolve_alias(client, spec.name, model_alias)
         model = tracking.load_risk_model(client, ref, store)
+        loaded = load_table(table_path, spec_path, config, work)
         table = loaded.table
         history = entity_history(table, spec)
         periods = history["period"].to_numpy()
         chosen = (periods >= first) & (periods <= last)
         if not chosen.any():
             known = np.unique(periods)
-            raise TillitError(
-                f"no rows of the table in {selection}; it holds {known[0]}..{known[-1]}"
+            raise NothingToScoreError(
+                f"no rows of the table in {selection}: nothing to score; it holds "
+                f"{known[0]}..{known[-1]}"
             )
         X = model_inputs(table, history, spec).loc[chosen]
         identity = {"model_name": ref.name, "model_version": ref.version, "run_id": ref.run_id}

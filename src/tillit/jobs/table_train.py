@@ -162,7 +162,7 @@ def run_table_train(
             json.dumps(result.model.evaluation, indent=2, sort_keys=True, default=str), "utf-8"
         )
         with mlflow.start_run(
-            experiment_id=experiment.experiment_id, run_name=f"train-{spec.name}"
+            experiment_id=experiment.experiment_id, run_name=tracking.run_name(f"train-{spec.name}")
         ) as run:
             mlflow.set_tags(
                 {

@@ -16,13 +16,15 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from tillit.errors import TillitError
+from tillit.errors import ModelUnavailableError, TillitError
 from tillit.ops.integrity import record_artifact_hashes, verify_model
 
 if TYPE_CHECKING:
     from tillit.modelling.promotion import Comparison, ModelFacts
 
 EXPERIMENT_NAME = "tillit"
+# Drift runs (one per scored month) are kept apart from training runs.
+DRIFT_EXPERIMENT_NAME = "tillit-drift"
 DEFAULT_STORE = Path("models")
 CHALLENGER = "challenger"
 CHAMPION = "champion"
@@ -30,6 +32,10 @@ CHAMPION = "champion"
 
 class RegistryError(TillitError):
     """A model alias or version that is not in the registry, or a refused promotion."""
+
+
+class ModelNotFoundError(RegistryError, ModelUnavailableError):
+    """No registered version has the alias asked for: no usable model (exit 3)."""
 
 
 @dataclass(frozen=True)
@@ -71,10 +77,27 @@ def connect(store: Path = DEFAULT_STORE) -> Any:
         else:
             os.environ[name] = value
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)
-    if client.get_experiment_by_name(EXPERIMENT_NAME) is None:
-        artifacts = (store / "artifacts").resolve().as_uri()
-        client.create_experiment(EXPERIMENT_NAME, artifact_location=artifacts)
+    experiment_id(client, store, EXPERIMENT_NAME)
     return client
+
+
+def experiment_id(client: Any, store: Path, name: str) -> str:
+    """The id of an experiment of the store, created (artifacts under the store) on first use."""
+    found = client.get_experiment_by_name(name)
+    if found is not None:
+        return str(found.experiment_id)
+    suffix = "" if name == EXPERIMENT_NAME else f"/{name}"
+    artifacts = (store / "artifacts").resolve().as_uri() + suffix
+    return str(client.create_experiment(name, artifact_location=artifacts))
+
+
+def run_name(kind: str) -> str:
+    """A run name no other run shares: `<kind>-<UTC time>-<6 hex>` (MLflow does not enforce it)."""
+    import datetime as dt
+    import secrets
+
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    return f"{kind}-{stamp}-{secrets.token_hex(3)}"
 
 
 AUDIT_TAG_PREFIX = "audit_log.record."
@@ -128,15 +151,16 @@ def resolve_alias(client: Any, name: str, alias: str) -> ModelRef:
     """The version behind an alias.
 
     Raises:
-        RegistryError: the model or the alias does not exist.
+        ModelNotFoundError: the model or the alias does not exist (its message names the
+            store the client reads, which is the `--store` given or MLFLOW_TRACKING_URI).
     """
     from mlflow.exceptions import MlflowException
 
     try:
         version = client.get_model_version_by_alias(name, alias)
     except MlflowException:
-        raise RegistryError(
-            f"no model version of '{name}' has the alias '{alias}' in {tracking_uri()}; "
+        raise ModelNotFoundError(
+            f"no model version of '{name}' has the alias '{alias}' in {client.tracking_uri}; "
             "train one with `tillit train` (and `tillit promote` for champion)"
         ) from None
     return ModelRef(name=name, version=str(version.version), run_id=version.run_id, alias=alias)
@@ -205,7 +229,7 @@ def log_training(
         for key, value in params.items()
     }
     with mlflow.start_run(
-        experiment_id=experiment.experiment_id, run_name=f"train-{evaluation.period}"
+        experiment_id=experiment.experiment_id, run_name=run_name(f"train-{evaluation.period}")
     ) as run:
         mlflow.set_tags(tags)
         mlflow.log_params(params)
@@ -267,16 +291,16 @@ def model_signature(model: Any, features: pd.DataFrame, rows: int = 5) -> tuple[
 def log_drift(store: Path, ref: ModelRef, report: Any, drift_file: Path) -> str:
     """One small MLflow run per scored month: its drift figures and drift.json.
 
-    Kept apart from the training run (named `drift-<period>`, tagged with the model
-    version and `kind = drift`) so the training run's metrics stay those of training.
+    Kept in its own experiment (`tillit-drift`, each run named `drift-<period>-<time>-<hex>`
+    and tagged with the model version and `kind = drift`), so the training experiment
+    lists training runs only and compares like with like.
     """
     from mlflow.entities import Metric
 
     client = connect(store)
-    experiment = client.get_experiment_by_name(EXPERIMENT_NAME)
     run = client.create_run(
-        experiment.experiment_id,
-        run_name=f"drift-{report.period}",
+        experiment_id(client, store, DRIFT_EXPERIMENT_NAME),
+        run_name=run_name(f"drift-{report.period}"),
         tags={
             "kind": "drift",
             "period": report.period,

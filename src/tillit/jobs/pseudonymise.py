@@ -8,6 +8,7 @@ from pathlib import Path
 from tillit.config import TillitConfig
 from tillit.data.io import read_frame, write_frame
 from tillit.errors import TillitError
+from tillit.jobs.common import refuse_unsafe_output
 
 
 @dataclass(frozen=True)
@@ -33,10 +34,12 @@ def run_pseudonymise(
     in_dir, out_dir = Path(in_dir), Path(out_dir)
     if not in_dir.is_dir():
         raise TillitError(f"input folder {in_dir} does not exist")
-    if out_dir.resolve() == in_dir.resolve():
-        raise TillitError(
-            "--out must be another folder than --in: the originals are not overwritten"
-        )
+    files = sorted(p for p in in_dir.iterdir() if p.suffix in (".csv", ".parquet") and p.is_file())
+    refuse_unsafe_output(
+        out_dir,
+        {"--in": in_dir, "--key-file": key_file},
+        writes=[out_dir / path.name for path in files],
+    )
     if new_key:
         if key_file.exists():
             raise TillitError(
@@ -47,10 +50,10 @@ def run_pseudonymise(
         with os.fdopen(descriptor, "wb") as handle:
             handle.write(generate_key())
     key = load_key(key_file)
-    files = sorted(p for p in in_dir.iterdir() if p.suffix in (".csv", ".parquet") and p.is_file())
     tables = {path.stem: read_frame(path) for path in files}
     cleaned = pseudonymise_tables(tables, key, config.pseudonymise)
     out_dir.mkdir(parents=True, exist_ok=True)
     for path in files:
-        write_frame(cleaned[path.stem], out_dir / path.name)
+        # tillit's own input, not a sheet for people: neutralising would change ids.
+        write_frame(cleaned[path.stem], out_dir / path.name, for_spreadsheet=False)
     return PseudonymiseOutcome(files=len(files), rows=int(sum(len(t) for t in cleaned.values())))

@@ -125,7 +125,7 @@ def _cases(p: dict[str, Path]) -> dict[str, tuple[list[str | Path], str]]:
         ),
         "demo": (
             ["demo", "--data", data, "--runs", data / "runs", "--store", store],
-            "lies inside the --data folder",
+            "--runs " + str(data / "runs") + " lies inside the --data folder",
         ),
     }
     # fmt: on

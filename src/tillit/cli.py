@@ -712,7 +712,9 @@ def demo(
     from tillit.jobs import run_promote
     from tillit.jobs.common import refuse_unsafe_output
 
-    refuse_unsafe_output(runs, {"--data": data, "--config": config}, store=store)
+    refuse_unsafe_output(
+        runs, {"--data": data, "--config": config}, store=store, out_option="--runs"
+    )
     if not (data / "invoices.parquet").exists():
         simulate(out=data, seed=seed, clients=clients, months=months, start=start, config=config)
     else:

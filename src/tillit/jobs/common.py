@@ -82,6 +82,7 @@ def refuse_unsafe_output(
     store: Path | None = None,
     kind: Literal["folder", "file"] = "folder",
     writes: Iterable[Path] = (),
+    out_option: str = "--out",
 ) -> None:
     """Refuse an output place that would destroy or mix with an input, before anything is read.
 
@@ -94,7 +95,8 @@ def refuse_unsafe_output(
     Paths are compared after resolving links, and `out` itself must not be a link (a
     write through it lands elsewhere). `writes` are files a command writes in place
     rather than in a staged folder (feedback's logs, validate's report): none may be a
-    link or an input. Checks paths only; reads and writes nothing.
+    link or an input. `out_option` is how the command names `out` (demo: `--runs`).
+    Checks paths only; reads and writes nothing.
 
     Raises:
         OutputExistsError: naming the place and why it is refused.
@@ -105,15 +107,15 @@ def refuse_unsafe_output(
         places += _input_places({"--store": store})
     if out is not None:
         out = Path(out)
-        _refuse_link(out, f"--out {out}")
-        _refuse_overlap(out, "--out", places)
+        _refuse_link(out, f"{out_option} {out}")
+        _refuse_overlap(out, out_option, places)
         if kind == "folder" and out.exists() and not out.is_dir():
             raise OutputExistsError(
-                f"--out {out} is an existing file, not a folder; choose another --out"
+                f"{out_option} {out} is an existing file, not a folder; choose another {out_option}"
             )
         if kind == "file" and out.is_dir():
             raise OutputExistsError(
-                f"--out {out} is an existing folder, not a file; choose another --out"
+                f"{out_option} {out} is an existing folder, not a file; choose another {out_option}"
             )
     for written in writes:
         _refuse_link(Path(written), str(written))

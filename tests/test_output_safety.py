@@ -11,7 +11,7 @@ import pytest
 
 from tests.cli import ok, refused, tillit
 from tests.conftest import EXPORT_PERIOD, tiny_tables
-from tillit.data.io import FORMULA_STARTS, read_frame, read_own_frame, write_tables
+from tillit.data.io import FORMULA_STARTS, read_frame, read_own_frame, write_frame, write_tables
 
 
 def _folder_hash(folder: Path) -> str:
@@ -206,3 +206,14 @@ def test_formula_ids_reach_a_table_mode_list_only_neutralised(tmp_path):
         )
     )  # fmt: skip
     _neutralised_only(tmp_path / "out", "risk_list", "TRANSACTION_ID", INJECTIONS)
+
+
+def test_a_csv_written_for_people_reads_back_to_the_exact_values(tmp_path):
+    ids = [*INJECTIONS, "'plain", "-5 kr", "I1"]
+    frame = pd.DataFrame({"invoice_id": ids, "amount_sek": [1.5, -2.0, 0, 3, 4, 5]})
+    path = write_frame(frame, tmp_path / "list.csv")
+    cells = list(read_frame(path)["invoice_id"])
+    assert cells == [f"'{value}" for value in INJECTIONS] + ["'plain", "'-5 kr", "I1"]
+    back = read_own_frame(path)
+    assert list(back["invoice_id"]) == ids
+    assert list(pd.to_numeric(back["amount_sek"])) == [1.5, -2.0, 0, 3, 4, 5]

@@ -173,15 +173,27 @@ def simulate(
         str | None,
         typer.Option(help="tidy, or messy (honest noise of real exports, drawn by seed)."),
     ] = None,
+    overwrite: Annotated[
+        bool, typer.Option(help="Replace what an earlier simulate wrote in --out.")
+    ] = False,
 ) -> None:
     """Simulate a municipality: every contract table plus truth.parquet (never read by scoring)."""
     import time
 
     from tillit.config import load_config
-    from tillit.data.io import write_frame, write_tables
+    from tillit.data.io import file_sha256, write_frame, write_json, write_tables
+    from tillit.jobs.common import (
+        MANIFEST,
+        refuse_unlisted_files,
+        refuse_unsafe_output,
+        staged_output,
+    )
     from tillit.ops import progress
+    from tillit.simulate import SIMULATED_FILES
     from tillit.simulate import simulate as run_simulation
 
+    refuse_unsafe_output(out, {"--config": config})
+    refuse_unlisted_files(out, SIMULATED_FILES, overwrite)
     if fmt not in ("parquet", "csv"):
         _fail(f"--format must be parquet or csv, not {fmt!r}")
     defaults = load_config(config).simulation
@@ -197,13 +209,28 @@ def simulate(
     given = {k: v for k, v in overrides.items() if v is not None}
     settings = type(defaults).model_validate({**defaults.model_dump(), **given})
     began = time.perf_counter()
-    with progress.session(f"simulate {settings.clients} clients", quiet):
+    with (
+        progress.session(f"simulate {settings.clients} clients", quiet),
+        staged_output(out, overwrite) as work,
+    ):
         municipality = run_simulation(settings)
         progress.lap("tables", "write")
-        write_tables(municipality.tables, out, fmt)
-        write_frame(municipality.truth, out / "truth.parquet")
+        # Contract tables are tillit's own input: written as is, not neutralised for a
+        # spreadsheet (an apostrophe would change ids and negative amounts).
+        written = write_tables(municipality.tables, work, fmt)
+        written.append(write_frame(municipality.truth, work / "truth.parquet"))
         if municipality.provider_truth is not None:
-            write_frame(municipality.provider_truth, out / "provider_truth.parquet")
+            written.append(
+                write_frame(municipality.provider_truth, work / "provider_truth.parquet")
+            )
+        # What `--overwrite` may replace next time: only the files listed here.
+        manifest = {
+            "command": "simulate",
+            "settings": settings.model_dump(mode="json"),
+            "format": fmt,
+            "outputs": {path.name: file_sha256(path) for path in written},
+        }
+        write_json(manifest, work / MANIFEST)
         progress.lap("write")
     seconds = time.perf_counter() - began
     for name, frame in municipality.tables.items():
@@ -241,7 +268,11 @@ def validate(
 
     settings = _load_settings(config, csv_sep, decimal, encoding)
     out = out or default_run_dir("validate")
-    refuse_unsafe_output(out, data)
+    refuse_unsafe_output(
+        out,
+        {"--data": data, "--config": config},
+        writes=[out / "validation.json", out / "quarantine.parquet"],
+    )
     result = validate_tables(read_raw_tables(data, settings.input))
     report = result.report()
     report["data"] = str(data)
@@ -319,10 +350,15 @@ def train(
     risks, so it is trained here too, and said in the output; table mode trains one model.
     """
     from tillit.jobs import run_train
+    from tillit.jobs.common import refuse_unsafe_output
     from tillit.ops import progress
 
     settings = _load_settings(config, csv_sep, decimal, encoding)
-    if _table_mode(data, table, spec):
+    table_mode = _table_mode(data, table, spec)
+    refuse_unsafe_output(
+        None, {"--data": data, "--table": table, "--spec": spec, "--config": config}, store=store
+    )
+    if table_mode:
         assert table is not None and spec is not None  # _table_mode checked both
         _train_table(table, spec, settings, store)
         return
@@ -402,8 +438,10 @@ def promote(
     """Make the challenger champion if it does as well on a month neither learned from (README)."""
     from tillit.config import load_config
     from tillit.jobs import run_promote
+    from tillit.jobs.common import refuse_unsafe_output
     from tillit.jobs.providers import promote_providers
 
+    refuse_unsafe_output(None, {"--data": data, "--spec": spec, "--config": config}, store=store)
     settings = load_config(config)
     if spec is not None:
         from tillit.jobs.table_train import run_table_promote
@@ -566,12 +604,13 @@ def drift(
 ) -> None:
     """How far a month has moved from the model's training months (what `score` writes to drift.json)."""
     from tillit.config import load_config
-
-    settings = load_config(config)
-    _month_first(period, data, settings.input)
     from tillit.data.io import write_json
+    from tillit.jobs.common import refuse_unsafe_output
     from tillit.jobs.drift import drift_payload, run_drift
 
+    refuse_unsafe_output(out, {"--data": data, "--config": config}, store=store, kind="file")
+    settings = load_config(config)
+    _month_first(period, data, settings.input)
     outcome = run_drift(data, period, settings, model_alias, store)
     report = outcome.report
     if out is not None:
@@ -736,7 +775,11 @@ def demo(
     from tillit.config import load_config
     from tillit.data.io import find_table_file, read_frame
     from tillit.jobs import run_promote
+    from tillit.jobs.common import refuse_unsafe_output
 
+    refuse_unsafe_output(
+        runs, {"--data": data, "--config": config}, store=store, out_option="--runs"
+    )
     if not (data / "invoices.parquet").exists():
         simulate(out=data, seed=seed, clients=clients, months=months, start=start, config=config)
     else:
@@ -850,12 +893,15 @@ def simulate_table(
 ) -> None:
     """Simulate an example table for the table mode (specs in configs/tables/)."""
     from tillit.data.io import write_frame
+    from tillit.jobs.common import refuse_unsafe_output
     from tillit.tables.simulate import simulate_table as run_simulation
 
+    refuse_unsafe_output(out, {}, kind="file")
     if out.suffix not in (".parquet", ".csv"):
         _fail(f"--out must end in .parquet or .csv, not {out.name!r}")
     frame = run_simulation(kind, rows, seed)
-    write_frame(frame, out)
+    # A table for tillit to read, like simulate's contract tables: not neutralised.
+    write_frame(frame, out, for_spreadsheet=False)
     typer.echo(f"simulated {len(frame):,} rows of {kind} (seed {seed}) into {out}")
 
 

@@ -332,7 +332,11 @@ def _csv_ready(frame: pd.DataFrame, spec: TableSpec | None) -> pd.DataFrame:
 def write_tables(
     tables: Mapping[str, pd.DataFrame], out_dir: Path, fmt: str = "parquet"
 ) -> list[Path]:
-    """Write tables as `<name>.parquet` or `<name>.csv` in the contract's text formats."""
+    """Write tables as `<name>.parquet` or `<name>.csv` in the contract's text formats.
+
+    These are tillit's own input (simulated exports), not sheets for people, so cells
+    are written as they are: neutralising them (`write_frame`) would change ids.
+    """
     if fmt not in ("parquet", "csv"):
         raise ValueError(f"format must be parquet or csv, not {fmt!r}")
     out_dir = Path(out_dir)
@@ -372,18 +376,48 @@ def spreadsheet_safe(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def write_frame(frame: pd.DataFrame, path: Path, dialect: CsvDialect | None = None) -> Path:
+def spreadsheet_original(frame: pd.DataFrame) -> pd.DataFrame:
+    """A frame read back from a CSV tillit wrote, with the neutralising apostrophes taken off.
+
+    Only an apostrophe before a formula start is taken off, so an id such as
+    `=HYPERLINK(...)` matches the Parquet twin again. (An id that itself began with
+    `'=` would lose its apostrophe: no id in the contract does.)
+    """
+    out = frame.copy()
+    for column in out.columns:
+        series = out[column]
+        if pd.api.types.is_object_dtype(series) or pd.api.types.is_string_dtype(series):
+            out[column] = series.map(_restore_cell, na_action="ignore")
+    out.columns = [str(_restore_cell(str(column))) for column in out.columns]
+    return out
+
+
+def _restore_cell(value: object) -> object:
+    if isinstance(value, str) and value.startswith("'") and value[1:].startswith(FORMULA_STARTS):
+        return value[1:]
+    return value
+
+
+def write_frame(
+    frame: pd.DataFrame,
+    path: Path,
+    dialect: CsvDialect | None = None,
+    *,
+    for_spreadsheet: bool = True,
+) -> Path:
     """Write one frame as Parquet or CSV by the file's suffix.
 
     Every CSV tillit writes goes through here: text cells that a spreadsheet would run
     as a formula get a leading apostrophe, and `dialect` (default: `,`, decimal point,
-    UTF-8) lets a Swedish run write what Swedish Excel opens in columns.
+    UTF-8) lets a Swedish run write what Swedish Excel opens in columns. Only a table
+    written as tillit's own input (a pseudonymised export, a simulated table) passes
+    `for_spreadsheet=False`: there an apostrophe would change ids and negative amounts.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.suffix == ".csv":
         dialect = dialect or CsvDialect()
-        spreadsheet_safe(frame).to_csv(
+        (spreadsheet_safe(frame) if for_spreadsheet else frame).to_csv(
             path,
             index=False,
             sep=dialect.sep,
@@ -409,6 +443,16 @@ def read_frame(path: Path, settings: InputConfig | None = None) -> pd.DataFrame:
         return _read_file(path, None, settings)
     except (OSError, ValueError, UnicodeDecodeError) as exc:
         raise TillitError(f"{path}: cannot be read ({type(exc).__name__}: {exc})") from None
+
+
+def read_own_frame(path: Path) -> pd.DataFrame:
+    """A table tillit wrote (a risk list), read back with its ids as scored.
+
+    A CSV's cells were neutralised for spreadsheets when written; they are restored
+    here, so a risk list given as CSV or as Parquet gives the same ids.
+    """
+    frame = read_frame(path)
+    return spreadsheet_original(frame) if Path(path).suffix == ".csv" else frame
 
 
 def write_json(payload: Mapping[str, Any], path: Path) -> Path:

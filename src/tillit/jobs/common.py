@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Unpack
+from typing import TYPE_CHECKING, Any, Literal, Unpack
 
 import pandas as pd
 
@@ -22,7 +24,8 @@ if TYPE_CHECKING:
     from tillit.review.modelcard import ModelCardData
 
 TRUTH_FILE = "truth.parquet"
-__all__ = ["AUDIT_LOG", "TRUTH_FILE"]
+MANIFEST = "manifest.json"
+__all__ = ["AUDIT_LOG", "MANIFEST", "TRUTH_FILE"]
 
 
 class OutputExistsError(TillitError):
@@ -60,33 +63,108 @@ def read_truth(data_dir: Path) -> pd.DataFrame | None:
     return read_frame(path) if path.is_file() else None
 
 
-def refuse_unsafe_output(out: Path, data_dir: Path | None, kind: str = "folder") -> None:
-    """Refuse an output place that would destroy or mix with the input, before anything is read.
+# Inputs that are folders whatever their state on disk (an absent store is still the store).
+_FOLDER_INPUTS = frozenset({"--data", "--store", "--in"})
 
-    `out` must not be the data folder, lie inside it or contain it (a replaced output
-    folder would take the input with it), and an output folder must not be a file.
+
+def _store_database(store: Path) -> Path | None:
+    """The SQLite file MLFLOW_TRACKING_URI names instead of the store's own, when it does."""
+    uri = os.environ.get("MLFLOW_TRACKING_URI", "")
+    if uri.startswith("sqlite:///"):
+        return Path(uri.removeprefix("sqlite:///"))
+    return None
+
+
+def refuse_unsafe_output(
+    out: Path | None,
+    inputs: Mapping[str, Path | None],
+    *,
+    store: Path | None = None,
+    kind: Literal["folder", "file"] = "folder",
+    writes: Iterable[Path] = (),
+    out_option: str = "--out",
+) -> None:
+    """Refuse an output place that would destroy or mix with an input, before anything is read.
+
+    The one output edge of every writing command. `inputs` names each input by its
+    option (`--data`, `--table`, `--spec`, `--decisions`, `--risk-list`, `--key-file`,
+    `--config`, `--in`). `out` (a folder, or a file with `kind="file"`) must not be,
+    contain or lie inside any input nor the model `store` (its folder holds mlflow.db,
+    the artifacts and the audit log): a replaced output would take them with it. The
+    store, which the command writes too, must not be, contain or lie inside an input.
+    Paths are compared after resolving links, and `out` itself must not be a link (a
+    write through it lands elsewhere). `writes` are files a command writes in place
+    rather than in a staged folder (feedback's logs, validate's report): none may be a
+    link or an input. `out_option` is how the command names `out` (demo: `--runs`).
+    Checks paths only; reads and writes nothing.
 
     Raises:
-        OutputExistsError: naming `--out` and why it is refused.
+        OutputExistsError: naming the place and why it is refused.
     """
-    out_path = Path(out).resolve()
-    if data_dir is not None:
-        data_path = Path(data_dir).resolve()
-        if out_path == data_path:
-            why = "is the --data folder"
-        elif out_path.is_relative_to(data_path):
-            why = f"lies inside the --data folder {data_dir}"
-        elif data_path.is_relative_to(out_path):
-            why = f"contains the --data folder {data_dir}"
-        else:
-            why = ""
-        if why:
+    places = _input_places(inputs)
+    if store is not None:
+        _refuse_overlap(Path(store), "--store", places)
+        places += _input_places({"--store": store})
+    if out is not None:
+        out = Path(out)
+        _refuse_link(out, f"{out_option} {out}")
+        _refuse_overlap(out, out_option, places)
+        if kind == "folder" and out.exists() and not out.is_dir():
             raise OutputExistsError(
-                f"--out {out} {why}: the input must stay untouched; choose another --out"
+                f"{out_option} {out} is an existing file, not a folder; choose another {out_option}"
             )
-    if kind == "folder" and Path(out).exists() and not Path(out).is_dir():
+        if kind == "file" and out.is_dir():
+            raise OutputExistsError(
+                f"{out_option} {out} is an existing folder, not a file; choose another {out_option}"
+            )
+    for written in writes:
+        _refuse_link(Path(written), str(written))
+        for flag, path, _ in places:
+            if Path(written).resolve() == path.resolve():
+                raise OutputExistsError(
+                    f"{written} is the {flag} input and also what this command writes; "
+                    f"give {flag} another file"
+                )
+
+
+def _input_places(inputs: Mapping[str, Path | None]) -> list[tuple[str, Path, bool]]:
+    """(option, path, is a folder) for every input given; the store's database too."""
+    places: list[tuple[str, Path, bool]] = []
+    for flag, given in inputs.items():
+        if given is None:
+            continue
+        path = Path(given)
+        places.append((flag, path, flag in _FOLDER_INPUTS or path.is_dir()))
+        if flag == "--store" and (database := _store_database(path)) is not None:
+            places.append(("MLFLOW_TRACKING_URI", database, False))
+    return places
+
+
+def _refuse_overlap(place: Path, name: str, places: list[tuple[str, Path, bool]]) -> None:
+    """Refuse `place` when it is, contains or lies inside one of `places` (links resolved)."""
+    resolved = place.resolve()
+    for flag, path, is_folder in places:
+        where = path.resolve()
+        noun = "folder" if is_folder else "file"
+        if resolved == where:
+            why = f"is the {flag} {noun}"
+        elif resolved.is_relative_to(where):
+            why = f"lies inside the {flag} {noun} {path}"
+        elif where.is_relative_to(resolved):
+            why = f"contains the {flag} {noun} {path}"
+        else:
+            continue
         raise OutputExistsError(
-            f"--out {out} is an existing file, not a folder; choose another --out"
+            f"{name} {place} {why}: inputs and the model store stay untouched; "
+            f"choose another {name}"
+        )
+
+
+def _refuse_link(path: Path, name: str) -> None:
+    if path.is_symlink():
+        raise OutputExistsError(
+            f"{name} is a symbolic link (to {os.readlink(path)}): tillit never writes through "
+            "a link, which could replace the file it points to; give the real path"
         )
 
 
@@ -98,17 +176,86 @@ def refuse_existing_output(out: Path, overwrite: bool) -> None:
         )
 
 
-@contextmanager
-def staged_output(out: Path, overwrite: bool) -> Iterator[Path]:
-    """A scratch folder that replaces `out` only when the run succeeds.
+def refuse_unlisted_files(out: Path, names: Iterable[str], overwrite: bool) -> None:
+    """With `overwrite`, refuse when `out` holds one of `names` that no earlier manifest lists.
 
-    A refused or failed run leaves an earlier run's outputs as they were. A run
-    stopped by the quarantine limit still leaves its quarantine records in `out`
-    when `out` held nothing before, so the reason can be read.
+    A command whose files have fixed names (simulate's contract tables) would replace a
+    real export's files of the same names; only files its own earlier run listed may go.
     """
     out = Path(out)
+    if not overwrite or not out.is_dir() or out.is_symlink():
+        return
+    present = {path.name for path in out.iterdir()} & set(names)
+    unlisted = sorted(present - manifest_outputs(out))
+    if unlisted:
+        raise OutputExistsError(
+            f"--out {out} holds {', '.join(unlisted)}, which no earlier tillit run's "
+            "manifest.json lists (a real export?); --overwrite replaces only what tillit "
+            "wrote there: move them or choose another --out"
+        )
+
+
+def manifest_outputs(folder: Path) -> set[str]:
+    """The files an earlier run's `manifest.json` in `folder` lists (and the manifest itself).
+
+    Only plain names count: a manifest is a file in a folder anyone may edit, and a
+    listed `../data/invoices.parquet` must not let `--overwrite` reach outside.
+    """
+    path = Path(folder) / MANIFEST
+    if not path.is_file() or path.is_symlink():
+        return set()
+    try:
+        manifest = json.loads(path.read_text("utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return set()
+    outputs = manifest.get("outputs") if isinstance(manifest, dict) else None
+    if not isinstance(outputs, dict):
+        return set()
+    names = {name for name in outputs if isinstance(name, str)} | {MANIFEST}
+    return {name for name in names if name == Path(name).name and name not in ("", ".", "..")}
+
+
+def _publish(work: Path, out: Path) -> None:
+    """Put a finished run's files in `out`, removing only what an earlier run's manifest lists.
+
+    Files in `out` that no manifest lists (an operator's notes, a store someone put
+    there) are kept; the new manifest lists exactly this run's files.
+    """
+    if not out.exists():
+        work.replace(out)
+        return
+    fresh = {path.name for path in work.iterdir()}
+    for name in sorted(manifest_outputs(out) - fresh):
+        old = out / name
+        if old.is_symlink() or old.is_file():
+            old.unlink()
+    for name in sorted(fresh):
+        target = out / name
+        if target.is_dir() and not target.is_symlink():
+            raise OutputExistsError(
+                f"{target} is a folder where this run writes a file; it was kept and the "
+                f"run's outputs are in {work}"
+            )
+        (work / name).replace(target)
+    work.rmdir()
+
+
+@contextmanager
+def staged_output(out: Path, overwrite: bool) -> Iterator[Path]:
+    """A scratch folder whose files are published into `out` only when the run succeeds.
+
+    A refused or failed run leaves an earlier run's outputs as they were. With
+    `overwrite`, the earlier run's files (as its manifest lists them) are replaced and
+    anything else in `out` is kept. A run stopped by the quarantine limit still leaves
+    its quarantine records in `out` when `out` held nothing before, so the reason can
+    be read.
+    """
+    out = Path(out)
+    _refuse_link(out, f"--out {out}")
     refuse_existing_output(out, overwrite)
     work = out.with_name(f".{out.name}.partial")
+    if work.is_symlink():
+        work.unlink()
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     try:
@@ -123,9 +270,7 @@ def staged_output(out: Path, overwrite: bool) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise
-    if out.exists():
-        shutil.rmtree(out)
-    work.replace(out)
+    _publish(work, out)
 
 
 def record_run(store: Path, command: str, **fields: Unpack[RecordFields]) -> AuditRecord:
@@ -162,7 +307,7 @@ def write_manifest_and_record(
     """
     from tillit.data.io import file_sha256, write_json
 
-    path = write_json(manifest, folder / "manifest.json")
+    path = write_json(manifest, folder / MANIFEST)
     record_run(
         store,
         command,
@@ -172,7 +317,7 @@ def write_manifest_and_record(
         config_hash=config_hash,
         data_fingerprint=data_fingerprint,
         counts=manifest["counts"],
-        output_hashes={**manifest["outputs"], "manifest.json": file_sha256(path)},
+        output_hashes={**manifest["outputs"], MANIFEST: file_sha256(path)},
         details=dict(details),
     )
 

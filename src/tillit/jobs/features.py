@@ -11,6 +11,9 @@ from tillit.data.io import write_frame
 from tillit.errors import NothingToScoreError
 from tillit.jobs.common import load_data, refuse_unsafe_output
 
+# Written beside the feature table as `<name>_<part>.parquet`.
+_SIDE_FILES = ("validation_quarantine", "findings", "quarantine")
+
 
 @dataclass(frozen=True)
 class FeaturesOutcome:
@@ -34,8 +37,16 @@ def run_features(data_dir: Path, period: str, out: Path, config: TillitConfig) -
 
     began = time.perf_counter()
     out = Path(out)
-    refuse_unsafe_output(out, data_dir, kind="file")
     stem = out.with_suffix("")
+    refuse_unsafe_output(
+        out,
+        {"--data": data_dir},
+        kind="file",
+        writes=[
+            out,
+            *(stem.parent / f"{stem.name}_{part}.parquet" for part in _SIDE_FILES),
+        ],
+    )
     loaded = load_data(data_dir, config)
     validation_quarantine_file = None
     if len(loaded.validation.quarantine):

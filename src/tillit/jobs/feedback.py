@@ -16,9 +16,9 @@ from pathlib import Path
 import pandas as pd
 
 from tillit.config import TillitConfig
-from tillit.data.io import file_sha256, read_frame, write_frame
+from tillit.data.io import file_sha256, read_frame, read_own_frame, write_frame
 from tillit.errors import TillitError
-from tillit.jobs.common import load_data, record_run
+from tillit.jobs.common import load_data, record_run, refuse_unsafe_output
 
 
 @dataclass(frozen=True)
@@ -131,14 +131,27 @@ def run_feedback(
     """
     import datetime as dt
 
-    from tillit.data.io import CsvDialect, append_table_rows, find_table_file, read_csv_table
+    from tillit.data.io import (
+        CsvDialect,
+        append_table_rows,
+        find_table_file,
+        read_csv_table,
+        table_files,
+    )
     from tillit.ops.feedback import append_outcomes, apply_decisions
 
+    log_path = Path(data_dir) / "decision_log.parquet"
+    # The data folder is this command's output: the files it appends to must be real files.
+    refuse_unsafe_output(
+        None,
+        {"--decisions": decisions_file, "--risk-list": risk_list_file},
+        store=store,
+        writes=[log_path, *table_files(data_dir, "audit_outcomes")],
+    )
     seal = verify_risk_list(risk_list_file, store) if risk_list_file is not None else None
     loaded = load_data(data_dir, config)
     decisions = read_frame(decisions_file, config.input)
     decisions_sha256 = file_sha256(decisions_file)
-    log_path = Path(data_dir) / "decision_log.parquet"
     previous_log = read_frame(log_path) if log_path.exists() else None
     if previous_log is not None and "decisions_sha256" in previous_log:
         earlier = previous_log.loc[previous_log["decisions_sha256"] == decisions_sha256]
@@ -147,7 +160,7 @@ def run_feedback(
                 f"{decisions_file} was already applied on {earlier['recorded_utc'].iloc[0]}; "
                 "nothing was appended (a later decision goes in a new file)"
             )
-    risk_list = read_frame(risk_list_file) if risk_list_file is not None else None
+    risk_list = read_own_frame(risk_list_file) if risk_list_file is not None else None
     if risk_list is not None and "flagged" in risk_list and risk_list["flagged"].dtype != bool:
         risk_list["flagged"] = risk_list["flagged"].astype("str").str.lower() == "true"
     now = dt.datetime.now(dt.UTC)

@@ -33,6 +33,7 @@ from tillit.jobs.common import (
     publish_model_card,
     record_promotion,
     record_run,
+    refuse_unsafe_output,
     staged_output,
     write_manifest_and_record,
 )
@@ -311,9 +312,11 @@ def _log_provider_training(
             {f"eval_{k}": v for k, v in training.metrics.items() if pd.notna(v) and np.isfinite(v)}
         )
         mlflow.log_metrics({k: v for k, v in fairness.summary_metrics().items() if np.isfinite(v)})
-        mlflow.log_text(fairness.by_group.to_csv(index=False), "fairness/by_group.csv")
-        mlflow.log_text(fairness.disparity.to_csv(index=False), "fairness/disparity.csv")
         with tempfile.TemporaryDirectory() as scratch:
+            # Through write_frame, like every CSV tillit writes (formula cells neutralised).
+            for part in ("by_group", "disparity"):
+                table = write_frame(getattr(fairness, part), Path(scratch) / f"{part}.csv")
+                mlflow.log_artifact(str(table), "fairness")
             bundle = Path(scratch) / "provider_model.joblib"
             joblib.dump(training.model, bundle)
             info = mlflow.pyfunc.log_model(
@@ -451,6 +454,7 @@ def run_providers(
 
     parse_period(period)
     out = Path(out)
+    refuse_unsafe_output(out, {"--data": data_dir}, store=store)
     with staged_output(out, overwrite) as work:
         manifest = _providers_into(
             work, out, data_dir, period, config, language, store, applicants_only, alias
@@ -525,8 +529,9 @@ def _providers_into(
     if missing:
         raw.update(read_raw_tables(data_dir, config.input, names=_INVOICE_ONLY))
     validation = validate_tables(raw)
+    quarantine = None
     if not validation.quarantine.empty:
-        write_frame(validation.quarantine, work / "quarantine.parquet")
+        quarantine = write_frame(validation.quarantine, work / "quarantine.parquet")
     check_quarantine_limit(validation, config.validation)
     tables = validation.tables
     lap("validate")
@@ -624,6 +629,9 @@ def _providers_into(
     }
     (work / "providers.html").write_text(page, "utf-8")
     outputs["providers.html"] = work / "providers.html"
+    if quarantine is not None:
+        # Listed, so a later --overwrite knows it is this run's file.
+        outputs["quarantine.parquet"] = quarantine
     lap("write")
     timings["total"] = round(time.perf_counter() - began, 3)
     counts = {

@@ -8,6 +8,7 @@ from pathlib import Path
 from tillit.config import TillitConfig
 from tillit.data.io import read_frame, write_frame
 from tillit.errors import TillitError
+from tillit.jobs.common import refuse_unsafe_output
 
 
 @dataclass(frozen=True)
@@ -53,11 +54,13 @@ def run_pseudonymise(
     in_dir, out_dir = Path(in_dir), Path(out_dir)
     if not in_dir.is_dir():
         raise TillitError(f"input folder {in_dir} does not exist")
-    if out_dir.resolve() == in_dir.resolve():
-        raise TillitError(
-            "--out must be another folder than --in: the originals are not overwritten"
-        )
     refuse_key_inside(key_file, {"--in": in_dir, "--out": out_dir})
+    files = sorted(p for p in in_dir.iterdir() if p.suffix in (".csv", ".parquet") and p.is_file())
+    refuse_unsafe_output(
+        out_dir,
+        {"--in": in_dir, "--key-file": key_file},
+        writes=[out_dir / path.name for path in files],
+    )
     if new_key:
         if key_file.exists():
             raise TillitError(
@@ -68,14 +71,18 @@ def run_pseudonymise(
         with os.fdopen(descriptor, "wb") as handle:
             handle.write(generate_key())
     key = load_key(key_file)
-    files = sorted(p for p in in_dir.iterdir() if p.suffix in (".csv", ".parquet") and p.is_file())
     tables = {path.stem: read_frame(path) for path in files}
     export = pseudonymise_export(tables, key, config.pseudonymise)
     out_dir.mkdir(parents=True, exist_ok=True)
     outputs: dict[str, str] = {}
     for path in files:
         if path.stem in export.tables:
-            written = write_frame(export.tables[path.stem], out_dir / path.name)
+            written = write_frame(
+                # tillit's own input, not a sheet for people: neutralising would change ids.
+                export.tables[path.stem],
+                out_dir / path.name,
+                for_spreadsheet=False,
+            )
             outputs[path.name] = file_sha256(written)
     notes = tuple(export.notes())
     manifest = write_json(

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from tillit.config import TillitConfig
-from tillit.jobs.common import load_data
+from tillit.jobs.common import load_data, refuse_unsafe_output
 
 if TYPE_CHECKING:
     from tillit.jobs.train import TrainOutcome
@@ -56,6 +56,9 @@ def run_retrain(
     from tillit.review.plots import feature_importance
     from tillit.review.retrain_summary import RetrainFacts, importance_moves, render_summary
 
+    refuse_unsafe_output(
+        out, {"--data": data_dir, "--config": config_path}, store=store, writes=[out / "summary.md"]
+    )
     loaded = load_data(data_dir, config)
     training = config.training
     client = tracking.connect(store)

@@ -98,7 +98,7 @@ def run_score(
     so a refused run never leaves a half-written or emptied output folder.
     """
     out = Path(out)
-    refuse_unsafe_output(out, data_dir)
+    refuse_unsafe_output(out, {"--data": data_dir}, store=store)
     with staged_output(out, overwrite) as work:
         manifest = _score_into(work, out, data_dir, period, config, alias, language, store)
     warnings = tuple(manifest.get("drift", {}).get("warnings", ()))

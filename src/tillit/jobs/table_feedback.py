@@ -8,9 +8,9 @@ from pathlib import Path
 import pandas as pd
 
 from tillit.config import TillitConfig
-from tillit.data.io import file_sha256, read_frame
+from tillit.data.io import file_sha256, read_frame, read_own_frame
 from tillit.errors import TillitError
-from tillit.jobs.common import record_run
+from tillit.jobs.common import record_run, refuse_unsafe_output
 from tillit.tables.spec import load_spec
 
 
@@ -48,6 +48,17 @@ def run_table_feedback(
     from tillit.jobs.feedback import append_decision_log, verify_risk_list
     from tillit.tables.feedback import LOG_COLUMNS, apply_decisions, check_decisions
 
+    refuse_unsafe_output(
+        None,
+        {
+            "--table": table_path,
+            "--spec": spec_path,
+            "--decisions": decisions_path,
+            "--risk-list": risk_list_path,
+        },
+        store=store,
+        writes=[decisions_log_path(table_path)],
+    )
     spec = load_spec(spec_path)
     if spec.label is None:
         raise TillitError(
@@ -62,7 +73,7 @@ def run_table_feedback(
     decisions_sha256 = file_sha256(Path(decisions_path))
     random_checks: set[str] = set()
     if risk_list_path is not None:
-        risk = read_frame(Path(risk_list_path))
+        risk = read_own_frame(Path(risk_list_path))
         if {spec.id, "why_flagged"} <= set(risk.columns):
             random_checks = set(
                 risk.loc[risk["why_flagged"] == "random check", spec.id].astype(str)

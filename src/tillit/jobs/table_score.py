@@ -21,7 +21,8 @@ from tillit.config import TillitConfig
 from tillit.data.io import file_sha256, write_frame
 from tillit.data.periods import parse_range
 from tillit.errors import NothingToScoreError, TillitError
-from tillit.jobs.common import staged_output, write_manifest_and_record
+from tillit.jobs.common import refuse_unsafe_output, staged_output, write_manifest_and_record
+from tillit.jobs.table_feedback import decisions_log_path
 from tillit.jobs.table_train import load_table
 from tillit.tables.features import NO_TIME_PERIOD
 from tillit.tables.spec import TableSpecFile, load_spec
@@ -67,6 +68,16 @@ def run_table_score(
     from tillit.tables.train import model_inputs
 
     began = time.perf_counter()
+    refuse_unsafe_output(
+        out,
+        # The decision log beside the table is read as labels: an input too.
+        {
+            "--table": table_path,
+            "--spec": spec_path,
+            "decision log": decisions_log_path(table_path),
+        },
+        store=store,
+    )
     spec = load_spec(spec_path)
     first, last = parse_selection(selection, spec)
     with staged_output(out, overwrite) as work:

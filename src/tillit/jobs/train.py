@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tillit.config import TillitConfig
-from tillit.data.io import file_sha256
+from tillit.data.io import file_sha256, write_frame
 from tillit.jobs.common import load_data, publish_model_card, read_truth, record_run
 from tillit.ops import progress
 from tillit.ops.integrity import ARTIFACT_HASHES_DETAIL, registered_hashes
@@ -64,9 +64,8 @@ def run_train(
     with tempfile.TemporaryDirectory() as scratch:
         folder = Path(scratch)
         artifacts = plots.training_artifacts(result, folder, feature_catalog(config.features))
-        (folder / "fairness").mkdir()
-        fairness.by_group.to_csv(folder / "fairness" / "by_group.csv", index=False)
-        fairness.disparity.to_csv(folder / "fairness" / "disparity.csv", index=False)
+        write_frame(fairness.by_group, folder / "fairness" / "by_group.csv")
+        write_frame(fairness.disparity, folder / "fairness" / "disparity.csv")
         artifacts["fairness"] = folder / "fairness"
         if config_path is not None:
             shutil.copy(config_path, folder / "config.yaml")

@@ -10,6 +10,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from tillit.data.io import write_frame
+
 
 def _figure(width: float, height: float) -> Any:
     """A figure drawn off-screen, without touching pyplot's global backend or state."""
@@ -105,8 +107,8 @@ def training_artifacts(
     fig.savefig(paths["plots"] / "feature_importance.png", dpi=110)
     tables = folder / "evaluation"
     tables.mkdir()
-    evaluation.scored.to_csv(tables / f"held_out_{evaluation.period}.csv", index=False)
-    importance.to_csv(tables / "feature_importance.csv")
+    write_frame(evaluation.scored, tables / f"held_out_{evaluation.period}.csv")
+    write_frame(importance.rename_axis("feature").reset_index(), tables / "feature_importance.csv")
     (tables / "metrics.json").write_text(
         json.dumps(
             {

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from tillit.config import SimulationConfig
+from tillit.data.contract import TABLES
 from tillit.data.vocabulary import SERVICE_TYPES, VISIT_METHODS
 from tillit.ops import progress
 from tillit.simulate.care import _make_hospital_stays, _make_segments
@@ -38,6 +39,12 @@ from tillit.simulate.provider_truth import add_provider_truth
 from tillit.simulate.register import _register
 from tillit.simulate.schemes import _key, _plan_schemes
 from tillit.simulate.visits import _generate_visits
+
+# Every file `tillit simulate` writes besides its manifest: all `--overwrite` may replace.
+SIMULATED_FILES = frozenset(
+    [f"{name}{suffix}" for name in TABLES for suffix in (".parquet", ".csv")]
+    + ["truth.parquet", "provider_truth.parquet"]
+)
 
 
 def simulate(config: SimulationConfig) -> SimulatedMunicipality:

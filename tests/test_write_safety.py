@@ -1,0 +1,331 @@
+"""No command writes into or over an input, the model store, or through a link.
+
+Every writing command refuses an unsafe place before it reads anything or appends an
+audit record (exit 2, a message, the input byte for byte as it was); `--overwrite`
+replaces only the files an earlier run's manifest lists. Refusals happen before any
+work, so they run in this process (the real Typer app) and take milliseconds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from tests.cli import ok, refused
+from tests.conftest import tiny_tables
+from tillit.cli import app
+from tillit.data.io import write_tables
+from tillit.jobs.common import MANIFEST, OutputExistsError, staged_output
+
+SPEC = Path(__file__).resolve().parents[1] / "configs" / "tables" / "card-payments.yaml"
+
+
+def cli(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    """`tillit ARGS` in this process, as `tests.cli.tillit` would return it."""
+    result = CliRunner().invoke(app, [str(arg) for arg in args])
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return subprocess.CompletedProcess(args, result.exit_code, result.stdout, result.stderr)
+
+
+def tree_hash(place: Path) -> str:
+    """Names and bytes of everything under `place` (links by their target name)."""
+    digest = hashlib.sha256()
+    paths = sorted(place.rglob("*")) if place.is_dir() else [place]
+    for path in paths:
+        digest.update(str(path).encode())
+        if path.is_symlink():
+            digest.update(str(path.readlink()).encode())
+        elif path.is_file():
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+@pytest.fixture
+def place(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Path]:
+    """A contract folder, a table file, a store that holds a model database, a decisions file."""
+    monkeypatch.chdir(tmp_path)
+    data = tmp_path / "export" / "data"
+    write_tables(tiny_tables(), data)
+    table = tmp_path / "tables" / "t.parquet"
+    table.parent.mkdir()
+    pd.DataFrame({"TRANSACTION_ID": ["T1"], "TX_AMOUNT": [1.0]}).to_parquet(table)
+    store = tmp_path / "models"
+    store.mkdir()
+    (store / "mlflow.db").write_bytes(b"registry")
+    decisions = tmp_path / "decisions.csv"
+    decisions.write_text("invoice_id,decision,recovered_sek,reviewer,decided_on,note\n")
+    return {"root": tmp_path, "data": data, "table": table, "store": store, "decisions": decisions}
+
+
+def _cases(p: dict[str, Path]) -> dict[str, tuple[list[str | Path], str]]:
+    """One unsafe call per writing command, and the phrase its refusal must say."""
+    data, store, table, root = p["data"], p["store"], p["table"], p["root"]
+    period = ("--period", "2025-01")
+    # fmt: off
+    return {
+        "simulate": (["simulate", "--out", data], "already holds an earlier run's outputs"),
+        "simulate --overwrite": (
+            ["simulate", "--out", data, "--overwrite"],
+            "which no earlier tillit run's manifest.json lists",
+        ),
+        "validate": (["validate", "--data", data, "--out", data / "v"], "lies inside the --data"),
+        "features": (
+            ["features", "--data", data, *period, "--out", data / "f.parquet"],
+            "lies inside the --data folder",
+        ),
+        "train": (
+            ["train", "--data", data, "--store", data / "models"], "lies inside the --data folder"
+        ),
+        "train --table": (
+            ["train", "--table", table, "--spec", SPEC, "--store", table.parent],
+            "contains the --table file",
+        ),
+        "promote": (["promote", "--data", data, "--store", data], "is the --data folder"),
+        "retrain": (
+            ["retrain", "--data", data, "--out", root, "--store", store],
+            "contains the --data folder",
+        ),
+        "score": (
+            ["score", "--data", data, *period, "--out", data, "--overwrite", "--store", store],
+            "is the --data folder",
+        ),
+        "score --table": (
+            ["score", "--table", table, "--spec", SPEC, "--period", "2026-01", "--out",
+             table.parent, "--overwrite", "--store", store],
+            "contains the --table file",
+        ),
+        "providers": (
+            ["providers", "--data", data, *period, "--out", data, "--overwrite", "--store", store],
+            "is the --data folder",
+        ),
+        "drift": (
+            ["drift", "--data", data, *period, "--out", data / "invoices.parquet", "--store", store],
+            "lies inside the --data folder",
+        ),
+        "feedback": (
+            ["feedback", "--data", data, "--decisions", data / "decision_log.parquet",
+             "--store", store],
+            "decision_log.parquet is the --decisions input and also what this command writes",
+        ),
+        "pseudonymise": (
+            ["pseudonymise", "--in", data, "--out", data / "p", "--key-file", root / "k"],
+            "lies inside the --in folder",
+        ),
+        "pseudonymise --key-file": (
+            ["pseudonymise", "--in", data, "--out", root / "p", "--key-file", root / "p" / "k",
+             "--new-key"],
+            "contains the --key-file file",
+        ),
+        "demo": (
+            ["demo", "--data", data, "--runs", data / "runs", "--store", store],
+            "--runs " + str(data / "runs") + " lies inside the --data folder",
+        ),
+    }
+    # fmt: on
+
+
+CASES = [
+    "simulate", "simulate --overwrite", "validate", "features", "train", "train --table",
+    "promote", "retrain", "score", "score --table", "providers", "drift", "feedback",
+    "pseudonymise", "pseudonymise --key-file", "demo",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_every_writing_command_refuses_an_unsafe_place_and_leaves_the_inputs(place, case):
+    args, phrase = _cases(place)[case]
+    pd.read_csv(place["decisions"]).to_parquet(place["data"] / "decision_log.parquet")
+    before = tree_hash(place["root"])
+    refused(cli(*args), phrase)
+    assert tree_hash(place["root"]) == before, "an input, the store or the folder changed"
+    assert not (place["store"] / "audit_log.jsonl").exists()
+
+
+def test_feedback_refuses_a_store_that_is_the_data_folder(place):
+    """feedback has no --out: it writes the data folder's logs and the store's audit log."""
+    before = tree_hash(place["root"])
+    refused(
+        cli("feedback", "--data", place["data"], "--decisions", place["decisions"],
+            "--risk-list", place["data"] / "invoices.parquet", "--store", place["data"]),
+        "--store", "contains the --risk-list file",
+    )  # fmt: skip
+    assert tree_hash(place["root"]) == before
+
+
+# ----------------------------------------------------------------------- links
+
+
+def test_a_symlinked_out_is_refused_before_any_audit_record(place):
+    earlier = place["root"] / "runs" / "score-2025-01"
+    earlier.mkdir(parents=True)
+    (earlier / "risk_list.csv").write_text("an earlier run\n")
+    link = place["root"] / "out"
+    link.symlink_to(earlier)
+    before = tree_hash(place["root"])
+    refused(
+        cli("score", "--data", place["data"], "--period", "2025-01", "--out", link,
+            "--overwrite", "--store", place["store"]),
+        f"--out {link} is a symbolic link", "never writes through a link",
+    )  # fmt: skip
+    assert tree_hash(place["root"]) == before
+    assert not (place["store"] / "audit_log.jsonl").exists()
+
+
+def test_a_symlinked_decision_log_is_refused_and_its_target_kept(place):
+    """The attack: decision_log.parquet linked to another file made feedback rewrite it."""
+    target = place["root"] / "precious.parquet"
+    pd.DataFrame({"keep": [1]}).to_parquet(target)
+    (place["data"] / "decision_log.parquet").symlink_to(target)
+    before = tree_hash(place["root"])
+    refused(
+        cli("feedback", "--data", place["data"], "--decisions", place["decisions"],
+            "--store", place["store"]),
+        "decision_log.parquet is a symbolic link",
+    )  # fmt: skip
+    assert tree_hash(place["root"]) == before
+    assert not (place["store"] / "audit_log.jsonl").exists()
+
+
+def test_a_symlinked_table_decision_log_is_refused(place):
+    target = place["root"] / "precious.parquet"
+    pd.DataFrame({"keep": [1]}).to_parquet(target)
+    (place["table"].parent / "t.decisions.parquet").symlink_to(target)
+    before = tree_hash(place["root"])
+    refused(
+        cli("feedback", "--table", place["table"], "--spec", SPEC,
+            "--decisions", place["decisions"], "--store", place["store"]),
+        "t.decisions.parquet is a symbolic link",
+    )  # fmt: skip
+    assert tree_hash(place["root"]) == before
+
+
+def test_a_symlinked_file_inside_a_validate_out_is_refused(place):
+    out = place["root"] / "v"
+    out.mkdir()
+    (out / "validation.json").symlink_to(place["data"] / "invoices.parquet")
+    before = tree_hash(place["root"])
+    refused(
+        cli("validate", "--data", place["data"], "--out", out), "validation.json is a symbolic link"
+    )
+    assert tree_hash(place["root"]) == before
+
+
+@pytest.mark.parametrize("command", ["simulate-table", "drift", "features"])
+def test_a_symlinked_output_file_is_refused(place, command):
+    target = place["root"] / "precious.parquet"
+    target.write_bytes(b"keep")
+    link = place["root"] / "out.parquet"
+    link.symlink_to(target)
+    args = {
+        "simulate-table": ["--kind", "card-payments", "--rows", "10"],
+        "drift": ["--data", place["data"], "--period", "2025-01", "--store", place["store"]],
+        "features": ["--data", place["data"], "--period", "2025-01"],
+    }[command]
+    refused(cli(command, *args, "--out", link), "is a symbolic link")
+    assert target.read_bytes() == b"keep"
+
+
+# ------------------------------------------------------------- --overwrite and the store
+
+
+def test_a_store_inside_out_is_refused_and_survives_overwrite(place):
+    out = place["root"] / "runs"
+    store = out / "models"
+    store.mkdir(parents=True)
+    (store / "mlflow.db").write_bytes(b"the registry")
+    before = tree_hash(out)
+    refused(
+        cli("score", "--data", place["data"], "--period", "2025-01", "--out", out,
+            "--overwrite", "--store", store),
+        "contains the --store folder",
+    )  # fmt: skip
+    assert tree_hash(out) == before
+
+
+def _earlier_run(out: Path, listed: dict[str, str], unlisted: dict[str, str]) -> None:
+    out.mkdir(parents=True)
+    for name, text in {**listed, **unlisted}.items():
+        (out / name).write_text(text)
+    outputs = {name: "sha" for name in listed}
+    (out / MANIFEST).write_text(json.dumps({"outputs": outputs}))
+
+
+def test_overwrite_replaces_only_what_the_earlier_manifest_lists(tmp_path):
+    out = tmp_path / "score"
+    _earlier_run(
+        out,
+        listed={"risk_list.csv": "old", "quarantine.parquet": "old"},
+        unlisted={"notes.txt": "the auditor's notes"},
+    )
+    (out / "models").mkdir()
+    (out / "models" / "mlflow.db").write_text("a store someone put here")
+    with staged_output(out, overwrite=True) as work:
+        (work / "risk_list.csv").write_text("new")
+        (work / MANIFEST).write_text(json.dumps({"outputs": {"risk_list.csv": "sha"}}))
+    assert (out / "risk_list.csv").read_text() == "new"
+    assert not (out / "quarantine.parquet").exists(), "the earlier run's own file goes"
+    assert (out / "notes.txt").read_text() == "the auditor's notes"
+    assert (out / "models" / "mlflow.db").read_text() == "a store someone put here"
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["score"]
+
+
+def test_overwrite_of_a_folder_without_a_manifest_keeps_everything_else(tmp_path):
+    out = tmp_path / "score"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    with staged_output(out, overwrite=True) as work:
+        (work / "report.html").write_text("new")
+    assert (out / "notes.txt").read_text() == "mine"
+    assert (out / "report.html").read_text() == "new"
+
+
+def test_a_manifest_cannot_make_overwrite_reach_outside_the_folder(tmp_path):
+    """A manifest is a file anyone may edit: only plain names in the folder count."""
+    victim = tmp_path / "data" / "invoices.parquet"
+    victim.parent.mkdir()
+    victim.write_text("real invoices")
+    out = tmp_path / "score"
+    _earlier_run(out, listed={"report.html": "old"}, unlisted={})
+    outputs = {"../data/invoices.parquet": "sha", str(victim): "sha", "report.html": "sha"}
+    (out / MANIFEST).write_text(json.dumps({"outputs": outputs}))
+    with staged_output(out, overwrite=True) as work:
+        (work / "risk_list.csv").write_text("new")
+    assert victim.read_text() == "real invoices"
+    assert not (out / "report.html").exists()
+
+
+def test_a_failed_run_leaves_the_earlier_outputs(tmp_path):
+    out = tmp_path / "score"
+    _earlier_run(out, listed={"risk_list.csv": "old"}, unlisted={})
+    before = tree_hash(out)
+    with pytest.raises(OutputExistsError), staged_output(out, overwrite=True) as work:
+        (work / "risk_list.csv").write_text("half")
+        raise OutputExistsError("stopped")
+    assert tree_hash(out) == before
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["score"]
+
+
+# ------------------------------------------------------------------------- simulate
+
+
+def test_simulate_overwrite_replaces_only_what_an_earlier_simulate_wrote(tmp_path):
+    data = tmp_path / "data"
+    small = ("--clients", "40", "--months", "3", "--quiet")
+    ok(cli("simulate", "--out", data, "--seed", "1", *small))
+    manifest = json.loads((data / MANIFEST).read_text())
+    assert {"invoices.parquet", "truth.parquet"} <= set(manifest["outputs"])
+    (data / "notes.txt").write_text("kept")
+    first = (data / "invoices.parquet").read_bytes()
+    refused(cli("simulate", "--out", data, "--seed", "2", *small), "pass --overwrite")
+    assert (data / "invoices.parquet").read_bytes() == first
+    ok(cli("simulate", "--out", data, "--seed", "2", "--format", "csv", "--overwrite", *small))
+    assert (data / "notes.txt").read_text() == "kept"
+    assert (data / "invoices.csv").exists() and not (data / "invoices.parquet").exists()
+    assert json.loads((data / MANIFEST).read_text())["settings"]["seed"] == 2

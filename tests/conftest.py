@@ -124,40 +124,48 @@ def tables() -> dict[str, pd.DataFrame]:
 EXPORT_SEED, EXPORT_CLIENTS, EXPORT_MONTHS, EXPORT_PERIOD = 11, 300, 6, "2025-06"
 
 
-@pytest.fixture(scope="session")
-def trained_export(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """One simulated municipality with a champion model, and its last month scored once.
+def trained_world(root: Path, seed: int, clients: int, months: int) -> dict[str, Any]:
+    """`simulate`, `train` and `promote` into `root`, run in this process (`tillit_here`).
 
-    Built once per session by the real commands run in this process (`tillit_here`):
-    simulating and training take most of the end-to-end tests' time. Tests may read it
-    and score from its store; a test that trains, promotes, feeds back or otherwise
-    changes the data or the store works on `copy_world` instead.
+    Returns the folders and what `train` and `promote` said.
     """
     from tests.cli import ok, tillit_here
 
-    root = tmp_path_factory.mktemp("world")
-    data, store, reference = root / "data", root / "models", root / "reference"
+    data, store = root / "data", root / "models"
     ok(
         tillit_here(
-            "simulate", "--out", data, "--seed", EXPORT_SEED, "--clients", EXPORT_CLIENTS,
-            "--months", EXPORT_MONTHS, "--quiet",
+            "simulate", "--out", data, "--seed", seed, "--clients", clients,
+            "--months", months, "--quiet",
         )
     )  # fmt: skip
     trained = ok(tillit_here("train", "--data", data, "--store", store, "--quiet"))
     promoted = ok(tillit_here("promote", "--store", store))
+    said = {"train": trained.stdout, "promote": promoted.stdout}
+    return {"root": root, "data": data, "store": store, "said": said}
+
+
+@pytest.fixture(scope="session")
+def trained_export(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """One simulated municipality with a champion model, and its last month scored once.
+
+    Built once per session, in process: simulating and training take most of the
+    end-to-end tests' time. Tests may read it and score from its store; a test that
+    trains, promotes, feeds back or otherwise changes the data or the store takes
+    `world_copy` instead.
+    """
+    from tests.cli import ok, tillit_here
+
+    world = trained_world(
+        tmp_path_factory.mktemp("world"), EXPORT_SEED, EXPORT_CLIENTS, EXPORT_MONTHS
+    )
+    reference = world["root"] / "reference"
     ok(
         tillit_here(
-            "score", "--data", data, "--period", EXPORT_PERIOD, "--out", reference,
-            "--store", store, "--quiet",
+            "score", "--data", world["data"], "--period", EXPORT_PERIOD, "--out", reference,
+            "--store", world["store"], "--quiet",
         )
     )  # fmt: skip
-    return {
-        "root": root,
-        "data": data,
-        "store": store,
-        "reference": reference,
-        "said": {"train": trained.stdout, "promote": promoted.stdout},
-    }
+    return {**world, "reference": reference}
 
 
 def copy_world(world: dict[str, Any], root: Path) -> dict[str, Any]:

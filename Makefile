@@ -31,8 +31,8 @@ TEST_WORKERS ?= 2
 test: setup ## Run every test, notebooks included, on $(TEST_WORKERS) processes (under 10 min on 2 cores)
 	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadgroup --durations=25
 
-test-fast: setup ## Unit tests and fast checks: no trained world, no notebooks (under 3 min)
-	$(BIN)/pytest -q -n $(TEST_WORKERS) -m "not slow" --durations=10
+test-fast: setup ## The unit tests, less those marked slow: no training, no notebooks (under 3 min)
+	$(BIN)/pytest -q -n $(TEST_WORKERS) -m "not slow" --durations=10 tests/unit
 
 lint: setup ## Check style and formatting with ruff, and types with mypy
 	$(BIN)/ruff check src tests bench && $(BIN)/ruff format --check src tests bench && $(BIN)/mypy

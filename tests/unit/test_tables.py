@@ -398,6 +398,7 @@ def test_cli_end_to_end_on_a_small_simulated_table(tmp_path: Path) -> None:
     refused(again, "already holds an earlier run")
 
 
+@pytest.mark.slow  # runs the real command in a new process
 def test_cli_refuses_bad_specs_and_tables_cleanly(tmp_path: Path) -> None:
     ok(
         tillit(
@@ -454,6 +455,7 @@ def test_second_example_spec_learns_from_mostly_unreviewed_trips() -> None:
     assert "TRAVELLER_AGE_BAND" not in result.model.feature_columns
 
 
+@pytest.mark.slow  # runs the real command in a new process
 def test_feedback_appends_checked_decisions_that_become_labels(tmp_path: Path) -> None:
     from tillit.config import TillitConfig
     from tillit.jobs.table_train import load_table

@@ -22,7 +22,7 @@ PROVIDERS_OUT ?= runs/$(DATA_NAME)/providers-$(PERIOD)
 OVERWRITE ?=
 OVERWRITE_FLAG := $(if $(filter 1 yes true,$(OVERWRITE)),--overwrite,)
 
-.PHONY: help setup test lint format demo simulate validate features train promote retrain score providers bench mlflow-ui clean
+.PHONY: help setup test test-fast lint format demo simulate validate features train promote retrain score providers bench mlflow-ui clean
 
 help: ## Show the targets and what they do
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-11s\033[0m %s\n", $$1, $$2}'
@@ -34,8 +34,13 @@ $(VENV)/.installed: pyproject.toml
 
 setup: $(VENV)/.installed ## Create .venv and install tillit with its dev tools (idempotent)
 
-test: setup ## Run the tests, notebooks included
-	$(BIN)/pytest -q
+TEST_WORKERS ?= 2
+
+test: setup ## Run every test, notebooks included, on $(TEST_WORKERS) processes (under 10 min on 2 cores)
+	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadgroup --durations=25
+
+test-fast: setup ## The unit tests, less those marked slow: no training, no notebooks (under 3 min)
+	$(BIN)/pytest -q -n $(TEST_WORKERS) -m "not slow" --durations=10 tests/unit
 
 lint: setup ## Check style and formatting with ruff, and types with mypy
 	$(BIN)/ruff check src tests bench && $(BIN)/ruff format --check src tests bench && $(BIN)/mypy

@@ -1,4 +1,10 @@
-"""Running the real `tillit` command in a temporary folder, for the end-to-end tests."""
+"""Running the real `tillit` command, for the end-to-end tests.
+
+`tillit` starts `python -m tillit` in a folder of its own, the way a user runs it;
+`tillit_here` runs the same Typer app in this process (same options, messages and exit
+codes, without paying a new interpreter and MLflow's import per call) for fixtures that
+only need what the commands write.
+"""
 
 from __future__ import annotations
 
@@ -9,14 +15,12 @@ from pathlib import Path
 
 import tillit as tillit_package
 
+_STORE_VARIABLES = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
+
 
 def tillit(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
     """Run `python -m tillit ARGS` in `cwd`, with no MLflow store inherited from outside."""
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
-    }
+    env = {k: v for k, v in os.environ.items() if k not in _STORE_VARIABLES}
     # The command runs the same tillit as the test (a relative PYTHONPATH would not follow cwd).
     env["PYTHONPATH"] = os.pathsep.join(
         [str(Path(tillit_package.__file__).resolve().parents[1]), env.get("PYTHONPATH", "")]
@@ -28,6 +32,32 @@ def tillit(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
         capture_output=True,
         text=True,
         timeout=600,
+    )
+
+
+def tillit_here(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    """Run `tillit ARGS` through the Typer app in this process; give every path absolute.
+
+    A crash is raised as it is (a traceback, not an exit code); no MLflow store is
+    left in the environment afterwards.
+    """
+    from typer.testing import CliRunner
+
+    from tillit.cli import app
+
+    before = {name: os.environ.get(name) for name in _STORE_VARIABLES}
+    try:
+        result = CliRunner().invoke(app, [str(arg) for arg in args])
+    finally:
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return subprocess.CompletedProcess(
+        ["tillit", *map(str, args)], result.exit_code, result.stdout, result.stderr
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -120,36 +121,93 @@ def tables() -> dict[str, pd.DataFrame]:
     return tiny_tables()
 
 
+# The session's one trained world: simulated, trained, promoted and scored once, in process.
 EXPORT_SEED, EXPORT_CLIENTS, EXPORT_MONTHS, EXPORT_PERIOD = 11, 300, 6, "2025-06"
 
 
-@pytest.fixture(scope="session")
-def trained_export(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
-    """One simulated municipality with a champion model, and its Parquet export scored once.
+def trained_world(root: Path, seed: int, clients: int, months: int) -> dict[str, Any]:
+    """`simulate`, `train` and `promote` into `root`, run in this process (`tillit_here`).
 
-    Shared by the tests of real exports and the fuzz suite (simulating and training take
-    most of their time).
+    Returns the folders and what `train` and `promote` said.
     """
-    from tests.cli import ok, tillit
+    from tests.cli import ok, tillit_here
 
-    root = tmp_path_factory.mktemp("export")
     data, store = root / "data", root / "models"
     ok(
-        tillit(
-            "simulate", "--out", data, "--seed", EXPORT_SEED, "--clients", EXPORT_CLIENTS,
-            "--months", EXPORT_MONTHS, cwd=root,
+        tillit_here(
+            "simulate", "--out", data, "--seed", seed, "--clients", clients,
+            "--months", months, "--quiet",
         )
     )  # fmt: skip
-    ok(tillit("train", "--data", data, "--store", store, cwd=root))
-    ok(tillit("promote", "--store", store, cwd=root))
-    reference = root / "reference"
+    trained = ok(tillit_here("train", "--data", data, "--store", store, "--quiet"))
+    promoted = ok(tillit_here("promote", "--store", store))
+    said = {"train": trained.stdout, "promote": promoted.stdout}
+    return {"root": root, "data": data, "store": store, "said": said}
+
+
+@pytest.fixture(scope="session")
+def trained_export(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """One simulated municipality with a champion model, and its last month scored once.
+
+    Built once per session, in process: simulating and training take most of the
+    end-to-end tests' time. Tests may read it and score from its store; a test that
+    trains, promotes, feeds back or otherwise changes the data or the store takes
+    `world_copy` instead.
+    """
+    from tests.cli import ok, tillit_here
+
+    world = trained_world(
+        tmp_path_factory.mktemp("world"), EXPORT_SEED, EXPORT_CLIENTS, EXPORT_MONTHS
+    )
+    reference = world["root"] / "reference"
     ok(
-        tillit(
-            "score", "--data", data, "--period", EXPORT_PERIOD, "--out", reference,
-            "--store", store, cwd=root,
+        tillit_here(
+            "score", "--data", world["data"], "--period", EXPORT_PERIOD, "--out", reference,
+            "--store", world["store"], "--quiet",
         )
     )  # fmt: skip
-    return {"root": root, "data": data, "store": store, "reference": reference}
+    return {**world, "reference": reference}
+
+
+def copy_world(world: dict[str, Any], root: Path) -> dict[str, Any]:
+    """A copy of the world's data and model store in `root`, for a test that changes them.
+
+    MLflow keeps absolute artifact locations in its database: the copy's are pointed at
+    the copy's own folder, so runs logged to the copy never write into the original.
+    The artifacts themselves are copied byte for byte.
+    """
+    import shutil
+    import sqlite3
+
+    data, store = root / "data", root / "models"
+    shutil.copytree(world["data"], data)
+    shutil.copytree(world["store"], store)
+    old, new = world["store"].resolve().as_uri(), store.resolve().as_uri()
+    columns = {
+        "experiments": "artifact_location",
+        "runs": "artifact_uri",
+        "logged_models": "artifact_location",
+        "model_versions": "storage_location",
+    }
+    with sqlite3.connect(store / "mlflow.db") as db:
+        for table, column in columns.items():
+            db.execute(f"UPDATE {table} SET {column} = replace({column}, ?, ?)", (old, new))
+        left = [
+            table
+            for table, column in columns.items()
+            if db.execute(
+                f"SELECT count(*) FROM {table} WHERE {column} LIKE ?", (old + "%",)
+            ).fetchone()[0]
+        ]
+    db.close()
+    assert not left, f"artifact locations still in the original store: {left}"
+    return {**world, "root": root, "data": data, "store": store}
+
+
+@pytest.fixture
+def world_copy(trained_export: dict[str, Any], tmp_path: Path) -> dict[str, Any]:
+    """The session's trained world copied into this test's folder, free to change."""
+    return copy_world(trained_export, tmp_path / "world")
 
 
 @pytest.fixture(autouse=True)
@@ -174,3 +232,15 @@ def audit_key_in_a_temporary_folder(
         patch.delenv("TILLIT_AUDIT_KEY", raising=False)
         patch.delenv("TILLIT_AUDIT_HEADS_FILE", raising=False)
         yield key_file
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests of the trained world are slow, and run on one worker so it is built once.
+
+    `make test-fast` leaves out what is marked slow; `make test` runs on two processes
+    with `--dist loadgroup`, which keeps every test of the `world` group on one of them.
+    """
+    for item in items:
+        if "trained_export" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.slow)
+            item.add_marker(pytest.mark.xdist_group("world"))

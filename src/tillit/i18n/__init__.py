@@ -3,7 +3,7 @@
 A key is `namespace.name` (for example `report.title`, `reason.visit_duration_cv`,
 `evidence.duplicate_invoice`); each namespace is a table per language in the
 modules beside this one. Templates use `str.format` placeholders, and a key has
-the same placeholders in both languages (tests/test_i18n.py checks). The package
+the same placeholders in both languages (tests/unit/test_i18n.py checks). The package
 imports nothing from tillit, so features and review can both use it.
 """
 

@@ -7,7 +7,7 @@ history, the hours since the entity's previous row, and, where labels exist, how
 many of the entity's earlier rows were confirmed, counting only labels at least
 `label_delay` periods old. Nothing about a row uses its own label, a later row, a
 row at the same moment or a label younger than the delay, so truncating the table
-at any time leaves every earlier row's features unchanged (tests/test_tables.py).
+at any time leaves every earlier row's features unchanged (tests/unit/test_tables.py).
 
 The work is done in DuckDB window functions: per entity, running sums over the
 entity's moments (`SUM(...) OVER (PARTITION BY entity ORDER BY time ROWS UNBOUNDED

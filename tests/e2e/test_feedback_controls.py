@@ -16,8 +16,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from tests import REPO
 from tests.cli import ok, refused, tillit
-from tests.test_feedback import issued_risk_list, risk_list
+from tests.unit.test_feedback import issued_risk_list, risk_list
 from tillit.config import TillitConfig
 from tillit.data.io import file_sha256, read_frame, write_tables
 from tillit.errors import TillitError
@@ -26,7 +27,7 @@ from tillit.jobs.table_feedback import run_table_feedback
 from tillit.ops.auditlog import read_log, verify_log
 
 COLUMNS = ["invoice_id", "decision", "recovered_sek", "reviewer", "decided_on", "note"]
-SPECS = Path(__file__).resolve().parents[1] / "configs" / "tables"
+SPECS = REPO / "configs" / "tables"
 
 
 @pytest.fixture

@@ -17,13 +17,14 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from tests import REPO
 from tests.cli import ok, refused
 from tests.conftest import tiny_tables
 from tillit.cli import app
 from tillit.data.io import write_tables
 from tillit.jobs.common import MANIFEST, OutputExistsError, staged_output
 
-SPEC = Path(__file__).resolve().parents[1] / "configs" / "tables" / "card-payments.yaml"
+SPEC = REPO / "configs" / "tables" / "card-payments.yaml"
 
 
 def cli(*args: str | Path) -> subprocess.CompletedProcess[str]:

@@ -182,7 +182,7 @@ def test_rules_of_other_tables_behind_an_invoice_are_said_per_table() -> None:
 def test_the_report_says_the_rules_behind_incomplete_evidence_in_its_language(
     lang: str, said: str
 ) -> None:
-    from tests.test_report import RUN_INFO, explanations, risk_list, summary
+    from tests.unit.test_report import RUN_INFO, explanations, risk_list, summary
     from tillit.review.report import render_report
 
     risks = risk_list()

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
+from tests import REPO
 from tillit.config import TillitConfig, load_config
 from tillit.errors import ConfigError
 
-DEFAULT_YAML = Path(__file__).parents[1] / "configs" / "default.yaml"
+DEFAULT_YAML = REPO / "configs" / "default.yaml"
 
 
 def test_shipped_default_yaml_is_exactly_the_built_in_defaults():

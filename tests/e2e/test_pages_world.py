@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 
 from tests.cli import ok, tillit
-from tests.test_providers_cli import LAST, world  # noqa: F401 (the shared small world)
+from tests.e2e.test_providers_cli import LAST, world  # noqa: F401 (the shared small world)
 from tillit.data.contract import TABLES
 from tillit.features.catalog import FINDING_CODES, feature_columns
 from tillit.i18n import words

@@ -219,7 +219,7 @@ def test_table_capacity_is_the_spec_rule_in_rows_with_what_it_came_to() -> None:
 def test_a_table_model_without_labels_of_both_kinds_has_a_card_that_says_so() -> None:
     import numpy as np
 
-    from tests.test_tables import train_plain_table
+    from tests.unit.test_tables import train_plain_table
     from tillit.config import TillitConfig
     from tillit.jobs.table_train import table_model_card
     from tillit.tables.spec import parse_spec

@@ -15,7 +15,9 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+from tests import REPO
+
+NOTEBOOKS = REPO / "notebooks"
 NAMES = (
     "01-explore-the-simulated-municipality.ipynb",
     "02-why-was-this-invoice-flagged.ipynb",

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.test_tables import CARD as TABLE_CARD
-from tests.test_tables import train_plain_table
+from tests.unit.test_tables import CARD as TABLE_CARD
+from tests.unit.test_tables import train_plain_table
 from tillit.config import TrainingConfig, ValidationConfig
 from tillit.tables.features import entity_history
 from tillit.tables.simulate import simulate_table

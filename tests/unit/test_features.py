@@ -10,6 +10,7 @@ import pandas as pd
 import pandera.pandas as pa
 import pytest
 
+from tests import REPO
 from tillit.config import FeatureConfig
 from tillit.data.contract import TABLES
 from tillit.features import (
@@ -1189,9 +1190,8 @@ def test_simulated_planted_facts_are_described(simulated):
 
 def test_simulated_headline_features_match_the_pandas_baseline(simulated):
     import importlib.util
-    from pathlib import Path
 
-    path = Path(__file__).resolve().parents[1] / "bench" / "features_bench.py"
+    path = REPO / "bench" / "features_bench.py"
     spec = importlib.util.spec_from_file_location("features_bench", path)
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)

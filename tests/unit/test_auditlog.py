@@ -293,6 +293,7 @@ def test_format_log_shows_the_newest_records(tmp_path: Path) -> None:
         format_log(read_log(path), last=-1)
 
 
+@pytest.mark.slow  # runs the real command in a new process
 def test_tillit_log_detects_a_log_cut_short_from_hashes_kept_in_mlflow(tmp_path):
     """The chain alone cannot show lost newest records; the copies on MLflow runs can."""
     from tests.cli import tillit

@@ -18,6 +18,7 @@ import joblib
 import pandas as pd
 import pytest
 
+from tests import REPO
 from tests.cli import ok, tillit
 
 SEED, CLIENTS, MONTHS = 11, 300, 6
@@ -372,7 +373,7 @@ def test_anchors_are_written_outside_the_store_and_checked(world, tmp_path):
 
 
 def test_a_table_mode_model_is_verified_before_scoring(tmp_path):
-    spec = Path(__file__).resolve().parents[1] / "configs" / "tables" / "card-payments.yaml"
+    spec = REPO / "configs" / "tables" / "card-payments.yaml"
     ok(
         tillit(
             "simulate-table", "--kind", "card-payments", "--rows", "3000",

@@ -4,34 +4,44 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
 
 from tests.cli import ok, refused, tillit
+from tests.conftest import EXPORT_PERIOD
 
-LAST = "2025-05"
+LAST = EXPORT_PERIOD
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+def world(
+    trained_export: dict[str, Any], tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Path]:
+    """`tillit providers` on the session's trained world, beside its last month's risk list.
+
+    That world's `train` registered both models and its `promote` made both champion.
+    """
     root = tmp_path_factory.mktemp("providers")
-    data, store = root / "data", root / "models"
-    ok(tillit("simulate", "--out", data, "--seed", 3, "--clients", 400, "--months", 5, cwd=root))
-    trained = ok(tillit("train", "--data", data, "--store", store, cwd=root))
-    assert "registered tillit-provider-risk version 1" in trained.stdout
-    promoted = ok(tillit("promote", "--store", store, cwd=root))
-    assert "provider model: no champion yet: version 1 becomes champion" in promoted.stdout
+    data, store = trained_export["data"], trained_export["store"]
     runs = root / "runs"
-    common = ("--data", data, "--store", store)
-    ok(tillit("score", "--period", LAST, "--out", runs / f"score-{LAST}", *common, cwd=root))
+    shutil.copytree(trained_export["reference"], runs / f"score-{LAST}")
     ok(
         tillit(
-            "providers", "--period", LAST, "--out", runs / f"providers-{LAST}", *common, cwd=root
+            "providers", "--period", LAST, "--out", runs / f"providers-{LAST}", "--data", data,
+            "--store", store, cwd=root,
         )
-    )
+    )  # fmt: skip
     return {"root": root, "data": data, "store": store, "out": runs / f"providers-{LAST}"}
+
+
+def test_train_and_promote_name_the_provider_model(trained_export):
+    assert "registered tillit-provider-risk version 1" in trained_export["said"]["train"]
+    promoted = trained_export["said"]["promote"]
+    assert "provider model: no champion yet: version 1 becomes champion" in promoted
 
 
 def test_scorecard_ranks_every_active_provider_and_lists_applicants(world):

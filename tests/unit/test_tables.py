@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from tests import REPO
 from tests.cli import ok, refused, tillit
 from tests.history_oracle import numpy_entity_history
 from tillit.config import TrainingConfig, ValidationConfig
@@ -20,7 +21,7 @@ from tillit.tables.simulate import simulate_table
 from tillit.tables.spec import SpecError, check_table, load_spec, parse_spec
 from tillit.tables.train import TableTrainingResult, train_table
 
-SPECS = Path(__file__).resolve().parents[1] / "configs" / "tables"
+SPECS = REPO / "configs" / "tables"
 CARD = {
     "name": "cards",
     "id": "TRANSACTION_ID",
@@ -308,6 +309,7 @@ def test_without_time_cross_validation_finds_planted_outliers() -> None:
 # --------------------------------------------------------------------------- the CLI
 
 
+@pytest.mark.slow
 def test_cli_end_to_end_on_a_small_simulated_table(tmp_path: Path) -> None:
     spec = SPECS / "card-payments.yaml"
     ok(
@@ -403,6 +405,7 @@ def test_cli_end_to_end_on_a_small_simulated_table(tmp_path: Path) -> None:
     refused(again, "already holds an earlier run")
 
 
+@pytest.mark.slow  # runs the real command in a new process
 def test_cli_refuses_bad_specs_and_tables_cleanly(tmp_path: Path) -> None:
     ok(
         tillit(
@@ -459,6 +462,7 @@ def test_second_example_spec_learns_from_mostly_unreviewed_trips() -> None:
     assert "TRAVELLER_AGE_BAND" not in result.model.feature_columns
 
 
+@pytest.mark.slow  # runs the real command in a new process
 def test_feedback_appends_checked_decisions_that_become_labels(tmp_path: Path) -> None:
     from tillit.config import TillitConfig
     from tillit.jobs.table_train import load_table
@@ -502,6 +506,7 @@ def test_feedback_appends_checked_decisions_that_become_labels(tmp_path: Path) -
     assert "feedback" in ok(tillit("log", cwd=tmp_path)).stdout
 
 
+@pytest.mark.slow
 def test_rows_quarantined_at_the_door_are_on_the_risk_list(tmp_path: Path) -> None:
     """Every row received is accounted for: scored, or held with the rule it broke."""
     spec = SPECS / "card-payments.yaml"

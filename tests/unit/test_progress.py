@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tests.cli import ok, tillit
 from tillit.ops import progress
 
@@ -26,6 +28,7 @@ def test_progress_is_shown_only_on_a_terminal_without_quiet() -> None:
     assert not progress.shown_on(stderr_is_terminal=False, quiet=False)
 
 
+@pytest.mark.slow  # runs the real command in a new process
 def test_piped_simulate_writes_nothing_on_stderr(tmp_path) -> None:
     result = ok(
         tillit("simulate", "--out", tmp_path / "d", "--clients", 60, "--months", 2, cwd=tmp_path)

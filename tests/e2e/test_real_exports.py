@@ -142,24 +142,21 @@ def _finish(process: subprocess.Popen[str]) -> None:
     assert process.returncode == 0, stdout + stderr
 
 
-def test_concurrent_scores_and_a_training_run_share_one_store(trained_export, tmp_path):
-    data = trained_export["data"]
-    first = _start(
-        trained_export, "score", "--data", data, "--period", PERIOD, "--out", tmp_path / "a"
-    )
+def test_concurrent_scores_and_a_training_run_share_one_store(world_copy, tmp_path):
+    """Training writes to the store: this test works on a copy of the session's world."""
+    data = world_copy["data"]
+    first = _start(world_copy, "score", "--data", data, "--period", PERIOD, "--out", tmp_path / "a")
     second = _start(
-        trained_export, "score", "--data", data, "--period", PERIOD, "--out", tmp_path / "b"
+        world_copy, "score", "--data", data, "--period", PERIOD, "--out", tmp_path / "b"
     )
     _finish(first)
     _finish(second)
     for out in (tmp_path / "a", tmp_path / "b"):
-        _same_risk_list(trained_export, out)
-    training = _start(trained_export, "train", "--data", data)
-    third = _start(
-        trained_export, "score", "--data", data, "--period", PERIOD, "--out", tmp_path / "c"
-    )
+        _same_risk_list(world_copy, out)
+    training = _start(world_copy, "train", "--data", data)
+    third = _start(world_copy, "score", "--data", data, "--period", PERIOD, "--out", tmp_path / "c")
     _finish(third)
     _finish(training)
-    _same_risk_list(trained_export, tmp_path / "c")
-    log = ok(tillit("log", "--store", trained_export["store"], cwd=trained_export["root"]))
+    _same_risk_list(world_copy, tmp_path / "c")
+    log = ok(tillit("log", "--store", world_copy["store"], cwd=world_copy["root"]))
     assert "hash chain intact" in log.stdout

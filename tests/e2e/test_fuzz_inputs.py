@@ -9,7 +9,7 @@ one), never a traceback; validation must account for every row of every table
 (read = valid + quarantined); scoring must account for every invoice of the month
 (received = scored + quarantined, every invoice listed); the input folder is hashed
 before and after and must be untouched. The table of outcomes is printed
-(`pytest -s tests/test_fuzz_inputs.py`) and written to `fuzz_outcomes.txt` in the
+(`pytest -s tests/e2e/test_fuzz_inputs.py`) and written to `fuzz_outcomes.txt` in the
 session's temporary folder.
 
 Seeded: the same cases every run.

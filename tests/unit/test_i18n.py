@@ -117,13 +117,12 @@ BROKEN = (
 
 
 @pytest.fixture(scope="module")
-def scored(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """A trained model, and a month billed at 1.6 times the hours scored in sv and in en."""
+def scored(
+    trained_export: dict[str, Path], tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Path]:
+    """The session's trained model, and a month billed at 1.6 times the hours scored in sv and in en."""
     root = tmp_path_factory.mktemp("i18n")
-    data, store = root / "data", root / "models"
-    ok(tillit("simulate", "--out", data, "--seed", 5, "--clients", 300, "--months", 6, cwd=root))
-    ok(tillit("train", "--data", data, "--store", store, cwd=root))
-    ok(tillit("promote", "--store", store, cwd=root))
+    data, store = trained_export["data"], trained_export["store"]
     shifted = root / "shifted"
     shutil.copytree(data, shifted)
     invoices = pd.read_parquet(shifted / "invoices.parquet")

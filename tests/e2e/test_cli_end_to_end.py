@@ -10,58 +10,25 @@ import pandas as pd
 import pytest
 
 from tests.cli import ok, refused, tillit
+from tests.conftest import EXPORT_PERIOD
 
-SEED = 11
-CLIENTS = 300
-MONTHS = 6
-LAST = "2025-06"
+LAST = EXPORT_PERIOD
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """One simulated municipality, trained and scored once for the whole module."""
-    root = tmp_path_factory.mktemp("e2e")
-    data = root / "data"
-    ok(
-        tillit(
-            "simulate",
-            "--out",
-            data,
-            "--seed",
-            SEED,
-            "--clients",
-            CLIENTS,
-            "--months",
-            MONTHS,
-            cwd=root,
-        )
-    )
-    ok(tillit("train", "--data", data, "--store", root / "models", cwd=root))
-    ok(tillit("promote", "--store", root / "models", cwd=root))
-    ok(
-        tillit(
-            "score",
-            "--data",
-            data,
-            "--period",
-            LAST,
-            "--out",
-            root / "score",
-            "--store",
-            root / "models",
-            cwd=root,
-        )
-    )
-    return {"root": root, "data": data, "store": root / "models", "score": root / "score"}
+def world(trained_export: dict[str, Path]) -> dict[str, Path]:
+    """The session's municipality (`simulate`, `train`, `promote`, `score` of its last month).
+
+    Only read here: what a test writes goes to its own folder.
+    """
+    return {**trained_export, "score": trained_export["reference"]}
 
 
-def test_simulated_data_validates_with_nothing_quarantined(world):
+def test_simulated_data_validates_with_nothing_quarantined(world, tmp_path):
     result = ok(
-        tillit(
-            "validate", "--data", world["data"], "--out", world["root"] / "val", cwd=world["root"]
-        )
+        tillit("validate", "--data", world["data"], "--out", tmp_path / "val", cwd=tmp_path)
     )
-    report = json.loads((world["root"] / "val" / "validation.json").read_text())
+    report = json.loads((tmp_path / "val" / "validation.json").read_text())
     assert report["rows_quarantined"] == 0
     assert report["usable"] is True
     assert "invoices" in result.stdout
@@ -202,14 +169,14 @@ def test_report_lists_every_flagged_invoice_and_needs_no_network(world):
     assert "https://" not in html
 
 
-def test_same_inputs_give_byte_identical_risk_lists_and_no_silent_overwrite(world):
+def test_same_inputs_give_byte_identical_risk_lists_and_no_silent_overwrite(world, tmp_path):
     args = ("--data", world["data"], "--period", LAST, "--store", world["store"])
     refused(
-        tillit("score", *args, "--out", world["score"], cwd=world["root"]),
+        tillit("score", *args, "--out", world["score"], cwd=tmp_path),
         "already holds an earlier run",
     )
-    again = world["root"] / "score-again"
-    ok(tillit("score", *args, "--out", again, cwd=world["root"]))
+    again = tmp_path / "score-again"
+    ok(tillit("score", *args, "--out", again, cwd=tmp_path))
     for name in ("risk_list.parquet", "risk_list.csv", "explanations.parquet"):
         assert (again / name).read_bytes() == (world["score"] / name).read_bytes(), name
 
@@ -237,10 +204,10 @@ def test_scoring_refuses_a_month_without_invoices_and_features_unlike_training(w
     )
 
 
-def test_registered_pyfunc_predicts_the_risk_the_cli_wrote(world, monkeypatch):
+def test_registered_pyfunc_predicts_the_risk_the_cli_wrote(world, monkeypatch, tmp_path):
     import mlflow
 
-    features_file = world["root"] / "features.parquet"
+    features_file = tmp_path / "features.parquet"
     ok(
         tillit(
             "features",
@@ -250,7 +217,7 @@ def test_registered_pyfunc_predicts_the_risk_the_cli_wrote(world, monkeypatch):
             LAST,
             "--out",
             features_file,
-            cwd=world["root"],
+            cwd=tmp_path,
         )
     )
     features = pd.read_parquet(features_file)

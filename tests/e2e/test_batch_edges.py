@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-from pathlib import Path
 
 import pytest
 
+from tests import REPO
 from tests.cli import ok, refused, tillit
 from tests.conftest import EXPORT_PERIOD
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = REPO
 SPECS = ROOT / "configs" / "tables"
 
 

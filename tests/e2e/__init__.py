@@ -1,0 +1,1 @@
+"""The real `tillit` command end to end in a temporary folder; the loops; fuzz; notebooks."""

@@ -1,0 +1,1 @@
+"""Quality floors and determinism on simulated municipalities, trained in process."""

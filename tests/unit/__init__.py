@@ -1,0 +1,1 @@
+"""Unit tests: exact numbers on small hand-built frames, schemas, refusals (fast)."""

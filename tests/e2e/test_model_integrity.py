@@ -25,7 +25,8 @@ SEED, CLIENTS, MONTHS = 11, 300, 6
 MONTH, NEXT_MONTH = "2025-05", "2025-06"
 MODEL, PROVIDER_MODEL = "tillit-invoice-risk", "tillit-provider-risk"
 
-pytestmark = pytest.mark.slow
+# One worker builds this module's store once (make test runs two with --dist loadgroup).
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("integrity")]
 
 
 @pytest.fixture(scope="module")

@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from tests import REPO
 from tests.cli import ok, refused, tillit
 from tests.conftest import EXPORT_PERIOD, tiny_tables
 from tillit.data.io import FORMULA_STARTS, read_frame, read_own_frame, write_frame, write_tables
@@ -152,9 +153,11 @@ def test_a_risk_list_read_back_from_csv_has_the_ids_as_scored(injected):
     assert list(from_csv["provider_id"]) == list(exact["provider_id"])
 
 
-def test_feedback_with_the_csv_risk_list_matches_formula_ids(injected, tmp_path):
+def test_feedback_with_the_csv_risk_list_matches_formula_ids(injected, trained_export, tmp_path):
     data = tmp_path / "data"
     shutil.copytree(injected["data"], data)
+    # The store whose audit log holds the scoring run, copied: feedback appends to it.
+    shutil.copytree(trained_export["store"], tmp_path / "m")
     risk = pd.read_parquet(injected["score"] / "risk_list.parquet").set_index("invoice_id")
     assert risk.loc[list(INJECTIONS), "flagged"].all()
     submitted = pd.read_parquet(data / "invoices.parquet")["submitted_on"].max()
@@ -185,7 +188,7 @@ def test_feedback_with_the_csv_risk_list_matches_formula_ids(injected, tmp_path)
 
 def test_formula_ids_reach_a_table_mode_list_only_neutralised(tmp_path):
     """Table mode: the spec's id column, injected in the periods scored."""
-    spec = Path(__file__).resolve().parents[1] / "configs" / "tables" / "card-payments.yaml"
+    spec = REPO / "configs" / "tables" / "card-payments.yaml"
     ok(
         tillit(
             "simulate-table", "--kind", "card-payments", "--rows", "3000",

@@ -122,7 +122,7 @@ def _cases(p: dict[str, Path]) -> dict[str, tuple[list[str | Path], str]]:
         "pseudonymise --key-file": (
             ["pseudonymise", "--in", data, "--out", root / "p", "--key-file", root / "p" / "k",
              "--new-key"],
-            "contains the --key-file file",
+            "lies inside the --out folder",
         ),
         "demo": (
             ["demo", "--data", data, "--runs", data / "runs", "--store", store],

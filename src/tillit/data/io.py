@@ -6,7 +6,7 @@ import csv
 import hashlib
 import io
 import json
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -365,15 +365,20 @@ def neutralise_cell(value: object) -> object:
     return value
 
 
-def spreadsheet_safe(frame: pd.DataFrame) -> pd.DataFrame:
-    """The frame with every text cell neutralised (numbers, dates and missing values kept)."""
+def _map_text_cells(frame: pd.DataFrame, cell: Callable[[object], object]) -> pd.DataFrame:
+    """The frame with `cell` applied to every text cell and header (other cells kept)."""
     out = frame.copy()
     for column in out.columns:
         series = out[column]
         if pd.api.types.is_object_dtype(series) or pd.api.types.is_string_dtype(series):
-            out[column] = series.map(neutralise_cell, na_action="ignore")
-    out.columns = [str(neutralise_cell(str(column))) for column in out.columns]
+            out[column] = series.map(cell, na_action="ignore")
+    out.columns = [str(cell(str(column))) for column in out.columns]
     return out
+
+
+def spreadsheet_safe(frame: pd.DataFrame) -> pd.DataFrame:
+    """The frame with every text cell neutralised (numbers, dates and missing values kept)."""
+    return _map_text_cells(frame, neutralise_cell)
 
 
 def spreadsheet_original(frame: pd.DataFrame) -> pd.DataFrame:
@@ -383,13 +388,7 @@ def spreadsheet_original(frame: pd.DataFrame) -> pd.DataFrame:
     `=HYPERLINK(...)` matches the Parquet twin again. (An id that itself began with
     `'=` would lose its apostrophe: no id in the contract does.)
     """
-    out = frame.copy()
-    for column in out.columns:
-        series = out[column]
-        if pd.api.types.is_object_dtype(series) or pd.api.types.is_string_dtype(series):
-            out[column] = series.map(_restore_cell, na_action="ignore")
-    out.columns = [str(_restore_cell(str(column))) for column in out.columns]
-    return out
+    return _map_text_cells(frame, _restore_cell)
 
 
 def _restore_cell(value: object) -> object:

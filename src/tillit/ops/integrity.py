@@ -200,7 +200,13 @@ def _is_mlflow_meta(path: Path, ref: ModelRef) -> bool:
         meta = yaml.safe_load(path.read_text("utf-8"))
     except (OSError, UnicodeDecodeError, yaml.YAMLError):
         return False
-    return meta == {"model_name": ref.name, "model_version": ref.version}
+    # YAML reads `model_version: 1` as a number: compare as text.
+    if not isinstance(meta, dict):
+        return False
+    return {str(k): str(v) for k, v in meta.items()} == {
+        "model_name": ref.name,
+        "model_version": str(ref.version),
+    }
 
 
 def _compare(

@@ -29,7 +29,7 @@ MODEL, PROVIDER_MODEL = "tillit-invoice-risk", "tillit-provider-risk"
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("integrity")]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # built once even when xdist interleaves modules
 def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """A store with an honest history: train, promote, score, feedback, retrain."""
     root = tmp_path_factory.mktemp("integrity")

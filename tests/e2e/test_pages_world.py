@@ -25,7 +25,7 @@ from tillit.jobs.providers import PROVIDER_RISK_COLUMNS
 from tillit.review.score import RISK_LIST_COLUMNS
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # built once even when xdist interleaves modules
 def pages(world: dict[str, Path]) -> dict[str, dict[str, Path]]:  # noqa: F811
     """The world's month scored and ranked in English and in Swedish.
 

@@ -17,7 +17,7 @@ from tests.conftest import EXPORT_PERIOD
 LAST = EXPORT_PERIOD
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # built once even when xdist interleaves modules
 def world(
     trained_export: dict[str, Any], tmp_path_factory: pytest.TempPathFactory
 ) -> dict[str, Path]:

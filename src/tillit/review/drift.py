@@ -458,7 +458,9 @@ def _worded(fields: dict[str, Any], language: str) -> dict[str, Any]:
                 names = names.replace(feature, said)
         out["names"] = re.sub(r"(\d)\.(\d)", r"\1,\2", names)
     if "finding" in out:
-        out["finding"] = words("pattern", language).get(str(out["finding"]), out["finding"])
+        # Rates are kept per finding column (`finding_billing_after_death`); words by finding.
+        code = str(out["finding"]).removeprefix("finding_")
+        out["finding"] = words("pattern", language).get(code, out["finding"])
     return out
 
 

@@ -117,6 +117,22 @@ def verify_risk_list(risk_list_file: Path, store: Path) -> RiskListSeal:
     return RiskListSeal(risk_list_sha256=risk_list_sha256, manifest_sha256=manifest_sha256)
 
 
+def provenance(
+    decisions_file: Path,
+    decisions_sha256: str,
+    risk_list_file: Path | None,
+    seal: RiskListSeal | None,
+) -> dict[str, str | None]:
+    """What a feedback audit record says it came from: the decisions file and the risk list."""
+    return {
+        "decisions_file": str(decisions_file),
+        "decisions_sha256": decisions_sha256,
+        "risk_list_file": None if risk_list_file is None else str(risk_list_file),
+        "risk_list_sha256": None if seal is None else seal.risk_list_sha256,
+        "risk_list_manifest_sha256": None if seal is None else seal.manifest_sha256,
+    }
+
+
 def run_feedback(
     data_dir: Path,
     decisions_file: Path,
@@ -215,11 +231,7 @@ def run_feedback(
             log_path.name: file_sha256(log_path),
         },
         details={
-            "decisions_file": str(decisions_file),
-            "decisions_sha256": decisions_sha256,
-            "risk_list_file": None if risk_list_file is None else str(risk_list_file),
-            "risk_list_sha256": None if seal is None else seal.risk_list_sha256,
-            "risk_list_manifest_sha256": None if seal is None else seal.manifest_sha256,
+            **provenance(decisions_file, decisions_sha256, risk_list_file, seal),
             "reversed_invoices": reversed_ids,
         },
     )

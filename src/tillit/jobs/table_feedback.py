@@ -45,7 +45,7 @@ def run_table_feedback(
     The same controls as the home-care feedback (`jobs.feedback`): the risk list must
     be one tillit wrote, repeats are skipped, a reversal of a confirmed row needs a reason.
     """
-    from tillit.jobs.feedback import append_decision_log, verify_risk_list
+    from tillit.jobs.feedback import append_decision_log, provenance, verify_risk_list
     from tillit.tables.feedback import LOG_COLUMNS, apply_decisions, check_decisions
 
     refuse_unsafe_output(
@@ -114,11 +114,7 @@ def run_table_feedback(
         output_hashes={log_file.name: file_sha256(log_file)} if log_file.is_file() else {},
         details={
             "table_spec": spec.name,
-            "decisions_file": str(decisions_path),
-            "decisions_sha256": decisions_sha256,
-            "risk_list_file": None if risk_list_path is None else str(risk_list_path),
-            "risk_list_sha256": None if seal is None else seal.risk_list_sha256,
-            "risk_list_manifest_sha256": None if seal is None else seal.manifest_sha256,
+            **provenance(decisions_path, decisions_sha256, risk_list_path, seal),
             "reversed_rows": reversed_ids,
         },
     )

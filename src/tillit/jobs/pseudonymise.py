@@ -46,10 +46,10 @@ def run_pseudonymise(
     contract are not copied (said in the notes and the manifest), so a name or a
     note cannot slip through in a table tillit does not use.
     """
-    import os
 
     from tillit.data.io import file_sha256, write_json
-    from tillit.data.pseudonymise import generate_key, load_key, pseudonymise_export
+    from tillit.data.pseudonymise import load_key, pseudonymise_export
+    from tillit.ops.keys import create_key_file
 
     in_dir, out_dir = Path(in_dir), Path(out_dir)
     if not in_dir.is_dir():
@@ -66,10 +66,7 @@ def run_pseudonymise(
             raise TillitError(
                 f"{key_file} exists: refusing to replace a key (old pseudonyms would no longer link)"
             )
-        key_file.parent.mkdir(parents=True, exist_ok=True)
-        descriptor = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.write(generate_key())
+        create_key_file(key_file)
     key = load_key(key_file)
     tables = {path.stem: read_frame(path) for path in files}
     export = pseudonymise_export(tables, key, config.pseudonymise)

@@ -132,6 +132,11 @@ class FeatureConfig(StrictModel):
     # Peer z-scores divide by max(1.4826 * MAD, this): a peer group where
     # everyone bills alike must not turn a tiny deviation into a huge score.
     peer_mad_floor: float = Field(default=0.05, gt=0)
+    # A carer's visits in a month are too regular to be real care when they are at least
+    # this many and their lengths vary by at most this share of their mean (standard
+    # deviation over mean): care plans differ between clients, copied visits do not.
+    regular_staff_min_visits: int = Field(default=8, ge=2)
+    regular_staff_max_duration_cv: float = Field(default=0.05, ge=0)
     # Evidence texts list at most this many visit ids or pairs, then "and N more".
     evidence_max_items: int = Field(default=5, gt=0)
 
@@ -196,6 +201,10 @@ class BlendConfig(StrictModel):
 
     supervised_weight: float = Field(default=0.5, ge=0, le=1)
     finding_floor: float = Field(default=0.9, gt=0, lt=1)
+    # The label-free side is the forest and the tail probability scorer combined by rank:
+    # this weight on the forest's percentile, the rest on the tail scorer's. Chosen with
+    # leave-one-scheme-out on the robustness bench's worlds (docs/label_free.md).
+    label_free_isolation_forest_weight: float = Field(default=0.5, ge=0, le=1)
     # A finding type is demoted to a pattern (a feature, stated in the report, not a hard
     # finding) in a month where it fires on more than this share of the invoices (judged
     # from `finding_min_month_invoices` invoices on) ...
@@ -213,6 +222,13 @@ class IsolationForestParams(StrictModel):
     n_estimators: int = 200
     max_samples: int = 256
     max_features: float = 1.0
+
+
+class TailProbabilityParams(StrictModel):
+    """The per-feature tail probability scorer (TailProbabilityScorer) beside the forest."""
+
+    enabled: bool = True
+    max_reference: int = Field(default=4096, ge=16)
 
 
 class LightGBMParams(StrictModel):
@@ -256,6 +272,7 @@ class TrainingConfig(StrictModel):
     # learned from more decisions; better by more always replaces, worse by more never.
     promotion_tolerance: float = Field(default=0.01, ge=0, le=1)
     isolation_forest: IsolationForestParams = IsolationForestParams()
+    tail_probability: TailProbabilityParams = TailProbabilityParams()
     lightgbm: LightGBMParams = LightGBMParams()
     labels: LabelWeighting = LabelWeighting()
     blend: BlendConfig = BlendConfig()

@@ -92,8 +92,10 @@ def build_features(
         queries.visit_aggregates(con, config)
         queries.staff_overlaps(con)
         queries.staff_aggregates(con)
+        queries.staff_behaviour(con, config)
         queries.grant_months(con)
         queries.history_features(con, config)
+        queries.own_history(con, config)
         queries.provider_features(con, config)
         raw = queries.invoice_frame(con, config)
         evidence = queries.evidence_frames(con, config)
@@ -264,6 +266,18 @@ def _describe(raw: pd.DataFrame, config: FeatureConfig) -> dict[str, np.ndarray]
     f["share_staff_at_other_providers"] = _col(raw, "share_staff_other_providers")
     f["distinct_staff_per_visit_hour"] = np.where(
         n_visits > 0, _ratio(_col(raw, "n_staff"), reg, floor), 0.0
+    )
+    f["max_staff_day_hours_across_providers"] = _col(raw, "multi_provider_day_hours")
+    f["staff_manual_registration_share"] = _col(raw, "staff_manual_share")
+    f["staff_only_by_hand_hours_share"] = _col(raw, "paper_staff_share")
+    f["regular_staff_hours_share"] = _col(raw, "regular_staff_share")
+    earlier = raw["earlier_billed"].astype("float64").to_numpy()
+    # A key new to the provider has no earlier month to compare with: 1, like growth.
+    f[f"billed_over_own_history_hours_{longest}m"] = np.where(
+        np.isfinite(earlier), billed / np.maximum(np.nan_to_num(earlier), floor), 1.0
+    )
+    f[f"provider_billed_over_registered_change_{longest}m"] = _col(
+        raw, "provider_ratio_change", 1.0
     )
 
     f["provider_age_years"] = np.clip(

@@ -117,6 +117,8 @@ def feature_catalog(config: FeatureConfig | None = None) -> dict[str, dict[str, 
         "d": d,
         "g": g,
         "lb": lb,
+        "regular_n": config.regular_staff_min_visits,
+        "regular_cv": round(100 * config.regular_staff_max_duration_cv, 1),
     }
 
     c: dict[str, dict[str, str]] = {}
@@ -141,6 +143,7 @@ def feature_catalog(config: FeatureConfig | None = None) -> dict[str, dict[str, 
         for w in config.history_windows_months:
             add(f"{base}_{w}m", f"{base}_Wm", w=w)
     add(f"months_billed_exactly_at_grant_{h}m", "months_billed_exactly_at_grant_Hm")
+    add(f"billed_over_own_history_hours_{h}m", "billed_over_own_history_hours_Hm")
 
     # Money.
     add("amount_over_tariff_amount", "amount_over_tariff_amount")
@@ -171,6 +174,10 @@ def feature_catalog(config: FeatureConfig | None = None) -> dict[str, dict[str, 
         "staff_hours_over_plausible_per_day",
         "share_staff_at_other_providers",
         "distinct_staff_per_visit_hour",
+        "max_staff_day_hours_across_providers",
+        "staff_manual_registration_share",
+        "staff_only_by_hand_hours_share",
+        "regular_staff_hours_share",
         "provider_age_years",
         "provider_approval_age_years",
         "provider_outside_contract_period",
@@ -189,6 +196,10 @@ def feature_catalog(config: FeatureConfig | None = None) -> dict[str, dict[str, 
             )
             for lang in ("en", "sv")
         }
+    add(
+        f"provider_billed_over_registered_change_{h}m",
+        "provider_billed_over_registered_change_Hm",
+    )
     add(f"provider_client_growth_{g}m", "provider_client_growth_Gm")
     add(
         f"provider_clients_from_terminated_providers_share_{lb}m",
@@ -251,6 +262,17 @@ BINARY_FEATURES: tuple[str, ...] = (
     "provider_outside_contract_period",
     "provider_f_tax_currently_revoked",
     *FINDING_COLUMNS,
+)
+# Features whose low values are the suspicious ones (copied registrations vary little,
+# new companies are young); for every other feature high values are. Reasons need a
+# value on this side of the peers, and the tail probability scorer reads this tail.
+LOWER_IS_RISKIER: frozenset[str] = frozenset(
+    {
+        "visit_duration_cv",
+        "visit_start_time_spread_minutes",
+        "provider_age_years",
+        "provider_approval_age_years",
+    }
 )
 # Columns that may be negative (differences and z-scores); all others are >= 0.
 SIGNED_FEATURES: tuple[str, ...] = (

@@ -385,6 +385,121 @@ def staff_aggregates(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
+def staff_behaviour(con: duckdb.DuckDBPyConnection, config: FeatureConfig) -> None:
+    """Per invoice key: how the invoice's staff work across all their clients and providers.
+
+    What an auditor looks at beyond the single invoice: a carer's day summed over
+    every provider they registered for that day, carers whose registrations are
+    mostly typed in afterwards, carers who appear at this provider only by hand
+    (no key-tag or app check-in there all month), and carers whose visit lengths
+    are too alike to be real care.
+    """
+    min_visits = config.regular_staff_min_visits
+    max_cv = config.regular_staff_max_duration_cv
+    con.execute(
+        f"""
+        CREATE TEMP TABLE staffbehaviour AS
+        WITH staff_month AS (
+            SELECT staff_id, m,
+                   avg(CASE WHEN method = 'manual' THEN 1.0 ELSE 0.0 END) AS manual_share,
+                   CASE WHEN count(*) >= {min_visits} AND avg(hours) > 0
+                             AND stddev_pop(hours) <= {max_cv!r} * avg(hours)
+                        THEN 1.0 ELSE 0.0 END AS is_regular
+            FROM v WHERE is_target GROUP BY staff_id, m
+        ),
+        staff_at_provider AS (
+            SELECT staff_id, provider_id, m,
+                   CASE WHEN sum(CASE WHEN method = 'manual' THEN 0 ELSE 1 END) = 0
+                        THEN 1.0 ELSE 0.0 END AS only_by_hand
+            FROM v WHERE is_target GROUP BY staff_id, provider_id, m
+        ),
+        staff_day AS (
+            SELECT staff_id, m, CAST(start_at AS DATE) AS d, sum(hours) AS hours,
+                   count(DISTINCT provider_id) AS n_providers
+            FROM v WHERE is_target GROUP BY staff_id, m, CAST(start_at AS DATE)
+        ),
+        key_days AS (
+            SELECT DISTINCT provider_id, client_id, service_type, m, staff_id,
+                   CAST(start_at AS DATE) AS d
+            FROM v WHERE is_target
+        ),
+        multi AS (
+            SELECT k.provider_id, k.client_id, k.service_type, k.m,
+                   max(sd.hours) AS multi_provider_day_hours
+            FROM key_days k
+            JOIN staff_day sd ON sd.staff_id = k.staff_id AND sd.m = k.m AND sd.d = k.d
+            WHERE sd.n_providers >= 2
+            GROUP BY k.provider_id, k.client_id, k.service_type, k.m
+        ),
+        per_key AS (
+            SELECT v.provider_id, v.client_id, v.service_type, v.m,
+                   avg(sm.manual_share) AS staff_manual_share,
+                   sum(v.hours * sp.only_by_hand) / sum(v.hours) AS paper_staff_share,
+                   sum(v.hours * sm.is_regular) / sum(v.hours) AS regular_staff_share
+            FROM v
+            JOIN staff_month sm ON sm.staff_id = v.staff_id AND sm.m = v.m
+            JOIN staff_at_provider sp
+              ON sp.staff_id = v.staff_id AND sp.provider_id = v.provider_id AND sp.m = v.m
+            WHERE v.is_target AND v.hours > 0
+            GROUP BY v.provider_id, v.client_id, v.service_type, v.m
+        )
+        SELECT per_key.*, coalesce(multi.multi_provider_day_hours, 0.0) AS multi_provider_day_hours
+        FROM per_key LEFT JOIN multi USING (provider_id, client_id, service_type, m)
+        """
+    )
+
+
+def own_history(con: duckdb.DuckDBPyConnection, config: FeatureConfig) -> None:
+    """Per target invoice key: this month against the same client's and provider's earlier months.
+
+    Needs `history_features` first (its `key_month`). The earlier months are those of
+    the longest window before the month; only months with an invoice count, so a
+    client new to the provider is compared with nothing (and the feature says 1).
+    """
+    longest = config.longest_window_months
+    floor = config.min_denominator_hours
+    con.execute(
+        f"""
+        CREATE TEMP TABLE ownhistory AS
+        WITH t AS (SELECT DISTINCT {_KEY} FROM inv WHERE is_target),
+        earlier AS (
+            SELECT t.provider_id, t.client_id, t.service_type, t.m,
+                   avg(k.billed) AS earlier_billed
+            FROM t JOIN key_month k
+              ON k.provider_id = t.provider_id AND k.client_id = t.client_id
+             AND k.service_type = t.service_type AND k.m < t.m AND k.m >= t.m - {longest}
+            WHERE k.has_invoice
+            GROUP BY t.provider_id, t.client_id, t.service_type, t.m
+        ),
+        provider_month AS (
+            SELECT provider_id, m, sum(billed) AS billed, sum(reg_hours) AS reg_hours
+            FROM key_month WHERE has_invoice GROUP BY provider_id, m
+        ),
+        provider_earlier AS (
+            SELECT now.provider_id, now.m,
+                   sum(before.billed) AS billed, sum(before.reg_hours) AS reg_hours
+            FROM provider_month now JOIN provider_month before
+              ON before.provider_id = now.provider_id
+             AND before.m < now.m AND before.m >= now.m - {longest}
+            GROUP BY now.provider_id, now.m
+        ),
+        provider_change AS (
+            SELECT now.provider_id, now.m,
+                   (now.billed / greatest(now.reg_hours, {floor!r}))
+                   / greatest(e.billed / greatest(e.reg_hours, {floor!r}), 1e-9)
+                       AS provider_ratio_change
+            FROM provider_month now
+            JOIN provider_earlier e ON e.provider_id = now.provider_id AND e.m = now.m
+        )
+        SELECT t.provider_id, t.client_id, t.service_type, t.m, earlier.earlier_billed,
+               coalesce(pc.provider_ratio_change, 1.0) AS provider_ratio_change
+        FROM t
+        LEFT JOIN earlier USING (provider_id, client_id, service_type, m)
+        LEFT JOIN provider_change pc ON pc.provider_id = t.provider_id AND pc.m = t.m
+        """
+    )
+
+
 def grant_months(con: duckdb.DuckDBPyConnection) -> None:
     """Granted hours per provider, client, service type and month, by the days each grant held."""
     con.execute(
@@ -665,6 +780,11 @@ def invoice_frame(con: duckdb.DuckDBPyConnection, config: FeatureConfig) -> pd.D
                coalesce(s.max_staff_day_hours, 0.0) AS max_staff_day_hours,
                coalesce(s.share_staff_other_providers, 0.0) AS share_staff_other_providers,
                coalesce(s.overlap_minutes, 0.0) AS overlap_minutes,
+               coalesce(sb.staff_manual_share, 0.0) AS staff_manual_share,
+               coalesce(sb.paper_staff_share, 0.0) AS paper_staff_share,
+               coalesce(sb.regular_staff_share, 0.0) AS regular_staff_share,
+               coalesce(sb.multi_provider_day_hours, 0.0) AS multi_provider_day_hours,
+               oh.earlier_billed, coalesce(oh.provider_ratio_change, 1.0) AS provider_ratio_change,
                {windows}, coalesce(h.months_exact_at_grant, 0) AS months_exact_at_grant,
                pn.norm AS provider_norm, mn.norm AS municipality_norm,
                d.n_invoices, d.key_invoice_ids,
@@ -712,6 +832,16 @@ def invoice_frame(con: duckdb.DuckDBPyConnection, config: FeatureConfig) -> pd.D
          AND s.client_id = i.client_id
          AND s.service_type = i.service_type
          AND s.m = i.m
+        LEFT JOIN staffbehaviour sb
+          ON sb.provider_id = i.provider_id
+         AND sb.client_id = i.client_id
+         AND sb.service_type = i.service_type
+         AND sb.m = i.m
+        LEFT JOIN ownhistory oh
+          ON oh.provider_id = i.provider_id
+         AND oh.client_id = i.client_id
+         AND oh.service_type = i.service_type
+         AND oh.m = i.m
         LEFT JOIN history h
           ON h.provider_id = i.provider_id
          AND h.client_id = i.client_id

@@ -4,7 +4,8 @@ A key is the feature's name with its window written as a capital letter:
 `billed_over_registered_hours_Wm` is `billed_over_registered_hours_6m` for a
 6-month window. Fields: `floor` (min_denominator_hours), `short`
 (short_visit_minutes), `plausible` (max_plausible_staff_hours_per_day), `w`, `h`,
-`d`, `g`, `lb` (windows), `event_words`, `base`, `code`, `label`.
+`d`, `g`, `lb` (windows), `regular_n`, `regular_cv` (regular_staff_*), `event_words`,
+`base`, `code`, `label`.
 """
 
 from __future__ import annotations
@@ -41,6 +42,12 @@ FEATURES: Tables = {
         "period_share_after_death": "Share of the billed month's days after the client's death.",
         "staff_overlap_minutes": "Minutes of this invoice's visits during which the same staff member was registered at another client.",
         "max_staff_hours_per_day": "Most visit hours any of this invoice's staff registered in one day this month, across all clients and providers.",
+        "billed_over_own_history_hours_Hm": "Billed hours divided by the mean billed hours of the same client, provider and service type in the earlier months of the last {h} (1 when there is no earlier month).",
+        "provider_billed_over_registered_change_Hm": "The provider's billed over registered hours this month, across all its invoices, divided by the same ratio in its earlier months of the last {h} (1 without earlier months).",
+        "max_staff_day_hours_across_providers": "Most visit hours one of this invoice's staff registered in one day they visited this client, on a day they worked for two or more providers (0 when none did).",
+        "staff_manual_registration_share": "Share of the visits of this invoice's staff, at all their clients and providers this month, that were typed in afterwards by hand.",
+        "staff_only_by_hand_hours_share": "Share of the registered hours done by staff who have no key-tag or app check-in at this provider all month (only typed-in registrations).",
+        "regular_staff_hours_share": "Share of the registered hours done by staff whose visits this month (at least {regular_n}) vary in length by at most {regular_cv} % of their mean: too regular for real care.",
         "staff_hours_over_plausible_per_day": "Hours by which that busiest day exceeds {plausible:g} hours (0 if it does not).",
         "share_staff_at_other_providers": "Share of this invoice's staff who also have visits at another provider this month.",
         "distinct_staff_per_visit_hour": "Different staff members on the visits per registered visit hour (at least {floor:g} h).",
@@ -97,6 +104,12 @@ FEATURES: Tables = {
         "period_share_after_death": "Andel av den fakturerade månadens dagar efter brukarens dödsfall.",
         "staff_overlap_minutes": "Minuter av fakturans besök då samma personal samtidigt var registrerad hos en annan brukare.",
         "max_staff_hours_per_day": "Flest besökstimmar någon av fakturans personal registrerat under en dag denna månad, hos alla brukare och utförare.",
+        "billed_over_own_history_hours_Hm": "Fakturerade timmar delat med medelvärdet av fakturerade timmar för samma brukare, utförare och insatstyp under tidigare månader av de senaste {h} (1 när det inte finns någon tidigare månad).",
+        "provider_billed_over_registered_change_Hm": "Utförarens fakturerade genom registrerade timmar denna månad, över alla dess fakturor, delat med samma kvot under dess tidigare månader av de senaste {h} (1 utan tidigare månader).",
+        "max_staff_day_hours_across_providers": "Flest besökstimmar någon av fakturans personal registrerat under en dag då den besökte brukaren och arbetade för två eller fler utförare (0 när ingen gjorde det).",
+        "staff_manual_registration_share": "Andel av besöken för fakturans personal, hos alla deras brukare och utförare denna månad, som skrivits in för hand i efterhand.",
+        "staff_only_by_hand_hours_share": "Andel av de registrerade timmarna utförda av personal som inte har någon in-/utcheckning med nyckelbricka eller app hos utföraren under hela månaden (bara inskrivna registreringar).",
+        "regular_staff_hours_share": "Andel av de registrerade timmarna utförda av personal vars besök denna månad (minst {regular_n}) varierar i längd med högst {regular_cv} % av medelvärdet: för regelbundet för verklig omsorg.",
         "staff_hours_over_plausible_per_day": "Timmar som den mest belagda dagen överstiger {plausible:g} timmar (0 om den inte gör det).",
         "share_staff_at_other_providers": "Andel av fakturans personal som också har besök hos en annan utförare denna månad.",
         "distinct_staff_per_visit_hour": "Antal olika personer i besöken per registrerad besökstimme (minst {floor:g} h).",

@@ -65,6 +65,32 @@ REASONS: Tables = {
         "has_no_registered_visits": (
             "{billed} h billed with no registered visit of this service type"
         ),
+        # Comparisons beyond the invoice: the carers' whole days and months, the
+        # client's and the provider's own earlier months.
+        "max_staff_day_hours_across_providers": (
+            "a carer on this invoice registered {value} h in one day across two or more "
+            "providers, on a day of visits to this client"
+        ),
+        "staff_manual_registration_share": (
+            "this invoice's carers typed in {value_pct} of all their visits afterwards, at every "
+            "client and provider; typical for {service} is {typical_pct}"
+        ),
+        "staff_only_by_hand_hours_share": (
+            "{value_pct} of the registered hours were done by carers with no key-tag or app "
+            "check-in at this provider all month"
+        ),
+        "regular_staff_hours_share": (
+            "{value_pct} of the registered hours were done by carers whose visit lengths barely "
+            "vary all month (too regular for real care)"
+        ),
+        "billed_over_own_history_hours": (
+            "billed {billed} h, {value_2} times the same client's earlier months; typical for "
+            "{service} is {typical_2}"
+        ),
+        "provider_billed_over_registered_change": (
+            "the provider's billed over registered hours is {value_2} times its own earlier "
+            "months; typical is {typical_2}"
+        ),
         # Any feature without a template of its own, from its description.
         "generic": "{description}: {value_2} (typical for {service}: {typical_2})",
         # A peer z-score, after the sentence of its base feature.
@@ -113,6 +139,30 @@ REASONS: Tables = {
         ),
         "has_no_registered_visits": (
             "{billed} h fakturerade utan något registrerat besök av insatstypen"
+        ),
+        "max_staff_day_hours_across_providers": (
+            "en av fakturans personal registrerade {value} h under en dag hos två eller fler "
+            "utförare, en dag med besök hos denna brukare"
+        ),
+        "staff_manual_registration_share": (
+            "fakturans personal skrev in {value_pct} av alla sina besök i efterhand, hos alla "
+            "brukare och utförare; typiskt för {service} är {typical_pct}"
+        ),
+        "staff_only_by_hand_hours_share": (
+            "{value_pct} av de registrerade timmarna utfördes av personal utan någon in-/"
+            "utcheckning med nyckelbricka eller app hos utföraren under hela månaden"
+        ),
+        "regular_staff_hours_share": (
+            "{value_pct} av de registrerade timmarna utfördes av personal vars besökslängd knappt "
+            "varierar under månaden (för regelbundet för verklig omsorg)"
+        ),
+        "billed_over_own_history_hours": (
+            "fakturerat {billed} h, {value_2} gånger samma brukares tidigare månader; typiskt för "
+            "{service} är {typical_2}"
+        ),
+        "provider_billed_over_registered_change": (
+            "utförarens fakturerade genom registrerade timmar är {value_2} gånger dess egna "
+            "tidigare månader; typiskt är {typical_2}"
         ),
         "generic": "{description}: {value_2} (typiskt för {service}: {typical_2})",
         "peer_z.above": "{sentence}: långt över jämförbara fakturor",

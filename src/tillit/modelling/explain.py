@@ -29,6 +29,11 @@ What is explained:
     path ``x`` takes in each tree, the expected leaf value of the current node
     changes at each split; that change is credited to the split's feature. Exactly
     additive by construction, vectorised over rows and trees.
+
+- ``TailProbabilityScorer``: its score is a sum of one term per feature, so the
+  attribution is exact by construction (method ``"additive"``): each feature's term
+  minus its mean over the training invoices, with the mean training score as base.
+  "exact" and "fast" are the same computation.
 """
 
 from __future__ import annotations
@@ -44,10 +49,16 @@ from scipy import sparse
 from sklearn.ensemble import IsolationForest
 from sklearn.ensemble._iforest import _average_path_length
 
-from tillit.modelling.scorers import IsolationForestScorer, LightGBMScorer, feature_matrix
+from tillit.modelling.scorers import (
+    IsolationForestScorer,
+    LightGBMScorer,
+    TailProbabilityScorer,
+    feature_matrix,
+)
 
 LIGHTGBM_OUTPUT = "lightgbm log-odds of a confirmed irregularity"
 ISOLATION_OUTPUT = "negative mean isolation path length"
+TAIL_OUTPUT = "sum over features of -log tail probability"
 
 
 # eq=False: field-wise equality on a DataFrame and an array has no single truth value.
@@ -62,15 +73,16 @@ class Attribution:
         output: the quantity explained, one per row;
             ``base_value + values.sum(axis=1) == output``.
         output_name: what ``output`` is, in words.
-        method: "treeshap" (exact, both scorers), "path_length" (the forest's fast
-            path attribution) or "saabas" (LightGBM's fast path attribution).
+        method: "treeshap" (exact, both tree scorers), "path_length" (the forest's fast
+            path attribution), "saabas" (LightGBM's fast path attribution) or "additive"
+            (the tail probability scorer, whose score is a sum over features).
     """
 
     values: pd.DataFrame
     base_value: float
     output: np.ndarray
     output_name: str
-    method: Literal["treeshap", "path_length", "saabas"]
+    method: Literal["treeshap", "path_length", "saabas", "additive"]
 
     def __post_init__(self) -> None:
         if self.output.shape != (len(self.values),):
@@ -98,7 +110,7 @@ class Attribution:
 
 
 def explain(
-    scorer: IsolationForestScorer | LightGBMScorer,
+    scorer: IsolationForestScorer | LightGBMScorer | TailProbabilityScorer,
     X: pd.DataFrame,
     method: Literal["exact", "fast"] = "exact",
 ) -> Attribution:
@@ -122,6 +134,8 @@ def explain(
         if method == "exact":
             return _explain_iforest_treeshap(scorer, X, matrix)
         return _explain_iforest_path_length(scorer, X, matrix)
+    if isinstance(scorer, TailProbabilityScorer):
+        return _explain_tail_probability(scorer, X)
     raise TypeError(f"cannot explain a {type(scorer).__name__}")
 
 
@@ -200,6 +214,22 @@ def _explain_lightgbm_path(scorer: LightGBMScorer, X: pd.DataFrame) -> Attributi
         output=np.asarray(output, dtype=np.float64),
         output_name=LIGHTGBM_OUTPUT,
         method="saabas",
+    )
+
+
+# --------------------------------------------------------------------------- tail probabilities
+
+
+def _explain_tail_probability(scorer: TailProbabilityScorer, X: pd.DataFrame) -> Attribution:
+    terms = scorer.feature_terms(X)
+    return Attribution(
+        values=pd.DataFrame(
+            terms - scorer.expected_, index=X.index, columns=list(scorer.feature_names_in_)
+        ),
+        base_value=float(scorer.expected_.sum()),
+        output=terms.sum(axis=1),
+        output_name=TAIL_OUTPUT,
+        method="additive",
     )
 
 

@@ -3,12 +3,16 @@
 The combined risk is designed for ranking with a fixed review capacity:
 
 1. Each scorer's output is turned into its percentile among *all* invoices of
-   the training months (`reference_*_`), so the two scales are comparable and a
+   the training months (`reference_*_`), so the scales are comparable and a
    value reads as "riskier than this share of ordinary invoices".
-2. The blend is a weighted mean of the two percentiles: the supervised scorer
-   knows the schemes reviewers have confirmed, the unsupervised one covers what
-   nobody has labelled yet.
-3. A hard finding (a certain fact such as billing after death) lifts the risk
+2. The label-free side is two detectors of different families, the isolation
+   forest and the per-feature tail probability scorer, combined by rank: a
+   weighted mean of their percentiles (`blend.label_free_isolation_forest_weight`),
+   itself put back on the percentile scale of the training invoices.
+3. The blend is a weighted mean of the supervised and the label-free percentiles:
+   the supervised scorer knows the schemes reviewers have confirmed, the label-free
+   side covers what nobody has labelled yet.
+4. A hard finding (a certain fact such as billing after death) lifts the risk
    into [finding_floor, 1]; every other invoice stays in [0, finding_floor).
    So findings always rank first, and within each band the blend orders. A
    finding type demoted to a pattern in a month (it fires on a large share of the
@@ -30,7 +34,7 @@ import pandas as pd
 from tillit.config import BlendConfig
 from tillit.errors import TillitError
 from tillit.modelling.base_rates import finding_patterns, hard_finding_mask
-from tillit.modelling.scorers import IsolationForestScorer, LightGBMScorer
+from tillit.modelling.scorers import IsolationForestScorer, LightGBMScorer, TailProbabilityScorer
 
 if TYPE_CHECKING:
     from tillit.review.drift import DriftReference
@@ -101,6 +105,11 @@ class RiskModel:
     # How often each finding type fired in training and what reviews decided
     # (tillit.modelling.base_rates); empty for models trained before base rates.
     finding_base_rates: dict[str, dict[str, float]] = field(default_factory=dict, repr=False)
+    # The second label-free detector and the references of its percentile and of the
+    # label-free mix; None on models trained before it (their label-free side is the forest).
+    tail_probability: TailProbabilityScorer | None = field(default=None, repr=False)
+    reference_tail_probability_: np.ndarray | None = field(default=None, repr=False)
+    reference_label_free_: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def feature_schema(self) -> str:
@@ -139,8 +148,9 @@ class RiskModel:
         gbm = np.asarray(self.lightgbm.risk_score(X), dtype="float64")
         iso_pct = percentile_rank(self.reference_isolation_forest_, iso)
         gbm_pct = percentile_rank(self.reference_lightgbm_, gbm)
+        tail, tail_pct, label_free = self.label_free(iso_X, iso_pct)
         weight = self.blend.supervised_weight
-        blend = weight * gbm_pct + (1.0 - weight) * iso_pct
+        blend = weight * gbm_pct + (1.0 - weight) * label_free
         if any(column.startswith("finding_") for column in features.columns):
             has_finding = hard_finding_mask(features, self.finding_patterns(features))
         else:  # a frame with the count only (no per-type flags): every finding counts
@@ -156,12 +166,37 @@ class RiskModel:
                 "lightgbm_score": gbm,
                 "isolation_forest_percentile": iso_pct,
                 "lightgbm_percentile": gbm_pct,
+                "tail_probability_score": tail,
+                "tail_probability_percentile": tail_pct,
+                "label_free_percentile": label_free,
                 "blend": blend,
                 "has_hard_finding": has_finding,
                 "risk_score": np.round(risk, 12),
             },
             index=features.index,
         )
+
+    def label_free_weights(self) -> dict[str, float]:
+        """Each label-free scorer's weight in the label-free mix (the forest alone on old models)."""
+        if getattr(self, "tail_probability", None) is None:
+            return {"isolation_forest": 1.0}
+        forest = self.blend.label_free_isolation_forest_weight
+        return {"isolation_forest": forest, "tail_probability": 1.0 - forest}
+
+    def label_free(
+        self, iso_X: pd.DataFrame, iso_pct: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The tail scorer's score and percentile, and the label-free percentile (rank mix)."""
+        tail_scorer = getattr(self, "tail_probability", None)
+        if tail_scorer is None or self.reference_tail_probability_ is None:
+            nothing = np.full(len(iso_X), np.nan)
+            return nothing, nothing, iso_pct
+        tail = np.asarray(tail_scorer.risk_score(iso_X), dtype="float64")
+        tail_pct = percentile_rank(self.reference_tail_probability_, tail)
+        forest = self.blend.label_free_isolation_forest_weight
+        mix = forest * iso_pct + (1.0 - forest) * tail_pct
+        assert self.reference_label_free_ is not None
+        return tail, tail_pct, percentile_rank(self.reference_label_free_, mix)
 
     def finding_patterns(self, features: pd.DataFrame) -> pd.DataFrame:
         """Per period and finding type: how often it fires, and whether it is demoted."""
@@ -181,10 +216,16 @@ def fit_risk_model(
     blend: BlendConfig,
     trained_periods: Sequence[str],
     contract_version: str,
+    tail_probability: TailProbabilityScorer | None = None,
 ) -> RiskModel:
-    """Wrap two fitted scorers with the reference distributions of all training invoices."""
+    """Wrap the fitted scorers with the reference distributions of all training invoices.
+
+    The tail probability scorer, when given, sees the forest's columns.
+    """
     X = all_features.loc[:, list(feature_columns)].astype("float64")
-    return RiskModel(
+    iso_X = X.loc[:, list(isolation_forest_columns)]
+    iso = np.asarray(isolation_forest.risk_score(iso_X))
+    model = RiskModel(
         isolation_forest=isolation_forest,
         lightgbm=lightgbm,
         feature_columns=tuple(feature_columns),
@@ -192,8 +233,16 @@ def fit_risk_model(
         blend=blend,
         trained_periods=tuple(trained_periods),
         contract_version=contract_version,
-        reference_isolation_forest_=np.sort(
-            np.asarray(isolation_forest.risk_score(X.loc[:, list(isolation_forest_columns)]))
-        ),
+        reference_isolation_forest_=np.sort(iso),
         reference_lightgbm_=np.sort(np.asarray(lightgbm.risk_score(X))),
     )
+    if tail_probability is not None:
+        tail = np.asarray(tail_probability.risk_score(iso_X), dtype="float64")
+        model.tail_probability = tail_probability
+        model.reference_tail_probability_ = np.sort(tail)
+        forest = blend.label_free_isolation_forest_weight
+        mix = forest * percentile_rank(model.reference_isolation_forest_, iso) + (
+            1.0 - forest
+        ) * percentile_rank(model.reference_tail_probability_, tail)
+        model.reference_label_free_ = np.sort(mix)
+    return model

@@ -208,6 +208,74 @@ class IsolationForestScorer(BaseEstimator):
         return -self.score_samples(X)
 
 
+# --------------------------------------------------------------------------- tail probabilities
+
+
+class TailProbabilityScorer(BaseEstimator):
+    """Unsupervised scorer of another family than the forest: per-feature tail probabilities.
+
+    As ECOD (Li et al. 2022) does, each feature is judged on its own against the
+    training invoices' empirical distribution: the score of a value is
+    ``-log((n_at_or_beyond + 1) / (n + 1))``, where ``n_at_or_beyond`` counts training
+    values at or beyond it on the feature's risky side (above it, or below it for the
+    ``lower_tail`` features, where too regular is suspicious). ``risk_score`` is the
+    sum over features, so an invoice rises for being far out on several features at
+    once, and its explanation is exact: each feature's term minus its mean over the
+    training invoices, plus the mean training score, adds up to the score.
+
+    A value at the bulk of its feature (the most common value, such as 0 for a flag)
+    scores 0, so features that rarely fire cost nothing where they do not.
+
+    Args:
+        lower_tail: feature names whose low values are the suspicious ones.
+        max_reference: at most this many training values are kept per feature, taken at
+            evenly spaced ranks (the model stays small; the tails lose a little detail).
+    """
+
+    def __init__(self, lower_tail: tuple[str, ...] = (), max_reference: int = 4096) -> None:
+        self.lower_tail = lower_tail
+        self.max_reference = max_reference
+
+    def fit(
+        self,
+        X: pd.DataFrame,
+        y: ArrayLike | None = None,
+        sample_weight: ArrayLike | None = None,
+    ) -> Self:
+        """Keep each feature's sorted training values; ``y`` and weights are ignored."""
+        matrix, names = _fit_matrix(X)
+        ordered = np.sort(matrix, axis=0)
+        n = ordered.shape[0]
+        if n > self.max_reference:
+            ordered = ordered[np.linspace(0, n - 1, self.max_reference).round().astype(np.int64)]
+        self.reference_ = np.ascontiguousarray(ordered.T)
+        self.lower_ = np.asarray([name in set(self.lower_tail) for name in names], dtype=bool)
+        self.feature_names_in_ = names
+        self.n_features_in_ = matrix.shape[1]
+        self.expected_ = self._terms(matrix).mean(axis=0)
+        return self
+
+    def _terms(self, matrix: np.ndarray) -> np.ndarray:
+        n = self.reference_.shape[1]
+        terms = np.empty(matrix.shape, dtype=np.float64)
+        for j in range(matrix.shape[1]):
+            reference = self.reference_[j]
+            if self.lower_[j]:
+                beyond = np.searchsorted(reference, matrix[:, j], side="right")
+            else:
+                beyond = n - np.searchsorted(reference, matrix[:, j], side="left")
+            terms[:, j] = -np.log((beyond + 1.0) / (n + 1.0))
+        return terms
+
+    def feature_terms(self, X: pd.DataFrame) -> np.ndarray:
+        """Each feature's term of the score, shape (rows, features); rows sum to the score."""
+        return self._terms(feature_matrix(self, X))
+
+    def risk_score(self, X: pd.DataFrame) -> np.ndarray:
+        """Sum of the features' tail scores; higher = further out on the risky sides."""
+        return self.feature_terms(X).sum(axis=1)
+
+
 # --------------------------------------------------------------------------- LightGBM
 
 
@@ -342,6 +410,15 @@ def isolation_forest_scorer(training: TrainingConfig) -> IsolationForestScorer:
     """
     return IsolationForestScorer(
         **training.isolation_forest.model_dump(), random_state=training.seed
+    )
+
+
+def tail_probability_scorer(
+    training: TrainingConfig, lower_tail: tuple[str, ...]
+) -> TailProbabilityScorer:
+    """The second label-free scorer as the config's `tail_probability` section says, unfitted."""
+    return TailProbabilityScorer(
+        lower_tail=lower_tail, max_reference=training.tail_probability.max_reference
     )
 
 

@@ -184,17 +184,28 @@ def _fit_scorers(
 def fit_model(
     features: pd.DataFrame, columns: tuple[str, ...], labels: pd.DataFrame, config: TrainingConfig
 ) -> tuple[RiskModel, dict[str, int]]:
-    """Fit both scorers on the given months and wrap them as a RiskModel."""
+    """Fit the scorers on the given months and wrap them as a RiskModel."""
+    from tillit.features.catalog import LOWER_IS_RISKIER
+    from tillit.modelling.scorers import tail_probability_scorer
+
     iso, gbm, counts = _fit_scorers(features, columns, labels, config)
+    iso_columns = isolation_forest_columns(columns)
+    tail = None
+    if config.tail_probability.enabled:
+        lower = tuple(c for c in iso_columns if c in LOWER_IS_RISKIER)
+        tail = tail_probability_scorer(config, lower).fit(
+            features.loc[:, list(iso_columns)].astype("float64")
+        )
     model = fit_risk_model(
         iso,
         gbm,
         features,
         columns,
-        isolation_forest_columns(columns),
+        iso_columns,
         config.blend,
         sorted(features["period"].unique()),
         CONTRACT_VERSION,
+        tail_probability=tail,
     )
     model.finding_base_rates = finding_base_rates(features, labels)
     return model, counts
@@ -223,6 +234,8 @@ def evaluate_period(
             "combined": parts["risk_score"].to_numpy(),
             "isolation_forest": parts["isolation_forest_score"].to_numpy(),
             "lightgbm": parts["lightgbm_score"].to_numpy(),
+            "tail_probability": parts["tail_probability_score"].to_numpy(),
+            "label_free": parts["label_free_percentile"].to_numpy(),
             "rule_billed_over_registered": features[BASELINE_FEATURE].to_numpy(),
         }
     )
@@ -241,7 +254,10 @@ def evaluate_period(
         raise TrainingError(f"evaluation month {period} needs both irregular and regular invoices")
     k = review.k(len(features)) if basis == "truth" else review.k(len(judged))
     metrics: dict[str, float] = _review_precision(labels, features)
-    for ranking in ("combined", "isolation_forest", "lightgbm", "rule_billed_over_registered"):
+    rankings = ["combined", "isolation_forest", "lightgbm", "rule_billed_over_registered"]
+    if judged["tail_probability"].notna().all():  # models with the second label-free scorer
+        rankings += ["tail_probability", "label_free"]
+    for ranking in rankings:
         groups = judged["scheme"] if ranking == "combined" and basis == "truth" else None
         values = ranking_metrics(
             judged["label"].to_numpy(),

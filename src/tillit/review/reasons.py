@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tillit.features.catalog import MAD_TO_SD, feature_catalog
+from tillit.features.catalog import LOWER_IS_RISKIER, MAD_TO_SD, feature_catalog
 from tillit.i18n import LANGS, Lang, check_lang, number, placeholders, share, text, words
 
 Language = Lang
@@ -53,7 +53,15 @@ _TEMPLATED = frozenset(
         "visit_hours_after_death",
         "visit_duration_cv",
         "has_no_registered_visits",
+        "max_staff_day_hours_across_providers",
+        "staff_manual_registration_share",
+        "staff_only_by_hand_hours_share",
+        "regular_staff_hours_share",
     }
+)
+# Windowed features whose sentence is the same for every window (`reason.<name without it>`).
+_TEMPLATED_ANY_WINDOW = frozenset(
+    {"billed_over_own_history_hours", "provider_billed_over_registered_change"}
 )
 _VARIANTS: dict[str, tuple[str, Callable[[Mapping[str, Any]], bool]]] = {
     "billed_over_registered_hours": ("no_visits", lambda r: r["registered_visit_hours"] == 0),
@@ -111,16 +119,6 @@ def _templated(
     return text(key, language, **_fill(key, language, row, value, median, service))
 
 
-# Features whose low values are the suspicious ones (copied registrations vary little,
-# new companies are young); for every other feature a reason needs a value above peers.
-LOWER_IS_RISKIER = frozenset(
-    {
-        "visit_duration_cv",
-        "visit_start_time_spread_minutes",
-        "provider_age_years",
-        "provider_approval_age_years",
-    }
-)
 _WINDOW = re.compile(r"_\d+(m|d)$")
 NOTHING_STANDS_OUT: dict[str, str] = {
     lang: text("reason.nothing_stands_out", lang) for lang in LANGS
@@ -200,6 +198,8 @@ def reason_sentence(
     value = float(row[feature])
     if feature in _TEMPLATED:
         return _templated(feature, row, language, value, median, service)
+    if (family := _WINDOW.sub("", feature)) in _TEMPLATED_ANY_WINDOW:
+        return _templated(family, row, language, value, median, service)
     if descriptions is None:
         descriptions = feature_catalog()
     fields = _fill("reason.generic", language, row, value, median, service)

@@ -101,8 +101,8 @@ class Explanations(pa.DataFrameModel):
     """Explanations on the way out: one row per flagged invoice, scorer and feature."""
 
     invoice_id: Series[str]
-    scorer: Series[str] = pa.Field(isin=["lightgbm", "isolation_forest"])
-    method: Series[str] = pa.Field(isin=["treeshap"])
+    scorer: Series[str] = pa.Field(isin=["lightgbm", "isolation_forest", "tail_probability"])
+    method: Series[str] = pa.Field(isin=["treeshap", "additive"])
     feature: Series[str]
     feature_value: Series[float]
     contribution: Series[float]
@@ -429,11 +429,15 @@ def _explain(
         "lightgbm": explain(model.lightgbm, X.iloc[rows], method="exact"),
         "isolation_forest": explain(model.isolation_forest, iso_X.iloc[rows], method="exact"),
     }
+    label_free = model.label_free_weights()
+    if model.tail_probability is not None:  # exact by construction: one computation for all
+        fast["tail_probability"] = explain(model.tail_probability, iso_X)
+        exact["tail_probability"] = fast["tail_probability"].rows(X.index[rows])
     agreement = {
         name: top_k_agreement(exact[name], fast[name].rows(X.index[rows]), k=3)
         if len(rows)
         else float("nan")
-        for name in exact
+        for name in ("lightgbm", "isolation_forest")
     }
     for name, attribution in exact.items():
         error = attribution.max_additivity_error()
@@ -444,7 +448,8 @@ def _explain(
     for name, attribution in exact.items():
         contributions[name].loc[attribution.values.index] = attribution.values
     combined = combine_contributions(
-        contributions, {"lightgbm": weight, "isolation_forest": 1.0 - weight}
+        contributions,
+        {"lightgbm": weight, **{name: (1.0 - weight) * w for name, w in label_free.items()}},
     )
     reasons = top_reasons(
         features,

@@ -1,0 +1,222 @@
+"""The label-free side: staff-level and own-history features, the tail probability scorer."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tests.unit.test_features import build, grant, invoice, municipality, row, visit
+from tillit.config import BlendConfig, TrainingConfig
+from tillit.modelling.explain import explain
+from tillit.modelling.risk_model import fit_risk_model
+from tillit.modelling.scorers import (
+    IsolationForestScorer,
+    LightGBMScorer,
+    TailProbabilityScorer,
+    tail_probability_scorer,
+)
+from tillit.review.reasons import reason_sentence
+
+# ---------------------------------------------------------------------------
+# Features
+# ---------------------------------------------------------------------------
+
+
+def test_a_carers_day_across_providers_and_their_registrations_everywhere():
+    visits = [
+        # S1: 17 h on 2026-03-03 across two providers; nfc at P1, typed in at P2.
+        visit("V1", "C1", "2026-03-03 06:00", 8 * 60),
+        visit("V2", "C2", "2026-03-03 14:00", 9 * 60, provider_id="P2", method="manual"),
+        visit("V3", "C1", "2026-03-05 08:00", 60),
+        visit("V4", "C1", "2026-03-06 08:00", 60),
+        # S2: only typed-in registrations at P1, one at C1 and one at C3.
+        visit("V5", "C1", "2026-03-07 08:00", 120, staff_id="S2", method="manual"),
+        visit("V6", "C3", "2026-03-07 12:00", 60, staff_id="S2", method="manual"),
+        # S3 at C3: one app check-in, one day at one provider only.
+        visit("V7", "C3", "2026-03-08 12:00", 60, staff_id="S3", method="app"),
+    ]
+    tables = municipality(
+        grants=[grant("G1", "C1"), grant("G2", "C2", provider_id="P2"), grant("G3", "C3")],
+        visits=visits,
+        invoices=[
+            invoice("I1", "C1", 12.0),
+            invoice("I2", "C2", 9.0, provider_id="P2"),
+            invoice("I3", "C3", 2.0),
+        ],
+    )
+    fs = build(tables)
+    i1, i2, i3 = row(fs, "I1"), row(fs, "I2"), row(fs, "I3")
+    # The day S1 visited C1 (and C2 for P2) adds up to 17 h; I3's carers had no such day.
+    assert i1["max_staff_day_hours_across_providers"] == 17.0
+    assert i2["max_staff_day_hours_across_providers"] == 17.0
+    assert i3["max_staff_day_hours_across_providers"] == 0.0
+    # Per visit, its carer's typed-in share everywhere: S1 1/4 (x3 visits), S2 2/2 (x1).
+    assert i1["staff_manual_registration_share"] == pytest.approx((3 * 0.25 + 1.0) / 4)
+    assert i3["staff_manual_registration_share"] == pytest.approx((1.0 + 0.0) / 2)
+    # Hours by carers with no key-tag or app check-in at the provider: S2's 2 h of 12 h;
+    # at P2, S1 only typed in, so all of I2's hours.
+    assert i1["staff_only_by_hand_hours_share"] == pytest.approx(2 / 12)
+    assert i2["staff_only_by_hand_hours_share"] == 1.0
+    assert i3["staff_only_by_hand_hours_share"] == pytest.approx(1 / 2)
+    assert i1["regular_staff_hours_share"] == 0.0
+
+
+def test_too_regular_carers_need_enough_visits_of_nearly_one_length():
+    # S1: 8 visits of exactly 45 min (regular); S2: 7 (too few to tell); S3: 8 varied.
+    s1 = [visit(f"A{d}", "C1", f"2026-03-{d:02d} 09:00", 45) for d in range(1, 9)]
+    s2 = [visit(f"B{d}", "C2", f"2026-03-{d:02d} 09:00", 45, staff_id="S2") for d in range(1, 8)]
+    s3 = [
+        visit(f"D{d}", "C3", f"2026-03-{d:02d} 09:00", 30 + 10 * d, staff_id="S3")
+        for d in range(1, 9)
+    ]
+    # One more visit at C1 by the varied carer: the regular share is by hours.
+    s3.append(visit("D9", "C1", "2026-03-20 09:00", 120, staff_id="S3"))
+    tables = municipality(
+        grants=[grant("G1", "C1"), grant("G2", "C2"), grant("G3", "C3")],
+        visits=s1 + s2 + s3,
+        invoices=[invoice("I1", "C1", 8.0), invoice("I2", "C2", 5.25), invoice("I3", "C3", 9.0)],
+    )
+    fs = build(tables)
+    assert row(fs, "I1")["regular_staff_hours_share"] == pytest.approx(6.0 / 8.0)
+    assert row(fs, "I2")["regular_staff_hours_share"] == 0.0
+    assert row(fs, "I3")["regular_staff_hours_share"] == 0.0
+    # A looser definition counts S2 as regular too.
+    loose = build(tables, regular_staff_min_visits=7)
+    assert row(loose, "I2")["regular_staff_hours_share"] == 1.0
+
+
+def test_an_invoice_against_its_own_and_its_providers_earlier_months():
+    # C1 at P1: billed 10 and 14 h in January and February (registered 10 and 14),
+    # 24 h in March against 16 registered. C2 is new in March (registered 8, billed 8).
+    # August 2025 lies outside the 6 months before March (2025-09 .. 2026-02 count).
+    plan = {
+        "2025-08": {"C1": (100.0, 1)},
+        "2026-01": {"C1": (10.0, 10)},
+        "2026-02": {"C1": (14.0, 14)},
+        "2026-03": {"C1": (24.0, 16), "C2": (8.0, 8)},
+    }
+    visits, invoices = [], []
+    for month, by_client in plan.items():
+        for cid, (billed, hours) in by_client.items():
+            visits += [
+                visit(f"V{month}{cid}{d}", cid, f"{month}-{d:02d} 10:00", 60)
+                for d in range(1, int(hours) + 1)
+            ]
+            invoices.append(invoice(f"I{month}{cid}", cid, billed, period=month))
+    tables = municipality(
+        grants=[grant("G1", "C1", hours=30.0), grant("G2", "C2", hours=30.0)],
+        visits=visits,
+        invoices=invoices,
+    )
+    fs = build(tables)
+    c1, c2 = row(fs, "I2026-03C1"), row(fs, "I2026-03C2")
+    assert c1["billed_over_own_history_hours_6m"] == pytest.approx(24.0 / 12.0)
+    assert c2["billed_over_own_history_hours_6m"] == 1.0  # nothing earlier to compare with
+    # P1 billed 32 h against 24 registered in March; 24 against 24 in its earlier months.
+    change = (32.0 / 24.0) / (24.0 / 24.0)
+    assert c1["provider_billed_over_registered_change_6m"] == pytest.approx(change)
+    assert c2["provider_billed_over_registered_change_6m"] == pytest.approx(change)
+
+
+def test_new_comparisons_are_worded_in_both_languages():
+    features = pd.DataFrame(
+        {
+            "service_type": ["personal_care"],
+            "billed_hours": [24.0],
+            "max_staff_day_hours_across_providers": [17.0],
+            "billed_over_own_history_hours_6m": [2.0],
+        }
+    )
+    r = features.iloc[0]
+    assert reason_sentence("max_staff_day_hours_across_providers", r, 0.0, "en") == (
+        "a carer on this invoice registered 17 h in one day across two or more providers, "
+        "on a day of visits to this client"
+    )
+    assert reason_sentence("max_staff_day_hours_across_providers", r, 0.0, "sv").startswith(
+        "en av fakturans personal registrerade 17 h under en dag"
+    )
+    assert reason_sentence("billed_over_own_history_hours_6m", r, 1.0, "en") == (
+        "billed 24 h, 2 times the same client's earlier months; typical for personal care is 1"
+    )
+
+
+# ---------------------------------------------------------------------------
+# The tail probability scorer
+# ---------------------------------------------------------------------------
+
+
+def _training() -> pd.DataFrame:
+    return pd.DataFrame(
+        {"billed_ratio": [0.0, 0.0, 0.0, 1.0, 2.0], "spread": [1.0, 2.0, 3.0, 4.0, 5.0]}
+    )
+
+
+def test_tail_scores_are_minus_log_tail_shares_summed_over_features():
+    scorer = TailProbabilityScorer(lower_tail=("spread",)).fit(_training())
+    X = pd.DataFrame({"billed_ratio": [2.0, 0.0, 5.0], "spread": [3.0, 1.0, 0.0]})
+    terms = scorer.feature_terms(X)
+    # billed_ratio, upper tail: 1 of 5 at or above 2 -> -log(2/6); all 5 at or above 0 -> 0;
+    # none at or above 5 -> -log(1/6). spread, lower tail: 3 of 5 at or below 3 -> -log(4/6).
+    expected = np.array(
+        [
+            [math.log(3.0), math.log(6 / 4)],
+            [0.0, math.log(3.0)],
+            [math.log(6.0), math.log(6.0)],
+        ]
+    )
+    np.testing.assert_allclose(terms, expected, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(scorer.risk_score(X), expected.sum(axis=1), rtol=0, atol=1e-12)
+
+
+def test_tail_attributions_add_up_to_the_score_and_refits_are_identical():
+    rng = np.random.default_rng(3)
+    train = pd.DataFrame(rng.lognormal(size=(500, 4)), columns=["a", "b", "c", "d"])
+    train["b"] = np.round(train["b"])  # ties and a mass at a few values
+    config = TrainingConfig.model_validate({"tail_probability": {"max_reference": 64}})
+    first = tail_probability_scorer(config, ("d",)).fit(train)
+    second = tail_probability_scorer(config, ("d",)).fit(train)
+    X = pd.DataFrame(rng.lognormal(size=(40, 4)), columns=["a", "b", "c", "d"])
+    assert first.reference_.shape == (4, 64)
+    np.testing.assert_array_equal(first.risk_score(X), second.risk_score(X))
+    attribution = explain(first, X)
+    assert attribution.method == "additive"
+    assert attribution.max_additivity_error() < 1e-9
+    np.testing.assert_allclose(attribution.output, first.risk_score(X), rtol=0, atol=1e-12)
+    # The base value is the mean training score: the training rows' attributions average 0.
+    on_train = explain(first, train)
+    assert on_train.base_value == pytest.approx(first.risk_score(train).mean())
+    np.testing.assert_allclose(on_train.values.mean(axis=0), 0.0, atol=1e-9)
+
+
+def test_risk_model_combines_the_label_free_scorers_by_rank():
+    rng = np.random.default_rng(5)
+    features = pd.DataFrame(rng.normal(size=(300, 3)), columns=["x", "y", "z"])
+    features["hard_finding_count"] = 0.0
+    labels = (features["x"] > 1.0).astype(int).to_numpy()
+    columns = ["x", "y", "z"]
+    X = features[columns]
+    iso = IsolationForestScorer(n_estimators=20, random_state=0).fit(X)
+    gbm = LightGBMScorer(n_estimators=10, min_child_samples=5).fit(X, labels)
+    tail = TailProbabilityScorer().fit(X)
+    blend = BlendConfig(label_free_isolation_forest_weight=0.25)
+    both = fit_risk_model(iso, gbm, features, columns, columns, blend, ["2026-01"], "1", tail)
+    forest_only = fit_risk_model(iso, gbm, features, columns, columns, blend, ["2026-01"], "1")
+    parts = both.components(features)
+    assert parts["label_free_percentile"].between(0, 1).all()
+    assert both.label_free_weights() == {"isolation_forest": 0.25, "tail_probability": 0.75}
+    # The rank mix is put back on the training invoices' percentile scale.
+    mix = 0.25 * parts["isolation_forest_percentile"] + 0.75 * parts["tail_probability_percentile"]
+    in_mix_order = parts["label_free_percentile"].to_numpy()[np.argsort(mix.to_numpy())]
+    assert (np.diff(in_mix_order) >= 0).all()
+    assert parts["label_free_percentile"].mean() == pytest.approx(0.5, abs=1e-9)
+    np.testing.assert_array_equal(
+        parts["blend"], 0.5 * parts["lightgbm_percentile"] + 0.5 * parts["label_free_percentile"]
+    )
+    # A model without the second scorer (trained before it) keeps the forest alone.
+    old = forest_only.components(features)
+    assert forest_only.label_free_weights() == {"isolation_forest": 1.0}
+    np.testing.assert_array_equal(old["label_free_percentile"], old["isolation_forest_percentile"])
+    assert old["tail_probability_score"].isna().all()

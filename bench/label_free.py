@@ -43,7 +43,11 @@ def _metrics(model: Any, month: pd.DataFrame, truth: pd.DataFrame, k: int) -> di
     label = truth["irregular"].fillna(False).astype("int64").to_numpy()
     scheme = truth["scheme"].where(label == 1)
     out = ranking_metrics(label, parts["risk_score"].to_numpy(), k, groups=scheme)
-    free = ranking_metrics(label, parts["label_free_percentile"].to_numpy(), k)
+    # Models from before the second label-free scorer: the forest is the label-free side.
+    free_column = next(
+        c for c in ("label_free_percentile", "isolation_forest_percentile") if c in parts
+    )
+    free = ranking_metrics(label, parts[free_column].to_numpy(), k)
     out["label_free_average_precision"] = free["average_precision"]
     return out
 
@@ -64,13 +68,14 @@ def run(
         fits = {"": _fit_before_last(world, config)}
         for scheme in schemes:
             fits[scheme] = _fit_before_last(world, config, frozenset({scheme}))
-        for weight in WEIGHTS:
+        has_tail = getattr(fits[""], "tail_probability", None) is not None
+        for weight in WEIGHTS if has_tail else (1.0,):
             for withheld, model in fits.items():
-                model = copy.copy(model)
-                model.blend = model.blend.model_copy(
-                    update={"label_free_isolation_forest_weight": weight}
-                )
-                if model.tail_probability is not None:  # the mix's reference depends on it
+                if has_tail:  # the mix's reference depends on the weight
+                    model = copy.copy(model)
+                    model.blend = model.blend.model_copy(
+                        update={"label_free_isolation_forest_weight": weight}
+                    )
                     model = _rereference(model, world, weight)
                 m = _metrics(model, month, truth, k)
                 if withheld:

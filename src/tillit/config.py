@@ -203,7 +203,7 @@ class BlendConfig(StrictModel):
     finding_floor: float = Field(default=0.9, gt=0, lt=1)
     # The label-free side is the forest and the tail probability scorer combined by rank:
     # this weight on the forest's percentile, the rest on the tail scorer's. Chosen with
-    # leave-one-scheme-out on the robustness bench's worlds (docs/label_free.md).
+    # leave-one-scheme-out on the robustness bench's worlds (docs/label-free.md).
     label_free_isolation_forest_weight: float = Field(default=0.5, ge=0, le=1)
     # A finding type is demoted to a pattern (a feature, stated in the report, not a hard
     # finding) in a month where it fires on more than this share of the invoices (judged

@@ -148,7 +148,7 @@ def test_explanations_add_up_to_each_scorers_output(world):
         risk_list.loc[risk_list["flagged"] & (risk_list["status"] == "scored"), "invoice_id"]
     )
     assert set(explanations["invoice_id"]) == flagged
-    assert set(explanations["scorer"]) == {"lightgbm", "isolation_forest"}
+    assert set(explanations["scorer"]) == {"lightgbm", "isolation_forest", "tail_probability"}
     totals = explanations.groupby(["invoice_id", "scorer"]).agg(
         contributions=("contribution", "sum"),
         base=("base_value", "first"),

@@ -293,17 +293,18 @@ def test_explanations_cover_the_flagged_invoices_and_add_up_per_scorer(world, sc
     explanations = scored.explanations
     part = scored_part(scored.risk_list)
     assert set(explanations["invoice_id"]) == set(part.loc[part["flagged"], "invoice_id"])
-    assert set(explanations["scorer"]) == {"lightgbm", "isolation_forest"}
+    assert set(explanations["scorer"]) == {"lightgbm", "isolation_forest", "tail_probability"}
     model = world["model"]
     by_scorer = explanations.groupby("scorer")["feature"].agg(set)
     assert by_scorer["lightgbm"] == set(model.feature_columns)
     assert by_scorer["isolation_forest"] == set(model.isolation_forest_columns)
+    assert by_scorer["tail_probability"] == set(model.isolation_forest_columns)
     totals = explanations.groupby(["invoice_id", "scorer"]).agg(
         contributions=("contribution", "sum"),
         base=("base_value", "first"),
         output=("output", "first"),
     )
-    assert len(totals) == 2 * part["flagged"].sum()
+    assert len(totals) == 3 * part["flagged"].sum()
     np.testing.assert_allclose(
         totals["base"] + totals["contributions"], totals["output"], atol=1e-6
     )
@@ -313,6 +314,12 @@ def test_explanations_cover_the_flagged_invoices_and_add_up_per_scorer(world, sc
     X = model.matrix(features.loc[gbm.index].reset_index())
     np.testing.assert_allclose(
         gbm["output"].to_numpy(), model.lightgbm.decision_function(X), atol=1e-9
+    )
+    # The tail scorer's output is its score: a sum over the forest's columns.
+    tail = totals.xs("tail_probability", level="scorer")
+    tail_X = model.isolation_forest_matrix(model.matrix(features.loc[tail.index].reset_index()))
+    np.testing.assert_allclose(
+        tail["output"].to_numpy(), model.tail_probability.risk_score(tail_X), atol=1e-9
     )
     sample = explanations[explanations["feature"] == "billed_over_registered_hours"]
     np.testing.assert_array_equal(

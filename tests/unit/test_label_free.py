@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.unit.test_features import build, grant, invoice, municipality, row, visit
+from tests.unit.test_features import build, client, grant, invoice, municipality, row, visit
 from tillit.config import BlendConfig, TrainingConfig
 from tillit.modelling.explain import explain
 from tillit.modelling.risk_model import fit_risk_model
@@ -220,3 +220,30 @@ def test_risk_model_combines_the_label_free_scorers_by_rank():
     assert forest_only.label_free_weights() == {"isolation_forest": 1.0}
     np.testing.assert_array_equal(old["label_free_percentile"], old["isolation_forest_percentile"])
     assert old["tail_probability_score"].isna().all()
+
+
+def test_typed_in_share_is_also_compared_within_the_provider_size_band():
+    # P1 has 20 clients (size band 20-99), P2 one (1-19). Per invoice one visit by its
+    # own carer: typed in at C01-C04 of P1 and at P2's client, key tag elsewhere.
+    clients = [f"C{i:02d}" for i in range(1, 22)]
+    visits, invoices, grants = [], [], []
+    for i, cid in enumerate(clients[:20], start=1):
+        method = "manual" if i <= 4 else "nfc"
+        visits.append(visit(f"V{i}", cid, "2026-03-02 10:00", 60, staff_id=f"S{i}", method=method))
+        invoices.append(invoice(f"I{i:02d}", cid, 1.0))
+        grants.append(grant(f"G{i}", cid))
+    visits.append(
+        visit("W1", "C21", "2026-03-02 10:00", 60, staff_id="T1", method="manual", provider_id="P2")
+    )
+    invoices.append(invoice("J1", "C21", 1.0, provider_id="P2"))
+    grants.append(grant("H1", "C21", provider_id="P2"))
+    tables = municipality(
+        clients=[client(c) for c in clients], grants=grants, visits=visits, invoices=invoices
+    )
+    fs = build(tables)
+    # P1's band: median 0, MAD 0 -> the floor 0.05 (x 1.4826 is below it): 1 / 0.05 = 20.
+    assert row(fs, "I01")["staff_manual_registration_share_peer_z"] == pytest.approx(20.0)
+    assert row(fs, "I10")["staff_manual_registration_share_peer_z"] == 0.0
+    # P2 is alone in its band: its own median, so 0 where across all providers it is 20.
+    assert row(fs, "J1")["staff_manual_registration_share_peer_z"] == 0.0
+    assert row(fs, "J1")["manual_registration_share_peer_z"] == pytest.approx(20.0)

@@ -21,6 +21,7 @@ from tillit.features.catalog import (
     PROVIDER_AGE_BANDS,
     PROVIDER_EVENT_COUNTS,
     PROVIDER_SIZE_BANDS,
+    SIZE_PEER_Z_BASES,
     band_labels,
     feature_columns,
 )
@@ -399,9 +400,16 @@ def _finding_flags(
 
 
 def _add_peer_z(values: dict[str, np.ndarray], raw: pd.DataFrame, config: FeatureConfig) -> None:
-    """Robust z-scores within service type and period across all providers (median and MAD)."""
+    """Robust z-scores within service type and period (median and MAD).
+
+    Across all providers for PEER_Z_BASES; within the provider size band too for
+    SIZE_PEER_Z_BASES, whose norm differs with a provider's size.
+    """
     groups = [raw["service_type"].astype("str").to_numpy(), raw["period"].astype("str").to_numpy()]
-    for base in PEER_Z_BASES:
+    size_band = band_labels(_col(raw, "n_clients"), PROVIDER_SIZE_BANDS).astype("str")
+    for base in PEER_Z_BASES + SIZE_PEER_Z_BASES:
+        if base in SIZE_PEER_Z_BASES:
+            groups = [*groups[:2], size_band]
         series = pd.Series(values[base], index=raw.index)
         grouped = series.groupby(groups)
         median = grouped.transform("median")

@@ -97,6 +97,11 @@ PEER_Z_BASES: tuple[str, ...] = (
     "visit_duration_cv",
 )
 
+# Peer z-scores within service type, month and provider size band: behaviour whose norm
+# differs with a provider's size (a large provider's carers register through other systems),
+# so a large provider is not unusual for being large.
+SIZE_PEER_Z_BASES: tuple[str, ...] = ("staff_manual_registration_share",)
+
 
 def feature_catalog(config: FeatureConfig | None = None) -> dict[str, dict[str, str]]:
     """Every model input column, in output order, with its meaning in English and Swedish.
@@ -220,6 +225,12 @@ def feature_catalog(config: FeatureConfig | None = None) -> dict[str, dict[str, 
             for lang in ("en", "sv")
         }
 
+    for base in SIZE_PEER_Z_BASES:
+        c[f"{base}_peer_z"] = {
+            lang: text("feature.BASE_size_peer_z", lang, base=short_description(c[base][lang]))
+            for lang in ("en", "sv")
+        }
+
     # Hard findings.
     for code in FINDING_CODES:
         c[f"finding_{code}"] = {
@@ -278,7 +289,7 @@ LOWER_IS_RISKIER: frozenset[str] = frozenset(
 SIGNED_FEATURES: tuple[str, ...] = (
     "billed_minus_registered_hours",
     "amount_minus_tariff_amount_sek",
-    *(f"{base}_peer_z" for base in PEER_Z_BASES),
+    *(f"{base}_peer_z" for base in PEER_Z_BASES + SIZE_PEER_Z_BASES),
 )
 
 

@@ -32,6 +32,7 @@ from tillit.simulate.common import (
     _org_number,
     _str,
 )
+from tillit.simulate.honest_odd import HONEST_PATTERNS, apply_honest_odd, draw_honest_odd
 from tillit.simulate.invoices import _audits, _build_invoices, _tariffs
 from tillit.simulate.messy import PADDED_VISITS, apply_messy, draw_parameters
 from tillit.simulate.population import _make_clients, _make_providers
@@ -43,7 +44,7 @@ from tillit.simulate.visits import _generate_visits
 # Every file `tillit simulate` writes besides its manifest: all `--overwrite` may replace.
 SIMULATED_FILES = frozenset(
     [f"{name}{suffix}" for name in TABLES for suffix in (".parquet", ".csv")]
-    + ["truth.parquet", "provider_truth.parquet"]
+    + ["truth.parquet", "provider_truth.parquet", "honest_patterns.parquet"]
 )
 
 
@@ -52,7 +53,9 @@ def simulate(config: SimulationConfig) -> SimulatedMunicipality:
 
     `config.profile` "messy" draws noise levels from the seed (`draw_parameters`), widens the
     spread of provider sizes, and lays honest registration and billing noise plus the
-    padded-visits scheme over the tidy world; "tidy" gives the same output as before profiles.
+    padded-visits scheme over the tidy world, then honest care that looks odd
+    (`honest_odd`, recorded per invoice in `honest_patterns`); "tidy" gives the same output
+    as before profiles.
     """
     messy = draw_parameters(config.seed) if config.profile == "messy" else None
     if messy is not None:
@@ -238,15 +241,22 @@ def simulate(config: SimulationConfig) -> SimulatedMunicipality:
         "audit_outcomes": audit_outcomes,
     }
     parameters: dict[str, float] = {}
+    honest_patterns = None
     if messy is not None:
         tables, truth = apply_messy(tables, truth, messy, config.seed)
-        parameters = messy.as_dict()
+        odd = draw_honest_odd(config.seed)
+        tables, honest_patterns = apply_honest_odd(tables, truth, odd, config.seed)
+        parameters = messy.as_dict() | odd.as_dict()
     tables, provider_truth = add_provider_truth(
         config.seed, tables, truth, set(prov_ids[prov.is_successor])
     )
     return SimulatedMunicipality(
-        tables=tables, truth=truth, parameters=parameters, provider_truth=provider_truth
+        tables=tables,
+        truth=truth,
+        parameters=parameters,
+        provider_truth=provider_truth,
+        honest_patterns=honest_patterns,
     )
 
 
-__all__ = ["PADDED_VISITS", "SCHEMES", "SimulatedMunicipality", "simulate"]
+__all__ = ["HONEST_PATTERNS", "PADDED_VISITS", "SCHEMES", "SimulatedMunicipality", "simulate"]

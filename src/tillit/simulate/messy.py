@@ -35,8 +35,15 @@ _NS_PER_MIN = 60 * 10**9
 _MAX_VISIT_NS = (24 * 60 - 1) * _NS_PER_MIN
 
 
+class DrawnLevels:
+    """Levels drawn from a seed, as the flat record a run reports (`parameters`)."""
+
+    def as_dict(self) -> dict[str, float]:
+        return {k: float(v) for k, v in asdict(self).items()}  # type: ignore[call-overload]
+
+
 @dataclass(frozen=True)
-class MessyParameters:
+class MessyParameters(DrawnLevels):
     """The noise levels of one messy municipality, drawn from its seed."""
 
     provider_size_sigma: float
@@ -53,9 +60,6 @@ class MessyParameters:
     shared_staff_pairs_per_provider: float
     padded_provider_share: float
     padding_factor: float
-
-    def as_dict(self) -> dict[str, float]:
-        return {k: float(v) for k, v in asdict(self).items()}
 
 
 def draw_parameters(seed: int) -> MessyParameters:

@@ -14,6 +14,8 @@ The function is pure: a config in, frames out. File I/O lives in `tillit.data.io
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 import pandas as pd
 
@@ -34,7 +36,7 @@ from tillit.simulate.common import (
 )
 from tillit.simulate.honest_odd import HONEST_PATTERNS, apply_honest_odd, draw_honest_odd
 from tillit.simulate.invoices import _audits, _build_invoices, _tariffs
-from tillit.simulate.messy import PADDED_VISITS, apply_messy, draw_parameters
+from tillit.simulate.messy import PADDED_VISITS, apply_messy, draw_parameters, override_levels
 from tillit.simulate.population import _make_clients, _make_providers
 from tillit.simulate.provider_truth import add_provider_truth
 from tillit.simulate.register import _register
@@ -48,16 +50,27 @@ SIMULATED_FILES = frozenset(
 )
 
 
-def simulate(config: SimulationConfig) -> SimulatedMunicipality:
+def simulate(
+    config: SimulationConfig, levels: Mapping[str, float] | None = None
+) -> SimulatedMunicipality:
     """Simulate one municipality: contract tables plus the truth about every invoice.
 
     `config.profile` "messy" draws noise levels from the seed (`draw_parameters`), widens the
     spread of provider sizes, and lays honest registration and billing noise plus the
     padded-visits scheme over the tidy world, then honest care that looks odd
     (`honest_odd`, recorded per invoice in `honest_patterns`); "tidy" gives the same output
-    as before profiles.
+    as before profiles. `levels` overrides drawn messy levels by name (a bench's world of an
+    unusual shape, e.g. many carers shared between providers); tidy refuses them.
     """
     messy = draw_parameters(config.seed) if config.profile == "messy" else None
+    odd = draw_honest_odd(config.seed) if messy is not None else None
+    if levels:
+        if messy is None or odd is None:
+            raise ValueError("levels override the messy profile's drawn levels; tidy has none")
+        messy, odd = override_levels(messy, levels), override_levels(odd, levels)
+        unknown = set(levels) - set(messy.as_dict()) - set(odd.as_dict())
+        if unknown:
+            raise ValueError(f"unknown messy levels: {sorted(unknown)}")
     if messy is not None:
         config = config.model_copy(update={"provider_size_sigma": messy.provider_size_sigma})
     rng = np.random.default_rng(config.seed)
@@ -242,9 +255,8 @@ def simulate(config: SimulationConfig) -> SimulatedMunicipality:
     }
     parameters: dict[str, float] = {}
     honest_patterns = None
-    if messy is not None:
+    if messy is not None and odd is not None:
         tables, truth = apply_messy(tables, truth, messy, config.seed)
-        odd = draw_honest_odd(config.seed)
         tables, honest_patterns = apply_honest_odd(tables, truth, odd, config.seed)
         parameters = messy.as_dict() | odd.as_dict()
     tables, provider_truth = add_provider_truth(

@@ -25,7 +25,9 @@ hours, so billed matches registered and nothing is a finding.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields, replace
+from typing import TypeVar
 
 import numpy as np
 import pandas as pd
@@ -40,6 +42,20 @@ class DrawnLevels:
 
     def as_dict(self) -> dict[str, float]:
         return {k: float(v) for k, v in asdict(self).items()}  # type: ignore[call-overload]
+
+
+_Levels = TypeVar("_Levels", bound=DrawnLevels)
+
+
+def override_levels(drawn: _Levels, levels: Mapping[str, float]) -> _Levels:
+    """The drawn levels with those named in `levels` replaced (others ignored), types kept."""
+    kinds = {f.name: f.type for f in fields(drawn)}  # type: ignore[arg-type]
+    given = {
+        k: (int(v) if kinds[k] in (int, "int") else float(v))
+        for k, v in levels.items()
+        if k in kinds
+    }
+    return replace(drawn, **given)  # type: ignore[type-var]
 
 
 @dataclass(frozen=True)

@@ -223,6 +223,10 @@ def simulate(
             written.append(
                 write_frame(municipality.provider_truth, work / "provider_truth.parquet")
             )
+        if municipality.honest_patterns is not None:
+            written.append(
+                write_frame(municipality.honest_patterns, work / "honest_patterns.parquet")
+            )
         # What `--overwrite` may replace next time: only the files listed here.
         manifest = {
             "command": "simulate",

@@ -54,11 +54,27 @@ UNSUPERVISED_EXCLUDED = (
     "hard_finding_count",
 )
 
+# Habits honest providers and carers have as a whole are not unusual billing: a provider
+# whose carers all type their visits in afterwards, carers who work mornings at one
+# provider and evenings at another. Measured on the bench family (docs/label-free.md),
+# these staff-level columns put honest invoices of such providers at the top of the
+# label-free ranking; they stay inputs of the supervised scorer and of the reasons.
+LABEL_FREE_EXCLUDED = (
+    "staff_manual_registration_share",
+    "staff_manual_registration_share_peer_z",
+    "staff_only_by_hand_hours_share",
+    "max_staff_day_hours_across_providers",
+)
+
 
 def isolation_forest_columns(columns: tuple[str, ...]) -> tuple[str, ...]:
-    """The features the IsolationForest sees: all but size measures and finding flags."""
+    """The features the label-free scorers see: all but size measures, habits and finding flags."""
     return tuple(
-        c for c in columns if c not in UNSUPERVISED_EXCLUDED and not c.startswith("finding_")
+        c
+        for c in columns
+        if c not in UNSUPERVISED_EXCLUDED
+        and c not in LABEL_FREE_EXCLUDED
+        and not c.startswith("finding_")
     )
 
 

@@ -223,6 +223,8 @@ def simulate(
             written.append(
                 write_frame(municipality.provider_truth, work / "provider_truth.parquet")
             )
+        if municipality.link_truth is not None:
+            written.append(write_frame(municipality.link_truth, work / "link_truth.parquet"))
         # What `--overwrite` may replace next time: only the files listed here.
         manifest = {
             "command": "simulate",

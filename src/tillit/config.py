@@ -71,6 +71,9 @@ class SimulationConfig(StrictModel):
     isolated_irregular_share: float = Field(0.15, ge=0.0, le=1.0)
     # Phoenix pairs per 1000 clients (at least one when months >= 3 and this is > 0).
     phoenix_per_1000_clients: float = Field(0.67, ge=0.0, le=20.0)
+    # Share of phoenix successors (rounded down) that share no person with their predecessor,
+    # only its address and bank giro (contract v1.3 contact facts; tillit.simulate.contacts).
+    contact_phoenix_share: float = Field(0.5, ge=0.0, le=1.0)
     annual_mortality: float = Field(0.18, ge=0.0, le=0.9)
     # Share of clients with at least one hospital stay in the window.
     hospital_client_share: float = Field(0.16, ge=0.0, le=1.0)

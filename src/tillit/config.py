@@ -393,6 +393,28 @@ class PseudonymiseConfig(StrictModel):
         return self
 
 
+class LinkConfig(StrictModel):
+    """How providers and persons are linked across registers (`tillit.data.linkage`).
+
+    `auto` uses Splink when it is installed (the `link` extra) and the exact rule
+    otherwise; `splink` without Splink installed is refused, never silently replaced.
+    """
+
+    method: Literal["auto", "splink", "exact"] = "auto"
+    backend: Literal["duckdb", "spark"] = "duckdb"
+    spark_master: str = "local[1]"
+    # Two ids are resolved to one entity from this match probability on ...
+    min_probability: float = Field(0.9, gt=0.0, le=1.0)
+    # ... and a pair is kept as evidence (the provider page's "shares ... with") from this one.
+    evidence_min_probability: float = Field(0.05, gt=0.0, le=1.0)
+    # Share of providers (person ids) expected to have a twin in the register: the prior
+    # that two records are one entity is this over (n - 1), before any fact is seen.
+    provider_twin_share: float = Field(0.05, gt=0.0, le=1.0)
+    person_twin_share: float = Field(0.10, gt=0.0, le=1.0)
+    # Expectation maximisation rounds refining the prior m probabilities (0: priors kept).
+    em_iterations: int = Field(0, ge=0, le=100)
+
+
 class TillitConfig(StrictModel):
     """The whole configuration of a run, one section per pipeline stage."""
 
@@ -406,6 +428,7 @@ class TillitConfig(StrictModel):
     drift: DriftConfig = DriftConfig()
     pseudonymise: PseudonymiseConfig = PseudonymiseConfig()
     providers: ProviderConfig = ProviderConfig()
+    link: LinkConfig = LinkConfig()
 
     def resolved(self) -> dict[str, Any]:
         """Every setting, defaults included: what a run logs."""

@@ -326,6 +326,10 @@ def _db_api(config: LinkConfig) -> Any:
         from splink import SparkAPI
 
         spark = SparkSession.builder.master(config.spark_master).getOrCreate()
+        if spark.sparkContext.getCheckpointDir() is None:  # Splink checkpoints between steps
+            import tempfile
+
+            spark.sparkContext.setCheckpointDir(tempfile.mkdtemp(prefix="tillit-splink-"))
         return SparkAPI(spark_session=spark)
     from splink import DuckDBAPI
 

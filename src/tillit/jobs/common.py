@@ -42,14 +42,19 @@ class LoadedData:
 
 
 def load_data(
-    data_dir: Path, config: TillitConfig, quarantine_dir: Path | None = None
+    data_dir: Path,
+    config: TillitConfig,
+    quarantine_dir: Path | None = None,
+    raw: dict[str, pd.DataFrame] | None = None,
 ) -> LoadedData:
     """Read and validate a contract folder; stop when it is unusable.
 
     The quarantine is written to `quarantine_dir` before the limit is checked,
-    so a refused run still leaves the record of why.
+    so a refused run still leaves the record of why. `raw` is the folder's tables
+    as `read_raw_tables` already read them (score reads while its model loads).
     """
-    raw = read_raw_tables(data_dir, config.input)
+    if raw is None:
+        raw = read_raw_tables(data_dir, config.input)
     validation = validate_tables(raw)
     if quarantine_dir is not None and not validation.quarantine.empty:
         write_frame(validation.quarantine, quarantine_dir / "quarantine.parquet")

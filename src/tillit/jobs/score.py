@@ -16,6 +16,7 @@ from tillit.config import TillitConfig
 from tillit.data.io import file_sha256, read_raw_tables, write_frame, write_json
 from tillit.data.lineage import placed_periods, received_in
 from tillit.data.periods import nothing_to_score
+from tillit.data.validate import ValidationResult, validate_tables
 from tillit.errors import TillitError
 from tillit.jobs.common import (
     AUDIT_LOG,
@@ -140,22 +141,25 @@ def _score_into(
         ref = tracking.resolve_alias(client, config.training.model_name, alias)
         return ref, tracking.load_risk_model(client, ref, store)
 
-    # The model loads (MLflow and unpickling, mostly Python) while the export is read
-    # (Arrow, which lets go of the interpreter): on two cores the two overlap. The model
-    # still comes first: a store without one stops the run before the export is validated,
-    # and before a reading error is said.
+    # The model loads (MLflow and unpickling, mostly Python) while the export is read and
+    # checked (much of it in Arrow, which lets go of the interpreter): on two cores the two
+    # overlap. The model still comes first: a store without one stops the run before
+    # anything of the export is said, written or refused.
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="tillit-model") as pool:
         loading = pool.submit(load_model)
+        raw: dict[str, pd.DataFrame] | None = None
+        validation: ValidationResult | None = None
         try:
-            raw: dict[str, pd.DataFrame] | None = read_raw_tables(data_dir, config.input)
-            unreadable: Exception | None = None
+            raw = read_raw_tables(data_dir, config.input)
+            validation = validate_tables(raw)
+            unusable: Exception | None = None
         except Exception as exc:  # said after the model's own error, if it has one
-            raw, unreadable = None, exc
+            unusable = exc
         ref, model = loading.result()
-    if unreadable is not None:
-        raise unreadable
+    if unusable is not None:
+        raise unusable
     lap("load_model")
-    loaded = load_data(data_dir, config, quarantine_dir=out, raw=raw)
+    loaded = load_data(data_dir, config, quarantine_dir=out, raw=raw, validation=validation)
     received = int(received_in(loaded.raw["invoices"], period).sum())
     if received == 0:
         raise nothing_to_score(period, data_dir, placed_periods(loaded.raw["invoices"]))

@@ -100,3 +100,60 @@ def test_score_without_a_model_says_so_before_the_export_is_judged(tmp_path) -> 
         with pytest.raises(ModelUnavailableError):
             run_score(data, "2025-01", out, TillitConfig(), "champion", "en", tmp_path / "store")
         assert not out.exists()
+
+
+def _visits(ids: list[str | None], method: str = "nfc") -> pd.DataFrame:
+    from tests.conftest import tiny_tables
+
+    visits = tiny_tables()["visits"]
+    rows = [visits.iloc[i % 3] for i in range(len(ids))]
+    return pd.DataFrame(rows).reset_index(drop=True).assign(visit_id=ids, method=method)
+
+
+@pytest.mark.parametrize(
+    "ids",
+    [
+        ["V1", "V2", "V3", "V4"],  # sorted and distinct: the uniqueness check is settled
+        ["V1", "V2", "V2", "V3"],  # sorted with a duplicate: Pandera checks it
+        ["V3", "V1", "V2", "V1"],  # unsorted with a duplicate
+        ["V3", "V1", "V2", "V4"],  # unsorted and distinct
+        ["V1", None, "V2", "V3"],  # an empty id
+        ["V1", "V1"],
+    ],
+)
+def test_validation_quarantines_what_the_full_pandera_schema_does(ids, monkeypatch) -> None:
+    from tests.conftest import tiny_tables
+    from tillit.data import validate
+
+    tables = tiny_tables()
+    tables["visits"] = _visits(ids)
+    tables["visits"].loc[1, "method"] = "carrier pigeon"
+    fast = validate.validate_tables(tables)
+    monkeypatch.setattr(
+        validate, "_schema_without_settled_checks", lambda spec, checked: spec.model.to_schema()
+    )
+    full = validate.validate_tables(tables)
+    assert fast.quarantine.equals(full.quarantine)
+    assert fast.summary == full.summary
+    assert all(fast.tables[name].equals(full.tables[name]) for name in full.tables)
+    duplicated = len(set(i for i in ids if i)) < len([i for i in ids if i])
+    unique_rule = fast.quarantine["rule"].str.contains("unique")
+    assert unique_rule.any() == duplicated
+
+
+def test_only_a_sorted_distinct_present_text_column_skips_the_uniqueness_check() -> None:
+    from tillit.data.contract import TABLES
+    from tillit.data.validate import _schema_without_settled_checks
+
+    spec = TABLES["visits"]
+
+    def unique_after(ids: list[str | None]) -> bool:
+        frame = pd.DataFrame({"visit_id": _text(ids)})
+        return bool(_schema_without_settled_checks(spec, frame).columns["visit_id"].unique)
+
+    assert not unique_after(["V1", "V2", "V3"])
+    assert unique_after(["V1", "V2", "V2"])
+    assert unique_after(["V2", "V1", "V3"])
+    assert unique_after(["V1", None, "V3"])
+    assert unique_after(["V1"])
+    assert spec.model.to_schema().columns["visit_id"].unique  # the model itself is unchanged

@@ -19,7 +19,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-import duckdb
 import numpy as np
 import pandas as pd
 
@@ -27,6 +26,7 @@ from tillit.config import FeatureConfig
 from tillit.features import queries
 from tillit.features.build import requested_months
 from tillit.features.catalog import PROVIDER_EVENT_COUNTS
+from tillit.features.engine import DuckDBEngine, Engine
 
 # Tables the register profile needs; the rest are given empty so loading stays cheap.
 _NEEDED = ("providers", "provider_events", "provider_persons", "invoices")
@@ -107,7 +107,7 @@ def register_profile(
     light = {
         name: (tables[name] if name in _NEEDED else pd.DataFrame()) for name in queries._TABLE_TYPES
     }
-    con = duckdb.connect(config={"threads": 1})
+    con = DuckDBEngine()
     try:
         queries.load_tables(con, light, plan)
         con.register("providers_org", tables["providers"][["provider_id", "org_number"]])
@@ -146,7 +146,7 @@ def register_profile(
     return RegisterProfile(profile=profile, links=links, events=events)
 
 
-def _links(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+def _links(con: Engine) -> pd.DataFrame:
     """Each current board person's roles at other providers that were sanctioned or terminated.
 
     The same definition as the `provider_persons_linked_to_sanctioned_or_terminated`
@@ -196,7 +196,7 @@ def _links(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     return frame.drop(columns="m")
 
 
-def _events(con: duckdb.DuckDBPyConnection, config: FeatureConfig) -> pd.DataFrame:
+def _events(con: Engine, config: FeatureConfig) -> pd.DataFrame:
     """Register events of each provider in the window ending on the month's last day."""
     days = config.provider_event_window_days
     shown = ", ".join(f"'{e}'" for e in _EVENT_TYPES_SHOWN)

@@ -11,11 +11,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-import duckdb
 import numpy as np
 import pandas as pd
 
 from tillit.config import FeatureConfig
+from tillit.features.engine import Engine, TableSource
 
 # DuckDB column types of the contract tables the features read.
 _TABLE_TYPES: dict[str, dict[str, str]] = {
@@ -143,12 +143,13 @@ def _typed_select(source: str, types: Mapping[str, str]) -> str:
 
 
 def load_tables(
-    con: duckdb.DuckDBPyConnection,
-    tables: Mapping[str, pd.DataFrame],
+    con: Engine,
+    tables: Mapping[str, TableSource],
     plan: MonthPlan,
 ) -> None:
-    """Copy the needed rows of each table into DuckDB with fixed column types.
+    """Copy the needed rows of each table into the engine with fixed column types.
 
+    A table is a frame or a Parquet file or folder (read where it lies, e.g. on Spark).
     Missing or empty optional tables become empty typed tables, so every query
     can join them without special cases.
     """
@@ -157,13 +158,13 @@ def load_tables(
     for name, types in _TABLE_TYPES.items():
         frame = tables.get(name)
         target = f"{name}_raw" if name in ("visits", "invoices") else name
-        if frame is None or len(frame) == 0:
+        if frame is None or (isinstance(frame, pd.DataFrame) and len(frame) == 0):
             if frame is None and name not in OPTIONAL_TABLES:
                 raise KeyError(f"required table {name!r} is missing")
             con.execute(f"CREATE TEMP TABLE {target} AS {_empty_select(types)}")
             continue
         source = f"{name}_src"
-        con.register(source, frame[list(types)])
+        con.register(source, frame[list(types)] if isinstance(frame, pd.DataFrame) else frame)
         if name == "visits":
             # Only the months the windows need: the visit table is by far the largest.
             lo = plan.first_visit_start.strftime("%Y-%m-%d %H:%M:%S")
@@ -202,7 +203,7 @@ def load_tables(
     )
 
 
-def visit_aggregates(con: duckdb.DuckDBPyConnection, config: FeatureConfig) -> None:
+def visit_aggregates(con: Engine, config: FeatureConfig) -> None:
     """Per provider, client, service type and month: hours, counts and registration patterns."""
     short_hours = config.short_visit_minutes / 60.0
     # Hours for every loaded month: the windowed ratios need earlier months too.
@@ -273,7 +274,7 @@ def visit_aggregates(con: duckdb.DuckDBPyConnection, config: FeatureConfig) -> N
     )
 
 
-def staff_overlaps(con: duckdb.DuckDBPyConnection) -> None:
+def staff_overlaps(con: Engine) -> None:
     """Per visit of the requested months: minutes the same staff was also at another client.
 
     Overlaps are found by a self-join of visits on staff and day. A visit is
@@ -341,7 +342,7 @@ def staff_overlaps(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
-def staff_aggregates(con: duckdb.DuckDBPyConnection) -> None:
+def staff_aggregates(con: Engine) -> None:
     """Per invoice key: overlap minutes, the busiest staff day, staff shared with other providers.
 
     Needs `staff_overlaps` first.
@@ -385,7 +386,7 @@ def staff_aggregates(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
-def grant_months(con: duckdb.DuckDBPyConnection) -> None:
+def grant_months(con: Engine) -> None:
     """Granted hours per provider, client, service type and month, by the days each grant held."""
     con.execute(
         """
@@ -402,7 +403,7 @@ def grant_months(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
-def history_features(con: duckdb.DuckDBPyConnection, config: FeatureConfig) -> None:
+def history_features(con: Engine, config: FeatureConfig) -> None:
     """Windowed sums per target invoice key: billed, registered and granted hours.
 
     Only months the key was billed count, so a window reaching back before the
@@ -447,7 +448,7 @@ def history_features(con: duckdb.DuckDBPyConnection, config: FeatureConfig) -> N
     )
 
 
-def provider_features(con: duckdb.DuckDBPyConnection, config: FeatureConfig) -> None:
+def provider_features(con: Engine, config: FeatureConfig) -> None:
     """Per provider and target month: events, growth, takeovers, board links, size."""
     con.execute(
         """
@@ -459,7 +460,7 @@ def provider_features(con: duckdb.DuckDBPyConnection, config: FeatureConfig) -> 
     provider_month_features(con, config)
 
 
-def provider_month_features(con: duckdb.DuckDBPyConnection, config: FeatureConfig) -> None:
+def provider_month_features(con: Engine, config: FeatureConfig) -> None:
     """Events, growth, takeovers, board links and size for every provider-month in `pm`.
 
     `pm` (provider_id, m, month_start, last_day) lists the provider-months to
@@ -586,7 +587,7 @@ def provider_month_features(con: duckdb.DuckDBPyConnection, config: FeatureConfi
     )
 
 
-def invoice_frame(con: duckdb.DuckDBPyConnection, config: FeatureConfig) -> pd.DataFrame:
+def invoice_frame(con: Engine, config: FeatureConfig) -> pd.DataFrame:
     """One row per target invoice with every raw aggregate the features are made from."""
     longest = config.longest_window_months
     windows = ", ".join(
@@ -736,9 +737,7 @@ def invoice_frame(con: duckdb.DuckDBPyConnection, config: FeatureConfig) -> pd.D
     ).df()
 
 
-def evidence_frames(
-    con: duckdb.DuckDBPyConnection, config: FeatureConfig
-) -> dict[str, pd.DataFrame]:
+def evidence_frames(con: Engine, config: FeatureConfig) -> dict[str, pd.DataFrame]:
     """Per invoice key, the checkable facts behind visit- and staff-based findings."""
     cap = config.evidence_max_items
     min_minutes = config.double_booking_min_minutes

@@ -92,6 +92,7 @@ def register_profile(
     tables: Mapping[str, pd.DataFrame],
     periods: str | Sequence[str],
     config: FeatureConfig | None = None,
+    engine: Engine | None = None,
 ) -> RegisterProfile:
     """The register profile of every provider in the register at the end of each period.
 
@@ -100,6 +101,7 @@ def register_profile(
             provider_persons and invoices are read.
         periods: one `YYYY-MM` or several.
         config: windows; the defaults when None.
+        engine: where the SQL runs; a fresh one-thread DuckDB when None (then closed here).
     """
     config = config or FeatureConfig()
     targets = requested_months(periods)
@@ -107,7 +109,7 @@ def register_profile(
     light = {
         name: (tables[name] if name in _NEEDED else pd.DataFrame()) for name in queries._TABLE_TYPES
     }
-    con = DuckDBEngine()
+    con = engine if engine is not None else DuckDBEngine()
     try:
         queries.load_tables(con, light, plan)
         con.register("providers_org", tables["providers"][["provider_id", "org_number"]])
@@ -141,7 +143,8 @@ def register_profile(
         links = _links(con)
         events = _events(con, config)
     finally:
-        con.close()
+        if engine is None:
+            con.close()
     profile = _profile_frame(raw, tables["providers"], config)
     return RegisterProfile(profile=profile, links=links, events=events)
 

@@ -146,3 +146,9 @@ def test_create_table_keeps_rows_and_create_view_does_not() -> None:
     assert table is not None and (table[0], table[2]) == ("a", True)
     assert view is not None and (view[0], view[2]) == ("b", False)
     assert ss.created_relation(ss.parse("SELECT 1")) is None
+
+
+def test_numbers_cast_to_integers_round_half_to_even_as_duckdb_does() -> None:
+    assert _spark("SELECT CAST(x * 2 AS BIGINT), CAST(substr(p, 1, 4) AS BIGINT) FROM t") == (
+        "SELECT CAST(BROUND(x * 2) AS BIGINT), CAST(SUBSTRING(p, 1, 4) AS BIGINT) FROM t"
+    )

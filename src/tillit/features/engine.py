@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
 import duckdb
 import pandas as pd
 
+from tillit.errors import TillitError
+
 if TYPE_CHECKING:
     from tillit.features.spark_engine import SparkEngine
 
@@ -129,11 +131,17 @@ def connect(engine: str = "duckdb", spark_master: str | None = None) -> Engine |
 
     Raises:
         ValueError: an engine name tillit does not know.
+        TillitError: Spark asked for without the extra installed, or without Java.
     """
     if engine == "duckdb":
         return DuckDBEngine()
     if engine == "spark":
-        from tillit.features.spark_engine import SparkEngine
+        try:
+            from tillit.features.spark_engine import SparkEngine
+        except ImportError as exc:
+            raise TillitError(
+                f"--engine spark needs the spark extra: pip install 'tillit[spark]' ({exc})"
+            ) from exc
 
         return SparkEngine.start(spark_master)
     raise ValueError(f"unknown engine {engine!r}; one of {', '.join(ENGINES)}")

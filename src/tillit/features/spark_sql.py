@@ -179,14 +179,45 @@ def _is_date_diff(node: exp.Expr) -> bool:
     return isinstance(node, exp.DateDiff)
 
 
-def _day_diff(node: exp.Expr) -> bool:
+def _unit(node: exp.Expr) -> str:
     unit = node.args.get("unit")
-    return unit is not None and unit.name.upper() == "DAY"
+    return "" if unit is None else unit.name.upper()
+
+
+def _day_diff(node: exp.Expr) -> bool:
+    return _unit(node) in ("DAY", "MICROSECOND")
 
 
 def _days_between(node: exp.Expr, columns_of: ColumnsOf | None) -> exp.Expr:
-    """DuckDB `date_diff('day', a, b)` counts midnights crossed: Spark `datediff` of the dates."""
+    """DuckDB `date_diff('day', a, b)` counts midnights crossed: Spark `datediff` of the dates.
+
+    `date_diff('microsecond', a, b)` is the exact difference: Spark's TIMESTAMPDIFF.
+    """
+    if _unit(node) == "MICROSECOND":
+        return _func(
+            "TIMESTAMPDIFF", exp.var("MICROSECOND"), node.expression.copy(), node.this.copy()
+        )
     return _func("DATEDIFF", _date(node.this.copy()), _date(node.expression.copy()))
+
+
+# --- casts to integers --------------------------------------------------------------------
+
+_INTEGER_TYPES = frozenset({"TINYINT", "SMALLINT", "INT", "BIGINT", "HUGEINT"})
+
+
+def _is_integer_cast(node: exp.Expr) -> bool:
+    return isinstance(node, exp.Cast) and node.to.this.name in _INTEGER_TYPES
+
+
+def _as_integer(node: exp.Expr, columns_of: ColumnsOf | None) -> exp.Expr:
+    """DuckDB rounds a number cast to an integer (half to even); Spark truncates it.
+
+    Text (a column as typed by the contract, a literal, a substring) is cast as it is.
+    """
+    value = node.this
+    if isinstance(value, exp.Column | exp.Literal | exp.Substring):
+        return node
+    return exp.Cast(this=_func("BROUND", value.copy()), to=node.args["to"].copy())
 
 
 # --- SELECT t.* EXCLUDE (...) -------------------------------------------------------------
@@ -257,6 +288,10 @@ def _never(node: exp.Expr) -> bool:
     return False
 
 
+def _always(node: exp.Expr) -> bool:
+    return True
+
+
 def _unknown_function(node: exp.Expr) -> bool:
     """A function SQLGlot does not know: passed through by name, meaning unchecked."""
     return isinstance(node, exp.Anonymous) and node.name.upper() not in _SPARK_NATIVE
@@ -301,11 +336,18 @@ REWRITES: tuple[Rewrite, ...] = (
         _slice,
     ),
     Rewrite(
-        "date_diff('day', a, b) of timestamps",
+        "date_diff('day'|'microsecond', a, b) of timestamps",
         "becomes DATEDIFF(DAY, a, b), whole 24-hour spans, where DuckDB counts midnights",
         _is_date_diff,
         _day_diff,
         _days_between,
+    ),
+    Rewrite(
+        "CAST(number AS integer type)",
+        "Spark truncates toward zero where DuckDB rounds half to even",
+        _is_integer_cast,
+        _always,
+        _as_integer,
     ),
     Rewrite(
         "cte.* EXCLUDE (columns)",

@@ -22,7 +22,7 @@ PROVIDERS_OUT ?= runs/$(DATA_NAME)/providers-$(PERIOD)
 OVERWRITE ?=
 OVERWRITE_FLAG := $(if $(filter 1 yes true,$(OVERWRITE)),--overwrite,)
 
-.PHONY: help setup test test-fast lint format demo simulate validate features train promote retrain score providers bench mlflow-ui clean
+.PHONY: help setup test test-fast lint format demo simulate validate features train promote retrain score providers bench bench-spark mlflow-ui clean
 
 help: ## Show the targets and what they do
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-11s\033[0m %s\n", $$1, $$2}'
@@ -80,6 +80,15 @@ mlflow-ui: setup ## Open the MLflow UI on $(STORE) (http://127.0.0.1:5000)
 
 bench: setup ## Time each stage on the default municipality; writes bench/results.json
 	$(BIN)/python bench/run.py --out bench/results.json
+
+# The largest pool this 2-core machine runs within ~30 min; a national month is
+# BENCH_SPARK_MUNICIPALITIES=77 BENCH_SPARK_CLIENTS=3000 (230 000 clients) on a cluster.
+BENCH_SPARK_MUNICIPALITIES ?= 10
+BENCH_SPARK_CLIENTS ?= 3000
+SPARK_MASTER ?= local[2]
+
+bench-spark: setup ## Simulate a large month partitioned on disk, feature it on Spark, score it; writes bench/spark.json
+	$(BIN)/python bench/spark.py --municipalities $(BENCH_SPARK_MUNICIPALITIES) --clients $(BENCH_SPARK_CLIENTS) --master "$(SPARK_MASTER)" --out bench/spark.json
 
 clean: ## Remove generated data and run outputs (keeps the MLflow store in models/)
 	rm -rf data runs bench/results.json

@@ -132,9 +132,10 @@ class SparkEngine:
 
     def _register(self, name: str, source: TableSource) -> None:
         if isinstance(source, pd.DataFrame):
-            frame = self.session.createDataFrame(_spark_ready(source))
+            frame = self.session.createDataFrame(spark_ready(source))
         else:
-            frame = self.session.read.option("basePath", str(source)).parquet(str(source))
+            # A folder partitioned as municipality=.../month=... gives those as columns.
+            frame = self.session.read.parquet(str(source))
         frame.createOrReplaceTempView(name)
 
     def create_table(self, name: str, sql: str) -> None:
@@ -151,7 +152,7 @@ class SparkEngine:
             self.session.stop()
 
 
-def _spark_ready(frame: pd.DataFrame) -> pd.DataFrame:
+def spark_ready(frame: pd.DataFrame) -> pd.DataFrame:
     """A frame Arrow hands to Spark as DuckDB reads it: text as text, times in microseconds.
 
     DuckDB rounds nanoseconds to the nearest microsecond when it reads them; so does this.
@@ -166,4 +167,11 @@ def _spark_ready(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-__all__ = ["SESSION_SETTINGS", "SparkEngine", "SparkResult", "java_missing", "start_session"]
+__all__ = [
+    "SESSION_SETTINGS",
+    "SparkEngine",
+    "SparkResult",
+    "java_missing",
+    "spark_ready",
+    "start_session",
+]

@@ -78,6 +78,9 @@ _TABLE_TYPES: dict[str, dict[str, str]] = {
 OPTIONAL_TABLES = frozenset({"hospital_stays"})
 
 _KEY = "provider_id, client_id, service_type, m"
+# Visit hours summed in whole microseconds, divided once: the same bits whatever order an
+# engine adds in (DuckDB, Spark), so hours rounded to the cent (hours in dispute) agree.
+_HOURS_OF_SUM = "CAST(sum(micros) AS DOUBLE) / 3600000000.0"
 
 
 def month_index(period: str) -> int:
@@ -184,6 +187,7 @@ def load_tables(
         SELECT s.visit_id, s.provider_id, s.client_id, s.staff_id, s.service_type,
                s.start_at, s.end_at, s.method, mo.m, mo.is_target, mo.last_day, mo.next_start,
                epoch(s.end_at - s.start_at) / 3600.0 AS hours,
+               date_diff('microsecond', s.start_at, s.end_at) AS micros,
                CASE WHEN c.deceased_on <= mo.last_day
                     AND s.start_at >= c.deceased_on + INTERVAL 1 DAY
                     THEN TRUE ELSE FALSE END AS after_death
@@ -210,7 +214,7 @@ def visit_aggregates(con: Engine, config: FeatureConfig) -> None:
     con.execute(
         f"""
         CREATE TEMP TABLE vhours AS
-        SELECT {_KEY}, sum(hours) AS reg_hours FROM v GROUP BY ALL
+        SELECT {_KEY}, {_HOURS_OF_SUM} AS reg_hours FROM v GROUP BY ALL
         """
     )
     # Visits on full days strictly between admission and discharge: care on the
@@ -219,7 +223,7 @@ def visit_aggregates(con: Engine, config: FeatureConfig) -> None:
     con.execute(
         """
         CREATE TEMP TABLE hv AS
-        SELECT v.visit_id, v.provider_id, v.client_id, v.service_type, v.m, v.hours,
+        SELECT v.visit_id, v.provider_id, v.client_id, v.service_type, v.m, v.hours, v.micros,
                h.admitted_on,
                CASE WHEN h.discharged_on <= v.last_day THEN h.discharged_on END AS discharged_known,
                v.last_day
@@ -245,13 +249,13 @@ def visit_aggregates(con: Engine, config: FeatureConfig) -> None:
             FROM pattern GROUP BY ALL
         ),
         hospital AS (
-            SELECT {_KEY}, sum(hours) AS hospital_hours
-            FROM (SELECT DISTINCT visit_id, {_KEY}, hours FROM hv) GROUP BY ALL
+            SELECT {_KEY}, {_HOURS_OF_SUM} AS hospital_hours
+            FROM (SELECT DISTINCT visit_id, {_KEY}, micros FROM hv) GROUP BY ALL
         ),
         base AS (
             SELECT {_KEY},
                    count(*) AS n_visits,
-                   sum(hours) AS reg_hours,
+                   {_HOURS_OF_SUM} AS reg_hours,
                    avg(CASE WHEN method = 'manual' THEN 1.0 ELSE 0.0 END) AS manual_share,
                    avg(CASE WHEN minute(start_at) % 30 = 0 AND second(start_at) = 0
                             THEN 1.0 ELSE 0.0 END) AS round_start_share,
@@ -263,7 +267,8 @@ def visit_aggregates(con: Engine, config: FeatureConfig) -> None:
                    avg(sin(2 * pi() * (hour(start_at) * 60 + minute(start_at)
                        + second(start_at) / 60.0) / 1440.0)) AS start_sin,
                    count(DISTINCT staff_id) AS n_staff,
-                   sum(CASE WHEN after_death THEN hours ELSE 0.0 END) AS after_death_hours
+                   CAST(sum(CASE WHEN after_death THEN micros ELSE 0 END) AS DOUBLE) / 3600000000.0
+                       AS after_death_hours
             FROM v WHERE is_target GROUP BY ALL
         )
         SELECT base.*, repeated.n_repeated, coalesce(hospital.hospital_hours, 0.0) AS hospital_hours
@@ -351,7 +356,7 @@ def staff_aggregates(con: Engine) -> None:
         f"""
         CREATE TEMP TABLE staffagg AS
         WITH day_hours AS (
-            SELECT staff_id, m, CAST(start_at AS DATE) AS d, sum(hours) AS hours
+            SELECT staff_id, m, CAST(start_at AS DATE) AS d, {_HOURS_OF_SUM} AS hours
             FROM v WHERE is_target GROUP BY ALL
         ),
         staff_month AS (

@@ -81,9 +81,9 @@ mlflow-ui: setup ## Open the MLflow UI on $(STORE) (http://127.0.0.1:5000)
 bench: setup ## Time each stage on the default municipality; writes bench/results.json
 	$(BIN)/python bench/run.py --out bench/results.json
 
-# The largest pool this 2-core machine runs within ~30 min; a national month is
+# The pool measured on the 2-core dev machine (15 000 clients, docs/scale.md); a national month is
 # BENCH_SPARK_MUNICIPALITIES=77 BENCH_SPARK_CLIENTS=3000 (230 000 clients) on a cluster.
-BENCH_SPARK_MUNICIPALITIES ?= 10
+BENCH_SPARK_MUNICIPALITIES ?= 5
 BENCH_SPARK_CLIENTS ?= 3000
 SPARK_MASTER ?= local[2]
 

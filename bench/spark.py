@@ -11,7 +11,7 @@ one). Writes wall and CPU seconds per phase, peak memory after training (RSS of 
 process plus its children, the Spark driver JVM among them, sampled every 0.2 s) and the
 cluster size used.
 
-    python bench/spark.py --municipalities 10 --clients 3000 --out bench/spark.json
+    python bench/spark.py --municipalities 5 --clients 3000 --out bench/spark.json
 """
 
 from __future__ import annotations
@@ -146,7 +146,7 @@ def train_small_model(work: Path, seed: int = 11) -> Path:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--municipalities", type=int, default=10)
+    parser.add_argument("--municipalities", type=int, default=5)
     parser.add_argument("--clients", type=int, default=3000, help="per municipality")
     parser.add_argument("--master", default="local[2]")
     parser.add_argument("--driver-memory", default="4g")

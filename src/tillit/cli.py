@@ -575,6 +575,17 @@ def score(
     quiet: QuietOption = False,
     table: TableOption = None,
     spec: SpecOption = None,
+    engine: Annotated[
+        str,
+        typer.Option(
+            help="Where the feature SQL runs: duckdb (embedded) or spark (pip install "
+            "'tillit[spark]' and Java 17; docs/scale.md)."
+        ),
+    ] = "duckdb",
+    spark_master: Annotated[
+        str | None,
+        typer.Option(help="Spark master for --engine spark (local[*], spark://host:7077, yarn)."),
+    ] = None,
 ) -> None:
     """Score a month: risk list, explanations, report.html and manifest.json in --out.
 
@@ -583,7 +594,13 @@ def score(
     """
     if not period:
         _fail("--period is required (YYYY-MM)")
+    if engine not in ("duckdb", "spark"):
+        _fail(f"--engine must be duckdb or spark, not {engine!r}")
+    if spark_master and engine != "spark":
+        _fail("--spark-master needs --engine spark")
     table_mode = _table_mode(data, table, spec)
+    if table_mode and engine != "duckdb":
+        _fail("--engine spark scores home-care exports (--data), not table mode")
     settings = _load_settings(config, csv_sep, decimal, encoding)
     if not table_mode:
         assert data is not None
@@ -611,7 +628,9 @@ def score(
         _fail(f"--lang must be en or sv, not {lang!r}")
     out = out or Path("runs") / f"score-{period}"
     with progress.session(f"score {period}", quiet):
-        outcome = run_score(data, period, out, settings, model_alias, lang, store, overwrite)
+        outcome = run_score(
+            data, period, out, settings, model_alias, lang, store, overwrite, engine, spark_master
+        )
     counts = outcome.manifest["counts"]
     typer.echo(
         f"{counts['received']:,} invoices received: {counts['scored']:,} scored, "

@@ -26,7 +26,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-import duckdb
 import numpy as np
 import pandas as pd
 
@@ -34,6 +33,7 @@ from tillit.config import FeatureConfig
 from tillit.features import queries
 from tillit.features.build import requested_months
 from tillit.features.catalog import PROVIDER_EVENT_COUNTS
+from tillit.features.engine import DuckDBEngine, Engine
 
 if TYPE_CHECKING:
     from tillit.data.linkage import Linkage
@@ -125,6 +125,7 @@ def register_profile(
     config: FeatureConfig | None = None,
     linkage: Linkage | None = None,
     min_probability: float = 0.05,
+    engine: Engine | None = None,
 ) -> RegisterProfile:
     """The register profile of every provider in the register at the end of each period.
 
@@ -136,6 +137,7 @@ def register_profile(
         linkage: providers and persons linked across registers (contract v1.3); None
             leaves the shared-facts evidence at 0.
         min_probability: a linked pair below this match probability is no evidence.
+        engine: where the SQL runs; a fresh one-thread DuckDB when None (then closed here).
     """
     config = config or FeatureConfig()
     targets = requested_months(periods)
@@ -143,7 +145,7 @@ def register_profile(
     light = {
         name: (tables[name] if name in _NEEDED else pd.DataFrame()) for name in queries._TABLE_TYPES
     }
-    con = duckdb.connect(config={"threads": 1})
+    con = engine if engine is not None else DuckDBEngine()
     try:
         queries.load_tables(con, light, plan)
         con.register("providers_org", tables["providers"][["provider_id", "org_number"]])
@@ -177,7 +179,8 @@ def register_profile(
         links = _links(con)
         events = _events(con, config)
     finally:
-        con.close()
+        if engine is None:
+            con.close()
     profile = _profile_frame(raw, tables["providers"], config)
     shared = _shared_facts(tables, profile, linkage, min_probability)
     strongest = shared.groupby(["provider_id", "period"])["match_probability"].max()
@@ -280,7 +283,7 @@ def _shared_facts(
     return pairs.loc[:, list(SHARED_FACT_COLUMNS)].reset_index(drop=True)
 
 
-def _links(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+def _links(con: Engine) -> pd.DataFrame:
     """Each current board person's roles at other providers that were sanctioned or terminated.
 
     The same definition as the `provider_persons_linked_to_sanctioned_or_terminated`
@@ -330,7 +333,7 @@ def _links(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     return frame.drop(columns="m")
 
 
-def _events(con: duckdb.DuckDBPyConnection, config: FeatureConfig) -> pd.DataFrame:
+def _events(con: Engine, config: FeatureConfig) -> pd.DataFrame:
     """Register events of each provider in the window ending on the month's last day."""
     days = config.provider_event_window_days
     shown = ", ".join(f"'{e}'" for e in _EVENT_TYPES_SHOWN)

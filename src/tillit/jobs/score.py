@@ -94,16 +94,21 @@ def run_score(
     language: str,
     store: Path,
     overwrite: bool = False,
+    engine: str = "duckdb",
+    spark_master: str | None = None,
 ) -> ScoreOutcome:
     """Score one month with a registered model and write the risk list, report and manifest.
 
     Everything is written to a scratch folder that replaces `out` only at the end,
-    so a refused run never leaves a half-written or emptied output folder.
+    so a refused run never leaves a half-written or emptied output folder. `engine`
+    says where the feature SQL runs (`tillit.features.engine`); scoring is on this machine.
     """
     out = Path(out)
     refuse_unsafe_output(out, {"--data": data_dir}, store=store)
     with staged_output(out, overwrite) as work:
-        manifest = _score_into(work, out, data_dir, period, config, alias, language, store)
+        manifest = _score_into(
+            work, out, data_dir, period, config, alias, language, store, engine, spark_master
+        )
     warnings = tuple(manifest.get("drift", {}).get("warnings", ()))
     return ScoreOutcome(
         out=out, report=out / "report.html", manifest=manifest, drift_warnings=warnings
@@ -119,9 +124,11 @@ def _score_into(
     alias: str,
     language: str,
     store: Path,
+    engine: str = "duckdb",
+    spark_master: str | None = None,
 ) -> dict[str, Any]:
     """Score into the scratch folder `out` (`final` is where it will be); returns the manifest."""
-    from tillit.features import build_features, feature_catalog
+    from tillit.features import feature_catalog
     from tillit.ops import tracking
     from tillit.review.report import render_report
     from tillit.review.score import ModelIdentity, score_month
@@ -168,7 +175,7 @@ def _score_into(
     # while DuckDB, which lets go of the interpreter, builds the features.
     warming = threading.Thread(target=_import_explainers, name="tillit-imports", daemon=True)
     warming.start()
-    feature_set = build_features(loaded.validation.tables, period, config.features)
+    feature_set = _features_on(engine, spark_master, loaded, period, config)
     model.check_features(feature_set.features)
     warming.join()
     lap("features")
@@ -263,6 +270,7 @@ def _score_into(
         "contract_version": CONTRACT_VERSION,
         "feature_schema": model.feature_schema,
         "language": language,
+        "feature_engine": engine,
         "data": str(data_dir),
         "counts": {
             "received": received,
@@ -299,6 +307,22 @@ def _import_explainers() -> None:
             importlib.import_module(module)
         except Exception:  # the import in the stage says what went wrong
             continue
+
+
+def _features_on(
+    engine: str, spark_master: str | None, loaded: LoadedData, period: str, config: TillitConfig
+) -> Any:
+    """The month's features from the validated tables, built by the named SQL engine."""
+    from tillit.features import build_features
+    from tillit.features.engine import connect
+
+    if engine == "duckdb":
+        return build_features(loaded.validation.tables, period, config.features)
+    sql_engine = connect(engine, spark_master)
+    try:
+        return build_features(loaded.validation.tables, period, config.features, sql_engine)
+    finally:
+        sql_engine.close()
 
 
 def _write_risk_list_csv(risk_list: pd.DataFrame, path: Path, language: str) -> Path:

@@ -234,7 +234,7 @@ def audit_key_in_a_temporary_folder(
         yield key_file
 
 
-@pytest.hookimpl(trylast=True)
+@pytest.hookimpl(tryfirst=True)  # before `-m "not slow"` deselects
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Tests of the trained world are slow, and run on one worker so it is built once.
 

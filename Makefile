@@ -22,7 +22,7 @@ PROVIDERS_OUT ?= runs/$(DATA_NAME)/providers-$(PERIOD)
 OVERWRITE ?=
 OVERWRITE_FLAG := $(if $(filter 1 yes true,$(OVERWRITE)),--overwrite,)
 
-.PHONY: help setup test test-fast lint format demo simulate validate features train promote retrain score providers bench mlflow-ui clean
+.PHONY: help setup test test-fast lint format demo simulate validate features train promote retrain score providers bench bench-family bench-score-scale mlflow-ui clean
 
 help: ## Show the targets and what they do
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-11s\033[0m %s\n", $$1, $$2}'
@@ -80,6 +80,15 @@ mlflow-ui: setup ## Open the MLflow UI on $(STORE) (http://127.0.0.1:5000)
 
 bench: setup ## Time each stage on the default municipality; writes bench/results.json
 	$(BIN)/python bench/run.py --out bench/results.json
+
+bench-family: setup ## Rank the bench family of messy and odd-shaped worlds at 10 % capacity (~25 min); writes bench/family.json
+	$(BIN)/python bench/robustness.py --family --out bench/family.json
+
+SCALE_DATA ?= bench/data/score-scale
+SCALE_STORE ?= bench/data/score-scale-store
+
+bench-score-scale: setup ## Time tillit score on the 1.5 x Stockholm messy month (simulated and trained once); writes bench/score_scale.json
+	$(BIN)/python bench/score_scale.py --data $(SCALE_DATA) --store $(SCALE_STORE) --prepare --repeat 2 --out bench/score_scale.json
 
 clean: ## Remove generated data and run outputs (keeps the MLflow store in models/)
 	rm -rf data runs bench/results.json

@@ -13,6 +13,16 @@ with different parameters; its AP is compared with B's own model.
 
 Usage (small sizes finish in a minute; 3,000 clients x 12 months takes several):
     python bench/robustness.py --clients 600 --months 8 --out bench/robustness.json
+
+The family (`--family`, docs/bench-family.md): messy worlds whose noise, honest-but-odd care
+and size are drawn by seed, plus worlds of another shape (many tiny providers, few huge
+ones, a bigger town, carers shared widely between providers, UTC timestamp exports). Per
+world at 10 % review capacity on the last month, trained on the town's own history: AP,
+recall@k, flagged share, never-labelled recall, every scheme's recall with its labels
+withheld, and the false-positive rate of honest invoices per honest-odd pattern. The worst
+world is the figure to quote:
+    python bench/robustness.py --family --out bench/family.json          (about 20 min)
+    python bench/robustness.py --family --quick --out /tmp/family.json   (a few minutes)
 """
 
 from __future__ import annotations
@@ -20,6 +30,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +41,7 @@ from tillit.config import SimulationConfig, TillitConfig
 from tillit.data.validate import validate_tables
 from tillit.features import build_features
 from tillit.features.catalog import feature_columns
+from tillit.modelling.evaluate import top_k_mask
 from tillit.modelling.train import (
     _reviewed_before,
     evaluate_period,
@@ -37,21 +49,52 @@ from tillit.modelling.train import (
     review_labels,
 )
 from tillit.review.score import ModelIdentity, score_month
-from tillit.simulate import simulate
+from tillit.simulate import HONEST_PATTERNS, simulate
 
 IDENTITY = ModelIdentity("bench", "0", "bench")
 
 
+# The held-back frame score_month takes: here nothing is held back.
+_HELD_COLUMNS = (
+    "invoice_id",
+    "provider_id",
+    "client_id",
+    "period",
+    "service_type",
+    "amount_sek",
+    "reason",
+)
+
+
+def _nothing_held() -> pd.DataFrame:
+    return pd.DataFrame(columns=list(_HELD_COLUMNS))
+
+
 def prepare(
-    profile: str, seed: int, clients: int, months: int, config: TillitConfig
+    profile: str,
+    seed: int,
+    clients: int,
+    months: int,
+    config: TillitConfig,
+    settings: dict[str, Any] | None = None,
+    levels: dict[str, float] | None = None,
+    utc_export: bool = False,
 ) -> dict[str, Any]:
     """Simulate, validate and describe every month of one municipality."""
     world = simulate(
         SimulationConfig.model_validate(
-            {"seed": seed, "clients": clients, "months": months, "profile": profile}
-        )
+            {
+                "seed": seed,
+                "clients": clients,
+                "months": months,
+                "profile": profile,
+                **(settings or {}),
+            }
+        ),
+        levels,
     )
-    validated = validate_tables(world.tables)
+    tables = _as_utc_export(world.tables) if utc_export else world.tables
+    validated = validate_tables(tables)
     periods = sorted(world.tables["invoices"]["period"].unique())
     feature_set = build_features(validated.tables, periods, config.features)
     return {
@@ -63,7 +106,21 @@ def prepare(
         "findings": feature_set.findings,
         "periods": periods,
         "parameters": world.parameters,
+        "honest_patterns": world.honest_patterns,
     }
+
+
+def _as_utc_export(tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+    """Visit times as a system exporting UTC writes them (time-zone-aware, UTC)."""
+    visits = tables["visits"].copy()
+    for column in ("start_at", "end_at"):
+        local = visits[column].dt.tz_localize(
+            "Europe/Stockholm",
+            ambiguous=np.zeros(len(visits), dtype=bool),
+            nonexistent="shift_forward",
+        )
+        visits[column] = local.dt.tz_convert("UTC")
+    return {**tables, "visits": visits}
 
 
 def _fit_before_last(
@@ -95,17 +152,7 @@ def profile_run(world: dict[str, Any], config: TillitConfig) -> dict[str, Any]:
     last = world["periods"][-1]
     month = features[features["period"] == last]
     findings = world["findings"][world["findings"]["invoice_id"].isin(month["invoice_id"])]
-    held = pd.DataFrame(
-        columns=[
-            "invoice_id",
-            "provider_id",
-            "client_id",
-            "period",
-            "service_type",
-            "amount_sek",
-            "reason",
-        ]
-    )
+    held = _nothing_held()
     began = time.perf_counter()
     scored = score_month(model, month, findings, held, config.review, IDENTITY)
     seconds = time.perf_counter() - began
@@ -143,7 +190,7 @@ def profile_run(world: dict[str, Any], config: TillitConfig) -> dict[str, Any]:
 
 
 def leave_one_scheme_out(
-    world: dict[str, Any], config: TillitConfig
+    world: dict[str, Any], config: TillitConfig, full: dict[str, float] | None = None
 ) -> dict[str, dict[str, float]]:
     """For every scheme in the last month: its recall@k with and without its labels."""
     last = world["periods"][-1]
@@ -151,7 +198,8 @@ def leave_one_scheme_out(
     schemes = sorted(
         world["truth"].loc[world["truth"]["invoice_id"].isin(month_ids), "scheme"].dropna().unique()
     )
-    full = _evaluate(_fit_before_last(world, config), world, config)
+    if full is None:
+        full = _evaluate(_fit_before_last(world, config), world, config)
     table = {}
     for scheme in schemes:
         metrics = _evaluate(_fit_before_last(world, config, frozenset({scheme})), world, config)
@@ -218,6 +266,288 @@ def run(
     return results
 
 
+# ---------------------------------------------------------------------------
+# The bench family: messy worlds drawn by seed and worlds of other shapes
+
+FAMILY_CAPACITY = 0.10
+
+
+@dataclass(frozen=True)
+class WorldSpec:
+    """One municipality of the family: its name, seed, size and what makes its shape."""
+
+    name: str
+    seed: int
+    clients: int
+    months: int
+    start: str
+    profile: str = "messy"
+    settings: dict[str, Any] = field(default_factory=dict)  # SimulationConfig fields
+    levels: dict[str, float] = field(default_factory=dict)  # drawn messy levels overridden
+    utc_export: bool = False
+
+
+def draw_world(seed: int, quick: bool = False) -> WorldSpec:
+    """A messy world of the family: size, window and start drawn by seed (levels by simulate)."""
+    rng = np.random.default_rng([seed, 2121])
+    clients = int(rng.integers(350, 451)) if quick else int(rng.integers(1000, 1401))
+    months = int(rng.integers(6, 8)) if quick else int(rng.integers(9, 12))
+    # The window ends between June and December: summer and Christmas cover fall inside.
+    last = int(rng.integers(6, 13))
+    first = last - months + 1
+    start = f"{2025 + (first - 1) // 12}-{(first - 1) % 12 + 1:02d}"
+    return WorldSpec(f"messy-s{seed}", seed, clients, months, start)
+
+
+def family_worlds(quick: bool = False) -> list[WorldSpec]:
+    """Five messy worlds drawn by seed plus the shapes unlike the default (two of each in quick)."""
+    seeds = (31, 32) if quick else (31, 32, 33, 34, 35)
+    worlds = [draw_world(seed, quick) for seed in seeds]
+    n, m = (400, 6) if quick else (1200, 10)
+    shapes = [
+        WorldSpec(
+            "many-tiny-providers",
+            41,
+            n,
+            m,
+            "2025-03",
+            settings={"providers_per_1000_clients": 90.0},
+        ),
+        WorldSpec(
+            "few-huge-providers", 42, n, m, "2025-03", settings={"providers_per_1000_clients": 5.0}
+        ),
+        WorldSpec("bigger-town", 43, 2 * n, m - 2, "2025-05"),
+        WorldSpec(
+            "shared-staff-pools",
+            44,
+            n,
+            m,
+            "2025-03",
+            levels={
+                "shared_staff_pairs_per_provider": 3.0,
+                "holiday_cover_pairs_per_provider": 3.0,
+                "overlap_share": 0.3,
+            },
+        ),
+        WorldSpec("utc-exports", 45, n, m, "2025-03", utc_export=True),
+        WorldSpec("tidy-default-shape", 7, n, m, "2025-03", profile="tidy"),
+    ]
+    return worlds + (shapes[:2] if quick else shapes)
+
+
+def family_config() -> TillitConfig:
+    """The default configuration at the family's review capacity (10 % of a month)."""
+    config = TillitConfig()
+    review = config.review.model_copy(update={"capacity_share": FAMILY_CAPACITY})
+    return config.model_copy(update={"review": review})
+
+
+def _honest_false_positives(
+    world: dict[str, Any], month: pd.DataFrame, in_capacity: np.ndarray, flagged: pd.Series
+) -> dict[str, dict[str, float]]:
+    """Per honest-odd pattern: share of its honest invoices of the month in the capacity/flagged."""
+    truth = world["truth"].set_index("invoice_id")["irregular"]
+    ids = month["invoice_id"].to_numpy()
+    honest = ~truth.reindex(ids).fillna(False).to_numpy(bool)
+    flagged_of = flagged.reindex(ids).fillna(False).to_numpy(bool)
+    touched = world["honest_patterns"]
+    rows: dict[str, dict[str, float]] = {}
+    groups: dict[str, np.ndarray] = {}
+    if touched is not None:
+        for pattern in HONEST_PATTERNS:
+            members = set(touched.loc[touched["pattern"] == pattern, "invoice_id"])
+            groups[pattern] = honest & np.fromiter((i in members for i in ids), bool, ids.size)
+        groups["no_pattern"] = honest & ~np.fromiter(
+            (i in set(touched["invoice_id"]) for i in ids), bool, ids.size
+        )
+    groups["all_honest"] = honest
+    for pattern, mask in groups.items():
+        n = int(mask.sum())
+        rows[pattern] = {
+            "honest_invoices": n,
+            "in_capacity_rate": round(float(in_capacity[mask].mean()), 4) if n else float("nan"),
+            "flagged_rate": round(float(flagged_of[mask].mean()), 4) if n else float("nan"),
+        }
+    return rows
+
+
+def family_world_run(spec: WorldSpec, loso: bool = True, echo: bool = True) -> dict[str, Any]:
+    """Every family figure for one world (see the module docstring)."""
+    config = family_config()
+    began = time.perf_counter()
+    world = prepare(
+        spec.profile,
+        spec.seed,
+        spec.clients,
+        spec.months,
+        config,
+        {"start": spec.start, **spec.settings},
+        spec.levels or None,
+        spec.utc_export,
+    )
+    prepared = time.perf_counter() - began
+    last = world["periods"][-1]
+    features = world["features"]
+    month = features[features["period"] == last].reset_index(drop=True)
+    model = _fit_before_last(world, config)
+    metrics = _evaluate(model, world, config)
+    k = config.review.k(len(month))
+    risk = model.components(month)["risk_score"].to_numpy()
+    in_capacity = top_k_mask(risk, k)
+    findings = world["findings"][world["findings"]["invoice_id"].isin(month["invoice_id"])]
+    held = _nothing_held()
+    scored = score_month(model, month, findings, held, config.review, IDENTITY)
+    flagged = scored.risk_list.set_index("invoice_id")["flagged"].astype(bool)
+
+    truth = world["truth"].set_index("invoice_id")
+    scheme = truth["scheme"].reindex(month["invoice_id"]).to_numpy(object)
+    irregular = truth["irregular"].reindex(month["invoice_id"]).fillna(False).to_numpy(bool)
+    trained_on = review_labels(_reviewed_before(world["outcomes"], last))
+    labelled = set(
+        truth["scheme"].reindex(trained_on.loc[trained_on["label"] == 1, "invoice_id"]).dropna()
+    )
+    present = sorted({str(x) for x in scheme[irregular]})
+    never = [x for x in present if x not in labelled]
+    never_mask = irregular & np.isin(scheme.astype(str), never)
+    result: dict[str, Any] = {
+        "world": spec.name,
+        "seed": spec.seed,
+        "profile": spec.profile,
+        "clients": spec.clients,
+        "months": spec.months,
+        "start": spec.start,
+        "shape": {
+            **spec.settings,
+            **spec.levels,
+            **({"utc_export": True} if spec.utc_export else {}),
+        },
+        "period": last,
+        "invoices": len(month),
+        "irregular": int(irregular.sum()),
+        "k": k,
+        "average_precision": round(metrics["combined_average_precision"], 4),
+        "recall_at_k": round(metrics["combined_recall_at_k"], 4),
+        "precision_at_k": round(metrics["combined_precision_at_k"], 4),
+        "isolation_forest_average_precision": round(
+            metrics["isolation_forest_average_precision"], 4
+        ),
+        "flagged_share": round(float(scored.risk_list["flagged"].mean()), 4),
+        "recall_at_k_per_scheme": {
+            key.removeprefix("combined_recall_at_k_"): round(value, 3)
+            for key, value in metrics.items()
+            if key.startswith("combined_recall_at_k_") and not np.isnan(value)
+        },
+        "never_labelled_schemes": never,
+        "never_labelled_invoices": int(never_mask.sum()),
+        "never_labelled_recall_at_k": (
+            round(float(in_capacity[never_mask].mean()), 4) if never_mask.any() else None
+        ),
+        "honest_false_positives": _honest_false_positives(world, month, in_capacity, flagged),
+        "parameters": world["parameters"],
+    }
+    if loso:
+        result["leave_one_scheme_out"] = leave_one_scheme_out(world, config, metrics)
+    result["seconds"] = {
+        "simulate_and_features": round(prepared, 1),
+        "total": round(time.perf_counter() - began, 1),
+    }
+    if echo:
+        print(json.dumps({key: result[key] for key in _ECHOED}, default=str), flush=True)
+    return result
+
+
+_ECHOED = (
+    "world",
+    "invoices",
+    "average_precision",
+    "recall_at_k",
+    "flagged_share",
+    "never_labelled_recall_at_k",
+    "seconds",
+)
+
+
+def worst_of(worlds: list[dict[str, Any]]) -> dict[str, Any]:
+    """The worst world (lowest AP) and the worst value of every figure with where it was."""
+
+    def low(key: str) -> dict[str, Any]:
+        known = [w for w in worlds if w.get(key) is not None and not np.isnan(w[key])]
+        if not known:
+            return {"value": None, "world": None}
+        w = min(known, key=lambda w: w[key])
+        return {"value": w[key], "world": w["world"]}
+
+    worst: dict[str, Any] = {
+        "world": low("average_precision")["world"],
+        "average_precision": low("average_precision"),
+        "recall_at_k": low("recall_at_k"),
+        "never_labelled_recall_at_k": low("never_labelled_recall_at_k"),
+    }
+    highest = max(worlds, key=lambda w: w["flagged_share"])
+    worst["flagged_share"] = {"value": highest["flagged_share"], "world": highest["world"]}
+    loso = [
+        (row["without_its_labels"], w["world"], scheme)
+        for w in worlds
+        for scheme, row in w.get("leave_one_scheme_out", {}).items()
+        if not np.isnan(row["without_its_labels"])
+    ]
+    if loso:
+        value, where, scheme = min(loso)
+        worst["leave_one_scheme_out_recall"] = {"value": value, "world": where, "scheme": scheme}
+        per_scheme: dict[str, dict[str, Any]] = {}
+        for value, where, scheme in sorted(loso):
+            per_scheme.setdefault(scheme, {"value": value, "world": where})
+        worst["leave_one_scheme_out_recall_per_scheme"] = per_scheme
+    patterns: dict[str, dict[str, Any]] = {}
+    for w in worlds:
+        for pattern, row in w["honest_false_positives"].items():
+            rate = row["in_capacity_rate"]
+            if row["honest_invoices"] and (
+                pattern not in patterns or rate > patterns[pattern]["value"]
+            ):
+                patterns[pattern] = {
+                    "value": rate,
+                    "world": w["world"],
+                    "invoices": row["honest_invoices"],
+                }
+    worst["honest_in_capacity_rate_per_pattern"] = patterns
+    pooled: dict[str, dict[str, float]] = {}
+    for w in worlds:
+        for pattern, row in w["honest_false_positives"].items():
+            if row["honest_invoices"]:
+                into = pooled.setdefault(pattern, {"invoices": 0, "in_capacity": 0.0})
+                into["invoices"] += row["honest_invoices"]
+                into["in_capacity"] += row["in_capacity_rate"] * row["honest_invoices"]
+    worst["honest_in_capacity_rate_pooled"] = {
+        pattern: {
+            "value": round(row["in_capacity"] / row["invoices"], 4),
+            "invoices": row["invoices"],
+        }
+        for pattern, row in pooled.items()
+    }
+    worst["capacity_share"] = FAMILY_CAPACITY
+    return worst
+
+
+def run_family(
+    quick: bool = False, loso: bool = True, echo: bool = True, only: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    """The whole family (or the worlds named in `only`), world after world, with the worst."""
+    began = time.perf_counter()
+    specs = [spec for spec in family_worlds(quick) if not only or spec.name in only]
+    if not specs:
+        names = ", ".join(spec.name for spec in family_worlds(quick))
+        raise SystemExit(f"no world of the family is named {', '.join(only)}; there are: {names}")
+    worlds = [family_world_run(spec, loso, echo) for spec in specs]
+    return {
+        "family": "quick" if quick else "full",
+        "capacity_share": FAMILY_CAPACITY,
+        "worst": worst_of(worlds),
+        "worlds": worlds,
+        "seconds": round(time.perf_counter() - began, 1),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--clients", type=int, default=600)
@@ -226,7 +556,19 @@ def main() -> None:
     parser.add_argument("--messy-seeds", default="11,12")
     parser.add_argument("--no-loso", action="store_true")
     parser.add_argument("--out", type=Path, default=Path("bench/robustness.json"))
+    parser.add_argument(
+        "--family", action="store_true", help="run the bench family (docs/bench-family.md)"
+    )
+    parser.add_argument("--quick", action="store_true", help="with --family: small, few worlds")
+    parser.add_argument("--worlds", default="", help="with --family: only these, comma-separated")
     args = parser.parse_args()
+    if args.family:
+        only = tuple(name for name in args.worlds.split(",") if name)
+        family = run_family(args.quick, not args.no_loso, only=only)
+        args.out.write_text(json.dumps(family, indent=2, default=str) + "\n")
+        print(json.dumps(family["worst"], indent=2, default=str))
+        print(f"written {args.out} in {family['seconds']} s")
+        return
     seeds = tuple(int(s) for s in args.messy_seeds.split(","))
     results = run(args.clients, args.months, args.tidy_seed, seeds, not args.no_loso)
     args.out.write_text(json.dumps(results, indent=2, default=str) + "\n")

@@ -223,6 +223,12 @@ def simulate(
             written.append(
                 write_frame(municipality.provider_truth, work / "provider_truth.parquet")
             )
+        if municipality.honest_patterns is not None:
+            written.append(
+                write_frame(municipality.honest_patterns, work / "honest_patterns.parquet")
+            )
+        if municipality.link_truth is not None:
+            written.append(write_frame(municipality.link_truth, work / "link_truth.parquet"))
         # What `--overwrite` may replace next time: only the files listed here.
         manifest = {
             "command": "simulate",
@@ -296,6 +302,50 @@ StoreOption = Annotated[
     ),
 ]
 PeriodOption = Annotated[str, typer.Option("--period", "-p", help="Billing month, YYYY-MM.")]
+
+
+@app.command(epilog=_exit_codes(_EXIT_BAD))
+@_clean_errors
+def link(
+    data: DataOption,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Folder for the links and entities.")
+    ] = None,
+    config: ConfigOption = None,
+    method: Annotated[
+        str | None,
+        typer.Option(help="auto (Splink if installed), splink or exact (default: config)."),
+    ] = None,
+    backend: Annotated[
+        str | None, typer.Option(help="duckdb or spark, for Splink (default: config).")
+    ] = None,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace the files of an earlier link run.")
+    ] = False,
+) -> None:
+    """Link providers (contact facts) and persons (name token, birth year) across registers."""
+    from tillit.config import load_config
+    from tillit.jobs.link import run_link
+
+    settings = load_config(config)
+    given = {k: v for k, v in {"method": method, "backend": backend}.items() if v is not None}
+    if given:
+        try:
+            link_settings = type(settings.link).model_validate(
+                {**settings.link.model_dump(), **given}
+            )
+        except ValueError as exc:
+            _fail(f"--method must be auto, splink or exact and --backend duckdb or spark ({exc})")
+        settings = settings.model_copy(update={"link": link_settings})
+    out = out or default_run_dir("link")
+    outcome = run_link(data, out, settings, overwrite)
+    typer.echo(
+        f"{outcome.method}: {outcome.provider_links:,} provider pair(s) and "
+        f"{outcome.person_links:,} person pair(s) kept as evidence (match probability >= "
+        f"{settings.link.evidence_min_probability:g}); {outcome.merged_records:,} id(s) resolved "
+        f"to another id's entity (>= {settings.link.min_probability:g}); written to "
+        f"{outcome.out} in {outcome.seconds} s"
+    )
 
 
 @app.command(epilog=_exit_codes(_EXIT_BAD, _EXIT_EMPTY))

@@ -67,15 +67,23 @@ class LoadedData:
 
 
 def load_data(
-    data_dir: Path, config: TillitConfig, quarantine_dir: Path | None = None
+    data_dir: Path,
+    config: TillitConfig,
+    quarantine_dir: Path | None = None,
+    raw: dict[str, pd.DataFrame] | None = None,
+    validation: ValidationResult | None = None,
 ) -> LoadedData:
     """Read and validate a contract folder; stop when it is unusable.
 
     The quarantine is written to `quarantine_dir` before the limit is checked,
-    so a refused run still leaves the record of why.
+    so a refused run still leaves the record of why. `raw` and `validation` are the
+    folder's tables as `read_raw_tables` read them and `validate_tables` judged them,
+    when that is done already (score does it while its model loads).
     """
-    raw = read_raw_tables(data_dir, config.input)
-    validation = validate_tables(raw)
+    if raw is None:
+        raw = read_raw_tables(data_dir, config.input)
+    if validation is None:
+        validation = validate_tables(raw)
     if quarantine_dir is not None and not validation.quarantine.empty:
         write_frame(validation.quarantine, quarantine_dir / "quarantine.parquet")
     check_quarantine_limit(validation, config.validation)

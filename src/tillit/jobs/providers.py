@@ -168,8 +168,16 @@ def train_providers(
     held = result.evaluation.scored.set_index("invoice_id")["combined"]
     in_eval = scores["period"].to_numpy() == result.evaluation.period
     scores.loc[in_eval, "risk_score"] = scores.loc[in_eval, "invoice_id"].map(held).to_numpy()
+    from tillit.jobs.link import linkage_for
+
     periods = sorted(features["period"].unique())
-    profile = register_profile(tables, periods, config.features)
+    profile = register_profile(
+        tables,
+        periods,
+        config.features,
+        linkage_for(tables, config),
+        config.link.evidence_min_probability,
+    )
     months = provider_months(scores, profile.profile, periods, config.providers)
     labels, basis = provider_labels(data_dir, tables)
     months = months.merge(labels, on=["provider_id", "period"], how="left")
@@ -510,7 +518,13 @@ def _providers_into(
         )
     scores = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
     lap("invoice_features_and_scores")
-    register = register_profile(tables, period, config.features)
+    from tillit.jobs.link import linkage_for
+
+    linkage = linkage_for(tables, config)
+    register = register_profile(
+        tables, period, config.features, linkage, config.link.evidence_min_probability
+    )
+    lap("link_and_register")
     months = provider_months(scores, register.profile, [period], config.providers)
     if applicants_only:
         months = months[months["is_applicant"]].reset_index(drop=True)
@@ -536,6 +550,7 @@ def _providers_into(
         config.features.provider_event_window_days,
         config.features.client_growth_window_months,
         exclude=("hard_finding_share",),
+        shared_facts=register.shared_facts,
     )
     # The invoice side's words first (they decide the group); its count of invoices with a
     # finding replaces the model's share-of-findings reason, which would say it twice.
@@ -545,7 +560,7 @@ def _providers_into(
             invoice_side_reasons(months, language), reasons, strict=True
         )
     ]
-    facts = fact_texts(months, register.links, register.events, language)
+    facts = fact_texts(months, register.links, register.events, language, register.shared_facts)
     table = months.assign(
         part=np.where(months["n_invoices"] > 0, "invoices_and_register", "register_only"),
         risk_score=risk,
@@ -607,6 +622,7 @@ def _providers_into(
         "run_id": ref.run_id,
         "invoice_model_name": config.training.model_name,
         "contract_version": CONTRACT_VERSION,
+        "linkage": linkage.method if linkage is not None else None,
         "language": language,
         "applicants_only": applicants_only,
         "data": str(data_dir),

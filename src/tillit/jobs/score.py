@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -10,9 +12,10 @@ import pandas as pd
 
 from tillit import CONTRACT_VERSION, i18n
 from tillit.config import TillitConfig
-from tillit.data.io import write_frame, write_json
+from tillit.data.io import read_raw_tables, write_frame, write_json
 from tillit.data.lineage import placed_periods, received_in
 from tillit.data.periods import nothing_to_score
+from tillit.data.validate import ValidationResult, validate_tables
 from tillit.errors import TillitError
 from tillit.jobs.common import (
     AUDIT_LOG,
@@ -125,18 +128,42 @@ def _score_into(
 
     clock = StageClock()
     lap = clock.lap
-    # The model first: a store without one stops the run before the export is validated.
-    client = tracking.connect(store)
-    ref = tracking.resolve_alias(client, config.training.model_name, alias)
-    model = tracking.load_risk_model(client, ref, store)
+
+    def load_model() -> tuple[Any, Any]:
+        client = tracking.connect(store)
+        ref = tracking.resolve_alias(client, config.training.model_name, alias)
+        return ref, tracking.load_risk_model(client, ref, store)
+
+    # The model loads (MLflow and unpickling, mostly Python) while the export is read and
+    # checked (much of it in Arrow, which lets go of the interpreter): on two cores the two
+    # overlap. The model still comes first: a store without one stops the run before
+    # anything of the export is said, written or refused.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="tillit-model") as pool:
+        loading = pool.submit(load_model)
+        raw: dict[str, pd.DataFrame] | None = None
+        validation: ValidationResult | None = None
+        try:
+            raw = read_raw_tables(data_dir, config.input)
+            validation = validate_tables(raw)
+            unusable: Exception | None = None
+        except Exception as exc:  # said after the model's own error, if it has one
+            unusable = exc
+        ref, model = loading.result()
+    if unusable is not None:
+        raise unusable
     lap("load_model")
-    loaded = load_data(data_dir, config, quarantine_dir=out)
+    loaded = load_data(data_dir, config, quarantine_dir=out, raw=raw, validation=validation)
     received = int(received_in(loaded.raw["invoices"], period).sum())
     if received == 0:
         raise nothing_to_score(period, data_dir, placed_periods(loaded.raw["invoices"]))
     lap("validate")
+    # The explainers' imports (shap pulls in numba and matplotlib: seconds of Python) run
+    # while DuckDB, which lets go of the interpreter, builds the features.
+    warming = threading.Thread(target=_import_explainers, name="tillit-imports", daemon=True)
+    warming.start()
     feature_set = build_features(loaded.validation.tables, period, config.features)
     model.check_features(feature_set.features)
+    warming.join()
     lap("features")
     held = period_quarantine(loaded, period)
     described = loaded.validation.tables["invoices"]
@@ -252,6 +279,17 @@ def _score_into(
     if drift is not None:
         _log_drift(store, ref, drift, out / "drift.json")
     return manifest
+
+
+def _import_explainers() -> None:
+    """Import what explaining the flagged invoices needs; a failure is left to the real import."""
+    import importlib
+
+    for module in ("shap", "tillit.modelling.explain", "tillit.review.reasons"):
+        try:
+            importlib.import_module(module)
+        except Exception:  # the import in the stage says what went wrong
+            continue
 
 
 def _write_risk_list_csv(risk_list: pd.DataFrame, path: Path, language: str) -> Path:

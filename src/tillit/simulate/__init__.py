@@ -14,6 +14,8 @@ The function is pure: a config in, frames out. File I/O lives in `tillit.data.io
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 import pandas as pd
 
@@ -32,8 +34,10 @@ from tillit.simulate.common import (
     _org_number,
     _str,
 )
+from tillit.simulate.contacts import add_contacts
+from tillit.simulate.honest_odd import HONEST_PATTERNS, apply_honest_odd, draw_honest_odd
 from tillit.simulate.invoices import _audits, _build_invoices, _tariffs
-from tillit.simulate.messy import PADDED_VISITS, apply_messy, draw_parameters
+from tillit.simulate.messy import PADDED_VISITS, apply_messy, draw_parameters, override_levels
 from tillit.simulate.population import _make_clients, _make_providers
 from tillit.simulate.provider_truth import add_provider_truth
 from tillit.simulate.register import _register
@@ -43,18 +47,31 @@ from tillit.simulate.visits import _generate_visits
 # Every file `tillit simulate` writes besides its manifest: all `--overwrite` may replace.
 SIMULATED_FILES = frozenset(
     [f"{name}{suffix}" for name in TABLES for suffix in (".parquet", ".csv")]
-    + ["truth.parquet", "provider_truth.parquet"]
+    + ["truth.parquet", "provider_truth.parquet", "honest_patterns.parquet", "link_truth.parquet"]
 )
 
 
-def simulate(config: SimulationConfig) -> SimulatedMunicipality:
+def simulate(
+    config: SimulationConfig, levels: Mapping[str, float] | None = None
+) -> SimulatedMunicipality:
     """Simulate one municipality: contract tables plus the truth about every invoice.
 
     `config.profile` "messy" draws noise levels from the seed (`draw_parameters`), widens the
     spread of provider sizes, and lays honest registration and billing noise plus the
-    padded-visits scheme over the tidy world; "tidy" gives the same output as before profiles.
+    padded-visits scheme over the tidy world, then honest care that looks odd
+    (`honest_odd`, recorded per invoice in `honest_patterns`); "tidy" gives the same output
+    as before profiles. `levels` overrides drawn messy levels by name (a bench's world of an
+    unusual shape, e.g. many carers shared between providers); tidy refuses them.
     """
     messy = draw_parameters(config.seed) if config.profile == "messy" else None
+    odd = draw_honest_odd(config.seed) if messy is not None else None
+    if levels:
+        if messy is None or odd is None:
+            raise ValueError("levels override the messy profile's drawn levels; tidy has none")
+        messy, odd = override_levels(messy, levels), override_levels(odd, levels)
+        unknown = set(levels) - set(messy.as_dict()) - set(odd.as_dict())
+        if unknown:
+            raise ValueError(f"unknown messy levels: {sorted(unknown)}")
     if messy is not None:
         config = config.model_copy(update={"provider_size_sigma": messy.provider_size_sigma})
     rng = np.random.default_rng(config.seed)
@@ -238,15 +255,30 @@ def simulate(config: SimulationConfig) -> SimulatedMunicipality:
         "audit_outcomes": audit_outcomes,
     }
     parameters: dict[str, float] = {}
-    if messy is not None:
+    honest_patterns = None
+    if messy is not None and odd is not None:
         tables, truth = apply_messy(tables, truth, messy, config.seed)
-        parameters = messy.as_dict()
+        tables, honest_patterns = apply_honest_odd(tables, truth, odd, config.seed)
+        parameters = messy.as_dict() | odd.as_dict()
     tables, provider_truth = add_provider_truth(
         config.seed, tables, truth, set(prov_ids[prov.is_successor])
     )
+    # Contract v1.3: contact facts and person names, with the truth of who is who.
+    phoenix_pairs = {
+        str(prov_ids[s]): str(prov_ids[prov.phoenix_old[s]])
+        for s in np.flatnonzero(prov.is_successor)
+    }
+    tables, link_truth = add_contacts(
+        config.seed, tables, phoenix_pairs, config.contact_phoenix_share
+    )
     return SimulatedMunicipality(
-        tables=tables, truth=truth, parameters=parameters, provider_truth=provider_truth
+        tables=tables,
+        truth=truth,
+        parameters=parameters,
+        provider_truth=provider_truth,
+        honest_patterns=honest_patterns,
+        link_truth=link_truth,
     )
 
 
-__all__ = ["PADDED_VISITS", "SCHEMES", "SimulatedMunicipality", "simulate"]
+__all__ = ["HONEST_PATTERNS", "PADDED_VISITS", "SCHEMES", "SimulatedMunicipality", "simulate"]

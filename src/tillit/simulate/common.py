@@ -131,6 +131,11 @@ class SimulatedMunicipality:
     parameters: dict[str, float] = field(default_factory=dict)
     # One row per provider and month billed (and per applicant): see simulate/provider_truth.py.
     provider_truth: pd.DataFrame | None = None
+    # Messy profile only: which honest-but-odd pattern touched which regular invoice, one row
+    # per (invoice_id, pattern); see simulate/honest_odd.py. None for tidy.
+    honest_patterns: pd.DataFrame | None = None
+    # Who is who behind provider and person ids (contract v1.3): see simulate/contacts.py.
+    link_truth: pd.DataFrame | None = None
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,9 @@ hours, so billed matches registered and nothing is a finding.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields, replace
+from typing import TypeVar
 
 import numpy as np
 import pandas as pd
@@ -35,8 +37,29 @@ _NS_PER_MIN = 60 * 10**9
 _MAX_VISIT_NS = (24 * 60 - 1) * _NS_PER_MIN
 
 
+class DrawnLevels:
+    """Levels drawn from a seed, as the flat record a run reports (`parameters`)."""
+
+    def as_dict(self) -> dict[str, float]:
+        return {k: float(v) for k, v in asdict(self).items()}  # type: ignore[call-overload]
+
+
+_Levels = TypeVar("_Levels", bound=DrawnLevels)
+
+
+def override_levels(drawn: _Levels, levels: Mapping[str, float]) -> _Levels:
+    """The drawn levels with those named in `levels` replaced (others ignored), types kept."""
+    kinds = {f.name: f.type for f in fields(drawn)}  # type: ignore[arg-type]
+    given = {
+        k: (int(v) if kinds[k] in (int, "int") else float(v))
+        for k, v in levels.items()
+        if k in kinds
+    }
+    return replace(drawn, **given)  # type: ignore[type-var]
+
+
 @dataclass(frozen=True)
-class MessyParameters:
+class MessyParameters(DrawnLevels):
     """The noise levels of one messy municipality, drawn from its seed."""
 
     provider_size_sigma: float
@@ -53,9 +76,6 @@ class MessyParameters:
     shared_staff_pairs_per_provider: float
     padded_provider_share: float
     padding_factor: float
-
-    def as_dict(self) -> dict[str, float]:
-        return {k: float(v) for k, v in asdict(self).items()}
 
 
 def draw_parameters(seed: int) -> MessyParameters:

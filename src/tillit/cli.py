@@ -608,12 +608,17 @@ def score(
     from tillit.jobs import run_score
     from tillit.ops import progress
 
+    lang = lang or settings.scoring.language
+    if lang not in ("en", "sv"):
+        _fail(f"--lang must be en or sv, not {lang!r}")
     if table_mode:
         from tillit.jobs.table_score import run_table_score
 
         assert table is not None and spec is not None
         target = out or Path("runs") / f"score-{period.replace('..', '_')}"
-        done = run_table_score(table, spec, period, target, settings, model_alias, store, overwrite)
+        done = run_table_score(
+            table, spec, period, target, settings, model_alias, store, overwrite, lang
+        )
         c = done.manifest["counts"]
         typer.echo(
             f"{c['received']:,} rows received, {c['quarantined']:,} quarantined; "
@@ -623,9 +628,6 @@ def score(
         typer.echo(f"report: {done.report}")
         return
     assert data is not None
-    lang = lang or settings.scoring.language
-    if lang not in ("en", "sv"):
-        _fail(f"--lang must be en or sv, not {lang!r}")
     out = out or Path("runs") / f"score-{period}"
     with progress.session(f"score {period}", quiet):
         outcome = run_score(

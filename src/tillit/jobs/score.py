@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,7 +12,7 @@ import pandas as pd
 
 from tillit import CONTRACT_VERSION, i18n
 from tillit.config import TillitConfig
-from tillit.data.io import file_sha256, read_raw_tables, write_frame, write_json
+from tillit.data.io import read_raw_tables, write_frame, write_json
 from tillit.data.lineage import placed_periods, received_in
 from tillit.data.periods import nothing_to_score
 from tillit.data.validate import ValidationResult, validate_tables
@@ -21,13 +20,14 @@ from tillit.errors import TillitError
 from tillit.jobs.common import (
     AUDIT_LOG,
     LoadedData,
+    StageClock,
     load_data,
     refuse_unsafe_output,
+    run_facts,
     staged_output,
     write_manifest_and_record,
 )
 from tillit.jobs.drift import drift_payload
-from tillit.ops import progress
 from tillit.ops.auditlog import log_head
 from tillit.review.score import HELD_COLUMNS
 
@@ -133,15 +133,8 @@ def _score_into(
     from tillit.review.report import render_report
     from tillit.review.score import ModelIdentity, score_month
 
-    timings: dict[str, float] = {}
-    began = clock = time.perf_counter()
-
-    def lap(name: str) -> None:
-        nonlocal clock
-        now = time.perf_counter()
-        timings[name] = round(now - clock, 3)
-        clock = now
-        progress.lap(name)
+    clock = StageClock()
+    lap = clock.lap
 
     def load_model() -> tuple[Any, Any]:
         client = tracking.connect(store)
@@ -261,7 +254,7 @@ def _score_into(
     if len(records):
         outputs["quarantine.parquet"] = write_frame(records, out / "quarantine.parquet")
     lap("write")
-    timings["total"] = round(time.perf_counter() - began, 3)
+    timings = clock.total()
     manifest = {
         **run_info,
         "model_alias": alias,
@@ -285,9 +278,7 @@ def _score_into(
             "warnings": list(drift.warnings) if drift is not None else [],
             "note": drift_note,
         },
-        "config": config.resolved(),
-        "timings_seconds": timings,
-        "outputs": {name: file_sha256(path) for name, path in sorted(outputs.items())},
+        **run_facts(config, timings, outputs),
     }
     details = {"period": period, "out": str(final), "alias": alias}
     write_manifest_and_record(

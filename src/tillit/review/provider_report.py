@@ -14,10 +14,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from tillit.core.html import page
 from tillit.features.providers import SHARED_FACTS_COLUMN
 from tillit.i18n import LANGS, fill, money, number, words
 from tillit.modelling.provider_model import REGISTER_KEYS
-from tillit.review.style import PAGE_CSS
 
 # The scorecard's words, register events and roles: views of tillit.i18n's
 # `provider.*`, `event.*` and `role.*`, where every Swedish and English string lives.
@@ -353,13 +353,8 @@ def render_providers_page(
     }
     meta = fill(text["meta"], language, **{k: str(v) for k, v in fields.items()})
     title = f"{text['title']} {run_info.get('period', '')}"
-    return (
-        f'<!DOCTYPE html>\n<html lang="{language}">\n<head>\n<meta charset="utf-8">\n'
-        f"<title>{html.escape(title)}</title>\n<style>{PAGE_CSS}</style>\n</head>\n<body>\n"
-        f"<h1>{html.escape(title)}</h1>\n<p class='meta'>{html.escape(meta)}</p>\n"
-        + "\n".join(sections)
-        + "\n</body>\n</html>\n"
-    )
+    head = f"<h1>{html.escape(title)}</h1>\n<p class='meta'>{html.escape(meta)}</p>"
+    return page(title, [head, *sections], language)
 
 
 def rank_within_parts(table: pd.DataFrame) -> np.ndarray:

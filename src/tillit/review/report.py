@@ -8,10 +8,10 @@ from typing import Any
 
 import pandas as pd
 
+from tillit.core.html import page
 from tillit.features.catalog import feature_catalog, short_description
 from tillit.i18n import count, fill, money, number, share, table_rules_in, text, words
 from tillit.review.casereport import appendix, opening_sections
-from tillit.review.style import PAGE_CSS
 from tillit.review.triage import flagged_per_provider
 
 # What each feature means, by name and language (`feature_catalog(config)`).
@@ -179,10 +179,6 @@ def render_report(
     )
     how = fill(t["how_text"], language, k=summary["capacity_k"], floor=finding_floor)
     html = [
-        "<!DOCTYPE html>",
-        f'<html lang="{language}"><head><meta charset="utf-8">',
-        f"<title>{escape(t['title'])} – {escape(period)}</title>",
-        f"<style>{PAGE_CSS}</style></head><body>",
         f"<h1>{escape(t['title'])}</h1>",
         f'<p class="meta">{escape(t["period"])}: <b>{escape(period)}</b> · {escape(t["model"])}: '
         f"{escape(run_info.get('model_name', ''))} v{escape(str(run_info.get('model_version', '')))} "
@@ -263,8 +259,7 @@ def render_report(
             )
             + "</tbody></table>"
         )
-    html.append("</body></html>")
-    return "\n".join(html) + "\n"
+    return page(f"{t['title']} – {period}", html, language)
 
 
 def _found(row: Any, t: Mapping[str, str]) -> str:

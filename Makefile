@@ -22,7 +22,7 @@ PROVIDERS_OUT ?= runs/$(DATA_NAME)/providers-$(PERIOD)
 OVERWRITE ?=
 OVERWRITE_FLAG := $(if $(filter 1 yes true,$(OVERWRITE)),--overwrite,)
 
-.PHONY: help setup test test-fast lint format demo simulate validate features train promote retrain score providers bench bench-family mlflow-ui clean
+.PHONY: help setup test test-fast lint format demo simulate validate features train promote retrain score providers bench bench-family bench-score-scale bench-spark mlflow-ui clean
 
 help: ## Show the targets and what they do
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-11s\033[0m %s\n", $$1, $$2}'
@@ -83,6 +83,21 @@ bench: setup ## Time each stage on the default municipality; writes bench/result
 
 bench-family: setup ## Rank the bench family of messy and odd-shaped worlds at 10 % capacity (~25 min); writes bench/family.json
 	$(BIN)/python bench/robustness.py --family --out bench/family.json
+
+SCALE_DATA ?= bench/data/score-scale
+SCALE_STORE ?= bench/data/score-scale-store
+
+bench-score-scale: setup ## Time tillit score on the 1.5 x Stockholm messy month (simulated and trained once); writes bench/score_scale.json
+	$(BIN)/python bench/score_scale.py --data $(SCALE_DATA) --store $(SCALE_STORE) --prepare --repeat 2 --out bench/score_scale.json
+
+# The pool measured on the 2-core dev machine (15 000 clients, docs/scale.md); a national month is
+# BENCH_SPARK_MUNICIPALITIES=77 BENCH_SPARK_CLIENTS=3000 (230 000 clients) on a cluster.
+BENCH_SPARK_MUNICIPALITIES ?= 5
+BENCH_SPARK_CLIENTS ?= 3000
+SPARK_MASTER ?= local[2]
+
+bench-spark: setup ## Simulate a large month partitioned on disk, feature it on Spark, score it; writes bench/spark.json
+	$(BIN)/python bench/spark.py --municipalities $(BENCH_SPARK_MUNICIPALITIES) --clients $(BENCH_SPARK_CLIENTS) --master "$(SPARK_MASTER)" --out bench/spark.json
 
 clean: ## Remove generated data and run outputs (keeps the MLflow store in models/)
 	rm -rf data runs bench/results.json

@@ -54,6 +54,22 @@ from tillit.simulate import HONEST_PATTERNS, simulate
 IDENTITY = ModelIdentity("bench", "0", "bench")
 
 
+# The held-back frame score_month takes: here nothing is held back.
+_HELD_COLUMNS = (
+    "invoice_id",
+    "provider_id",
+    "client_id",
+    "period",
+    "service_type",
+    "amount_sek",
+    "reason",
+)
+
+
+def _nothing_held() -> pd.DataFrame:
+    return pd.DataFrame(columns=list(_HELD_COLUMNS))
+
+
 def prepare(
     profile: str,
     seed: int,
@@ -136,17 +152,7 @@ def profile_run(world: dict[str, Any], config: TillitConfig) -> dict[str, Any]:
     last = world["periods"][-1]
     month = features[features["period"] == last]
     findings = world["findings"][world["findings"]["invoice_id"].isin(month["invoice_id"])]
-    held = pd.DataFrame(
-        columns=[
-            "invoice_id",
-            "provider_id",
-            "client_id",
-            "period",
-            "service_type",
-            "amount_sek",
-            "reason",
-        ]
-    )
+    held = _nothing_held()
     began = time.perf_counter()
     scored = score_month(model, month, findings, held, config.review, IDENTITY)
     seconds = time.perf_counter() - began
@@ -389,17 +395,7 @@ def family_world_run(spec: WorldSpec, loso: bool = True, echo: bool = True) -> d
     risk = model.components(month)["risk_score"].to_numpy()
     in_capacity = top_k_mask(risk, k)
     findings = world["findings"][world["findings"]["invoice_id"].isin(month["invoice_id"])]
-    held = pd.DataFrame(
-        columns=[
-            "invoice_id",
-            "provider_id",
-            "client_id",
-            "period",
-            "service_type",
-            "amount_sek",
-            "reason",
-        ]
-    )
+    held = _nothing_held()
     scored = score_month(model, month, findings, held, config.review, IDENTITY)
     flagged = scored.risk_list.set_index("invoice_id")["flagged"].astype(bool)
 

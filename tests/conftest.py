@@ -234,13 +234,37 @@ def audit_key_in_a_temporary_folder(
         yield key_file
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+@pytest.hookimpl(tryfirst=True)  # before `-m "not slow"` deselects
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Tests of the trained world are slow, and run on one worker so it is built once.
 
     `make test-fast` leaves out what is marked slow; `make test` runs on two processes
-    with `--dist loadgroup`, which keeps every test of the `world` group on one of them.
+    with `--dist loadgroup`, which keeps every test of an `xdist_group` on one of them.
     """
     for item in items:
         if "trained_export" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.slow)
             item.add_marker(pytest.mark.xdist_group("world"))
+    if getattr(config.option, "loadgroup", False):  # an xdist worker under --dist loadgroup
+        _name_groups_in_node_ids(items)
+
+
+def _name_groups_in_node_ids(items: list[pytest.Item]) -> None:
+    """Put each test's group into its node id (`...@world`), where loadgroup looks for it.
+
+    pytest-xdist 3.8 does this by assigning `item._nodeid`, which pytest 9.2 no longer
+    reads (the id lives in `item._id`): without this every group was ignored, and each
+    worker built the trained, provider, pages and integrity worlds for itself.
+    """
+    for item in items:
+        names = sorted(
+            {
+                str(mark.args[0] if mark.args else mark.kwargs.get("name", "default"))
+                for mark in item.iter_markers("xdist_group")
+            }
+        )
+        if not names or "@" in item.nodeid or not hasattr(item, "_id"):
+            continue
+        from _pytest.nodeid import NodeId
+
+        item._id = NodeId.parse(f"{item.nodeid}@{'_'.join(names)}")

@@ -227,6 +227,8 @@ def simulate(
             written.append(
                 write_frame(municipality.honest_patterns, work / "honest_patterns.parquet")
             )
+        if municipality.link_truth is not None:
+            written.append(write_frame(municipality.link_truth, work / "link_truth.parquet"))
         # What `--overwrite` may replace next time: only the files listed here.
         manifest = {
             "command": "simulate",
@@ -300,6 +302,50 @@ StoreOption = Annotated[
     ),
 ]
 PeriodOption = Annotated[str, typer.Option("--period", "-p", help="Billing month, YYYY-MM.")]
+
+
+@app.command(epilog=_exit_codes(_EXIT_BAD))
+@_clean_errors
+def link(
+    data: DataOption,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Folder for the links and entities.")
+    ] = None,
+    config: ConfigOption = None,
+    method: Annotated[
+        str | None,
+        typer.Option(help="auto (Splink if installed), splink or exact (default: config)."),
+    ] = None,
+    backend: Annotated[
+        str | None, typer.Option(help="duckdb or spark, for Splink (default: config).")
+    ] = None,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace the files of an earlier link run.")
+    ] = False,
+) -> None:
+    """Link providers (contact facts) and persons (name token, birth year) across registers."""
+    from tillit.config import load_config
+    from tillit.jobs.link import run_link
+
+    settings = load_config(config)
+    given = {k: v for k, v in {"method": method, "backend": backend}.items() if v is not None}
+    if given:
+        try:
+            link_settings = type(settings.link).model_validate(
+                {**settings.link.model_dump(), **given}
+            )
+        except ValueError as exc:
+            _fail(f"--method must be auto, splink or exact and --backend duckdb or spark ({exc})")
+        settings = settings.model_copy(update={"link": link_settings})
+    out = out or default_run_dir("link")
+    outcome = run_link(data, out, settings, overwrite)
+    typer.echo(
+        f"{outcome.method}: {outcome.provider_links:,} provider pair(s) and "
+        f"{outcome.person_links:,} person pair(s) kept as evidence (match probability >= "
+        f"{settings.link.evidence_min_probability:g}); {outcome.merged_records:,} id(s) resolved "
+        f"to another id's entity (>= {settings.link.min_probability:g}); written to "
+        f"{outcome.out} in {outcome.seconds} s"
+    )
 
 
 @app.command(epilog=_exit_codes(_EXIT_BAD, _EXIT_EMPTY))
@@ -529,6 +575,17 @@ def score(
     quiet: QuietOption = False,
     table: TableOption = None,
     spec: SpecOption = None,
+    engine: Annotated[
+        str,
+        typer.Option(
+            help="Where the feature SQL runs: duckdb (embedded) or spark (pip install "
+            "'tillit[spark]' and Java 17; docs/scale.md)."
+        ),
+    ] = "duckdb",
+    spark_master: Annotated[
+        str | None,
+        typer.Option(help="Spark master for --engine spark (local[*], spark://host:7077, yarn)."),
+    ] = None,
 ) -> None:
     """Score a month: risk list, explanations, report.html and manifest.json in --out.
 
@@ -537,7 +594,13 @@ def score(
     """
     if not period:
         _fail("--period is required (YYYY-MM)")
+    if engine not in ("duckdb", "spark"):
+        _fail(f"--engine must be duckdb or spark, not {engine!r}")
+    if spark_master and engine != "spark":
+        _fail("--spark-master needs --engine spark")
     table_mode = _table_mode(data, table, spec)
+    if table_mode and engine != "duckdb":
+        _fail("--engine spark scores home-care exports (--data), not table mode")
     settings = _load_settings(config, csv_sep, decimal, encoding)
     if not table_mode:
         assert data is not None
@@ -545,12 +608,17 @@ def score(
     from tillit.jobs import run_score
     from tillit.ops import progress
 
+    lang = lang or settings.scoring.language
+    if lang not in ("en", "sv"):
+        _fail(f"--lang must be en or sv, not {lang!r}")
     if table_mode:
         from tillit.jobs.table_score import run_table_score
 
         assert table is not None and spec is not None
         target = out or Path("runs") / f"score-{period.replace('..', '_')}"
-        done = run_table_score(table, spec, period, target, settings, model_alias, store, overwrite)
+        done = run_table_score(
+            table, spec, period, target, settings, model_alias, store, overwrite, lang
+        )
         c = done.manifest["counts"]
         typer.echo(
             f"{c['received']:,} rows received, {c['quarantined']:,} quarantined; "
@@ -560,12 +628,11 @@ def score(
         typer.echo(f"report: {done.report}")
         return
     assert data is not None
-    lang = lang or settings.scoring.language
-    if lang not in ("en", "sv"):
-        _fail(f"--lang must be en or sv, not {lang!r}")
     out = out or Path("runs") / f"score-{period}"
     with progress.session(f"score {period}", quiet):
-        outcome = run_score(data, period, out, settings, model_alias, lang, store, overwrite)
+        outcome = run_score(
+            data, period, out, settings, model_alias, lang, store, overwrite, engine, spark_master
+        )
     counts = outcome.manifest["counts"]
     typer.echo(
         f"{counts['received']:,} invoices received: {counts['scored']:,} scored, "

@@ -71,6 +71,9 @@ class SimulationConfig(StrictModel):
     isolated_irregular_share: float = Field(0.15, ge=0.0, le=1.0)
     # Phoenix pairs per 1000 clients (at least one when months >= 3 and this is > 0).
     phoenix_per_1000_clients: float = Field(0.67, ge=0.0, le=20.0)
+    # Share of phoenix successors (rounded down) that share no person with their predecessor,
+    # only its address and bank giro (contract v1.3 contact facts; tillit.simulate.contacts).
+    contact_phoenix_share: float = Field(0.5, ge=0.0, le=1.0)
     annual_mortality: float = Field(0.18, ge=0.0, le=0.9)
     # Share of clients with at least one hospital stay in the window.
     hospital_client_share: float = Field(0.16, ge=0.0, le=1.0)
@@ -407,6 +410,28 @@ class PseudonymiseConfig(StrictModel):
         return self
 
 
+class LinkConfig(StrictModel):
+    """How providers and persons are linked across registers (`tillit.data.linkage`).
+
+    `auto` uses Splink when it is installed (the `link` extra) and the exact rule
+    otherwise; `splink` without Splink installed is refused, never silently replaced.
+    """
+
+    method: Literal["auto", "splink", "exact"] = "auto"
+    backend: Literal["duckdb", "spark"] = "duckdb"
+    spark_master: str = "local[1]"
+    # Two ids are resolved to one entity from this match probability on ...
+    min_probability: float = Field(0.9, gt=0.0, le=1.0)
+    # ... and a pair is kept as evidence (the provider page's "shares ... with") from this one.
+    evidence_min_probability: float = Field(0.05, gt=0.0, le=1.0)
+    # Share of providers (person ids) expected to have a twin in the register: the prior
+    # that two records are one entity is this over (n - 1), before any fact is seen.
+    provider_twin_share: float = Field(0.05, gt=0.0, le=1.0)
+    person_twin_share: float = Field(0.10, gt=0.0, le=1.0)
+    # Expectation maximisation rounds refining the prior m probabilities (0: priors kept).
+    em_iterations: int = Field(0, ge=0, le=100)
+
+
 class TillitConfig(StrictModel):
     """The whole configuration of a run, one section per pipeline stage."""
 
@@ -420,6 +445,7 @@ class TillitConfig(StrictModel):
     drift: DriftConfig = DriftConfig()
     pseudonymise: PseudonymiseConfig = PseudonymiseConfig()
     providers: ProviderConfig = ProviderConfig()
+    link: LinkConfig = LinkConfig()
 
     def resolved(self) -> dict[str, Any]:
         """Every setting, defaults included: what a run logs."""

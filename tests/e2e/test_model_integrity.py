@@ -244,7 +244,7 @@ def test_a_version_registered_without_hashes_is_refused_with_retrain_advice(worl
 
 def test_the_provider_model_and_promotion_are_verified_too(world, tmp_path):
     marker = tmp_path / "ran"
-    code = model_files(world["store"], PROVIDER_MODEL) / "provider_pyfunc.py"
+    code = model_files(world["store"], PROVIDER_MODEL) / "pyfunc_model.py"
     with kept(code):
         with code.open("a") as handle:
             handle.write(f"\nopen({str(marker)!r}, 'w')\n")

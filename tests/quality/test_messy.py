@@ -115,7 +115,7 @@ def test_base_rates_count_shares_per_month_and_review_decisions():
     labels = pd.DataFrame(
         {"invoice_id": ["2025-01-0", "2025-01-1", "2025-01-50"], "label": [1, 0, 0]}
     )
-    rates = finding_base_rates(features, labels)
+    rates = finding_base_rates(features, labels, FINDING_CODES)
     assert rates["staff_double_booked"]["month_share_mean"] == pytest.approx(0.20)
     assert rates["staff_double_booked"]["month_share_max"] == pytest.approx(0.30)
     assert rates["staff_double_booked"]["provider_share_median"] == pytest.approx(0.20)
@@ -127,10 +127,10 @@ def test_base_rates_count_shares_per_month_and_review_decisions():
 
 def test_a_finding_on_many_invoices_of_the_month_is_demoted_to_a_pattern():
     month = _frame("2025-03", 200, 164)  # 82 % of the month
-    patterns = finding_patterns(month, {}, BlendConfig())
+    patterns = finding_patterns(month, {}, BlendConfig(), FINDING_CODES)
     demoted = patterns.loc[patterns["demoted"], "finding"].tolist()
     assert demoted == ["staff_double_booked"]
-    hard = hard_finding_mask(month, patterns)
+    hard = hard_finding_mask(month, patterns, FINDING_CODES)
     # Only the rare finding (billing after death, on invoice 0) still lifts an invoice.
     assert hard.tolist() == [True] + [False] * 199
     record = {
@@ -150,13 +150,15 @@ def test_a_finding_on_many_invoices_of_the_month_is_demoted_to_a_pattern():
     assert "(164 st; finns på 82\u00a0% av månadens fakturor)" in swedish
     assert "fires on" not in swedish
     # A small month is not judged by its share: 9 of 10 is no base rate.
-    assert not finding_patterns(_frame("2025-03", 10, 9), {}, BlendConfig())["demoted"].any()
+    assert not finding_patterns(_frame("2025-03", 10, 9), {}, BlendConfig(), FINDING_CODES)[
+        "demoted"
+    ].any()
 
 
 def test_a_finding_reviews_mostly_cleared_is_demoted():
     month = _frame("2025-03", 200, 4)
     history = {"staff_double_booked": {"reviewed": 20.0, "cleared_share": 0.9}}
-    patterns = finding_patterns(month, history, BlendConfig()).set_index("finding")
+    patterns = finding_patterns(month, history, BlendConfig(), FINDING_CODES).set_index("finding")
     assert patterns.loc["staff_double_booked", "demoted"]
     assert "past reviews cleared 90% of 20" in patterns.loc["staff_double_booked", "why"]
     assert not patterns.loc["billing_after_death", "demoted"]

@@ -20,7 +20,26 @@ COLUMNS = {
         "terminated_on",
     ],
     "provider_events": ["provider_id", "event_date", "event_type", "amount_sek"],
-    "provider_persons": ["provider_id", "person_id", "role", "from_date", "to_date"],
+    "provider_persons": [
+        "provider_id",
+        "person_id",
+        "role",
+        "from_date",
+        "to_date",
+        "name_token",
+        "birth_year",
+    ],
+    "provider_contacts": [
+        "provider_id",
+        "valid_from",
+        "valid_to",
+        "street_address",
+        "postcode",
+        "phone_number",
+        "bankgiro",
+        "plusgiro",
+        "email_domain",
+    ],
     "clients": ["client_id", "birth_year", "district", "deceased_on"],
     "grants": [
         "grant_id",
@@ -101,7 +120,8 @@ INVOICE_KEY = ["provider_id", "client_id", "service_type", "period"]
 
 @pytest.fixture(scope="module")
 def sim() -> SimulatedMunicipality:
-    return simulate(SimulationConfig(clients=300, months=6, seed=7))
+    # Every phoenix of this world shares only an address and a bank giro (contract v1.3).
+    return simulate(SimulationConfig(clients=300, months=6, seed=7, contact_phoenix_share=1.0))
 
 
 @pytest.fixture(scope="module")
@@ -165,7 +185,7 @@ def test_tables_have_exact_contract_columns_and_dtypes(sim: SimulatedMunicipalit
             dtype = frame[column].dtype
             if column in DATE_COLUMNS:
                 assert dtype == "datetime64[ns]", (name, column, dtype)
-            elif column in FLOAT_COLUMNS:
+            elif column in FLOAT_COLUMNS or (name, column) == ("provider_persons", "birth_year"):
                 assert dtype == np.float64, (name, column, dtype)
             elif column in INT_COLUMNS:
                 assert dtype == np.int64, (name, column, dtype)
@@ -311,7 +331,11 @@ def test_regular_visits_respect_death_and_hospital(invoice_visits: pd.DataFrame,
     assert inside[stays["scheme"] == "hospital_billing"].any()
 
 
-def test_phoenix_successor_has_predecessors_board_and_clients(sim: SimulatedMunicipality) -> None:
+def test_phoenix_successor_has_predecessors_board_or_premises_and_clients(
+    sim: SimulatedMunicipality,
+) -> None:
+    from tillit.data.contacts import normalise_facts
+
     t = sim.tables
     invoices = t["invoices"].merge(sim.truth, on="invoice_id")
     successor = invoices.loc[invoices["scheme"] == "phoenix", "provider_id"].unique()
@@ -319,10 +343,26 @@ def test_phoenix_successor_has_predecessors_board_and_clients(sim: SimulatedMuni
     persons = t["provider_persons"]
     providers = t["providers"].set_index("provider_id")
     events = t["provider_events"]
+    truth = sim.link_truth.set_index("record_id")
+    facts = ("street_address", "bankgiro", "phone_number", "email_domain")
+    contacts = normalise_facts(t["provider_contacts"], facts)
     for new in successor:
         people = set(persons.loc[persons["provider_id"] == new, "person_id"])
         others = persons[persons["person_id"].isin(people) & (persons["provider_id"] != new)]
         old = others["provider_id"].unique()
+        if truth.loc[new, "note"] == "contact_phoenix":
+            # No shared person: only the predecessor's last address and its bank giro.
+            assert len(old) == 0
+            old = [truth.loc[new, "entity_id"]]
+            mine = contacts[contacts["provider_id"] == new].iloc[0]
+            last = contacts[contacts["provider_id"] == old[0]].iloc[-1]
+            assert mine["street_address"] == last["street_address"]
+            shared = {
+                f
+                for f in facts
+                if mine[f] in set(contacts.loc[contacts["provider_id"] == old[0], f])
+            }
+            assert shared == {"street_address", "bankgiro"}
         assert len(old) >= 1
         assert providers.loc[old, "terminated_on"].notna().any()
         warned = events[events["provider_id"].isin(old)]["event_type"]
@@ -402,3 +442,31 @@ def test_provider_truth_marks_phoenixes_majorities_and_linked_applicants(
         elsewhere = persons[persons["person_id"].isin(people) & persons["provider_id"].isin(bad)]
         assert len(elsewhere) > 0, applicant
     assert applicants["irregular"].any() and not applicants["irregular"].all()
+
+
+def test_contact_facts_are_messy_and_honest_providers_share_some(
+    sim: SimulatedMunicipality,
+) -> None:
+    from tillit.data.contacts import normalise_facts
+
+    contacts = sim.tables["provider_contacts"]
+    assert set(contacts["provider_id"]) == set(sim.tables["providers"]["provider_id"])
+    assert contacts["street_address"].isna().any() and contacts["phone_number"].isna().any()
+    canonical = normalise_facts(contacts, ("street_address", "bankgiro"))
+    # One fact in several spellings, and honest providers sharing an address or a bank giro.
+    spellings = contacts.groupby(canonical["bankgiro"])["bankgiro"].nunique()
+    assert (spellings > 1).any()
+    truth = sim.link_truth[sim.link_truth["record_table"] == "providers"]
+    entity = truth.set_index("record_id")["entity_id"]
+    for column in ("street_address", "bankgiro"):
+        holders = canonical.dropna(subset=[column]).groupby(column)["provider_id"].unique()
+        shared = [ps for ps in holders if len({entity[p] for p in ps}) > 1]
+        assert shared, column
+    # Persons: some listed under a local id too, with the same name token.
+    persons = sim.tables["provider_persons"]
+    local = sim.link_truth[sim.link_truth["note"] == "local_id"]
+    local = local[local["entity_id"].isin(persons["person_id"])]  # also listed by its own id
+    assert len(local) >= 3
+    tokens = persons.drop_duplicates("person_id").set_index("person_id")["name_token"]
+    same = (tokens[local["record_id"]].to_numpy() == tokens[local["entity_id"]].to_numpy()).mean()
+    assert same >= 0.7

@@ -94,3 +94,18 @@ def test_the_tidy_world_has_no_honest_patterns():
     tidy = simulate(SimulationConfig(seed=5, clients=60, months=2))
     assert tidy.honest_patterns is None
     assert "night_round_visits" not in tidy.parameters
+
+
+def test_levels_override_the_drawn_ones_by_name_and_tidy_refuses_them():
+    from tillit.simulate.messy import draw_parameters, override_levels
+
+    levels = {"overlap_share": 0.3, "night_round_visits": 5.0, "not_a_level": 1.0}
+    messy = override_levels(draw_parameters(5), levels)
+    odd = override_levels(draw_honest_odd(5), levels)
+    assert messy.overlap_share == 0.3
+    assert odd.night_round_visits == 5 and isinstance(odd.night_round_visits, int)
+    assert odd.palliative_days == draw_honest_odd(5).palliative_days
+    with pytest.raises(ValueError, match="not_a_level"):
+        simulate(SimulationConfig(seed=5, clients=60, months=2, profile="messy"), levels)
+    with pytest.raises(ValueError, match="tidy"):
+        simulate(SimulationConfig(seed=5, clients=60, months=2), {"overlap_share": 0.3})

@@ -101,3 +101,27 @@ def test_weighted_score_is_the_weighted_mean_of_the_evidence_and_applicants_get_
     assert list(contributions.columns) == list(EVIDENCE)
     np.testing.assert_allclose(contributions.sum(axis=1), model.risk(months))
     assert all(0.0 <= r <= 1.0 for r in risk.values())
+
+
+def test_facts_shared_with_a_sanctioned_company_weigh_by_match_probability_and_old_models_skip_them():
+    from tillit.features.providers import SHARED_FACTS_COLUMN
+
+    profile = _profile("2025-03", {"P1": {}, "P2": {}, "A1": {"applicant": True}})
+    profile[SHARED_FACTS_COLUMN] = profile["provider_id"].map({"P1": 0.25, "P2": 0.8, "A1": 0.0})
+    months = provider_months(_invoices(), profile, ["2025-03"], ProviderConfig())
+    model = ProviderRiskModel("weighted", COLUMNS, 0.85, 3, ("2025-03",), "1.3")
+    shared = model.evidence(months).set_index(months["provider_id"])
+    shared = shared["shares_facts_with_sanctioned_or_terminated"]
+    assert shared.to_dict() == {"P1": 0.5, "P2": 1.0, "A1": 0.0}  # full at 0.5
+    total = sum(INVOICE_WEIGHTS.values()) + sum(REGISTER_WEIGHTS.values())
+    part = model.contributions(months).set_index(months["provider_id"])
+    assert part.loc["P1", "shares_facts_with_sanctioned_or_terminated"] == pytest.approx(
+        1.5 / total
+    )
+    # A model registered before contract v1.3 has no weight for the item and reads on.
+    weights = {
+        k: v for k, v in model.weights.items() if k != "shares_facts_with_sanctioned_or_terminated"
+    }
+    old = ProviderRiskModel("weighted", COLUMNS, 0.85, 3, ("2025-03",), "1.2", weights=weights)
+    assert "shares_facts_with_sanctioned_or_terminated" not in old.contributions(months)
+    np.testing.assert_allclose(old.contributions(months).sum(axis=1), old.risk(months))

@@ -258,7 +258,7 @@ def test_the_page_needs_no_network(html):
     assert not re.search(
         r"https?:|//[a-z]|<link|<script|<iframe|@import|src=", without_svg_namespace
     )
-    assert html.startswith("<!DOCTYPE html>\n") and html.endswith("</body></html>\n")
+    assert html.startswith("<!DOCTYPE html>\n") and html.endswith("</body>\n</html>\n")
 
 
 def test_swedish_page_has_swedish_labels():

@@ -562,6 +562,37 @@ def test_rows_quarantined_at_the_door_are_on_the_risk_list(tmp_path: Path) -> No
     csv = pd.read_csv(tmp_path / "out" / "risk_list.csv", keep_default_na=False)
     assert (csv["status"] == "quarantined").sum() == 3
     assert "not scored" in (tmp_path / "out" / "report.html").read_text()
+    # In Swedish: the report, the reasons and the CSV's headers and words (tillit.i18n);
+    # the Parquet keeps the codes, as in home care.
+    ok(
+        tillit(
+            "score", "--table", "t.csv", "--spec", spec, "--period", "2026-01-20..2026-01-30",
+            "--out", "out-sv", "--lang", "sv", cwd=tmp_path,
+        )
+    )  # fmt: skip
+    page = (tmp_path / "out-sv" / "report.html").read_text()
+    assert '<html lang="sv">' in page
+    for swedish in ("Risklista: card-payments", "Flaggade rader", "inte bedömd", "stickprov"):
+        assert swedish in page, swedish
+    for english in (
+        "Flagged rows",
+        "not scored",
+        "cannot be scored",
+        "rows scored",
+        "random checks",
+    ):
+        assert english not in page, english
+    sv = pd.read_csv(tmp_path / "out-sv" / "risk_list.csv", sep=";", keep_default_na=False)
+    assert {"Status", "Riskpoäng", "Plats", "Flaggad", "Varför flaggad", "Skäl"} <= set(sv.columns)
+    assert (sv["Status"] == "i karantän").sum() == 3 and set(sv["Flaggad"]) == {"ja", "nej"}
+    assert {"kapacitet", "stickprov", "karantän"} <= set(sv["Varför flaggad"])
+    said = " ".join(sv["Skäl"])
+    assert "typiskt" in said and "kan inte bedömas: TX_AMOUNT" in said
+    assert "tiden går inte att läsa" in said
+    for english in ("typical", "cannot be scored", "of the same", "no single feature"):
+        assert english not in said, english
+    coded = pd.read_parquet(tmp_path / "out-sv" / "risk_list.parquet")
+    assert (coded["status"] == "quarantined").sum() == 3
 
 
 def test_held_rows_without_time_are_listed_in_the_run_with_their_rules() -> None:

@@ -32,6 +32,7 @@ from tillit.data.vocabulary import (
     ORG_NUMBER_PATTERN,
     PERIOD_PATTERN,
     PERSON_ROLES,
+    POSTCODE_PATTERN,
     REVIEW_SELECTIONS,
     SERVICE_TYPES,
     VISIT_METHODS,
@@ -108,6 +109,48 @@ class ProviderPersons(_Contract):
     @pa.dataframe_check(name="to_date_not_before_from_date")
     def _to_after_from(cls, df: pd.DataFrame) -> pd.Series:
         return df["to_date"].isna() | (df["to_date"] >= df["from_date"])
+
+    # v1.3, optional: a keyed token of the person's name and the birth year, so that one
+    # person listed under two ids (with and without a personal number) can be linked.
+    name_token: Series[str] = pa.Field(nullable=True)
+    birth_year: Series[float] = pa.Field(nullable=True, ge=MIN_YEAR, le=MAX_YEAR)
+
+
+# The facts of a provider_contacts row; a row must hold at least one of them.
+CONTACT_FACTS = (
+    "street_address",
+    "postcode",
+    "phone_number",
+    "bankgiro",
+    "plusgiro",
+    "email_domain",
+)
+
+
+class ProviderContacts(_Contract):
+    """v1.3, optional: a provider's contact facts from `valid_from` (to `valid_to`, if ended).
+
+    Facts are text as the register wrote them or keyed tokens (`tillit pseudonymise`);
+    `tillit.data.linkage` compares them after the same normalisation either way.
+    """
+
+    provider_id: Series[str]
+    valid_from: Series[pd.Timestamp]
+    valid_to: Series[pd.Timestamp] = pa.Field(nullable=True)
+    street_address: Series[str] = pa.Field(nullable=True)
+    postcode: Series[str] = pa.Field(nullable=True, str_matches=POSTCODE_PATTERN)
+    phone_number: Series[str] = pa.Field(nullable=True)
+    bankgiro: Series[str] = pa.Field(nullable=True)
+    plusgiro: Series[str] = pa.Field(nullable=True)
+    email_domain: Series[str] = pa.Field(nullable=True)
+
+    @pa.dataframe_check(name="valid_to_not_before_valid_from")
+    def _valid_to_after_from(cls, df: pd.DataFrame) -> pd.Series:
+        return df["valid_to"].isna() | (df["valid_to"] >= df["valid_from"])
+
+    @pa.dataframe_check(name="at_least_one_contact_fact")
+    def _some_fact(cls, df: pd.DataFrame) -> pd.Series:
+        return df[list(CONTACT_FACTS)].notna().any(axis=1)
 
 
 class Clients(_Contract):
@@ -268,6 +311,18 @@ TABLES: dict[str, TableSpec] = {
             (),
             (_P,),
             (("to_date_not_before_from_date", "to_date"),),
+            optional_columns=("name_token", "birth_year"),  # v1.3
+        ),
+        TableSpec(
+            "provider_contacts",  # v1.3, optional
+            ProviderContacts,
+            False,
+            (),
+            (_P,),
+            (
+                ("valid_to_not_before_valid_from", "valid_to"),
+                ("at_least_one_contact_fact", "street_address"),
+            ),
         ),
         TableSpec("clients", Clients, True, ("client_id",)),
         TableSpec(
@@ -320,4 +375,4 @@ TABLES: dict[str, TableSpec] = {
     )
 }
 
-__all__ = ["CONTRACT_VERSION", "TABLES", "TableSpec", "luhn_valid"]
+__all__ = ["CONTACT_FACTS", "CONTRACT_VERSION", "TABLES", "TableSpec", "luhn_valid"]

@@ -377,8 +377,19 @@ def _map_text_cells(frame: pd.DataFrame, cell: Callable[[object], object]) -> pd
 
 
 def spreadsheet_safe(frame: pd.DataFrame) -> pd.DataFrame:
-    """The frame with every text cell neutralised (numbers, dates and missing values kept)."""
-    return _map_text_cells(frame, neutralise_cell)
+    """The frame with every text cell neutralised (numbers, dates and missing values kept).
+
+    Columns of pandas' text dtype (every value a string or missing) are neutralised with
+    vectorised string methods, the same cells as `neutralise_cell` cell by cell: a 20,000
+    row risk list has a quarter of a million text cells.
+    """
+    text_columns = [c for c in frame.columns if isinstance(frame[c].dtype, pd.StringDtype)]
+    out = _map_text_cells(frame.drop(columns=text_columns), neutralise_cell)
+    for column in text_columns:
+        values = frame[column]
+        formula = values.str.startswith(FORMULA_STARTS).fillna(False).astype(bool)
+        out[str(neutralise_cell(str(column)))] = values.mask(formula, "'" + values)
+    return out[[str(neutralise_cell(str(column))) for column in frame.columns]]
 
 
 def spreadsheet_original(frame: pd.DataFrame) -> pd.DataFrame:

@@ -54,6 +54,15 @@ than the contract asks for:
   (``PNR-`` and 12 hex characters), so the same number gives the same token in
   every table and joins survive. The check digit is *not* required: a mistyped
   personnummer is still personal data, and a false hit costs only a changed id.
+- **Contact facts and names (contract v1.3).** Every fact of ``provider_contacts``
+  (street address, phone, bank giro, plus giro, e-mail domain) is brought to one
+  spelling (`tillit.data.contacts`) and replaced by a keyed token (``ADR-``,
+  ``TEL-``, ``BG-``, ``PG-``, ``DOM-`` and 20 hex characters); the postcode is cut
+  to its three-digit postal area. A sole trader's address and phone are the
+  owner's, so no fact passes in clear. A register's ``family_name`` and
+  ``given_name`` of ``provider_persons`` become one ``name_token`` (``NM-``), and
+  the names themselves are dropped: a person listed with and without a personal
+  number can still be linked, by token and birth year, never by name.
 - **Sole traders.** The org number of an enskild firma (legal form ``EF``) is
   its owner's personnummer, and so is any org number whose digits form a valid
   personnummer (a company's has a third digit of 2 or more, a person's a month
@@ -77,7 +86,15 @@ from pathlib import Path
 import pandas as pd
 
 from tillit.config import PSEUDONYM_SEPARATOR, PseudonymiseConfig
-from tillit.data.contract import luhn_valid
+from tillit.data.contacts import (
+    FACT_PREFIX,
+    NAME_PREFIX,
+    TOKEN_HEX_CHARS,
+    is_token,
+    normalise_fact,
+    normalise_name,
+)
+from tillit.data.contract import CONTACT_FACTS, luhn_valid
 from tillit.errors import TillitError
 
 KEY_BYTES = 32
@@ -262,6 +279,48 @@ def mask_personal_numbers(text: str, key: bytes) -> tuple[str, int]:
     return _PERSONNUMMER_IN_TEXT.sub(token, text), count
 
 
+def fact_token(column: str, value: object, key: bytes) -> str | None:
+    """A contact fact as its keyed token (its canonical spelling hashed); a token stays as it is."""
+    canonical = normalise_fact(column, value)
+    if canonical is None or column == "postcode" or is_token(canonical):
+        return canonical
+    return FACT_PREFIX[column] + _keyed_hex(key, column, canonical, TOKEN_HEX_CHARS)
+
+
+def name_token(family_name: object, given_name: object, key: bytes) -> str | None:
+    """A person's name as a keyed token, or None when a part is missing."""
+    if pd.isna(family_name) or pd.isna(given_name):
+        return None
+    canonical = normalise_name(str(family_name), str(given_name))
+    return NAME_PREFIX + _keyed_hex(key, "name", canonical, TOKEN_HEX_CHARS)
+
+
+def pseudonymise_contacts(frame: pd.DataFrame, key: bytes) -> pd.DataFrame:
+    """Contact facts as keyed tokens and postcodes as postal areas (each distinct value once)."""
+    out = frame.copy()
+    for column in CONTACT_FACTS:
+        if column not in out.columns:
+            continue
+        values = out[column]
+        mapping = {v: fact_token(column, v, key) for v in pd.unique(values.dropna())}
+        mapped = values.map(mapping)
+        out[column] = mapped.astype("str").where(mapped.notna())
+    return out
+
+
+def _with_name_tokens(persons: pd.DataFrame, key: bytes) -> pd.DataFrame:
+    """`name_token` from a register's family and given names (which the allow-list then drops)."""
+    if not {"family_name", "given_name"} <= set(persons.columns):
+        return persons
+    tokens = [
+        name_token(family, given, key)
+        for family, given in zip(persons["family_name"], persons["given_name"], strict=True)
+    ]
+    out = persons.copy()
+    out["name_token"] = pd.Series(tokens, index=out.index, dtype="str")
+    return out
+
+
 def is_personal_org_number(org_number: object, legal_form: object) -> bool:
     """Whether an org number is a person's: a sole trader's, or one that is a valid personnummer."""
     if str(legal_form).strip().upper() in SOLE_TRADER_FORMS:
@@ -321,6 +380,9 @@ def pseudonymise_export(
     from tillit.data.contract import TABLES
 
     config = config or PseudonymiseConfig()
+    tables = dict(tables)
+    if "provider_persons" in tables:
+        tables["provider_persons"] = _with_name_tokens(tables["provider_persons"], key)
     dropped_tables = tuple(sorted(name for name in tables if name not in TABLES))
     dropped_columns: list[str] = []
     allowed: dict[str, pd.DataFrame] = {}
@@ -346,10 +408,13 @@ def pseudonymise_export(
             ]
             cleaned["providers"] = providers
             org_count = int(sum(personal))
+    if "provider_contacts" in cleaned:
+        cleaned["provider_contacts"] = pseudonymise_contacts(cleaned["provider_contacts"], key)
     masked: dict[str, int] = {}
+    tokens = {*CONTACT_FACTS, "name_token"}
     for name, frame in cleaned.items():
         kinds = TABLES[name].dtypes()
-        hashed = set(config.id_columns.get(name, ())) | set(config.domains)
+        hashed = set(config.id_columns.get(name, ())) | set(config.domains) | tokens
         for column in frame.columns:
             if kinds.get(column) != "str" or column in hashed:
                 continue

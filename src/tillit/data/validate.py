@@ -14,6 +14,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import pandera.pandas as pa
+import pyarrow as pa_arrow
+import pyarrow.compute as pc
+from pandas.arrays import ArrowStringArray
 
 from tillit import CONTRACT_VERSION
 from tillit.config import ValidationConfig
@@ -200,7 +203,7 @@ def _schema_failures(name: str, spec: TableSpec, typed: pd.DataFrame) -> pd.Data
     # Pandera's int columns hold no nulls: an empty integer is recorded here as empty, and
     # a stand-in value lets the other rules run on the rest of the row.
     int_columns = [c for c, kind in spec.dtypes().items() if kind == "int"]
-    checked = typed.copy()
+    checked = typed.copy(deep=False)  # copy-on-write: the int stand-ins never reach `typed`
     records = []
     null_ints: set[tuple[int, str]] = set()
     for column in int_columns:
@@ -212,7 +215,7 @@ def _schema_failures(name: str, spec: TableSpec, typed: pd.DataFrame) -> pd.Data
             records.append(_records(name, rows, typed, spec, column, rule, [None] * len(rows)))
         checked[column] = checked[column].fillna(-1).astype("int64")
     try:
-        spec.model.validate(checked, lazy=True)
+        _schema_without_settled_checks(spec, checked).validate(checked, lazy=True)
     except pa.errors.SchemaErrors as err:
         cases = err.failure_cases
     else:
@@ -236,6 +239,34 @@ def _schema_failures(name: str, spec: TableSpec, typed: pd.DataFrame) -> pd.Data
     return pd.concat(records, ignore_index=True) if records else _empty_quarantine()
 
 
+def _schema_without_settled_checks(spec: TableSpec, checked: pd.DataFrame) -> pa.DataFrameSchema:
+    """The table's Pandera schema, less the uniqueness checks already known to pass.
+
+    Why: Pandera hashes every value of a unique column (seconds for millions of visit
+    ids); a text column whose values are all present and strictly increasing, as exports
+    sorted on their key are, has no duplicate, so that check could only pass.
+    """
+    schema = spec.model.to_schema()
+    settled = [
+        name
+        for name, column in schema.columns.items()
+        if column.unique and name in checked and _strictly_increasing_text(checked[name])
+    ]
+    return (
+        schema.update_columns({name: {"unique": False} for name in settled}) if settled else schema
+    )
+
+
+def _strictly_increasing_text(values: pd.Series) -> bool:
+    """Whether every value is present text and each is greater than the one before it."""
+    if not isinstance(values.array, ArrowStringArray):
+        return False
+    text = pa_arrow.array(values.array)
+    if text.null_count or len(text) < 2:
+        return False
+    return bool(pc.all(pc.less(text[:-1], text[1:])).as_py())
+
+
 def _without_cells_already_recorded(schema: pd.DataFrame, coerced: pd.DataFrame) -> pd.DataFrame:
     """A value that did not parse is left empty; its "must not be empty" would say it twice."""
     if schema.empty or coerced.empty:
@@ -249,6 +280,19 @@ def _without_cells_already_recorded(schema: pd.DataFrame, coerced: pd.DataFrame)
         )
     ]
     return schema[~np.asarray(again, dtype=bool)].reset_index(drop=True)
+
+
+def _is_known(values: pd.Series, known: pd.Series) -> np.ndarray:
+    """`values.isin(known)` as a boolean array, hashed in Arrow when both are Arrow text.
+
+    Why: pandas' isin on Arrow strings turns every known key into a Python object
+    first, which costs most of a second when a table refers to tens of thousands of keys.
+    """
+    if isinstance(values.array, ArrowStringArray) and isinstance(known.array, ArrowStringArray):
+        left = pa_arrow.array(values.array)
+        found = pc.is_in(left, value_set=pa_arrow.array(known.array).cast(left.type))
+        return found.fill_null(False).to_numpy(zero_copy_only=False)
+    return values.isin(known).to_numpy(dtype=bool)
 
 
 def canonical_order(frame: pd.DataFrame, spec: TableSpec) -> pd.DataFrame:
@@ -326,7 +370,7 @@ def validate_tables(
             target = valid.get(reference.table)
             known = target[reference.key] if target is not None else pd.Series(dtype="str")
             present = typed[reference.column].notna()
-            unknown = present & ~typed[reference.column].isin(known)
+            unknown = present & ~_is_known(typed[reference.column], known)
             if unknown.any():
                 rows = typed.index[unknown.to_numpy()]
                 rule = text("rule.refers", "en", column=reference.column, table=reference.table)

@@ -30,6 +30,8 @@ REVIEW_SELECTIONS: tuple[str, ...] = ("random_check", "flagged", "rule", "other"
 MAX_HOURS_PER_MONTH = 744.0  # 31 days x 24 h
 
 ORG_NUMBER_PATTERN = r"^\d{6}-\d{4}$"
+# A Swedish postcode (`NNN NN`, `NNNNN`) or its three-digit postal area, as pseudonymised (v1.3).
+POSTCODE_PATTERN = r"^\d{3}(?: ?\d{2})?$"
 # A billing period, `YYYY-MM`.
 PERIOD_PATTERN = r"^\d{4}-(0[1-9]|1[0-2])$"
 PERIOD_RE = re.compile(PERIOD_PATTERN)

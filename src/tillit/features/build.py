@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-import duckdb
 import numpy as np
 import pandas as pd
 
@@ -25,6 +24,7 @@ from tillit.features.catalog import (
     band_labels,
     feature_columns,
 )
+from tillit.features.engine import DuckDBEngine, Engine, TableSource
 from tillit.features.evidence import findings_table
 from tillit.features.schema import InvoiceFeatures
 from tillit.i18n import text
@@ -65,9 +65,10 @@ def requested_months(periods: str | Sequence[str]) -> list[int]:
 
 
 def build_features(
-    tables: Mapping[str, pd.DataFrame],
+    tables: Mapping[str, TableSource],
     periods: str | Sequence[str],
     config: FeatureConfig | None = None,
+    engine: Engine | None = None,
 ) -> FeatureSet:
     """Describe every invoice of the requested periods, all periods in one pass.
 
@@ -77,17 +78,17 @@ def build_features(
     once gives exactly the rows that building each period alone would.
 
     Args:
-        tables: validated contract tables by name; hospital_stays may be absent or empty.
+        tables: validated contract tables by name (frames, or Parquet files or folders);
+            hospital_stays may be absent or empty.
         periods: one `YYYY-MM` or several.
         config: windows and thresholds; the defaults when None.
+        engine: where the SQL runs (`tillit.features.engine`); a fresh one-thread DuckDB
+            when None. An engine passed in is left open: its owner closes it.
     """
     config = config or FeatureConfig()
     targets = requested_months(periods)
     plan = queries.plan_months(targets, config)
-    # One thread: a parallel hash aggregation adds floats in a varying order, and
-    # the last bits of a sum then differ from run to run; the same data must give
-    # the same features, bit for bit, or the same model would not give the same scores.
-    con = duckdb.connect(config={"threads": 1})
+    con = engine if engine is not None else DuckDBEngine()
     try:
         queries.load_tables(con, tables, plan)
         queries.visit_aggregates(con, config)
@@ -101,7 +102,8 @@ def build_features(
         raw = queries.invoice_frame(con, config)
         evidence = queries.evidence_frames(con, config)
     finally:
-        con.close()
+        if engine is None:
+            con.close()
 
     reasons = _quarantine_reasons(raw)
     quarantine = pd.DataFrame(

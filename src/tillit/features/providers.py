@@ -8,6 +8,12 @@ board links, client growth, takeovers: computed by the same SQL,
 their dates and amounts, and for every board link the pseudonymised person, the
 linked company's org number and what happened to it when.
 
+Contract v1.3: with a `Linkage` (`tillit.data.linkage`, from `provider_contacts` and
+person name tokens), each profile also says how surely the provider shares an
+address, a bank account, a phone, an e-mail domain or a person (under another id)
+with a sanctioned or terminated company, and keeps the evidence pair: which facts,
+which company, with what match probability (`RegisterProfile.shared_facts`).
+
 Point in time: an event, a role, a termination or a sanction dated after the last
 day of the month never counts, so a profile of 2025-06 reads the same whether it
 is built in July 2025 or years later. An approval dated after the month makes the
@@ -17,9 +23,9 @@ provider an applicant in that month.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-import duckdb
 import numpy as np
 import pandas as pd
 
@@ -27,6 +33,24 @@ from tillit.config import FeatureConfig
 from tillit.features import queries
 from tillit.features.build import requested_months
 from tillit.features.catalog import PROVIDER_EVENT_COUNTS
+from tillit.features.engine import DuckDBEngine, Engine
+
+if TYPE_CHECKING:
+    from tillit.data.linkage import Linkage
+
+# The profile's column for the linkage evidence (contract v1.3): the strongest match
+# probability with a sanctioned or terminated company, 0 without one (or without contacts).
+SHARED_FACTS_COLUMN = "provider_shares_facts_with_sanctioned_or_terminated"
+SHARED_FACT_COLUMNS = (
+    "provider_id",
+    "period",
+    "linked_provider_id",
+    "linked_org_number",
+    "shared_facts",
+    "match_probability",
+    "linked_sanctioned_on",
+    "linked_terminated_on",
+)
 
 # Tables the register profile needs; the rest are given empty so loading stays cheap.
 _NEEDED = ("providers", "provider_events", "provider_persons", "invoices")
@@ -81,17 +105,27 @@ class RegisterProfile:
             linked_sanctioned_on (latest sanction by then), linked_terminated_on.
         events: one row per register event in the window: provider_id, period,
             event_date, event_type, amount_sek (newest first).
+        shared_facts: one row per evidence pair (contract v1.3): provider_id, period,
+            linked_provider_id, linked_org_number, shared_facts (fact names, or
+            "person" for a person linked under another id), match_probability,
+            linked_sanctioned_on, linked_terminated_on (strongest first).
     """
 
     profile: pd.DataFrame
     links: pd.DataFrame
     events: pd.DataFrame
+    shared_facts: pd.DataFrame = field(
+        default_factory=lambda: pd.DataFrame(columns=list(SHARED_FACT_COLUMNS))
+    )
 
 
 def register_profile(
     tables: Mapping[str, pd.DataFrame],
     periods: str | Sequence[str],
     config: FeatureConfig | None = None,
+    linkage: Linkage | None = None,
+    min_probability: float = 0.05,
+    engine: Engine | None = None,
 ) -> RegisterProfile:
     """The register profile of every provider in the register at the end of each period.
 
@@ -100,6 +134,10 @@ def register_profile(
             provider_persons and invoices are read.
         periods: one `YYYY-MM` or several.
         config: windows; the defaults when None.
+        linkage: providers and persons linked across registers (contract v1.3); None
+            leaves the shared-facts evidence at 0.
+        min_probability: a linked pair below this match probability is no evidence.
+        engine: where the SQL runs; a fresh one-thread DuckDB when None (then closed here).
     """
     config = config or FeatureConfig()
     targets = requested_months(periods)
@@ -107,7 +145,7 @@ def register_profile(
     light = {
         name: (tables[name] if name in _NEEDED else pd.DataFrame()) for name in queries._TABLE_TYPES
     }
-    con = duckdb.connect(config={"threads": 1})
+    con = engine if engine is not None else DuckDBEngine()
     try:
         queries.load_tables(con, light, plan)
         con.register("providers_org", tables["providers"][["provider_id", "org_number"]])
@@ -141,12 +179,111 @@ def register_profile(
         links = _links(con)
         events = _events(con, config)
     finally:
-        con.close()
+        if engine is None:
+            con.close()
     profile = _profile_frame(raw, tables["providers"], config)
-    return RegisterProfile(profile=profile, links=links, events=events)
+    shared = _shared_facts(tables, profile, linkage, min_probability)
+    strongest = shared.groupby(["provider_id", "period"])["match_probability"].max()
+    keys = pd.MultiIndex.from_frame(profile[["provider_id", "period"]])
+    profile[SHARED_FACTS_COLUMN] = strongest.reindex(keys).fillna(0.0).to_numpy(dtype="float64")
+    return RegisterProfile(profile=profile, links=links, events=events, shared_facts=shared)
 
 
-def _links(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+def _shared_facts(
+    tables: Mapping[str, pd.DataFrame],
+    profile: pd.DataFrame,
+    linkage: Linkage | None,
+    min_probability: float,
+) -> pd.DataFrame:
+    """Evidence pairs: a provider linked to a company sanctioned or terminated by the month's end.
+
+    A contact link counts from the month both sides' facts were on record; a person
+    link when the provider's person (current at the month's end) is linked under
+    another id to a person who held a role at the other company by then. Links by
+    one and the same person id are the board-link feature's, not repeated here.
+    """
+    empty = pd.DataFrame(columns=list(SHARED_FACT_COLUMNS))
+    if linkage is None or profile.empty:
+        return empty
+    providers = tables["providers"].set_index("provider_id")
+    events = tables["provider_events"]
+    sanctions = events.loc[events["event_type"] == "sanction", ["provider_id", "event_date"]]
+    months = profile[["provider_id", "period"]].copy()
+    months["last_day"] = pd.to_datetime(months["period"] + "-01") + pd.offsets.MonthEnd(0)
+    parts = []
+    contact = linkage.provider_links
+    contact = contact[contact["match_probability"] >= min_probability]
+    if not contact.empty:
+        pairs = months.merge(contact, on="provider_id")
+        known = (pairs["valid_from"] <= pairs["last_day"]) & (
+            pairs["linked_valid_from"] <= pairs["last_day"]
+        )
+        parts.append(pairs[known].drop(columns=["valid_from", "linked_valid_from"]))
+    people = linkage.person_links
+    people = people[
+        (people["match_probability"] >= min_probability)
+        & (people["person_id"] != people["linked_person_id"])
+    ]
+    if not people.empty:
+        roles = tables["provider_persons"]
+        here = roles[["provider_id", "person_id", "from_date", "to_date"]]
+        there = roles[["provider_id", "person_id", "from_date"]].rename(
+            columns={
+                "provider_id": "linked_provider_id",
+                "person_id": "linked_person_id",
+                "from_date": "linked_from",
+            }
+        )
+        pairs = months.merge(here, on="provider_id").merge(people, on="person_id")
+        current = (pairs["from_date"] <= pairs["last_day"]) & (
+            pairs["to_date"].isna() | (pairs["to_date"] >= pairs["last_day"])
+        )
+        pairs = pairs[current].merge(there, on="linked_person_id")
+        pairs = pairs[
+            (pairs["linked_from"] <= pairs["last_day"])
+            & (pairs["linked_provider_id"] != pairs["provider_id"])
+        ]
+        pairs = pairs.assign(shared_facts="person")
+        parts.append(
+            pairs[
+                [
+                    "provider_id",
+                    "period",
+                    "last_day",
+                    "linked_provider_id",
+                    "match_probability",
+                    "shared_facts",
+                ]
+            ]
+        )
+    if not parts:
+        return empty
+    pairs = pd.concat(parts, ignore_index=True)
+    terminated = pairs["linked_provider_id"].map(providers["terminated_on"])
+    pairs["linked_terminated_on"] = terminated.where(terminated <= pairs["last_day"])
+    merged = (
+        pairs[["linked_provider_id", "last_day"]]
+        .reset_index()
+        .merge(
+            sanctions.rename(columns={"provider_id": "linked_provider_id"}), on="linked_provider_id"
+        )
+    )
+    merged = merged[merged["event_date"] <= merged["last_day"]]
+    latest = merged.groupby("index")["event_date"].max()
+    pairs["linked_sanctioned_on"] = latest.reindex(pairs.index)
+    pairs = pairs[pairs["linked_terminated_on"].notna() | pairs["linked_sanctioned_on"].notna()]
+    pairs["linked_org_number"] = (
+        pairs["linked_provider_id"].map(providers["org_number"]).astype("str")
+    )
+    pairs = pairs.sort_values(
+        ["period", "provider_id", "match_probability", "linked_provider_id", "shared_facts"],
+        ascending=[True, True, False, True, True],
+        kind="stable",
+    ).drop_duplicates(["provider_id", "period", "linked_provider_id", "shared_facts"])
+    return pairs.loc[:, list(SHARED_FACT_COLUMNS)].reset_index(drop=True)
+
+
+def _links(con: Engine) -> pd.DataFrame:
     """Each current board person's roles at other providers that were sanctioned or terminated.
 
     The same definition as the `provider_persons_linked_to_sanctioned_or_terminated`
@@ -196,7 +333,7 @@ def _links(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     return frame.drop(columns="m")
 
 
-def _events(con: duckdb.DuckDBPyConnection, config: FeatureConfig) -> pd.DataFrame:
+def _events(con: Engine, config: FeatureConfig) -> pd.DataFrame:
     """Register events of each provider in the window ending on the month's last day."""
     days = config.provider_event_window_days
     shown = ", ".join(f"'{e}'" for e in _EVENT_TYPES_SHOWN)
@@ -261,4 +398,10 @@ def _profile_frame(
     return out.reset_index(drop=True)
 
 
-__all__ = ["RegisterProfile", "register_columns", "register_profile"]
+__all__ = [
+    "SHARED_FACTS_COLUMN",
+    "SHARED_FACT_COLUMNS",
+    "RegisterProfile",
+    "register_columns",
+    "register_profile",
+]

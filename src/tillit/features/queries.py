@@ -11,11 +11,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-import duckdb
 import numpy as np
 import pandas as pd
 
 from tillit.config import FeatureConfig
+from tillit.features.engine import Engine, TableSource
 
 # DuckDB column types of the contract tables the features read.
 _TABLE_TYPES: dict[str, dict[str, str]] = {
@@ -78,6 +78,9 @@ _TABLE_TYPES: dict[str, dict[str, str]] = {
 OPTIONAL_TABLES = frozenset({"hospital_stays"})
 
 _KEY = "provider_id, client_id, service_type, m"
+# Visit hours summed in whole microseconds, divided once: the same bits whatever order an
+# engine adds in (DuckDB, Spark), so hours rounded to the cent (hours in dispute) agree.
+_HOURS_OF_SUM = "CAST(sum(micros) AS DOUBLE) / 3600000000.0"
 
 
 def month_index(period: str) -> int:
@@ -143,12 +146,13 @@ def _typed_select(source: str, types: Mapping[str, str]) -> str:
 
 
 def load_tables(
-    con: duckdb.DuckDBPyConnection,
-    tables: Mapping[str, pd.DataFrame],
+    con: Engine,
+    tables: Mapping[str, TableSource],
     plan: MonthPlan,
 ) -> None:
-    """Copy the needed rows of each table into DuckDB with fixed column types.
+    """Copy the needed rows of each table into the engine with fixed column types.
 
+    A table is a frame or a Parquet file or folder (read where it lies, e.g. on Spark).
     Missing or empty optional tables become empty typed tables, so every query
     can join them without special cases.
     """
@@ -157,13 +161,13 @@ def load_tables(
     for name, types in _TABLE_TYPES.items():
         frame = tables.get(name)
         target = f"{name}_raw" if name in ("visits", "invoices") else name
-        if frame is None or len(frame) == 0:
+        if frame is None or (isinstance(frame, pd.DataFrame) and len(frame) == 0):
             if frame is None and name not in OPTIONAL_TABLES:
                 raise KeyError(f"required table {name!r} is missing")
             con.execute(f"CREATE TEMP TABLE {target} AS {_empty_select(types)}")
             continue
         source = f"{name}_src"
-        con.register(source, frame[list(types)])
+        con.register(source, frame[list(types)] if isinstance(frame, pd.DataFrame) else frame)
         if name == "visits":
             # Only the months the windows need: the visit table is by far the largest.
             lo = plan.first_visit_start.strftime("%Y-%m-%d %H:%M:%S")
@@ -183,6 +187,7 @@ def load_tables(
         SELECT s.visit_id, s.provider_id, s.client_id, s.staff_id, s.service_type,
                s.start_at, s.end_at, s.method, mo.m, mo.is_target, mo.last_day, mo.next_start,
                epoch(s.end_at - s.start_at) / 3600.0 AS hours,
+               date_diff('microsecond', s.start_at, s.end_at) AS micros,
                CASE WHEN c.deceased_on <= mo.last_day
                     AND s.start_at >= c.deceased_on + INTERVAL 1 DAY
                     THEN TRUE ELSE FALSE END AS after_death
@@ -202,14 +207,14 @@ def load_tables(
     )
 
 
-def visit_aggregates(con: duckdb.DuckDBPyConnection, config: FeatureConfig) -> None:
+def visit_aggregates(con: Engine, config: FeatureConfig) -> None:
     """Per provider, client, service type and month: hours, counts and registration patterns."""
     short_hours = config.short_visit_minutes / 60.0
     # Hours for every loaded month: the windowed ratios need earlier months too.
     con.execute(
         f"""
         CREATE TEMP TABLE vhours AS
-        SELECT {_KEY}, sum(hours) AS reg_hours FROM v GROUP BY ALL
+        SELECT {_KEY}, {_HOURS_OF_SUM} AS reg_hours FROM v GROUP BY ALL
         """
     )
     # Visits on full days strictly between admission and discharge: care on the
@@ -218,7 +223,7 @@ def visit_aggregates(con: duckdb.DuckDBPyConnection, config: FeatureConfig) -> N
     con.execute(
         """
         CREATE TEMP TABLE hv AS
-        SELECT v.visit_id, v.provider_id, v.client_id, v.service_type, v.m, v.hours,
+        SELECT v.visit_id, v.provider_id, v.client_id, v.service_type, v.m, v.hours, v.micros,
                h.admitted_on,
                CASE WHEN h.discharged_on <= v.last_day THEN h.discharged_on END AS discharged_known,
                v.last_day
@@ -244,13 +249,13 @@ def visit_aggregates(con: duckdb.DuckDBPyConnection, config: FeatureConfig) -> N
             FROM pattern GROUP BY ALL
         ),
         hospital AS (
-            SELECT {_KEY}, sum(hours) AS hospital_hours
-            FROM (SELECT DISTINCT visit_id, {_KEY}, hours FROM hv) GROUP BY ALL
+            SELECT {_KEY}, {_HOURS_OF_SUM} AS hospital_hours
+            FROM (SELECT DISTINCT visit_id, {_KEY}, micros FROM hv) GROUP BY ALL
         ),
         base AS (
             SELECT {_KEY},
                    count(*) AS n_visits,
-                   sum(hours) AS reg_hours,
+                   {_HOURS_OF_SUM} AS reg_hours,
                    avg(CASE WHEN method = 'manual' THEN 1.0 ELSE 0.0 END) AS manual_share,
                    avg(CASE WHEN minute(start_at) % 30 = 0 AND second(start_at) = 0
                             THEN 1.0 ELSE 0.0 END) AS round_start_share,
@@ -262,7 +267,8 @@ def visit_aggregates(con: duckdb.DuckDBPyConnection, config: FeatureConfig) -> N
                    avg(sin(2 * pi() * (hour(start_at) * 60 + minute(start_at)
                        + second(start_at) / 60.0) / 1440.0)) AS start_sin,
                    count(DISTINCT staff_id) AS n_staff,
-                   sum(CASE WHEN after_death THEN hours ELSE 0.0 END) AS after_death_hours
+                   CAST(sum(CASE WHEN after_death THEN micros ELSE 0 END) AS DOUBLE) / 3600000000.0
+                       AS after_death_hours
             FROM v WHERE is_target GROUP BY ALL
         )
         SELECT base.*, repeated.n_repeated, coalesce(hospital.hospital_hours, 0.0) AS hospital_hours
@@ -273,7 +279,7 @@ def visit_aggregates(con: duckdb.DuckDBPyConnection, config: FeatureConfig) -> N
     )
 
 
-def staff_overlaps(con: duckdb.DuckDBPyConnection) -> None:
+def staff_overlaps(con: Engine) -> None:
     """Per visit of the requested months: minutes the same staff was also at another client.
 
     Overlaps are found by a self-join of visits on staff and day. A visit is
@@ -341,7 +347,7 @@ def staff_overlaps(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
-def staff_aggregates(con: duckdb.DuckDBPyConnection) -> None:
+def staff_aggregates(con: Engine) -> None:
     """Per invoice key: overlap minutes, the busiest staff day, staff shared with other providers.
 
     Needs `staff_overlaps` first.
@@ -350,7 +356,7 @@ def staff_aggregates(con: duckdb.DuckDBPyConnection) -> None:
         f"""
         CREATE TEMP TABLE staffagg AS
         WITH day_hours AS (
-            SELECT staff_id, m, CAST(start_at AS DATE) AS d, sum(hours) AS hours
+            SELECT staff_id, m, CAST(start_at AS DATE) AS d, {_HOURS_OF_SUM} AS hours
             FROM v WHERE is_target GROUP BY ALL
         ),
         staff_month AS (
@@ -385,7 +391,7 @@ def staff_aggregates(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
-def staff_behaviour(con: duckdb.DuckDBPyConnection, config: FeatureConfig) -> None:
+def staff_behaviour(con: Engine, config: FeatureConfig) -> None:
     """Per invoice key: how the invoice's staff work across all their clients and providers.
 
     What an auditor looks at beyond the single invoice: a carer's day summed over
@@ -449,7 +455,7 @@ def staff_behaviour(con: duckdb.DuckDBPyConnection, config: FeatureConfig) -> No
     )
 
 
-def own_history(con: duckdb.DuckDBPyConnection, config: FeatureConfig) -> None:
+def own_history(con: Engine, config: FeatureConfig) -> None:
     """Per target invoice key: this month against the same client's and provider's earlier months.
 
     Needs `history_features` first (its `key_month`). The earlier months are those of
@@ -500,7 +506,7 @@ def own_history(con: duckdb.DuckDBPyConnection, config: FeatureConfig) -> None:
     )
 
 
-def grant_months(con: duckdb.DuckDBPyConnection) -> None:
+def grant_months(con: Engine) -> None:
     """Granted hours per provider, client, service type and month, by the days each grant held."""
     con.execute(
         """
@@ -517,7 +523,7 @@ def grant_months(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
-def history_features(con: duckdb.DuckDBPyConnection, config: FeatureConfig) -> None:
+def history_features(con: Engine, config: FeatureConfig) -> None:
     """Windowed sums per target invoice key: billed, registered and granted hours.
 
     Only months the key was billed count, so a window reaching back before the
@@ -562,7 +568,7 @@ def history_features(con: duckdb.DuckDBPyConnection, config: FeatureConfig) -> N
     )
 
 
-def provider_features(con: duckdb.DuckDBPyConnection, config: FeatureConfig) -> None:
+def provider_features(con: Engine, config: FeatureConfig) -> None:
     """Per provider and target month: events, growth, takeovers, board links, size."""
     con.execute(
         """
@@ -574,7 +580,7 @@ def provider_features(con: duckdb.DuckDBPyConnection, config: FeatureConfig) -> 
     provider_month_features(con, config)
 
 
-def provider_month_features(con: duckdb.DuckDBPyConnection, config: FeatureConfig) -> None:
+def provider_month_features(con: Engine, config: FeatureConfig) -> None:
     """Events, growth, takeovers, board links and size for every provider-month in `pm`.
 
     `pm` (provider_id, m, month_start, last_day) lists the provider-months to
@@ -701,7 +707,7 @@ def provider_month_features(con: duckdb.DuckDBPyConnection, config: FeatureConfi
     )
 
 
-def invoice_frame(con: duckdb.DuckDBPyConnection, config: FeatureConfig) -> pd.DataFrame:
+def invoice_frame(con: Engine, config: FeatureConfig) -> pd.DataFrame:
     """One row per target invoice with every raw aggregate the features are made from."""
     longest = config.longest_window_months
     windows = ", ".join(
@@ -866,9 +872,7 @@ def invoice_frame(con: duckdb.DuckDBPyConnection, config: FeatureConfig) -> pd.D
     ).df()
 
 
-def evidence_frames(
-    con: duckdb.DuckDBPyConnection, config: FeatureConfig
-) -> dict[str, pd.DataFrame]:
+def evidence_frames(con: Engine, config: FeatureConfig) -> dict[str, pd.DataFrame]:
     """Per invoice key, the checkable facts behind visit- and staff-based findings."""
     cap = config.evidence_max_items
     min_minutes = config.double_booking_min_minutes

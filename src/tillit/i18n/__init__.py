@@ -24,6 +24,7 @@ from tillit.i18n.providers import EVENTS, PROVIDERS, ROLES
 from tillit.i18n.reasons import FINDINGS, REASONS, SERVICES
 from tillit.i18n.report import CASE_REPORT, COLUMNS, PATTERNS, REPORT, TAGS
 from tillit.i18n.rules import NOTE_NAMES, RULES
+from tillit.i18n.tables import TABLE
 from tillit.i18n.types import LANGS, Lang, Tables
 
 __all__ = [
@@ -63,6 +64,7 @@ NAMESPACES: dict[str, Tables] = {
     "feature": FEATURES,
     "rule": RULES,
     "column": COLUMNS,
+    "table": TABLE,
 }
 
 

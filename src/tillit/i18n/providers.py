@@ -90,6 +90,23 @@ PROVIDERS: Tables = {
         "fact_invoices": "{n:.0f} invoices this month, {amount:,.0f} SEK (invoices)",
         "fact_approved": "registered {registered}, approved {approved}",
         "fact_not_approved": "registered {registered}, not approved (an applicant)",
+        # Contract v1.3: facts shared with a sanctioned or terminated company (tillit link).
+        "shares_facts_with_sanctioned_or_terminated": (
+            "shares {shared_what} with a sanctioned or terminated company "
+            "(match probability {shared:.2f})"
+        ),
+        "fact_shared": (
+            "shares {what} with {org} ({linked_id}), match probability {p:.2f}; that company "
+            "was {fate} (provider_contacts, provider_persons, providers, provider_events)"
+        ),
+        "shared_street_address": "the street address",
+        "shared_postcode": "the postal area",
+        "shared_phone_number": "the phone number",
+        "shared_bankgiro": "the bank giro",
+        "shared_plusgiro": "the plus giro",
+        "shared_email_domain": "the e-mail domain",
+        "shared_person": "a person (listed under another id)",
+        "shared_facts": "facts",
     },
     "sv": {
         "title": "Utförare att granska",
@@ -174,6 +191,24 @@ PROVIDERS: Tables = {
         "fact_invoices": "{n:.0f} fakturor denna månad, {amount:,.0f} kr (fakturor)",
         "fact_approved": "registrerad {registered}, godkänd {approved}",
         "fact_not_approved": "registrerad {registered}, inte godkänd (sökande)",
+        # Kontraktsversion 1.3: uppgifter gemensamma med ett företag med sanktion eller avslutat avtal.
+        "shares_facts_with_sanctioned_or_terminated": (
+            "delar {shared_what} med ett företag som fått sanktion eller avslutat avtal "
+            "(matchningssannolikhet {shared:.2f})"
+        ),
+        "fact_shared": (
+            "delar {what} med {org} ({linked_id}), matchningssannolikhet {p:.2f}; det företaget "
+            "fick {fate} (källa: kontaktuppgifter, ägar- och styrelseregistret, "
+            "utförarregistret, registerhändelser)"
+        ),
+        "shared_street_address": "gatuadressen",
+        "shared_postcode": "postorten",
+        "shared_phone_number": "telefonnumret",
+        "shared_bankgiro": "bankgirot",
+        "shared_plusgiro": "plusgirot",
+        "shared_email_domain": "e-postdomänen",
+        "shared_person": "en person (listad under ett annat id)",
+        "shared_facts": "uppgifter",
     },
 }
 EVENTS: Tables = {

@@ -25,6 +25,7 @@ CHECK_NAMES: tuple[str, ...] = (
     "visit_at_most_24_hours",
     "submitted_on_not_before_first_day_of_period",
     "service_type_and_year_unique",
+    "at_least_one_contact_fact",
 )
 
 # Notes added after an invoice's rules (one space before them) about its period.
@@ -97,6 +98,7 @@ RULES: Tables = {
         "to_date_not_before_from_date": "to_date får inte vara före from_date",
         "birth_year_not_after_current_year": "birth_year får inte vara efter innevarande år",
         "valid_to_not_before_valid_from": "valid_to får inte vara före valid_from",
+        "at_least_one_contact_fact": "raden måste ha minst en kontaktuppgift",
         "discharged_on_not_before_admitted_on": "discharged_on får inte vara före admitted_on",
         "end_at_after_start_at": "end_at måste vara efter start_at",
         "visit_at_most_24_hours": "ett besök får vara högst 24 timmar",

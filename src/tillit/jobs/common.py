@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import time
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Unpack
 
@@ -32,6 +33,30 @@ class OutputExistsError(TillitError):
     """A run would overwrite an earlier run's outputs."""
 
 
+@dataclass
+class StageClock:
+    """Seconds per stage of one run, for its manifest; each finished stage is also shown
+    as progress (ops/progress.py: on a terminal only)."""
+
+    timings: dict[str, float] = field(default_factory=dict)
+    _began: float = field(default_factory=time.perf_counter)
+    _clock: float = field(default_factory=time.perf_counter)
+
+    def lap(self, name: str) -> None:
+        """The stage `name` has just ended."""
+        from tillit.ops import progress
+
+        now = time.perf_counter()
+        self.timings[name] = round(now - self._clock, 3)
+        self._clock = now
+        progress.lap(name)
+
+    def total(self) -> dict[str, float]:
+        """Every stage's seconds and, under `total`, the run's."""
+        self.timings["total"] = round(time.perf_counter() - self._began, 3)
+        return self.timings
+
+
 @dataclass(frozen=True)
 class LoadedData:
     """A contract folder as read (untyped), as validated, and its fingerprint."""
@@ -42,15 +67,23 @@ class LoadedData:
 
 
 def load_data(
-    data_dir: Path, config: TillitConfig, quarantine_dir: Path | None = None
+    data_dir: Path,
+    config: TillitConfig,
+    quarantine_dir: Path | None = None,
+    raw: dict[str, pd.DataFrame] | None = None,
+    validation: ValidationResult | None = None,
 ) -> LoadedData:
     """Read and validate a contract folder; stop when it is unusable.
 
     The quarantine is written to `quarantine_dir` before the limit is checked,
-    so a refused run still leaves the record of why.
+    so a refused run still leaves the record of why. `raw` and `validation` are the
+    folder's tables as `read_raw_tables` read them and `validate_tables` judged them,
+    when that is done already (score does it while its model loads).
     """
-    raw = read_raw_tables(data_dir, config.input)
-    validation = validate_tables(raw)
+    if raw is None:
+        raw = read_raw_tables(data_dir, config.input)
+    if validation is None:
+        validation = validate_tables(raw)
     if quarantine_dir is not None and not validation.quarantine.empty:
         write_frame(validation.quarantine, quarantine_dir / "quarantine.parquet")
     check_quarantine_limit(validation, config.validation)
@@ -288,6 +321,48 @@ def record_run(store: Path, command: str, **fields: Unpack[RecordFields]) -> Aud
 
         tracking.tag_audit_record(tracking.connect(store), run_id, record.seq, record.record_hash)
     return record
+
+
+def record_training(
+    store: Path,
+    ref: ModelRef,
+    config_hash: str,
+    data_fingerprint: str,
+    counts: Mapping[str, int],
+    cards: Iterable[Path],
+    details: Mapping[str, object],
+) -> AuditRecord:
+    """The audit record of a registered model, whatever the stream: what it learned from,
+    the hashes of its model card files and of every registered file (ops/integrity.py)."""
+    from tillit.data.io import file_sha256
+    from tillit.ops.integrity import ARTIFACT_HASHES_DETAIL, registered_hashes
+
+    return record_run(
+        store,
+        "train",
+        model_name=ref.name,
+        model_version=ref.version,
+        run_id=ref.run_id,
+        config_hash=config_hash,
+        data_fingerprint=data_fingerprint,
+        counts=dict(counts),
+        output_hashes={path.name: file_sha256(path) for path in cards},
+        details={ARTIFACT_HASHES_DETAIL: registered_hashes(store, ref), **details},
+    )
+
+
+def run_facts(
+    config: TillitConfig, timings: Mapping[str, float], outputs: Mapping[str, Path]
+) -> dict[str, Any]:
+    """The end of every scoring manifest: the resolved config, each stage's seconds, and the
+    SHA-256 of each output (by name; the audit record keeps the same map)."""
+    from tillit.data.io import file_sha256
+
+    return {
+        "config": config.resolved(),
+        "timings_seconds": dict(timings),
+        "outputs": {name: file_sha256(path) for name, path in sorted(outputs.items())},
+    }
 
 
 def write_manifest_and_record(

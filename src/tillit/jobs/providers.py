@@ -7,7 +7,6 @@ provider_risk.parquet/.csv, providers.html and manifest.json into OUT atomically
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,19 +29,16 @@ from tillit.data.validate import check_quarantine_limit, validate_tables
 from tillit.errors import NothingToScoreError, TillitError
 from tillit.jobs.common import (
     LoadedData,
+    StageClock,
     publish_model_card,
     record_promotion,
-    record_run,
+    record_training,
     refuse_unsafe_output,
+    run_facts,
     staged_output,
     write_manifest_and_record,
 )
-from tillit.ops.integrity import (
-    ARTIFACT_HASHES_DETAIL,
-    load_verified_pickle,
-    record_artifact_hashes,
-    registered_hashes,
-)
+from tillit.ops.integrity import load_verified_pickle
 
 if TYPE_CHECKING:
     from tillit.modelling.provider_model import ProviderRiskModel, ProviderTraining
@@ -50,6 +46,7 @@ if TYPE_CHECKING:
     from tillit.modelling.train import TrainingResult
     from tillit.ops.tracking import ModelRef, PromotionDecision
     from tillit.review.fairness import FairnessAudit
+    from tillit.review.modelcard import ModelCardData
 
 PROVIDER_TRUTH_FILE = "provider_truth.parquet"
 # Tables only the invoice features read.
@@ -171,8 +168,16 @@ def train_providers(
     held = result.evaluation.scored.set_index("invoice_id")["combined"]
     in_eval = scores["period"].to_numpy() == result.evaluation.period
     scores.loc[in_eval, "risk_score"] = scores.loc[in_eval, "invoice_id"].map(held).to_numpy()
+    from tillit.jobs.link import linkage_for
+
     periods = sorted(features["period"].unique())
-    profile = register_profile(tables, periods, config.features)
+    profile = register_profile(
+        tables,
+        periods,
+        config.features,
+        linkage_for(tables, config),
+        config.link.evidence_min_probability,
+    )
     months = provider_months(scores, profile.profile, periods, config.providers)
     labels, basis = provider_labels(data_dir, tables)
     months = months.merge(labels, on=["provider_id", "period"], how="left")
@@ -195,19 +200,16 @@ def train_providers(
     fairness = provider_fairness(training, config)
     inputs = months.drop(columns="irregular")  # the label is no input
     ref = _log_provider_training(training, inputs, fairness, config, loaded.fingerprint, store)
-    cards = _write_provider_card(training, ref, fairness, config, loaded.fingerprint, store)
-    record_run(
+    card = _provider_card(training, ref, fairness, config, fingerprint=loaded.fingerprint)
+    cards = publish_model_card(card, ref, store)
+    record_training(
         store,
-        "train",
-        model_name=ref.name,
-        model_version=ref.version,
-        run_id=ref.run_id,
-        config_hash=config.hash(),
-        data_fingerprint=loaded.fingerprint,
-        counts=training.label_counts,
-        output_hashes={path.name: file_sha256(path) for path in cards},
-        details={
-            ARTIFACT_HASHES_DETAIL: registered_hashes(store, ref),
+        ref,
+        config.hash(),
+        loaded.fingerprint,
+        training.label_counts,
+        cards,
+        {
             "eval_period": training.eval_period,
             "evaluation_basis": basis,
             "method": training.model.method,
@@ -255,18 +257,6 @@ def provider_fairness(training: ProviderTraining, config: TillitConfig) -> Fairn
     )
 
 
-def provider_signature(model: ProviderRiskModel, months: pd.DataFrame, rows: int = 5) -> Any:
-    """The provider pyfunc's signature: the provider-month frame's numeric columns in, risk out.
-
-    The evidence is computed from those columns (identifiers and texts are not read), so
-    an input with them all can be scored; the output is one risk in [0, 1] per row.
-    """
-    from mlflow.models import infer_signature
-
-    example = months.select_dtypes(include=["number", "bool"]).head(rows).reset_index(drop=True)
-    return infer_signature(example, model.risk(example))
-
-
 def _log_provider_training(
     training: ProviderTraining,
     months: pd.DataFrame,
@@ -275,24 +265,28 @@ def _log_provider_training(
     fingerprint: str,
     store: Path,
 ) -> ModelRef:
+    """Log and register the provider model (core/registry.py), the invoice model's way.
+
+    Its signature: the provider-month frame's numeric columns in (the evidence is computed
+    from them; identifiers and texts are not read), one risk in [0, 1] per row out.
+    """
     import tempfile
 
-    import joblib
-    import mlflow
-
-    from tillit import __version__
+    from tillit.core.registry import ModelRun, register, standard_tags
     from tillit.ops import tracking
 
-    client = tracking.connect(store)
-    experiment = client.get_experiment_by_name(tracking.EXPERIMENT_NAME)
-    name = config.providers.model_name
-    run_name = tracking.run_name(f"train-providers-{training.eval_period}")
-    with mlflow.start_run(experiment_id=experiment.experiment_id, run_name=run_name) as run:
-        mlflow.set_tags(
-            {
-                "git_commit": tracking.git_commit(),
-                "config_hash": config.hash(),
-                "data_fingerprint": fingerprint,
+    settings = config.providers.model_dump(mode="json")
+    with tempfile.TemporaryDirectory() as scratch:
+        # Through write_frame, like every CSV tillit writes (formula cells neutralised).
+        for part in ("by_group", "disparity"):
+            write_frame(getattr(fairness, part), Path(scratch) / "fairness" / f"{part}.csv")
+        entry = ModelRun(
+            model_name=config.providers.model_name,
+            run_name=tracking.run_name(f"train-providers-{training.eval_period}"),
+            model=training.model,
+            artifact="provider_model",
+            tags={
+                **standard_tags(config.hash(), fingerprint),
                 "contract_version": CONTRACT_VERSION,
                 "feature_schema": "provider-evidence-v1",
                 "eval_period": training.eval_period,
@@ -300,48 +294,31 @@ def _log_provider_training(
                 "trained_periods": ",".join(training.model.trained_periods),
                 "method": training.model.method,
                 "best_rule": training.best_rule,
-                "tillit_version": __version__,
-            }
+            },
+            # `labels_labelled` is what promotion reads (ops.tracking.model_facts), for every model.
+            params={
+                **{f"providers.{k}": v for k, v in settings.items()},
+                **{f"labels_{k}": v for k, v in training.label_counts.items()},
+            },
+            metrics={
+                **{f"eval_{k}": v for k, v in training.metrics.items()},
+                **fairness.summary_metrics(),
+            },
+            artifacts={"fairness": Path(scratch) / "fairness"},
+            signature_input=months.select_dtypes(include=["number", "bool"]),
         )
-        mlflow.log_params(
-            {f"providers.{k}": v for k, v in config.providers.model_dump(mode="json").items()}
-        )
-        # `labels_labelled` is what promotion reads (ops.tracking.model_facts), for every model.
-        mlflow.log_params({f"labels_{k}": v for k, v in training.label_counts.items()})
-        mlflow.log_metrics(
-            {f"eval_{k}": v for k, v in training.metrics.items() if pd.notna(v) and np.isfinite(v)}
-        )
-        mlflow.log_metrics({k: v for k, v in fairness.summary_metrics().items() if np.isfinite(v)})
-        with tempfile.TemporaryDirectory() as scratch:
-            # Through write_frame, like every CSV tillit writes (formula cells neutralised).
-            for part in ("by_group", "disparity"):
-                table = write_frame(getattr(fairness, part), Path(scratch) / f"{part}.csv")
-                mlflow.log_artifact(str(table), "fairness")
-            bundle = Path(scratch) / "provider_model.joblib"
-            joblib.dump(training.model, bundle)
-            info = mlflow.pyfunc.log_model(
-                name="model",
-                python_model=str(Path(tracking.__file__).with_name("provider_pyfunc.py")),
-                artifacts={"provider_model": str(bundle)},
-                pip_requirements=tracking._pip_requirements(),
-                registered_model_name=name,
-                signature=provider_signature(training.model, months),
-            )
-        run_id = run.info.run_id
-    version = str(info.registered_model_version)
-    record_artifact_hashes(client, name, version)
-    client.set_registered_model_alias(name, tracking.CHALLENGER, version)
-    return tracking.ModelRef(name=name, version=version, run_id=run_id, alias=tracking.CHALLENGER)
+        return register(entry, store)
 
 
-def _write_provider_card(
+def _provider_card(
     training: ProviderTraining,
     ref: ModelRef,
     fairness: FairnessAudit,
     config: TillitConfig,
+    *,
     fingerprint: str,
-    store: Path,
-) -> list[Path]:
+) -> ModelCardData:
+    """The provider model's card (published beside the invoice model's, the same way)."""
     import datetime as dt
 
     from tillit.modelling.provider_model import EVIDENCE, INVOICE_WEIGHTS, REGISTER_WEIGHTS
@@ -351,7 +328,7 @@ def _write_provider_card(
     weights = {**INVOICE_WEIGHTS, **REGISTER_WEIGHTS}
     m = training.metrics
     keys = ("average_precision", "precision_at_k", "recall_at_k", "roc_auc")
-    card = ModelCardData(
+    return ModelCardData(
         model_name=ref.name,
         model_version=ref.version,
         run_id=ref.run_id,
@@ -400,7 +377,6 @@ def _write_provider_card(
         contract_version=CONTRACT_VERSION,
         feature_schema="provider-evidence-v1",
     )
-    return publish_model_card(card, ref, store)
 
 
 def promote_providers(
@@ -485,15 +461,8 @@ def _providers_into(
         render_providers_page,
     )
 
-    timings: dict[str, float] = {}
-    began = clock = time.perf_counter()
-
-    def lap(name: str) -> None:
-        nonlocal clock
-        now = time.perf_counter()
-        timings[name] = round(now - clock, 3)
-        clock = now
-
+    clock = StageClock()
+    lap = clock.lap
     # The models first: a store without one stops the run before the export is read.
     client = tracking.connect(store)
     ref = tracking.resolve_alias(client, config.providers.model_name, alias)
@@ -549,7 +518,13 @@ def _providers_into(
         )
     scores = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
     lap("invoice_features_and_scores")
-    register = register_profile(tables, period, config.features)
+    from tillit.jobs.link import linkage_for
+
+    linkage = linkage_for(tables, config)
+    register = register_profile(
+        tables, period, config.features, linkage, config.link.evidence_min_probability
+    )
+    lap("link_and_register")
     months = provider_months(scores, register.profile, [period], config.providers)
     if applicants_only:
         months = months[months["is_applicant"]].reset_index(drop=True)
@@ -575,6 +550,7 @@ def _providers_into(
         config.features.provider_event_window_days,
         config.features.client_growth_window_months,
         exclude=("hard_finding_share",),
+        shared_facts=register.shared_facts,
     )
     # The invoice side's words first (they decide the group); its count of invoices with a
     # finding replaces the model's share-of-findings reason, which would say it twice.
@@ -584,7 +560,7 @@ def _providers_into(
             invoice_side_reasons(months, language), reasons, strict=True
         )
     ]
-    facts = fact_texts(months, register.links, register.events, language)
+    facts = fact_texts(months, register.links, register.events, language, register.shared_facts)
     table = months.assign(
         part=np.where(months["n_invoices"] > 0, "invoices_and_register", "register_only"),
         risk_score=risk,
@@ -633,7 +609,7 @@ def _providers_into(
         # Listed, so a later --overwrite knows it is this run's file.
         outputs["quarantine.parquet"] = quarantine
     lap("write")
-    timings["total"] = round(time.perf_counter() - began, 3)
+    timings = clock.total()
     counts = {
         "providers_listed": len(output),
         "active_providers": int((output["part"] == "invoices_and_register").sum()),
@@ -646,15 +622,14 @@ def _providers_into(
         "run_id": ref.run_id,
         "invoice_model_name": config.training.model_name,
         "contract_version": CONTRACT_VERSION,
+        "linkage": linkage.method if linkage is not None else None,
         "language": language,
         "applicants_only": applicants_only,
         "data": str(data_dir),
         "risk_list": href,
         "invoice_scores_reused_from_score_runs": reused,
         "counts": counts,
-        "config": config.resolved(),
-        "timings_seconds": timings,
-        "outputs": {name: file_sha256(path) for name, path in sorted(outputs.items())},
+        **run_facts(config, timings, outputs),
     }
     details = {"period": period, "out": str(final), "alias": alias}
     write_manifest_and_record(
@@ -753,16 +728,18 @@ def _load_provider_model(client: Any, store: Path, ref: ModelRef) -> ProviderRis
     return model
 
 
+# What `invoice_scores` reads of a feature frame, and its types.
+_SCORED_FEATURES = {
+    "invoice_id": "str",
+    "provider_id": "str",
+    "period": "str",
+    "amount_sek": "float64",
+    "hard_finding_count": "float64",
+}
+
+
 def _empty_features() -> pd.DataFrame:
-    return pd.DataFrame(
-        {
-            "invoice_id": pd.Series(dtype="str"),
-            "provider_id": pd.Series(dtype="str"),
-            "period": pd.Series(dtype="str"),
-            "amount_sek": pd.Series(dtype="float64"),
-            "hard_finding_count": pd.Series(dtype="float64"),
-        }
-    )
+    return pd.DataFrame({name: pd.Series(dtype=kind) for name, kind in _SCORED_FEATURES.items()})
 
 
 __all__ = [

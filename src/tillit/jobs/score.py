@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import time
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -11,20 +12,22 @@ import pandas as pd
 
 from tillit import CONTRACT_VERSION, i18n
 from tillit.config import TillitConfig
-from tillit.data.io import file_sha256, write_frame, write_json
+from tillit.data.io import read_raw_tables, write_frame, write_json
 from tillit.data.lineage import placed_periods, received_in
 from tillit.data.periods import nothing_to_score
+from tillit.data.validate import ValidationResult, validate_tables
 from tillit.errors import TillitError
 from tillit.jobs.common import (
     AUDIT_LOG,
     LoadedData,
+    StageClock,
     load_data,
     refuse_unsafe_output,
+    run_facts,
     staged_output,
     write_manifest_and_record,
 )
 from tillit.jobs.drift import drift_payload
-from tillit.ops import progress
 from tillit.ops.auditlog import log_head
 from tillit.review.score import HELD_COLUMNS
 
@@ -91,16 +94,21 @@ def run_score(
     language: str,
     store: Path,
     overwrite: bool = False,
+    engine: str = "duckdb",
+    spark_master: str | None = None,
 ) -> ScoreOutcome:
     """Score one month with a registered model and write the risk list, report and manifest.
 
     Everything is written to a scratch folder that replaces `out` only at the end,
-    so a refused run never leaves a half-written or emptied output folder.
+    so a refused run never leaves a half-written or emptied output folder. `engine`
+    says where the feature SQL runs (`tillit.features.engine`); scoring is on this machine.
     """
     out = Path(out)
     refuse_unsafe_output(out, {"--data": data_dir}, store=store)
     with staged_output(out, overwrite) as work:
-        manifest = _score_into(work, out, data_dir, period, config, alias, language, store)
+        manifest = _score_into(
+            work, out, data_dir, period, config, alias, language, store, engine, spark_master
+        )
     warnings = tuple(manifest.get("drift", {}).get("warnings", ()))
     return ScoreOutcome(
         out=out, report=out / "report.html", manifest=manifest, drift_warnings=warnings
@@ -116,35 +124,53 @@ def _score_into(
     alias: str,
     language: str,
     store: Path,
+    engine: str = "duckdb",
+    spark_master: str | None = None,
 ) -> dict[str, Any]:
     """Score into the scratch folder `out` (`final` is where it will be); returns the manifest."""
-    from tillit.features import build_features, feature_catalog
+    from tillit.features import feature_catalog
     from tillit.ops import tracking
     from tillit.review.report import render_report
     from tillit.review.score import ModelIdentity, score_month
 
-    timings: dict[str, float] = {}
-    began = clock = time.perf_counter()
+    clock = StageClock()
+    lap = clock.lap
 
-    def lap(name: str) -> None:
-        nonlocal clock
-        now = time.perf_counter()
-        timings[name] = round(now - clock, 3)
-        clock = now
-        progress.lap(name)
+    def load_model() -> tuple[Any, Any]:
+        client = tracking.connect(store)
+        ref = tracking.resolve_alias(client, config.training.model_name, alias)
+        return ref, tracking.load_risk_model(client, ref, store)
 
-    # The model first: a store without one stops the run before the export is validated.
-    client = tracking.connect(store)
-    ref = tracking.resolve_alias(client, config.training.model_name, alias)
-    model = tracking.load_risk_model(client, ref, store)
+    # The model loads (MLflow and unpickling, mostly Python) while the export is read and
+    # checked (much of it in Arrow, which lets go of the interpreter): on two cores the two
+    # overlap. The model still comes first: a store without one stops the run before
+    # anything of the export is said, written or refused.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="tillit-model") as pool:
+        loading = pool.submit(load_model)
+        raw: dict[str, pd.DataFrame] | None = None
+        validation: ValidationResult | None = None
+        try:
+            raw = read_raw_tables(data_dir, config.input)
+            validation = validate_tables(raw)
+            unusable: Exception | None = None
+        except Exception as exc:  # said after the model's own error, if it has one
+            unusable = exc
+        ref, model = loading.result()
+    if unusable is not None:
+        raise unusable
     lap("load_model")
-    loaded = load_data(data_dir, config, quarantine_dir=out)
+    loaded = load_data(data_dir, config, quarantine_dir=out, raw=raw, validation=validation)
     received = int(received_in(loaded.raw["invoices"], period).sum())
     if received == 0:
         raise nothing_to_score(period, data_dir, placed_periods(loaded.raw["invoices"]))
     lap("validate")
-    feature_set = build_features(loaded.validation.tables, period, config.features)
+    # The explainers' imports (shap pulls in numba and matplotlib: seconds of Python) run
+    # while DuckDB, which lets go of the interpreter, builds the features.
+    warming = threading.Thread(target=_import_explainers, name="tillit-imports", daemon=True)
+    warming.start()
+    feature_set = _features_on(engine, spark_master, loaded, period, config)
     model.check_features(feature_set.features)
+    warming.join()
     lap("features")
     held = period_quarantine(loaded, period)
     described = loaded.validation.tables["invoices"]
@@ -228,7 +254,7 @@ def _score_into(
     if len(records):
         outputs["quarantine.parquet"] = write_frame(records, out / "quarantine.parquet")
     lap("write")
-    timings["total"] = round(time.perf_counter() - began, 3)
+    timings = clock.total()
     manifest = {
         **run_info,
         "model_alias": alias,
@@ -237,6 +263,7 @@ def _score_into(
         "contract_version": CONTRACT_VERSION,
         "feature_schema": model.feature_schema,
         "language": language,
+        "feature_engine": engine,
         "data": str(data_dir),
         "counts": {
             "received": received,
@@ -251,9 +278,7 @@ def _score_into(
             "warnings": list(drift.warnings) if drift is not None else [],
             "note": drift_note,
         },
-        "config": config.resolved(),
-        "timings_seconds": timings,
-        "outputs": {name: file_sha256(path) for name, path in sorted(outputs.items())},
+        **run_facts(config, timings, outputs),
     }
     details = {"period": period, "out": str(final), "alias": alias}
     write_manifest_and_record(
@@ -262,6 +287,33 @@ def _score_into(
     if drift is not None:
         _log_drift(store, ref, drift, out / "drift.json")
     return manifest
+
+
+def _import_explainers() -> None:
+    """Import what explaining the flagged invoices needs; a failure is left to the real import."""
+    import importlib
+
+    for module in ("shap", "tillit.modelling.explain", "tillit.review.reasons"):
+        try:
+            importlib.import_module(module)
+        except Exception:  # the import in the stage says what went wrong
+            continue
+
+
+def _features_on(
+    engine: str, spark_master: str | None, loaded: LoadedData, period: str, config: TillitConfig
+) -> Any:
+    """The month's features from the validated tables, built by the named SQL engine."""
+    from tillit.features import build_features
+    from tillit.features.engine import connect
+
+    if engine == "duckdb":
+        return build_features(loaded.validation.tables, period, config.features)
+    sql_engine = connect(engine, spark_master)
+    try:
+        return build_features(loaded.validation.tables, period, config.features, sql_engine)
+    finally:
+        sql_engine.close()
 
 
 def _write_risk_list_csv(risk_list: pd.DataFrame, path: Path, language: str) -> Path:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
 from tillit.config import TillitConfig
+from tillit.core.feedback import FeedbackOutcome
 from tillit.data.io import file_sha256, read_frame, read_own_frame
 from tillit.errors import TillitError
 from tillit.jobs.common import record_run, refuse_unsafe_output
@@ -19,19 +19,6 @@ def decisions_log_path(table_path: Path) -> Path:
     return Path(table_path).with_name(f"{Path(table_path).stem}.decisions.parquet")
 
 
-@dataclass(frozen=True)
-class TableFeedbackOutcome:
-    """How many decisions were read, accepted (and on random checks) and rejected, and why."""
-
-    decisions: int
-    accepted: int
-    random_checks: int
-    rejected_rows: pd.DataFrame
-    log_file: Path
-    skipped: int = 0
-    reversals: int = 0
-
-
 def run_table_feedback(
     table_path: Path,
     spec_path: Path,
@@ -39,13 +26,20 @@ def run_table_feedback(
     risk_list_path: Path | None,
     config: TillitConfig,
     store: Path,
-) -> TableFeedbackOutcome:
+) -> FeedbackOutcome:
     """Check decisions against the table and append the accepted ones to the decision log.
 
     The same controls as the home-care feedback (`jobs.feedback`): the risk list must
     be one tillit wrote, repeats are skipped, a reversal of a confirmed row needs a reason.
     """
-    from tillit.jobs.feedback import append_decision_log, provenance, verify_risk_list
+    from tillit.core.feedback import (
+        PROVENANCE_COLUMNS,
+        append_decision_log,
+        provenance,
+        read_decision_log,
+        refuse_applied_file,
+        verify_risk_list,
+    )
     from tillit.tables.feedback import LOG_COLUMNS, apply_decisions, check_decisions
 
     refuse_unsafe_output(
@@ -71,22 +65,17 @@ def run_table_feedback(
         raise TillitError(f"the table lacks the id column {spec.id}")
     decisions = read_frame(Path(decisions_path))
     decisions_sha256 = file_sha256(Path(decisions_path))
-    random_checks: set[str] = set()
-    if risk_list_path is not None:
-        risk = read_own_frame(Path(risk_list_path))
-        if {spec.id, "why_flagged"} <= set(risk.columns):
-            random_checks = set(
-                risk.loc[risk["why_flagged"] == "random check", spec.id].astype(str)
-            )
+    risk = read_own_frame(Path(risk_list_path)) if risk_list_path is not None else None
     log_file = decisions_log_path(table_path)
-    earlier = read_frame(log_file) if log_file.is_file() else None
+    earlier = read_decision_log(log_file)
+    refuse_applied_file(earlier, decisions_path, decisions_sha256)
     standing = table if earlier is None or earlier.empty else apply_decisions(table, earlier, spec)
     labels = pd.to_numeric(standing[spec.label], errors="coerce")
     confirmed_ids = set(standing.loc[labels == 1, spec.id].astype("str"))
     accepted, rejected, skipped = check_decisions(
         decisions,
         table[spec.id],
-        random_checks,
+        risk,
         spec,
         recorded=earlier,
         confirmed_ids=confirmed_ids,
@@ -96,7 +85,7 @@ def run_table_feedback(
         risk_list_manifest_sha256=None if seal is None else seal.manifest_sha256,
     )
     if len(accepted):
-        columns = [*LOG_COLUMNS, "decisions_sha256", "risk_list_manifest_sha256"]
+        columns = [*LOG_COLUMNS, *PROVENANCE_COLUMNS]
         append_decision_log(log_file, earlier, accepted.reindex(columns=columns))
     reversed_ids = sorted(accepted.loc[accepted["reversal"].astype(bool), "row_id"])
     record_run(
@@ -118,7 +107,7 @@ def run_table_feedback(
             "reversed_rows": reversed_ids,
         },
     )
-    return TableFeedbackOutcome(
+    return FeedbackOutcome(
         decisions=len(decisions),
         accepted=len(accepted),
         random_checks=int((accepted["selection"] == "random_check").sum()),

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from tillit.config import TillitConfig
 from tillit.data.io import file_sha256, write_frame
@@ -57,8 +58,13 @@ def run_table_score(
     model_alias: str,
     store: Path,
     overwrite: bool,
+    lang: str = "en",
 ) -> TableScoreOutcome:
-    """Score the chosen periods of a table; outputs replace OUT only when the run succeeds."""
+    """Score the chosen periods of a table; outputs replace OUT only when the run succeeds.
+
+    `lang` is the language of the reasons, the report and the CSV's headers and words
+    (the Parquet keeps the codes, as in home care).
+    """
     from tillit.ops import tracking
     from tillit.review.modelcard import render_model_card
     from tillit.tables.features import entity_history
@@ -99,7 +105,14 @@ def run_table_score(
         X = model_inputs(table, history, spec).loc[chosen]
         identity = {"model_name": ref.name, "model_version": ref.version, "run_id": ref.run_id}
         scored = score_rows(
-            model, table.loc[chosen], X, periods[chosen], spec, identity, config.scoring.n_reasons
+            model,
+            table.loc[chosen],
+            X,
+            periods[chosen],
+            spec,
+            identity,
+            config.scoring.n_reasons,
+            lang,
         )
         # Rows the door quarantined in these periods are listed too: received = scored + held.
         held = held_rows(
@@ -109,6 +122,7 @@ def run_table_score(
             first,
             last,
             identity,
+            lang,
         )
         scored = with_held_rows(scored, held, spec)
         summary = loaded.validation.summary[spec.name]
@@ -118,7 +132,7 @@ def run_table_score(
             "table_rows_quarantined": int(summary["rows_quarantined"]),
         }
         write_frame(scored.risk_list, work / "risk_list.parquet")
-        write_frame(scored.risk_list, work / "risk_list.csv")
+        write_risk_list_csv(scored.risk_list, work / "risk_list.csv", lang)
         write_frame(scored.explanations, work / "explanations.parquet")
         html = render_table_report(
             scored.risk_list,
@@ -131,6 +145,7 @@ def run_table_score(
             evaluation=model.evaluation,
             counts=counts,
             weights=model.weights,
+            lang=lang,
         )
         (work / "report.html").write_text(html, "utf-8")
         card_files: list[str] = []
@@ -157,6 +172,7 @@ def run_table_score(
             "periods": selection,
             "model": identity | {"alias": model_alias},
             "feature_schema": model.feature_schema,
+            "language": lang,
             "config_hash": config.hash(),
             "data_fingerprint": loaded.fingerprint,
             "git_commit": tracking.git_commit(),
@@ -169,3 +185,17 @@ def run_table_score(
             store, "score", work, manifest, ref, config.hash(), loaded.fingerprint, details
         )
     return TableScoreOutcome(out=out, report=out / "report.html", manifest=manifest)
+
+
+def write_risk_list_csv(risk_list: pd.DataFrame, path: Path, lang: str) -> Path:
+    """English: the codes, as the Parquet. Swedish: headers and words in Swedish, as Swedish
+    Excel opens it (the spec's own columns keep their names)."""
+    from tillit.core.risk_list import spreadsheet
+    from tillit.data.io import SWEDISH_EXCEL
+    from tillit.i18n import words
+
+    if lang == "en":
+        return write_frame(risk_list, path)
+    table = words("table", lang)
+    names = {k.removeprefix("column."): v for k, v in table.items() if k.startswith("column.")}
+    return write_frame(spreadsheet(risk_list, lang, names), path, dialect=SWEDISH_EXCEL)

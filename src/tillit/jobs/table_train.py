@@ -23,16 +23,12 @@ from tillit.config import TillitConfig
 from tillit.data.io import file_sha256, read_frame, write_frame
 from tillit.data.validate import ValidationResult, check_quarantine_limit
 from tillit.errors import TillitError
-from tillit.jobs.common import publish_model_card, record_promotion, record_run
-from tillit.ops.integrity import (
-    ARTIFACT_HASHES_DETAIL,
-    record_artifact_hashes,
-    registered_hashes,
-)
+from tillit.jobs.common import publish_model_card, record_promotion, record_training
 from tillit.tables.spec import TableSpecFile, check_table, load_spec
 
 if TYPE_CHECKING:
     from tillit.ops.tracking import ModelRef, PromotionDecision
+    from tillit.tables.model import TableRiskModel
     from tillit.tables.train import TableTrainingResult
 
 TABLE_INTENDED_USE = (
@@ -97,15 +93,16 @@ def load_table(
         quarantine_file = write_frame(validation.quarantine, quarantine_dir / "quarantine.parquet")
     check_quarantine_limit(validation, config.validation)
     table = validation.tables[spec.name]
+    from tillit.core.feedback import read_decision_log
     from tillit.jobs.table_feedback import decisions_log_path
     from tillit.tables.held import quarantined_rows
 
-    log_file = decisions_log_path(Path(table_path))
-    if spec.label is not None and log_file.is_file():
+    log = read_decision_log(decisions_log_path(Path(table_path)))
+    if spec.label is not None and log is not None:
         from tillit.tables.feedback import apply_decisions
 
         # Reviewers' decisions fed back with `tillit feedback --table` are labels too.
-        table = apply_decisions(table, read_frame(log_file), spec)
+        table = apply_decisions(table, log, spec)
     if table.empty:
         raise TillitError(f"the table {table_path} has no valid rows")
     return LoadedTable(
@@ -121,8 +118,7 @@ def load_table(
 def _check_features(names: list[str]) -> None:
     from tillit.features.catalog import protected_features
 
-    found = protected_features(names)
-    if found:
+    if found := protected_features(names):
         raise TillitError(
             f"these feature columns look like attributes of people: {', '.join(found)}; "
             "list them under `protected` (fairness audit only) or name them in `features`"
@@ -138,6 +134,7 @@ def run_table_train(
     runs_dir: Path = Path("runs"),
 ) -> TableTrainOutcome:
     """Train on a table, evaluate held out, log to MLflow and register the challenger."""
+    from tillit.core.registry import ModelRun, register, standard_tags
     from tillit.ops import tracking
     from tillit.tables.features import entity_history
     from tillit.tables.train import feature_descriptions, train_table
@@ -150,84 +147,65 @@ def run_table_train(
     history = entity_history(loaded.table, spec)
     result = train_table(loaded.table, history, spec, config.training)
     evaluation = result.evaluation
-    client = tracking.connect(store)
-    experiment = client.get_experiment_by_name(tracking.EXPERIMENT_NAME)
-    import joblib
-    import mlflow
+
+    def carry_card(run_id: str) -> None:
+        # The card travels with the model, so each risk list can carry it (version set there).
+        result.model.card = table_model_card(
+            result, spec.name, None, run_id, spec, config, loaded.fingerprint
+        )
 
     with tempfile.TemporaryDirectory() as scratch:
         folder = Path(scratch)
-        shutil.copy(spec_path, folder / "table_spec.yaml")
-        (folder / "evaluation.json").write_text(
+        (folder / "spec").mkdir()
+        (folder / "evaluation").mkdir()
+        shutil.copy(spec_path, folder / "spec" / "table_spec.yaml")
+        (folder / "evaluation" / "evaluation.json").write_text(
             json.dumps(result.model.evaluation, indent=2, sort_keys=True, default=str), "utf-8"
         )
-        with mlflow.start_run(
-            experiment_id=experiment.experiment_id, run_name=tracking.run_name(f"train-{spec.name}")
-        ) as run:
-            mlflow.set_tags(
-                {
-                    "git_commit": tracking.git_commit(),
-                    "config_hash": config.hash(),
-                    "spec_hash": spec.hash(),
-                    "data_fingerprint": loaded.fingerprint,
-                    "feature_schema": result.model.feature_schema,
-                    "eval_period": evaluation.period,
-                    "evaluation_basis": evaluation.basis,
-                    "table_mode": "true",
-                }
-            )
-            mlflow.log_params(
-                {
-                    "spec": json.dumps(spec.model_dump(mode="json", by_alias=True))[:6000],
-                    "training.seed": config.training.seed,
-                    "blend.supervised_weight": result.blend.weight,
-                    "blend.supervised_weight_basis": result.blend.basis[:500],
-                    "has_supervised_scorer": result.model.lightgbm is not None,
-                    **{f"labels_{k}": v for k, v in result.label_counts.items()},
-                }
-            )
-            mlflow.log_metrics(
-                {f"eval_{k}": v for k, v in evaluation.metrics.items() if pd.notna(v)}
-            )
-            if result.fairness is not None:
-                mlflow.log_metrics(result.fairness.summary_metrics())
-            mlflow.log_artifact(str(folder / "table_spec.yaml"), artifact_path="spec")
-            mlflow.log_artifact(str(folder / "evaluation.json"), artifact_path="evaluation")
-            run_id = run.info.run_id
-            # The card travels with the model, so each risk list can carry it (version set there).
-            result.model.card = table_model_card(
-                result, spec.name, None, run_id, spec, config, loaded.fingerprint
-            )
-            bundle = folder / "risk_model.joblib"
-            joblib.dump(result.model, bundle)
-            info = mlflow.pyfunc.log_model(
-                name="model",
-                python_model=str(Path(tracking.__file__).with_name("pyfunc_model.py")),
-                artifacts={"risk_model": str(bundle)},
-                pip_requirements=tracking._pip_requirements(),
-                registered_model_name=spec.name,
-            )
-    version = str(info.registered_model_version)
-    record_artifact_hashes(client, spec.name, version)
-    client.set_registered_model_alias(spec.name, tracking.CHALLENGER, version)
-    ref = tracking.ModelRef(spec.name, version, run_id, tracking.CHALLENGER)
+        entry = ModelRun(
+            model_name=spec.name,
+            run_name=tracking.run_name(f"train-{spec.name}"),
+            model=result.model,
+            artifact="risk_model",
+            tags={
+                **standard_tags(config.hash(), loaded.fingerprint),
+                "spec_hash": spec.hash(),
+                "feature_schema": result.model.feature_schema,
+                "eval_period": evaluation.period,
+                "evaluation_basis": evaluation.basis,
+                "trained_periods": ",".join(result.model.trained_periods),
+                "table_mode": "true",
+            },
+            params={
+                "spec": json.dumps(spec.model_dump(mode="json", by_alias=True))[:6000],
+                "training.seed": config.training.seed,
+                "blend.supervised_weight": result.blend.weight,
+                "blend.supervised_weight_basis": result.blend.basis[:500],
+                "has_supervised_scorer": result.model.lightgbm is not None,
+                **{f"labels_{k}": v for k, v in result.label_counts.items()},
+            },
+            metrics={
+                **{f"eval_{k}": v for k, v in evaluation.metrics.items()},
+                **(result.fairness.summary_metrics() if result.fairness is not None else {}),
+            },
+            artifacts={"spec": folder / "spec", "evaluation": folder / "evaluation"},
+            signature_input=signature_input(result.model, result.held_out),
+            on_run=carry_card,
+        )
+        ref = register(entry, store)
     card_paths = write_table_model_card(result, ref, spec, config, loaded.fingerprint, store)
-    record_run(
+    record_training(
         store,
-        "train",
-        model_name=ref.name,
-        model_version=ref.version,
-        run_id=ref.run_id,
-        config_hash=config.hash(),
-        data_fingerprint=loaded.fingerprint,
-        counts={
+        ref,
+        config.hash(),
+        loaded.fingerprint,
+        {
             "rows": int(loaded.validation.summary[spec.name]["rows_read"]),
             "quarantined": int(loaded.validation.summary[spec.name]["rows_quarantined"]),
             **result.label_counts,
         },
-        output_hashes={path.name: file_sha256(path) for path in card_paths},
-        details={
-            ARTIFACT_HASHES_DETAIL: registered_hashes(store, ref),
+        card_paths,
+        {
             "table_spec": spec.name,
             "spec_hash": spec.hash(),
             "eval_period": evaluation.period,
@@ -242,6 +220,14 @@ def run_table_train(
         loaded=loaded,
         total_seconds=round(time.perf_counter() - began, 2),
     )
+
+
+def signature_input(model: TableRiskModel, rows: pd.DataFrame) -> pd.DataFrame | None:
+    """The model's inputs as float64 (for the registered signature), if the rows hold them all."""
+    columns = list(model.feature_columns)
+    if rows.empty or not set(columns) <= set(rows.columns):
+        return None
+    return rows.loc[:, columns].head(5).astype("float64")
 
 
 def table_model_card(

@@ -10,10 +10,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tillit.config import TillitConfig
-from tillit.data.io import file_sha256, write_frame
-from tillit.jobs.common import load_data, publish_model_card, read_truth, record_run
+from tillit.data.io import write_frame
+from tillit.jobs.common import load_data, publish_model_card, read_truth, record_training
 from tillit.ops import progress
-from tillit.ops.integrity import ARTIFACT_HASHES_DETAIL, registered_hashes
 
 if TYPE_CHECKING:
     from tillit.jobs.providers import ProviderTrainOutcome
@@ -71,34 +70,23 @@ def run_train(
             shutil.copy(config_path, folder / "config.yaml")
             artifacts["config"] = folder / "config.yaml"
         ref = tracking.log_training(
-            result,
-            config.resolved(),
-            config.hash(),
-            loaded.fingerprint,
-            config.training.model_name,
-            artifacts,
-            store,
-            extra_metrics=fairness.summary_metrics(),
+            result, config, loaded.fingerprint, artifacts, store, fairness.summary_metrics()
         )
     progress.lap("log to MLflow", "model card")
     card_paths = write_model_card(result, ref, fairness, config, loaded.fingerprint, store)
     progress.lap("model card")
-    record_run(
+    record_training(
         store,
-        "train",
-        model_name=ref.name,
-        model_version=ref.version,
-        run_id=ref.run_id,
-        config_hash=config.hash(),
-        data_fingerprint=loaded.fingerprint,
-        counts={
+        ref,
+        config.hash(),
+        loaded.fingerprint,
+        {
             "invoices": int(sum(result.invoices_per_period.values())),
             "quarantined_invoices": result.quarantined_invoices,
             **result.label_counts,
         },
-        output_hashes={path.name: file_sha256(path) for path in card_paths},
-        details={
-            ARTIFACT_HASHES_DETAIL: registered_hashes(store, ref),
+        card_paths,
+        {
             "eval_period": result.evaluation.period,
             "evaluation_basis": result.evaluation.basis,
             "eval_combined_average_precision": result.evaluation.metrics.get(

@@ -14,13 +14,13 @@ the hard-finding band.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
 from tillit.config import BlendConfig
-from tillit.features.catalog import FINDING_CODES
+from tillit.core.findings import finding_column
 from tillit.i18n import text
 
 # What a pattern row holds (one row per finding type and period).
@@ -41,9 +41,10 @@ _MIN_PROVIDER_INVOICES = 20
 
 
 def finding_base_rates(
-    features: pd.DataFrame, labels: pd.DataFrame | None
+    features: pd.DataFrame, labels: pd.DataFrame | None, codes: Sequence[str]
 ) -> dict[str, dict[str, float]]:
-    """Per finding type, over the training months: how often it fires and how reviews ended.
+    """Per finding type (`codes`, the stream's), over the training months: how often it
+    fires and how reviews ended.
 
     Returns, per code: `month_share_mean` and `month_share_max` (share of a month's
     invoices with the finding), `provider_share_median` (median over providers with at
@@ -61,8 +62,8 @@ def finding_base_rates(
     periods = features["period"].astype("str")
     providers = features["provider_id"].astype("str")
     provider_size = providers.map(providers.value_counts())
-    for code in FINDING_CODES:
-        column = f"finding_{code}"
+    for code in codes:
+        column = finding_column(code)
         if column not in features:
             continue
         fired = features[column].to_numpy(dtype="float64") > 0
@@ -88,6 +89,7 @@ def finding_patterns(
     features: pd.DataFrame,
     base_rates: Mapping[str, Mapping[str, float]],
     blend: BlendConfig,
+    codes: Sequence[str],
 ) -> pd.DataFrame:
     """Per period and finding type: how often it fires now and whether it is demoted, and why.
 
@@ -102,8 +104,8 @@ def finding_patterns(
     for period in sorted(set(periods)):
         month = features[periods == period]
         n = len(month)
-        for code in FINDING_CODES:
-            column = f"finding_{code}"
+        for code in codes:
+            column = finding_column(code)
             if column not in month:
                 continue
             fired = int((month[column].to_numpy(dtype="float64") > 0).sum())
@@ -142,13 +144,15 @@ def finding_patterns(
     return pd.DataFrame(rows, columns=list(PATTERN_COLUMNS))
 
 
-def hard_finding_mask(features: pd.DataFrame, patterns: pd.DataFrame) -> np.ndarray:
+def hard_finding_mask(
+    features: pd.DataFrame, patterns: pd.DataFrame, codes: Sequence[str]
+) -> np.ndarray:
     """True where an invoice has a finding that is not demoted in its period."""
     hit = np.zeros(len(features), dtype=bool)
     periods = _periods(features)
     demoted = patterns[patterns["demoted"]]
-    for code in FINDING_CODES:
-        column = f"finding_{code}"
+    for code in codes:
+        column = finding_column(code)
         if column not in features:
             continue
         fired = features[column].to_numpy(dtype="float64") > 0

@@ -10,7 +10,9 @@ A provider-month is described by evidence, each item a number in [0, 1]:
   persons who sat on a sanctioned or terminated company, tax debts, F-skatt or
   employer registration revoked, sanctions, contract warnings, complaints,
   inspection remarks, board and owner changes, fast client growth, clients taken
-  over from terminated providers, a young company.
+  over from terminated providers, a young company; and (contract v1.3) an address,
+  bank account, phone, e-mail domain or person shared with a sanctioned or
+  terminated company, found by linking the registers (`tillit.data.linkage`).
 
 Two ways to turn evidence into a risk, with the same inputs:
 
@@ -35,6 +37,7 @@ import pandas as pd
 
 from tillit.config import ProviderConfig
 from tillit.features.catalog import PROVIDER_EVENT_COUNTS
+from tillit.features.providers import SHARED_FACTS_COLUMN
 
 # Evidence and its weight in the weighted score. Invoice evidence first.
 INVOICE_WEIGHTS: dict[str, float] = {
@@ -57,7 +60,12 @@ REGISTER_WEIGHTS: dict[str, float] = {
     "fast_client_growth": 0.5,
     "clients_from_terminated_providers": 1.0,
     "young_company": 0.5,
+    # Contract v1.3: an address, bank account, phone, e-mail domain or person (under another
+    # id) shared with a sanctioned or terminated company, by match probability (`tillit link`).
+    "shares_facts_with_sanctioned_or_terminated": 3.0,
 }
+# The match probability at which the shared-facts evidence is full.
+SHARED_FACTS_FULL = 0.5
 EVIDENCE = tuple(INVOICE_WEIGHTS) + tuple(REGISTER_WEIGHTS)
 # Register measure keys, in the order of `features.providers.register_columns`.
 REGISTER_KEYS = (
@@ -186,6 +194,10 @@ def evidence(months: pd.DataFrame, register_columns: Sequence[str]) -> pd.DataFr
     e["fast_client_growth"] = _sat(r("client_growth") - 1.5, 1.5)
     e["clients_from_terminated_providers"] = _sat(r("taken_over_share"), 0.5)
     e["young_company"] = _sat(2.0 - r("age_years"), 2.0)
+    shared = months.get(SHARED_FACTS_COLUMN, pd.Series(0.0, index=months.index))
+    e["shares_facts_with_sanctioned_or_terminated"] = _sat(
+        shared.astype("float64").fillna(0.0).to_numpy(), SHARED_FACTS_FULL
+    )
     return e.loc[:, list(EVIDENCE)]
 
 
@@ -204,8 +216,13 @@ class ProviderRiskModel:
     )
     logistic_: Any = field(default=None, repr=False)
 
+    @property
+    def evidence_names(self) -> list[str]:
+        """The evidence this model weighs: a model registered before an item existed skips it."""
+        return [name for name in EVIDENCE if name in self.weights]
+
     def evidence(self, months: pd.DataFrame) -> pd.DataFrame:
-        return evidence(months, self.register_columns)
+        return evidence(months, self.register_columns).loc[:, self.evidence_names]
 
     def contributions(self, months: pd.DataFrame) -> pd.DataFrame:
         """Each evidence item's share of the weighted score; a row sums to that score.
@@ -214,13 +231,14 @@ class ProviderRiskModel:
         weights are those of the register evidence.
         """
         e = self.evidence(months)
+        names = self.evidence_names
         applicant = months["is_applicant"].to_numpy(bool) & (months["n_invoices"].to_numpy() == 0)
-        weights = np.array([self.weights[name] for name in EVIDENCE])
-        register_only = np.array([name in REGISTER_WEIGHTS for name in EVIDENCE], dtype=float)
+        weights = np.array([self.weights[name] for name in names])
+        register_only = np.array([name in REGISTER_WEIGHTS for name in names], dtype=float)
         full = e.to_numpy() * weights / weights.sum()
         part = e.to_numpy() * weights * register_only / (weights * register_only).sum()
         return pd.DataFrame(
-            np.where(applicant[:, None], part, full), index=months.index, columns=list(EVIDENCE)
+            np.where(applicant[:, None], part, full), index=months.index, columns=names
         )
 
     def reason_contributions(self, months: pd.DataFrame) -> pd.DataFrame:
@@ -240,7 +258,7 @@ class ProviderRiskModel:
         return pd.DataFrame(
             np.where(applicant[:, None], shares.to_numpy(), terms),
             index=months.index,
-            columns=list(EVIDENCE),
+            columns=self.evidence_names,
         )
 
     def weighted_score(self, months: pd.DataFrame) -> np.ndarray:

@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from tillit.config import BlendConfig
+from tillit.core.findings import FINDING_PREFIX, codes_in
 from tillit.errors import TillitError
 from tillit.modelling.base_rates import finding_patterns, hard_finding_mask
 from tillit.modelling.scorers import IsolationForestScorer, LightGBMScorer, TailProbabilityScorer
@@ -110,6 +111,9 @@ class RiskModel:
     tail_probability: TailProbabilityScorer | None = field(default=None, repr=False)
     reference_tail_probability_: np.ndarray | None = field(default=None, repr=False)
     reference_label_free_: np.ndarray | None = field(default=None, repr=False)
+    # The stream's finding types (core/findings.py), set by its training; read back from
+    # the finding feature columns on models trained before they were kept.
+    finding_codes: tuple[str, ...] | None = field(default=None, repr=False)
 
     @property
     def feature_schema(self) -> str:
@@ -151,8 +155,10 @@ class RiskModel:
         tail, tail_pct, label_free = self.label_free(iso_X, iso_pct)
         weight = self.blend.supervised_weight
         blend = weight * gbm_pct + (1.0 - weight) * label_free
-        if any(column.startswith("finding_") for column in features.columns):
-            has_finding = hard_finding_mask(features, self.finding_patterns(features))
+        if any(column.startswith(FINDING_PREFIX) for column in features.columns):
+            has_finding = hard_finding_mask(
+                features, self.finding_patterns(features), self.findings()
+            )
         else:  # a frame with the count only (no per-type flags): every finding counts
             has_finding = features["hard_finding_count"].to_numpy() > 0
         floor = self.blend.finding_floor
@@ -200,7 +206,13 @@ class RiskModel:
 
     def finding_patterns(self, features: pd.DataFrame) -> pd.DataFrame:
         """Per period and finding type: how often it fires, and whether it is demoted."""
-        return finding_patterns(features, getattr(self, "finding_base_rates", {}), self.blend)
+        rates = getattr(self, "finding_base_rates", {})
+        return finding_patterns(features, rates, self.blend, self.findings())
+
+    def findings(self) -> tuple[str, ...]:
+        """The finding types this model's blend knows (its stream's vocabulary)."""
+        codes = getattr(self, "finding_codes", None)
+        return tuple(codes) if codes is not None else codes_in(self.feature_columns)
 
     def risk(self, features: pd.DataFrame) -> np.ndarray:
         """The combined risk in [0, 1], higher = look first."""

@@ -25,7 +25,7 @@ import pandas as pd
 from tillit import CONTRACT_VERSION
 from tillit.config import FeatureConfig, ReviewConfig, TrainingConfig
 from tillit.errors import TillitError
-from tillit.features import FAIRNESS_COLUMNS, build_features, feature_columns
+from tillit.features import FAIRNESS_COLUMNS, FINDING_CODES, build_features, feature_columns
 from tillit.modelling.base_rates import finding_base_rates
 from tillit.modelling.risk_model import RiskModel, fit_risk_model
 from tillit.ops import progress
@@ -223,7 +223,9 @@ def fit_model(
         CONTRACT_VERSION,
         tail_probability=tail,
     )
-    model.finding_base_rates = finding_base_rates(features, labels)
+    # The home-care stream's finding types: the blend is told them, it does not know them.
+    model.finding_codes = tuple(FINDING_CODES)
+    model.finding_base_rates = finding_base_rates(features, labels, model.finding_codes)
     return model, counts
 
 

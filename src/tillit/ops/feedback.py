@@ -8,13 +8,9 @@ with how the invoice was picked for review, from the scoring run's risk list:
 decisions on random checks (drawn by lot outside the list) are the unbiased
 sample of what the list misses.
 
-The feedback log is a controlled record (the controls below are shared by the
-home-care and the table-mode feedback, one owner for each):
-
-- `decision_keys` / `repeated`: the same (id, decision, decided_on, reviewer) is
-  never appended twice, whatever the bytes of the file that carries it.
-- `reversal_needed`: a `cleared` that would supersede a `confirmed` decision is a
-  reversal; it needs a `reversal_reason` and is marked as one in the log.
+The decision log and its controls (the vocabulary, repeats skipped, reversals that
+need a reason, how a row was picked, a decisions file applied once, the risk list
+checked against its run) are the core's (core/feedback.py), shared with table mode.
 """
 
 from __future__ import annotations
@@ -27,68 +23,20 @@ import pandas as pd
 import pandera.pandas as pa
 from pandera.typing import Series
 
+from tillit.core.feedback import (
+    _KEY_SEPARATOR,
+    DECISIONS,
+    LOG_TAIL,
+    REVERSAL_REASON,
+    decision_keys,
+    reversal_needed,
+    selection,
+)
 from tillit.data.contract import MAX_INVOICE_AMOUNT_SEK
 from tillit.data.validate import rule_text
 
-DECISIONS = ("confirmed", "cleared", "not_reviewed")
 DECISION_COLUMNS = ("invoice_id", "decision", "recovered_sek", "reviewer", "decided_on", "note")
-# Optional in the decisions file: why a confirmed decision is reversed (required then).
-REVERSAL_REASON = "reversal_reason"
-LOG_COLUMNS = (
-    *DECISION_COLUMNS,
-    "selection",
-    "recorded_utc",
-    "reversal",
-    REVERSAL_REASON,
-)
-_KEY_SEPARATOR = "\x1f"  # a control character: cannot occur in a cell an auditor typed
-
-
-def decision_keys(
-    ids: pd.Series, decision: pd.Series, decided_on: pd.Series, reviewer: pd.Series
-) -> pd.Series:
-    """One text key per decision: (id, decision, decided_on as YYYY-MM-DD, reviewer).
-
-    Normalised (stripped, decision lower-cased, dates as ISO days) so that a file
-    re-saved by a spreadsheet, with rows reordered or a space added, gives the same keys.
-    """
-    days = pd.to_datetime(decided_on, errors="coerce").dt.strftime("%Y-%m-%d").fillna("")
-
-    def text(values: pd.Series) -> pd.Series:
-        return values.astype("str").where(values.notna(), "").str.strip()
-
-    return (
-        text(ids)
-        + _KEY_SEPARATOR
-        + text(decision).str.lower()
-        + _KEY_SEPARATOR
-        + days.astype("str")
-        + _KEY_SEPARATOR
-        + text(reviewer)
-    )
-
-
-def repeated(keys: pd.Series, recorded: pd.Series | None) -> pd.Series:
-    """Which decisions are already on record, or repeat an earlier row of the same file.
-
-    The first of several equal rows in a file counts as new (unless it is on record).
-    """
-    seen = set() if recorded is None else set(recorded.astype("str"))
-    return keys.isin(seen) | keys.duplicated(keep="first")
-
-
-def reversal_needed(
-    new_decision: pd.Series, new_date: pd.Series, confirmed_since: pd.Series
-) -> pd.Series:
-    """Which new decisions are `cleared` on an id whose standing decision is `confirmed`.
-
-    `confirmed_since` maps each id of the new decisions to the date of the standing
-    confirmed decision (NaT where the standing decision is not a confirmation); a
-    cleared dated on or after it would supersede it, so it is a reversal. A cleared
-    dated before it changes no label and is no reversal.
-    """
-    since = pd.to_datetime(confirmed_since, errors="coerce")
-    return (new_decision == "cleared") & since.notna() & (new_date >= since)
+LOG_COLUMNS = (*DECISION_COLUMNS, *LOG_TAIL)
 
 
 class Decisions(pa.DataFrameModel):
@@ -293,7 +241,7 @@ def apply_decisions(
     )
     good = typed.drop(index=bad_rows)
     good = good.assign(
-        selection=_selection(good["invoice_id"], risk_list),
+        selection=selection(good["invoice_id"], risk_list, "invoice_id"),
         recorded_utc=recorded_utc,
         reversal=reverses.reindex(good.index).astype(bool),
     )
@@ -317,23 +265,6 @@ def apply_decisions(
         quarantine=quarantine,
         skipped=skipped,
     )
-
-
-def _selection(invoice_ids: pd.Series, risk_list: pd.DataFrame | None) -> pd.Series:
-    """How each invoice reached a reviewer, read from the risk list that flagged it."""
-    if risk_list is None:
-        return pd.Series("other", index=invoice_ids.index, dtype="str")
-    why = risk_list.set_index("invoice_id")["why_flagged"].astype("str")
-    flagged = risk_list.set_index("invoice_id")["flagged"].astype(bool)
-    reason = invoice_ids.map(why).fillna("")
-    was_flagged = invoice_ids.map(flagged).fillna(False).astype(bool)
-    selection = pd.Series("other", index=invoice_ids.index, dtype="str")
-    selection[was_flagged] = "flagged"
-    # The random check draw only picks unflagged invoices, so "random check" stands
-    # alone. A "list check" was drawn within the capacity list and stays "flagged":
-    # the contract's selections have no value for it, and its stratum is the list.
-    selection[reason.str.contains("random check", regex=False)] = "random_check"
-    return selection
 
 
 def append_outcomes(existing: pd.DataFrame | None, new_outcomes: pd.DataFrame) -> pd.DataFrame:

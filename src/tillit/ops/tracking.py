@@ -6,10 +6,8 @@ found by registry alias (`challenger`, `champion`), never as "the newest file".
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -17,9 +15,10 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from tillit.errors import ModelUnavailableError, TillitError
-from tillit.ops.integrity import record_artifact_hashes, verify_model
+from tillit.ops.integrity import verify_model
 
 if TYPE_CHECKING:
+    from tillit.config import TillitConfig
     from tillit.modelling.promotion import Comparison, ModelFacts
 
 EXPERIMENT_NAME = "tillit"
@@ -138,15 +137,6 @@ def git_commit() -> str:
     return f"{commit}-dirty" if dirty else commit
 
 
-def _flatten(prefix: str, value: Any, out: dict[str, Any]) -> dict[str, Any]:
-    if isinstance(value, dict):
-        for key, inner in value.items():
-            _flatten(f"{prefix}.{key}" if prefix else str(key), inner, out)
-    else:
-        out[prefix] = value
-    return out
-
-
 def resolve_alias(client: Any, name: str, alias: str) -> ModelRef:
     """The version behind an alias.
 
@@ -191,101 +181,59 @@ def load_risk_model(client: Any, ref: ModelRef, store: Path | None = None) -> An
 
 def log_training(
     result: Any,
-    resolved_config: dict[str, Any],
-    config_hash: str,
+    config: TillitConfig,
     data_fingerprint: str,
-    model_name: str,
     artifacts: dict[str, Path],
     store: Path = DEFAULT_STORE,
     extra_metrics: dict[str, float] | None = None,
 ) -> ModelRef:
-    """Log one training run with everything needed to reproduce and compare it; register it.
+    """Log one invoice-model training run with what reproduces and compares it; register it.
 
-    The registered version gets the alias `challenger`.
+    The registered version gets the alias `challenger` (core/registry.py).
     """
-    import joblib
-    import mlflow
+    from tillit import CONTRACT_VERSION
+    from tillit.core.registry import ModelRun, flatten_params, register, standard_tags
 
-    from tillit import CONTRACT_VERSION, __version__
-
-    client = connect(store)
-    experiment = client.get_experiment_by_name(EXPERIMENT_NAME)
     evaluation = result.evaluation
-    tags = {
-        "git_commit": git_commit(),
-        "config_hash": config_hash,
-        "data_fingerprint": data_fingerprint,
-        "contract_version": CONTRACT_VERSION,
-        "feature_schema": result.model.feature_schema,
-        "eval_period": evaluation.period,
-        "evaluation_basis": evaluation.basis,
-        "trained_periods": ",".join(result.model.trained_periods),
-        "labels_reviewed_until": result.labels_reviewed_until or "",
-        "tillit_version": __version__,
+    model = result.model
+    resolved_config = config.resolved()
+    rolling = {
+        f"rolling_{part.period}_{name}": value
+        for part in result.rolling
+        for name, value in part.metrics.items()
     }
-    params = _flatten("", resolved_config, {})
-    params = {
-        key: json.dumps(value) if isinstance(value, list | tuple) else value
-        for key, value in params.items()
-    }
-    with mlflow.start_run(
-        experiment_id=experiment.experiment_id, run_name=run_name(f"train-{evaluation.period}")
-    ) as run:
-        mlflow.set_tags(tags)
-        mlflow.log_params(params)
-        mlflow.log_params(
-            {"eval_k": evaluation.k, **{f"labels_{k}": v for k, v in result.label_counts.items()}}
-        )
-        mlflow.log_metrics(
-            {f"eval_{name}": value for name, value in evaluation.metrics.items() if pd.notna(value)}
-        )
-        if extra_metrics:
-            mlflow.log_metrics({k: v for k, v in extra_metrics.items() if pd.notna(v)})
-        for rolling in result.rolling:
-            mlflow.log_metrics(
-                {
-                    f"rolling_{rolling.period}_{name}": value
-                    for name, value in rolling.metrics.items()
-                    if pd.notna(value)
-                }
-            )
-        mlflow.log_dict(resolved_config, "config/resolved_config.json")
-        for name, path in artifacts.items():
-            # A folder's files go under its name, a file at the top: never `name/name/...`.
-            if Path(path).is_dir():
-                mlflow.log_artifacts(str(path), artifact_path=name)
-            else:
-                mlflow.log_artifact(str(path))
-        example, signature = model_signature(result.model, result.features)
-        with tempfile.TemporaryDirectory() as scratch:
-            bundle = Path(scratch) / "risk_model.joblib"
-            joblib.dump(result.model, bundle)
-            info = mlflow.pyfunc.log_model(
-                name="model",
-                python_model=str(Path(__file__).with_name("pyfunc_model.py")),
-                artifacts={"risk_model": str(bundle)},
-                pip_requirements=_pip_requirements(),
-                registered_model_name=model_name,
-                signature=signature,
-                input_example=example,
-            )
-        run_id = run.info.run_id
-    version = str(info.registered_model_version)
-    record_artifact_hashes(client, model_name, version)
-    client.set_registered_model_alias(model_name, CHALLENGER, version)
-    return ModelRef(name=model_name, version=version, run_id=run_id, alias=CHALLENGER)
-
-
-def model_signature(model: Any, features: pd.DataFrame, rows: int = 5) -> tuple[pd.DataFrame, Any]:
-    """An input example (the first rows of the training features) and the pyfunc's signature.
-
-    The input is the model's feature columns as float64, the output the combined risk.
-    """
-    from mlflow.models import infer_signature
-
-    example = features.loc[:, list(model.feature_columns)].head(rows).astype("float64")
-    example = example.reset_index(drop=True)
-    return example, infer_signature(example, model.risk(example))
+    entry = ModelRun(
+        model_name=config.training.model_name,
+        run_name=run_name(f"train-{evaluation.period}"),
+        model=model,
+        artifact="risk_model",
+        tags={
+            **standard_tags(config.hash(), data_fingerprint),
+            "contract_version": CONTRACT_VERSION,
+            "feature_schema": model.feature_schema,
+            "eval_period": evaluation.period,
+            "evaluation_basis": evaluation.basis,
+            "trained_periods": ",".join(model.trained_periods),
+            "labels_reviewed_until": result.labels_reviewed_until or "",
+        },
+        params={
+            **flatten_params("", resolved_config),
+            "eval_k": evaluation.k,
+            **{f"labels_{k}": v for k, v in result.label_counts.items()},
+        },
+        metrics={
+            **{f"eval_{name}": value for name, value in evaluation.metrics.items()},
+            **(extra_metrics or {}),
+            **rolling,
+        },
+        artifacts=artifacts,
+        dicts={"config/resolved_config.json": resolved_config},
+        signature_input=result.features.loc[:, list(model.feature_columns)]
+        .head(5)
+        .astype("float64"),
+        keep_input_example=True,
+    )
+    return register(entry, store)
 
 
 def log_drift(store: Path, ref: ModelRef, report: Any, drift_file: Path) -> str:
@@ -318,13 +266,6 @@ def log_drift(store: Path, ref: ModelRef, report: Any, drift_file: Path) -> str:
     client.log_artifact(run_id, str(drift_file))
     client.set_terminated(run_id)
     return str(run_id)
-
-
-def _pip_requirements() -> list[str]:
-    from importlib.metadata import version
-
-    names = ["pandas", "numpy", "scikit-learn", "lightgbm", "shap", "pandera", "pyarrow", "joblib"]
-    return [f"{name}=={version(name)}" for name in names] + [f"tillit=={version('tillit')}"]
 
 
 @dataclass(frozen=True)

@@ -14,9 +14,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from tillit.core.html import page
+from tillit.features.providers import SHARED_FACTS_COLUMN
 from tillit.i18n import LANGS, fill, money, number, words
 from tillit.modelling.provider_model import REGISTER_KEYS
-from tillit.review.style import PAGE_CSS
 
 # The scorecard's words, register events and roles: views of tillit.i18n's
 # `provider.*`, `event.*` and `role.*`, where every Swedish and English string lives.
@@ -46,10 +47,16 @@ def reason_texts(
     event_window_days: int,
     growth_months: int,
     exclude: Sequence[str] = (),
+    shared_facts: pd.DataFrame | None = None,
 ) -> list[list[str]]:
-    """The top evidence items that raise each provider's risk, in words (`exclude`: unsaid)."""
+    """The top evidence items that raise each provider's risk, in words (`exclude`: unsaid).
+
+    `shared_facts` (`RegisterProfile.shared_facts`) names what the strongest evidence pair
+    shares, for the reason on facts shared with a sanctioned or terminated company.
+    """
     text = TEXT[language]
     reg = dict(zip(REGISTER_KEYS, register_columns, strict=True))
+    strongest = _strongest_pairs(shared_facts)
     out: list[list[str]] = []
     for i, (_, r) in enumerate(months.iterrows()):
         row = contributions.iloc[i]
@@ -82,9 +89,66 @@ def reason_texts(
             "age": r[reg["age_years"]],
             "days": event_window_days,
             "growth_months": growth_months,
+            "shared": float(r.get(SHARED_FACTS_COLUMN, 0.0)),
+            "shared_what": shared_words(
+                strongest.get((r["provider_id"], r["period"]), "facts"), language
+            ),
         }
         out.append([fill(text[name], language, **values) for name in top[:n_reasons]])
     return out
+
+
+def _strongest_pairs(shared_facts: pd.DataFrame | None) -> dict[tuple[str, str], str]:
+    """(provider, period) -> the fact names of its strongest evidence pair."""
+    if shared_facts is None or shared_facts.empty:
+        return {}
+    top = shared_facts.sort_values("match_probability", ascending=False, kind="stable")
+    top = top.drop_duplicates(["provider_id", "period"])
+    return {
+        (p, period): facts
+        for p, period, facts in zip(
+            top["provider_id"], top["period"], top["shared_facts"], strict=True
+        )
+    }
+
+
+def shared_words(facts: str, language: str) -> str:
+    """`street_address, bankgiro` in words: `the street address and the bank giro`."""
+    text = TEXT[language]
+    names = [text.get(f"shared_{f.strip()}", f.strip()) for f in str(facts).split(",") if f.strip()]
+    if len(names) <= 1:
+        return names[0] if names else text["shared_facts"]
+    return ", ".join(names[:-1]) + text["fact_and"] + names[-1]
+
+
+def _fate(link: Any, language: str) -> str:
+    """What became of a linked company: `sanctioned on ... and terminated on ...`."""
+    text = TEXT[language]
+    fates = []
+    if pd.notna(link.linked_sanctioned_on):
+        fates.append(fill(text["fact_sanctioned"], language, date=_day(link.linked_sanctioned_on)))
+    if pd.notna(link.linked_terminated_on):
+        fates.append(fill(text["fact_terminated"], language, date=_day(link.linked_terminated_on)))
+    return text["fact_and"].join(fates)
+
+
+def _shared_fact_texts(pairs: pd.DataFrame, language: str) -> list[str]:
+    """The evidence pairs in words: which facts, which company, what became of it, how sure."""
+    text = TEXT[language]
+    said = []
+    for pair in pairs.itertuples(index=False):
+        said.append(
+            fill(
+                text["fact_shared"],
+                language,
+                what=shared_words(pair.shared_facts, language),
+                org=pair.linked_org_number,
+                linked_id=pair.linked_provider_id,
+                p=float(pair.match_probability),
+                fate=_fate(pair, language),
+            )
+        )
+    return said
 
 
 def fact_texts(
@@ -92,11 +156,17 @@ def fact_texts(
     links: pd.DataFrame,
     events: pd.DataFrame,
     language: str,
+    shared_facts: pd.DataFrame | None = None,
 ) -> list[list[str]]:
-    """Checkable facts per provider: board links with org numbers, register events, invoices."""
+    """Checkable facts per provider: board links with org numbers, evidence pairs, events, invoices."""
     text = TEXT[language]
     names = EVENT_NAMES[language]
     links_of = {key: part for key, part in links.groupby(["provider_id", "period"])}
+    shared_of = (
+        {key: part for key, part in shared_facts.groupby(["provider_id", "period"])}
+        if shared_facts is not None and not shared_facts.empty
+        else {}
+    )
     events_of = {key: part for key, part in events.groupby(["provider_id", "period"])}
     out: list[list[str]] = []
     for r in months.itertuples(index=False):
@@ -117,15 +187,6 @@ def fact_texts(
         if r.n_invoices > 0:
             facts.append(fill(text["fact_invoices"], language, n=r.n_invoices, amount=r.amount_sek))
         for link in links_of.get((r.provider_id, r.period), pd.DataFrame()).itertuples(index=False):
-            fates = []
-            if pd.notna(link.linked_sanctioned_on):
-                fates.append(
-                    fill(text["fact_sanctioned"], language, date=_day(link.linked_sanctioned_on))
-                )
-            if pd.notna(link.linked_terminated_on):
-                fates.append(
-                    fill(text["fact_terminated"], language, date=_day(link.linked_terminated_on))
-                )
             facts.append(
                 fill(
                     text["fact_link"],
@@ -139,9 +200,12 @@ def fact_texts(
                     end=fill(text["fact_until"], language, date=_day(link.linked_to))
                     if pd.notna(link.linked_to)
                     else "",
-                    fate=text["fact_and"].join(fates),
+                    fate=_fate(link, language),
                 )
             )
+        pairs = shared_of.get((r.provider_id, r.period))
+        if pairs is not None:
+            facts += _shared_fact_texts(pairs, language)
         shown = events_of.get((r.provider_id, r.period), pd.DataFrame())
         for event in shown.head(MAX_EVENT_FACTS).itertuples(index=False):
             amount = f", {money(event.amount_sek, language)}" if pd.notna(event.amount_sek) else ""
@@ -289,13 +353,8 @@ def render_providers_page(
     }
     meta = fill(text["meta"], language, **{k: str(v) for k, v in fields.items()})
     title = f"{text['title']} {run_info.get('period', '')}"
-    return (
-        f'<!DOCTYPE html>\n<html lang="{language}">\n<head>\n<meta charset="utf-8">\n'
-        f"<title>{html.escape(title)}</title>\n<style>{PAGE_CSS}</style>\n</head>\n<body>\n"
-        f"<h1>{html.escape(title)}</h1>\n<p class='meta'>{html.escape(meta)}</p>\n"
-        + "\n".join(sections)
-        + "\n</body>\n</html>\n"
-    )
+    head = f"<h1>{html.escape(title)}</h1>\n<p class='meta'>{html.escape(meta)}</p>"
+    return page(title, [head, *sections], language)
 
 
 def rank_within_parts(table: pd.DataFrame) -> np.ndarray:

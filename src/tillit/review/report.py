@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from html import escape
 from typing import Any
 
 import pandas as pd
 
+from tillit.core.html import page
 from tillit.features.catalog import feature_catalog, short_description
 from tillit.i18n import count, fill, money, number, share, table_rules_in, text, words
 from tillit.review.casereport import appendix, opening_sections
-from tillit.review.style import PAGE_CSS
 from tillit.review.triage import flagged_per_provider
 
 # What each feature means, by name and language (`feature_catalog(config)`).
@@ -179,10 +179,6 @@ def render_report(
     )
     how = fill(t["how_text"], language, k=summary["capacity_k"], floor=finding_floor)
     html = [
-        "<!DOCTYPE html>",
-        f'<html lang="{language}"><head><meta charset="utf-8">',
-        f"<title>{escape(t['title'])} – {escape(period)}</title>",
-        f"<style>{PAGE_CSS}</style></head><body>",
         f"<h1>{escape(t['title'])}</h1>",
         f'<p class="meta">{escape(t["period"])}: <b>{escape(period)}</b> · {escape(t["model"])}: '
         f"{escape(run_info.get('model_name', ''))} v{escape(str(run_info.get('model_version', '')))} "
@@ -219,10 +215,7 @@ def render_report(
     )
     counts = per_provider.set_index("provider_id")
     # Each invoice's contributions per scorer, split once rather than filtered per invoice.
-    contributions = {
-        (str(invoice_id), str(scorer)): part.set_index("feature")
-        for (invoice_id, scorer), part in explanations.groupby(["invoice_id", "scorer"], sort=False)
-    }
+    contributions = _ContributionsByInvoice(explanations)
     labels = {
         str(feature): chart_label(str(feature), language, descriptions)
         for feature in explanations["feature"].unique()
@@ -266,8 +259,7 @@ def render_report(
             )
             + "</tbody></table>"
         )
-    html.append("</body></html>")
-    return "\n".join(html) + "\n"
+    return page(f"{t['title']} – {period}", html, language)
 
 
 def _found(row: Any, t: Mapping[str, str]) -> str:
@@ -301,9 +293,31 @@ def _first_table(rows: pd.DataFrame, t: Mapping[str, str], language: str) -> str
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
+class _ContributionsByInvoice(Mapping[tuple[str, str], pd.DataFrame]):
+    """Each (invoice_id, scorer)'s explanation rows indexed by feature, cut out when asked.
+
+    Why: the report details only the flagged invoices of its top providers, while the
+    explanations cover every flagged invoice; indexing all of them up front cost seconds.
+    """
+
+    def __init__(self, explanations: pd.DataFrame) -> None:
+        self._frame = explanations
+        groups = explanations.groupby(["invoice_id", "scorer"], sort=False).indices
+        self._rows = {(str(i), str(s)): rows for (i, s), rows in groups.items()}
+
+    def __getitem__(self, key: tuple[str, str]) -> pd.DataFrame:
+        return self._frame.iloc[self._rows[key]].set_index("feature")
+
+    def __iter__(self) -> Iterator[tuple[str, str]]:
+        return iter(self._rows)
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+
 def _invoice_block(
     invoice: pd.Series,
-    explanations: dict[tuple[str, str], pd.DataFrame],
+    explanations: Mapping[tuple[str, str], pd.DataFrame],
     t: Mapping[str, str],
     n_features: int,
     language: str,

@@ -14,8 +14,9 @@ as quarantined with the reason: nothing is silently left out.
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -23,6 +24,15 @@ import pandera.pandas as pa
 from pandera.typing import Series
 
 from tillit.config import ReviewConfig, ScoringConfig
+from tillit.core.risk_list import (
+    WHY_CAPACITY,
+    WHY_FINDING,
+    WHY_LIST_CHECK,
+    WHY_QUARANTINE,
+    WHY_RANDOM,
+    risk_list_schema,
+    spreadsheet,
+)
 from tillit.features.catalog import FINDING_CODES, FINDING_COLUMNS
 from tillit.i18n import render_parts, rule_in, text, words
 from tillit.modelling.evaluate import random_check_seed
@@ -39,11 +49,6 @@ from tillit.review.triage import (
 if TYPE_CHECKING:
     from tillit.modelling.explain import Attribution
 
-WHY_CAPACITY = "capacity"
-WHY_FINDING = "hard finding"
-WHY_RANDOM = "random check"
-WHY_LIST_CHECK = "list check"
-WHY_QUARANTINE = "quarantined"
 
 # What identifies an invoice to an auditor, at the head of every list of invoices.
 INVOICE_COLUMNS = ("invoice_id", "provider_id", "client_id", "period", "service_type", "amount_sek")
@@ -67,34 +72,25 @@ RISK_LIST_COLUMNS = (
 )
 
 
-class RiskList(pa.DataFrameModel):
-    """The risk list on the way out: every invoice accounted for, ranks and scores in range."""
+def _incomplete_named(df: pd.DataFrame) -> pd.Series:
+    if "evidence_incomplete" not in df:
+        return pd.Series(True, index=df.index)
+    return df["evidence_incomplete"] == (df["quarantine_rules"].fillna("") != "")
 
-    invoice_id: Series[str]
-    status: Series[str] = pa.Field(isin=["scored", "quarantined"])
-    risk_score: Series[float] = pa.Field(ge=0, le=1, nullable=True)
-    rank: Series[pd.Int64Dtype] = pa.Field(ge=1, nullable=True)
-    flagged: Series[bool]
-    amount_in_dispute_sek: Series[float] = pa.Field(ge=0, nullable=True)
-    # Added by `tillit score` (quarantine lineage): rows of other tables that were this
-    # invoice's evidence broke the contract; which rules, as `table: rule; ...`.
-    evidence_incomplete: Optional[Series[bool]]  # noqa: UP045 (Pandera reads Optional)
-    quarantine_rules: Optional[Series[str]]  # noqa: UP045
 
-    @pa.dataframe_check(name="incomplete_evidence_names_its_rules")
-    def _incomplete_named(cls, df: pd.DataFrame) -> pd.Series:
-        if "evidence_incomplete" not in df:
-            return pd.Series(True, index=df.index)
-        return df["evidence_incomplete"] == (df["quarantine_rules"].fillna("") != "")
-
-    @pa.dataframe_check(name="scored_invoices_have_a_score_and_a_rank")
-    def _scored_complete(cls, df: pd.DataFrame) -> pd.Series:
-        scored = df["status"] == "scored"
-        return ~scored | (df["risk_score"].notna() & df["rank"].notna())
-
-    @pa.dataframe_check(name="quarantined_invoices_are_flagged")
-    def _quarantined_flagged(cls, df: pd.DataFrame) -> pd.Series:
-        return (df["status"] != "quarantined") | df["flagged"]
+# The risk list on the way out (core/risk_list.py), named by invoice, with home care's
+# money in dispute and, added by `tillit score` (quarantine lineage), whether rows of
+# other tables that were this invoice's evidence broke the contract (which rules, as
+# `table: rule; ...`).
+RiskList = risk_list_schema(
+    "invoice_id",
+    extra_columns={
+        "amount_in_dispute_sek": pa.Column(float, pa.Check.ge(0), nullable=True),
+        "evidence_incomplete": pa.Column(bool, required=False),
+        "quarantine_rules": pa.Column(str, nullable=True, required=False),
+    },
+    extra_checks=[pa.Check(_incomplete_named, name="incomplete_evidence_names_its_rules")],
+)
 
 
 class Explanations(pa.DataFrameModel):
@@ -144,29 +140,16 @@ class ScoredMonth:
 
 
 def spreadsheet_risk_list(risk_list: pd.DataFrame, language: str) -> pd.DataFrame:
-    """The risk list as a spreadsheet in `language` shows it: headers and coded values in words.
-
-    English keeps the codes (the CSV has always had them); Swedish names the columns,
-    service types, statuses, reasons for flagging and yes/no in Swedish. Written with
-    the Swedish Excel dialect, numbers get a decimal comma there.
+    """The risk list as a spreadsheet in `language` shows it (core/risk_list.py), its service
+    types in words too. Written with the Swedish Excel dialect, numbers get a decimal comma.
     """
     if language == "en":
         return risk_list
-    names = words("column", language)
-    tags = words("tag", language)
     services = words("service", language)
-    out = risk_list.copy()
-    out["service_type"] = out["service_type"].map(lambda v: services.get(str(v), v))
-    out["status"] = out["status"].map(lambda v: names.get(f"status.{v}", v))
-    out["why_flagged"] = out["why_flagged"].map(
-        lambda v: "; ".join(tags.get(p.strip(), p.strip()) for p in str(v).split(";") if p.strip())
+    out = risk_list.assign(
+        service_type=risk_list["service_type"].map(lambda v: services.get(str(v), v))
     )
-    for column in ("flagged", "evidence_incomplete"):
-        if column in out:
-            out[column] = out[column].map(
-                lambda v: "" if pd.isna(v) else names["yes"] if bool(v) else names["no"]
-            )
-    return out.rename(columns={c: names.get(c, c) for c in out.columns})
+    return spreadsheet(out, language)
 
 
 def _findings_text(
@@ -420,15 +403,24 @@ def _explain(
     from tillit.modelling.explain import explain, top_k_agreement
 
     iso_X = model.isolation_forest_matrix(X)
-    fast = {
-        "lightgbm": explain(model.lightgbm, X, method="fast"),
-        "isolation_forest": explain(model.isolation_forest, iso_X, method="fast"),
-    }
     rows = np.flatnonzero(flagged)
-    exact = {
-        "lightgbm": explain(model.lightgbm, X.iloc[rows], method="exact"),
-        "isolation_forest": explain(model.isolation_forest, iso_X.iloc[rows], method="exact"),
-    }
+
+    def explain_lightgbm() -> tuple[Attribution, Attribution]:
+        return (
+            explain(model.lightgbm, X, method="fast"),
+            explain(model.lightgbm, X.iloc[rows], method="exact"),
+        )
+
+    # LightGBM's predictions (C, called without holding the interpreter) run on a second
+    # thread while the isolation forest is explained here (shap's TreeSHAP holds it).
+    # Each scorer is explained by one thread only, so every value is what a serial run gives.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="tillit-explain") as pool:
+        lightgbm = pool.submit(explain_lightgbm)
+        iso_fast = explain(model.isolation_forest, iso_X, method="fast")
+        iso_exact = explain(model.isolation_forest, iso_X.iloc[rows], method="exact")
+        lgb_fast, lgb_exact = lightgbm.result()
+    fast = {"lightgbm": lgb_fast, "isolation_forest": iso_fast}
+    exact = {"lightgbm": lgb_exact, "isolation_forest": iso_exact}
     label_free = model.label_free_weights()
     if model.tail_probability is not None:  # exact by construction: one computation for all
         fast["tail_probability"] = explain(model.tail_probability, iso_X)

@@ -14,6 +14,7 @@ import json
 import numpy as np
 import pandas as pd
 
+from tillit.core.risk_list import WHY_BEYOND_BOUND
 from tillit.features.catalog import FINDING_CODES
 from tillit.i18n import LANGS, check_lang, render_parts, text, words
 
@@ -30,7 +31,6 @@ FINDING_SEVERITY: dict[str, int] = {
     "staff_double_booked": 3,
     "amount_mismatch_tariff": 3,
 }
-WHY_BEYOND_BOUND = "finding beyond the bound (not flagged)"
 
 # How a demoted finding type reads as a pattern (a view of tillit.i18n's `pattern.*`).
 PATTERN_WORDS: dict[str, dict[str, str]] = {lang: dict(words("pattern", lang)) for lang in LANGS}

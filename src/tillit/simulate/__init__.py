@@ -34,6 +34,7 @@ from tillit.simulate.common import (
     _org_number,
     _str,
 )
+from tillit.simulate.contacts import add_contacts
 from tillit.simulate.honest_odd import HONEST_PATTERNS, apply_honest_odd, draw_honest_odd
 from tillit.simulate.invoices import _audits, _build_invoices, _tariffs
 from tillit.simulate.messy import PADDED_VISITS, apply_messy, draw_parameters, override_levels
@@ -46,7 +47,7 @@ from tillit.simulate.visits import _generate_visits
 # Every file `tillit simulate` writes besides its manifest: all `--overwrite` may replace.
 SIMULATED_FILES = frozenset(
     [f"{name}{suffix}" for name in TABLES for suffix in (".parquet", ".csv")]
-    + ["truth.parquet", "provider_truth.parquet", "honest_patterns.parquet"]
+    + ["truth.parquet", "provider_truth.parquet", "honest_patterns.parquet", "link_truth.parquet"]
 )
 
 
@@ -262,12 +263,21 @@ def simulate(
     tables, provider_truth = add_provider_truth(
         config.seed, tables, truth, set(prov_ids[prov.is_successor])
     )
+    # Contract v1.3: contact facts and person names, with the truth of who is who.
+    phoenix_pairs = {
+        str(prov_ids[s]): str(prov_ids[prov.phoenix_old[s]])
+        for s in np.flatnonzero(prov.is_successor)
+    }
+    tables, link_truth = add_contacts(
+        config.seed, tables, phoenix_pairs, config.contact_phoenix_share
+    )
     return SimulatedMunicipality(
         tables=tables,
         truth=truth,
         parameters=parameters,
         provider_truth=provider_truth,
         honest_patterns=honest_patterns,
+        link_truth=link_truth,
     )
 
 

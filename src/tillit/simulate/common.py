@@ -134,6 +134,8 @@ class SimulatedMunicipality:
     # Messy profile only: which honest-but-odd pattern touched which regular invoice, one row
     # per (invoice_id, pattern); see simulate/honest_odd.py. None for tidy.
     honest_patterns: pd.DataFrame | None = None
+    # Who is who behind provider and person ids (contract v1.3): see simulate/contacts.py.
+    link_truth: pd.DataFrame | None = None
 
 
 @dataclass(frozen=True)

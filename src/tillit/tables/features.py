@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from tillit.i18n import count, text
 from tillit.tables.spec import TableSpecFile
 
 MICROS = 1_000_000
@@ -47,45 +48,46 @@ def entity_prefix(entity: str) -> str:
     return text.strip("_") or "entity"
 
 
-def periods_text(n: int, period: str) -> str:
-    """`1 day`, `7 days`, `4 weeks`."""
-    return f"{n} {period}" + ("" if n == 1 else "s")
+def periods_text(n: int, period: str, lang: str = "en") -> str:
+    """`1 day`, `7 days`, `4 weeks` (`7 dagar` in Swedish)."""
+    return count(n, f"table.period.{period}", lang)
 
 
-def history_feature_descriptions(spec: TableSpecFile) -> dict[str, str]:
-    """The derived columns in a fixed order, each with what it holds in words."""
+def history_feature_descriptions(spec: TableSpecFile, lang: str = "en") -> dict[str, str]:
+    """The derived columns in a fixed order, each with what it holds in words (in `lang`)."""
     out: dict[str, str] = {}
     unit = PERIOD_LETTER[spec.period]
     longest = max(spec.windows)
-    delay = periods_text(spec.label_delay, spec.period)
-    over = periods_text(longest, spec.period)
+    delay = periods_text(spec.label_delay, spec.period, lang)
+    over = periods_text(longest, spec.period, lang)
+
+    def said(key: str, **fields: object) -> str:
+        return text(f"table.history.{key}", lang, amount=spec.amount, **fields)
+
     for entity in spec.entities:
         p = entity_prefix(entity)
         for w in sorted(spec.windows):
-            span = f"the {periods_text(w, spec.period)} before"
-            out[f"{p}_rows_before_{w}{unit}"] = f"rows of the same {entity} in {span}"
+            span = periods_text(w, spec.period, lang)
+            out[f"{p}_rows_before_{w}{unit}"] = said("rows_before", entity=entity, span=span)
             if spec.amount:
-                out[f"{p}_amount_sum_before_{w}{unit}"] = (
-                    f"total {spec.amount} of the same {entity} in {span}"
+                out[f"{p}_amount_sum_before_{w}{unit}"] = said(
+                    "amount_sum_before", entity=entity, span=span
                 )
-                out[f"{p}_amount_mean_before_{w}{unit}"] = (
-                    f"mean {spec.amount} of the same {entity} in {span}"
+                out[f"{p}_amount_mean_before_{w}{unit}"] = said(
+                    "amount_mean_before", entity=entity, span=span
                 )
         if spec.amount:
-            out[f"{p}_amount_over_mean_{longest}{unit}"] = (
-                f"{spec.amount} as a multiple of the {entity}'s mean over {over}"
+            out[f"{p}_amount_over_mean_{longest}{unit}"] = said(
+                "amount_over_mean", entity=entity, over=over
             )
-            out[f"{p}_amount_z_{longest}{unit}"] = (
-                f"{spec.amount} in standard deviations from the {entity}'s mean over {over}"
-            )
-        out[f"{p}_hours_since_previous"] = f"hours since the {entity}'s previous row"
+            out[f"{p}_amount_z_{longest}{unit}"] = said("amount_z", entity=entity, over=over)
+        out[f"{p}_hours_since_previous"] = said("hours_since_previous", entity=entity)
         if spec.label:
-            out[f"{p}_confirmed_before_{longest}{unit}"] = (
-                f"confirmed rows of the {entity} in {over} (labels at least {delay} old)"
+            out[f"{p}_confirmed_before_{longest}{unit}"] = said(
+                "confirmed_before", entity=entity, over=over, delay=delay
             )
-            out[f"{p}_confirmed_share_before_{longest}{unit}"] = (
-                f"share confirmed among the {entity}'s reviewed rows in {over} "
-                f"(labels at least {delay} old)"
+            out[f"{p}_confirmed_share_before_{longest}{unit}"] = said(
+                "confirmed_share_before", entity=entity, over=over, delay=delay
             )
     return out
 

@@ -6,10 +6,12 @@ rejected with the reason) and appended to a decision log beside the table,
 row supersedes an earlier one. Training and scoring read the table with the latest
 decision of each row as its label (`not_reviewed` empties it).
 
-The controls of the home-care feedback log hold here too, through the same
-functions (`tillit.ops.feedback`): a decision already in the log is skipped, and
-a `cleared` on a row whose label stands at 1 (confirmed in the log or in the
-table itself) is a reversal that needs a `reversal_reason`.
+The log is the core's decision log (core/feedback.py), with home care's vocabulary,
+columns after the id (`LOG_TAIL`) and controls: a decision already in the log is
+skipped, a decisions file applied before is refused, a row's selection is read from
+the risk list the same way (flagged, random check or other), and a `cleared` on a row
+whose label stands at 1 (confirmed in the log or in the table itself) is a reversal
+that needs a `reversal_reason`.
 """
 
 from __future__ import annotations
@@ -19,28 +21,21 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 
-from tillit.ops.feedback import (
+from tillit.core.feedback import (
     DECISIONS,
+    LOG_TAIL,
     REVERSAL_REASON,
     decision_keys,
     repeated,
     reversal_needed,
+    selection,
 )
 from tillit.tables.spec import TableSpecFile
 
-# One vocabulary with the home-care feedback (`ops.feedback.DECISIONS`), as labels.
+# One vocabulary with the home-care feedback (`core.feedback.DECISIONS`), as labels.
 LABELS: dict[str, float] = dict(zip(DECISIONS, (1.0, 0.0, np.nan), strict=True))
-LOG_COLUMNS = (
-    "row_id",
-    "decision",
-    "label",
-    "reviewer",
-    "decided_on",
-    "selection",
-    "logged_at",
-    "reversal",
-    REVERSAL_REASON,
-)
+# The row's id, the table's own column (the label the decision sets), then every log's.
+LOG_COLUMNS = ("row_id", "decision", "label", "reviewer", "decided_on", *LOG_TAIL)
 
 
 def log_keys(log: pd.DataFrame) -> pd.Series:
@@ -51,7 +46,7 @@ def log_keys(log: pd.DataFrame) -> pd.Series:
 def check_decisions(
     decisions: pd.DataFrame,
     known_ids: pd.Series,
-    random_checks: set[str],
+    risk_list: pd.DataFrame | None,
     spec: TableSpecFile,
     today: dt.date | None = None,
     recorded: pd.DataFrame | None = None,
@@ -59,6 +54,7 @@ def check_decisions(
 ) -> tuple[pd.DataFrame, pd.DataFrame, int]:
     """Accepted decisions (log rows), rejected ones (row number, id, reason), repeats skipped.
 
+    `risk_list` is the verified list the decisions answer (None: selection `other`);
     `recorded` is the decision log so far; `confirmed_ids` the rows whose label stands
     at 1 now. The log's order decides which decision holds, so any `cleared` on such a
     row supersedes it and is a reversal.
@@ -118,8 +114,8 @@ def check_decisions(
             "label": decision[ok].map(LABELS).to_numpy(dtype=np.float64),
             "reviewer": reviewer[ok].to_numpy(),
             "decided_on": decided[ok].dt.strftime("%Y-%m-%d").to_numpy(),
-            "selection": np.where(ids[ok].isin(random_checks), "random_check", "flagged"),
-            "logged_at": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "selection": selection(ids[ok], risk_list, spec.id).to_numpy(),
+            "recorded_utc": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "reversal": reverses[ok],
             REVERSAL_REASON: why_reversed[ok].to_numpy(dtype=object),
         }

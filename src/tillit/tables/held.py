@@ -13,16 +13,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from tillit.core.risk_list import WHY_QUARANTINE, risk_list_schema
 from tillit.data.validate import to_local_time
+from tillit.i18n import rule_in, text
 from tillit.tables.features import NO_TIME_PERIOD, PERIOD_FORMAT
-from tillit.tables.score import (
-    WHY_QUARANTINE,
-    ScoredTable,
-    risk_list_schema,
-)
+from tillit.tables.score import ScoredTable
 from tillit.tables.spec import TableSpecFile
-
-UNPLACED_NOTE = " (its time cannot be read: listed in every run until it is corrected)"
 
 
 def quarantined_rows(raw: pd.DataFrame, quarantine: pd.DataFrame) -> pd.DataFrame:
@@ -38,6 +34,7 @@ def held_rows(
     first: str,
     last: str,
     identity: dict[str, str],
+    lang: str = "en",
 ) -> pd.DataFrame:
     """The quarantined rows of the periods `first..last` as risk-list rows, with their rules.
 
@@ -48,6 +45,7 @@ def held_rows(
         first: the first period scored (both included); `all` without a time column.
         last: the last period scored.
         identity: model_name, model_version and run_id, copied onto every row.
+        lang: the language of the reasons.
     """
     columns = _columns(spec)
     if quarantine.empty:
@@ -55,7 +53,10 @@ def held_rows(
     rules = quarantine.groupby("row_number")["rule"].agg(lambda r: "; ".join(sorted(set(r))))
     rows = raw_rows.loc[rules.index]
     ids = rows[spec.id].astype("str").where(rows[spec.id].notna(), "").to_numpy(dtype=object)
-    reasons = ("cannot be scored: " + rules.astype("str")).to_numpy(dtype=object)
+    reasons = np.array(
+        [text("reason.cannot_be_scored", lang, reason=rule_in(lang, r)) for r in rules],
+        dtype=object,
+    )
     out = pd.DataFrame({spec.id: ids}, index=rules.index)
     if spec.time:
         times = to_local_time(rows[spec.time])
@@ -63,7 +64,7 @@ def held_rows(
         periods = times.dt.strftime(PERIOD_FORMAT[spec.period]).to_numpy(dtype=object)
         periods[~placed] = ""
         keep = ~placed | ((periods >= first) & (periods <= last))
-        reasons[~placed] = reasons[~placed] + UNPLACED_NOTE
+        reasons[~placed] = reasons[~placed] + text("table.unplaced", lang)
         out["period"] = periods
         out[spec.time] = times.to_numpy()
     else:

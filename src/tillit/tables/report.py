@@ -7,18 +7,12 @@ from typing import Any
 
 import pandas as pd
 
+from tillit.core.html import page
+from tillit.i18n import number, text, words
 from tillit.review.reasons import combine_contributions
 from tillit.review.report import contribution_chart
-from tillit.review.style import PAGE_CSS
 
 MAX_ROWS_SHOWN = 200
-# The pages' one stylesheet (review/style.py), and this page's own two classes.
-_STYLE = (
-    PAGE_CSS
-    + """
-.row{border-top:1px solid #ddd;padding:.6em 0;break-inside:avoid}.note{color:#555}
-"""
-)
 
 
 def render_table_report(
@@ -33,23 +27,41 @@ def render_table_report(
     evaluation: dict[str, Any],
     counts: dict[str, int],
     weights: dict[str, float],
+    lang: str = "en",
 ) -> str:
-    """The report: summary, held-out figures of the model, and every flagged row explained."""
+    """The report: summary, held-out figures of the model, and every flagged row explained.
+
+    Its words are in `lang` (tillit.i18n, namespace `table`); the spec's column names and
+    the training's own words (the basis of the evaluation) stay as they were written.
+    """
+
+    def t(key: str, **fields: object) -> str:
+        return text(f"table.{key}", lang, **fields)
+
     flagged = risk_list[risk_list["flagged"]].sort_values(
         ["why_flagged", "period", "rank"], kind="stable"
     )
     summary = [
-        ("table", spec_name),
-        ("periods scored", selection),
-        ("rows scored", f"{counts['scored']:,}"),
-        ("rows quarantined", f"{counts.get('quarantined', 0):,}"),
+        (t("table"), spec_name),
+        (t("periods_scored"), selection),
+        (t("rows_scored"), number(counts["scored"], lang)),
+        (t("rows_quarantined"), number(counts.get("quarantined", 0), lang)),
         (
-            "flagged for review",
-            f"{counts['flagged']:,} ({counts['random_checks']:,} random checks)",
+            t("flagged_for_review"),
+            t(
+                "flagged_count",
+                flagged=number(counts["flagged"], lang),
+                random=number(counts["random_checks"], lang),
+            ),
         ),
         (
-            "model",
-            f"{model['model_name']} version {model['model_version']} (run {model['run_id']})",
+            t("model"),
+            t(
+                "model_version",
+                name=model["model_name"],
+                version=model["model_version"],
+                run=model["run_id"],
+            ),
         ),
     ]
     metrics = evaluation.get("metrics", {})
@@ -69,35 +81,40 @@ def render_table_report(
         ]
         figure_rows.append(
             "<tr><td>"
-            + escape(ranking.replace("_", " "))
+            + escape(t(f"ranking.{ranking}"))
             + "</td>"
-            + "".join(f"<td>{v:.3f}</td>" for v in cells)
+            + "".join(f"<td>{escape(number(v, lang, 3))}</td>" for v in cells)
             + "</tr>"
         )
     parts = [
-        "<!doctype html><html lang='en'><head><meta charset='utf-8'>",
-        f"<title>tillit risk list: {escape(spec_name)} {escape(selection)}</title>",
-        f"<style>{_STYLE}</style></head><body>",
-        f"<h1>Risk list: {escape(spec_name)}, {escape(selection)}</h1>",
-        "<p class='note'>A ranking for human review, not a decision: flagged rows are to be "
-        "checked against the source data; nothing is stopped on the strength of this list.</p>",
+        f"<h1>{escape(t('title', spec=spec_name, selection=selection))}</h1>",
+        f"<p class='note'>{escape(t('note'))}</p>",
         "<table>"
         + "".join(f"<tr><th>{escape(k)}</th><td>{escape(v)}</td></tr>" for k, v in summary)
         + "</table>",
-        "<h2>How good the model was on rows it never saw</h2>",
-        f"<p>{escape(str(evaluation.get('basis', 'no evaluation')))}; capacity "
-        f"{escape(str(evaluation.get('capacity', '')))}.</p>",
+        f"<h2>{escape(t('evaluation'))}</h2>",
+        "<p>"
+        + escape(
+            t(
+                "evaluation_basis",
+                basis=str(evaluation.get("basis", t("no_evaluation"))),
+                capacity=str(evaluation.get("capacity", "")),
+            )
+        )
+        + "</p>",
     ]
     if figure_rows:
+        headers = (t("ranking"), "AP", "precision@k", "recall@k", t("money_caught_at_k"), "ROC-AUC")
         parts.append(
-            "<table><tr><th>ranking</th><th>AP</th><th>precision@k</th><th>recall@k</th>"
-            "<th>money caught@k</th><th>ROC-AUC</th></tr>" + "".join(figure_rows) + "</table>"
+            "<table><tr>"
+            + "".join(f"<th>{escape(h)}</th>" for h in headers)
+            + "</tr>"
+            + "".join(figure_rows)
+            + "</table>"
         )
-    parts.append(f"<h2>Flagged rows ({len(flagged):,})</h2>")
+    parts.append(f"<h2>{escape(t('flagged_rows', n=number(len(flagged), lang)))}</h2>")
     if len(flagged) > MAX_ROWS_SHOWN:
-        parts.append(
-            f"<p class='note'>The first {MAX_ROWS_SHOWN} are shown; the risk list holds all.</p>"
-        )
+        parts.append(f"<p class='note'>{escape(t('first_shown', n=MAX_ROWS_SHOWN))}</p>")
     combined = pd.DataFrame()
     if not explanations.empty:
         # Each scorer's row scaled to unit mass and weighted as in the blend, as the reasons are.
@@ -108,28 +125,30 @@ def render_table_report(
         combined = combine_contributions(per_scorer, {k: weights.get(k, 0.0) for k in per_scorer})
     for record in flagged.head(MAX_ROWS_SHOWN).to_dict("records"):
         row_id = str(record[id_column])
-        amount = (
-            f", {amount_column} {record[amount_column]:,.2f}"
-            if amount_column and amount_column in record
-            else ""
-        )
+        amount = ""
+        if amount_column and amount_column in record and pd.notna(record[amount_column]):
+            amount = f", {amount_column} {number(record[amount_column], lang, 2)}"
         chart = ""
         if row_id in combined.index:
             values = combined.loc[row_id]
             chart = contribution_chart(values.loc[values.abs().nlargest(8).index])
         standing = (
-            f"rank {record['rank']}, risk {record['risk_score']:.3f}"
+            t("standing", rank=record["rank"], risk=record["risk_score"])
             if record.get("status", "scored") == "scored"
-            else "not scored"  # held at the door: the reason says which rule it broke
+            else t("not_scored")  # held at the door: the reason says which rule it broke
         )
-        amount = "" if amount.endswith("nan") else amount
+        why = words("tag", lang).get(str(record["why_flagged"]), str(record["why_flagged"]))
+        head = t(
+            "row",
+            period=str(record["period"]) or t("unknown"),
+            standing=standing,
+            amount=amount,
+            why=why,
+        )
         parts.append(
-            f"<div class='row'><b>{escape(id_column)} {escape(row_id)}</b> "
-            f"(period {escape(str(record['period']) or 'unknown')}, {standing}"
-            f"{escape(amount)}; {escape(str(record['why_flagged']))})"
+            f"<div class='row'><b>{escape(id_column)} {escape(row_id)}</b> ({escape(head)})"
             "<ul>"
             + "".join(f"<li>{escape(r)}</li>" for r in str(record["reasons"]).split("; "))
             + f"</ul>{chart}</div>"
         )
-    parts.append("</body></html>")
-    return "\n".join(parts)
+    return page(t("page_title", spec=spec_name, selection=selection), parts, lang)

@@ -14,19 +14,18 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-import pandera.pandas as pa
 
+from tillit.core.risk_list import WHY_CAPACITY, WHY_RANDOM, risk_list_schema
 from tillit.errors import TillitError
+from tillit.i18n import number, text
 from tillit.modelling.evaluate import random_check_seed, top_k_mask
 from tillit.modelling.explain import Attribution, explain
 from tillit.review.reasons import combine_contributions
+from tillit.tables.features import history_feature_descriptions
 from tillit.tables.model import TableRiskModel
 from tillit.tables.spec import TableSpecFile
 
 ADDITIVITY_TOLERANCE = 1e-6
-WHY_CAPACITY = "capacity"
-WHY_RANDOM = "random check"
-WHY_QUARANTINE = "quarantined"  # a row the door held: listed, flagged, not scored
 
 
 class ExplanationError(TillitError):
@@ -42,63 +41,21 @@ class ScoredTable:
     counts: dict[str, int]
 
 
-def _scored(df: pd.DataFrame) -> pd.Series:
-    return df["status"] == "scored"
-
-
-def risk_list_schema(id_column: str) -> pa.DataFrameSchema:
-    """The risk list on the way out: every row accounted for, risks in [0, 1], ranks from 1.
-
-    Scored rows have unique ids, a risk and a rank; rows quarantined at the door have
-    neither, are flagged and say why (their ids may repeat or be empty: that is why
-    they were held).
-    """
-    return pa.DataFrameSchema(
-        {
-            id_column: pa.Column(str),
-            "period": pa.Column(str),
-            "status": pa.Column(str, pa.Check.isin(["scored", "quarantined"])),
-            "risk_score": pa.Column(float, [pa.Check.ge(0), pa.Check.le(1)], nullable=True),
-            "rank": pa.Column("Int64", pa.Check.ge(1), nullable=True),
-            "flagged": pa.Column(bool),
-            "why_flagged": pa.Column(
-                str, pa.Check.isin(["", WHY_CAPACITY, WHY_RANDOM, WHY_QUARANTINE])
-            ),
-            "reasons": pa.Column(str),
-        },
-        checks=[
-            pa.Check(
-                lambda df: ~df["flagged"] | (df["reasons"] != ""),
-                name="every_flagged_row_has_reasons",
-            ),
-            pa.Check(
-                lambda df: ~_scored(df) | (df["risk_score"].notna() & df["rank"].notna()),
-                name="scored_rows_have_a_risk_and_a_rank",
-            ),
-            pa.Check(
-                lambda df: _scored(df) | (df["flagged"] & (df["why_flagged"] == WHY_QUARANTINE)),
-                name="quarantined_rows_are_flagged",
-            ),
-            pa.Check(
-                lambda df: ~df.loc[_scored(df), id_column].duplicated().any(),
-                name="scored_ids_are_unique",
-            ),
-        ],
-        strict=False,
-    )
-
-
-def _number(value: float) -> str:
+def _number(value: float, lang: str) -> str:
     if not np.isfinite(value):
-        return "n/a"
-    if abs(value) >= 100 or float(value).is_integer():
-        return f"{value:,.0f}"
-    return f"{value:,.2f}"
+        return text("table.not_available", lang)
+    return number(value, lang, 0 if abs(value) >= 100 or float(value).is_integer() else 2)
 
 
-def reason_text(description: str, value: float, typical: float) -> str:
+def reason_text(description: str, value: float, typical: float, lang: str = "en") -> str:
     """One reason in words: what the feature holds, its value and the training median."""
-    return f"{description}: {_number(value)} (typical {_number(typical)})"
+    return text(
+        "table.reason",
+        lang,
+        description=description,
+        value=_number(value, lang),
+        typical=_number(typical, lang),
+    )
 
 
 def _random_checks(
@@ -131,6 +88,7 @@ def score_rows(
     spec: TableSpecFile,
     identity: dict[str, str],
     n_reasons: int = 3,
+    lang: str = "en",
 ) -> ScoredTable:
     """Risk, rank within the period, flags, reasons and explanations for `rows`.
 
@@ -142,6 +100,7 @@ def score_rows(
         spec: the table spec (capacity, names).
         identity: model_name, model_version and run_id, copied onto every row.
         n_reasons: reasons per flagged row.
+        lang: the language of the reasons (the spec's own column names stay as they are).
     """
     parts = model.components(X)
     risk = parts["risk_score"].to_numpy()
@@ -177,18 +136,20 @@ def score_rows(
     values = flagged_X.to_numpy()
     contributions = combined.to_numpy()
     columns = list(combined.columns)
+    descriptions = {**model.descriptions, **history_feature_descriptions(spec, lang)}
     for i, index in enumerate(flagged_X.index):
         top = np.argsort(-contributions[i], kind="stable")[:n_reasons]
         lines = [
             reason_text(
-                model.descriptions.get(columns[j], columns[j]),
+                descriptions.get(columns[j], columns[j]),
                 float(values[i, j]),
                 model.typical.get(columns[j], float("nan")),
+                lang,
             )
             for j in top
             if contributions[i, j] > 0
         ]
-        reasons[index] = "; ".join(lines) or "no single feature stands out; ranked by the mix"
+        reasons[index] = "; ".join(lines) or text("table.no_single_reason", lang)
 
     risk_list = pd.DataFrame(
         {

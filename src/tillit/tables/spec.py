@@ -165,11 +165,21 @@ def parse_spec(raw: dict[str, object], source: str = "table spec") -> TableSpecF
 
 
 @dataclass(frozen=True)
+class SchemaModel:
+    """A built Pandera schema where the validator asks a contract model for its schema."""
+
+    schema: pa.DataFrameSchema
+
+    def to_schema(self) -> pa.DataFrameSchema:
+        return self.schema
+
+
+@dataclass(frozen=True)
 class DoorSpec:
     """The spec in the terms the contract validator's helpers read (duck-typed TableSpec)."""
 
     name: str
-    model: pa.DataFrameSchema
+    model: SchemaModel
     key: tuple[str, ...]
     kinds: dict[str, str]
     row_rule_columns: tuple[tuple[str, str], ...] = ()
@@ -261,7 +271,7 @@ def check_table(
             f"the table has nothing to score by: no amount, no numeric feature column and "
             f"no entities in the spec {spec.name!r}"
         )
-    door = DoorSpec(spec.name, pandera_schema(spec, kinds), (spec.id,), kinds)
+    door = DoorSpec(spec.name, SchemaModel(pandera_schema(spec, kinds)), (spec.id,), kinds)
     as_contract = cast(ContractTableSpec, door)
     typed, coerce_records = _coerce(spec.name, as_contract, raw)
     # A value that did not parse is not also reported as empty.

@@ -1,11 +1,16 @@
-"""The one stylesheet of tillit's pages (report and provider page), on screen and printed on A4.
+"""The one HTML shell of tillit's pages: skeleton and stylesheet, on screen and printed on A4.
 
-One module so the pages look alike and print alike: a second copy of a CSS block
-drifts. Printed, each provider's case starts on a new page, an invoice is never
-split over two, charts scale to the page and long table cells wrap.
+The home-care report, the provider page and the table-mode report are each a body
+in this shell, so they look alike and print alike: a second copy of a page head or
+a CSS block drifts. Printed, each provider's case starts on a new page, an invoice
+(or a table row) is never split over two, charts scale to the page and long table
+cells wrap. A page is self-contained: no script, no font or style sheet from elsewhere.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterable
+from html import escape
 
 PAGE_CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:2rem;color:#1a1a1a;max-width:1100px}
@@ -34,6 +39,7 @@ td .sub{display:block;color:#444;font-size:.8rem}
 .tag.capacity{background:#fff4d6;border-color:#b7950b} .tag.quarantined{background:#eee}
 ul{margin:.3rem 0 .3rem 1.1rem;padding:0} li{margin:.15rem 0}
 .finding-list li{color:#8e1f14}
+.row{border-top:1px solid #ddd;padding:.6em 0;break-inside:avoid} .note{color:#555}
 .charts{display:flex;flex-wrap:wrap;gap:1rem} .charts div{flex:1;min-width:300px}
 .charts p{font-size:.8rem;margin:.2rem 0;color:#444}
 .charts svg{width:100%;height:auto;max-width:560px}
@@ -51,4 +57,18 @@ ul{margin:.3rem 0 .3rem 1.1rem;padding:0} li{margin:.15rem 0}
 }
 """
 
-__all__ = ["PAGE_CSS"]
+
+def page(title: str, body: Iterable[str], language: str) -> str:
+    """A whole page: the skeleton, the stylesheet, `title` (escaped) and the body's parts.
+
+    The body's parts are HTML already (each escaped where it was made), joined by lines.
+    """
+    return (
+        f'<!DOCTYPE html>\n<html lang="{escape(language)}">\n<head>\n<meta charset="utf-8">\n'
+        f"<title>{escape(title)}</title>\n<style>{PAGE_CSS}</style>\n</head>\n<body>\n"
+        + "\n".join(body)
+        + "\n</body>\n</html>\n"
+    )
+
+
+__all__ = ["PAGE_CSS", "page"]

@@ -1,0 +1,159 @@
+"""The faster paths of `tillit score` give exactly what the plain paths gave.
+
+Each test builds a small frame by hand and compares the fast path with the
+cell-by-cell or pandas path it replaced: same cells, same dtypes, same bytes.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from tillit.data.io import _map_text_cells, neutralise_cell, spreadsheet_safe
+from tillit.data.validate import _is_known
+from tillit.review.report import _ContributionsByInvoice
+
+
+def _text(values: list[str | None]) -> pd.Series:
+    return pd.Series(values, dtype="str")
+
+
+def test_spreadsheet_safe_neutralises_the_same_cells_as_cell_by_cell() -> None:
+    frame = pd.DataFrame(
+        {
+            "id": _text(["=HYPERLINK(1)", "ok", None, "-12", "\tx", "'=q", "@a", "+4", "\rz"]),
+            "n": [1, -2, 3, 4, 5, 6, 7, 8, 9],
+            "=head": _text(["a", "", "b", None, "=c", "d", "e", "f", "g"]),
+            "mixed": pd.Series(["=x", 1, None, "y", 2.5, "+", "-", "@", "z"], dtype=object),
+        }
+    )
+    cell_by_cell = _map_text_cells(frame, neutralise_cell)
+    fast = spreadsheet_safe(frame)
+    assert list(fast.columns) == ["id", "n", "'=head", "mixed"]
+    assert fast["id"].tolist()[:4] == ["'=HYPERLINK(1)", "ok", fast["id"].iloc[2], "'-12"]
+    assert fast.equals(cell_by_cell)
+    assert list(fast.dtypes) == list(cell_by_cell.dtypes)
+    assert fast.to_csv(index=False) == cell_by_cell.to_csv(index=False)
+
+
+def test_spreadsheet_safe_of_an_empty_frame_keeps_its_columns() -> None:
+    frame = pd.DataFrame({"a": _text([]), "=b": pd.Series([], dtype="float64")})
+    assert spreadsheet_safe(frame).equals(_map_text_cells(frame, neutralise_cell))
+
+
+def test_is_known_matches_isin_for_arrow_text_and_other_dtypes() -> None:
+    values = _text(["p1", "p2", None, "p9", "", "P1"])
+    known = _text(["p1", "p9", "x"])
+    expected = values.isin(known).to_numpy()
+    assert (
+        _is_known(values, known).tolist()
+        == expected.tolist()
+        == [
+            True,
+            False,
+            False,
+            True,
+            False,
+            False,
+        ]
+    )
+    assert not _is_known(values, _text([])).any()
+    as_objects = values.astype(object)
+    assert _is_known(as_objects, known).tolist() == expected.tolist()
+
+
+def test_contributions_by_invoice_cut_out_as_the_group_by_did() -> None:
+    explanations = pd.DataFrame(
+        {
+            "invoice_id": ["i2", "i1", "i2", "i1", "i2"],
+            "scorer": ["lightgbm", "lightgbm", "isolation_forest", "lightgbm", "lightgbm"],
+            "feature": ["a", "b", "c", "d", "e"],
+            "contribution": [0.5, -0.25, 1.0, 2.0, -3.0],
+        }
+    )
+    lazy = _ContributionsByInvoice(explanations)
+    eager = {
+        (str(i), str(s)): part.set_index("feature")
+        for (i, s), part in explanations.groupby(["invoice_id", "scorer"], sort=False)
+    }
+    assert set(lazy) == set(eager) and len(lazy) == 3
+    for key, part in eager.items():
+        assert lazy[key].equals(part)
+    assert lazy.get(("i1", "isolation_forest")) is None
+
+
+@pytest.mark.slow
+def test_score_without_a_model_says_so_before_the_export_is_judged(tmp_path) -> None:
+    """The model loads while the export is read and checked; its absence is still said first."""
+    from tests.conftest import tiny_tables
+    from tillit.config import TillitConfig
+    from tillit.data.io import write_tables
+    from tillit.errors import ModelUnavailableError
+    from tillit.jobs.score import run_score
+
+    tables = tiny_tables()
+    tables["visits"] = tables["visits"].assign(method="carrier pigeon")  # every visit quarantined
+    write_tables(tables, tmp_path / "data")
+    (tmp_path / "unreadable").mkdir()  # no tables at all: a contract error
+    for data in (tmp_path / "data", tmp_path / "unreadable"):
+        out = tmp_path / f"out-{data.name}"
+        with pytest.raises(ModelUnavailableError):
+            run_score(data, "2025-01", out, TillitConfig(), "champion", "en", tmp_path / "store")
+        assert not out.exists()
+
+
+def _visits(ids: list[str | None], method: str = "nfc") -> pd.DataFrame:
+    from tests.conftest import tiny_tables
+
+    visits = tiny_tables()["visits"]
+    rows = [visits.iloc[i % 3] for i in range(len(ids))]
+    return pd.DataFrame(rows).reset_index(drop=True).assign(visit_id=ids, method=method)
+
+
+@pytest.mark.parametrize(
+    "ids",
+    [
+        ["V1", "V2", "V3", "V4"],  # sorted and distinct: the uniqueness check is settled
+        ["V1", "V2", "V2", "V3"],  # sorted with a duplicate: Pandera checks it
+        ["V3", "V1", "V2", "V1"],  # unsorted with a duplicate
+        ["V3", "V1", "V2", "V4"],  # unsorted and distinct
+        ["V1", None, "V2", "V3"],  # an empty id
+        ["V1", "V1"],
+    ],
+)
+def test_validation_quarantines_what_the_full_pandera_schema_does(ids, monkeypatch) -> None:
+    from tests.conftest import tiny_tables
+    from tillit.data import validate
+
+    tables = tiny_tables()
+    tables["visits"] = _visits(ids)
+    tables["visits"].loc[1, "method"] = "carrier pigeon"
+    fast = validate.validate_tables(tables)
+    monkeypatch.setattr(
+        validate, "_schema_without_settled_checks", lambda spec, checked: spec.model.to_schema()
+    )
+    full = validate.validate_tables(tables)
+    assert fast.quarantine.equals(full.quarantine)
+    assert fast.summary == full.summary
+    assert all(fast.tables[name].equals(full.tables[name]) for name in full.tables)
+    duplicated = len(set(i for i in ids if i)) < len([i for i in ids if i])
+    unique_rule = fast.quarantine["rule"].str.contains("unique")
+    assert unique_rule.any() == duplicated
+
+
+def test_only_a_sorted_distinct_present_text_column_skips_the_uniqueness_check() -> None:
+    from tillit.data.contract import TABLES
+    from tillit.data.validate import _schema_without_settled_checks
+
+    spec = TABLES["visits"]
+
+    def unique_after(ids: list[str | None]) -> bool:
+        frame = pd.DataFrame({"visit_id": _text(ids)})
+        return bool(_schema_without_settled_checks(spec, frame).columns["visit_id"].unique)
+
+    assert not unique_after(["V1", "V2", "V3"])
+    assert unique_after(["V1", "V2", "V2"])
+    assert unique_after(["V2", "V1", "V3"])
+    assert unique_after(["V1", None, "V3"])
+    assert unique_after(["V1"])
+    assert spec.model.to_schema().columns["visit_id"].unique  # the model itself is unchanged

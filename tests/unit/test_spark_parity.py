@@ -25,7 +25,8 @@ from tillit.features.engine import DuckDBEngine
 from tillit.features.spark_engine import SparkEngine, java_missing, start_session
 from tillit.simulate import simulate
 
-pytestmark = pytest.mark.slow
+# One Spark session for the module: all its tests on one xdist worker (`--dist loadgroup`).
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("spark")]
 PERIOD = "2025-04"
 # Whole microseconds of visits per provider and month: a sum that must be bit-identical.
 INTEGER_SUMS = """

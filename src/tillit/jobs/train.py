@@ -111,10 +111,21 @@ def run_train(
 
 
 def drift_reference(result: TrainingResult, config: TillitConfig) -> DriftReference:
-    """The training months' distributions, kept with the model so each scored month is compared."""
+    """The training months' distributions, kept with the model so each scored month is compared.
+
+    The first months of an export are a warm-up for every history feature (a client's own
+    earlier months, the 3- and 6-month windows): they hold neutral values no later month
+    has, so a reference that includes them calls every warmed-up month drifted. The
+    reference is the training months after the longest window has filled, or, in a
+    shorter history, the later half of them.
+    """
     from tillit.review.drift import build_reference
 
     model, features = result.model, result.features
+    months = sorted(features["period"].unique())
+    warm_up = config.features.longest_window_months
+    kept = months[warm_up:] if len(months) > warm_up else months[len(months) // 2 :]
+    features = features[features["period"].isin(kept)]
     parts = model.components(features)
     return build_reference(
         model.matrix(features),

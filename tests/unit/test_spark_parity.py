@@ -56,6 +56,9 @@ def spark() -> Iterator[SparkEngine]:
             "spark.sql.adaptive.enabled": "false",
             # Tiny tables: compiling whole stages costs more than it saves.
             "spark.sql.codegen.wholeStage": "false",
+            # A short-lived JVM: the quick compiler only and one GC thread spend less CPU
+            # than they save on a few hundred small queries (make test shares two cores).
+            "spark.driver.extraJavaOptions": "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC",
         },
     )
     engine = SparkEngine(session, owns_session=True)

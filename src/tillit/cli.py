@@ -322,8 +322,12 @@ def link(
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Replace the files of an earlier link run.")
     ] = False,
+    store: StoreOption = Path("models"),
 ) -> None:
-    """Link providers (contact facts) and persons (name token, birth year) across registers."""
+    """Link providers (contact facts) and persons (name token, birth year) across registers.
+
+    `--store` is not read: it names the model store so `--out` never lands inside it.
+    """
     from tillit.config import load_config
     from tillit.jobs.link import run_link
 
@@ -338,7 +342,7 @@ def link(
             _fail(f"--method must be auto, splink or exact and --backend duckdb or spark ({exc})")
         settings = settings.model_copy(update={"link": link_settings})
     out = out or default_run_dir("link")
-    outcome = run_link(data, out, settings, overwrite)
+    outcome = run_link(data, out, settings, overwrite, store=store)
     typer.echo(
         f"{outcome.method}: {outcome.provider_links:,} provider pair(s) and "
         f"{outcome.person_links:,} person pair(s) kept as evidence (match probability >= "

@@ -113,3 +113,9 @@ def test_link_writes_pairs_and_entities_beside_the_data_never_over_it(contact_wo
     )
     assert exact.stdout.startswith("exact: 1 provider pair(s)")
     refused(tillit_here("link", "--data", w["data"], "--out", w["data"]), "--data")
+    inside_store = w["store"] / "links"
+    refused(
+        tillit_here("link", "--data", w["data"], "--out", inside_store, "--store", w["store"]),
+        "store",
+    )
+    assert not inside_store.exists()

@@ -56,7 +56,11 @@ class LinkOutcome:
 
 
 def run_link(
-    data_dir: Path, out: Path, config: TillitConfig, overwrite: bool = False
+    data_dir: Path,
+    out: Path,
+    config: TillitConfig,
+    overwrite: bool = False,
+    store: Path | None = None,
 ) -> LinkOutcome:
     """Link the providers and persons of a contract folder; write the pairs and entities to `out`.
 
@@ -67,7 +71,7 @@ def run_link(
 
     began = time.perf_counter()
     out = Path(out)
-    refuse_unsafe_output(out, {"--data": data_dir})
+    refuse_unsafe_output(out, {"--data": data_dir}, store=store)
     loaded = load_data(data_dir, config)
     linkage = linkage_for(loaded.validation.tables, config)
     if linkage is None:  # nothing to compare: every id is its own entity, no Splink needed

@@ -16,11 +16,11 @@ import pandas as pd
 import pytest
 
 from tests.cli import ok, refused, tillit
+from tillit.core.keys import key_weakness
 from tillit.data.contract import luhn_valid
 from tillit.data.pseudonymise import (
     TEXT_TOKEN_PREFIX,
     is_personal_org_number,
-    key_weakness,
     load_key,
     mask_personal_numbers,
     pseudo_org_number,

@@ -7,6 +7,7 @@
 - `feedback`: the reviewers' decision log and its vocabulary.
 - `html`: the page skeleton and stylesheet of every report.
 - `findings`: the findings vocabulary a stream hands the blend.
+- `keys`: when a secret key is too weak (pseudonymisation and audit-trail keys alike).
 
 Nothing here imports a stream; streams import the core. Importing does nothing.
 """

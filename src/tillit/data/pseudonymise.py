@@ -86,6 +86,7 @@ from pathlib import Path
 import pandas as pd
 
 from tillit.config import PSEUDONYM_SEPARATOR, PseudonymiseConfig
+from tillit.core.keys import KEY_BYTES, key_weakness
 from tillit.data.contacts import (
     FACT_PREFIX,
     NAME_PREFIX,
@@ -97,10 +98,6 @@ from tillit.data.contacts import (
 from tillit.data.contract import CONTACT_FACTS, luhn_valid
 from tillit.errors import TillitError
 
-KEY_BYTES = 32
-# A random 32-byte key holds about 28 distinct byte values; fewer than this is a
-# made-up key (b"0" * 32, a short phrase repeated) that an attacker would try first.
-MIN_DISTINCT_KEY_BYTES = 16
 PSEUDONYM_HEX_CHARS = 20
 TEXT_TOKEN_PREFIX = "PNR-"
 TEXT_TOKEN_HEX_CHARS = 12
@@ -134,28 +131,10 @@ def load_key(key_file: Path) -> bytes:
         raise TillitError(f"pseudonymisation key file {key_file} is empty")
     problem = key_weakness(key)
     if problem:
-        raise TillitError(f"pseudonymisation key file {key_file} {problem}")
+        raise TillitError(
+            f"pseudonymisation key file {key_file} {problem}; create one with --new-key"
+        )
     return key
-
-
-def key_weakness(key: bytes) -> str | None:
-    """Why a key is too weak to keep pseudonyms unguessable, or None when it is fine.
-
-    Length is not enough: 32 identical bytes are 32 bytes. A key with few distinct
-    byte values was typed or made up, not drawn at random.
-    """
-    if len(key) < KEY_BYTES:
-        return (
-            f"holds {len(key)} bytes; at least {KEY_BYTES} random bytes are needed so "
-            "pseudonyms cannot be guessed"
-        )
-    distinct = len(set(key))
-    if distinct < MIN_DISTINCT_KEY_BYTES:
-        return (
-            f"is not random: its {len(key)} bytes take only {distinct} distinct value(s) "
-            f"(a random key has about 28); create one with --new-key"
-        )
-    return None
 
 
 def _personnummer_core(value: object) -> str | None:
@@ -213,8 +192,6 @@ def pseudonymise_tables(
     caller masks them (`pseudonymise_export`).
     """
     config = config or PseudonymiseConfig()
-    if len(key) < KEY_BYTES:
-        raise ValueError(f"key must hold at least {KEY_BYTES} bytes")
     problem = key_weakness(key)
     if problem:
         raise ValueError(f"key {problem}")

@@ -7,26 +7,12 @@ feeds, so short or low-entropy keys (32 identical bytes, a repeated word) are re
 
 from __future__ import annotations
 
-import math
 import os
 import secrets
-from collections import Counter
 from pathlib import Path
 
+from tillit.core.keys import KEY_BYTES, key_weakness
 from tillit.errors import TillitError
-
-KEY_BYTES = 32
-# 32 random bytes show about 157 bits by this measure; a repeated short pattern far fewer.
-MIN_ENTROPY_BITS = 128.0
-
-
-def entropy_bits(key: bytes) -> float:
-    """The key's length times the Shannon entropy of its byte frequencies: a floor check, not a proof."""
-    if not key:
-        return 0.0
-    counts = Counter(key)
-    per_byte = -sum(n / len(key) * math.log2(n / len(key)) for n in counts.values())
-    return per_byte * len(key)
 
 
 def check_key(key: bytes, source: str, purpose: str) -> bytes:
@@ -35,15 +21,11 @@ def check_key(key: bytes, source: str, purpose: str) -> bytes:
     Raises:
         TillitError: naming the source (never the key) and what is wrong.
     """
-    if len(key) < KEY_BYTES:
+    problem = key_weakness(key)
+    if problem:
         raise TillitError(
-            f"{purpose} key {source} holds {len(key)} bytes; at least {KEY_BYTES} random "
-            "bytes are needed so it cannot be guessed"
-        )
-    if entropy_bits(key) < MIN_ENTROPY_BITS:
-        raise TillitError(
-            f"{purpose} key {source} is not random enough (repeated or patterned bytes); "
-            "create a new one with random bytes (for example `head -c 32 /dev/urandom`)"
+            f"{purpose} key {source} {problem}; create a new one with random bytes "
+            "(for example `head -c 32 /dev/urandom`)"
         )
     return key
 

@@ -53,6 +53,15 @@ QuietOption = Annotated[
         "--quiet", "-q", help="No progress on stderr (it is shown only on a terminal anyway)."
     ),
 ]
+# For a command that writes but never opens the model store: the store is named so that
+# refuse_unsafe_output keeps --out from being it, lying in it or holding it.
+NamedStoreOption = Annotated[
+    Path,
+    typer.Option(
+        "--store",
+        help="Folder of the model store: not read, named so --out never replaces or enters it.",
+    ),
+]
 
 
 CsvSepOption = Annotated[
@@ -176,6 +185,7 @@ def simulate(
     overwrite: Annotated[
         bool, typer.Option(help="Replace what an earlier simulate wrote in --out.")
     ] = False,
+    store: NamedStoreOption = Path("models"),
 ) -> None:
     """Simulate a municipality: every contract table plus truth.parquet (never read by scoring)."""
     import time
@@ -192,7 +202,7 @@ def simulate(
     from tillit.simulate import SIMULATED_FILES
     from tillit.simulate import simulate as run_simulation
 
-    refuse_unsafe_output(out, {"--config": config})
+    refuse_unsafe_output(out, {"--config": config}, store=store)
     refuse_unlisted_files(out, SIMULATED_FILES, overwrite)
     if fmt not in ("parquet", "csv"):
         _fail(f"--format must be parquet or csv, not {fmt!r}")
@@ -265,6 +275,7 @@ def validate(
     csv_sep: CsvSepOption = None,
     decimal: DecimalOption = None,
     encoding: EncodingOption = None,
+    store: NamedStoreOption = Path("models"),
 ) -> None:
     """Check a folder against the data contract; quarantine bad rows; exit 2 if it is unusable."""
     from tillit import CONTRACT_VERSION
@@ -272,13 +283,14 @@ def validate(
     from tillit.data.validate import check_quarantine_limit, validate_tables
     from tillit.jobs.common import refuse_unsafe_output
 
-    settings = _load_settings(config, csv_sep, decimal, encoding)
     out = out or default_run_dir("validate")
     refuse_unsafe_output(
         out,
         {"--data": data, "--config": config},
+        store=store,
         writes=[out / "validation.json", out / "quarantine.parquet"],
     )
+    settings = _load_settings(config, csv_sep, decimal, encoding)
     result = validate_tables(read_raw_tables(data, settings.input))
     report = result.report()
     report["data"] = str(data)
@@ -322,15 +334,18 @@ def link(
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Replace the files of an earlier link run.")
     ] = False,
-    store: StoreOption = Path("models"),
+    store: NamedStoreOption = Path("models"),
 ) -> None:
     """Link providers (contact facts) and persons (name token, birth year) across registers.
 
     `--store` is not read: it names the model store so `--out` never lands inside it.
     """
     from tillit.config import load_config
+    from tillit.jobs.common import refuse_unsafe_output
     from tillit.jobs.link import run_link
 
+    out = out or default_run_dir("link")
+    refuse_unsafe_output(out, {"--data": data, "--config": config}, store=store)
     settings = load_config(config)
     given = {k: v for k, v in {"method": method, "backend": backend}.items() if v is not None}
     if given:
@@ -341,7 +356,6 @@ def link(
         except ValueError as exc:
             _fail(f"--method must be auto, splink or exact and --backend duckdb or spark ({exc})")
         settings = settings.model_copy(update={"link": link_settings})
-    out = out or default_run_dir("link")
     outcome = run_link(data, out, settings, overwrite, store=store)
     typer.echo(
         f"{outcome.method}: {outcome.provider_links:,} provider pair(s) and "
@@ -364,13 +378,17 @@ def features(
     csv_sep: CsvSepOption = None,
     decimal: DecimalOption = None,
     encoding: EncodingOption = None,
+    store: NamedStoreOption = Path("models"),
 ) -> None:
     """Build one month's feature table (one row per invoice) with its findings and quarantine."""
+    from tillit.jobs.common import refuse_unsafe_output
+
+    out = out or default_run_dir("features") / f"features_{period}.parquet"
+    refuse_unsafe_output(out, {"--data": data, "--config": config}, store=store, kind="file")
     settings = _load_settings(config, csv_sep, decimal, encoding)
     _month_first(period, data, settings.input)
     from tillit.jobs import run_features
 
-    out = out or default_run_dir("features") / f"features_{period}.parquet"
     figures = run_features(data, period, out, settings)
     typer.echo(
         f"{figures.invoices:,} invoices described, {figures.findings:,} hard findings, "
@@ -605,6 +623,12 @@ def score(
     table_mode = _table_mode(data, table, spec)
     if table_mode and engine != "duckdb":
         _fail("--engine spark scores home-care exports (--data), not table mode")
+    from tillit.jobs.common import refuse_unsafe_output
+
+    out = out or Path("runs") / f"score-{period.replace('..', '_')}"
+    refuse_unsafe_output(  # before the month is looked for in the data
+        out, {"--data": data, "--table": table, "--spec": spec, "--config": config}, store=store
+    )
     settings = _load_settings(config, csv_sep, decimal, encoding)
     if not table_mode:
         assert data is not None
@@ -619,9 +643,8 @@ def score(
         from tillit.jobs.table_score import run_table_score
 
         assert table is not None and spec is not None
-        target = out or Path("runs") / f"score-{period.replace('..', '_')}"
         done = run_table_score(
-            table, spec, period, target, settings, model_alias, store, overwrite, lang
+            table, spec, period, out, settings, model_alias, store, overwrite, lang
         )
         c = done.manifest["counts"]
         typer.echo(
@@ -632,7 +655,6 @@ def score(
         typer.echo(f"report: {done.report}")
         return
     assert data is not None
-    out = out or Path("runs") / f"score-{period}"
     with progress.session(f"score {period}", quiet):
         outcome = run_score(
             data, period, out, settings, model_alias, lang, store, overwrite, engine, spark_master
@@ -734,7 +756,9 @@ def providers(
     """Rank the month's providers (and screen applicants) with facts and reasons; never decides."""
     from tillit.config import load_config
     from tillit.data.periods import parse_period
+    from tillit.jobs.common import refuse_unsafe_output
 
+    refuse_unsafe_output(out, {"--data": data, "--config": config}, store=store)
     settings = load_config(config)
     if applicants:  # applicants are screened in any month, invoices or not
         parse_period(period)
@@ -856,12 +880,20 @@ def demo(
         runs, {"--data": data, "--config": config}, store=store, out_option="--runs"
     )
     if not (data / "invoices.parquet").exists():
-        simulate(out=data, seed=seed, clients=clients, months=months, start=start, config=config)
+        simulate(
+            out=data,
+            seed=seed,
+            clients=clients,
+            months=months,
+            start=start,
+            config=config,
+            store=store,
+        )
     else:
         typer.echo(
             f"using the simulated municipality already in {data} (delete it to simulate anew)"
         )
-    validate(data=data, out=runs / "validate", config=config)
+    validate(data=data, out=runs / "validate", config=config, store=store)
     train(data=data, config=config, store=store)
     decision = run_promote(load_config(config), store, data_dir=data)
     typer.echo(decision.message + ("" if decision.promoted else "; the champion in place scores"))
@@ -906,9 +938,12 @@ def log(
 ) -> None:
     """Show the audit log and verify it: chain, HMAC, MLflow copies, manifests, kept heads, anchors."""
     from tillit.jobs import AUDIT_LOG
+    from tillit.jobs.common import refuse_unsafe_output
     from tillit.jobs.log import anchor_head, check_audit_trail
     from tillit.ops.auditlog import format_log, known_head, read_log
 
+    if anchor is not None:  # kept where whoever can change the store cannot
+        refuse_unsafe_output(anchor, {}, store=store, kind="file", out_option="--anchor")
     path = store / AUDIT_LOG
     if not path.exists() and not (store / "mlflow.db").exists() and known_head(path) is None:
         _fail(
@@ -947,11 +982,15 @@ def pseudonymise(
         bool, typer.Option(help="Create the key file first (never overwrites).")
     ] = False,
     config: ConfigOption = None,
+    store: NamedStoreOption = Path("models"),
 ) -> None:
     """Replace identifiers of people with keyed hashes (HMAC-SHA-256) before data reaches tillit."""
     from tillit.config import load_config
     from tillit.jobs import run_pseudonymise
+    from tillit.jobs.common import refuse_unsafe_output
 
+    # --in and --key-file are checked by the job, which says why a key must stay apart.
+    refuse_unsafe_output(out, {"--config": config}, store=store)
     figures = run_pseudonymise(in_dir, out, key_file, new_key, load_config(config))
     typer.echo(f"{figures.files} files, {figures.rows:,} rows pseudonymised into {out}")
     for note in figures.notes:
@@ -965,13 +1004,14 @@ def simulate_table(
     rows: Annotated[int, typer.Option(help="Rows to simulate.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Table file (.parquet or .csv).")],
     seed: Annotated[int, typer.Option(help="Random seed.")] = 7,
+    store: NamedStoreOption = Path("models"),
 ) -> None:
     """Simulate an example table for the table mode (specs in configs/tables/)."""
     from tillit.data.io import write_frame
     from tillit.jobs.common import refuse_unsafe_output
     from tillit.tables.simulate import simulate_table as run_simulation
 
-    refuse_unsafe_output(out, {}, kind="file")
+    refuse_unsafe_output(out, {}, store=store, kind="file")
     if out.suffix not in (".parquet", ".csv"):
         _fail(f"--out must end in .parquet or .csv, not {out.name!r}")
     frame = run_simulation(kind, rows, seed)

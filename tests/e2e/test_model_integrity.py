@@ -360,7 +360,7 @@ def test_anchors_are_written_outside_the_store_and_checked(world, tmp_path):
         "log", "--anchor", world["store"] / "anchors.jsonl", "--store", world["store"],
         cwd=world["root"],
     )  # fmt: skip
-    assert inside.returncode == 2 and "lies inside the store" in inside.stderr
+    assert inside.returncode == 2 and "lies inside the --store folder" in inside.stderr
     log = world["store"] / "audit_log.jsonl"
     with kept(log):
         # The whole log replaced by an older copy: chain, HMAC and MLflow copies of the

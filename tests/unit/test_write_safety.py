@@ -11,6 +11,8 @@ from __future__ import annotations
 import hashlib
 import json
 import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -330,3 +332,209 @@ def test_simulate_overwrite_replaces_only_what_an_earlier_simulate_wrote(tmp_pat
     assert (data / "notes.txt").read_text() == "kept"
     assert (data / "invoices.csv").exists() and not (data / "invoices.parquet").exists()
     assert json.loads((data / MANIFEST).read_text())["settings"]["seed"] == 2
+
+
+# ------------------------------------------- every writing command × every unsafe place
+
+
+@dataclass(frozen=True)
+class Writer:
+    """A writing command called with OUT as the place it writes, and the input it reads.
+
+    `store_out`: the place is the model store itself (train, promote, feedback write
+    only there and into the input), so only its overlap with the input is asked.
+    """
+
+    argv: Callable[[dict[str, Path], Path], list[str | Path]]
+    option: str = "--out"
+    input: tuple[str, str, str] | None = ("data", "--data", "folder")  # place key, flag, noun
+    config: bool = True
+    store_out: bool = False
+
+
+_MONTH = ("--period", "2025-01")
+_TABLE_INPUT = ("table", "--table", "file")
+# fmt: off
+WRITERS: dict[str, Writer] = {
+    "simulate": Writer(
+        lambda p, out: ["simulate", "--out", out, "--overwrite", "--config", p["config"]],
+        input=("config", "--config", "file"), config=False,
+    ),
+    "simulate-table": Writer(
+        lambda p, out: ["simulate-table", "--kind", "card-payments", "--rows", "10", "--out", out],
+        input=None, config=False,
+    ),
+    "validate": Writer(
+        lambda p, out: ["validate", "--data", p["data"], "--out", out, "--config", p["config"]]
+    ),
+    "link": Writer(
+        lambda p, out: ["link", "--data", p["data"], "--out", out, "--overwrite",
+                        "--method", "exact", "--config", p["config"]]
+    ),
+    "features": Writer(
+        lambda p, out: ["features", "--data", p["data"], *_MONTH, "--out", out,
+                        "--config", p["config"]]
+    ),
+    "train": Writer(
+        lambda p, out: ["train", "--data", p["data"], "--store", out, "--config", p["config"]],
+        option="--store", store_out=True,
+    ),
+    "train --table": Writer(
+        lambda p, out: ["train", "--table", p["table"], "--spec", SPEC, "--store", out,
+                        "--config", p["config"]],
+        option="--store", input=_TABLE_INPUT, store_out=True,
+    ),
+    "promote": Writer(
+        lambda p, out: ["promote", "--data", p["data"], "--store", out, "--config", p["config"]],
+        option="--store", store_out=True,
+    ),
+    "retrain": Writer(
+        lambda p, out: ["retrain", "--data", p["data"], "--out", out, "--config", p["config"]]
+    ),
+    "score": Writer(
+        lambda p, out: ["score", "--data", p["data"], *_MONTH, "--out", out, "--overwrite",
+                        "--config", p["config"]]
+    ),
+    "score --table": Writer(
+        lambda p, out: ["score", "--table", p["table"], "--spec", SPEC, "--period", "2026-01",
+                        "--out", out, "--overwrite", "--config", p["config"]],
+        input=_TABLE_INPUT,
+    ),
+    "drift": Writer(
+        lambda p, out: ["drift", "--data", p["data"], *_MONTH, "--out", out,
+                        "--config", p["config"]]
+    ),
+    "providers": Writer(
+        lambda p, out: ["providers", "--data", p["data"], *_MONTH, "--out", out, "--overwrite",
+                        "--config", p["config"]]
+    ),
+    "feedback": Writer(
+        lambda p, out: ["feedback", "--data", p["data"], "--decisions", p["decisions"],
+                        "--store", out],
+        option="--store", input=("decisions", "--decisions", "file"), config=False,
+        store_out=True,
+    ),
+    "feedback --table": Writer(
+        lambda p, out: ["feedback", "--table", p["table"], "--spec", SPEC,
+                        "--decisions", p["decisions"], "--store", out],
+        option="--store", input=_TABLE_INPUT, config=False, store_out=True,
+    ),
+    "pseudonymise": Writer(
+        lambda p, out: ["pseudonymise", "--in", p["data"], "--out", out,
+                        "--key-file", p["root"] / "keys" / "k.key", "--config", p["config"]],
+        input=("data", "--in", "folder"),
+    ),
+    "demo": Writer(
+        lambda p, out: ["demo", "--data", p["data"], "--runs", out, "--config", p["config"]],
+        option="--runs",
+    ),
+    "log --anchor": Writer(
+        lambda p, out: ["log", "--anchor", out], option="--anchor", input=None, config=False
+    ),
+}
+# fmt: on
+
+
+def _unsafe_places(writer: Writer) -> list[str]:
+    """The unsafe places asked of one command: the input's, the config's, the store's."""
+    places = ["is the input", "inside the input", "contains the input"] if writer.input else []
+    places += ["contains the config"] if writer.config else []
+    places += [] if writer.store_out else ["is the store", "inside the store", "contains the store"]
+    return places
+
+
+UNSAFE = [(name, where) for name, writer in WRITERS.items() for where in _unsafe_places(writer)]
+
+
+@pytest.mark.parametrize(("command", "where"), UNSAFE, ids=[f"{c}: {w}" for c, w in UNSAFE])
+def test_no_writing_command_writes_as_over_or_around_an_input_or_the_store(
+    place, monkeypatch, command, where
+):
+    """Refused with exit 2 and a message naming the place and why, before anything is read.
+
+    The store is the default `models` of the working folder (never named on the command
+    line) except where `--out` would hold it: there it is named with `--store`.
+    """
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    root = place["root"]
+    place["config"] = root / "cfg" / "tillit.yaml"
+    place["config"].parent.mkdir()
+    place["config"].write_text((REPO / "configs" / "default.yaml").read_text("utf-8"), "utf-8")
+    elsewhere = root / "keep" / "models"
+    elsewhere.mkdir(parents=True)
+    (elsewhere / "mlflow.db").write_bytes(b"another registry")
+    writer = WRITERS[command]
+    flag, noun, given = "--store", "folder", Path("models")
+    if where.endswith("the input"):
+        assert writer.input is not None
+        key, flag, noun = writer.input
+        given = place[key]
+    elif where.endswith("the config"):
+        flag, noun, given = "--config", "file", place["config"]
+    out, why = {
+        "is": (root / given, f"is the {flag} {noun}"),
+        "inside": (root / given / "x", f"lies inside the {flag} {noun} {given}"),
+        "contains": ((root / given).parent, f"contains the {flag} {noun} {given}"),
+    }[where.split()[0]]
+    args = writer.argv(place, out)
+    if where == "contains the store":
+        out, why = elsewhere.parent, f"contains the --store folder {elsewhere}"
+        args = [*writer.argv(place, out), "--store", elsewhere]
+    before = tree_hash(root)
+    refused(cli(*args), f"{writer.option} {out} {why}")
+    assert tree_hash(root) == before, "an input, the store or the folder changed"
+    assert not (place["store"] / "audit_log.jsonl").exists()
+    assert not (root / "runs").exists()
+
+
+def test_every_writing_command_is_in_the_table():
+    """A new command that writes must be added above (and so be tested)."""
+    from tillit.cli import app
+
+    named = {info.name or info.callback.__name__ for info in app.registered_commands}  # type: ignore[union-attr]
+    asked = {name.split()[0] for name in WRITERS}
+    assert named - asked == set(), "a command missing from WRITERS: does it write?"
+
+
+def test_link_overwrite_replaces_only_what_its_earlier_manifest_lists(place):
+    """The real command, twice: an auditor's file in --out survives, the earlier run's go."""
+    out = place["root"] / "links"
+    link = ("link", "--data", place["data"], "--out", out, "--method", "exact")
+    ok(cli(*link))
+    first = json.loads((out / MANIFEST).read_text("utf-8"))["outputs"]
+    assert {"entities.parquet", "provider_links.csv"} <= set(first)
+    (out / "notes.txt").write_text("the auditor's notes")
+    # A file the earlier run listed that this run does not write again.
+    manifest = json.loads((out / MANIFEST).read_text("utf-8"))
+    manifest["outputs"]["old_pairs.csv"] = "sha"
+    (out / MANIFEST).write_text(json.dumps(manifest), "utf-8")
+    (out / "old_pairs.csv").write_text("from the earlier run")
+    before = tree_hash(out)
+    refused(cli(*link), "already holds an earlier run's outputs", "pass --overwrite")
+    assert tree_hash(out) == before
+    ok(cli(*link, "--overwrite"))
+    assert (out / "notes.txt").read_text() == "the auditor's notes"
+    assert not (out / "old_pairs.csv").exists()
+    again = json.loads((out / MANIFEST).read_text("utf-8"))["outputs"]
+    assert set(again) == set(first)
+    assert {path.name for path in out.iterdir()} == {*first, MANIFEST, "notes.txt"}
+
+
+def test_pseudonymise_never_replaces_tables_no_earlier_manifest_lists(place):
+    """Into a folder holding another export: refused; into its own earlier output: replaced."""
+    key = place["root"] / "keys" / "k.key"
+    other = place["root"] / "other"
+    write_tables(tiny_tables(), other)
+    before = tree_hash(other)
+    refused(
+        cli("pseudonymise", "--in", place["data"], "--out", other, "--key-file", key, "--new-key"),
+        "invoices.parquet", "which no earlier tillit run's manifest.json lists",
+    )  # fmt: skip
+    assert tree_hash(other) == before and not key.exists()
+    out = place["root"] / "pseud"
+    run = ("pseudonymise", "--in", place["data"], "--out", out, "--key-file", key)
+    ok(cli(*run, "--new-key"))
+    (out / "notes.txt").write_text("mine")
+    ok(cli(*run))
+    assert (out / "notes.txt").read_text() == "mine"
+    assert "invoices.parquet" in json.loads((out / MANIFEST).read_text("utf-8"))["outputs"]

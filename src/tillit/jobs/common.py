@@ -223,8 +223,8 @@ def refuse_unlisted_files(out: Path, names: Iterable[str], overwrite: bool) -> N
     if unlisted:
         raise OutputExistsError(
             f"--out {out} holds {', '.join(unlisted)}, which no earlier tillit run's "
-            "manifest.json lists (a real export?); --overwrite replaces only what tillit "
-            "wrote there: move them or choose another --out"
+            "manifest.json lists (a real export?); tillit replaces only what it wrote "
+            "there: move them or choose another --out"
         )
 
 

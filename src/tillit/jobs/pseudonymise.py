@@ -6,9 +6,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tillit.config import TillitConfig
+from tillit.data.contract import TABLES
 from tillit.data.io import read_frame, write_frame
 from tillit.errors import TillitError
-from tillit.jobs.common import refuse_unsafe_output
+from tillit.jobs.common import MANIFEST, refuse_unlisted_files, refuse_unsafe_output
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,10 @@ def run_pseudonymise(
         {"--in": in_dir, "--key-file": key_file},
         writes=[out_dir / path.name for path in files],
     )
+    # Into a folder that holds another export, never over its tables: only the files an
+    # earlier pseudonymise's manifest lists are replaced.
+    to_write = [path.name for path in files if path.stem in TABLES]
+    refuse_unlisted_files(out_dir, [*to_write, MANIFEST], overwrite=True)
     if new_key:
         if key_file.exists():
             raise TillitError(
@@ -92,7 +97,7 @@ def run_pseudonymise(
             "org_numbers_pseudonymised": export.org_numbers_pseudonymised,
             "outputs": outputs,
         },
-        out_dir / "manifest.json",
+        out_dir / MANIFEST,
     )
     return PseudonymiseOutcome(
         files=len(outputs),

@@ -188,3 +188,17 @@ def test_features_built_while_the_model_loads_keep_the_order_errors_are_said(
         score_job.run_score(tmp_path / "data", "2030-01", tmp_path / "b", config, "x", "en", store)
     assert built == ["2025-01"]
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def test_not_blank_is_strip_not_empty_for_every_code_point() -> None:
+    from tillit.data.validate import _not_blank
+
+    singles = [chr(c) for c in range(0x110000) if not 0xD800 <= c <= 0xDFFF]
+    cells = singles + [c + " " for c in singles[:12000]] + [" " + c for c in singles[:12000]]
+    cells += ["", "  ", " a ", "\u00a0\u3000", "\u200b", "\t\n\r", "x\u2028", None]
+    text = _text(cells)
+    expected = (text.str.strip() != "").to_numpy(dtype=bool)
+    present = text.notna().to_numpy()
+    assert _not_blank(text)[present].tolist() == expected[present].tolist()
+    plain = pd.Series(cells[-8:], dtype=object)
+    assert _not_blank(plain)[:-1].tolist() == [False, False, True, False, True, False, True]

@@ -157,3 +157,48 @@ def test_only_a_sorted_distinct_present_text_column_skips_the_uniqueness_check()
     assert unique_after(["V1", None, "V3"])
     assert unique_after(["V1"])
     assert spec.model.to_schema().columns["visit_id"].unique  # the model itself is unchanged
+
+
+def test_features_built_while_the_model_loads_keep_the_order_errors_are_said(
+    tmp_path, monkeypatch
+) -> None:
+    """A feature error waits for the checks before it; a month that will stop gets no features."""
+    from tests.conftest import tiny_tables
+    from tillit.config import TillitConfig
+    from tillit.data.io import write_tables
+    from tillit.errors import NothingToScoreError
+    from tillit.jobs import score as score_job
+    from tillit.ops import tracking
+
+    write_tables(tiny_tables(), tmp_path / "data")
+    monkeypatch.setattr(tracking, "connect", lambda store: object())
+    monkeypatch.setattr(tracking, "resolve_alias", lambda client, name, alias: "ref")
+    monkeypatch.setattr(tracking, "load_risk_model", lambda client, ref, store: "model")
+    built: list[str] = []
+
+    def broken(engine, spark_master, tables, period, config):
+        built.append(period)
+        raise RuntimeError("features broke")
+
+    monkeypatch.setattr(score_job, "_features_on", broken)
+    config, store = TillitConfig(), tmp_path / "store"
+    with pytest.raises(RuntimeError, match="features broke"):
+        score_job.run_score(tmp_path / "data", "2025-01", tmp_path / "a", config, "x", "en", store)
+    with pytest.raises(NothingToScoreError):
+        score_job.run_score(tmp_path / "data", "2030-01", tmp_path / "b", config, "x", "en", store)
+    assert built == ["2025-01"]
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def test_not_blank_is_strip_not_empty_for_every_code_point() -> None:
+    from tillit.data.validate import _not_blank
+
+    singles = [chr(c) for c in range(0x110000) if not 0xD800 <= c <= 0xDFFF]
+    cells = singles + [c + " " for c in singles[:12000]] + [" " + c for c in singles[:12000]]
+    cells += ["", "  ", " a ", "\u00a0\u3000", "\u200b", "\t\n\r", "x\u2028", None]
+    text = _text(cells)
+    expected = (text.str.strip() != "").to_numpy(dtype=bool)
+    present = text.notna().to_numpy()
+    assert _not_blank(text)[present].tolist() == expected[present].tolist()
+    plain = pd.Series(cells[-8:], dtype=object)
+    assert _not_blank(plain)[:-1].tolist() == [False, False, True, False, True, False, True]

@@ -10,6 +10,7 @@ without the `spark` extra never imports pyspark.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
 
@@ -59,20 +60,23 @@ def parquet_glob(source: str | Path) -> str:
 
 
 class DuckDBEngine:
-    """DuckDB in this process, one thread.
+    """DuckDB in this process, one thread per statement.
 
     One thread: a parallel hash aggregation adds floats in a varying order, and the last
     bits of a sum then differ from run to run; the same data must give the same features,
-    bit for bit, or the same model would not give the same scores.
+    bit for bit, or the same model would not give the same scores. Statements that do not
+    need each other's tables may still run at the same time, each on one thread, on a
+    `lane` of the same database: each statement then sees the same rows in the same order
+    and gives the same bits as it would alone.
     """
 
     name = "duckdb"
 
-    def __init__(self, threads: int = 1) -> None:
-        self.con = duckdb.connect(config={"threads": threads})
+    def __init__(self, threads: int = 1, con: duckdb.DuckDBPyConnection | None = None) -> None:
+        self.con = con if con is not None else duckdb.connect(config={"threads": threads})
 
     def execute(self, sql: str) -> duckdb.DuckDBPyConnection:
-        return self.con.execute(sql)
+        return self.con.execute(_shared_table(sql))
 
     def register(self, name: str, source: TableSource) -> None:
         if isinstance(source, pd.DataFrame):
@@ -85,13 +89,31 @@ class DuckDBEngine:
         )
 
     def create_table(self, name: str, sql: str) -> None:
-        self.con.execute(f"CREATE TEMP TABLE {name} AS {sql}")
+        self.con.execute(f"CREATE TABLE {name} AS {sql}")
 
     def fetch(self, sql: str) -> pd.DataFrame:
         return self.con.execute(sql).df()
 
+    def lane(self) -> DuckDBEngine:
+        """A second connection to this engine's database, to run statements alongside this one.
+
+        It sees every table created so far (not the registered frames or temp views, which
+        belong to one connection); its owner closes it.
+        """
+        return DuckDBEngine(con=self.con.cursor())
+
     def close(self) -> None:
         self.con.close()
+
+
+# The queries say TEMP (a session's own table, as Spark's temp views are). A DuckDB temp
+# table belongs to one connection; this engine's database is its own in-memory one, so
+# its tables are created there instead, where every lane sees them.
+_TEMP_TABLE = re.compile(r"^(\s*CREATE\s+)TEMP\s+(TABLE\s)", re.IGNORECASE)
+
+
+def _shared_table(sql: str) -> str:
+    return _TEMP_TABLE.sub(r"\1\2", sql, count=1)
 
 
 class RecordingEngine:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +30,6 @@ from tillit.jobs.common import (
 )
 from tillit.jobs.drift import drift_payload
 from tillit.ops.auditlog import log_head
-from tillit.review.score import HELD_COLUMNS
 
 if TYPE_CHECKING:
     from tillit.review.drift import DriftReport
@@ -51,6 +51,8 @@ def period_quarantine(loaded: LoadedData, period: str) -> pd.DataFrame:
     A malformed period that plausibly means this month (`2025-6`) counts as this month; one
     that cannot be placed in any month is listed in every month's run until it is corrected.
     """
+    from tillit.review.score import HELD_COLUMNS
+
     records = loaded.validation.quarantine
     records = records[records["table"] == "invoices"]
     raw = loaded.raw["invoices"].reset_index(drop=True)
@@ -128,10 +130,7 @@ def _score_into(
     spark_master: str | None = None,
 ) -> dict[str, Any]:
     """Score into the scratch folder `out` (`final` is where it will be); returns the manifest."""
-    from tillit.features import feature_catalog
     from tillit.ops import tracking
-    from tillit.review.report import render_report
-    from tillit.review.score import ModelIdentity, score_month
 
     clock = StageClock()
     lap = clock.lap
@@ -141,37 +140,59 @@ def _score_into(
         ref = tracking.resolve_alias(client, config.training.model_name, alias)
         return ref, tracking.load_risk_model(client, ref, store)
 
-    # The model loads (MLflow and unpickling, mostly Python) while the export is read and
-    # checked (much of it in Arrow, which lets go of the interpreter): on two cores the two
-    # overlap. The model still comes first: a store without one stops the run before
-    # anything of the export is said, written or refused.
+    # The model loads (MLflow, scikit-learn and unpickling, mostly Python) while the export
+    # is read and checked and its features are built (Arrow and DuckDB, which let go of
+    # the interpreter): on two cores they overlap. The model still comes first: a store
+    # without one stops the run before anything of the export is said, written or refused,
+    # and an error of the features is said where the features come in the plain order.
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="tillit-model") as pool:
         loading = pool.submit(load_model)
         raw: dict[str, pd.DataFrame] | None = None
         validation: ValidationResult | None = None
+        feature_set: Any = None
+        feature_error: Exception | None = None
         try:
             raw = read_raw_tables(data_dir, config.input)
             validation = validate_tables(raw)
             unusable: Exception | None = None
         except Exception as exc:  # said after the model's own error, if it has one
             unusable = exc
+        lap("validate")
+        if (
+            raw is not None
+            and validation is not None
+            and _goes_on(raw, validation, period, config)
+            and not (loading.done() and loading.exception())
+        ):
+            # The explainers' imports (shap pulls in numba and matplotlib: seconds of
+            # Python) run while DuckDB builds the features.
+            warming = threading.Thread(
+                target=_import_explainers, name="tillit-imports", daemon=True
+            )
+            warming.start()
+            try:
+                feature_set = _features_on(engine, spark_master, validation.tables, period, config)
+            except Exception as exc:  # said once the checks before it have passed
+                feature_error = exc
+            warming.join()
+            lap("features")
         ref, model = loading.result()
     if unusable is not None:
         raise unusable
-    lap("load_model")
     loaded = load_data(data_dir, config, quarantine_dir=out, raw=raw, validation=validation)
     received = int(received_in(loaded.raw["invoices"], period).sum())
     if received == 0:
         raise nothing_to_score(period, data_dir, placed_periods(loaded.raw["invoices"]))
-    lap("validate")
-    # The explainers' imports (shap pulls in numba and matplotlib: seconds of Python) run
-    # while DuckDB, which lets go of the interpreter, builds the features.
-    warming = threading.Thread(target=_import_explainers, name="tillit-imports", daemon=True)
-    warming.start()
-    feature_set = _features_on(engine, spark_master, loaded, period, config)
+    if feature_error is not None:
+        raise feature_error
+    if feature_set is None:  # skipped above only for runs the checks above stop; kept safe
+        feature_set = _features_on(engine, spark_master, loaded.validation.tables, period, config)
+    lap("load_model")
+    from tillit.features import feature_catalog
+    from tillit.review.report import render_report
+    from tillit.review.score import ModelIdentity, score_month
+
     model.check_features(feature_set.features)
-    warming.join()
-    lap("features")
     held = period_quarantine(loaded, period)
     described = loaded.validation.tables["invoices"]
     feature_held = feature_set.quarantine.merge(
@@ -289,6 +310,15 @@ def _score_into(
     return manifest
 
 
+def _goes_on(
+    raw: Mapping[str, pd.DataFrame], validation: ValidationResult, period: str, config: TillitConfig
+) -> bool:
+    """Whether the checks after the model's would let this export on to its features."""
+    if validation.over_limit(config.validation.max_quarantine_share):
+        return False
+    return bool(received_in(raw["invoices"], period).any())
+
+
 def _import_explainers() -> None:
     """Import what explaining the flagged invoices needs; a failure is left to the real import."""
     import importlib
@@ -301,17 +331,21 @@ def _import_explainers() -> None:
 
 
 def _features_on(
-    engine: str, spark_master: str | None, loaded: LoadedData, period: str, config: TillitConfig
+    engine: str,
+    spark_master: str | None,
+    tables: Mapping[str, pd.DataFrame],
+    period: str,
+    config: TillitConfig,
 ) -> Any:
     """The month's features from the validated tables, built by the named SQL engine."""
     from tillit.features import build_features
     from tillit.features.engine import connect
 
     if engine == "duckdb":
-        return build_features(loaded.validation.tables, period, config.features)
+        return build_features(tables, period, config.features)
     sql_engine = connect(engine, spark_master)
     try:
-        return build_features(loaded.validation.tables, period, config.features, sql_engine)
+        return build_features(tables, period, config.features, sql_engine)
     finally:
         sql_engine.close()
 

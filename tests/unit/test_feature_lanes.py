@@ -1,0 +1,74 @@
+"""The feature SQL on two DuckDB lanes gives the same bits as one statement after another.
+
+Each statement still runs on one thread; the lanes only let two independent chains of
+statements use both cores. Compared on a small messy world, frame for frame.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from tillit.config import FeatureConfig, SimulationConfig
+from tillit.data.validate import validate_tables
+from tillit.features import build as build_module
+from tillit.features import build_features
+from tillit.features.engine import DuckDBEngine, RecordingEngine
+from tillit.simulate import simulate
+
+
+@pytest.fixture(scope="module")
+def messy_tables() -> dict[str, pd.DataFrame]:
+    world = simulate(SimulationConfig(seed=7, clients=150, months=4, profile="messy"))
+    return dict(validate_tables(world.tables).tables)
+
+
+def test_two_lanes_give_the_features_of_one_statement_after_another(
+    messy_tables: dict[str, pd.DataFrame], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lanes_used: list[str] = []
+    real_lane = DuckDBEngine.lane
+
+    def counted_lane(self: DuckDBEngine) -> DuckDBEngine:
+        lanes_used.append("lane")
+        return real_lane(self)
+
+    monkeypatch.setattr(DuckDBEngine, "lane", counted_lane)
+    periods = ["2025-03", "2025-04"]
+    in_lanes = build_features(messy_tables, periods, FeatureConfig())
+    in_turn_engine = RecordingEngine(DuckDBEngine())  # not a DuckDBEngine: no lanes
+    try:
+        in_turn = build_features(messy_tables, periods, FeatureConfig(), engine=in_turn_engine)
+    finally:
+        in_turn_engine.close()
+    assert lanes_used == ["lane"]
+    assert len(in_lanes.features) > 100
+    for fast, plain in (
+        (in_lanes.features, in_turn.features),
+        (in_lanes.findings, in_turn.findings),
+        (in_lanes.quarantine, in_turn.quarantine),
+    ):
+        assert fast.equals(plain)
+        assert list(fast.dtypes) == list(plain.dtypes)
+
+
+def test_a_lane_sees_the_tables_made_before_it_and_its_tables_are_seen() -> None:
+    engine = DuckDBEngine()
+    try:
+        engine.execute("CREATE TEMP TABLE a AS SELECT 1 AS x")
+        lane = engine.lane()
+        lane.execute("CREATE TEMP TABLE b AS SELECT x + 1 AS y FROM a")
+        lane.close()
+        assert engine.fetch("SELECT y FROM b")["y"].tolist() == [2]
+    finally:
+        engine.close()
+
+
+def test_an_error_in_the_second_lane_is_raised(monkeypatch: pytest.MonkeyPatch) -> None:
+    def failing(con: object, config: FeatureConfig) -> None:
+        raise RuntimeError("staff lane failed")
+
+    monkeypatch.setattr(build_module, "_staff_lane", failing)
+    world = simulate(SimulationConfig(seed=3, clients=40, months=2, profile="messy"))
+    with pytest.raises(RuntimeError, match="staff lane failed"):
+        build_features(validate_tables(world.tables).tables, "2025-02", FeatureConfig())

@@ -30,6 +30,12 @@ from tillit.features.schema import InvoiceFeatures
 from tillit.i18n import text
 
 FINDINGS_COLUMNS = ("invoice_id", "finding", "evidence", "evidence_facts")
+# The comparison evidence in the feature table (after the features): the SQL's columns,
+# a month number `..._m` as a period `..._period`. Never model inputs.
+EVIDENCE_COLUMNS: tuple[str, ...] = tuple(
+    f"{c.removesuffix('_m')}_period" if c.endswith("_m") else c
+    for c in queries.COMPARISON_EVIDENCE_COLUMNS
+)
 # Comparison evidence held as text (the rest are numbers; months become periods).
 COMPARISON_EVIDENCE_TEXT = frozenset(
     {
@@ -437,10 +443,9 @@ def _evidence_columns(raw: pd.DataFrame) -> pd.DataFrame:
     Staff ids and dates as text, months as periods (`YYYY-MM`), counts and hours as floats.
     """
     out: dict[str, object] = {}
-    for column in queries.COMPARISON_EVIDENCE_COLUMNS:
+    for column, name in zip(queries.COMPARISON_EVIDENCE_COLUMNS, EVIDENCE_COLUMNS, strict=True):
         values = raw[column]
         if column.endswith("_m"):
-            name = f"{column.removesuffix('_m')}_period"
             out[name] = [None if pd.isna(m) else queries.period_of(int(m)) for m in values]
         elif column in COMPARISON_EVIDENCE_TEXT:
             out[column] = [None if pd.isna(x) else str(x) for x in values]

@@ -109,7 +109,7 @@ REASONS: Tables = {
             "{value_pct} of the registered hours ({evidence_by_hand_hours} of "
             "{evidence_key_hours} h) were done by {evidence_by_hand_staff_count} carer(s) with "
             "no key-tag or app check-in at this provider in {period}; carer "
-            "{evidence_by_hand_staff}: {evidence_by_hand_staff_visits} visits here, all typed in"
+            "{evidence_by_hand_staff}: {evidence_by_hand_staff_visits} visit(s) here, all typed in"
         ),
         "regular_staff_hours_share.evidence": (
             "carer {evidence_regular_staff}: visit lengths identical to the minute "

@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 
 from tests.unit.test_features import build, grant, invoice, municipality, row, visit
+from tests.unit.test_label_free import billed_months
 from tillit.config import FeatureConfig, SimulationConfig
 from tillit.data.validate import validate_tables
 from tillit.features import build_features
@@ -121,14 +122,7 @@ def test_own_history_names_the_months_compared_and_the_hours():
         "2026-02": {"C1": (14.0, 14)},
         "2026-03": {"C1": (24.0, 16)},
     }
-    visits, invoices = [], []
-    for month, by_client in plan.items():
-        for cid, (billed, hours) in by_client.items():
-            visits += [
-                visit(f"V{month}{cid}{d}", cid, f"{month}-{d:02d} 10:00", 60)
-                for d in range(1, int(hours) + 1)
-            ]
-            invoices.append(invoice(f"I{month}{cid}", cid, billed, period=month))
+    visits, invoices = billed_months(plan)
     tables = municipality(grants=[grant("G1", "C1", hours=30.0)], visits=visits, invoices=invoices)
     c1 = row(build(tables), "I2026-03C1")
     assert reason_sentence("billed_over_own_history_hours_6m", c1, 1.0, "en") == (

@@ -131,9 +131,9 @@ def test_own_history_names_the_months_compared_and_the_hours():
         "is 1"
     )
     assert reason_sentence("provider_billed_over_registered_change_6m", c1, 1.0, "sv") == (
-        "utföraren fakturerade 24 h mot 16 h registrerade besök under 2026-03, och 24 h mot "
-        "24 h under sina 2 tidigare månad(er) (2026-01 till 2026-02): fakturerat genom "
-        "registrerat är 1,5 gånger den egna historiken; typiskt är 1"
+        "utföraren fakturerade 24 h mot 16 h registrerade besök under 2026-03 (1,50 h per "
+        "registrerad timme), mot 1,00 under sina 2 tidigare månad(er) (2026-01 till 2026-02: "
+        "24 h mot 24 h): 1,5 gånger den egna historiken; typiskt är 1"
     )
 
 
@@ -177,6 +177,11 @@ def _check(feature: str, sentence: str, value: float) -> None:
         return
     found = re.search(r"([\d.,]+) times", sentence)
     assert found and _number(found.group(1)) == pytest.approx(value, abs=0.005), sentence
+    ratios = re.search(r"\(([\d.]+) h per registered hour\), against ([\d.]+) ", sentence)
+    if feature.startswith("provider_"):
+        assert ratios, sentence
+        now, before = float(ratios.group(1)), float(ratios.group(2))
+        assert now / before == pytest.approx(value, rel=0.02), sentence
 
 
 @pytest.fixture(scope="module")

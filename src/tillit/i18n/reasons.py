@@ -124,10 +124,11 @@ REASONS: Tables = {
         ),
         "provider_billed_over_registered_change.evidence": (
             "the provider billed {evidence_provider_billed} h against "
-            "{evidence_provider_registered} h of registered visits in {period}, and "
+            "{evidence_provider_registered} h of registered visits in {period} ({provider_now} h "
+            "per registered hour), against {provider_before} over its "
+            "{evidence_provider_history_months} earlier month(s) ({provider_span}: "
             "{evidence_provider_history_billed} h against {evidence_provider_history_registered} "
-            "h over its {evidence_provider_history_months} earlier month(s) ({provider_span}): "
-            "billed over registered is {value_2} times its own past; typical is {typical_2}"
+            "h): {value_2} times its own past; typical is {typical_2}"
         ),
         "span": "{first} to {last}",
         # Any feature without a template of its own, from its description.
@@ -236,11 +237,11 @@ REASONS: Tables = {
         ),
         "provider_billed_over_registered_change.evidence": (
             "utföraren fakturerade {evidence_provider_billed} h mot "
-            "{evidence_provider_registered} h registrerade besök under {period}, och "
-            "{evidence_provider_history_billed} h mot {evidence_provider_history_registered} h "
-            "under sina {evidence_provider_history_months} tidigare månad(er) ({provider_span}): "
-            "fakturerat genom registrerat är {value_2} gånger den egna historiken; typiskt är "
-            "{typical_2}"
+            "{evidence_provider_registered} h registrerade besök under {period} ({provider_now} h "
+            "per registrerad timme), mot {provider_before} under sina "
+            "{evidence_provider_history_months} tidigare månad(er) ({provider_span}: "
+            "{evidence_provider_history_billed} h mot {evidence_provider_history_registered} h): "
+            "{value_2} gånger den egna historiken; typiskt är {typical_2}"
         ),
         "span": "{first} till {last}",
         "generic": "{description}: {value_2} (typiskt för {service}: {typical_2})",

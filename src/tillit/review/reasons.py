@@ -123,6 +123,14 @@ def _manual_others(row: Mapping[str, Any], language: str) -> str:
     )
 
 
+def _per_hour(row: Mapping[str, Any], billed: str, registered: str, language: str) -> str:
+    """Billed hours per registered hour (two decimals), or a dash without registered hours."""
+    over: Any = row.get(registered)
+    if not (_filled(over) and float(over) > 0):
+        return "–"
+    return number(float(row[billed]) / float(over), language, 2)
+
+
 def _manual_staff_share(row: Mapping[str, Any], language: str) -> str:
     visits: Any = row.get("evidence_manual_staff_visits")
     if not _filled(visits) or float(visits) <= 0:
@@ -151,6 +159,12 @@ _FIELDS: dict[str, Callable[[Mapping[str, Any], float, float, str, str], str]] =
     "history_span": lambda r, v, m, s, lang: _span(r, "evidence_history", lang),
     "provider_span": lambda r, v, m, s, lang: _span(r, "evidence_provider_history", lang),
     "manual_others": lambda r, v, m, s, lang: _manual_others(r, lang),
+    "provider_now": lambda r, v, m, s, lang: _per_hour(
+        r, "evidence_provider_billed", "evidence_provider_registered", lang
+    ),
+    "provider_before": lambda r, v, m, s, lang: _per_hour(
+        r, "evidence_provider_history_billed", "evidence_provider_history_registered", lang
+    ),
     "manual_staff_share": lambda r, v, m, s, lang: _manual_staff_share(r, lang),
 }
 

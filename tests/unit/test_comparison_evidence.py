@@ -117,23 +117,31 @@ def test_too_regular_visit_lengths_are_counted_to_the_minute():
 
 
 def test_own_history_names_the_months_compared_and_the_hours():
+    # C2 came to P1 in February: one earlier month, no average.
     plan = {
         "2026-01": {"C1": (10.0, 10)},
-        "2026-02": {"C1": (14.0, 14)},
-        "2026-03": {"C1": (24.0, 16)},
+        "2026-02": {"C1": (14.0, 14), "C2": (5.0, 5)},
+        "2026-03": {"C1": (24.0, 16), "C2": (10.0, 5)},
     }
     visits, invoices = billed_months(plan)
-    tables = municipality(grants=[grant("G1", "C1", hours=30.0)], visits=visits, invoices=invoices)
-    c1 = row(build(tables), "I2026-03C1")
+    grants = [grant("G1", "C1", hours=30.0), grant("G2", "C2", hours=30.0)]
+    fs = build(municipality(grants=grants, visits=visits, invoices=invoices))
+    c1, c2 = row(fs, "I2026-03C1"), row(fs, "I2026-03C2")
     assert reason_sentence("billed_over_own_history_hours_6m", c1, 1.0, "en") == (
         "billed 24 h in 2026-03 against 12 h a month on average over this client's 2 earlier "
         "month(s) with this provider (2026-01 to 2026-02): 2 times; typical for personal care "
         "is 1"
     )
+    assert reason_sentence("billed_over_own_history_hours_6m", c2, 1.0, "en") == (
+        "billed 10 h in 2026-03 against 5 h in 2026-02, this client's one earlier month with "
+        "this provider: 2 times; typical for personal care is 1"
+    )
+    # P1: 34 h billed against 21 h registered in March, 29 against 29 before.
+    assert c1["provider_billed_over_registered_change_6m"] == pytest.approx(34 / 21)
     assert reason_sentence("provider_billed_over_registered_change_6m", c1, 1.0, "sv") == (
-        "utföraren fakturerade 24 h mot 16 h registrerade besök under 2026-03 (1,50 h per "
+        "utföraren fakturerade 34 h mot 21 h registrerade besök under 2026-03 (1,62 h per "
         "registrerad timme), mot 1,00 under sina 2 tidigare månad(er) (2026-01 till 2026-02: "
-        "24 h mot 24 h): 1,5 gånger den egna historiken; typiskt är 1"
+        "29 h mot 29 h): 1,62 gånger den egna historiken; typiskt är 1"
     )
 
 

@@ -130,6 +130,19 @@ REASONS: Tables = {
             "{evidence_provider_history_billed} h against {evidence_provider_history_registered} "
             "h): {value_2} times its own past; typical is {typical_2}"
         ),
+        "billed_over_own_history_hours.evidence.one": (
+            "billed {billed} h in {period} against {evidence_history_billed} h in "
+            "{history_span}, this client's one earlier month with this provider: {value_2} "
+            "times; typical for {service} is {typical_2}"
+        ),
+        "provider_billed_over_registered_change.evidence.one": (
+            "the provider billed {evidence_provider_billed} h against "
+            "{evidence_provider_registered} h of registered visits in {period} ({provider_now} h "
+            "per registered hour), against {provider_before} in {provider_span}, its one earlier "
+            "month ({evidence_provider_history_billed} h against "
+            "{evidence_provider_history_registered} h): {value_2} times its own past; typical is "
+            "{typical_2}"
+        ),
         "span": "{first} to {last}",
         # Any feature without a template of its own, from its description.
         "generic": "{description}: {value_2} (typical for {service}: {typical_2})",
@@ -242,6 +255,19 @@ REASONS: Tables = {
             "{evidence_provider_history_months} tidigare månad(er) ({provider_span}: "
             "{evidence_provider_history_billed} h mot {evidence_provider_history_registered} h): "
             "{value_2} gånger den egna historiken; typiskt är {typical_2}"
+        ),
+        "billed_over_own_history_hours.evidence.one": (
+            "fakturerat {billed} h under {period} mot {evidence_history_billed} h under "
+            "{history_span}, brukarens enda tidigare månad hos denna utförare: {value_2} gånger; "
+            "typiskt för {service} är {typical_2}"
+        ),
+        "provider_billed_over_registered_change.evidence.one": (
+            "utföraren fakturerade {evidence_provider_billed} h mot "
+            "{evidence_provider_registered} h registrerade besök under {period} ({provider_now} h "
+            "per registrerad timme), mot {provider_before} under {provider_span}, dess enda "
+            "tidigare månad ({evidence_provider_history_billed} h mot "
+            "{evidence_provider_history_registered} h): {value_2} gånger den egna historiken; "
+            "typiskt är {typical_2}"
         ),
         "span": "{first} till {last}",
         "generic": "{description}: {value_2} (typiskt för {service}: {typical_2})",

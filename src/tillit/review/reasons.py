@@ -78,6 +78,11 @@ _EVIDENCED: dict[str, str] = {
     "billed_over_own_history_hours": "evidence_history_months",
     "provider_billed_over_registered_change": "evidence_provider_history_months",
 }
+# Comparisons with earlier months: one earlier month is no average (`.evidence.one`).
+_ONE_MONTH: dict[str, str] = {
+    "billed_over_own_history_hours": "evidence_history_months",
+    "provider_billed_over_registered_change": "evidence_provider_history_months",
+}
 EVIDENCE_PREFIX = "evidence_"
 _EVIDENCE_TEXT = ("_staff", "_date", "_period")
 _EVIDENCE_COUNTS = ("_visits", "_count", "_providers", "_months", "_minutes")
@@ -205,6 +210,8 @@ def _templated(
         key = f"reason.{feature}.{variant}" if applies(row) else key
     if feature in _EVIDENCED and _filled(row.get(_EVIDENCED[feature])):
         key = f"reason.{feature}.evidence"
+        if feature in _ONE_MONTH and row[_ONE_MONTH[feature]] == 1:
+            key = f"{key}.one"
     return text(key, language, **_fill(key, language, row, value, median, service))
 
 

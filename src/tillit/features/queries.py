@@ -583,14 +583,14 @@ def comparison_evidence(con: Engine, config: FeatureConfig) -> None:
         f"""
         CREATE TEMP TABLE comparisons AS
         WITH t AS (SELECT DISTINCT {_KEY} FROM inv WHERE is_target),
-        staff_day AS (
-            SELECT staff_id, m, CAST(start_at AS DATE) AS d, sum(micros) AS micros,
-                   count(DISTINCT provider_id) AS n_providers
-            FROM v WHERE is_target GROUP BY staff_id, m, CAST(start_at AS DATE)
-        ),
         key_day AS (
             SELECT {_KEY}, staff_id, CAST(start_at AS DATE) AS d, sum(micros) AS micros
             FROM v WHERE is_target GROUP BY {_KEY}, staff_id, CAST(start_at AS DATE)
+        ),
+        staff_day AS (
+            SELECT staff_id, m, d, sum(micros) AS micros,
+                   count(DISTINCT provider_id) AS n_providers
+            FROM key_day GROUP BY staff_id, m, d
         ),
         busy AS (
             SELECT k.provider_id, k.client_id, k.service_type, k.m, k.staff_id, k.d,
@@ -603,38 +603,37 @@ def comparison_evidence(con: Engine, config: FeatureConfig) -> None:
         ),
         staff_month AS (
             SELECT staff_id, m, count(*) AS n_visits,
-                   sum(CASE WHEN method = 'manual' THEN 1 ELSE 0 END) AS n_manual
+                   sum(CASE WHEN method = 'manual' THEN 1 ELSE 0 END) AS n_manual,
+                   count(*) >= {min_visits} AND avg(hours) > 0
+                       AND stddev_pop(hours) <= {max_cv!r} * avg(hours) AS is_regular
             FROM v WHERE is_target GROUP BY staff_id, m
         ),
-        regular AS (
-            SELECT staff_id, m FROM v WHERE is_target GROUP BY staff_id, m
-            HAVING count(*) >= {min_visits} AND avg(hours) > 0
-               AND stddev_pop(hours) <= {max_cv!r} * avg(hours)
-        ),
         lengths AS (
-            SELECT staff_id, m, round(epoch(end_at - start_at) / 60.0) AS minutes,
+            SELECT v.staff_id, v.m, round(epoch(v.end_at - v.start_at) / 60.0) AS minutes,
                    count(*) AS n
-            FROM v WHERE is_target GROUP BY staff_id, m, round(epoch(end_at - start_at) / 60.0)
+            FROM v JOIN staff_month sm ON sm.staff_id = v.staff_id AND sm.m = v.m
+            WHERE v.is_target AND sm.is_regular
+            GROUP BY v.staff_id, v.m, round(epoch(v.end_at - v.start_at) / 60.0)
         ),
         modal_length AS (
             SELECT staff_id, m, minutes, n,
                    row_number() OVER (PARTITION BY staff_id, m ORDER BY n DESC, minutes) AS rank
             FROM lengths
         ),
-        staff_at_provider AS (
-            SELECT staff_id, provider_id, m, count(*) AS n_visits,
-                   sum(CASE WHEN method = 'manual' THEN 1 ELSE 0 END) AS n_manual
-            FROM v WHERE is_target GROUP BY staff_id, provider_id, m
-        ),
-        provider_visits AS (
-            SELECT provider_id, m, sum(n_visits) AS n_visits, sum(n_manual) AS n_manual
-            FROM staff_at_provider GROUP BY provider_id, m
-        ),
         key_staff AS (
-            SELECT {_KEY}, staff_id,
+            SELECT {_KEY}, staff_id, count(*) AS n_visits,
+                   sum(CASE WHEN method = 'manual' THEN 1 ELSE 0 END) AS n_manual,
                    sum(CASE WHEN hours > 0 THEN 1 ELSE 0 END) AS key_visits,
                    sum(CASE WHEN hours > 0 THEN micros ELSE 0 END) AS key_micros
             FROM v WHERE is_target GROUP BY {_KEY}, staff_id
+        ),
+        staff_at_provider AS (
+            SELECT staff_id, provider_id, m, sum(n_visits) AS n_visits, sum(n_manual) AS n_manual
+            FROM key_staff GROUP BY staff_id, provider_id, m
+        ),
+        provider_visits AS (
+            SELECT provider_id, m, sum(n_visits) AS n_visits, sum(n_manual) AS n_manual
+            FROM key_staff GROUP BY provider_id, m
         ),
         key_totals AS (
             SELECT {_KEY}, sum(key_micros) AS key_micros FROM key_staff GROUP BY {_KEY}
@@ -674,10 +673,9 @@ def comparison_evidence(con: Engine, config: FeatureConfig) -> None:
                    sum(k.key_micros) OVER ({per_key}) AS micros,
                    row_number() OVER ({per_key} ORDER BY k.key_micros DESC, k.staff_id) AS rank
             FROM key_staff k
-            JOIN regular r ON r.staff_id = k.staff_id AND r.m = k.m
             JOIN staff_month sm ON sm.staff_id = k.staff_id AND sm.m = k.m
             JOIN modal_length ml ON ml.staff_id = k.staff_id AND ml.m = k.m AND ml.rank = 1
-            WHERE k.key_visits > 0
+            WHERE k.key_visits > 0 AND sm.is_regular
         ),
         client_earlier AS (
             SELECT t.provider_id, t.client_id, t.service_type, t.m,

@@ -223,3 +223,29 @@ def test_on_a_messy_world_every_such_reason_has_its_date_or_months_and_its_value
         _check(feature, sentence, float(features.loc[position, feature]))
     swedish = top_reasons(features, combined, peer_medians(features, [feature]), 3, "sv")
     assert all(_MONTH.search(s) for s in swedish[shown.index]), swedish[shown.index].tolist()
+
+
+def test_a_hostile_staff_id_is_text_in_the_report_and_the_spreadsheet(tmp_path):
+    from tillit.data.io import write_frame
+    from tillit.review.report import _bullets
+
+    facts = {
+        "service_type": "personal_care",
+        "max_staff_day_hours_across_providers": 17.0,
+        "evidence_busy_day_staff": "<script>x</script>",
+        "evidence_busy_day_date": "2026-03-03",
+        "evidence_busy_day_hours": 17.0,
+        "evidence_busy_day_providers": 2.0,
+        "evidence_busy_day_key_hours": 6.5,
+    }
+    sentence = reason_sentence("max_staff_day_hours_across_providers", pd.Series(facts), 0.0)
+    assert "<script>" not in _bullets(sentence)
+    assert "&lt;script&gt;x&lt;/script&gt;" in _bullets(sentence)
+    # A reason never starts with the id, and the spreadsheet writer defuses formulas anyway.
+    hostile = reason_sentence(
+        "max_staff_day_hours_across_providers",
+        pd.Series({**facts, "evidence_busy_day_staff": "=HYPERLINK(1)"}),
+        0.0,
+    )
+    out = write_frame(pd.DataFrame({"reasons": [hostile]}), tmp_path / "r.csv")
+    assert pd.read_csv(out)["reasons"].iloc[0].startswith("carer =HYPERLINK(1) registered")

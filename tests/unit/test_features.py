@@ -14,6 +14,7 @@ from tests import REPO
 from tillit.config import FeatureConfig
 from tillit.data.contract import TABLES
 from tillit.features import (
+    EVIDENCE_COLUMNS,
     FAIRNESS_COLUMNS,
     FEATURE_COLUMNS,
     FEATURE_DESCRIPTIONS,
@@ -214,7 +215,12 @@ def test_output_layout_sorted_and_validated():
         invoices=[invoice("I9", "C2", 1.0), invoice("I1", "C1", 3.0)],
     )
     fs = build(tables)
-    assert list(fs.features.columns) == [*KEY_COLUMNS, *FAIRNESS_COLUMNS, *FEATURE_COLUMNS]
+    assert list(fs.features.columns) == [
+        *KEY_COLUMNS,
+        *FAIRNESS_COLUMNS,
+        *FEATURE_COLUMNS,
+        *EVIDENCE_COLUMNS,
+    ]
     assert list(fs.features["invoice_id"]) == ["I1", "I9"]
     assert all(fs.features[c].dtype == "float64" for c in FEATURE_COLUMNS)
     InvoiceFeatures.validate(fs.features)

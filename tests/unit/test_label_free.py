@@ -88,6 +88,19 @@ def test_too_regular_carers_need_enough_visits_of_nearly_one_length():
     assert row(loose, "I2")["regular_staff_hours_share"] == 1.0
 
 
+def billed_months(plan: dict[str, dict[str, tuple[float, int]]]) -> tuple[list, list]:
+    """Visits (one hour a day) and invoices from {month: {client: (billed, registered h)}}."""
+    visits, invoices = [], []
+    for month, by_client in plan.items():
+        for cid, (billed, hours) in by_client.items():
+            visits += [
+                visit(f"V{month}{cid}{d}", cid, f"{month}-{d:02d} 10:00", 60)
+                for d in range(1, int(hours) + 1)
+            ]
+            invoices.append(invoice(f"I{month}{cid}", cid, billed, period=month))
+    return visits, invoices
+
+
 def test_an_invoice_against_its_own_and_its_providers_earlier_months():
     # C1 at P1: billed 10 and 14 h in January and February (registered 10 and 14),
     # 24 h in March against 16 registered. C2 is new in March (registered 8, billed 8).
@@ -98,14 +111,7 @@ def test_an_invoice_against_its_own_and_its_providers_earlier_months():
         "2026-02": {"C1": (14.0, 14)},
         "2026-03": {"C1": (24.0, 16), "C2": (8.0, 8)},
     }
-    visits, invoices = [], []
-    for month, by_client in plan.items():
-        for cid, (billed, hours) in by_client.items():
-            visits += [
-                visit(f"V{month}{cid}{d}", cid, f"{month}-{d:02d} 10:00", 60)
-                for d in range(1, int(hours) + 1)
-            ]
-            invoices.append(invoice(f"I{month}{cid}", cid, billed, period=month))
+    visits, invoices = billed_months(plan)
     tables = municipality(
         grants=[grant("G1", "C1", hours=30.0), grant("G2", "C2", hours=30.0)],
         visits=visits,

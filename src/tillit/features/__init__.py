@@ -2,11 +2,13 @@
 
 `build_features(tables, periods, config)` turns validated contract tables into
 one row per invoice of the requested periods: keys, audit-only attributes and
-float64 model inputs (see FEATURE_DESCRIPTIONS), plus findings with checkable
+float64 model inputs (see FEATURE_DESCRIPTIONS), the facts behind the comparisons
+beyond the invoice for the reasons (EVIDENCE_COLUMNS, never model inputs), plus findings with checkable
 evidence and the invoices that cannot be described, with the reason.
 """
 
 from tillit.features.build import (
+    EVIDENCE_COLUMNS,
     FINDINGS_COLUMNS,
     QUARANTINE_COLUMNS,
     FeatureSet,
@@ -25,6 +27,7 @@ from tillit.features.catalog import (
 from tillit.features.schema import InvoiceFeatures
 
 __all__ = [
+    "EVIDENCE_COLUMNS",
     "FAIRNESS_COLUMNS",
     "FEATURE_COLUMNS",
     "FEATURE_DESCRIPTIONS",

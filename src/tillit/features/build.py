@@ -32,6 +32,22 @@ from tillit.features.schema import InvoiceFeatures
 from tillit.i18n import text
 
 FINDINGS_COLUMNS = ("invoice_id", "finding", "evidence", "evidence_facts")
+# The comparison evidence in the feature table (after the features): the SQL's columns,
+# a month number `..._m` as a period `..._period`. Never model inputs.
+EVIDENCE_COLUMNS: tuple[str, ...] = tuple(
+    f"{c.removesuffix('_m')}_period" if c.endswith("_m") else c
+    for c in queries.COMPARISON_EVIDENCE_COLUMNS
+)
+# Comparison evidence held as text (the rest are numbers; months become periods).
+COMPARISON_EVIDENCE_TEXT = frozenset(
+    {
+        "evidence_busy_day_staff",
+        "evidence_busy_day_date",
+        "evidence_manual_staff",
+        "evidence_by_hand_staff",
+        "evidence_regular_staff",
+    }
+)
 QUARANTINE_COLUMNS = ("invoice_id", "period", "reason")
 
 
@@ -134,7 +150,7 @@ def build_features(
         {column: np.asarray(values[column], dtype="float64") for column in columns},
         index=features.index,
     )
-    features = pd.concat([features, feature_block], axis=1)
+    features = pd.concat([features, feature_block, _evidence_columns(described)], axis=1)
     features = features.sort_values("invoice_id", kind="stable").reset_index(drop=True)
     features = InvoiceFeatures.validate(features)
 
@@ -143,11 +159,12 @@ def build_features(
 
 
 def _visit_lane(con: Engine, config: FeatureConfig) -> None:
-    """Visit hours and patterns, grants, the key's history: one chain of tables."""
+    """Visit hours and patterns, grants, the key's history, the comparisons' evidence."""
     queries.visit_aggregates(con, config)
     queries.grant_months(con)
     queries.history_features(con, config)
     queries.own_history(con, config)
+    queries.comparison_evidence(con, config)  # reads only the base tables
 
 
 def _staff_lane(con: Engine, config: FeatureConfig) -> None:
@@ -452,6 +469,25 @@ def _add_peer_z(values: dict[str, np.ndarray], raw: pd.DataFrame, config: Featur
         mad = (series - median).abs().groupby(groups).transform("median")
         scale = np.maximum(MAD_TO_SD * mad.to_numpy(), config.peer_mad_floor)
         values[f"{base}_peer_z"] = ((series - median).to_numpy() / scale).astype("float64")
+
+
+def _evidence_columns(raw: pd.DataFrame) -> pd.DataFrame:
+    """The facts behind the comparisons beyond the invoice (never model inputs; may be null).
+
+    Staff ids and dates as text, months as periods (`YYYY-MM`), counts and hours as floats.
+    """
+    out: dict[str, object] = {}
+    for column, name in zip(queries.COMPARISON_EVIDENCE_COLUMNS, EVIDENCE_COLUMNS, strict=True):
+        values = raw[column]
+        if column.endswith("_m"):
+            out[name] = [None if pd.isna(m) else queries.period_of(int(m)) for m in values]
+        elif column in COMPARISON_EVIDENCE_TEXT:
+            out[column] = [None if pd.isna(x) else str(x) for x in values]
+        else:
+            out[column] = values.astype("float64").to_numpy()
+    frame = pd.DataFrame(out, index=raw.index)
+    texts = [c for c in frame.columns if c in COMPARISON_EVIDENCE_TEXT or c.endswith("_period")]
+    return frame.astype(dict.fromkeys(texts, "str"))
 
 
 def _audit_columns(raw: pd.DataFrame, values: Mapping[str, np.ndarray]) -> dict[str, object]:

@@ -455,6 +455,22 @@ def staff_behaviour(con: Engine, config: FeatureConfig) -> None:
     )
 
 
+# The earlier months of the longest window, shared by own_history and comparison_evidence
+# (formatted with `longest`): a target key's billed months, a provider's months.
+_CLIENT_EARLIER_JOIN = """FROM t JOIN key_month k
+              ON k.provider_id = t.provider_id AND k.client_id = t.client_id
+             AND k.service_type = t.service_type AND k.m < t.m AND k.m >= t.m - {longest}
+            WHERE k.has_invoice
+            GROUP BY t.provider_id, t.client_id, t.service_type, t.m"""
+_PROVIDER_MONTH_CTE = """provider_month AS (
+            SELECT provider_id, m, sum(billed) AS billed, sum(reg_hours) AS reg_hours
+            FROM key_month WHERE has_invoice GROUP BY provider_id, m
+        )"""
+_PROVIDER_EARLIER_JOIN = """FROM provider_month now JOIN provider_month before
+              ON before.provider_id = now.provider_id
+             AND before.m < now.m AND before.m >= now.m - {longest}"""
+
+
 def own_history(con: Engine, config: FeatureConfig) -> None:
     """Per target invoice key: this month against the same client's and provider's earlier months.
 
@@ -464,6 +480,9 @@ def own_history(con: Engine, config: FeatureConfig) -> None:
     """
     longest = config.longest_window_months
     floor = config.min_denominator_hours
+    client_earlier = _CLIENT_EARLIER_JOIN.format(longest=longest)
+    provider_month = _PROVIDER_MONTH_CTE
+    provider_earlier = _PROVIDER_EARLIER_JOIN.format(longest=longest)
     con.execute(
         f"""
         CREATE TEMP TABLE ownhistory AS
@@ -471,22 +490,13 @@ def own_history(con: Engine, config: FeatureConfig) -> None:
         earlier AS (
             SELECT t.provider_id, t.client_id, t.service_type, t.m,
                    avg(k.billed) AS earlier_billed
-            FROM t JOIN key_month k
-              ON k.provider_id = t.provider_id AND k.client_id = t.client_id
-             AND k.service_type = t.service_type AND k.m < t.m AND k.m >= t.m - {longest}
-            WHERE k.has_invoice
-            GROUP BY t.provider_id, t.client_id, t.service_type, t.m
+            {client_earlier}
         ),
-        provider_month AS (
-            SELECT provider_id, m, sum(billed) AS billed, sum(reg_hours) AS reg_hours
-            FROM key_month WHERE has_invoice GROUP BY provider_id, m
-        ),
+        {provider_month},
         provider_earlier AS (
             SELECT now.provider_id, now.m,
                    sum(before.billed) AS billed, sum(before.reg_hours) AS reg_hours
-            FROM provider_month now JOIN provider_month before
-              ON before.provider_id = now.provider_id
-             AND before.m < now.m AND before.m >= now.m - {longest}
+            {provider_earlier}
             GROUP BY now.provider_id, now.m
         ),
         provider_change AS (
@@ -502,6 +512,231 @@ def own_history(con: Engine, config: FeatureConfig) -> None:
         FROM t
         LEFT JOIN earlier USING (provider_id, client_id, service_type, m)
         LEFT JOIN provider_change pc ON pc.provider_id = t.provider_id AND pc.m = t.m
+        """
+    )
+
+
+# The facts behind the comparisons beyond the invoice (`comparison_evidence`), as the
+# feature table carries them: what makes each such reason checkable (review/reasons.py).
+COMPARISON_EVIDENCE_COLUMNS: tuple[str, ...] = (
+    # max_staff_day_hours_across_providers: the carer, the day, its hours, providers, this key.
+    "evidence_busy_day_staff",
+    "evidence_busy_day_date",
+    "evidence_busy_day_hours",
+    "evidence_busy_day_providers",
+    "evidence_busy_day_key_hours",
+    # staff_manual_registration_share: the carer weighing most, their month, the others here.
+    "evidence_manual_staff",
+    "evidence_manual_staff_manual_visits",
+    "evidence_manual_staff_visits",
+    "evidence_manual_other_staff_share",
+    # staff_only_by_hand_hours_share: hours of carers never checked in here, the main one.
+    "evidence_by_hand_staff",
+    "evidence_by_hand_staff_visits",
+    "evidence_by_hand_staff_count",
+    "evidence_by_hand_hours",
+    # regular_staff_hours_share: hours of too-regular carers, the main one's visit lengths.
+    "evidence_regular_staff",
+    "evidence_regular_staff_visits",
+    "evidence_regular_staff_mode_visits",
+    "evidence_regular_staff_mode_minutes",
+    "evidence_regular_staff_count",
+    "evidence_regular_hours",
+    # The invoice's registered hours (visits longer than zero): both shares' denominator.
+    "evidence_key_hours",
+    # billed_over_own_history_hours: the earlier months compared with.
+    "evidence_history_billed",
+    "evidence_history_months",
+    "evidence_history_first_m",
+    "evidence_history_last_m",
+    # provider_billed_over_registered_change: this month and the earlier months, in hours.
+    "evidence_provider_billed",
+    "evidence_provider_registered",
+    "evidence_provider_history_billed",
+    "evidence_provider_history_registered",
+    "evidence_provider_history_months",
+    "evidence_provider_history_first_m",
+    "evidence_provider_history_last_m",
+)
+
+
+def comparison_evidence(con: Engine, config: FeatureConfig) -> None:
+    """Per target invoice key: the facts behind each comparison beyond the invoice.
+
+    Needs `history_features` first (its `key_month`). Each fact restates the feature's
+    own computation (staff_behaviour, own_history) so the reason can name the carer,
+    the day, the hours and the months; those tables are left as they are, so feature
+    values do not change. Where several carers or days qualify, the one that decides
+    the value (the busiest day) or weighs most on the invoice is named, ties by date
+    and staff id: the same choice on every engine. Hours are summed in microseconds.
+    """
+    min_visits = config.regular_staff_min_visits
+    max_cv = config.regular_staff_max_duration_cv
+    longest = config.longest_window_months
+    client_earlier = _CLIENT_EARLIER_JOIN.format(longest=longest)
+    provider_month = _PROVIDER_MONTH_CTE
+    provider_earlier = _PROVIDER_EARLIER_JOIN.format(longest=longest)
+    per_key = "PARTITION BY k.provider_id, k.client_id, k.service_type, k.m"
+    on_key = """{0}.provider_id = t.provider_id AND {0}.client_id = t.client_id
+         AND {0}.service_type = t.service_type AND {0}.m = t.m"""
+    con.execute(
+        f"""
+        CREATE TEMP TABLE comparisons AS
+        WITH t AS (SELECT DISTINCT {_KEY} FROM inv WHERE is_target),
+        key_day AS (
+            SELECT {_KEY}, staff_id, CAST(start_at AS DATE) AS d, sum(micros) AS micros
+            FROM v WHERE is_target GROUP BY {_KEY}, staff_id, CAST(start_at AS DATE)
+        ),
+        staff_day AS (
+            SELECT staff_id, m, d, sum(micros) AS micros,
+                   count(DISTINCT provider_id) AS n_providers
+            FROM key_day GROUP BY staff_id, m, d
+        ),
+        busy AS (
+            SELECT k.provider_id, k.client_id, k.service_type, k.m, k.staff_id, k.d,
+                   sd.micros AS day_micros, sd.n_providers, k.micros AS key_micros,
+                   row_number() OVER ({per_key} ORDER BY sd.micros DESC, k.d, k.staff_id)
+                       AS rank
+            FROM key_day k
+            JOIN staff_day sd ON sd.staff_id = k.staff_id AND sd.m = k.m AND sd.d = k.d
+            WHERE sd.n_providers >= 2
+        ),
+        staff_month AS (
+            SELECT staff_id, m, count(*) AS n_visits,
+                   sum(CASE WHEN method = 'manual' THEN 1 ELSE 0 END) AS n_manual,
+                   count(*) >= {min_visits} AND avg(hours) > 0
+                       AND stddev_pop(hours) <= {max_cv!r} * avg(hours) AS is_regular
+            FROM v WHERE is_target GROUP BY staff_id, m
+        ),
+        lengths AS (
+            SELECT v.staff_id, v.m, round(epoch(v.end_at - v.start_at) / 60.0) AS minutes,
+                   count(*) AS n
+            FROM v JOIN staff_month sm ON sm.staff_id = v.staff_id AND sm.m = v.m
+            WHERE v.is_target AND sm.is_regular
+            GROUP BY v.staff_id, v.m, round(epoch(v.end_at - v.start_at) / 60.0)
+        ),
+        modal_length AS (
+            SELECT staff_id, m, minutes, n,
+                   row_number() OVER (PARTITION BY staff_id, m ORDER BY n DESC, minutes) AS rank
+            FROM lengths
+        ),
+        key_staff AS (
+            SELECT {_KEY}, staff_id, count(*) AS n_visits,
+                   sum(CASE WHEN method = 'manual' THEN 1 ELSE 0 END) AS n_manual,
+                   sum(CASE WHEN hours > 0 THEN 1 ELSE 0 END) AS key_visits,
+                   sum(CASE WHEN hours > 0 THEN micros ELSE 0 END) AS key_micros
+            FROM v WHERE is_target GROUP BY {_KEY}, staff_id
+        ),
+        staff_at_provider AS (
+            SELECT staff_id, provider_id, m, sum(n_visits) AS n_visits, sum(n_manual) AS n_manual
+            FROM key_staff GROUP BY staff_id, provider_id, m
+        ),
+        provider_visits AS (
+            SELECT provider_id, m, sum(n_visits) AS n_visits, sum(n_manual) AS n_manual
+            FROM key_staff GROUP BY provider_id, m
+        ),
+        key_totals AS (
+            SELECT {_KEY}, sum(key_micros) AS key_micros FROM key_staff GROUP BY {_KEY}
+        ),
+        key_staff_here AS (
+            SELECT k.provider_id, k.client_id, k.service_type, k.m,
+                   sum(sp.n_visits) AS n_visits, sum(sp.n_manual) AS n_manual
+            FROM key_staff k
+            JOIN staff_at_provider sp
+              ON sp.staff_id = k.staff_id AND sp.provider_id = k.provider_id AND sp.m = k.m
+            GROUP BY k.provider_id, k.client_id, k.service_type, k.m
+        ),
+        manual AS (
+            SELECT k.provider_id, k.client_id, k.service_type, k.m, k.staff_id,
+                   sm.n_manual, sm.n_visits,
+                   row_number() OVER (
+                       {per_key}
+                       ORDER BY CAST(k.key_visits * sm.n_manual AS DOUBLE) / sm.n_visits DESC,
+                                k.key_visits DESC, k.staff_id) AS rank
+            FROM key_staff k JOIN staff_month sm ON sm.staff_id = k.staff_id AND sm.m = k.m
+            WHERE k.key_visits > 0
+        ),
+        by_hand AS (
+            SELECT k.provider_id, k.client_id, k.service_type, k.m, k.staff_id, sp.n_visits,
+                   count(*) OVER ({per_key}) AS n_staff,
+                   sum(k.key_micros) OVER ({per_key}) AS micros,
+                   row_number() OVER ({per_key} ORDER BY k.key_micros DESC, k.staff_id) AS rank
+            FROM key_staff k
+            JOIN staff_at_provider sp
+              ON sp.staff_id = k.staff_id AND sp.provider_id = k.provider_id AND sp.m = k.m
+            WHERE k.key_visits > 0 AND sp.n_manual = sp.n_visits
+        ),
+        regular_here AS (
+            SELECT k.provider_id, k.client_id, k.service_type, k.m, k.staff_id,
+                   sm.n_visits, ml.n AS mode_visits, ml.minutes AS mode_minutes,
+                   count(*) OVER ({per_key}) AS n_staff,
+                   sum(k.key_micros) OVER ({per_key}) AS micros,
+                   row_number() OVER ({per_key} ORDER BY k.key_micros DESC, k.staff_id) AS rank
+            FROM key_staff k
+            JOIN staff_month sm ON sm.staff_id = k.staff_id AND sm.m = k.m
+            JOIN modal_length ml ON ml.staff_id = k.staff_id AND ml.m = k.m AND ml.rank = 1
+            WHERE k.key_visits > 0 AND sm.is_regular
+        ),
+        client_earlier AS (
+            SELECT t.provider_id, t.client_id, t.service_type, t.m,
+                   avg(k.billed) AS billed, count(*) AS n_months,
+                   min(k.m) AS first_m, max(k.m) AS last_m
+            {client_earlier}
+        ),
+        {provider_month},
+        provider_earlier AS (
+            SELECT now.provider_id, now.m,
+                   sum(before.billed) AS billed, sum(before.reg_hours) AS reg_hours,
+                   count(*) AS n_months, min(before.m) AS first_m, max(before.m) AS last_m
+            {provider_earlier}
+            WHERE now.m IN (SELECT m FROM months WHERE is_target)
+            GROUP BY now.provider_id, now.m
+        )
+        SELECT t.provider_id, t.client_id, t.service_type, t.m,
+               busy.staff_id AS evidence_busy_day_staff,
+               strftime(busy.d, '%Y-%m-%d') AS evidence_busy_day_date,
+               CAST(busy.day_micros AS DOUBLE) / 3600000000.0 AS evidence_busy_day_hours,
+               busy.n_providers AS evidence_busy_day_providers,
+               CAST(busy.key_micros AS DOUBLE) / 3600000000.0 AS evidence_busy_day_key_hours,
+               manual.staff_id AS evidence_manual_staff,
+               manual.n_manual AS evidence_manual_staff_manual_visits,
+               manual.n_visits AS evidence_manual_staff_visits,
+               CASE WHEN pv.n_visits > here.n_visits
+                    THEN CAST(pv.n_manual - here.n_manual AS DOUBLE)
+                         / (pv.n_visits - here.n_visits) END AS evidence_manual_other_staff_share,
+               by_hand.staff_id AS evidence_by_hand_staff,
+               by_hand.n_visits AS evidence_by_hand_staff_visits,
+               by_hand.n_staff AS evidence_by_hand_staff_count,
+               CAST(by_hand.micros AS DOUBLE) / 3600000000.0 AS evidence_by_hand_hours,
+               regular_here.staff_id AS evidence_regular_staff,
+               regular_here.n_visits AS evidence_regular_staff_visits,
+               regular_here.mode_visits AS evidence_regular_staff_mode_visits,
+               regular_here.mode_minutes AS evidence_regular_staff_mode_minutes,
+               regular_here.n_staff AS evidence_regular_staff_count,
+               CAST(regular_here.micros AS DOUBLE) / 3600000000.0 AS evidence_regular_hours,
+               CAST(kt.key_micros AS DOUBLE) / 3600000000.0 AS evidence_key_hours,
+               ce.billed AS evidence_history_billed,
+               ce.n_months AS evidence_history_months,
+               ce.first_m AS evidence_history_first_m,
+               ce.last_m AS evidence_history_last_m,
+               pm.billed AS evidence_provider_billed,
+               pm.reg_hours AS evidence_provider_registered,
+               pe.billed AS evidence_provider_history_billed,
+               pe.reg_hours AS evidence_provider_history_registered,
+               pe.n_months AS evidence_provider_history_months,
+               pe.first_m AS evidence_provider_history_first_m,
+               pe.last_m AS evidence_provider_history_last_m
+        FROM t
+        LEFT JOIN busy ON {on_key.format("busy")} AND busy.rank = 1
+        LEFT JOIN manual ON {on_key.format("manual")} AND manual.rank = 1
+        LEFT JOIN key_staff_here here ON {on_key.format("here")}
+        LEFT JOIN provider_visits pv ON pv.provider_id = t.provider_id AND pv.m = t.m
+        LEFT JOIN by_hand ON {on_key.format("by_hand")} AND by_hand.rank = 1
+        LEFT JOIN regular_here ON {on_key.format("regular_here")} AND regular_here.rank = 1
+        LEFT JOIN key_totals kt ON {on_key.format("kt")}
+        LEFT JOIN client_earlier ce ON {on_key.format("ce")}
+        LEFT JOIN provider_month pm ON pm.provider_id = t.provider_id AND pm.m = t.m
+        LEFT JOIN provider_earlier pe ON pe.provider_id = t.provider_id AND pe.m = t.m
         """
     )
 
@@ -713,6 +948,7 @@ def invoice_frame(con: Engine, config: FeatureConfig) -> pd.DataFrame:
     windows = ", ".join(
         f"h.billed_{w}m, h.registered_{w}m, h.granted_{w}m" for w in config.history_windows_months
     )
+    evidence = ", ".join(f"cmp.{column}" for column in COMPARISON_EVIDENCE_COLUMNS)
     return con.execute(
         f"""
         WITH sek_per_hour AS (
@@ -791,6 +1027,7 @@ def invoice_frame(con: Engine, config: FeatureConfig) -> pd.DataFrame:
                coalesce(sb.regular_staff_share, 0.0) AS regular_staff_share,
                coalesce(sb.multi_provider_day_hours, 0.0) AS multi_provider_day_hours,
                oh.earlier_billed, coalesce(oh.provider_ratio_change, 1.0) AS provider_ratio_change,
+               {evidence},
                {windows}, coalesce(h.months_exact_at_grant, 0) AS months_exact_at_grant,
                pn.norm AS provider_norm, mn.norm AS municipality_norm,
                d.n_invoices, d.key_invoice_ids,
@@ -848,6 +1085,11 @@ def invoice_frame(con: Engine, config: FeatureConfig) -> pd.DataFrame:
          AND oh.client_id = i.client_id
          AND oh.service_type = i.service_type
          AND oh.m = i.m
+        LEFT JOIN comparisons cmp
+          ON cmp.provider_id = i.provider_id
+         AND cmp.client_id = i.client_id
+         AND cmp.service_type = i.service_type
+         AND cmp.m = i.m
         LEFT JOIN history h
           ON h.provider_id = i.provider_id
          AND h.client_id = i.client_id

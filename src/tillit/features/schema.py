@@ -43,6 +43,11 @@ BINARY_PATTERN = rf"^(?=(?:{_exact(BINARY_FEATURES)}|finding_.+)$)(?:{_FEATURES}
 SHARE_PATTERN = rf"^(?!.*_peer_z$)(?=.*share)(?:{_FEATURES})$"
 NON_NEGATIVE_PATTERN = rf"^(?!(?:{_exact(SIGNED_FEATURES)})$)(?!.*_peer_z$)(?:{_FEATURES})$"
 
+# The comparison evidence (features/queries.py COMPARISON_EVIDENCE_COLUMNS): ids, dates
+# and periods as text, the rest numbers.
+EVIDENCE_TEXT_PATTERN = r"^evidence_.+_(?:staff|date|period)$"
+EVIDENCE_NUMBER_PATTERN = r"^evidence_(?!.+_(?:staff|date|period)$).+$"
+
 
 class InvoiceFeatures(pa.DataFrameModel):
     """One row per described invoice: keys, audit attributes and float64 model inputs."""
@@ -64,6 +69,15 @@ class InvoiceFeatures(pa.DataFrameModel):
     binary_features: Series[float] = pa.Field(alias=BINARY_PATTERN, regex=True, isin=[0.0, 1.0])
     share_features: Series[float] = pa.Field(alias=SHARE_PATTERN, regex=True, ge=0, le=1)
     non_negative_features: Series[float] = pa.Field(alias=NON_NEGATIVE_PATTERN, regex=True, ge=0)
+
+    # The facts behind the comparisons beyond the invoice, for the reasons (never model
+    # inputs): optional, so a feature table written before them still passes.
+    evidence_text: Series[str] | None = pa.Field(
+        alias=EVIDENCE_TEXT_PATTERN, regex=True, nullable=True
+    )
+    evidence_numbers: Series[float] | None = pa.Field(
+        alias=EVIDENCE_NUMBER_PATTERN, regex=True, nullable=True, ge=0
+    )
 
     @pa.dataframe_check(name="features_finite")
     def _finite(cls, df: pd.DataFrame) -> pd.Series:

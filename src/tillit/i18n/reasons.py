@@ -91,6 +91,59 @@ REASONS: Tables = {
             "the provider's billed over registered hours is {value_2} times its own earlier "
             "months; typical is {typical_2}"
         ),
+        # The same comparisons with their facts (features/queries.py comparison_evidence):
+        # the carer (pseudonymous id), the day, the hours, the months compared.
+        "max_staff_day_hours_across_providers.evidence": (
+            "carer {evidence_busy_day_staff} registered {value} h on {evidence_busy_day_date} "
+            "across {evidence_busy_day_providers} providers (this invoice: "
+            "{evidence_busy_day_key_hours} h)"
+        ),
+        "staff_manual_registration_share.evidence": (
+            "carer {evidence_manual_staff} typed in {evidence_manual_staff_manual_visits} of "
+            "their {evidence_manual_staff_visits} visits in {period} afterwards "
+            "({manual_staff_share}, at every client and provider){manual_others}; this "
+            "invoice's carers: {value_pct}, typical for {service} is {typical_pct}"
+        ),
+        "staff_manual_registration_share.others": "; the provider's other carers: {share}",
+        "staff_only_by_hand_hours_share.evidence": (
+            "{value_pct} of the registered hours ({evidence_by_hand_hours} of "
+            "{evidence_key_hours} h) were done by {evidence_by_hand_staff_count} carer(s) with "
+            "no key-tag or app check-in at this provider in {period}; carer "
+            "{evidence_by_hand_staff}: {evidence_by_hand_staff_visits} visit(s) here, all typed in"
+        ),
+        "regular_staff_hours_share.evidence": (
+            "carer {evidence_regular_staff}: visit lengths identical to the minute "
+            "({evidence_regular_staff_mode_minutes} min) on {evidence_regular_staff_mode_visits} "
+            "of {evidence_regular_staff_visits} visits in {period}; such carers did {value_pct} "
+            "of the registered hours ({evidence_regular_hours} of {evidence_key_hours} h)"
+        ),
+        "billed_over_own_history_hours.evidence": (
+            "billed {billed} h in {period} against {evidence_history_billed} h a month on "
+            "average over this client's {evidence_history_months} earlier month(s) with this "
+            "provider ({history_span}): {value_2} times; typical for {service} is {typical_2}"
+        ),
+        "provider_billed_over_registered_change.evidence": (
+            "the provider billed {evidence_provider_billed} h against "
+            "{evidence_provider_registered} h of registered visits in {period} ({provider_now} h "
+            "per registered hour), against {provider_before} over its "
+            "{evidence_provider_history_months} earlier month(s) ({provider_span}: "
+            "{evidence_provider_history_billed} h against {evidence_provider_history_registered} "
+            "h): {value_2} times its own past; typical is {typical_2}"
+        ),
+        "billed_over_own_history_hours.evidence.one": (
+            "billed {billed} h in {period} against {evidence_history_billed} h in "
+            "{history_span}, this client's one earlier month with this provider: {value_2} "
+            "times; typical for {service} is {typical_2}"
+        ),
+        "provider_billed_over_registered_change.evidence.one": (
+            "the provider billed {evidence_provider_billed} h against "
+            "{evidence_provider_registered} h of registered visits in {period} ({provider_now} h "
+            "per registered hour), against {provider_before} in {provider_span}, its one earlier "
+            "month ({evidence_provider_history_billed} h against "
+            "{evidence_provider_history_registered} h): {value_2} times its own past; typical is "
+            "{typical_2}"
+        ),
+        "span": "{first} to {last}",
         # Any feature without a template of its own, from its description.
         "generic": "{description}: {value_2} (typical for {service}: {typical_2})",
         # A peer z-score, after the sentence of its base feature.
@@ -164,6 +217,59 @@ REASONS: Tables = {
             "utförarens fakturerade genom registrerade timmar är {value_2} gånger dess egna "
             "tidigare månader; typiskt är {typical_2}"
         ),
+        "max_staff_day_hours_across_providers.evidence": (
+            "personal {evidence_busy_day_staff} registrerade {value} h den "
+            "{evidence_busy_day_date} hos {evidence_busy_day_providers} utförare (på denna "
+            "faktura: {evidence_busy_day_key_hours} h)"
+        ),
+        "staff_manual_registration_share.evidence": (
+            "personal {evidence_manual_staff} skrev in {evidence_manual_staff_manual_visits} av "
+            "sina {evidence_manual_staff_visits} besök under {period} i efterhand "
+            "({manual_staff_share}, hos alla brukare och utförare){manual_others}; fakturans "
+            "personal: {value_pct}, typiskt för {service} är {typical_pct}"
+        ),
+        "staff_manual_registration_share.others": "; utförarens övriga personal: {share}",
+        "staff_only_by_hand_hours_share.evidence": (
+            "{value_pct} av de registrerade timmarna ({evidence_by_hand_hours} av "
+            "{evidence_key_hours} h) utfördes av {evidence_by_hand_staff_count} ur personalen utan "
+            "någon in-/utcheckning med nyckelbricka eller app hos utföraren under {period}; "
+            "personal {evidence_by_hand_staff}: {evidence_by_hand_staff_visits} besök här, alla "
+            "inskrivna i efterhand"
+        ),
+        "regular_staff_hours_share.evidence": (
+            "personal {evidence_regular_staff}: besökslängden var identisk på minuten "
+            "({evidence_regular_staff_mode_minutes} min) vid {evidence_regular_staff_mode_visits} "
+            "av {evidence_regular_staff_visits} besök under {period}; sådan personal utförde "
+            "{value_pct} av de registrerade timmarna ({evidence_regular_hours} av "
+            "{evidence_key_hours} h)"
+        ),
+        "billed_over_own_history_hours.evidence": (
+            "fakturerat {billed} h under {period} mot i genomsnitt {evidence_history_billed} h "
+            "i månaden under brukarens {evidence_history_months} tidigare månad(er) hos denna "
+            "utförare ({history_span}): {value_2} gånger; typiskt för {service} är {typical_2}"
+        ),
+        "provider_billed_over_registered_change.evidence": (
+            "utföraren fakturerade {evidence_provider_billed} h mot "
+            "{evidence_provider_registered} h registrerade besök under {period} ({provider_now} h "
+            "per registrerad timme), mot {provider_before} under sina "
+            "{evidence_provider_history_months} tidigare månad(er) ({provider_span}: "
+            "{evidence_provider_history_billed} h mot {evidence_provider_history_registered} h): "
+            "{value_2} gånger den egna historiken; typiskt är {typical_2}"
+        ),
+        "billed_over_own_history_hours.evidence.one": (
+            "fakturerat {billed} h under {period} mot {evidence_history_billed} h under "
+            "{history_span}, brukarens enda tidigare månad hos denna utförare: {value_2} gånger; "
+            "typiskt för {service} är {typical_2}"
+        ),
+        "provider_billed_over_registered_change.evidence.one": (
+            "utföraren fakturerade {evidence_provider_billed} h mot "
+            "{evidence_provider_registered} h registrerade besök under {period} ({provider_now} h "
+            "per registrerad timme), mot {provider_before} under {provider_span}, dess enda "
+            "tidigare månad ({evidence_provider_history_billed} h mot "
+            "{evidence_provider_history_registered} h): {value_2} gånger den egna historiken; "
+            "typiskt är {typical_2}"
+        ),
+        "span": "{first} till {last}",
         "generic": "{description}: {value_2} (typiskt för {service}: {typical_2})",
         "peer_z.above": "{sentence}: långt över jämförbara fakturor",
         "peer_z.below": "{sentence}: långt under jämförbara fakturor",

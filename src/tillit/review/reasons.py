@@ -67,6 +67,80 @@ _VARIANTS: dict[str, tuple[str, Callable[[Mapping[str, Any]], bool]]] = {
     "billed_over_registered_hours": ("no_visits", lambda r: r["registered_visit_hours"] == 0),
     "billed_over_granted_hours": ("no_grant", lambda r: r["granted_hours"] == 0),
 }
+# Comparisons beyond the invoice whose facts the feature stage keeps (`evidence_*` columns,
+# features/queries.py comparison_evidence): the sentence `<feature>.evidence` names them when
+# the column here is filled (a feature table from before them has none: the plain sentence).
+_EVIDENCED: dict[str, str] = {
+    "max_staff_day_hours_across_providers": "evidence_busy_day_staff",
+    "staff_manual_registration_share": "evidence_manual_staff",
+    "staff_only_by_hand_hours_share": "evidence_by_hand_staff",
+    "regular_staff_hours_share": "evidence_regular_staff",
+    "billed_over_own_history_hours": "evidence_history_months",
+    "provider_billed_over_registered_change": "evidence_provider_history_months",
+}
+# Comparisons with earlier months: one earlier month is no average (`.evidence.one`).
+_ONE_MONTH: dict[str, str] = {
+    "billed_over_own_history_hours": "evidence_history_months",
+    "provider_billed_over_registered_change": "evidence_provider_history_months",
+}
+EVIDENCE_PREFIX = "evidence_"
+_EVIDENCE_TEXT = ("_staff", "_date", "_period")
+_EVIDENCE_COUNTS = ("_visits", "_count", "_providers", "_months", "_minutes")
+
+
+def _filled(value: object) -> bool:
+    return value is not None and not bool(pd.isna(value))
+
+
+def _evidence(row: Mapping[str, Any], name: str, language: str) -> str:
+    """One fact of an `evidence_*` column as the sentence shows it (by what the name holds)."""
+    value: Any = row.get(name)
+    if not _filled(value):
+        return "–"
+    if name.endswith(_EVIDENCE_TEXT):
+        return str(value)
+    if name.endswith("_share"):
+        return _pct(float(value), language)
+    if name.endswith(_EVIDENCE_COUNTS):
+        return number(round(float(value)), language, 0)
+    return _num(float(value), 1, language)
+
+
+def _span(row: Mapping[str, Any], prefix: str, language: str) -> str:
+    """The months compared: `2026-04 to 2026-09`, or the one month."""
+    first, last = row.get(f"{prefix}_first_period"), row.get(f"{prefix}_last_period")
+    if not (_filled(first) and _filled(last)):
+        return "–"
+    if first == last:
+        return str(first)
+    return text("reason.span", language, first=str(first), last=str(last))
+
+
+def _manual_others(row: Mapping[str, Any], language: str) -> str:
+    """The provider's other carers' typed-in share, when it has other carers."""
+    others: Any = row.get("evidence_manual_other_staff_share")
+    if not _filled(others):
+        return ""
+    return text(
+        "reason.staff_manual_registration_share.others",
+        language,
+        share=_pct(float(others), language),
+    )
+
+
+def _per_hour(row: Mapping[str, Any], billed: str, registered: str, language: str) -> str:
+    """Billed hours per registered hour (two decimals), or a dash without registered hours."""
+    over: Any = row.get(registered)
+    if not (_filled(over) and float(over) > 0):
+        return "–"
+    return number(float(row[billed]) / float(over), language, 2)
+
+
+def _manual_staff_share(row: Mapping[str, Any], language: str) -> str:
+    visits: Any = row.get("evidence_manual_staff_visits")
+    if not _filled(visits) or float(visits) <= 0:
+        return "–"
+    return _pct(float(row["evidence_manual_staff_manual_visits"]) / float(visits), language)
 
 
 # How each field a reason template may name is formatted from (row, value, median,
@@ -86,6 +160,17 @@ _FIELDS: dict[str, Callable[[Mapping[str, Any], float, float, str, str], str]] =
     "typical_2": lambda r, v, m, s, lang: _num(m, 2, lang),
     "typical_3": lambda r, v, m, s, lang: _num(m, 3, lang),
     "typical_pct": lambda r, v, m, s, lang: _pct(m, lang),
+    "period": lambda r, v, m, s, lang: str(r["period"]),
+    "history_span": lambda r, v, m, s, lang: _span(r, "evidence_history", lang),
+    "provider_span": lambda r, v, m, s, lang: _span(r, "evidence_provider_history", lang),
+    "manual_others": lambda r, v, m, s, lang: _manual_others(r, lang),
+    "provider_now": lambda r, v, m, s, lang: _per_hour(
+        r, "evidence_provider_billed", "evidence_provider_registered", lang
+    ),
+    "provider_before": lambda r, v, m, s, lang: _per_hour(
+        r, "evidence_provider_history_billed", "evidence_provider_history_registered", lang
+    ),
+    "manual_staff_share": lambda r, v, m, s, lang: _manual_staff_share(r, lang),
 }
 
 
@@ -93,14 +178,21 @@ _FIELDS: dict[str, Callable[[Mapping[str, Any], float, float, str, str], str]] =
 def _needs(key: str, language: str) -> tuple[str, ...]:
     """The formatted fields the reason template `key` names (others are not computed)."""
     template = words("reason", language)[key.removeprefix("reason.")]
-    return tuple(name for name in sorted(placeholders(template)) if name in _FIELDS)
+    return tuple(
+        name
+        for name in sorted(placeholders(template))
+        if name in _FIELDS or name.startswith(EVIDENCE_PREFIX)
+    )
 
 
 def _fill(
     key: str, language: str, row: Mapping[str, Any], value: float, median: float, service: str
 ) -> dict[str, str]:
     return {
-        name: _FIELDS[name](row, value, median, service, language) for name in _needs(key, language)
+        name: _evidence(row, name, language)
+        if name.startswith(EVIDENCE_PREFIX)
+        else _FIELDS[name](row, value, median, service, language)
+        for name in _needs(key, language)
     }
 
 
@@ -116,6 +208,10 @@ def _templated(
     if feature in _VARIANTS:
         variant, applies = _VARIANTS[feature]
         key = f"reason.{feature}.{variant}" if applies(row) else key
+    if feature in _EVIDENCED and _filled(row.get(_EVIDENCED[feature])):
+        key = f"reason.{feature}.evidence"
+        if feature in _ONE_MONTH and row[_ONE_MONTH[feature]] == 1:
+            key = f"{key}.one"
     return text(key, language, **_fill(key, language, row, value, median, service))
 
 

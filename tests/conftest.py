@@ -236,8 +236,10 @@ def audit_key_in_a_temporary_folder(
 
 # The world's tests are two groups, one per worker: as one group they made that worker the
 # suite's long pole (about 10 of its 10 minutes) while the other idled; each worker now
-# builds the world once (about 45 s) and the two halves run side by side. The pages and
-# provider worlds are built from it, so their tests stay together in "world".
+# builds the world once (about 45 s) and the two halves run side by side. The pages,
+# provider and integrity worlds are built from it, so their tests stay together in
+# "world" (with the full cycle and the promotion rule, about 280 s of CPU against about
+# 250 s in "world-b"; docs/testing.md).
 WORLD_GROUPS = {
     "test_fuzz_inputs.py": "world-b",
     "test_real_exports.py": "world-b",

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.cli import ok, refused, tillit
+from tests.cli import ok, refused, tillit, tillit_here
 from tests.conftest import EXPORT_PERIOD
 
 LAST = EXPORT_PERIOD
@@ -235,30 +235,31 @@ def test_registered_pyfunc_predicts_the_risk_the_cli_wrote(world, monkeypatch, t
     )
 
 
-def test_promote_refuses_a_worse_challenger_and_accepts_a_better_one(world, tmp_path):
-    store = tmp_path / "models"
+def test_promote_refuses_a_worse_challenger_and_accepts_a_better_one(world_copy, tmp_path):
+    # The copy's champion is version 1, trained with the default config (the session's
+    # world; its first promote, "no champion yet", is in tests/e2e/test_retrain_cycle.py).
+    # The challengers are trained in this process; every promote that decides runs as a new
+    # process (the refusal of --force without --reason runs here).
+    data, store = world_copy["data"], world_copy["store"]
     weak = tmp_path / "weak.yaml"
     weak.write_text(
         "training:\n  lightgbm:\n    n_estimators: 1\n    num_leaves: 2\n"
         "  isolation_forest:\n    n_estimators: 1\n    max_samples: 16\n"
         "  blend:\n    supervised_weight: 0.0\n"
     )
-    ok(tillit("train", "--data", world["data"], "--store", store, "--config", weak, cwd=tmp_path))
-    first = ok(tillit("promote", "--store", store, cwd=tmp_path))
-    assert "no champion yet: version 1 becomes champion" in first.stdout
-    ok(tillit("train", "--data", world["data"], "--store", store, cwd=tmp_path))
+    ok(tillit_here("train", "--data", data, "--store", store, "--config", weak, "--quiet"))
+    worse = tillit("promote", "--store", store, cwd=tmp_path)
+    assert worse.returncode == 1
+    assert "refused: worse by" in worse.stdout
+    assert "challenger version 2" in worse.stdout and "champion version 1" in worse.stdout
+    refused(tillit_here("promote", "--store", store, "--force"), "--force needs --reason")
+    ok(tillit("promote", "--store", store, "--force", "--reason", "test override", cwd=tmp_path))
+    ok(tillit_here("train", "--data", data, "--store", store, "--quiet"))
     better = ok(tillit("promote", "--store", store, cwd=tmp_path))
     # Same data, same held-out month: the training runs' held-out figures compare.
     assert "promoted: better by" in better.stdout
     assert "held-out figures of two training runs on the same data and month" in better.stdout
-    ok(tillit("train", "--data", world["data"], "--store", store, "--config", weak, cwd=tmp_path))
-    worse = tillit("promote", "--store", store, cwd=tmp_path)
-    assert worse.returncode == 1
-    assert "refused: worse by" in worse.stdout
-    assert "challenger version 3" in worse.stdout and "champion version 2" in worse.stdout
-    forced = tillit("promote", "--store", store, "--force", cwd=tmp_path)
-    refused(forced, "--force needs --reason")
-    ok(tillit("promote", "--store", store, "--force", "--reason", "test override", cwd=tmp_path))
+    assert "challenger version 3" in better.stdout and "champion version 2" in better.stdout
 
 
 def test_features_on_a_hand_broken_folder_records_everything_it_leaves_out(world, tmp_path):

@@ -3,7 +3,8 @@
 simulate -> train -> promote -> score month M -> auditors decide every flagged invoice
 (random checks included) -> feedback -> retrain -> promote -> score M+1 -> the audit log
 holds every step with its hash chain intact, and the retrained model learned from the
-decisions, counted by how each reviewed invoice was picked.
+decisions, counted by how each reviewed invoice was picked. The first three steps are the
+session's trained world (`world_copy`); every step after them is a new `python -m tillit`.
 """
 
 from __future__ import annotations
@@ -12,13 +13,11 @@ import pandas as pd
 import pytest
 
 from tests.cli import ok, refused, tillit
+from tests.conftest import EXPORT_PERIOD
 from tillit.ops.auditlog import read_log
 
-SEED = 11
-CLIENTS = 300
-MONTHS = 6
 MONTH = "2025-05"
-NEXT_MONTH = "2025-06"
+NEXT_MONTH = EXPORT_PERIOD  # the session world's last month
 MODEL = "tillit-invoice-risk"
 
 
@@ -29,29 +28,22 @@ def latest_selection(outcomes: pd.DataFrame) -> dict[str, str]:
     return dict(zip(ordered["invoice_id"], ordered["selection"].fillna("unknown"), strict=True))
 
 
+def commands_of_the_invoice_model(records: pd.DataFrame) -> list[str]:
+    """The commands of these audit-log records, less the provider model's own (issue 14)."""
+    return records.loc[records["model_name"] != "tillit-provider-risk", "command"].tolist()
+
+
 @pytest.mark.slow
-def test_score_review_feed_back_retrain_and_score_the_next_month(tmp_path):
-    data, store = tmp_path / "data", tmp_path / "models"
-    ok(
-        tillit(
-            "simulate",
-            "--out",
-            data,
-            "--seed",
-            SEED,
-            "--clients",
-            CLIENTS,
-            "--months",
-            MONTHS,
-            cwd=tmp_path,
-        )
-    )
+def test_score_review_feed_back_retrain_and_score_the_next_month(world_copy, tmp_path):
+    # simulate -> train -> promote: the session's world (seed 11, 300 clients, 6 months),
+    # copied; what its promote said, and the log records it left, are checked below.
+    data, store = world_copy["data"], world_copy["store"]
+    assert "no champion yet" in world_copy["said"]["promote"]
+    records_before = len(read_log(store / "audit_log.jsonl"))
     outcomes_before = pd.read_parquet(data / "audit_outcomes.parquet")
     invoices = pd.read_parquet(data / "invoices.parquet")
     truth = pd.read_parquet(data / "truth.parquet").set_index("invoice_id")
 
-    ok(tillit("train", "--data", data, "--store", store, cwd=tmp_path))
-    assert "no champion yet" in ok(tillit("promote", "--store", store, cwd=tmp_path)).stdout
     score_m = tmp_path / f"score-{MONTH}"
     ok(
         tillit(
@@ -173,18 +165,13 @@ def test_score_review_feed_back_retrain_and_score_the_next_month(tmp_path):
 
     shown = ok(tillit("log", "--store", store, cwd=tmp_path)).stdout
     assert "hash chain intact" in shown
-    records = read_log(store / "audit_log.jsonl")
+    logged = read_log(store / "audit_log.jsonl")
     # The provider model's train and promote records (issue 14) have their own model name.
-    records = records[records["model_name"] != "tillit-provider-risk"].reset_index(drop=True)
-    assert records["command"].tolist() == [
-        "train",
-        "promote",
-        "score",
-        "feedback",
-        "train",
-        "promote",
-        "score",
-    ]
+    records = logged[logged["model_name"] != "tillit-provider-risk"].reset_index(drop=True)
+    world_part, ours = logged.iloc[:records_before], logged.iloc[records_before:]
+    # The world's train and promote; after them, the world's scores of its last month.
+    assert commands_of_the_invoice_model(world_part)[:2] == ["train", "promote"]
+    assert commands_of_the_invoice_model(ours) == ["score", "feedback", "train", "promote", "score"]
     for command in ("train", "promote", "score", "feedback"):
         assert f" {command} " in shown
     for version in ("1", "2"):

@@ -1,9 +1,12 @@
-"""Attacks on the model store and the audit log, through the real CLI, each refused or detected.
+"""Attacks on the model store and the audit log, through the CLI, each refused or detected.
 
 One small world lives through an honest history (train -> promote -> score ->
 feedback -> retrain); each test then tampers with the store as an insider would,
 checks that tillit refuses (exit 3 for a model, exit 1 for the log) naming what
 changed, and puts the store back as it was, so nothing is lost between tests.
+Where an attack plants code, or removes the store's database, the command runs as a new
+process (`tillit`); elsewhere its Typer app runs in this process (`tillit_here`: the same
+options, messages and exit codes, without a new interpreter and MLflow's import each time).
 """
 
 from __future__ import annotations
@@ -13,39 +16,40 @@ import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import joblib
 import pandas as pd
 import pytest
 
 from tests import REPO
-from tests.cli import ok, tillit
+from tests.cli import ok, tillit, tillit_here
+from tests.conftest import copy_world
 
-SEED, CLIENTS, MONTHS = 11, 300, 6
 MONTH, NEXT_MONTH = "2025-05", "2025-06"
 MODEL, PROVIDER_MODEL = "tillit-invoice-risk", "tillit-provider-risk"
 
-# One worker builds this module's store once (make test runs two with --dist loadgroup).
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("integrity")]
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="session")  # built once even when xdist interleaves modules
-def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """A store with an honest history: train, promote, score, feedback, retrain."""
+def world(
+    trained_export: dict[str, Any], tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Path]:
+    """A store with an honest history: train, promote, score, feedback, retrain.
+
+    The session's trained world (simulated, trained, promoted) is copied, and the rest of
+    the history is lived on the copy in this process: the attacks below go through the
+    real command, the history only needs what the commands write. Its tests are in the
+    trained world's xdist group (`WORLD_GROUPS` in conftest), so it is built on that worker.
+    """
     root = tmp_path_factory.mktemp("integrity")
-    data, store = root / "data", root / "models"
-    ok(
-        tillit(
-            "simulate", "--out", data, "--seed", SEED, "--clients", CLIENTS,
-            "--months", MONTHS, cwd=root,
-        )
-    )  # fmt: skip
-    ok(tillit("train", "--data", data, "--store", store, cwd=root))
-    ok(tillit("promote", "--store", store, cwd=root))
+    copied = copy_world(trained_export, root)
+    data, store = copied["data"], copied["store"]
     scored = root / f"score-{MONTH}"
     ok(
-        tillit(
-            "score", "--data", data, "--period", MONTH, "--out", scored, "--store", store, cwd=root
+        tillit_here(
+            "score", "--data", data, "--period", MONTH, "--out", scored, "--store", store, "--quiet"
         )
     )  # fmt: skip
     listed = pd.read_parquet(scored / "risk_list.parquet")
@@ -64,12 +68,12 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         }
     ).to_csv(root / "decisions.csv", index=False)
     ok(
-        tillit(
+        tillit_here(
             "feedback", "--data", data, "--decisions", root / "decisions.csv",
-            "--risk-list", scored / "risk_list.parquet", "--store", store, cwd=root,
+            "--risk-list", scored / "risk_list.parquet", "--store", store,
         )
     )  # fmt: skip
-    ok(tillit("retrain", "--data", data, "--store", store, cwd=root))
+    ok(tillit_here("retrain", "--data", data, "--store", store, "--out", root / "retrain"))
     return {"root": root, "data": data, "store": store}
 
 
@@ -99,11 +103,14 @@ def kept(*paths: Path) -> Iterator[None]:
             backup.rename(folder)
 
 
-def score(world: dict[str, Path], out: str, *extra: str) -> object:
-    return tillit(
+def score(world: dict[str, Path], out: str, *extra: str, new_process: bool = False) -> object:
+    """`tillit score` of the next month: in this process, or as a new process where an
+    attack plants code, so that nothing it could leave behind reaches the tests."""
+    args = (
         "score", "--data", world["data"], "--period", NEXT_MONTH, "--out",
-        world["root"] / out, "--store", world["store"], *extra, cwd=world["root"],
+        world["root"] / out, "--store", world["store"], *extra,
     )  # fmt: skip
+    return tillit(*args, cwd=world["root"]) if new_process else tillit_here(*args)
 
 
 def refused_model(result: object, *phrases: str) -> str:
@@ -120,7 +127,7 @@ def refused_model(result: object, *phrases: str) -> str:
 
 
 def test_the_honest_store_scores_and_its_log_verifies(world):
-    ok(score(world, "honest"))
+    ok(score(world, "honest", new_process=True))
     verified = ok(tillit("log", "--verify", "--store", world["store"], cwd=world["root"]))
     assert "hash chain intact and every record's HMAC valid" in verified.stdout
     # Every registered version keeps the hash of each of its files, in the tag and the record.
@@ -147,7 +154,7 @@ def test_code_appended_to_the_stored_model_code_is_refused_and_never_runs(world,
     with kept(code):
         with code.open("a") as handle:
             handle.write(f"\nopen({str(marker)!r}, 'w').write('pwned')\n")
-        result = score(world, "appended-code")
+        result = score(world, "appended-code", new_process=True)
         refused_model(
             result, "tillit-invoice-risk version 1 failed verification: pyfunc_model.py was changed"
         )
@@ -170,7 +177,9 @@ def test_a_rewritten_pickle_is_refused_and_not_unpickled(world, tmp_path):
     bundle = model_files(world["store"], MODEL) / "artifacts" / "risk_model.joblib"
     with kept(bundle):
         joblib.dump(_Planted(marker), bundle)
-        refused_model(score(world, "pickle"), "artifacts/risk_model.joblib was changed")
+        refused_model(
+            score(world, "pickle", new_process=True), "artifacts/risk_model.joblib was changed"
+        )
         assert not marker.exists()
 
 
@@ -258,9 +267,7 @@ def test_the_provider_model_and_promotion_are_verified_too(world, tmp_path):
     challenger = model_files(world["store"], MODEL, "2") / "MLmodel"
     with kept(challenger):
         challenger.write_text(challenger.read_text() + "\n# edited\n")
-        promoted = tillit(
-            "promote", "--force", "--reason", "test", "--store", world["store"], cwd=world["root"]
-        )
+        promoted = tillit_here("promote", "--force", "--reason", "test", "--store", world["store"])
         refused_model(promoted, "tillit-invoice-risk version 2 failed verification: MLmodel")
     from tillit.ops import tracking
 
@@ -271,8 +278,10 @@ def test_the_provider_model_and_promotion_are_verified_too(world, tmp_path):
 # --- the audit log -----------------------------------------------------------------------
 
 
-def verify(world: dict[str, Path], *extra: object) -> object:
-    return tillit("log", "--verify", "--store", world["store"], *extra, cwd=world["root"])
+def verify(world: dict[str, Path], *extra: object, new_process: bool = False) -> object:
+    """`tillit log --verify`: in this process, or as a new process (no open database)."""
+    args = ("log", "--verify", "--store", world["store"], *extra)
+    return tillit(*args, cwd=world["root"]) if new_process else tillit_here(*args)
 
 
 def alarm(result: object, *phrases: str) -> str:
@@ -341,25 +350,22 @@ def test_a_removed_store_or_database_is_an_alarm(world):
     store = world["store"]
     with kept(store / "mlflow.db"):
         (store / "mlflow.db").unlink()
-        alarm(verify(world), "mlflow.db is missing, but the audit log names")
+        alarm(verify(world, new_process=True), "mlflow.db is missing, but the audit log names")
     with kept(store):
         shutil.rmtree(store)
-        alarm(verify(world), "no audit log at", "it was deleted or moved")
+        alarm(verify(world, new_process=True), "no audit log at", "it was deleted or moved")
         assert not store.exists()  # verifying never creates a new store
 
 
 def test_anchors_are_written_outside_the_store_and_checked(world, tmp_path):
     anchors = tmp_path / "anchors.jsonl"
-    anchored = ok(
-        tillit("log", "--verify", "--anchor", anchors, "--store", world["store"], cwd=world["root"])
-    )
+    anchored = ok(verify(world, "--anchor", anchors))
     head = json.loads(anchors.read_text("utf-8"))
     assert f"anchored record {head['seq']}" in anchored.stdout
     assert "1 anchors in" in ok(verify(world, "--anchors", anchors)).stdout
-    inside = tillit(
-        "log", "--anchor", world["store"] / "anchors.jsonl", "--store", world["store"],
-        cwd=world["root"],
-    )  # fmt: skip
+    inside = tillit_here(
+        "log", "--anchor", world["store"] / "anchors.jsonl", "--store", world["store"]
+    )
     assert inside.returncode == 2 and "lies inside the --store folder" in inside.stderr
     log = world["store"] / "audit_log.jsonl"
     with kept(log):
@@ -368,21 +374,21 @@ def test_anchors_are_written_outside_the_store_and_checked(world, tmp_path):
         lines = log.read_text("utf-8").splitlines(keepends=True)
         log.write_text("".join(lines[:-1]), "utf-8")
         alarm(verify(world, "--anchors", anchors), f"record {head['seq']}, anchored at")
-        failed = tillit("log", "--anchor", anchors, "--store", world["store"], cwd=world["root"])
+        failed = tillit_here("log", "--anchor", anchors, "--store", world["store"])
         assert failed.returncode == 1 and "nothing was anchored" in failed.stderr
     assert len(anchors.read_text("utf-8").splitlines()) == 1
 
 
-def test_a_table_mode_model_is_verified_before_scoring(tmp_path):
+def test_a_table_mode_model_is_verified_before_scoring(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # simulate, train and promote run in this process
     spec = REPO / "configs" / "tables" / "card-payments.yaml"
     ok(
-        tillit(
-            "simulate-table", "--kind", "card-payments", "--rows", "3000",
-            "--out", "t.parquet", cwd=tmp_path,
+        tillit_here(
+            "simulate-table", "--kind", "card-payments", "--rows", "3000", "--out", "t.parquet"
         )
     )  # fmt: skip
-    ok(tillit("train", "--table", "t.parquet", "--spec", spec, cwd=tmp_path))
-    ok(tillit("promote", "--spec", spec, cwd=tmp_path))
+    ok(tillit_here("train", "--table", "t.parquet", "--spec", spec))
+    ok(tillit_here("promote", "--spec", spec))
     marker = tmp_path / "unpickled"
     bundle = model_files(tmp_path / "models", "card-payments") / "artifacts" / "risk_model.joblib"
     joblib.dump(_Planted(marker), bundle)

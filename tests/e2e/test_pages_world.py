@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tests.cli import ok, tillit
+from tests.cli import ok, tillit_here
 from tests.e2e.test_providers_cli import LAST, world  # noqa: F401 (the shared small world)
 from tillit.data.contract import TABLES
 from tillit.features.catalog import FINDING_CODES, feature_columns
@@ -40,8 +40,9 @@ def pages(world: dict[str, Path]) -> dict[str, dict[str, Path]]:  # noqa: F811
         runs = root / f"pages-{lang}"
         common = ("--data", world["data"], "--store", world["store"], "--lang", lang)
         common += ("--config", config, "--period", LAST)
-        ok(tillit("score", "--out", runs / f"score-{LAST}", *common, cwd=root))
-        ok(tillit("providers", "--out", runs / f"providers-{LAST}", *common, cwd=root))
+        # In this process: the pages are the subject here, not the command's start.
+        ok(tillit_here("score", "--out", runs / f"score-{LAST}", *common))
+        ok(tillit_here("providers", "--out", runs / f"providers-{LAST}", *common))
         pages[lang] = {
             "report": runs / f"score-{LAST}" / "report.html",
             "providers": runs / f"providers-{LAST}" / "providers.html",

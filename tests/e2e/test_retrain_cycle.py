@@ -1,4 +1,8 @@
-"""Three months of the monthly loop through the real CLI, on a small simulated municipality.
+"""Three months of the monthly loop through the CLI, on a small simulated municipality.
+
+Every step is the command's Typer app run in this process (`tillit_here`: the same
+options, messages and exit codes): the loop is what is tested here, and the full cycle
+(tests/e2e/test_full_cycle.py) starts each command as a new process.
 
 The municipality's audit history stops at 2025-05. Then, for each of 2025-06, -07
 and -08: score the month with the champion, the auditors decide every flagged
@@ -17,7 +21,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tests.cli import ok, refused, tillit
+from tests.cli import ok, refused, tillit_here
 from tillit.ops.auditlog import read_log
 
 SEED = 11
@@ -70,17 +74,8 @@ def held_out_figure(store: Path, data: Path, version: str, period: str) -> float
 def test_three_months_of_the_loop_promote_and_the_champion_does_not_get_worse(tmp_path):
     data, store = tmp_path / "data", tmp_path / "models"
     ok(
-        tillit(
-            "simulate",
-            "--out",
-            data,
-            "--seed",
-            SEED,
-            "--clients",
-            CLIENTS,
-            "--months",
-            MONTHS,
-            cwd=tmp_path,
+        tillit_here(
+            "simulate", "--out", data, "--seed", SEED, "--clients", CLIENTS, "--months", MONTHS
         )
     )
     invoices = pd.read_parquet(data / "invoices.parquet")
@@ -91,35 +86,20 @@ def test_three_months_of_the_loop_promote_and_the_champion_does_not_get_worse(tm
     )
     truth = pd.read_parquet(data / "truth.parquet").set_index("invoice_id")
 
-    first = ok(
-        tillit("retrain", "--data", data, "--store", store, "--out", tmp_path / "r0", cwd=tmp_path)
-    )
+    first = ok(tillit_here("retrain", "--data", data, "--store", store, "--out", tmp_path / "r0"))
     assert "no champion yet: version 1 becomes champion" in first.stdout
 
     judged: list[dict[str, object]] = []
     for number, month in enumerate(CYCLE, start=1):
         out = tmp_path / f"score-{month}"
-        ok(
-            tillit(
-                "score",
-                "--data",
-                data,
-                "--period",
-                month,
-                "--out",
-                out,
-                "--store",
-                store,
-                cwd=tmp_path,
-            )
-        )
+        ok(tillit_here("score", "--data", data, "--period", month, "--out", out, "--store", store))
         decided_on = invoices.loc[invoices["period"] == month, "submitted_on"].max() + pd.Timedelta(
             days=1
         )
         decisions = decide_from_truth(out / "risk_list.parquet", truth, decided_on)
         decisions.to_csv(tmp_path / f"decisions-{month}.csv", index=False)
         ok(
-            tillit(
+            tillit_here(
                 "feedback",
                 "--data",
                 data,
@@ -129,23 +109,15 @@ def test_three_months_of_the_loop_promote_and_the_champion_does_not_get_worse(tm
                 out / "risk_list.parquet",
                 "--store",
                 store,
-                cwd=tmp_path,
             )
         )
         if number == 2:
             # A challenger (version 2, trained up to 2025-06) waits. Without data nothing
             # can be compared; that is said, not guessed.
-            refused(tillit("promote", "--store", store, cwd=tmp_path), "pass --data DIR")
+            refused(tillit_here("promote", "--store", store), "pass --data DIR")
         retrained = ok(
-            tillit(
-                "retrain",
-                "--data",
-                data,
-                "--store",
-                store,
-                "--out",
-                tmp_path / f"r{month}",
-                cwd=tmp_path,
+            tillit_here(
+                "retrain", "--data", data, "--store", store, "--out", tmp_path / f"r{month}"
             )
         )
         summary = (tmp_path / f"r{month}" / "summary.md").read_text()

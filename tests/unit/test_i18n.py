@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tests.cli import ok, tillit
+from tests.cli import ok, tillit_here
 from tillit import i18n
 from tillit.features.catalog import FINDING_CODES, feature_catalog
 from tillit.i18n import NAMESPACES, check_lang, keys, listing, placeholders, render_parts, text
@@ -137,7 +137,7 @@ def scored(
     for lang in ("sv", "en"):
         outs[lang] = root / f"score-{lang}"
         args = ("--period", "2025-06", "--out", outs[lang], "--store", store, "--lang", lang)
-        ok(tillit("score", "--data", shifted, *args, cwd=root))
+        ok(tillit_here("score", "--data", shifted, *args))  # in this process: the words are tested
     return outs
 
 

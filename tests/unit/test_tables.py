@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from tests import REPO
-from tests.cli import ok, refused, tillit
+from tests.cli import ok, refused, tillit, tillit_here
 from tests.history_oracle import numpy_entity_history
 from tillit.config import TrainingConfig, ValidationConfig
 from tillit.data.validate import check_quarantine_limit
@@ -310,27 +310,25 @@ def test_without_time_cross_validation_finds_planted_outliers() -> None:
 
 
 @pytest.mark.slow
-def test_cli_end_to_end_on_a_small_simulated_table(tmp_path: Path) -> None:
+def test_cli_end_to_end_on_a_small_simulated_table(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The table, both trainings and the first promote run in this process (`tillit_here`,
+    # in tmp_path like the commands started as new processes with cwd=tmp_path).
+    monkeypatch.chdir(tmp_path)
     spec = SPECS / "card-payments.yaml"
     ok(
-        tillit(
-            "simulate-table",
-            "--kind",
-            "card-payments",
-            "--rows",
-            "3000",
-            "--out",
-            "t.parquet",
-            cwd=tmp_path,
+        tillit_here(
+            "simulate-table", "--kind", "card-payments", "--rows", "3000", "--out", "t.parquet"
         )
-    )
-    trained = ok(tillit("train", "--table", "t.parquet", "--spec", spec, cwd=tmp_path))
+    )  # fmt: skip
+    trained = ok(tillit_here("train", "--table", "t.parquet", "--spec", spec))
     assert "registered card-payments version 1 as 'challenger'" in trained.stdout
     assert "baseline_amount" in trained.stdout
-    ok(tillit("promote", "--spec", spec, cwd=tmp_path))
+    ok(tillit_here("promote", "--spec", spec))
     # A second version of the same table: judged within the configured tolerance, and on
     # the decisions each learned from (logged under the one name promotion reads).
-    ok(tillit("train", "--table", "t.parquet", "--spec", spec, cwd=tmp_path))
+    ok(tillit_here("train", "--table", "t.parquet", "--spec", spec))
     second = tillit("promote", "--spec", spec, cwd=tmp_path)
     said = second.stdout + second.stderr
     assert "within the tolerance 0.01 (+0.0000) but not trained on more decisions" in said
@@ -379,16 +377,16 @@ def test_cli_end_to_end_on_a_small_simulated_table(tmp_path: Path) -> None:
     assert re.search(
         r"weight of the supervised scorer in the blend[^\n]*chosen on|configured weight", card
     )
-    # The same table, spec and model give a byte-identical risk list.
+    # The same table, spec and model give a byte-identical risk list (here in this process).
     ok(
-        tillit(
+        tillit_here(
             "score", "--table", "t.parquet", "--spec", spec,
-            "--period", "2026-01-20..2026-01-30", "--out", "out2", cwd=tmp_path,
+            "--period", "2026-01-20..2026-01-30", "--out", "out2",
         )
     )  # fmt: skip
     for name in ("risk_list.parquet", "explanations.parquet"):
         assert (out / name).read_bytes() == (tmp_path / "out2" / name).read_bytes()
-    log = ok(tillit("log", cwd=tmp_path))
+    log = ok(tillit_here("log"))
     assert "hash chain intact" in log.stdout
     again = tillit(
         "score",
@@ -406,19 +404,11 @@ def test_cli_end_to_end_on_a_small_simulated_table(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow  # runs the real command in a new process
-def test_cli_refuses_bad_specs_and_tables_cleanly(tmp_path: Path) -> None:
-    ok(
-        tillit(
-            "simulate-table",
-            "--kind",
-            "card-payments",
-            "--rows",
-            "500",
-            "--out",
-            "t.csv",
-            cwd=tmp_path,
-        )
-    )
+def test_cli_refuses_bad_specs_and_tables_cleanly(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # the table is written in this process; the refusals are not
+    ok(tillit_here("simulate-table", "--kind", "card-payments", "--rows", "500", "--out", "t.csv"))
     bad = tmp_path / "bad.yaml"
     bad.write_text(
         (SPECS / "card-payments.yaml").read_text().replace("period: day", "period: hour")
@@ -463,21 +453,17 @@ def test_second_example_spec_learns_from_mostly_unreviewed_trips() -> None:
 
 
 @pytest.mark.slow  # runs the real command in a new process
-def test_feedback_appends_checked_decisions_that_become_labels(tmp_path: Path) -> None:
+def test_feedback_appends_checked_decisions_that_become_labels(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from tillit.config import TillitConfig
     from tillit.jobs.table_train import load_table
 
+    monkeypatch.chdir(tmp_path)  # the table is written in this process; feedback is not
     spec = SPECS / "card-payments.yaml"
     ok(
-        tillit(
-            "simulate-table",
-            "--kind",
-            "card-payments",
-            "--rows",
-            "500",
-            "--out",
-            "t.parquet",
-            cwd=tmp_path,
+        tillit_here(
+            "simulate-table", "--kind", "card-payments", "--rows", "500", "--out", "t.parquet"
         )
     )
     table = pd.read_parquet(tmp_path / "t.parquet")
@@ -503,17 +489,19 @@ def test_feedback_appends_checked_decisions_that_become_labels(tmp_path: Path) -
     loaded = load_table(tmp_path / "t.parquet", spec, TillitConfig(), tmp_path / "q")
     relabelled = loaded.table.set_index("TRANSACTION_ID")["TX_FRAUD"]
     assert relabelled[cleared] == 1.0
-    assert "feedback" in ok(tillit("log", cwd=tmp_path)).stdout
+    assert "feedback" in ok(tillit_here("log")).stdout
 
 
 @pytest.mark.slow
-def test_rows_quarantined_at_the_door_are_on_the_risk_list(tmp_path: Path) -> None:
+def test_rows_quarantined_at_the_door_are_on_the_risk_list(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Every row received is accounted for: scored, or held with the rule it broke."""
+    monkeypatch.chdir(tmp_path)  # simulate, train and promote run in this process
     spec = SPECS / "card-payments.yaml"
     ok(
-        tillit(
-            "simulate-table", "--kind", "card-payments", "--rows", "3000",
-            "--out", "t.parquet", cwd=tmp_path,
+        tillit_here(
+            "simulate-table", "--kind", "card-payments", "--rows", "3000", "--out", "t.parquet"
         )
     )  # fmt: skip
     table = pd.read_parquet(tmp_path / "t.parquet").astype({"TRANSACTION_ID": "object"})
@@ -528,8 +516,8 @@ def test_rows_quarantined_at_the_door_are_on_the_risk_list(tmp_path: Path) -> No
     table.loc[before, "TX_AMOUNT"] = -1.0  # held too, but in a period not scored
     table.to_csv(tmp_path / "t.csv", index=False)
     ids = table["TRANSACTION_ID"]
-    ok(tillit("train", "--table", "t.csv", "--spec", spec, cwd=tmp_path))
-    ok(tillit("promote", "--spec", spec, cwd=tmp_path))
+    ok(tillit_here("train", "--table", "t.csv", "--spec", spec))
+    ok(tillit_here("promote", "--spec", spec))
     scored = ok(
         tillit(
             "score", "--table", "t.csv", "--spec", spec,

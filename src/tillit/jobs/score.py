@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -96,18 +97,30 @@ def run_score(
     overwrite: bool = False,
     engine: str = "duckdb",
     spark_master: str | None = None,
+    score_on: str = "driver",
 ) -> ScoreOutcome:
     """Score one month with a registered model and write the risk list, report and manifest.
 
     Everything is written to a scratch folder that replaces `out` only at the end,
     so a refused run never leaves a half-written or emptied output folder. `engine`
-    says where the feature SQL runs (`tillit.features.engine`); scoring is on this machine.
+    says where the feature SQL runs (`tillit.features.engine`); `score_on` where the model
+    scores: this machine (`driver`) or the Spark executors (`executors`, `--engine spark`).
     """
     out = Path(out)
     refuse_unsafe_output(out, {"--data": data_dir}, store=store)
     with staged_output(out, overwrite) as work:
         manifest = _score_into(
-            work, out, data_dir, period, config, alias, language, store, engine, spark_master
+            work,
+            out,
+            data_dir,
+            period,
+            config,
+            alias,
+            language,
+            store,
+            engine,
+            spark_master,
+            score_on,
         )
     warnings = tuple(manifest.get("drift", {}).get("warnings", ()))
     return ScoreOutcome(
@@ -126,6 +139,7 @@ def _score_into(
     store: Path,
     engine: str = "duckdb",
     spark_master: str | None = None,
+    score_on: str = "driver",
 ) -> dict[str, Any]:
     """Score into the scratch folder `out` (`final` is where it will be); returns the manifest."""
     from tillit.features import feature_catalog
@@ -168,7 +182,18 @@ def _score_into(
     # while DuckDB, which lets go of the interpreter, builds the features.
     warming = threading.Thread(target=_import_explainers, name="tillit-imports", daemon=True)
     warming.start()
-    feature_set = _features_on(engine, spark_master, loaded, period, config)
+    on_executors = None
+    if score_on == "executors":
+
+        def on_executors(session: Any, features: pd.DataFrame) -> pd.Series:
+            from tillit.review.spark_scores import executor_risk
+
+            model.check_features(features)
+            return executor_risk(session, tracking.connect(store), store, ref, model, features)
+
+    feature_set, risk_scores = _features_on(
+        engine, spark_master, loaded, period, config, on_executors
+    )
     model.check_features(feature_set.features)
     warming.join()
     lap("features")
@@ -194,6 +219,7 @@ def _score_into(
         identity,
         scoring,
         feature_catalog(config.features),
+        risk_scores=risk_scores,
     )
     risk_list = mark_incomplete_evidence(scored.risk_list, loaded)
     summary = {
@@ -264,6 +290,7 @@ def _score_into(
         "feature_schema": model.feature_schema,
         "language": language,
         "feature_engine": engine,
+        "scored_on": score_on,
         "data": str(data_dir),
         "counts": {
             "received": received,
@@ -301,17 +328,32 @@ def _import_explainers() -> None:
 
 
 def _features_on(
-    engine: str, spark_master: str | None, loaded: LoadedData, period: str, config: TillitConfig
-) -> Any:
-    """The month's features from the validated tables, built by the named SQL engine."""
+    engine: str,
+    spark_master: str | None,
+    loaded: LoadedData,
+    period: str,
+    config: TillitConfig,
+    on_executors: Callable[[Any, pd.DataFrame], pd.Series] | None = None,
+) -> tuple[Any, pd.Series | None]:
+    """The month's features from the validated tables, built by the named SQL engine.
+
+    With `on_executors` (Spark only), also the risk by invoice_id it computes with the
+    engine's session before the session closes; else None (scored on the driver).
+    """
     from tillit.features import build_features
     from tillit.features.engine import connect
 
     if engine == "duckdb":
-        return build_features(loaded.validation.tables, period, config.features)
+        return build_features(loaded.validation.tables, period, config.features), None
     sql_engine = connect(engine, spark_master)
     try:
-        return build_features(loaded.validation.tables, period, config.features, sql_engine)
+        feature_set = build_features(loaded.validation.tables, period, config.features, sql_engine)
+        if on_executors is None:
+            return feature_set, None
+        from tillit.features.spark_engine import SparkEngine  # imported by connect already
+
+        assert isinstance(sql_engine, SparkEngine)
+        return feature_set, on_executors(sql_engine.session, feature_set.features)
     finally:
         sql_engine.close()
 

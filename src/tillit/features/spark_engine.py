@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -32,10 +33,15 @@ SESSION_SETTINGS: dict[str, str] = {
     "spark.ui.showConsoleProgress": "false",
 }
 # Local mode only: a small default memory and few shuffle partitions (a cluster sets its own).
+# The registers (providers, clients, grants, tariffs, months) are broadcast to the visits'
+# partitions instead of shuffled (64 MB holds a national client register), and the JVM's
+# garbage collector gets two threads, not one per core of a shared machine.
 LOCAL_SETTINGS: dict[str, str] = {
     "spark.driver.memory": "1g",
     "spark.sql.shuffle.partitions": "4",
     "spark.default.parallelism": "2",
+    "spark.sql.autoBroadcastJoinThreshold": "64MB",
+    "spark.driver.extraJavaOptions": "-XX:+UseParallelGC -XX:ParallelGCThreads=2",
 }
 
 
@@ -59,7 +65,12 @@ def start_session(
         raise TillitError(reason)
     master = master or "local[*]"
     builder = SparkSession.builder.appName("tillit").master(master)
-    chosen = {**(LOCAL_SETTINGS if master.startswith("local") else {}), **SESSION_SETTINGS}
+    local = master.startswith("local")
+    if local:
+        # Python workers (scoring on the executors) run this interpreter, not the `python3`
+        # on PATH; PySpark reads only the environment for it. A user's own choice stays.
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    chosen = {**(LOCAL_SETTINGS if local else {}), **SESSION_SETTINGS}
     for key, value in {**chosen, **(settings or {})}.items():
         builder = builder.config(key, value)
     session = builder.getOrCreate()

@@ -33,15 +33,12 @@ SESSION_SETTINGS: dict[str, str] = {
     "spark.ui.showConsoleProgress": "false",
 }
 # Local mode only: a small default memory and few shuffle partitions (a cluster sets its own).
-# The registers (providers, clients, grants, tariffs, months) are broadcast to the visits'
-# partitions instead of shuffled (64 MB holds a national client register), and the JVM's
-# garbage collector gets two threads, not one per core of a shared machine.
+# Broadcasting the registers up to 64 MB and two parallel GC threads were measured and did
+# not lower the CPU of a 3 000-client month (docs/scale.md): not set.
 LOCAL_SETTINGS: dict[str, str] = {
     "spark.driver.memory": "1g",
     "spark.sql.shuffle.partitions": "4",
     "spark.default.parallelism": "2",
-    "spark.sql.autoBroadcastJoinThreshold": "64MB",
-    "spark.driver.extraJavaOptions": "-XX:+UseParallelGC -XX:ParallelGCThreads=2",
 }
 
 

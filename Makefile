@@ -22,7 +22,7 @@ PROVIDERS_OUT ?= runs/$(DATA_NAME)/providers-$(PERIOD)
 OVERWRITE ?=
 OVERWRITE_FLAG := $(if $(filter 1 yes true,$(OVERWRITE)),--overwrite,)
 
-.PHONY: help setup test test-fast lint format demo simulate validate features train promote retrain score providers bench bench-family bench-score-scale bench-spark mlflow-ui clean
+.PHONY: help setup test test-fast lint format demo simulate validate features train promote retrain score providers bench bench-family bench-score-scale bench-spark bench-spark-national mlflow-ui clean
 
 help: ## Show the targets and what they do
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-11s\033[0m %s\n", $$1, $$2}'
@@ -98,6 +98,12 @@ SPARK_MASTER ?= local[2]
 
 bench-spark: setup ## Simulate a large month partitioned on disk, feature it on Spark, score it; writes bench/spark.json
 	$(BIN)/python bench/spark.py --municipalities $(BENCH_SPARK_MUNICIPALITIES) --clients $(BENCH_SPARK_CLIENTS) --master "$(SPARK_MASTER)" --out bench/spark.json
+
+# The national-size month: 77 x 3000 = 231 000 clients, 15.5 M visits in the month. The pool
+# is simulated one municipality at a time into BENCH_SPARK_POOL and kept (reruns reuse it).
+BENCH_SPARK_POOL ?= data/spark-pool
+bench-spark-national: setup ## The national-size month (231 000 clients) on Spark local[2]; writes bench/spark-national.json
+	nice -n 5 $(BIN)/python bench/spark.py --municipalities 77 --clients 3000 --master "$(SPARK_MASTER)" --pool $(BENCH_SPARK_POOL)/77x3000 --out bench/spark-national.json
 
 clean: ## Remove generated data and run outputs (keeps the MLflow store in models/)
 	rm -rf data runs bench/results.json

@@ -83,16 +83,31 @@ def jvm_cpu_seconds() -> float:
     return total
 
 
-def simulate_partitioned(root: Path, municipalities: int, clients: int, start: str) -> dict:
-    """Simulate and validate each municipality, write its Parquet partitions, drop it."""
+def simulate_partitioned(
+    root: Path, municipalities: int, clients: int, start: str, period: str
+) -> dict:
+    """Simulate and validate each municipality, write its Parquet partitions, drop it.
+
+    Resumable: a municipality whose folders are complete (`_done/<code>`) is kept, so a
+    national pool interrupted half way is finished, not redrawn. Its row counts are kept
+    beside it.
+    """
     from tillit.config import SimulationConfig
     from tillit.data.validate import validate_tables
     from tillit.features.spark_engine import spark_ready
     from tillit.simulate import simulate
 
     counts: dict[str, int] = {}
+    done = root / "_done"
+    done.mkdir(parents=True, exist_ok=True)
     for k in range(municipalities):
         code = f"K{k:03d}"
+        marker = done / f"{code}-{clients}.json"
+        if marker.exists():
+            for name, n in json.loads(marker.read_text("utf-8")).items():
+                counts[name] = counts.get(name, 0) + n
+            continue
+        mine: dict[str, int] = {}
         world = simulate(SimulationConfig(seed=100 + k, clients=clients, months=2, start=start))
         tables = validate_tables(world.tables).tables
         for name, frame in tables.items():
@@ -102,13 +117,11 @@ def simulate_partitioned(root: Path, municipalities: int, clients: int, start: s
             for column in (*ID_COLUMNS, "person_id"):
                 if column in frame:
                     frame[column] = code + "-" + frame[column].astype("str")
-            if name != "tariffs" or k == 0:
-                counts[name] = counts.get(name, 0) + len(frame)
-            if name == "tariffs":
-                # One tariff table for the pool: the features join it on service and year.
-                if k == 0:
-                    _write(frame, root / name / "part.parquet")
-                continue
+            mine[name] = len(frame)
+            if name == "visits":
+                mine["visits_in_scored_month"] = int(
+                    (frame["start_at"].dt.strftime("%Y-%m") == period).sum()
+                )
             if name in BY_MONTH:
                 month = (
                     frame["start_at"].dt.strftime("%Y-%m")
@@ -119,8 +132,13 @@ def simulate_partitioned(root: Path, municipalities: int, clients: int, start: s
                     path = root / name / f"municipality={code}" / f"month={value}" / "part.parquet"
                     _write(part, path)
             else:
+                # Tariffs too: each municipality its own, joined on municipality, service
+                # and year (the folder's `municipality=` partition gives the column).
                 _write(frame, root / name / f"municipality={code}" / "part.parquet")
         del world, tables
+        marker.write_text(json.dumps(mine), "utf-8")
+        for name, n in mine.items():
+            counts[name] = counts.get(name, 0) + n
     return counts
 
 
@@ -153,6 +171,11 @@ def main() -> None:
     parser.add_argument("--start", default="2025-05", help="the month before the scored one")
     parser.add_argument("--store", type=Path, default=None, help="default: train a small one")
     parser.add_argument("--work", type=Path, default=None, help="default: a temporary folder")
+    parser.add_argument(
+        "--pool", type=Path, default=None, help="the simulated pool's folder, kept and reused"
+    )
+    parser.add_argument("--score-on", choices=("driver", "executors"), default="driver")
+    parser.add_argument("--simulate-only", action="store_true", help="write the pool, stop")
     parser.add_argument("--out", type=Path, default=Path("bench/spark.json"))
     args = parser.parse_args()
 
@@ -180,16 +203,16 @@ def main() -> None:
         clock, cpu = now, used
         print(f"{name}: {result['seconds'][name]} s", flush=True)
 
+    data = args.pool or work / "pool"
+    if args.simulate_only:
+        simulate_partitioned(data, args.municipalities, args.clients, args.start, period)
+        return
     store = args.store or train_small_model(work)
     lap("train_small_model" if args.store is None else "store")
     memory = PeakMemory()  # from here on: the model's training is not the bench
-    data = work / "pool"
-    counts = simulate_partitioned(data, args.municipalities, args.clients, args.start)
+    counts = simulate_partitioned(data, args.municipalities, args.clients, args.start, period)
     result["size"] = {"municipalities": args.municipalities, "clients": int(counts["clients"])}
     result["rows"] = counts
-    visits = pd.read_parquet(data / "visits", columns=["month"])
-    result["rows"]["visits_in_scored_month"] = int((visits["month"] == period).sum())
-    del visits
     lap("simulate_partitioned")
 
     from tillit.features import build_features, feature_catalog
@@ -203,24 +226,32 @@ def main() -> None:
         "default_parallelism": context.defaultParallelism,
         "driver_memory": args.driver_memory,
         "shuffle_partitions": session.conf.get("spark.sql.shuffle.partitions"),
+        "scored_on": args.score_on,
     }
     engine = SparkEngine(session, owns_session=True)
     lap("spark_start")
-    tables = {name: data / name for name in (*REGISTERS, "hospital_stays", "visits", "invoices")}
-    tables["tariffs"] = data / "tariffs" / "part.parquet"
-    try:
-        feature_set = build_features(tables, period, config.features, engine=engine)
-        result["statement_seconds"] = [(s, round(t, 2)) for s, t in engine.seconds]
-        lap("features_on_spark")
-    finally:
-        engine.close()
-
+    tables = {
+        name: data / name
+        for name in (*REGISTERS, "hospital_stays", "visits", "invoices", "tariffs")
+    }
     from tillit.ops import tracking
     from tillit.review.score import ModelIdentity, score_month
 
     client = tracking.connect(store)
     ref = tracking.resolve_alias(client, config.training.model_name, "champion")
     model = tracking.load_risk_model(client, ref, store)  # integrity-verified
+    risk_scores = None
+    try:
+        feature_set = build_features(tables, period, config.features, engine=engine)
+        result["statement_seconds"] = [(s, round(t, 2)) for s, t in engine.seconds]
+        lap("features_on_spark")
+        if args.score_on == "executors":
+            from tillit.review.spark_scores import executor_risk
+
+            risk_scores = executor_risk(session, client, store, ref, model, feature_set.features)
+            lap("risk_on_executors")
+    finally:
+        engine.close()
     held = pd.DataFrame(
         columns=["invoice_id", "provider_id", "client_id", "period", "service_type",
                  "amount_sek", "reason"]
@@ -234,10 +265,12 @@ def main() -> None:
         ModelIdentity(ref.name, ref.version, ref.run_id),
         config.scoring,
         feature_catalog(config.features),
+        risk_scores=risk_scores,
     )
+    del feature_set  # what the driver holds from here on: the risk list and explanations
     result["rows"]["invoices_scored"] = int(scored.summary["invoices_scored"])
     result["rows"]["flagged"] = int(scored.summary["flagged"])
-    lap("score_and_explain_on_driver")
+    lap("score_and_explain_on_driver" if risk_scores is None else "rank_and_explain_on_driver")
     result["seconds"]["total_after_training"] = round(
         sum(v for k, v in result["seconds"].items() if k not in ("train_small_model", "store")), 1
     )

@@ -608,6 +608,13 @@ def score(
         str | None,
         typer.Option(help="Spark master for --engine spark (local[*], spark://host:7077, yarn)."),
     ] = None,
+    score_on: Annotated[
+        str,
+        typer.Option(
+            help="Where the model scores: driver (this process) or executors (Spark, "
+            "mlflow.pyfunc.spark_udf from the verified model copy; needs --engine spark)."
+        ),
+    ] = "driver",
 ) -> None:
     """Score a month: risk list, explanations, report.html and manifest.json in --out.
 
@@ -620,6 +627,10 @@ def score(
         _fail(f"--engine must be duckdb or spark, not {engine!r}")
     if spark_master and engine != "spark":
         _fail("--spark-master needs --engine spark")
+    if score_on not in ("driver", "executors"):
+        _fail(f"--score-on must be driver or executors, not {score_on!r}")
+    if score_on == "executors" and engine != "spark":
+        _fail("--score-on executors needs --engine spark")
     table_mode = _table_mode(data, table, spec)
     if table_mode and engine != "duckdb":
         _fail("--engine spark scores home-care exports (--data), not table mode")
@@ -657,7 +668,17 @@ def score(
     assert data is not None
     with progress.session(f"score {period}", quiet):
         outcome = run_score(
-            data, period, out, settings, model_alias, lang, store, overwrite, engine, spark_master
+            data,
+            period,
+            out,
+            settings,
+            model_alias,
+            lang,
+            store,
+            overwrite,
+            engine,
+            spark_master,
+            score_on,
         )
     counts = outcome.manifest["counts"]
     typer.echo(

@@ -42,8 +42,14 @@ RATES_2026 = {
 
 def table(name: str, rows: Iterable[Mapping[str, object]]) -> pd.DataFrame:
     """A contract table from row dicts, typed as `tillit.data.io` + validation would type it."""
-    kinds = TABLES[name].dtypes()
-    frame = pd.DataFrame(list(rows), columns=list(kinds))
+    rows = list(rows)
+    # Optional columns (contract v1.1+) only when some row has them, as in an older folder.
+    kinds = {
+        column: kind
+        for column, kind in TABLES[name].dtypes().items()
+        if column not in TABLES[name].optional_columns or any(column in r for r in rows)
+    }
+    frame = pd.DataFrame(rows, columns=list(kinds))
     for column, kind in kinds.items():
         if kind == "str":
             frame[column] = frame[column].astype("str")
@@ -362,6 +368,48 @@ def test_amount_against_tariff_provider_norm_and_municipality_norm():
     )
     assert "amount_mismatch_tariff" not in codes(fs, "I3")
     assert "amount_mismatch_tariff" not in codes(fs, "I2")
+
+
+def test_pooled_municipalities_join_their_own_tariff():
+    # Contract v1.3: a pooled export whose tariffs name a municipality; each invoice takes
+    # its own municipality's rate (K1 500 SEK/h, K2 450 SEK/h), never the other's.
+    tables = municipality(
+        grants=[grant(f"G{c}", c) for c in ("C1", "C2")],
+        invoices=[
+            invoice("I1", "C1", 10.0, amount=5000.0, municipality="K1"),
+            invoice("I2", "C2", 10.0, amount=5000.0, municipality="K2"),
+        ],
+    )
+    k1 = tables["tariffs"].assign(municipality="K1")
+    k2 = tables["tariffs"].assign(municipality="K2", rate_sek=lambda t: t["rate_sek"] - 50.0)
+    tables["tariffs"] = pd.concat([k1, k2], ignore_index=True)
+    fs = build(tables)
+    assert row(fs, "I1")["amount_minus_tariff_amount_sek"] == 0.0
+    assert row(fs, "I2")["amount_minus_tariff_amount_sek"] == 500.0
+    assert row(fs, "I2")["amount_over_tariff_amount"] == 5000.0 / 4500.0
+    assert "amount_mismatch_tariff" not in codes(fs, "I1")
+    assert evidence(fs, "I2", "amount_mismatch_tariff") == (
+        "amount 5000.00 SEK; billed 10.00 h x rate 450.00 SEK/h (personal_care, 2026) "
+        "= 4500.00 SEK; difference +500.00 SEK"
+    )
+    # The same frames without the column: one tariff for all, as in every v1.2 folder.
+    tables["tariffs"] = k1.drop(columns="municipality")
+    assert row(build(tables), "I2")["amount_minus_tariff_amount_sek"] == 0.0
+
+
+def test_tariffs_per_municipality_are_unique_per_municipality():
+    from tillit.data.validate import validate_tables
+
+    tariffs = pd.DataFrame(
+        {
+            "service_type": ["personal_care", "personal_care", "personal_care"],
+            "year": [2026, 2026, 2026],
+            "rate_sek": [500.0, 450.0, 460.0],
+            "municipality": ["K1", "K2", "K2"],
+        }
+    )
+    kept = validate_tables({"tariffs": tariffs}).tables["tariffs"]
+    assert kept["rate_sek"].tolist() == [500.0]
 
 
 def test_unknown_tariff_year_is_quarantined_with_the_reason():

@@ -55,6 +55,8 @@ def test_score_refuses_an_unknown_engine_and_a_master_without_spark(tmp_path: Pa
     common = ("score", "--data", data, "--period", "2025-06", "--out", tmp_path / "out")
     refused(tillit_here(*common, "--engine", "polars"), "--engine must be duckdb or spark")
     refused(tillit_here(*common, "--spark-master", "local[1]"), "--spark-master needs")
+    refused(tillit_here(*common, "--score-on", "executors"), "--score-on executors needs")
+    refused(tillit_here(*common, "--score-on", "gpu"), "--score-on must be driver or executors")
 
 
 def test_connect_names_the_missing_extra_or_an_unknown_engine() -> None:

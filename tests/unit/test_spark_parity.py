@@ -144,3 +144,67 @@ def test_a_model_ranks_the_invoices_the_same_on_both(
     duck_rank = pd.Series(model.predict_proba(duck[columns])[:, 1]).rank(method="first")
     spark_rank = pd.Series(model.predict_proba(spark[columns])[:, 1]).rank(method="first")
     assert duck_rank.tolist() == spark_rank.tolist()
+
+
+@pytest.fixture(scope="module")
+def registered(
+    both: dict[str, Any],
+    world: tuple[dict[str, pd.DataFrame], pd.DataFrame],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> tuple[Any, Any]:
+    """A small risk model of the DuckDB features, registered and signed as `tillit train` does."""
+    from tillit import CONTRACT_VERSION
+    from tillit.config import BlendConfig
+    from tillit.core.registry import ModelRun, register
+    from tillit.jobs.common import record_training
+    from tillit.modelling.risk_model import fit_risk_model
+    from tillit.modelling.scorers import IsolationForestScorer, LightGBMScorer
+
+    features = both["duckdb"].features
+    columns = list(feature_columns(FeatureConfig()))
+    truth = world[1].set_index("invoice_id")["irregular"]
+    labels = features["invoice_id"].map(truth).fillna(False).astype(int).to_numpy()
+    X = features[columns].astype("float64")
+    iso = IsolationForestScorer(n_estimators=20, random_state=0).fit(X)
+    gbm = LightGBMScorer(n_estimators=20, min_child_samples=5).fit(X, labels)
+    model = fit_risk_model(
+        iso, gbm, features, columns, columns, BlendConfig(), [PERIOD], CONTRACT_VERSION
+    )
+    store = tmp_path_factory.mktemp("spark-store") / "models"
+    ref = register(
+        ModelRun(
+            model_name="invoice-risk",
+            run_name="spark-parity",
+            model=model,
+            artifact="risk_model",
+            tags={},
+            params={},
+            metrics={},
+            signature_input=features.loc[:, columns],
+        ),
+        store,
+    )
+    record_training(store, ref, "parity", "parity", {}, [], {})
+    return store, ref
+
+
+def test_executors_score_as_the_driver_does(
+    both: dict[str, Any], spark: SparkEngine, registered: tuple[Any, Any]
+) -> None:
+    from tillit.ops import tracking
+    from tillit.review.spark_scores import executor_risk
+
+    store, ref = registered
+    client = tracking.connect(store)
+    model = tracking.load_risk_model(client, ref, store)  # integrity-verified, on the driver
+    features = both["spark"].features
+    # Small Arrow batches: each executor batch sees part of the month, and the month's
+    # demoted finding types must still be the whole month's.
+    spark.session.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", "64")
+    try:
+        on_executors = executor_risk(spark.session, client, store, ref, model, features)
+    finally:
+        spark.session.conf.unset("spark.sql.execution.arrow.maxRecordsPerBatch")
+    on_driver = model.risk(features)
+    assert len(on_executors) == len(features) > 64
+    assert on_executors.reindex(features["invoice_id"]).tolist() == on_driver.tolist()

@@ -216,6 +216,8 @@ class Invoices(_Contract):
     billed_hours: Series[float] = pa.Field(ge=0, le=MAX_HOURS_PER_MONTH)
     amount_sek: Series[float] = pa.Field(ge=0, le=MAX_INVOICE_AMOUNT_SEK)
     submitted_on: Series[pd.Timestamp]
+    # v1.3, optional: the municipality that pays, in a pooled export (a national body's).
+    municipality: Series[str] = pa.Field(nullable=True)
 
     @pa.dataframe_check(name="submitted_on_not_before_first_day_of_period")
     def _submitted_after_period_start(cls, df: pd.DataFrame) -> pd.Series:
@@ -227,10 +229,13 @@ class Tariffs(_Contract):
     service_type: Series[str] = pa.Field(isin=SERVICE_TYPES)
     year: Series[int] = pa.Field(ge=MIN_YEAR, le=MAX_YEAR)
     rate_sek: Series[float] = pa.Field(gt=0, le=MAX_RATE_SEK_PER_HOUR)
+    # v1.3, optional: whose rate it is, in a pooled export; invoices then join their own.
+    municipality: Series[str] = pa.Field(nullable=True)
 
     @pa.dataframe_check(name="service_type_and_year_unique")
     def _unique_service_year(cls, df: pd.DataFrame) -> pd.Series:
-        return ~df.duplicated(["service_type", "year"], keep=False)
+        key = ["service_type", "year", *(["municipality"] if "municipality" in df else [])]
+        return ~df.duplicated(key, keep=False)
 
 
 class AuditOutcomes(_Contract):
@@ -356,6 +361,7 @@ TABLES: dict[str, TableSpec] = {
             ("invoice_id",),
             (_P, _C),
             (("submitted_on_not_before_first_day_of_period", "submitted_on"),),
+            optional_columns=("municipality",),  # v1.3
         ),
         TableSpec(
             "tariffs",
@@ -363,6 +369,7 @@ TABLES: dict[str, TableSpec] = {
             True,
             ("service_type", "year"),
             row_rule_columns=(("service_type_and_year_unique", "year"),),
+            optional_columns=("municipality",),  # v1.3
         ),
         TableSpec(
             "audit_outcomes",

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from tillit.config import FeatureConfig
+from tillit.errors import TillitError
 from tillit.features.engine import Engine, TableSource
 
 # DuckDB column types of the contract tables the features read.
@@ -145,6 +146,27 @@ def _typed_select(source: str, types: Mapping[str, str]) -> str:
     return f"SELECT {columns} FROM {source}"
 
 
+def relation_columns(con: Engine, relation: str) -> list[str]:
+    """The column names of a registered table or view, on any engine."""
+    return [str(c) for c in con.fetch(f"SELECT * FROM {relation} LIMIT 0").columns]
+
+
+def tariffs_by_municipality(con: Engine, tables: Mapping[str, TableSource]) -> bool:
+    """Whether the tariffs carry a `municipality` column (contract v1.3, optional).
+
+    Why: a pooled month (a national body's, on Spark) holds many municipalities, each with
+    its own rates; their invoices then join the tariff of their own municipality.
+    """
+    tariffs = tables.get("tariffs")
+    if tariffs is None:
+        return False
+    if isinstance(tariffs, pd.DataFrame):
+        # Validation gives a v1.2 folder's tables the optional column, empty.
+        return "municipality" in tariffs.columns and bool(tariffs["municipality"].notna().any())
+    con.register("tariffs_src", tariffs)
+    return "municipality" in relation_columns(con, "tariffs_src")
+
+
 def load_tables(
     con: Engine,
     tables: Mapping[str, TableSource],
@@ -158,8 +180,11 @@ def load_tables(
     """
     con.register("months_src", plan.frame)
     con.execute("CREATE TEMP TABLE months AS SELECT * FROM months_src")
+    keyed = tariffs_by_municipality(con, tables)
     for name, types in _TABLE_TYPES.items():
         frame = tables.get(name)
+        if keyed and name in ("tariffs", "invoices"):
+            types = {**types, "municipality": "VARCHAR"}
         target = f"{name}_raw" if name in ("visits", "invoices") else name
         if frame is None or (isinstance(frame, pd.DataFrame) and len(frame) == 0):
             if frame is None and name not in OPTIONAL_TABLES:
@@ -167,6 +192,8 @@ def load_tables(
             con.execute(f"CREATE TEMP TABLE {target} AS {_empty_select(types)}")
             continue
         source = f"{name}_src"
+        if keyed and isinstance(frame, pd.DataFrame) and "municipality" not in frame.columns:
+            raise TillitError(f"the tariffs are per municipality, but {name} has no municipality")
         con.register(source, frame[list(types)] if isinstance(frame, pd.DataFrame) else frame)
         if name == "visits":
             # Only the months the windows need: the visit table is by far the largest.
@@ -949,6 +976,12 @@ def invoice_frame(con: Engine, config: FeatureConfig) -> pd.DataFrame:
         f"h.billed_{w}m, h.registered_{w}m, h.granted_{w}m" for w in config.history_windows_months
     )
     evidence = ", ".join(f"cmp.{column}" for column in COMPARISON_EVIDENCE_COLUMNS)
+    # Pooled municipalities: each invoice takes its own municipality's rate.
+    same_municipality = (
+        "AND tr.municipality = i.municipality"
+        if "municipality" in relation_columns(con, "tariffs")
+        else ""
+    )
     return con.execute(
         f"""
         WITH sek_per_hour AS (
@@ -1049,6 +1082,7 @@ def invoice_frame(con: Engine, config: FeatureConfig) -> pd.DataFrame:
         JOIN months mo ON mo.m = i.m
         LEFT JOIN tariffs tr
           ON tr.service_type = i.service_type AND tr.year = CAST(substr(i.period, 1, 4) AS BIGINT)
+         {same_municipality}
         LEFT JOIN providers p ON p.provider_id = i.provider_id
         LEFT JOIN clients c ON c.client_id = i.client_id
         LEFT JOIN vagg a

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,8 @@ SESSION_SETTINGS: dict[str, str] = {
     "spark.ui.showConsoleProgress": "false",
 }
 # Local mode only: a small default memory and few shuffle partitions (a cluster sets its own).
+# Broadcasting the registers up to 64 MB and two parallel GC threads were measured and did
+# not lower the CPU of a 3 000-client month (docs/scale.md): not set.
 LOCAL_SETTINGS: dict[str, str] = {
     "spark.driver.memory": "1g",
     "spark.sql.shuffle.partitions": "4",
@@ -59,7 +62,12 @@ def start_session(
         raise TillitError(reason)
     master = master or "local[*]"
     builder = SparkSession.builder.appName("tillit").master(master)
-    chosen = {**(LOCAL_SETTINGS if master.startswith("local") else {}), **SESSION_SETTINGS}
+    local = master.startswith("local")
+    if local:
+        # Python workers (scoring on the executors) run this interpreter, not the `python3`
+        # on PATH; PySpark reads only the environment for it. A user's own choice stays.
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    chosen = {**(LOCAL_SETTINGS if local else {}), **SESSION_SETTINGS}
     for key, value in {**chosen, **(settings or {})}.items():
         builder = builder.config(key, value)
     session = builder.getOrCreate()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -98,18 +98,30 @@ def run_score(
     overwrite: bool = False,
     engine: str = "duckdb",
     spark_master: str | None = None,
+    score_on: str = "driver",
 ) -> ScoreOutcome:
     """Score one month with a registered model and write the risk list, report and manifest.
 
     Everything is written to a scratch folder that replaces `out` only at the end,
     so a refused run never leaves a half-written or emptied output folder. `engine`
-    says where the feature SQL runs (`tillit.features.engine`); scoring is on this machine.
+    says where the feature SQL runs (`tillit.features.engine`); `score_on` where the model
+    scores: this machine (`driver`) or the Spark executors (`executors`, `--engine spark`).
     """
     out = Path(out)
     refuse_unsafe_output(out, {"--data": data_dir}, store=store)
     with staged_output(out, overwrite) as work:
         manifest = _score_into(
-            work, out, data_dir, period, config, alias, language, store, engine, spark_master
+            work,
+            out,
+            data_dir,
+            period,
+            config,
+            alias,
+            language,
+            store,
+            engine,
+            spark_master,
+            score_on,
         )
     warnings = tuple(manifest.get("drift", {}).get("warnings", ()))
     return ScoreOutcome(
@@ -128,6 +140,7 @@ def _score_into(
     store: Path,
     engine: str = "duckdb",
     spark_master: str | None = None,
+    score_on: str = "driver",
 ) -> dict[str, Any]:
     """Score into the scratch folder `out` (`final` is where it will be); returns the manifest."""
     from tillit.ops import tracking
@@ -163,6 +176,7 @@ def _score_into(
             and validation is not None
             and _goes_on(raw, validation, period, config)
             and not (loading.done() and loading.exception())
+            and score_on == "driver"  # the executors need the model while Spark is up
         ):
             # The explainers' imports (shap pulls in numba and matplotlib: seconds of
             # Python) run while DuckDB builds the features.
@@ -171,7 +185,9 @@ def _score_into(
             )
             warming.start()
             try:
-                feature_set = _features_on(engine, spark_master, validation.tables, period, config)
+                feature_set, _ = _features_on(
+                    engine, spark_master, validation.tables, period, config
+                )
             except Exception as exc:  # said once the checks before it have passed
                 feature_error = exc
             warming.join()
@@ -185,8 +201,20 @@ def _score_into(
         raise nothing_to_score(period, data_dir, placed_periods(loaded.raw["invoices"]))
     if feature_error is not None:
         raise feature_error
-    if feature_set is None:  # skipped above only for runs the checks above stop; kept safe
-        feature_set = _features_on(engine, spark_master, loaded.validation.tables, period, config)
+    risk_scores: pd.Series | None = None
+    if feature_set is None:  # scored on the executors, or a run the checks above would stop
+        on_executors = None
+        if score_on == "executors":
+
+            def on_executors(session: Any, features: pd.DataFrame) -> pd.Series:
+                from tillit.review.spark_scores import executor_risk
+
+                model.check_features(features)
+                return executor_risk(session, tracking.connect(store), store, ref, model, features)
+
+        feature_set, risk_scores = _features_on(
+            engine, spark_master, loaded.validation.tables, period, config, on_executors
+        )
     lap("load_model")
     from tillit.features import feature_catalog
     from tillit.review.report import render_report
@@ -215,6 +243,7 @@ def _score_into(
         identity,
         scoring,
         feature_catalog(config.features),
+        risk_scores=risk_scores,
     )
     risk_list = mark_incomplete_evidence(scored.risk_list, loaded)
     summary = {
@@ -285,6 +314,7 @@ def _score_into(
         "feature_schema": model.feature_schema,
         "language": language,
         "feature_engine": engine,
+        "scored_on": score_on,
         "data": str(data_dir),
         "counts": {
             "received": received,
@@ -336,16 +366,27 @@ def _features_on(
     tables: Mapping[str, pd.DataFrame],
     period: str,
     config: TillitConfig,
-) -> Any:
-    """The month's features from the validated tables, built by the named SQL engine."""
+    on_executors: Callable[[Any, pd.DataFrame], pd.Series] | None = None,
+) -> tuple[Any, pd.Series | None]:
+    """The month's features from the validated tables, built by the named SQL engine.
+
+    With `on_executors` (Spark only), also the risk by invoice_id it computes with the
+    engine's session before the session closes; else None (scored on the driver).
+    """
     from tillit.features import build_features
     from tillit.features.engine import connect
 
     if engine == "duckdb":
-        return build_features(tables, period, config.features)
+        return build_features(tables, period, config.features), None
     sql_engine = connect(engine, spark_master)
     try:
-        return build_features(tables, period, config.features, sql_engine)
+        feature_set = build_features(tables, period, config.features, sql_engine)
+        if on_executors is None:
+            return feature_set, None
+        from tillit.features.spark_engine import SparkEngine  # imported by connect already
+
+        assert isinstance(sql_engine, SparkEngine)
+        return feature_set, on_executors(sql_engine.session, feature_set.features)
     finally:
         sql_engine.close()
 

@@ -161,6 +161,22 @@ def hard_finding_mask(
     return hit
 
 
+def demoted_in_every_period(features: pd.DataFrame, demoted: Sequence[str]) -> pd.DataFrame:
+    """Patterns that demote `demoted` in every period of `features`, as `hard_finding_mask` reads them.
+
+    Why: on Spark executors a model sees the month in batches; whether a finding type is
+    too common is the whole month's question, answered once on the driver.
+    """
+    periods = sorted(set(_periods(features)))
+    return pd.DataFrame(
+        {
+            "period": [p for p in periods for _ in demoted],
+            "finding": [str(code) for _ in periods for code in demoted],
+            "demoted": True,
+        }
+    )
+
+
 def _periods(features: pd.DataFrame) -> np.ndarray:
     """Each row's period; one unnamed period for a frame without the column."""
     if "period" in features:

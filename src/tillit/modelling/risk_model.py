@@ -34,7 +34,11 @@ import pandas as pd
 from tillit.config import BlendConfig
 from tillit.core.findings import FINDING_PREFIX, codes_in
 from tillit.errors import TillitError
-from tillit.modelling.base_rates import finding_patterns, hard_finding_mask
+from tillit.modelling.base_rates import (
+    demoted_in_every_period,
+    finding_patterns,
+    hard_finding_mask,
+)
 from tillit.modelling.scorers import IsolationForestScorer, LightGBMScorer, TailProbabilityScorer
 
 if TYPE_CHECKING:
@@ -144,8 +148,14 @@ class RiskModel:
         """The unsupervised scorer's inputs: a subset of the features (see train.py)."""
         return X.loc[:, list(self.isolation_forest_columns)]
 
-    def components(self, features: pd.DataFrame) -> pd.DataFrame:
-        """Every step from the scorers' outputs to the combined risk, row by row."""
+    def components(
+        self, features: pd.DataFrame, demoted: Sequence[str] | None = None
+    ) -> pd.DataFrame:
+        """Every step from the scorers' outputs to the combined risk, row by row.
+
+        `demoted`: the finding types the whole month demotes, when `features` is only a
+        batch of it (scoring on Spark executors); default: judged on `features` itself.
+        """
         X = self.matrix(features)
         iso_X = self.isolation_forest_matrix(X)
         iso = np.asarray(self.isolation_forest.risk_score(iso_X), dtype="float64")
@@ -155,12 +165,7 @@ class RiskModel:
         tail, tail_pct, label_free = self.label_free(iso_X, iso_pct)
         weight = self.blend.supervised_weight
         blend = weight * gbm_pct + (1.0 - weight) * label_free
-        if any(column.startswith(FINDING_PREFIX) for column in features.columns):
-            has_finding = hard_finding_mask(
-                features, self.finding_patterns(features), self.findings()
-            )
-        else:  # a frame with the count only (no per-type flags): every finding counts
-            has_finding = features["hard_finding_count"].to_numpy() > 0
+        has_finding = self.hard_findings(features, demoted)
         floor = self.blend.finding_floor
         # Blend < 1 keeps non-findings strictly below the floor.
         risk = np.where(
@@ -181,6 +186,20 @@ class RiskModel:
             },
             index=features.index,
         )
+
+    def hard_findings(
+        self, features: pd.DataFrame, demoted: Sequence[str] | None = None
+    ) -> np.ndarray:
+        """Which rows have a hard finding that is not demoted (`demoted`: see `components`)."""
+        if any(column.startswith(FINDING_PREFIX) for column in features.columns):
+            patterns = (
+                self.finding_patterns(features)
+                if demoted is None
+                else demoted_in_every_period(features, demoted)
+            )
+            return hard_finding_mask(features, patterns, self.findings())
+        # A frame with the count only (no per-type flags): every finding counts.
+        return features["hard_finding_count"].to_numpy() > 0
 
     def label_free_weights(self) -> dict[str, float]:
         """Each label-free scorer's weight in the label-free mix (the forest alone on old models)."""
@@ -214,9 +233,14 @@ class RiskModel:
         codes = getattr(self, "finding_codes", None)
         return tuple(codes) if codes is not None else codes_in(self.feature_columns)
 
-    def risk(self, features: pd.DataFrame) -> np.ndarray:
-        """The combined risk in [0, 1], higher = look first."""
-        return self.components(features)["risk_score"].to_numpy()
+    def risk(self, features: pd.DataFrame, demoted: Sequence[str] | None = None) -> np.ndarray:
+        """The combined risk in [0, 1], higher = look first (`demoted`: see `components`)."""
+        return self.components(features, demoted)["risk_score"].to_numpy()
+
+    def demoted_findings(self, features: pd.DataFrame) -> list[str]:
+        """The finding types demoted in the month of `features` (one period)."""
+        patterns = self.finding_patterns(features)
+        return sorted(set(patterns.loc[patterns["demoted"], "finding"].astype("str")))
 
 
 def fit_risk_model(

@@ -228,6 +228,7 @@ def score_month(
     identity: ModelIdentity,
     config: ScoringConfig | None = None,
     descriptions: Descriptions | None = None,
+    risk_scores: pd.Series | None = None,
 ) -> ScoredMonth:
     """Rank, flag and explain one month's invoices.
 
@@ -243,18 +244,28 @@ def score_month(
         config: reasons' language and number.
         descriptions: what each feature means (`feature_catalog` of the features'
             config), so reasons name windows as configured; default: the default config's.
+        risk_scores: the model's risk by invoice_id, computed elsewhere (on the Spark
+            executors, `review.spark_scores`); default: computed here.
     """
     config = config or ScoringConfig()
     features = features.sort_values("invoice_id", kind="stable").reset_index(drop=True)
     n = len(features)
-    parts = model.components(features) if n else None
-    risk = parts["risk_score"].to_numpy() if parts is not None else np.zeros(0)
+    if risk_scores is not None:
+        risk = risk_scores.reindex(features["invoice_id"].to_numpy()).to_numpy(dtype="float64")
+        if np.isnan(risk).any():
+            raise ValueError("risk_scores lacks some of the month's invoices")
+        has_finding = model.hard_findings(features) if n else np.zeros(0, bool)
+    else:
+        parts = model.components(features) if n else None
+        risk = parts["risk_score"].to_numpy() if parts is not None else np.zeros(0)
+        has_finding = (
+            parts["has_hard_finding"].to_numpy() if parts is not None else np.zeros(0, bool)
+        )
     order = np.lexsort((features["invoice_id"].to_numpy(), -risk))
     rank = np.empty(n, dtype="int64")
     rank[order] = np.arange(1, n + 1)
     k = review.k(n)
     by_capacity = rank <= k
-    has_finding = parts["has_hard_finding"].to_numpy() if parts is not None else np.zeros(0, bool)
     # Findings beyond the capacity are flagged up to a bound, most severe and most money first.
     extra, beyond = bounded_findings(features, has_finding, by_capacity, review.findings_bound(n))
     by_finding = has_finding & (by_capacity | extra)

@@ -192,7 +192,12 @@ def load_tables(
             con.execute(f"CREATE TEMP TABLE {target} AS {_empty_select(types)}")
             continue
         source = f"{name}_src"
-        if keyed and isinstance(frame, pd.DataFrame) and "municipality" not in frame.columns:
+        if (
+            keyed
+            and name in ("tariffs", "invoices")
+            and isinstance(frame, pd.DataFrame)
+            and "municipality" not in frame.columns
+        ):
             raise TillitError(f"the tariffs are per municipality, but {name} has no municipality")
         con.register(source, frame[list(types)] if isinstance(frame, pd.DataFrame) else frame)
         if name == "visits":

@@ -35,8 +35,8 @@ def key_weakness(key: bytes) -> str | None:
     """
     if len(key) < KEY_BYTES:
         return (
-            f"holds {len(key)} bytes; at least {KEY_BYTES} random bytes are needed so "
-            "it cannot be guessed"
+            f"holds {len(key)} bytes; at least {KEY_BYTES} bytes, drawn at random, are "
+            "needed so it cannot be guessed"
         )
     distinct = len(set(key))
     if distinct < MIN_DISTINCT_KEY_BYTES:

@@ -202,6 +202,7 @@ def _score_into(
     if feature_error is not None:
         raise feature_error
     risk_scores: pd.Series | None = None
+    lap("load_model")
     if feature_set is None:  # scored on the executors, or a run the checks above would stop
         on_executors = None
         if score_on == "executors":
@@ -215,7 +216,7 @@ def _score_into(
         feature_set, risk_scores = _features_on(
             engine, spark_master, loaded.validation.tables, period, config, on_executors
         )
-    lap("load_model")
+        lap("features")
     from tillit.features import feature_catalog
     from tillit.review.report import render_report
     from tillit.review.score import ModelIdentity, score_month

@@ -13,6 +13,7 @@ import pytest
 from tests import REPO
 from tillit.config import FeatureConfig
 from tillit.data.contract import TABLES
+from tillit.errors import TillitError
 from tillit.features import (
     EVIDENCE_COLUMNS,
     FAIRNESS_COLUMNS,
@@ -1326,3 +1327,37 @@ def test_a_rate_most_invoices_of_the_month_bill_is_not_a_tariff_mismatch():
     # Too few invoices to call a rate prevailing: the table decides.
     few = build(tables, tariff_prevailing_min_invoices=n + 1)
     assert "amount_mismatch_tariff" in codes(few, "I0")
+
+
+def test_pooled_tariffs_refuse_an_invoice_without_its_municipality():
+    # Without one it would miss every tariff and be held as "no tariff", which is false.
+    tables = municipality(
+        grants=[grant(f"G{c}", c) for c in ("C1", "C2")],
+        invoices=[
+            invoice("I1", "C1", 10.0, amount=5000.0, municipality="K1"),
+            invoice("I2", "C2", 10.0, amount=5000.0),
+        ],
+    )
+    tables["tariffs"] = tables["tariffs"].assign(municipality="K1")
+    with pytest.raises(TillitError, match="1 row\\(s\\) of invoices name no municipality"):
+        build(tables)
+
+
+def test_a_pooled_month_finds_each_municipality_its_own_prevailing_rate():
+    from tillit.config import FeatureConfig
+    from tillit.features.build import prevailing_rate
+
+    # K1 bills 400 SEK/h on 3 invoices, K2 350 SEK/h on 2: pooled, K1's rate would prevail
+    # for K2 too and hide K2's invoices billed at K1's rate.
+    raw = pd.DataFrame(
+        {
+            "service_type": ["personal_care"] * 5,
+            "period": ["2026-03"] * 5,
+            "billed_hours": [10.0] * 5,
+            "amount_sek": [4000.0, 4000.0, 4000.0, 3500.0, 3500.0],
+            "tariff_municipality": ["K1", "K1", "K1", "K2", "K2"],
+        }
+    )
+    config = FeatureConfig(tariff_prevailing_min_invoices=2)
+    assert prevailing_rate(raw, config).tolist() == [400.0, 400.0, 400.0, 350.0, 350.0]
+    assert prevailing_rate(raw.drop(columns="tariff_municipality"), config).tolist() == [400.0] * 5

@@ -164,7 +164,7 @@ def _visit_lane(con: Engine, config: FeatureConfig) -> None:
     queries.grant_months(con)
     queries.history_features(con, config)
     queries.own_history(con, config)
-    queries.comparison_evidence(con, config)  # reads only the base tables
+    queries.comparison_evidence(con, config)  # base tables and key_month (made above)
 
 
 def _staff_lane(con: Engine, config: FeatureConfig) -> None:
@@ -383,6 +383,8 @@ def prevailing_rate(raw: pd.DataFrame, config: FeatureConfig) -> np.ndarray:
     amount = _col(raw, "amount_sek")
     implied = pd.Series(np.where(billed > 0, amount / np.maximum(billed, 1e-9), np.nan))
     groups = [raw["service_type"].astype("str").to_numpy(), raw["period"].astype("str").to_numpy()]
+    if "tariff_municipality" in raw:  # a pooled month: each municipality has its own rates
+        groups.append(raw["tariff_municipality"].astype("str").to_numpy())
     median = implied.groupby(groups).transform("median").to_numpy()
     near = pd.Series(np.abs(amount - billed * median) <= config.amount_tolerance_sek)
     near_share = near.where(billed > 0).groupby(groups).transform("mean").to_numpy()

@@ -196,9 +196,18 @@ def load_tables(
             keyed
             and name in ("tariffs", "invoices")
             and isinstance(frame, pd.DataFrame)
-            and "municipality" not in frame.columns
+            and ("municipality" not in frame.columns or frame["municipality"].isna().any())
         ):
-            raise TillitError(f"the tariffs are per municipality, but {name} has no municipality")
+            # An invoice without one would miss every tariff and be held as "no tariff".
+            missing = (
+                len(frame)
+                if "municipality" not in frame
+                else int(frame["municipality"].isna().sum())
+            )
+            raise TillitError(
+                f"the tariffs are per municipality, but {missing} row(s) of {name} name no "
+                "municipality: give every tariff and invoice its municipality"
+            )
         con.register(source, frame[list(types)] if isinstance(frame, pd.DataFrame) else frame)
         if name == "visits":
             # Only the months the windows need: the visit table is by far the largest.
@@ -982,11 +991,9 @@ def invoice_frame(con: Engine, config: FeatureConfig) -> pd.DataFrame:
     )
     evidence = ", ".join(f"cmp.{column}" for column in COMPARISON_EVIDENCE_COLUMNS)
     # Pooled municipalities: each invoice takes its own municipality's rate.
-    same_municipality = (
-        "AND tr.municipality = i.municipality"
-        if "municipality" in relation_columns(con, "tariffs")
-        else ""
-    )
+    pooled = "municipality" in relation_columns(con, "tariffs")
+    same_municipality = "AND tr.municipality = i.municipality" if pooled else ""
+    tariff_municipality = " i.municipality AS tariff_municipality," if pooled else ""
     return con.execute(
         f"""
         WITH sek_per_hour AS (
@@ -1034,7 +1041,7 @@ def invoice_frame(con: Engine, config: FeatureConfig) -> pd.DataFrame:
         SELECT i.invoice_id, i.provider_id, i.client_id, i.period, i.service_type,
                i.billed_hours, i.amount_sek, i.m,
                mo.month_start, mo.last_day, mo.days,
-               tr.rate_sek, CAST(substr(i.period, 1, 4) AS BIGINT) AS tariff_year,
+               tr.rate_sek, CAST(substr(i.period, 1, 4) AS BIGINT) AS tariff_year,{tariff_municipality}
                p.provider_id IS NOT NULL AS provider_known,
                p.legal_form, p.registered_on, p.approved_on,
                CASE WHEN p.terminated_on <= mo.last_day THEN p.terminated_on END AS terminated_known,

@@ -108,6 +108,8 @@ def run_score(
     scores: this machine (`driver`) or the Spark executors (`executors`, `--engine spark`).
     """
     out = Path(out)
+    if score_on not in ("driver", "executors") or (score_on == "executors" and engine != "spark"):
+        raise TillitError(f"scoring on {score_on!r} needs the driver, or executors with Spark")
     refuse_unsafe_output(out, {"--data": data_dir}, store=store)
     with staged_output(out, overwrite) as work:
         manifest = _score_into(
@@ -344,10 +346,16 @@ def _score_into(
 def _goes_on(
     raw: Mapping[str, pd.DataFrame], validation: ValidationResult, period: str, config: TillitConfig
 ) -> bool:
-    """Whether the checks after the model's would let this export on to its features."""
-    if validation.over_limit(config.validation.max_quarantine_share):
+    """Whether the checks after the model's would let this export on to its features.
+
+    Never raises: an export these checks cannot read is left to them, after the model's error.
+    """
+    try:
+        if validation.over_limit(config.validation.max_quarantine_share):
+            return False
+        return bool(received_in(raw["invoices"], period).any())
+    except Exception:
         return False
-    return bool(received_in(raw["invoices"], period).any())
 
 
 def _import_explainers() -> None:

@@ -512,3 +512,42 @@ def test_reasons_describe_features_of_a_non_default_window_from_its_config():
     assert reason_sentence(feature, row, 1.0, "sv", descriptions=catalog).startswith(
         "antal av de senaste 12 månaderna"
     )
+
+
+def test_a_ratio_over_a_denominator_under_the_floor_says_it_divided_by_the_floor():
+    """0.2 h of visits: the feature is 3 h / 0.5 h (features.min_denominator_hours) = 6, not
+    3 / 0.2 = 15; the sentence names the floor so its hours and its ratio agree."""
+    row = invoice_row(
+        billed_hours=3.0,
+        registered_visit_hours=0.2,
+        granted_hours=0.25,
+        billed_over_registered_hours=3.0 / 0.5,
+        billed_over_granted_hours=3.0 / 0.5,
+    )
+    assert reason_sentence("billed_over_registered_hours", row, 1.1) == (
+        "billed 3 h, registered visits 0.2 h, under the floor of 0.5 h a ratio divides by: "
+        "6 times the floor; typical for personal care is 1.1"
+    )
+    assert reason_sentence("billed_over_granted_hours", row, 1.0, "sv") == (
+        "fakturerat 3 h mot 0,25 h beviljade, under golvet på 0,5 h som en kvot delar med: "
+        "6 gånger golvet; typiskt för personlig omvårdnad är 1"
+    )
+    history = invoice_row(
+        billed_hours=3.0,
+        billed_over_own_history_hours_6m=3.0 / 0.5,
+        evidence_history_billed=0.3,
+        evidence_history_months=1,
+        evidence_history_first_period="2025-02",
+        evidence_history_last_period="2025-02",
+    )
+    assert reason_sentence("billed_over_own_history_hours_6m", history, 1.0) == (
+        "billed 3 h in 2025-03 against 0.3 h in 2025-02, this client's one earlier month "
+        "with this provider, under the floor of 0.5 h a ratio divides by: 6 times the floor; "
+        "typical for personal care is 1"
+    )
+    # At or above the floor the plain sentence: its hours give its ratio.
+    above = invoice_row(billed_hours=3.0, registered_visit_hours=0.6)
+    above["billed_over_registered_hours"] = 3.0 / 0.6
+    assert reason_sentence("billed_over_registered_hours", above, 1.1) == (
+        "billed 3 h, registered visits 0.6 h: 5 times the visits; typical for personal care is 1.1"
+    )

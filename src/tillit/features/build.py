@@ -26,7 +26,12 @@ from tillit.features.catalog import (
     band_labels,
     feature_columns,
 )
-from tillit.features.engine import DuckDBEngine, Engine, TableSource
+from tillit.features.engine import (
+    DuckDBEngine,
+    Engine,
+    TableSource,
+    stopped_by_the_other_lane,
+)
 from tillit.features.evidence import findings_table
 from tillit.features.schema import InvoiceFeatures
 from tillit.i18n import text
@@ -182,19 +187,38 @@ def _in_two_lanes(
 
     Why: each DuckDB statement runs on one thread (bit-identical sums); two chains that do
     not read each other's tables can still use both cores. Each statement sees the same
-    tables either way, so the features are the same bits (tested).
+    tables either way, so the features are the same bits (tested). When one chain fails,
+    the other is stopped (its running statement interrupted, later ones refused), so the
+    error shows at once rather than after the other chain's minutes of work; the error
+    raised is the failure itself, never the other chain's stop.
     """
     if not isinstance(con, DuckDBEngine):
         first(con)
         second(con)
         return
     lane = con.lane()
+
+    def second_then_stop_first() -> None:
+        try:
+            second(lane)
+        except BaseException:
+            con.stop()
+            raise
+
     try:
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="tillit-duckdb") as pool:
-            other = pool.submit(second, lane)
-            first(con)  # should this raise, leaving the pool waits for `other` first
+            other = pool.submit(second_then_stop_first)
+            try:
+                first(con)
+            except BaseException as error:
+                lane.stop()
+                cause = other.exception()  # at once: the lane has been stopped
+                if stopped_by_the_other_lane(error) and cause is not None:
+                    raise cause from None
+                raise
             other.result()
     finally:
+        con.resume()
         lane.close()
 
 

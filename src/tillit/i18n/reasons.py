@@ -34,6 +34,11 @@ REASONS: Tables = {
             "billed {billed} h, registered visits {registered} h: "
             "{value_2} times the visits; typical for {service} is {typical_2}"
         ),
+        # The denominator under features.min_denominator_hours: the ratio divided by the floor.
+        "billed_over_registered_hours.floor": (
+            "billed {billed} h, registered visits {registered_2} h, under the floor of {floor} h "
+            "a ratio divides by: {value_2} times the floor; typical for {service} is {typical_2}"
+        ),
         "billed_minus_registered_hours": (
             "{value} h billed beyond the registered visits; typical for {service} is {typical} h"
         ),
@@ -43,6 +48,10 @@ REASONS: Tables = {
         "billed_over_granted_hours": (
             "billed {billed} h against {granted} h granted: "
             "{value_2} times the grant; typical for {service} is {typical_2}"
+        ),
+        "billed_over_granted_hours.floor": (
+            "billed {billed} h against {granted_2} h granted, under the floor of {floor} h a "
+            "ratio divides by: {value_2} times the floor; typical for {service} is {typical_2}"
         ),
         "amount_over_tariff_amount": (
             "amount {amount} SEK is {value_3} times billed hours × tariff; typical is {typical_3}"
@@ -122,6 +131,12 @@ REASONS: Tables = {
             "average over this client's {evidence_history_months} earlier month(s) with this "
             "provider ({history_span}): {value_2} times; typical for {service} is {typical_2}"
         ),
+        "billed_over_own_history_hours.evidence.floor": (
+            "billed {billed} h in {period} against {history_billed_2} h a month on average over "
+            "this client's {evidence_history_months} earlier month(s) with this provider "
+            "({history_span}), under the floor of {floor} h a ratio divides by: {value_2} times "
+            "the floor; typical for {service} is {typical_2}"
+        ),
         "provider_billed_over_registered_change.evidence": (
             "the provider billed {evidence_provider_billed} h against "
             "{evidence_provider_registered} h of registered visits in {period} ({provider_now} h "
@@ -134,6 +149,11 @@ REASONS: Tables = {
             "billed {billed} h in {period} against {evidence_history_billed} h in "
             "{history_span}, this client's one earlier month with this provider: {value_2} "
             "times; typical for {service} is {typical_2}"
+        ),
+        "billed_over_own_history_hours.evidence.one.floor": (
+            "billed {billed} h in {period} against {history_billed_2} h in {history_span}, "
+            "this client's one earlier month with this provider, under the floor of {floor} h "
+            "a ratio divides by: {value_2} times the floor; typical for {service} is {typical_2}"
         ),
         "provider_billed_over_registered_change.evidence.one": (
             "the provider billed {evidence_provider_billed} h against "
@@ -161,6 +181,10 @@ REASONS: Tables = {
             "fakturerat {billed} h, registrerade besök {registered} h: "
             "{value_2} gånger besöken; typiskt för {service} är {typical_2}"
         ),
+        "billed_over_registered_hours.floor": (
+            "fakturerat {billed} h, registrerade besök {registered_2} h, under golvet på {floor} h "
+            "som en kvot delar med: {value_2} gånger golvet; typiskt för {service} är {typical_2}"
+        ),
         "billed_minus_registered_hours": (
             "{value} h fakturerade utöver registrerade besök; typiskt för {service} är {typical} h"
         ),
@@ -170,6 +194,10 @@ REASONS: Tables = {
         "billed_over_granted_hours": (
             "fakturerat {billed} h mot {granted} h beviljade: "
             "{value_2} gånger beslutet; typiskt för {service} är {typical_2}"
+        ),
+        "billed_over_granted_hours.floor": (
+            "fakturerat {billed} h mot {granted_2} h beviljade, under golvet på {floor} h som en "
+            "kvot delar med: {value_2} gånger golvet; typiskt för {service} är {typical_2}"
         ),
         "amount_over_tariff_amount": (
             "beloppet {amount} kr är {value_3} gånger timmar × timersättning; typiskt är "
@@ -248,6 +276,12 @@ REASONS: Tables = {
             "i månaden under brukarens {evidence_history_months} tidigare månad(er) hos denna "
             "utförare ({history_span}): {value_2} gånger; typiskt för {service} är {typical_2}"
         ),
+        "billed_over_own_history_hours.evidence.floor": (
+            "fakturerat {billed} h under {period} mot i genomsnitt {history_billed_2} h i "
+            "månaden under brukarens {evidence_history_months} tidigare månad(er) hos denna "
+            "utförare ({history_span}), under golvet på {floor} h som en kvot delar med: "
+            "{value_2} gånger golvet; typiskt för {service} är {typical_2}"
+        ),
         "provider_billed_over_registered_change.evidence": (
             "utföraren fakturerade {evidence_provider_billed} h mot "
             "{evidence_provider_registered} h registrerade besök under {period} ({provider_now} h "
@@ -260,6 +294,11 @@ REASONS: Tables = {
             "fakturerat {billed} h under {period} mot {evidence_history_billed} h under "
             "{history_span}, brukarens enda tidigare månad hos denna utförare: {value_2} gånger; "
             "typiskt för {service} är {typical_2}"
+        ),
+        "billed_over_own_history_hours.evidence.one.floor": (
+            "fakturerat {billed} h under {period} mot {history_billed_2} h under {history_span}, "
+            "brukarens enda tidigare månad hos denna utförare, under golvet på {floor} h som en "
+            "kvot delar med: {value_2} gånger golvet; typiskt för {service} är {typical_2}"
         ),
         "provider_billed_over_registered_change.evidence.one": (
             "utföraren fakturerade {evidence_provider_billed} h mot "

@@ -213,7 +213,7 @@ def render_report(
         n_incomplete = int(risk_list["evidence_incomplete"].sum())
         html.append(
             f"<h2>{escape(t['incomplete'])}</h2>"
-            f"<p>{escape(fill(t['incomplete_text'], language, n=n_incomplete))}</p>"
+            f"<p>{escape(count(n_incomplete, 'report.incomplete_text', language))}</p>"
         )
     if drift_section:
         html.append(drift_section)

@@ -281,12 +281,29 @@ def test_tail_score_sums_only_each_invoices_largest_terms_and_still_adds_up():
     assert explain(top, train).values.mean(axis=0).abs().max() < 1e-12
 
 
-def test_tail_scorers_pickled_before_top_k_sum_every_term():
+def test_models_pickled_before_top_k_score_as_before():
+    rng = np.random.default_rng(7)
+    features = pd.DataFrame(rng.lognormal(size=(200, 12)), columns=[f"f{i}" for i in range(12)])
+    features["hard_finding_count"] = 0.0
+    columns = [f"f{i}" for i in range(12)]
+    X = features[columns]
+    iso = IsolationForestScorer(n_estimators=20, random_state=0).fit(X)
+    gbm = LightGBMScorer(n_estimators=10, min_child_samples=5).fit(X, (X["f0"] > 2).astype(int))
+    # A model of before: every term summed, the forest at half the label-free mix.
     config = TrainingConfig.model_validate({"tail_probability": {"top_k": 0}})
-    scorer = tail_probability_scorer(config, ("spread",)).fit(_training())
-    X = pd.DataFrame({"billed_ratio": [2.0, 0.0, 5.0], "spread": [3.0, 1.0, 0.0]})
-    before = scorer.risk_score(X)
-    old = pickle.loads(pickle.dumps(scorer))
-    del old.__dict__["top_k"]  # what a scorer pickled before the parameter holds
-    np.testing.assert_array_equal(old.risk_score(X), before)
+    tail = tail_probability_scorer(config, ()).fit(X)
+    blend = BlendConfig(label_free_isolation_forest_weight=0.5)
+    model = fit_risk_model(iso, gbm, features, columns, columns, blend, ["2026-01"], "1", tail)
+    before = model.components(features)
+    old = pickle.loads(pickle.dumps(model))
+    del old.tail_probability.__dict__["top_k"]  # what a scorer pickled before it holds
+    pd.testing.assert_frame_equal(old.components(features), before)
+    np.testing.assert_array_equal(
+        old.tail_probability.risk_score(X), tail.feature_terms(X).sum(axis=1)
+    )
+    # New defaults: the 8 largest terms, the forest a tenth of the label-free mix.
     assert TrainingConfig().tail_probability.top_k == 8
+    assert TrainingConfig().blend.label_free_isolation_forest_weight == 0.1
+    new = tail_probability_scorer(TrainingConfig(), ()).fit(X)
+    assert ((new.feature_terms(X) > 0).sum(axis=1) <= 8).all()
+    assert (new.risk_score(X) <= tail.risk_score(X) + 1e-12).all()

@@ -12,13 +12,18 @@ Reported per rule: per world AP, recall@k, never-labelled recall, every scheme's
 with its labels withheld, honest invoices in the capacity per honest-odd pattern; and the
 worst of each over the worlds (the figure to choose by, never one world).
 
+The raw parts of each world's fits are cached in --cache (one pickle per world, written
+and read by this script only); delete it after changing features or training.
+
 Usage:
     python bench/blend.py --worlds bigger-town,messy-s31 --cache /tmp/blend-cache --out /tmp/b.json
+    python bench/blend.py --rules sum/mean/mean,top8/f.1/mean    (all 11 worlds)
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import pickle
 import time
@@ -46,10 +51,12 @@ from tillit.simulate import HONEST_PATTERNS
 def _parts(model: Any, frame: pd.DataFrame) -> dict[str, np.ndarray]:
     X = model.matrix(frame)
     iso_X = model.isolation_forest_matrix(X)
+    every_term = copy.copy(model.tail_probability)
+    every_term.top_k = 0  # every feature's term: the aggregations are the rules' business
     return {
         "iso": np.asarray(model.isolation_forest.risk_score(iso_X), dtype="float64"),
         "gbm": np.asarray(model.lightgbm.risk_score(X), dtype="float64"),
-        "terms": model.tail_probability.feature_terms(iso_X).astype("float32"),
+        "terms": every_term.feature_terms(iso_X),
     }
 
 
@@ -284,6 +291,17 @@ def rules(names: str = "") -> dict[str, tuple[Aggregate, Mix, Mix]]:
     return out
 
 
+def configured_rule() -> tuple[Aggregate, Mix, Mix]:
+    """The rule the configuration trains: tail top_k, forest weight, supervised weight."""
+    training = family_config().training
+    k = training.tail_probability.top_k
+    return (
+        tail_top(k) if k else tail_sum,
+        mean_mix(training.blend.label_free_isolation_forest_weight),
+        mean_mix(training.blend.supervised_weight),
+    )
+
+
 DEFAULT_RULES = (
     "sum/mean/mean,top5/mean/mean,top10/mean/mean,cap3/mean/mean,cap2/mean/mean,"
     "grp0.5/mean/mean,grp0.7/mean/mean,sum/mean/max,sum/mean/pow2,sum/mean/pow4,"
@@ -316,8 +334,8 @@ def main() -> None:
             worlds.append(pickle.loads(path.read_bytes()))
     if args.collect_only:
         return
-    for w in worlds:  # the harness reproduces the model's own risk for the main rule
-        same = risk_of(w, w["fits"][""], tail_sum, mean_mix(0.5), mean_mix(0.5))
+    for w in worlds:  # the harness reproduces the model's own risk for the configured rule
+        same = risk_of(w, w["fits"][""], *configured_rule())
         assert np.allclose(same, w["fits"][""]["risk"], atol=1e-9), w["world"]
     table = {}
     for name, (agg, lf, bl) in rules(args.rules).items():

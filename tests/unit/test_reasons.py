@@ -85,8 +85,10 @@ SENTENCES = [
     (
         "manual_registration_share",
         0.05,
-        "42% of the visits were typed in by hand; typical for personal care is 5%",
-        "42\u00a0% av besöken registrerades manuellt i efterhand; typiskt för personlig omvårdnad är 5\u00a0%",
+        "42% of the visits were typed in by hand beyond the provider's share at its other "
+        "clients; typical for personal care is 5%",
+        "42\u00a0% av besöken registrerades manuellt i efterhand utöver utförarens andel hos "
+        "dess övriga brukare; typiskt för personlig omvårdnad är 5\u00a0%",
     ),
     (
         "staff_overlap_minutes",

@@ -48,8 +48,8 @@ REASONS: Tables = {
             "amount {amount} SEK is {value_3} times billed hours × tariff; typical is {typical_3}"
         ),
         "manual_registration_share": (
-            "{value_pct} of the visits were typed in by hand; typical for {service} is "
-            "{typical_pct}"
+            "{value_pct} of the visits were typed in by hand beyond the provider's share at its "
+            "other clients; typical for {service} is {typical_pct}"
         ),
         "staff_overlap_minutes": (
             "staff registered at two clients at the same time for {value_0} minutes in the month"
@@ -176,8 +176,8 @@ REASONS: Tables = {
             "{typical_3}"
         ),
         "manual_registration_share": (
-            "{value_pct} av besöken registrerades manuellt i efterhand; typiskt för {service} är "
-            "{typical_pct}"
+            "{value_pct} av besöken registrerades manuellt i efterhand utöver utförarens andel hos "
+            "dess övriga brukare; typiskt för {service} är {typical_pct}"
         ),
         "staff_overlap_minutes": (
             "personal registrerad hos två brukare samtidigt i {value_0} minuter under månaden"

@@ -140,6 +140,10 @@ class FeatureConfig(StrictModel):
     # deviation over mean): care plans differ between clients, copied visits do not.
     regular_staff_min_visits: int = Field(default=8, ge=2)
     regular_staff_max_duration_cv: float = Field(default=0.05, ge=0)
+    # The invoice's typed-in, round-start, repeated-time and short-visit shares are judged
+    # against the provider's visits at its other clients when they are at least this many
+    # (features/queries.py provider_registration_habits): a habit of the whole provider.
+    provider_habit_min_visits: int = Field(default=10, ge=1)
     # Evidence texts list at most this many visit ids or pairs, then "and N more".
     evidence_max_items: int = Field(default=5, gt=0)
 

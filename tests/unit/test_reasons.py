@@ -43,6 +43,9 @@ def invoice_row(**overrides: object) -> pd.Series:
         "billed_over_granted_hours": 1.06,
         "amount_over_tariff_amount": 1.0,
         "manual_registration_share": 0.42,
+        "round_start_time_share": 0.53,
+        "repeated_visit_times_share": 0.25,
+        "short_visit_share": 0.3,
         "staff_overlap_minutes": 37.4,
         "visit_hours_during_hospital_stay": 6.5,
         "visit_hours_after_death": 3.0,
@@ -85,8 +88,36 @@ SENTENCES = [
     (
         "manual_registration_share",
         0.05,
-        "42% of the visits were typed in by hand; typical for personal care is 5%",
-        "42\u00a0% av besöken registrerades manuellt i efterhand; typiskt för personlig omvårdnad är 5\u00a0%",
+        "42% of the visits were typed in by hand beyond the provider's share at its other "
+        "clients; typical for personal care is 5%",
+        "42\u00a0% av besöken registrerades manuellt i efterhand utöver utförarens andel hos "
+        "dess övriga brukare; typiskt för personlig omvårdnad är 5\u00a0%",
+    ),
+    (
+        "round_start_time_share",
+        0.0,
+        "53% of the visits started exactly on the hour or half hour beyond the provider's share "
+        "at its other clients; typical for personal care is 0%",
+        "53\u00a0% av besöken började exakt på hel- eller halvtimme utöver utförarens andel hos "
+        "dess övriga brukare; typiskt för personlig omvårdnad är 0\u00a0%",
+    ),
+    (
+        "repeated_visit_times_share",
+        0.0,
+        "25% of the visits, typed in or made in the app, repeat their start minute and length on "
+        "another day beyond the provider's share at its other clients; typical for personal care "
+        "is 0%",
+        "25\u00a0% av besöken, inskrivna i efterhand eller gjorda i appen, upprepar startminut och "
+        "längd en annan dag utöver utförarens andel hos dess övriga brukare; typiskt för personlig "
+        "omvårdnad är 0\u00a0%",
+    ),
+    (
+        "short_visit_share",
+        0.0,
+        "30% of the visits were short day visits (06:00-21:59) beyond the provider's share at its "
+        "other clients; typical for personal care is 0%",
+        "30\u00a0% av besöken var korta dagbesök (06:00-21:59) utöver utförarens andel hos dess "
+        "övriga brukare; typiskt för personlig omvårdnad är 0\u00a0%",
     ),
     (
         "staff_overlap_minutes",

@@ -166,6 +166,7 @@ def build_features(
 def _visit_lane(con: Engine, config: FeatureConfig) -> None:
     """Visit hours and patterns, grants, the key's history, the comparisons' evidence."""
     queries.visit_aggregates(con, config)
+    queries.provider_registration_habits(con, config)
     queries.grant_months(con)
     queries.history_features(con, config)
     queries.own_history(con, config)
@@ -256,6 +257,11 @@ def _col(frame: pd.DataFrame, column: str, fill: float = 0.0) -> np.ndarray:
     return frame[column].astype("float64").fillna(fill).to_numpy()
 
 
+def _beyond(frame: pd.DataFrame, share: str, habit: str) -> np.ndarray:
+    """The invoice's share above the provider's share at its other clients (0 when not above)."""
+    return np.maximum(_col(frame, share) - _col(frame, habit), 0.0)
+
+
 def _days_between(later: pd.Series, earlier: pd.Series) -> np.ndarray:
     """Whole days from `earlier` to `later`, as floats (NaN where either is missing)."""
     return ((later - earlier) / pd.Timedelta(days=1)).astype("float64").to_numpy()
@@ -311,7 +317,9 @@ def _describe(raw: pd.DataFrame, config: FeatureConfig) -> dict[str, np.ndarray]
 
     several = n_visits >= 2
     mean_hours = _col(raw, "mean_hours")
-    f["manual_registration_share"] = _col(raw, "manual_share")
+    # Registration shares beyond the provider's own habit at its other clients (queries.py
+    # provider_registration_habits): what singles this invoice out, not the provider's way.
+    f["manual_registration_share"] = _beyond(raw, "manual_share", "habit_manual_share")
     f["visit_duration_cv"] = np.where(
         several & (mean_hours > 0),
         _col(raw, "sd_hours") / np.where(mean_hours > 0, mean_hours, 1),
@@ -322,9 +330,9 @@ def _describe(raw: pd.DataFrame, config: FeatureConfig) -> dict[str, np.ndarray]
     resultant = np.where(resultant > 1.0 - 1e-12, 1.0, resultant)
     circular_sd = np.sqrt(-2.0 * np.log(resultant)) * 1440.0 / (2.0 * np.pi)
     f["visit_start_time_spread_minutes"] = np.where(several, circular_sd, 0.0)
-    f["repeated_visit_times_share"] = _col(raw, "n_repeated") / np.maximum(n_visits, 1)
-    f["round_start_time_share"] = _col(raw, "round_start_share")
-    f["short_visit_share"] = _col(raw, "short_share")
+    f["repeated_visit_times_share"] = _beyond(raw, "typed_repeated_share", "habit_repeated_share")
+    f["round_start_time_share"] = _beyond(raw, "round_start_share", "habit_round_share")
+    f["short_visit_share"] = _beyond(raw, "day_short_share", "habit_short_share")
     f["visit_hours_during_hospital_stay"] = _col(raw, "hospital_hours")
     f["visit_hours_after_death"] = _col(raw, "after_death_hours")
     days_after_death = _days_between(raw["last_day"], raw["deceased_known"])

@@ -57,8 +57,22 @@ REASONS: Tables = {
             "amount {amount} SEK is {value_3} times billed hours × tariff; typical is {typical_3}"
         ),
         "manual_registration_share": (
-            "{value_pct} of the visits were typed in by hand; typical for {service} is "
-            "{typical_pct}"
+            "{value_pct} of the visits were typed in by hand beyond the provider's share at its "
+            "other clients; typical for {service} is {typical_pct}"
+        ),
+        # Registration shares beyond the provider's own at its other clients (the habit).
+        "round_start_time_share": (
+            "{value_pct} of the visits started exactly on the hour or half hour beyond the "
+            "provider's share at its other clients; typical for {service} is {typical_pct}"
+        ),
+        "repeated_visit_times_share": (
+            "{value_pct} of the visits, typed in or made in the app, repeat their start minute "
+            "and length on another day beyond the provider's share at its other clients; "
+            "typical for {service} is {typical_pct}"
+        ),
+        "short_visit_share": (
+            "{value_pct} of the visits were short day visits (06:00-21:59) beyond the provider's "
+            "share at its other clients; typical for {service} is {typical_pct}"
         ),
         "staff_overlap_minutes": (
             "staff registered at two clients at the same time for {value_0} minutes in the month"
@@ -204,8 +218,21 @@ REASONS: Tables = {
             "{typical_3}"
         ),
         "manual_registration_share": (
-            "{value_pct} av besöken registrerades manuellt i efterhand; typiskt för {service} är "
-            "{typical_pct}"
+            "{value_pct} av besöken registrerades manuellt i efterhand utöver utförarens andel hos "
+            "dess övriga brukare; typiskt för {service} är {typical_pct}"
+        ),
+        "round_start_time_share": (
+            "{value_pct} av besöken började exakt på hel- eller halvtimme utöver utförarens "
+            "andel hos dess övriga brukare; typiskt för {service} är {typical_pct}"
+        ),
+        "repeated_visit_times_share": (
+            "{value_pct} av besöken, inskrivna i efterhand eller gjorda i appen, upprepar "
+            "startminut och längd en annan dag utöver utförarens andel hos dess övriga "
+            "brukare; typiskt för {service} är {typical_pct}"
+        ),
+        "short_visit_share": (
+            "{value_pct} av besöken var korta dagbesök (06:00-21:59) utöver utförarens andel hos "
+            "dess övriga brukare; typiskt för {service} är {typical_pct}"
         ),
         "staff_overlap_minutes": (
             "personal registrerad hos två brukare samtidigt i {value_0} minuter under månaden"

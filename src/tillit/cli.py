@@ -1118,7 +1118,7 @@ def _leave(code: int) -> NoReturn:
     if any(t is not main_thread and not t.daemon for t in threading.enumerate()):
         sys.exit(code)
     atexit._run_exitfuncs()
-    for stream in (sys.stdout, sys.stderr):
-        with contextlib.suppress(OSError, ValueError):  # a closed or broken pipe
-            stream.flush()
+    for stream in {sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__} - {None}:
+        with contextlib.suppress(OSError, ValueError, AttributeError):  # closed, broken pipe
+            stream.flush()  # type: ignore[union-attr]
     os._exit(code)

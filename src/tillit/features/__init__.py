@@ -18,11 +18,13 @@ from tillit.features.build import (
 from tillit.features.catalog import (
     FAIRNESS_COLUMNS,
     FEATURE_COLUMNS,
+    FEATURE_DEFINITIONS_VERSION,
     FEATURE_DESCRIPTIONS,
     FINDING_CODES,
     KEY_COLUMNS,
     feature_catalog,
     feature_columns,
+    redefined_since,
 )
 from tillit.features.schema import InvoiceFeatures
 
@@ -30,6 +32,7 @@ __all__ = [
     "EVIDENCE_COLUMNS",
     "FAIRNESS_COLUMNS",
     "FEATURE_COLUMNS",
+    "FEATURE_DEFINITIONS_VERSION",
     "FEATURE_DESCRIPTIONS",
     "FINDINGS_COLUMNS",
     "FINDING_CODES",
@@ -40,5 +43,6 @@ __all__ = [
     "build_features",
     "feature_catalog",
     "feature_columns",
+    "redefined_since",
     "requested_months",
 ]

@@ -15,6 +15,31 @@ import numpy as np
 from tillit.config import FeatureConfig
 from tillit.i18n import text
 
+# The version of what the feature columns mean. A model remembers the version it was
+# trained on; scoring with another one is said in the month's drift warnings, because a
+# column whose name stayed but whose value changed feeds the model numbers it never saw.
+# Bump it (and name the columns) whenever a feature's value changes for the same input;
+# tests/unit/test_feature_definitions.py pins every column's values on a small world and
+# fails until the version or the pins are updated.
+FEATURE_DEFINITIONS_VERSION = 2
+FEATURES_REDEFINED: dict[int, tuple[str, ...]] = {
+    # Judged against the provider's own habit at its other clients (docs/bench-family.md).
+    2: (
+        "manual_registration_share",
+        "manual_registration_share_peer_z",
+        "round_start_time_share",
+        "repeated_visit_times_share",
+        "short_visit_share",
+    ),
+}
+
+
+def redefined_since(version: int) -> tuple[str, ...]:
+    """The feature columns whose meaning changed after `version` (sorted, each once)."""
+    changed = {c for v, columns in FEATURES_REDEFINED.items() if v > version for c in columns}
+    return tuple(sorted(changed))
+
+
 KEY_COLUMNS: tuple[str, ...] = (
     "invoice_id",
     "provider_id",

@@ -33,6 +33,11 @@ DRIFT: Tables = {
         "range_between": "from {low} to {high}",
         "warn_features": "{n} features with PSI above {psi_warn:g}: {names}{more}",
         "warn_score": "the risk score distribution moved: PSI {psi:.2f}",
+        "warn_definitions": (
+            "the model was trained on feature definitions version {trained}; this tillit "
+            "computes version {now} (changed since: {names}): retrain before relying on the "
+            "ranking"
+        ),
         "warn_finding": "{finding}: {month:.1%} of invoices against {reference:.1%} in training",
         "warn_flagged": (
             "flagged by capacity or finding: {month:.1%} of invoices against {reference:.1%} "
@@ -69,6 +74,11 @@ DRIFT: Tables = {
         "range_between": "från {low} till {high}",
         "warn_features": "{n} variabler med PSI över {psi_warn:g}: {names}{more}",
         "warn_score": "riskpoängens fördelning har flyttat sig: PSI {psi:.2f}",
+        "warn_definitions": (
+            "modellen tränades på variabeldefinitioner version {trained}; den här tillit "
+            "beräknar version {now} (ändrade sedan dess: {names}): träna om innan rangordningen "
+            "används"
+        ),
         "warn_finding": (
             "{finding}: {month:.1%} av fakturorna mot {reference:.1%} under träningsmånaderna"
         ),

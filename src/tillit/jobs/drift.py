@@ -5,15 +5,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from tillit.config import TillitConfig
 from tillit.errors import NothingToScoreError
+from tillit.i18n import text
 
 if TYPE_CHECKING:
     from tillit.modelling.risk_model import RiskModel
@@ -40,11 +41,16 @@ def month_drift(
     from tillit.review.drift import compare
 
     reference = getattr(model, "drift_reference_", None)
+    redefined = redefined_features(model)
     if reference is None:
-        return None, (
+        note = (
             "the model was trained before drift was watched (no reference of its training "
             "months): retrain to compare months"
         )
+        if redefined is not None:
+            key, fields = redefined
+            note += "; " + text(key, "en", **fields)
+        return None, note
     has_finding = features["hard_finding_count"].to_numpy() > 0
     report = compare(
         reference,
@@ -55,7 +61,39 @@ def month_drift(
         config.review,
         config.drift,
     )
+    if redefined is not None:
+        key, fields = redefined
+        report = replace(
+            report,
+            warnings=[*report.warnings, text(key, "en", **fields)],
+            warning_parts=[*report.warning_parts, redefined],
+        )
     return report, ""
+
+
+def redefined_features(model: RiskModel) -> tuple[str, dict[str, Any]] | None:
+    """The drift warning (i18n key, fields) when the model's features meant something else.
+
+    A model trained before a feature's value was redefined still finds its columns by
+    name, so nothing else would say that it now reads numbers of another kind.
+    """
+    from tillit.features import FEATURE_DEFINITIONS_VERSION, redefined_since
+
+    trained = int(getattr(model, "feature_definitions", 1))
+    if trained == FEATURE_DEFINITIONS_VERSION:
+        return None
+    used = set(model.feature_columns)
+    names = (
+        [c for c in redefined_since(trained) if c in used]
+        if trained < FEATURE_DEFINITIONS_VERSION
+        else []
+    )
+    fields = {
+        "trained": trained,
+        "now": FEATURE_DEFINITIONS_VERSION,
+        "names": ", ".join(names) if names else "-",
+    }
+    return "drift.warn_definitions", fields
 
 
 def drift_payload(report: DriftReport | None, note: str, model_version: str) -> dict[str, object]:

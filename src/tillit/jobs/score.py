@@ -310,6 +310,8 @@ def _score_into(
         outputs["quarantine.parquet"] = write_frame(records, out / "quarantine.parquet")
     lap("write")
     timings = clock.total()
+    from tillit.features import FEATURE_DEFINITIONS_VERSION
+
     manifest = {
         **run_info,
         "model_alias": alias,
@@ -317,6 +319,11 @@ def _score_into(
         "audit_log_head": log_head(store / AUDIT_LOG),
         "contract_version": CONTRACT_VERSION,
         "feature_schema": model.feature_schema,
+        # What the model's columns meant when it was trained, and what they mean now.
+        "feature_definitions": {
+            "model": int(getattr(model, "feature_definitions", 1)),
+            "features": FEATURE_DEFINITIONS_VERSION,
+        },
         "language": language,
         "feature_engine": engine,
         "scored_on": score_on,

@@ -34,6 +34,7 @@ import pandas as pd
 from tillit.config import BlendConfig
 from tillit.core.findings import FINDING_PREFIX, codes_in
 from tillit.errors import TillitError
+from tillit.features.catalog import FEATURE_DEFINITIONS_VERSION
 from tillit.modelling.base_rates import (
     demoted_in_every_period,
     finding_patterns,
@@ -118,6 +119,9 @@ class RiskModel:
     # The stream's finding types (core/findings.py), set by its training; read back from
     # the finding feature columns on models trained before they were kept.
     finding_codes: tuple[str, ...] | None = field(default=None, repr=False)
+    # What the feature columns meant when it was trained (features.FEATURE_DEFINITIONS_VERSION);
+    # models pickled before the version was kept read the class default, 1.
+    feature_definitions: int = field(default=1, repr=False)
 
     @property
     def feature_schema(self) -> str:
@@ -271,6 +275,7 @@ def fit_risk_model(
         contract_version=contract_version,
         reference_isolation_forest_=np.sort(iso),
         reference_lightgbm_=np.sort(np.asarray(lightgbm.risk_score(X))),
+        feature_definitions=FEATURE_DEFINITIONS_VERSION,
     )
     if tail_probability is not None:
         tail = np.asarray(tail_probability.risk_score(iso_X), dtype="float64")

@@ -127,6 +127,55 @@ def test_an_invoice_against_its_own_and_its_providers_earlier_months():
     assert c2["provider_billed_over_registered_change_6m"] == pytest.approx(change)
 
 
+def test_visit_lengths_and_typed_in_share_against_their_own_earlier_months():
+    # C1: 60 min visits in January, 45 in February (its shortest month), 90 in March, when
+    # half are typed in. C2: 60 -> 90 min with its grant doubled in March (care under a
+    # larger grant is not lengthened visits). C3: new in March.
+    plan = {
+        "2026-01": {"C1": 60, "C2": 60},
+        "2026-02": {"C1": 45, "C2": 60},
+        "2026-03": {"C1": 90, "C2": 90, "C3": 60},
+    }
+    visits, invoices = [], []
+    for month, by_client in plan.items():
+        for cid, minutes in by_client.items():
+            visits += [
+                visit(
+                    f"V{month}{cid}{d}",
+                    cid,
+                    f"{month}-{d:02d} 10:00",
+                    minutes,
+                    staff_id=f"S{cid}",
+                    method="manual" if month == "2026-03" and cid == "C1" and d <= 5 else "nfc",
+                )
+                for d in range(1, 11)
+            ]
+            invoices.append(invoice(f"I{month}{cid}", cid, 10 * minutes / 60, period=month))
+    tables = municipality(
+        grants=[
+            grant("G1", "C1", hours=30.0),
+            grant("G2", "C2", hours=10.0, valid_to="2026-02-28"),
+            grant("G3", "C2", hours=20.0, valid_from="2026-03-01"),
+            grant("G4", "C3", hours=30.0),
+        ],
+        visits=visits,
+        invoices=invoices,
+    )
+    fs = build(tables)
+    c1, c2, c3 = row(fs, "I2026-03C1"), row(fs, "I2026-03C2"), row(fs, "I2026-03C3")
+    assert c1["visit_length_over_own_history_6m"] == pytest.approx(90 / 45)
+    assert c2["visit_length_over_own_history_6m"] == pytest.approx((90 / 60) / (20 / 10))
+    assert c3["visit_length_over_own_history_6m"] == 1.0  # nothing earlier to compare with
+    assert c1["manual_share_rise_over_own_history_6m"] == pytest.approx(0.5)
+    assert c2["manual_share_rise_over_own_history_6m"] == 0.0
+    assert c3["manual_share_rise_over_own_history_6m"] == 0.0
+    # P1's personal care visits: 1 h on average in January, 0.875 h in February (the
+    # shortest), (10 x 1.5 + 10 x 1.5 + 10 x 1) / 30 h in March.
+    change = (40 / 30) / 0.875
+    for r in (c1, c2, c3):
+        assert r["provider_visit_length_change_6m"] == pytest.approx(change)
+
+
 def test_new_comparisons_are_worded_in_both_languages():
     features = pd.DataFrame(
         {
@@ -146,6 +195,29 @@ def test_new_comparisons_are_worded_in_both_languages():
     )
     assert reason_sentence("billed_over_own_history_hours_6m", r, 1.0, "en") == (
         "billed 24 h, 2 times the same client's earlier months; typical for personal care is 1"
+    )
+
+
+def test_own_history_comparisons_of_visits_are_worded():
+    r = pd.DataFrame(
+        {
+            "service_type": ["personal_care"],
+            "billed_hours": [24.0],
+            "visit_length_over_own_history_6m": [1.4],
+            "manual_share_rise_over_own_history_6m": [0.5],
+            "provider_visit_length_change_6m": [1.35],
+        }
+    ).iloc[0]
+    assert reason_sentence("visit_length_over_own_history_6m", r, 1.0, "en") == (
+        "visits 1.4 times as long as in the same client's shortest earlier month "
+        "(beyond any grant increase); typical for personal care is 1"
+    )
+    assert reason_sentence("provider_visit_length_change_6m", r, 1.0, "en") == (
+        "the provider's personal care visits are 1.35 times as long as in its shortest "
+        "earlier month; typical is 1"
+    )
+    assert reason_sentence("manual_share_rise_over_own_history_6m", r, 0.0, "sv").startswith(
+        "50\u00a0% fler av besöken registrerade i efterhand"
     )
 
 

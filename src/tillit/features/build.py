@@ -333,6 +333,28 @@ def _describe(raw: pd.DataFrame, config: FeatureConfig) -> dict[str, np.ndarray]
     f[f"provider_billed_over_registered_change_{longest}m"] = _col(
         raw, "provider_ratio_change", 1.0
     )
+    # Visit length against the key's own shortest earlier month, net of a grant increase
+    # (end-of-life and reablement care lengthen visits under a larger grant): 1 without.
+    now_length = raw["now_mean_hours"].astype("float64").to_numpy()
+    lowest = raw["lowest_mean_hours"].astype("float64").to_numpy()
+    grant_growth = np.maximum(
+        _col(raw, "now_granted")
+        / np.maximum(np.nan_to_num(raw["earlier_granted"].astype("float64").to_numpy()), floor),
+        1.0,
+    )
+    f[f"visit_length_over_own_history_{longest}m"] = np.where(
+        np.isfinite(now_length) & np.isfinite(lowest) & (np.nan_to_num(lowest) > 0),
+        np.nan_to_num(now_length) / np.maximum(np.nan_to_num(lowest), 1e-9) / grant_growth,
+        1.0,
+    )
+    now_manual = raw["now_manual_share"].astype("float64").to_numpy()
+    earlier_manual = raw["earlier_manual_share"].astype("float64").to_numpy()
+    f[f"manual_share_rise_over_own_history_{longest}m"] = np.where(
+        np.isfinite(now_manual) & np.isfinite(earlier_manual),
+        np.maximum(np.nan_to_num(now_manual) - np.nan_to_num(earlier_manual), 0.0),
+        0.0,
+    )
+    f[f"provider_visit_length_change_{longest}m"] = _col(raw, "provider_visit_length_change", 1.0)
 
     f["provider_age_years"] = np.clip(
         _days_between(raw["last_day"], raw["registered_on"]) / 365.25, 0.0, None

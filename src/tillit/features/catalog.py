@@ -149,6 +149,8 @@ def feature_catalog(config: FeatureConfig | None = None) -> dict[str, dict[str, 
             add(f"{base}_{w}m", f"{base}_Wm", w=w)
     add(f"months_billed_exactly_at_grant_{h}m", "months_billed_exactly_at_grant_Hm")
     add(f"billed_over_own_history_hours_{h}m", "billed_over_own_history_hours_Hm")
+    add(f"visit_length_over_own_history_{h}m", "visit_length_over_own_history_Hm")
+    add(f"manual_share_rise_over_own_history_{h}m", "manual_share_rise_over_own_history_Hm")
 
     # Money.
     add("amount_over_tariff_amount", "amount_over_tariff_amount")
@@ -205,6 +207,7 @@ def feature_catalog(config: FeatureConfig | None = None) -> dict[str, dict[str, 
         f"provider_billed_over_registered_change_{h}m",
         "provider_billed_over_registered_change_Hm",
     )
+    add(f"provider_visit_length_change_{h}m", "provider_visit_length_change_Hm")
     add(f"provider_client_growth_{g}m", "provider_client_growth_Gm")
     add(
         f"provider_clients_from_terminated_providers_share_{lb}m",

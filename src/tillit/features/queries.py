@@ -547,12 +547,52 @@ def own_history(con: Engine, config: FeatureConfig) -> None:
                        AS provider_ratio_change
             FROM provider_month now
             JOIN provider_earlier e ON e.provider_id = now.provider_id AND e.m = now.m
+        ),
+        key_visits AS (
+            SELECT {_KEY}, avg(hours) AS mean_hours,
+                   avg(CASE WHEN method = 'manual' THEN 1.0 ELSE 0.0 END) AS manual_share
+            FROM v GROUP BY ALL
+        ),
+        visits_earlier AS (
+            SELECT t.provider_id, t.client_id, t.service_type, t.m,
+                   min(k.mean_hours) AS lowest_mean_hours,
+                   avg(k.manual_share) AS earlier_manual_share,
+                   avg(g.granted_hours) AS earlier_granted
+            FROM t JOIN key_visits k
+              ON k.provider_id = t.provider_id AND k.client_id = t.client_id
+             AND k.service_type = t.service_type AND k.m < t.m AND k.m >= t.m - {longest}
+            LEFT JOIN gm g
+              ON g.provider_id = k.provider_id AND g.client_id = k.client_id
+             AND g.service_type = k.service_type AND g.m = k.m
+            GROUP BY t.provider_id, t.client_id, t.service_type, t.m
+        ),
+        provider_visits AS (
+            SELECT provider_id, service_type, m, avg(hours) AS mean_hours
+            FROM v GROUP BY provider_id, service_type, m
+        ),
+        provider_visits_change AS (
+            SELECT now.provider_id, now.service_type, now.m,
+                   now.mean_hours / greatest(min(before.mean_hours), 1e-9)
+                       AS provider_visit_length_change
+            FROM provider_visits now JOIN provider_visits before
+              ON before.provider_id = now.provider_id AND before.service_type = now.service_type
+             AND before.m < now.m AND before.m >= now.m - {longest}
+            GROUP BY now.provider_id, now.service_type, now.m, now.mean_hours
         )
         SELECT t.provider_id, t.client_id, t.service_type, t.m, earlier.earlier_billed,
-               coalesce(pc.provider_ratio_change, 1.0) AS provider_ratio_change
+               coalesce(pc.provider_ratio_change, 1.0) AS provider_ratio_change,
+               kn.mean_hours AS now_mean_hours, kn.manual_share AS now_manual_share,
+               ve.lowest_mean_hours, ve.earlier_manual_share, ve.earlier_granted,
+               gn.granted_hours AS now_granted,
+               coalesce(pv.provider_visit_length_change, 1.0) AS provider_visit_length_change
         FROM t
         LEFT JOIN earlier USING (provider_id, client_id, service_type, m)
         LEFT JOIN provider_change pc ON pc.provider_id = t.provider_id AND pc.m = t.m
+        LEFT JOIN key_visits kn USING (provider_id, client_id, service_type, m)
+        LEFT JOIN visits_earlier ve USING (provider_id, client_id, service_type, m)
+        LEFT JOIN gm gn USING (provider_id, client_id, service_type, m)
+        LEFT JOIN provider_visits_change pv
+          ON pv.provider_id = t.provider_id AND pv.service_type = t.service_type AND pv.m = t.m
         """
     )
 
@@ -1073,6 +1113,9 @@ def invoice_frame(con: Engine, config: FeatureConfig) -> pd.DataFrame:
                coalesce(sb.multi_provider_day_hours, 0.0) AS multi_provider_day_hours,
                oh.earlier_billed, coalesce(oh.provider_ratio_change, 1.0) AS provider_ratio_change,
                {evidence},
+               oh.now_mean_hours, oh.lowest_mean_hours, oh.now_manual_share,
+               oh.earlier_manual_share, oh.now_granted, oh.earlier_granted,
+               coalesce(oh.provider_visit_length_change, 1.0) AS provider_visit_length_change,
                {windows}, coalesce(h.months_exact_at_grant, 0) AS months_exact_at_grant,
                pn.norm AS provider_norm, mn.norm AS municipality_norm,
                d.n_invoices, d.key_invoice_ids,

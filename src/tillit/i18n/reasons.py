@@ -144,6 +144,18 @@ REASONS: Tables = {
             "{typical_2}"
         ),
         "span": "{first} to {last}",
+        "visit_length_over_own_history": (
+            "visits {value_2} times as long as in the same client's shortest earlier month "
+            "(beyond any grant increase); typical for {service} is {typical_2}"
+        ),
+        "manual_share_rise_over_own_history": (
+            "{value_pct} more of the visits typed in afterwards than in the same client's "
+            "earlier months"
+        ),
+        "provider_visit_length_change": (
+            "the provider's {service} visits are {value_2} times as long as in its shortest "
+            "earlier month; typical is {typical_2}"
+        ),
         # Any feature without a template of its own, from its description.
         "generic": "{description}: {value_2} (typical for {service}: {typical_2})",
         # A peer z-score, after the sentence of its base feature.
@@ -270,6 +282,18 @@ REASONS: Tables = {
             "typiskt är {typical_2}"
         ),
         "span": "{first} till {last}",
+        "visit_length_over_own_history": (
+            "besöken {value_2} gånger så långa som under samma brukares kortaste tidigare månad "
+            "(utöver en ökning av beslutet); typiskt för {service} är {typical_2}"
+        ),
+        "manual_share_rise_over_own_history": (
+            "{value_pct} fler av besöken registrerade i efterhand än under samma brukares "
+            "tidigare månader"
+        ),
+        "provider_visit_length_change": (
+            "utförarens besök inom {service} är {value_2} gånger så långa som under dess "
+            "kortaste tidigare månad; typiskt är {typical_2}"
+        ),
         "generic": "{description}: {value_2} (typiskt för {service}: {typical_2})",
         "peer_z.above": "{sentence}: långt över jämförbara fakturor",
         "peer_z.below": "{sentence}: långt under jämförbara fakturor",

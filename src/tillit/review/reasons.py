@@ -61,7 +61,13 @@ _TEMPLATED = frozenset(
 )
 # Windowed features whose sentence is the same for every window (`reason.<name without it>`).
 _TEMPLATED_ANY_WINDOW = frozenset(
-    {"billed_over_own_history_hours", "provider_billed_over_registered_change"}
+    {
+        "billed_over_own_history_hours",
+        "provider_billed_over_registered_change",
+        "visit_length_over_own_history",
+        "manual_share_rise_over_own_history",
+        "provider_visit_length_change",
+    }
 )
 _VARIANTS: dict[str, tuple[str, Callable[[Mapping[str, Any]], bool]]] = {
     "billed_over_registered_hours": ("no_visits", lambda r: r["registered_visit_hours"] == 0),

@@ -46,6 +46,10 @@ COMPARISON_EVIDENCE_TEXT = frozenset(
         "evidence_manual_staff",
         "evidence_by_hand_staff",
         "evidence_regular_staff",
+        "evidence_elsewhere_staff",
+        "evidence_elsewhere_date",
+        "evidence_elsewhere_other_client",
+        "evidence_elsewhere_other_date",
     }
 )
 QUARANTINE_COLUMNS = ("invoice_id", "period", "reason")
@@ -164,6 +168,7 @@ def _visit_lane(con: Engine, config: FeatureConfig) -> None:
     queries.grant_months(con)
     queries.history_features(con, config)
     queries.own_history(con, config)
+    queries.visit_own_history(con, config)
     queries.comparison_evidence(con, config)  # base tables and key_month (made above)
 
 
@@ -172,6 +177,7 @@ def _staff_lane(con: Engine, config: FeatureConfig) -> None:
     queries.staff_overlaps(con)
     queries.staff_aggregates(con)
     queries.staff_behaviour(con, config)
+    queries.staff_elsewhere(con, config)
     queries.provider_features(con, config)
 
 
@@ -325,6 +331,9 @@ def _describe(raw: pd.DataFrame, config: FeatureConfig) -> dict[str, np.ndarray]
     f["staff_manual_registration_share"] = _col(raw, "staff_manual_share")
     f["staff_only_by_hand_hours_share"] = _col(raw, "paper_staff_share")
     f["regular_staff_hours_share"] = _col(raw, "regular_staff_share")
+    f["staff_elsewhere_hours_share"] = np.clip(
+        _col(raw, "elsewhere_hours") / np.maximum(_col(raw, "reg_hours"), floor), 0.0, 1.0
+    )
     earlier = raw["earlier_billed"].astype("float64").to_numpy()
     # A key new to the provider has no earlier month to compare with: 1, like growth.
     f[f"billed_over_own_history_hours_{longest}m"] = np.where(
@@ -332,20 +341,6 @@ def _describe(raw: pd.DataFrame, config: FeatureConfig) -> dict[str, np.ndarray]
     )
     f[f"provider_billed_over_registered_change_{longest}m"] = _col(
         raw, "provider_ratio_change", 1.0
-    )
-    # Visit length against the key's own shortest earlier month, net of a grant increase
-    # (end-of-life and reablement care lengthen visits under a larger grant): 1 without.
-    now_length = raw["now_mean_hours"].astype("float64").to_numpy()
-    lowest = raw["lowest_mean_hours"].astype("float64").to_numpy()
-    grant_growth = np.maximum(
-        _col(raw, "now_granted")
-        / np.maximum(np.nan_to_num(raw["earlier_granted"].astype("float64").to_numpy()), floor),
-        1.0,
-    )
-    f[f"visit_length_over_own_history_{longest}m"] = np.where(
-        np.isfinite(now_length) & np.isfinite(lowest) & (np.nan_to_num(lowest) > 0),
-        np.nan_to_num(now_length) / np.maximum(np.nan_to_num(lowest), 1e-9) / grant_growth,
-        1.0,
     )
     now_manual = raw["now_manual_share"].astype("float64").to_numpy()
     earlier_manual = raw["earlier_manual_share"].astype("float64").to_numpy()

@@ -576,11 +576,15 @@ def visit_own_history(con: Engine, config: FeatureConfig) -> None:
         f"""
         CREATE TEMP TABLE visithistory AS
         WITH t AS (SELECT DISTINCT {_KEY} FROM inv WHERE is_target),
-        key_visits AS (
-            SELECT {_KEY},
-                   avg(CASE WHEN method = 'manual' THEN 1.0 ELSE 0.0 END) AS manual_share
+        key_all AS (
+            -- One pass over the visits: the client's and the provider's months come from it.
+            SELECT {_KEY}, count(*) AS n, sum(micros) AS micros,
+                   sum(CASE WHEN method = 'manual' THEN 1 ELSE 0 END) AS n_manual
             FROM v GROUP BY provider_id, client_id, service_type, m
-            HAVING count(*) >= {min_visits}
+        ),
+        key_visits AS (
+            SELECT {_KEY}, CAST(n_manual AS DOUBLE) / n AS manual_share
+            FROM key_all WHERE n >= {min_visits}
         ),
         visits_earlier AS (
             SELECT t.provider_id, t.client_id, t.service_type, t.m,
@@ -591,19 +595,10 @@ def visit_own_history(con: Engine, config: FeatureConfig) -> None:
             GROUP BY t.provider_id, t.client_id, t.service_type, t.m
         ),
         provider_visits AS (
-            SELECT provider_id, service_type, m, avg(hours) AS mean_hours
-            FROM v GROUP BY provider_id, service_type, m
-            HAVING count(*) >= {min_visits}
-        ),
-        provider_visits_change AS (
-            SELECT now.provider_id, now.service_type, now.m,
-                   now.mean_hours / greatest(min(before.mean_hours), 1e-9)
-                       AS provider_visit_length_change
-            FROM provider_visits now JOIN provider_visits before
-              ON before.provider_id = now.provider_id AND before.service_type = now.service_type
-             AND before.m < now.m AND before.m >= now.m - {longest}
-            WHERE now.m IN (SELECT m FROM months WHERE is_target)
-            GROUP BY now.provider_id, now.service_type, now.m, now.mean_hours
+            SELECT provider_id, service_type, m,
+                   CAST(sum(micros) AS DOUBLE) / 3600000000.0 / sum(n) AS mean_hours
+            FROM key_all GROUP BY provider_id, service_type, m
+            HAVING sum(n) >= {min_visits}
         ),
         provider_lowest AS (
             SELECT now.provider_id, now.service_type, now.m, now.mean_hours,
@@ -618,18 +613,17 @@ def visit_own_history(con: Engine, config: FeatureConfig) -> None:
         )
         SELECT t.provider_id, t.client_id, t.service_type, t.m,
                kn.manual_share AS now_manual_share, ve.earlier_manual_share,
-               coalesce(pv.provider_visit_length_change, 1.0) AS provider_visit_length_change,
+               coalesce(pl.mean_hours / greatest(pl.lowest_mean_hours, 1e-9), 1.0)
+                   AS provider_visit_length_change,
                60.0 * pl.mean_hours AS evidence_provider_length_minutes,
                60.0 * pl.lowest_mean_hours AS evidence_provider_length_lowest_minutes,
                pl.lowest_m AS evidence_provider_length_lowest_m
         FROM t
         LEFT JOIN key_visits kn USING (provider_id, client_id, service_type, m)
+        LEFT JOIN visits_earlier ve USING (provider_id, client_id, service_type, m)
         LEFT JOIN provider_lowest pl
           ON pl.provider_id = t.provider_id AND pl.service_type = t.service_type
          AND pl.m = t.m AND pl.rank = 1
-        LEFT JOIN visits_earlier ve USING (provider_id, client_id, service_type, m)
-        LEFT JOIN provider_visits_change pv
-          ON pv.provider_id = t.provider_id AND pv.service_type = t.service_type AND pv.m = t.m
         """
     )
 
@@ -650,14 +644,21 @@ def staff_elsewhere(con: Engine, config: FeatureConfig) -> None:
     con.execute(
         f"""
         CREATE TEMP TABLE staffelsewhere AS
-        WITH hit AS (
+        WITH paired AS (
+            -- The visits of the pairs only, read from the visits once.
+            SELECT visit_id, provider_id, client_id, service_type, m, micros, staff_id,
+                   start_at, end_at, method
+            FROM v
+            WHERE visit_id IN (SELECT a_id FROM pairs UNION ALL SELECT b_id FROM pairs)
+        ),
+        hit AS (
             SELECT a.provider_id, a.client_id, a.service_type, a.m, a.visit_id, a.micros,
                    a.staff_id, a.start_at, a.end_at, b.client_id AS other_client,
                    b.start_at AS other_start, b.end_at AS other_end,
                    CASE WHEN b.method = 'nfc' THEN 1 ELSE 0 END AS other_keytag
             FROM pairs p
-            JOIN v a ON a.visit_id = p.a_id
-            JOIN v b ON b.visit_id = p.b_id
+            JOIN paired a ON a.visit_id = p.a_id
+            JOIN paired b ON b.visit_id = p.b_id
             WHERE a.method <> 'nfc'
               AND epoch(p.overlap_end - p.overlap_start) >= 0.5 * epoch(a.end_at - a.start_at)
               AND (abs(epoch(a.start_at - b.start_at)) <= {gap_seconds!r} OR b.method = 'nfc')

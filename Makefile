@@ -51,14 +51,14 @@ format: setup ## Reformat the code with ruff
 simulate: setup ## Simulate the demo municipality into $(DATA)
 	$(BIN)/tillit simulate --out $(DATA) --seed $(SEED) --clients $(CLIENTS) --months $(MONTHS) --start $(START) --config $(CONFIG)
 
-validate: setup ## Validate $(DATA) against the data contract
-	$(BIN)/tillit validate --data $(DATA) --out runs/validate --config $(CONFIG)
+validate: setup ## Validate $(DATA) against the data contract into runs/validate (OVERWRITE=1 to replace)
+	$(BIN)/tillit validate --data $(DATA) --out runs/validate $(OVERWRITE_FLAG) --config $(CONFIG)
 
 demo: setup ## Install, simulate a municipality, validate, train, promote, score; prints the report path
 	$(BIN)/tillit demo --data $(DATA) --seed $(SEED) --clients $(CLIENTS) --months $(MONTHS) --start $(START) --config $(CONFIG) --store $(STORE)
 
-features: setup ## Build the feature table of PERIOD from $(DATA)
-	$(BIN)/tillit features --data $(DATA) --period $(PERIOD) --out runs/features_$(PERIOD).parquet --config $(CONFIG)
+features: setup ## Build the feature table of PERIOD from $(DATA) (OVERWRITE=1 to replace)
+	$(BIN)/tillit features --data $(DATA) --period $(PERIOD) --out runs/features_$(PERIOD).parquet $(OVERWRITE_FLAG) --config $(CONFIG)
 
 train: setup ## Train on $(DATA) (invoice and provider models), register the challengers in $(STORE)
 	$(BIN)/tillit train --data $(DATA) --config $(CONFIG) --store $(STORE)

@@ -371,11 +371,9 @@ def _honest_false_positives(
     return rows
 
 
-def family_world_run(spec: WorldSpec, loso: bool = True, echo: bool = True) -> dict[str, Any]:
-    """Every family figure for one world (see the module docstring)."""
-    config = family_config()
-    began = time.perf_counter()
-    world = prepare(
+def prepare_world(spec: WorldSpec, config: TillitConfig) -> dict[str, Any]:
+    """Simulate, validate and describe every month of one world of the family."""
+    return prepare(
         spec.profile,
         spec.seed,
         spec.clients,
@@ -385,6 +383,13 @@ def family_world_run(spec: WorldSpec, loso: bool = True, echo: bool = True) -> d
         spec.levels or None,
         spec.utc_export,
     )
+
+
+def family_world_run(spec: WorldSpec, loso: bool = True, echo: bool = True) -> dict[str, Any]:
+    """Every family figure for one world (see the module docstring)."""
+    config = family_config()
+    began = time.perf_counter()
+    world = prepare_world(spec, config)
     prepared = time.perf_counter() - began
     last = world["periods"][-1]
     features = world["features"]

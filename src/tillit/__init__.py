@@ -9,6 +9,21 @@ __version__ = "0.1.0"
 CONTRACT_VERSION = "1.3"
 
 
+# The packages whose probes for pyspark are refused (see `_NoSparkForPandera`).
+_SPARK_REFUSED_TO = {"pandera"}
+
+
+def keep_spark_from(*packages: str) -> None:
+    """Refuse pyspark to these packages' probes too, in a process that will not start Spark.
+
+    Why: MLflow and SHAP import pyspark when it is installed (for Spark types and Spark
+    models), a quarter of a second of CPU and more modules to tear down, in a run that
+    uses neither. Only for a whole process that asks for no Spark: the packages keep
+    what they found for as long as the process lives.
+    """
+    _SPARK_REFUSED_TO.update(packages)
+
+
 class _NoSparkForPandera(MetaPathFinder):
     """Refuse pyspark to pandera's probes for it, and to nothing else.
 
@@ -25,8 +40,9 @@ class _NoSparkForPandera(MetaPathFinder):
             return None
         frame: FrameType | None = sys._getframe(1)
         while frame is not None:
-            if str(frame.f_globals.get("__name__", "")).partition(".")[0] == "pandera":
-                raise ModuleNotFoundError(f"{fullname} is not loaded for pandera by tillit")
+            importer = str(frame.f_globals.get("__name__", "")).partition(".")[0]
+            if importer in _SPARK_REFUSED_TO:
+                raise ModuleNotFoundError(f"{fullname} is not loaded for {importer} by tillit")
             frame = frame.f_back
         return None
 

@@ -64,6 +64,15 @@ NamedStoreOption = Annotated[
 ]
 
 
+OverwriteOption = Annotated[
+    bool,
+    typer.Option(
+        "--overwrite",
+        help="Replace what an earlier tillit run wrote in --out (only what its manifest lists).",
+    ),
+]
+
+
 CsvSepOption = Annotated[
     str | None,
     typer.Option(
@@ -276,12 +285,18 @@ def validate(
     decimal: DecimalOption = None,
     encoding: EncodingOption = None,
     store: NamedStoreOption = Path("models"),
+    overwrite: OverwriteOption = False,
 ) -> None:
     """Check a folder against the data contract; quarantine bad rows; exit 2 if it is unusable."""
     from tillit import CONTRACT_VERSION
-    from tillit.data.io import read_raw_tables, write_frame, write_json
+    from tillit.data.io import file_sha256, read_raw_tables, write_frame, write_json
     from tillit.data.validate import check_quarantine_limit, validate_tables
-    from tillit.jobs.common import refuse_unsafe_output
+    from tillit.jobs.common import (
+        MANIFEST,
+        refuse_existing_output,
+        refuse_unsafe_output,
+        staged_output,
+    )
 
     out = out or default_run_dir("validate")
     refuse_unsafe_output(
@@ -290,6 +305,7 @@ def validate(
         store=store,
         writes=[out / "validation.json", out / "quarantine.parquet"],
     )
+    refuse_existing_output(out, overwrite)
     settings = _load_settings(config, csv_sep, decimal, encoding)
     result = validate_tables(read_raw_tables(data, settings.input))
     report = result.report()
@@ -297,8 +313,14 @@ def validate(
     report["max_quarantine_share"] = settings.validation.max_quarantine_share
     over = result.over_limit(settings.validation.max_quarantine_share)
     report["usable"] = not over
-    write_json(report, out / "validation.json")
-    write_frame(result.quarantine, out / "quarantine.parquet")
+    with staged_output(out, overwrite) as work:
+        written = [
+            write_json(report, work / "validation.json"),
+            write_frame(result.quarantine, work / "quarantine.parquet"),
+        ]
+        # What `--overwrite` may replace next time: only the files listed here.
+        outputs = {path.name: file_sha256(path) for path in written}
+        write_json({"command": "validate", "outputs": outputs}, work / MANIFEST)
     typer.echo(f"data contract v{CONTRACT_VERSION}: {data}")
     typer.echo(f"  {'table':<17} {'rows read':>10} {'quarantined':>12}")
     for name, counts in result.summary.items():
@@ -379,17 +401,20 @@ def features(
     decimal: DecimalOption = None,
     encoding: EncodingOption = None,
     store: NamedStoreOption = Path("models"),
+    overwrite: OverwriteOption = False,
 ) -> None:
     """Build one month's feature table (one row per invoice) with its findings and quarantine."""
-    from tillit.jobs.common import refuse_unsafe_output
+    from tillit.jobs.common import refuse_existing_files, refuse_unsafe_output
+    from tillit.jobs.features import feature_files
 
     out = out or default_run_dir("features") / f"features_{period}.parquet"
     refuse_unsafe_output(out, {"--data": data, "--config": config}, store=store, kind="file")
+    refuse_existing_files(out, feature_files(out), overwrite)
     settings = _load_settings(config, csv_sep, decimal, encoding)
     _month_first(period, data, settings.input)
     from tillit.jobs import run_features
 
-    figures = run_features(data, period, out, settings)
+    figures = run_features(data, period, out, settings, overwrite)
     typer.echo(
         f"{figures.invoices:,} invoices described, {figures.findings:,} hard findings, "
         f"{figures.quarantined:,} quarantined, in {figures.seconds} s"
@@ -545,6 +570,7 @@ def retrain(
     config: ConfigOption = None,
     store: StoreOption = Path("models"),
     quiet: QuietOption = False,
+    overwrite: OverwriteOption = False,
 ) -> None:
     """Monthly loop: validate, judge the waiting challenger, train a new one, write a summary."""
     from tillit.config import load_config
@@ -553,7 +579,7 @@ def retrain(
 
     out = out or default_run_dir("retrain")
     with progress.session("retrain", quiet):
-        outcome = run_retrain(data, load_config(config), config, store, out)
+        outcome = run_retrain(data, load_config(config), config, store, out, overwrite)
     if outcome.judged is not None:
         typer.echo(outcome.judged.message)
     elif "not judged" in outcome.summary:
@@ -719,20 +745,28 @@ def drift(
     ] = None,
     config: ConfigOption = None,
     store: StoreOption = Path("models"),
+    overwrite: OverwriteOption = False,
 ) -> None:
     """How far a month has moved from the model's training months (what `score` writes to drift.json)."""
     from tillit.config import load_config
     from tillit.data.io import write_json
-    from tillit.jobs.common import refuse_unsafe_output
+    from tillit.jobs.common import (
+        refuse_existing_files,
+        refuse_unsafe_output,
+        write_file_manifest,
+    )
     from tillit.jobs.drift import drift_payload, run_drift
 
     refuse_unsafe_output(out, {"--data": data, "--config": config}, store=store, kind="file")
+    if out is not None:
+        refuse_existing_files(out, [out], overwrite)
     settings = load_config(config)
     _month_first(period, data, settings.input)
     outcome = run_drift(data, period, settings, model_alias, store)
     report = outcome.report
     if out is not None:
         write_json(drift_payload(report, outcome.note, outcome.model_version), out)
+        write_file_manifest(out, "drift", [out])
     if report is None:
         typer.echo(outcome.note)
         return
@@ -914,7 +948,7 @@ def demo(
         typer.echo(
             f"using the simulated municipality already in {data} (delete it to simulate anew)"
         )
-    validate(data=data, out=runs / "validate", config=config, store=store)
+    validate(data=data, out=runs / "validate", config=config, store=store, overwrite=True)
     train(data=data, config=config, store=store)
     decision = run_promote(load_config(config), store, data_dir=data)
     typer.echo(decision.message + ("" if decision.promoted else "; the champion in place scores"))
@@ -1004,6 +1038,7 @@ def pseudonymise(
     ] = False,
     config: ConfigOption = None,
     store: NamedStoreOption = Path("models"),
+    overwrite: OverwriteOption = False,
 ) -> None:
     """Replace identifiers of people with keyed hashes (HMAC-SHA-256) before data reaches tillit."""
     from tillit.config import load_config
@@ -1012,7 +1047,7 @@ def pseudonymise(
 
     # --in and --key-file are checked by the job, which says why a key must stay apart.
     refuse_unsafe_output(out, {"--config": config}, store=store)
-    figures = run_pseudonymise(in_dir, out, key_file, new_key, load_config(config))
+    figures = run_pseudonymise(in_dir, out, key_file, new_key, load_config(config), overwrite)
     typer.echo(f"{figures.files} files, {figures.rows:,} rows pseudonymised into {out}")
     for note in figures.notes:
         typer.echo(f"  note: {note}")
@@ -1026,21 +1061,64 @@ def simulate_table(
     out: Annotated[Path, typer.Option("--out", "-o", help="Table file (.parquet or .csv).")],
     seed: Annotated[int, typer.Option(help="Random seed.")] = 7,
     store: NamedStoreOption = Path("models"),
+    overwrite: OverwriteOption = False,
 ) -> None:
     """Simulate an example table for the table mode (specs in configs/tables/)."""
     from tillit.data.io import write_frame
-    from tillit.jobs.common import refuse_unsafe_output
+    from tillit.jobs.common import (
+        refuse_existing_files,
+        refuse_unsafe_output,
+        write_file_manifest,
+    )
     from tillit.tables.simulate import simulate_table as run_simulation
 
     refuse_unsafe_output(out, {}, store=store, kind="file")
     if out.suffix not in (".parquet", ".csv"):
         _fail(f"--out must end in .parquet or .csv, not {out.name!r}")
+    refuse_existing_files(out, [out], overwrite)
     frame = run_simulation(kind, rows, seed)
     # A table for tillit to read, like simulate's contract tables: not neutralised.
     write_frame(frame, out, for_spreadsheet=False)
+    write_file_manifest(out, "simulate-table", [out])
     typer.echo(f"simulated {len(frame):,} rows of {kind} (seed {seed}) into {out}")
 
 
 def main() -> None:
-    """Entry point for `python -m tillit`."""
-    app()
+    """Entry point for `python -m tillit` and the `tillit` script."""
+    import sys
+
+    if sys.argv[1:2] == ["score"] and not any("spark" in arg for arg in sys.argv[2:]):
+        from tillit import keep_spark_from
+
+        keep_spark_from("mlflow", "shap")  # a score without Spark: they need no pyspark
+    try:
+        app()
+    except SystemExit as done:
+        if done.code is None or isinstance(done.code, int):
+            _leave(done.code or 0)
+        raise
+
+
+def _leave(code: int) -> NoReturn:
+    """End the process once the command is done, without tearing the interpreter down.
+
+    Why: tearing down the thousands of modules a scoring run has imported (MLflow, SHAP
+    with numba, scikit-learn, SciPy) costs over a second of CPU after the last output is
+    written, for nothing. What an exit must still do is done first: the exit handlers
+    (logging, MLflow's, weakref finalizers) run and the standard streams are flushed;
+    while a thread that is not a daemon still works, Python ends the process as usual.
+    """
+    import atexit
+    import contextlib
+    import os
+    import sys
+    import threading
+
+    main_thread = threading.main_thread()
+    if any(t is not main_thread and not t.daemon for t in threading.enumerate()):
+        sys.exit(code)
+    atexit._run_exitfuncs()
+    for stream in {sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__} - {None}:
+        with contextlib.suppress(OSError, ValueError, AttributeError):  # closed, broken pipe
+            stream.flush()  # type: ignore[union-attr]
+    os._exit(code)

@@ -146,6 +146,10 @@ class FeatureConfig(StrictModel):
     # Visit length and typed-in share against the key's or provider's own earlier months
     # only count months with at least this many visits (a mean of two says little).
     own_history_min_visits: int = Field(default=4, ge=1)
+    # The invoice's typed-in, round-start, repeated-time and short-visit shares are judged
+    # against the provider's visits at its other clients when they are at least this many
+    # (features/queries.py provider_registration_habits): a habit of the whole provider.
+    provider_habit_min_visits: int = Field(default=10, ge=1)
     # Evidence texts list at most this many visit ids or pairs, then "and N more".
     evidence_max_items: int = Field(default=5, gt=0)
 
@@ -212,8 +216,9 @@ class BlendConfig(StrictModel):
     finding_floor: float = Field(default=0.9, gt=0, lt=1)
     # The label-free side is the forest and the tail probability scorer combined by rank:
     # this weight on the forest's percentile, the rest on the tail scorer's. Chosen with
-    # leave-one-scheme-out on the robustness bench's worlds (docs/label-free.md).
-    label_free_isolation_forest_weight: float = Field(default=0.5, ge=0, le=1)
+    # leave-one-scheme-out on the bench family's worlds (bench/blend.py, docs/label-free.md):
+    # the forest ranks irregular invoices worse than the tail scorer in every world.
+    label_free_isolation_forest_weight: float = Field(default=0.1, ge=0, le=1)
     # A finding type is demoted to a pattern (a feature, stated in the report, not a hard
     # finding) in a month where it fires on more than this share of the invoices (judged
     # from `finding_min_month_invoices` invoices on) ...
@@ -238,6 +243,10 @@ class TailProbabilityParams(StrictModel):
 
     enabled: bool = True
     max_reference: int = Field(default=4096, ge=16)
+    # The score sums an invoice's this many largest per-feature terms (0: all of them, as
+    # before): many mildly odd correlated features no longer outrank one far-out feature.
+    # Chosen on the bench family's worlds and withheld schemes (docs/label-free.md).
+    top_k: int = Field(default=8, ge=0)
 
 
 class LightGBMParams(StrictModel):

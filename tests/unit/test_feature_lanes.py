@@ -72,3 +72,56 @@ def test_an_error_in_the_second_lane_is_raised(monkeypatch: pytest.MonkeyPatch) 
     world = simulate(SimulationConfig(seed=3, clients=40, months=2, profile="messy"))
     with pytest.raises(RuntimeError, match="staff lane failed"):
         build_features(validate_tables(world.tables).tables, "2025-02", FeatureConfig())
+
+
+# A statement of some 20 s on one thread (1.6e9 rows): an interrupt ends it at once.
+ENDLESS = "SELECT sum(a.i * b.j) FROM range(40000) a(i), range(40000) b(j)"
+
+
+@pytest.mark.parametrize("failing", ["first", "second"])
+def test_a_failing_lane_stops_the_other_and_its_own_error_shows_at_once(failing: str) -> None:
+    """The other lane's running statement is interrupted and its next one refused: the
+    failure surfaces in about a second, not after the other lane's work, and it is the
+    failure that is raised, not the other lane's stop."""
+    import time
+
+    from tillit.features.build import _in_two_lanes
+
+    after_the_endless: list[str] = []
+
+    def endless(con: DuckDBEngine) -> None:
+        con.fetch(ENDLESS)
+        after_the_endless.append("ran on")  # never: interrupted, the statement raises
+
+    def fails(con: DuckDBEngine) -> None:
+        time.sleep(0.2)  # the endless statement is running by now
+        raise RuntimeError(f"the {failing} lane failed")
+
+    engine = DuckDBEngine()
+    began = time.perf_counter()
+    try:
+        with pytest.raises(RuntimeError, match=f"the {failing} lane failed"):
+            if failing == "first":
+                _in_two_lanes(engine, fails, endless)
+            else:
+                _in_two_lanes(engine, endless, fails)
+        assert time.perf_counter() - began < 5
+        assert after_the_endless == []
+        # The engine passed in works again afterwards (its owner may go on using it).
+        assert engine.fetch("SELECT 1 AS x")["x"].tolist() == [1]
+    finally:
+        engine.close()
+
+
+def test_a_stopped_lane_refuses_its_next_statement() -> None:
+    from tillit.features.engine import LaneStopped
+
+    engine = DuckDBEngine()
+    try:
+        engine.stop()
+        with pytest.raises(LaneStopped):
+            engine.execute("SELECT 1")
+        engine.resume()
+        assert engine.fetch("SELECT 2 AS x")["x"].tolist() == [2]
+    finally:
+        engine.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import pickle
 
 import numpy as np
 import pandas as pd
@@ -378,3 +379,56 @@ def test_typed_in_share_is_also_compared_within_the_provider_size_band():
     # P2 is alone in its band: its own median, so 0 where across all providers it is 20.
     assert row(fs, "J1")["staff_manual_registration_share_peer_z"] == 0.0
     assert row(fs, "J1")["manual_registration_share_peer_z"] == pytest.approx(20.0)
+
+
+def test_tail_score_sums_only_each_invoices_largest_terms_and_still_adds_up():
+    train = _training()
+    every = TailProbabilityScorer(lower_tail=("spread",)).fit(train)
+    top = TailProbabilityScorer(lower_tail=("spread",), top_k=1).fit(train)
+    X = pd.DataFrame({"billed_ratio": [2.0, 0.0, 5.0], "spread": [3.0, 1.0, 0.0]})
+    # Terms as in the test above; with top_k=1 each row keeps its largest, the other is 0.
+    # Row 3 ties (log 6 twice): the earlier column is kept.
+    np.testing.assert_allclose(
+        top.feature_terms(X),
+        [[math.log(3.0), 0.0], [0.0, math.log(3.0)], [math.log(6.0), 0.0]],
+        rtol=0,
+        atol=1e-12,
+    )
+    np.testing.assert_allclose(
+        top.risk_score(X), [math.log(3.0), math.log(3.0), math.log(6.0)], rtol=0, atol=1e-12
+    )
+    # Summing at least as many terms as there are features is the plain sum.
+    all_kept = TailProbabilityScorer(lower_tail=("spread",), top_k=2).fit(train)
+    np.testing.assert_array_equal(all_kept.risk_score(X), every.risk_score(X))
+    attribution = explain(top, X)
+    assert attribution.max_additivity_error() < 1e-12
+    assert attribution.output_name == "sum of the 1 largest per-feature -log tail probabilities"
+    assert explain(top, train).values.mean(axis=0).abs().max() < 1e-12
+
+
+def test_models_pickled_before_top_k_score_as_before():
+    rng = np.random.default_rng(7)
+    features = pd.DataFrame(rng.lognormal(size=(200, 12)), columns=[f"f{i}" for i in range(12)])
+    features["hard_finding_count"] = 0.0
+    columns = [f"f{i}" for i in range(12)]
+    X = features[columns]
+    iso = IsolationForestScorer(n_estimators=20, random_state=0).fit(X)
+    gbm = LightGBMScorer(n_estimators=10, min_child_samples=5).fit(X, (X["f0"] > 2).astype(int))
+    # A model of before: every term summed, the forest at half the label-free mix.
+    config = TrainingConfig.model_validate({"tail_probability": {"top_k": 0}})
+    tail = tail_probability_scorer(config, ()).fit(X)
+    blend = BlendConfig(label_free_isolation_forest_weight=0.5)
+    model = fit_risk_model(iso, gbm, features, columns, columns, blend, ["2026-01"], "1", tail)
+    before = model.components(features)
+    old = pickle.loads(pickle.dumps(model))
+    del old.tail_probability.__dict__["top_k"]  # what a scorer pickled before it holds
+    pd.testing.assert_frame_equal(old.components(features), before)
+    np.testing.assert_array_equal(
+        old.tail_probability.risk_score(X), tail.feature_terms(X).sum(axis=1)
+    )
+    # New defaults: the 8 largest terms, the forest a tenth of the label-free mix.
+    assert TrainingConfig().tail_probability.top_k == 8
+    assert TrainingConfig().blend.label_free_isolation_forest_weight == 0.1
+    new = tail_probability_scorer(TrainingConfig(), ()).fit(X)
+    assert ((new.feature_terms(X) > 0).sum(axis=1) <= 8).all()
+    assert (new.risk_score(X) <= tail.risk_score(X) + 1e-12).all()

@@ -43,6 +43,9 @@ def invoice_row(**overrides: object) -> pd.Series:
         "billed_over_granted_hours": 1.06,
         "amount_over_tariff_amount": 1.0,
         "manual_registration_share": 0.42,
+        "round_start_time_share": 0.53,
+        "repeated_visit_times_share": 0.25,
+        "short_visit_share": 0.3,
         "staff_overlap_minutes": 37.4,
         "visit_hours_during_hospital_stay": 6.5,
         "visit_hours_after_death": 3.0,
@@ -85,8 +88,36 @@ SENTENCES = [
     (
         "manual_registration_share",
         0.05,
-        "42% of the visits were typed in by hand; typical for personal care is 5%",
-        "42\u00a0% av besöken registrerades manuellt i efterhand; typiskt för personlig omvårdnad är 5\u00a0%",
+        "42% of the visits were typed in by hand beyond the provider's share at its other "
+        "clients; typical for personal care is 5%",
+        "42\u00a0% av besöken registrerades manuellt i efterhand utöver utförarens andel hos "
+        "dess övriga brukare; typiskt för personlig omvårdnad är 5\u00a0%",
+    ),
+    (
+        "round_start_time_share",
+        0.0,
+        "53% of the visits started exactly on the hour or half hour beyond the provider's share "
+        "at its other clients; typical for personal care is 0%",
+        "53\u00a0% av besöken började exakt på hel- eller halvtimme utöver utförarens andel hos "
+        "dess övriga brukare; typiskt för personlig omvårdnad är 0\u00a0%",
+    ),
+    (
+        "repeated_visit_times_share",
+        0.0,
+        "25% of the visits, typed in or made in the app, repeat their start minute and length on "
+        "another day beyond the provider's share at its other clients; typical for personal care "
+        "is 0%",
+        "25\u00a0% av besöken, inskrivna i efterhand eller gjorda i appen, upprepar startminut och "
+        "längd en annan dag utöver utförarens andel hos dess övriga brukare; typiskt för personlig "
+        "omvårdnad är 0\u00a0%",
+    ),
+    (
+        "short_visit_share",
+        0.0,
+        "30% of the visits were short day visits (06:00-21:59) beyond the provider's share at its "
+        "other clients; typical for personal care is 0%",
+        "30\u00a0% av besöken var korta dagbesök (06:00-21:59) utöver utförarens andel hos dess "
+        "övriga brukare; typiskt för personlig omvårdnad är 0\u00a0%",
     ),
     (
         "staff_overlap_minutes",
@@ -511,4 +542,43 @@ def test_reasons_describe_features_of_a_non_default_window_from_its_config():
     )
     assert reason_sentence(feature, row, 1.0, "sv", descriptions=catalog).startswith(
         "antal av de senaste 12 månaderna"
+    )
+
+
+def test_a_ratio_over_a_denominator_under_the_floor_says_it_divided_by_the_floor():
+    """0.2 h of visits: the feature is 3 h / 0.5 h (features.min_denominator_hours) = 6, not
+    3 / 0.2 = 15; the sentence names the floor so its hours and its ratio agree."""
+    row = invoice_row(
+        billed_hours=3.0,
+        registered_visit_hours=0.2,
+        granted_hours=0.25,
+        billed_over_registered_hours=3.0 / 0.5,
+        billed_over_granted_hours=3.0 / 0.5,
+    )
+    assert reason_sentence("billed_over_registered_hours", row, 1.1) == (
+        "billed 3 h, registered visits 0.2 h, under the floor of 0.5 h a ratio divides by: "
+        "6 times the floor; typical for personal care is 1.1"
+    )
+    assert reason_sentence("billed_over_granted_hours", row, 1.0, "sv") == (
+        "fakturerat 3 h mot 0,25 h beviljade, under golvet på 0,5 h som en kvot delar med: "
+        "6 gånger golvet; typiskt för personlig omvårdnad är 1"
+    )
+    history = invoice_row(
+        billed_hours=3.0,
+        billed_over_own_history_hours_6m=3.0 / 0.5,
+        evidence_history_billed=0.3,
+        evidence_history_months=1,
+        evidence_history_first_period="2025-02",
+        evidence_history_last_period="2025-02",
+    )
+    assert reason_sentence("billed_over_own_history_hours_6m", history, 1.0) == (
+        "billed 3 h in 2025-03 against 0.3 h in 2025-02, this client's one earlier month "
+        "with this provider, under the floor of 0.5 h a ratio divides by: 6 times the floor; "
+        "typical for personal care is 1"
+    )
+    # At or above the floor the plain sentence: its hours give its ratio.
+    above = invoice_row(billed_hours=3.0, registered_visit_hours=0.6)
+    above["billed_over_registered_hours"] = 3.0 / 0.6
+    assert reason_sentence("billed_over_registered_hours", above, 1.1) == (
+        "billed 3 h, registered visits 0.6 h: 5 times the visits; typical for personal care is 1.1"
     )

@@ -346,9 +346,27 @@ def test_contribution_chart_labels_features_in_words_with_the_invoices_value():
         language="sv",
     )
     assert re.findall(r'<text x="0" y="\d+" font-size="11">([^<]+)</text>', svg) == [
-        "Billed hours divided by registered visit ho…: 3,50"
+        "Billed hours divided by registered visit hours: 3,50"
     ]
     assert ">+0,50</text>" in svg
+
+
+def test_a_long_chart_label_wraps_rather_than_being_cut_so_two_features_stay_apart():
+    """On paper there is no tooltip: two labels that begin alike must both be read whole."""
+    labels = {
+        "a": "Billed hours divided by granted hours, summed over the billed of the last 12 months",
+        "b": "Billed hours divided by granted hours",
+    }
+    svg = contribution_chart(pd.Series({"a": 0.5, "b": 0.25}), labels=labels, values={"a": 1.2})
+    said = re.findall(r'<text x="0" y="(\d+)" font-size="11">([^<]+)</text>', svg)
+    assert said == [
+        ("12", "Billed hours divided by granted hours, summed"),
+        ("24", "over the billed of the last 12 months: 1.20"),
+        ("44", "Billed hours divided by granted hours"),
+    ]
+    # The second bar starts below the first label's second line; the chart is that tall.
+    assert re.findall(r'<rect x="[\d.]+" y="(\d+)"', svg) == ["0", "32"]
+    assert 'viewBox="0 0 560 52"' in svg
 
 
 def test_contribution_chart_of_nothing_is_empty_and_labels_are_escaped():

@@ -202,3 +202,17 @@ def test_not_blank_is_strip_not_empty_for_every_code_point() -> None:
     assert _not_blank(text)[present].tolist() == expected[present].tolist()
     plain = pd.Series(cells[-8:], dtype=object)
     assert _not_blank(plain)[:-1].tolist() == [False, False, True, False, True, False, True]
+
+
+def test_scoring_collects_cycles_less_often_and_restores_the_thresholds() -> None:
+    import gc
+
+    from tillit.jobs.score import _rarer_collections
+
+    before = gc.get_threshold()
+    with _rarer_collections():
+        assert gc.get_threshold() == (10_000, 20, 20)
+    assert gc.get_threshold() == before
+    with pytest.raises(ValueError), _rarer_collections():
+        raise ValueError("a refused run")
+    assert gc.get_threshold() == before

@@ -14,6 +14,7 @@ import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import pandas as pd
 import pytest
@@ -343,6 +344,9 @@ class Writer:
 
     `store_out`: the place is the model store itself (train, promote, feedback write
     only there and into the input), so only its overlap with the input is asked.
+    `replaces`: what `--overwrite` governs (an OUT `folder` or an OUT `file` and its side
+    files); None for a command without it (it writes only the store, appends, or is demo).
+    Every place below is asked with `--overwrite` given: it never unlocks an unsafe one.
     """
 
     argv: Callable[[dict[str, Path], Path], list[str | Path]]
@@ -350,6 +354,11 @@ class Writer:
     input: tuple[str, str, str] | None = ("data", "--data", "folder")  # place key, flag, noun
     config: bool = True
     store_out: bool = False
+    replaces: Literal["folder", "file"] | None = "folder"
+
+    def call(self, place: dict[str, Path], out: Path, overwrite: bool = True) -> list[str | Path]:
+        """The command line, with `--overwrite` when the command takes it and it is asked."""
+        return [*self.argv(place, out), *(["--overwrite"] if overwrite and self.replaces else [])]
 
 
 _MONTH = ("--period", "2025-01")
@@ -357,67 +366,69 @@ _TABLE_INPUT = ("table", "--table", "file")
 # fmt: off
 WRITERS: dict[str, Writer] = {
     "simulate": Writer(
-        lambda p, out: ["simulate", "--out", out, "--overwrite", "--config", p["config"]],
+        lambda p, out: ["simulate", "--out", out, "--config", p["config"]],
         input=("config", "--config", "file"), config=False,
     ),
     "simulate-table": Writer(
-        lambda p, out: ["simulate-table", "--kind", "card-payments", "--rows", "10", "--out", out],
-        input=None, config=False,
+        lambda p, out: ["simulate-table", "--kind", "card-payments", "--rows", "100", "--out", out],
+        input=None, config=False, replaces="file",
     ),
     "validate": Writer(
         lambda p, out: ["validate", "--data", p["data"], "--out", out, "--config", p["config"]]
     ),
     "link": Writer(
-        lambda p, out: ["link", "--data", p["data"], "--out", out, "--overwrite",
+        lambda p, out: ["link", "--data", p["data"], "--out", out,
                         "--method", "exact", "--config", p["config"]]
     ),
     "features": Writer(
         lambda p, out: ["features", "--data", p["data"], *_MONTH, "--out", out,
-                        "--config", p["config"]]
+                        "--config", p["config"]],
+        replaces="file",
     ),
     "train": Writer(
         lambda p, out: ["train", "--data", p["data"], "--store", out, "--config", p["config"]],
-        option="--store", store_out=True,
+        option="--store", store_out=True, replaces=None,
     ),
     "train --table": Writer(
         lambda p, out: ["train", "--table", p["table"], "--spec", SPEC, "--store", out,
                         "--config", p["config"]],
-        option="--store", input=_TABLE_INPUT, store_out=True,
+        option="--store", input=_TABLE_INPUT, store_out=True, replaces=None,
     ),
     "promote": Writer(
         lambda p, out: ["promote", "--data", p["data"], "--store", out, "--config", p["config"]],
-        option="--store", store_out=True,
+        option="--store", store_out=True, replaces=None,
     ),
     "retrain": Writer(
         lambda p, out: ["retrain", "--data", p["data"], "--out", out, "--config", p["config"]]
     ),
     "score": Writer(
-        lambda p, out: ["score", "--data", p["data"], *_MONTH, "--out", out, "--overwrite",
+        lambda p, out: ["score", "--data", p["data"], *_MONTH, "--out", out,
                         "--config", p["config"]]
     ),
     "score --table": Writer(
-        lambda p, out: ["score", "--table", p["table"], "--spec", SPEC, "--period", "2026-01",
-                        "--out", out, "--overwrite", "--config", p["config"]],
+        lambda p, out: ["score", "--table", p["table"], "--spec", SPEC, "--period", "2026-01-01",
+                        "--out", out, "--config", p["config"]],
         input=_TABLE_INPUT,
     ),
     "drift": Writer(
         lambda p, out: ["drift", "--data", p["data"], *_MONTH, "--out", out,
-                        "--config", p["config"]]
+                        "--config", p["config"]],
+        replaces="file",
     ),
     "providers": Writer(
-        lambda p, out: ["providers", "--data", p["data"], *_MONTH, "--out", out, "--overwrite",
+        lambda p, out: ["providers", "--data", p["data"], *_MONTH, "--out", out,
                         "--config", p["config"]]
     ),
     "feedback": Writer(
         lambda p, out: ["feedback", "--data", p["data"], "--decisions", p["decisions"],
                         "--store", out],
         option="--store", input=("decisions", "--decisions", "file"), config=False,
-        store_out=True,
+        store_out=True, replaces=None,
     ),
     "feedback --table": Writer(
         lambda p, out: ["feedback", "--table", p["table"], "--spec", SPEC,
                         "--decisions", p["decisions"], "--store", out],
-        option="--store", input=_TABLE_INPUT, config=False, store_out=True,
+        option="--store", input=_TABLE_INPUT, config=False, store_out=True, replaces=None,
     ),
     "pseudonymise": Writer(
         lambda p, out: ["pseudonymise", "--in", p["data"], "--out", out,
@@ -426,10 +437,11 @@ WRITERS: dict[str, Writer] = {
     ),
     "demo": Writer(
         lambda p, out: ["demo", "--data", p["data"], "--runs", out, "--config", p["config"]],
-        option="--runs",
+        option="--runs", replaces=None,
     ),
     "log --anchor": Writer(
-        lambda p, out: ["log", "--anchor", out], option="--anchor", input=None, config=False
+        lambda p, out: ["log", "--anchor", out], option="--anchor", input=None, config=False,
+        replaces=None,
     ),
 }
 # fmt: on
@@ -476,10 +488,10 @@ def test_no_writing_command_writes_as_over_or_around_an_input_or_the_store(
         "inside": (root / given / "x", f"lies inside the {flag} {noun} {given}"),
         "contains": ((root / given).parent, f"contains the {flag} {noun} {given}"),
     }[where.split()[0]]
-    args = writer.argv(place, out)
+    args = writer.call(place, out)
     if where == "contains the store":
         out, why = elsewhere.parent, f"contains the --store folder {elsewhere}"
-        args = [*writer.argv(place, out), "--store", elsewhere]
+        args = [*writer.call(place, out), "--store", elsewhere]
     before = tree_hash(root)
     refused(cli(*args), f"{writer.option} {out} {why}")
     assert tree_hash(root) == before, "an input, the store or the folder changed"
@@ -494,6 +506,116 @@ def test_every_writing_command_is_in_the_table():
     named = {info.name or info.callback.__name__ for info in app.registered_commands}  # type: ignore[union-attr]
     asked = {name.split()[0] for name in WRITERS}
     assert named - asked == set(), "a command missing from WRITERS: does it write?"
+
+
+def test_every_command_with_an_out_takes_overwrite():
+    """The same flag everywhere: a re-run into the same --out never needs a hand-deleted folder."""
+    import typer.main
+
+    group = typer.main.get_command(app)
+    commands = group.commands  # type: ignore[attr-defined]
+    options = {
+        name: {flag for param in command.params for flag in param.opts}
+        for name, command in commands.items()
+    }
+    with_out = {name for name, flags in options.items() if "--out" in flags}
+    assert with_out == {
+        name.split()[0] for name, writer in WRITERS.items() if writer.replaces is not None
+    }
+    assert {name for name in with_out if "--overwrite" not in options[name]} == set()
+
+
+REPLACING = [name for name, writer in WRITERS.items() if writer.replaces is not None]
+
+
+def _earlier_output(place: dict[str, Path], command: str) -> Path:
+    """An earlier run's OUT as tillit left it: the outputs and the manifest that lists them."""
+    writer = WRITERS[command]
+    folder = place["root"] / "earlier"
+    if writer.replaces == "folder":
+        _earlier_run(folder, listed={"earlier.txt": "an earlier run"}, unlisted={})
+        return folder
+    folder.mkdir()
+    out = folder / ("x.json" if command == "drift" else "x.parquet")
+    out.write_text("an earlier run")
+    (folder / "x.manifest.json").write_text(json.dumps({"outputs": {out.name: "sha"}}))
+    return out
+
+
+@pytest.mark.parametrize("command", REPLACING)
+def test_a_rerun_into_an_earlier_out_is_refused_without_overwrite(place, monkeypatch, command):
+    """Every command that writes an --out: refused before any work, the earlier run kept."""
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    place["config"] = REPO / "configs" / "default.yaml"
+    out = _earlier_output(place, command)
+    before = tree_hash(place["root"])
+    refused(cli(*WRITERS[command].call(place, out, overwrite=False)), "pass --overwrite")
+    assert tree_hash(place["root"]) == before
+    assert not (place["store"] / "audit_log.jsonl").exists()
+
+
+FILE_WRITERS = [name for name, writer in WRITERS.items() if writer.replaces == "file"]
+
+
+@pytest.mark.parametrize("command", FILE_WRITERS)
+def test_overwrite_never_replaces_a_file_no_earlier_manifest_lists(place, monkeypatch, command):
+    """A file output's name held by a file tillit did not write (no manifest beside it lists
+    it): `--overwrite` refuses rather than replace someone's file."""
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    place["config"] = REPO / "configs" / "default.yaml"
+    out = _earlier_output(place, command)
+    (out.parent / "x.manifest.json").unlink()
+    before = tree_hash(place["root"])
+    refused(
+        cli(*WRITERS[command].call(place, out)),
+        f"holds {out.name}, which no earlier tillit run's x.manifest.json lists",
+    )
+    assert tree_hash(place["root"]) == before
+
+
+def test_features_overwrite_replaces_its_own_files_and_keeps_the_rest(place):
+    """The real command, twice: its files and manifest replaced, a neighbour's file kept."""
+    out = place["root"] / "features" / "f.parquet"
+    run = ("features", "--data", place["data"], "--period", "2025-01", "--out", out)
+    ok(cli(*run))
+    manifest = out.with_name("f.manifest.json")
+    first = json.loads(manifest.read_text("utf-8"))["outputs"]
+    assert {"f.parquet", "f_findings.parquet", "f_quarantine.parquet"} <= set(first)
+    (out.parent / "notes.txt").write_text("the auditor's notes")
+    # A side file the earlier run listed that this run does not write again.
+    earlier = json.loads(manifest.read_text("utf-8"))
+    earlier["outputs"]["f_validation_quarantine.parquet"] = "sha"
+    manifest.write_text(json.dumps(earlier), "utf-8")
+    (out.parent / "f_validation_quarantine.parquet").write_text("from the earlier run")
+    before = tree_hash(out.parent)
+    refused(cli(*run), "already holds", "pass --overwrite")
+    assert tree_hash(out.parent) == before
+    ok(cli(*run, "--overwrite"))
+    assert (out.parent / "notes.txt").read_text() == "the auditor's notes"
+    assert not (out.parent / "f_validation_quarantine.parquet").exists()
+    assert set(json.loads(manifest.read_text("utf-8"))["outputs"]) == set(first)
+
+
+def test_validate_and_simulate_table_overwrite_their_own_outputs(place):
+    out = place["root"] / "v"
+    ok(cli("validate", "--data", place["data"], "--out", out))
+    listed = json.loads((out / MANIFEST).read_text("utf-8"))["outputs"]
+    assert set(listed) == {"validation.json", "quarantine.parquet"}
+    (out / "notes.txt").write_text("mine")
+    refused(cli("validate", "--data", place["data"], "--out", out), "pass --overwrite")
+    ok(cli("validate", "--data", place["data"], "--out", out, "--overwrite"))
+    assert (out / "notes.txt").read_text() == "mine"
+    table = place["root"] / "t.csv"
+    make = ("simulate-table", "--kind", "card-payments", "--rows", "100", "--out", table)
+    ok(cli(*make))
+    first = table.read_bytes()
+    refused(cli(*make, "--seed", "8"), "pass --overwrite")
+    assert table.read_bytes() == first
+    ok(cli(*make, "--seed", "8", "--overwrite"))
+    assert table.read_bytes() != first
+    assert json.loads((place["root"] / "t.manifest.json").read_text("utf-8"))["outputs"] == {
+        "t.csv": hashlib.sha256(table.read_bytes()).hexdigest()
+    }
 
 
 def test_link_overwrite_replaces_only_what_its_earlier_manifest_lists(place):
@@ -528,6 +650,12 @@ def test_pseudonymise_never_replaces_tables_no_earlier_manifest_lists(place):
     before = tree_hash(other)
     refused(
         cli("pseudonymise", "--in", place["data"], "--out", other, "--key-file", key, "--new-key"),
+        "already holds an earlier run's outputs", "pass --overwrite",
+    )  # fmt: skip
+    assert tree_hash(other) == before and not key.exists()
+    refused(
+        cli("pseudonymise", "--in", place["data"], "--out", other, "--key-file", key, "--new-key",
+            "--overwrite"),
         "invoices.parquet", "which no earlier tillit run's manifest.json lists",
     )  # fmt: skip
     assert tree_hash(other) == before and not key.exists()
@@ -535,6 +663,7 @@ def test_pseudonymise_never_replaces_tables_no_earlier_manifest_lists(place):
     run = ("pseudonymise", "--in", place["data"], "--out", out, "--key-file", key)
     ok(cli(*run, "--new-key"))
     (out / "notes.txt").write_text("mine")
-    ok(cli(*run))
+    refused(cli(*run), "pass --overwrite")
+    ok(cli(*run, "--overwrite"))
     assert (out / "notes.txt").read_text() == "mine"
     assert "invoices.parquet" in json.loads((out / MANIFEST).read_text("utf-8"))["outputs"]

@@ -25,12 +25,12 @@ table{border-collapse:collapse;width:100%;font-size:.85rem;margin-bottom:1rem}
 th,td{border:1px solid #ddd;padding:.3rem .45rem;vertical-align:top;text-align:left;overflow-wrap:break-word}
 td.id{white-space:nowrap}
 th{background:#fafafa} td.num,th.num{text-align:right;overflow-wrap:normal} td.num{white-space:nowrap}
-table.providers{table-layout:fixed}
-.providers th:nth-child(1){width:5%} .providers th:nth-child(2){width:11%} .providers th:nth-child(3){width:5%}
-.providers th:nth-child(4){width:6%} .providers th:nth-child(5){width:9%} .providers th:nth-child(6){width:6%}
-.providers th:nth-child(7){width:6%} .providers th:nth-child(8){width:8%} .providers th:nth-child(9){width:25%}
+table.providers{table-layout:fixed;width:min(calc(100vw - 4rem),1500px)}
+.providers th:nth-child(1){width:4%} .providers th:nth-child(2){width:10%} .providers th:nth-child(3){width:5%}
+.providers th:nth-child(4){width:7%} .providers th:nth-child(5){width:8%} .providers th:nth-child(6){width:7%}
+.providers th:nth-child(7){width:7%} .providers th:nth-child(8){width:8%} .providers th:nth-child(9){width:25%}
 .providers th:nth-child(10){width:19%} .providers td.num{white-space:normal}
-.providers th{overflow-wrap:break-word;hyphens:auto}
+.providers th{overflow-wrap:normal;word-break:normal;hyphens:manual;font-size:.8rem}
 td .sub{display:block;color:#444;font-size:.8rem}
 .invoice{border:1px solid #ccc;border-radius:6px;padding:.5rem .8rem;margin:.6rem 0;break-inside:avoid}
 .invoice .head{display:flex;gap:1.2rem;flex-wrap:wrap;font-size:.9rem}
@@ -53,6 +53,7 @@ ul{margin:.3rem 0 .3rem 1.1rem;padding:0} li{margin:.15rem 0}
  .charts{display:block} .charts div{min-width:0;margin-bottom:.2rem;break-inside:avoid} .charts svg{max-width:125mm}
  .cards{gap:.4rem} .card{padding:.3rem .5rem;min-width:0} .card b{font-size:12pt}
  a{color:inherit;text-decoration:none}
+ table.providers{width:100%}
  .providers td.reasons,.providers td.facts{font-size:7.5pt} .providers th{font-size:6.5pt;padding:2px}
 }
 """

@@ -26,7 +26,12 @@ from tillit.features.catalog import (
     band_labels,
     feature_columns,
 )
-from tillit.features.engine import DuckDBEngine, Engine, TableSource
+from tillit.features.engine import (
+    DuckDBEngine,
+    Engine,
+    TableSource,
+    stopped_by_the_other_lane,
+)
 from tillit.features.evidence import findings_table
 from tillit.features.schema import InvoiceFeatures
 from tillit.i18n import text
@@ -165,6 +170,7 @@ def build_features(
 def _visit_lane(con: Engine, config: FeatureConfig) -> None:
     """Visit hours and patterns, grants, the key's history, the comparisons' evidence."""
     queries.visit_aggregates(con, config)
+    queries.provider_registration_habits(con, config)
     queries.grant_months(con)
     queries.history_features(con, config)
     queries.own_history(con, config)
@@ -188,19 +194,38 @@ def _in_two_lanes(
 
     Why: each DuckDB statement runs on one thread (bit-identical sums); two chains that do
     not read each other's tables can still use both cores. Each statement sees the same
-    tables either way, so the features are the same bits (tested).
+    tables either way, so the features are the same bits (tested). When one chain fails,
+    the other is stopped (its running statement interrupted, later ones refused), so the
+    error shows at once rather than after the other chain's minutes of work; the error
+    raised is the failure itself, never the other chain's stop.
     """
     if not isinstance(con, DuckDBEngine):
         first(con)
         second(con)
         return
     lane = con.lane()
+
+    def second_then_stop_first() -> None:
+        try:
+            second(lane)
+        except BaseException:
+            con.stop()
+            raise
+
     try:
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="tillit-duckdb") as pool:
-            other = pool.submit(second, lane)
-            first(con)  # should this raise, leaving the pool waits for `other` first
+            other = pool.submit(second_then_stop_first)
+            try:
+                first(con)
+            except BaseException as error:
+                lane.stop()
+                cause = other.exception()  # at once: the lane has been stopped
+                if stopped_by_the_other_lane(error) and cause is not None:
+                    raise cause from None
+                raise
             other.result()
     finally:
+        con.resume()
         lane.close()
 
 
@@ -236,6 +261,11 @@ def _ratio(numerator: np.ndarray, denominator: np.ndarray, floor: float) -> np.n
 
 def _col(frame: pd.DataFrame, column: str, fill: float = 0.0) -> np.ndarray:
     return frame[column].astype("float64").fillna(fill).to_numpy()
+
+
+def _beyond(frame: pd.DataFrame, share: str, habit: str) -> np.ndarray:
+    """The invoice's share above the provider's share at its other clients (0 when not above)."""
+    return np.maximum(_col(frame, share) - _col(frame, habit), 0.0)
 
 
 def _days_between(later: pd.Series, earlier: pd.Series) -> np.ndarray:
@@ -293,7 +323,9 @@ def _describe(raw: pd.DataFrame, config: FeatureConfig) -> dict[str, np.ndarray]
 
     several = n_visits >= 2
     mean_hours = _col(raw, "mean_hours")
-    f["manual_registration_share"] = _col(raw, "manual_share")
+    # Registration shares beyond the provider's own habit at its other clients (queries.py
+    # provider_registration_habits): what singles this invoice out, not the provider's way.
+    f["manual_registration_share"] = _beyond(raw, "manual_share", "habit_manual_share")
     f["visit_duration_cv"] = np.where(
         several & (mean_hours > 0),
         _col(raw, "sd_hours") / np.where(mean_hours > 0, mean_hours, 1),
@@ -304,9 +336,9 @@ def _describe(raw: pd.DataFrame, config: FeatureConfig) -> dict[str, np.ndarray]
     resultant = np.where(resultant > 1.0 - 1e-12, 1.0, resultant)
     circular_sd = np.sqrt(-2.0 * np.log(resultant)) * 1440.0 / (2.0 * np.pi)
     f["visit_start_time_spread_minutes"] = np.where(several, circular_sd, 0.0)
-    f["repeated_visit_times_share"] = _col(raw, "n_repeated") / np.maximum(n_visits, 1)
-    f["round_start_time_share"] = _col(raw, "round_start_share")
-    f["short_visit_share"] = _col(raw, "short_share")
+    f["repeated_visit_times_share"] = _beyond(raw, "typed_repeated_share", "habit_repeated_share")
+    f["round_start_time_share"] = _beyond(raw, "round_start_share", "habit_round_share")
+    f["short_visit_share"] = _beyond(raw, "day_short_share", "habit_short_share")
     f["visit_hours_during_hospital_stay"] = _col(raw, "hospital_hours")
     f["visit_hours_after_death"] = _col(raw, "after_death_hours")
     days_after_death = _days_between(raw["last_day"], raw["deceased_known"])

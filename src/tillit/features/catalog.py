@@ -125,6 +125,7 @@ def feature_catalog(config: FeatureConfig | None = None) -> dict[str, dict[str, 
         "regular_n": config.regular_staff_min_visits,
         "regular_cv": round(100 * config.regular_staff_max_duration_cv, 1),
         "gap": round(config.same_time_max_start_gap_minutes),
+        "habit_n": config.provider_habit_min_visits,
     }
 
     c: dict[str, dict[str, str]] = {}

@@ -59,6 +59,15 @@ def parquet_glob(source: str | Path) -> str:
     return str(path / "**" / "*.parquet") if path.is_dir() else str(path)
 
 
+class LaneStopped(Exception):
+    """A statement refused because its lane was stopped (`DuckDBEngine.stop`)."""
+
+
+def stopped_by_the_other_lane(error: BaseException) -> bool:
+    """Whether `error` is a lane's stop (refused or interrupted), not a failure of its own."""
+    return isinstance(error, LaneStopped | duckdb.InterruptException)
+
+
 class DuckDBEngine:
     """DuckDB in this process, one thread per statement.
 
@@ -74,11 +83,28 @@ class DuckDBEngine:
 
     def __init__(self, threads: int = 1, con: duckdb.DuckDBPyConnection | None = None) -> None:
         self.con = con if con is not None else duckdb.connect(config={"threads": threads})
+        self._stopped = False
+
+    def stop(self) -> None:
+        """Stop this connection's chain of statements from another thread: the statement
+        running is interrupted (DuckDB's `interrupt`) and every later one refused, until
+        `resume`. Why: when one lane fails, the other need not run to its end first."""
+        self._stopped = True
+        self.con.interrupt()
+
+    def resume(self) -> None:
+        self._stopped = False
+
+    def _check(self) -> None:
+        if self._stopped:
+            raise LaneStopped("stopped: the other lane of the feature build failed")
 
     def execute(self, sql: str) -> duckdb.DuckDBPyConnection:
+        self._check()
         return self.con.execute(_shared_table(sql))
 
     def register(self, name: str, source: TableSource) -> None:
+        self._check()
         if isinstance(source, pd.DataFrame):
             self.con.register(name, source)
             return
@@ -89,9 +115,11 @@ class DuckDBEngine:
         )
 
     def create_table(self, name: str, sql: str) -> None:
+        self._check()
         self.con.execute(f"CREATE TABLE {name} AS {sql}")
 
     def fetch(self, sql: str) -> pd.DataFrame:
+        self._check()
         return self.con.execute(sql).df()
 
     def lane(self) -> DuckDBEngine:

@@ -320,6 +320,89 @@ def visit_aggregates(con: Engine, config: FeatureConfig) -> None:
     )
 
 
+def provider_registration_habits(con: Engine, config: FeatureConfig) -> None:
+    """Per target invoice key: registration shares against the provider's other clients.
+
+    Why: a provider whose staff type every visit in afterwards to the round quarter hour,
+    or whose night patrol checks on its clients in short visits, does so at all its
+    clients: a registration habit, not a sign against one client's invoice. The invoice's
+    typed-in, round-start, repeated-time and short-visit shares are judged against the
+    same shares of the provider's visits at its *other* clients in the month, of the same
+    service type (a night patrol is not compared with day care); with fewer than
+    `features.provider_habit_min_visits` such visits, of any service type; with fewer
+    still, against nothing (baseline 0). Two counts are an auditor's, not a clock's:
+    a short visit is one in the day (06:00-21:59; night checks are short everywhere), and
+    a repeated time (start minute and length again on another day) is one typed in or
+    made in the app: a key tag at the client's door records when the carer was there,
+    so a round kept to the minute is no copied registration.
+    Needs `visit_aggregates` first (its `vagg`).
+    """
+    floor = config.provider_habit_min_visits
+    short_hours = config.short_visit_minutes / 60.0
+    parts = ("manual", "round", "short", "repeated")
+    sums = ", ".join(f"sum(n_{c}) AS n_{c}" for c in parts)
+    shares = ",\n".join(
+        f"""CASE WHEN s.n - k.n >= {floor}
+                    THEN (s.n_{c} - k.n_{c}) / CAST(s.n - k.n AS DOUBLE)
+                    WHEN p.n - c.n >= {floor}
+                    THEN (p.n_{c} - c.n_{c}) / CAST(p.n - c.n AS DOUBLE)
+                    ELSE 0.0 END AS habit_{c}_share"""
+        for c in parts
+    )
+    con.execute(
+        f"""
+        CREATE TEMP TABLE provhabit AS
+        WITH typed_pattern AS (
+            SELECT {_KEY}, count(*) AS n, count(DISTINCT CAST(start_at AS DATE)) AS n_days
+            FROM v WHERE is_target AND method <> 'nfc'
+            GROUP BY {_KEY}, hour(start_at) * 60 + minute(start_at),
+                     round(epoch(end_at - start_at) / 60.0)
+        ),
+        typed_repeated AS (
+            SELECT {_KEY}, sum(CASE WHEN n_days >= 2 THEN n ELSE 0 END) AS n_repeated
+            FROM typed_pattern GROUP BY provider_id, client_id, service_type, m
+        ),
+        day_short AS (
+            SELECT {_KEY},
+                   sum(CASE WHEN hours < {short_hours!r} AND hour(start_at) >= 6
+                            AND hour(start_at) < 22 THEN 1 ELSE 0 END) AS n_short
+            FROM v WHERE is_target GROUP BY provider_id, client_id, service_type, m
+        ),
+        k AS (
+            SELECT a.provider_id, a.client_id, a.service_type, a.m, a.n_visits AS n,
+                   CAST(round(a.manual_share * a.n_visits) AS BIGINT) AS n_manual,
+                   CAST(round(a.round_start_share * a.n_visits) AS BIGINT) AS n_round,
+                   coalesce(d.n_short, 0) AS n_short,
+                   coalesce(r.n_repeated, 0) AS n_repeated
+            FROM vagg a
+            LEFT JOIN day_short d USING (provider_id, client_id, service_type, m)
+            LEFT JOIN typed_repeated r USING (provider_id, client_id, service_type, m)
+        ),
+        same_service AS (
+            SELECT provider_id, service_type, m, sum(n) AS n, {sums}
+            FROM k GROUP BY provider_id, service_type, m
+        ),
+        client_at_provider AS (
+            SELECT provider_id, client_id, m, sum(n) AS n, {sums}
+            FROM k GROUP BY provider_id, client_id, m
+        ),
+        provider_all AS (
+            SELECT provider_id, m, sum(n) AS n, {sums} FROM k GROUP BY provider_id, m
+        )
+        SELECT k.provider_id, k.client_id, k.service_type, k.m,
+               k.n_short / CAST(k.n AS DOUBLE) AS day_short_share,
+               k.n_repeated / CAST(k.n AS DOUBLE) AS typed_repeated_share,
+               {shares}
+        FROM k
+        JOIN same_service s
+          ON s.provider_id = k.provider_id AND s.service_type = k.service_type AND s.m = k.m
+        JOIN client_at_provider c
+          ON c.provider_id = k.provider_id AND c.client_id = k.client_id AND c.m = k.m
+        JOIN provider_all p ON p.provider_id = k.provider_id AND p.m = k.m
+        """
+    )
+
+
 def staff_overlaps(con: Engine) -> None:
     """Per visit of the requested months: minutes the same staff was also at another client.
 
@@ -1223,6 +1306,12 @@ def invoice_frame(con: Engine, config: FeatureConfig) -> pd.DataFrame:
                coalesce(a.n_repeated, 0) AS n_repeated,
                coalesce(a.hospital_hours, 0.0) AS hospital_hours,
                coalesce(a.after_death_hours, 0.0) AS after_death_hours,
+               coalesce(ph.day_short_share, 0.0) AS day_short_share,
+               coalesce(ph.typed_repeated_share, 0.0) AS typed_repeated_share,
+               coalesce(ph.habit_manual_share, 0.0) AS habit_manual_share,
+               coalesce(ph.habit_round_share, 0.0) AS habit_round_share,
+               coalesce(ph.habit_short_share, 0.0) AS habit_short_share,
+               coalesce(ph.habit_repeated_share, 0.0) AS habit_repeated_share,
                coalesce(hd.hospital_days, 0) AS hospital_days,
                coalesce(ov.all_types_hours, 0.0) AS all_types_hours,
                coalesce(g.granted_hours, 0.0) AS granted_hours,
@@ -1269,6 +1358,11 @@ def invoice_frame(con: Engine, config: FeatureConfig) -> pd.DataFrame:
          AND a.client_id = i.client_id
          AND a.service_type = i.service_type
          AND a.m = i.m
+        LEFT JOIN provhabit ph
+          ON ph.provider_id = i.provider_id
+         AND ph.client_id = i.client_id
+         AND ph.service_type = i.service_type
+         AND ph.m = i.m
         LEFT JOIN other_visits ov
           ON ov.provider_id = i.provider_id
          AND ov.client_id = i.client_id

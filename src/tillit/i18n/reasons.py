@@ -34,6 +34,11 @@ REASONS: Tables = {
             "billed {billed} h, registered visits {registered} h: "
             "{value_2} times the visits; typical for {service} is {typical_2}"
         ),
+        # The denominator under features.min_denominator_hours: the ratio divided by the floor.
+        "billed_over_registered_hours.floor": (
+            "billed {billed} h, registered visits {registered_2} h, under the floor of {floor} h "
+            "a ratio divides by: {value_2} times the floor; typical for {service} is {typical_2}"
+        ),
         "billed_minus_registered_hours": (
             "{value} h billed beyond the registered visits; typical for {service} is {typical} h"
         ),
@@ -44,12 +49,30 @@ REASONS: Tables = {
             "billed {billed} h against {granted} h granted: "
             "{value_2} times the grant; typical for {service} is {typical_2}"
         ),
+        "billed_over_granted_hours.floor": (
+            "billed {billed} h against {granted_2} h granted, under the floor of {floor} h a "
+            "ratio divides by: {value_2} times the floor; typical for {service} is {typical_2}"
+        ),
         "amount_over_tariff_amount": (
             "amount {amount} SEK is {value_3} times billed hours × tariff; typical is {typical_3}"
         ),
         "manual_registration_share": (
-            "{value_pct} of the visits were typed in by hand; typical for {service} is "
-            "{typical_pct}"
+            "{value_pct} of the visits were typed in by hand beyond the provider's share at its "
+            "other clients; typical for {service} is {typical_pct}"
+        ),
+        # Registration shares beyond the provider's own at its other clients (the habit).
+        "round_start_time_share": (
+            "{value_pct} of the visits started exactly on the hour or half hour beyond the "
+            "provider's share at its other clients; typical for {service} is {typical_pct}"
+        ),
+        "repeated_visit_times_share": (
+            "{value_pct} of the visits, typed in or made in the app, repeat their start minute "
+            "and length on another day beyond the provider's share at its other clients; "
+            "typical for {service} is {typical_pct}"
+        ),
+        "short_visit_share": (
+            "{value_pct} of the visits were short day visits (06:00-21:59) beyond the provider's "
+            "share at its other clients; typical for {service} is {typical_pct}"
         ),
         "staff_overlap_minutes": (
             "staff registered at two clients at the same time for {value_0} minutes in the month"
@@ -134,6 +157,12 @@ REASONS: Tables = {
             "average over this client's {evidence_history_months} earlier month(s) with this "
             "provider ({history_span}): {value_2} times; typical for {service} is {typical_2}"
         ),
+        "billed_over_own_history_hours.evidence.floor": (
+            "billed {billed} h in {period} against {history_billed_2} h a month on average over "
+            "this client's {evidence_history_months} earlier month(s) with this provider "
+            "({history_span}), under the floor of {floor} h a ratio divides by: {value_2} times "
+            "the floor; typical for {service} is {typical_2}"
+        ),
         "provider_billed_over_registered_change.evidence": (
             "the provider billed {evidence_provider_billed} h against "
             "{evidence_provider_registered} h of registered visits in {period} ({provider_now} h "
@@ -146,6 +175,11 @@ REASONS: Tables = {
             "billed {billed} h in {period} against {evidence_history_billed} h in "
             "{history_span}, this client's one earlier month with this provider: {value_2} "
             "times; typical for {service} is {typical_2}"
+        ),
+        "billed_over_own_history_hours.evidence.one.floor": (
+            "billed {billed} h in {period} against {history_billed_2} h in {history_span}, "
+            "this client's one earlier month with this provider, under the floor of {floor} h "
+            "a ratio divides by: {value_2} times the floor; typical for {service} is {typical_2}"
         ),
         "provider_billed_over_registered_change.evidence.one": (
             "the provider billed {evidence_provider_billed} h against "
@@ -187,6 +221,10 @@ REASONS: Tables = {
             "fakturerat {billed} h, registrerade besök {registered} h: "
             "{value_2} gånger besöken; typiskt för {service} är {typical_2}"
         ),
+        "billed_over_registered_hours.floor": (
+            "fakturerat {billed} h, registrerade besök {registered_2} h, under golvet på {floor} h "
+            "som en kvot delar med: {value_2} gånger golvet; typiskt för {service} är {typical_2}"
+        ),
         "billed_minus_registered_hours": (
             "{value} h fakturerade utöver registrerade besök; typiskt för {service} är {typical} h"
         ),
@@ -197,13 +235,30 @@ REASONS: Tables = {
             "fakturerat {billed} h mot {granted} h beviljade: "
             "{value_2} gånger beslutet; typiskt för {service} är {typical_2}"
         ),
+        "billed_over_granted_hours.floor": (
+            "fakturerat {billed} h mot {granted_2} h beviljade, under golvet på {floor} h som en "
+            "kvot delar med: {value_2} gånger golvet; typiskt för {service} är {typical_2}"
+        ),
         "amount_over_tariff_amount": (
             "beloppet {amount} kr är {value_3} gånger timmar × timersättning; typiskt är "
             "{typical_3}"
         ),
         "manual_registration_share": (
-            "{value_pct} av besöken registrerades manuellt i efterhand; typiskt för {service} är "
-            "{typical_pct}"
+            "{value_pct} av besöken registrerades manuellt i efterhand utöver utförarens andel hos "
+            "dess övriga brukare; typiskt för {service} är {typical_pct}"
+        ),
+        "round_start_time_share": (
+            "{value_pct} av besöken började exakt på hel- eller halvtimme utöver utförarens "
+            "andel hos dess övriga brukare; typiskt för {service} är {typical_pct}"
+        ),
+        "repeated_visit_times_share": (
+            "{value_pct} av besöken, inskrivna i efterhand eller gjorda i appen, upprepar "
+            "startminut och längd en annan dag utöver utförarens andel hos dess övriga "
+            "brukare; typiskt för {service} är {typical_pct}"
+        ),
+        "short_visit_share": (
+            "{value_pct} av besöken var korta dagbesök (06:00-21:59) utöver utförarens andel hos "
+            "dess övriga brukare; typiskt för {service} är {typical_pct}"
         ),
         "staff_overlap_minutes": (
             "personal registrerad hos två brukare samtidigt i {value_0} minuter under månaden"
@@ -285,6 +340,12 @@ REASONS: Tables = {
             "i månaden under brukarens {evidence_history_months} tidigare månad(er) hos denna "
             "utförare ({history_span}): {value_2} gånger; typiskt för {service} är {typical_2}"
         ),
+        "billed_over_own_history_hours.evidence.floor": (
+            "fakturerat {billed} h under {period} mot i genomsnitt {history_billed_2} h i "
+            "månaden under brukarens {evidence_history_months} tidigare månad(er) hos denna "
+            "utförare ({history_span}), under golvet på {floor} h som en kvot delar med: "
+            "{value_2} gånger golvet; typiskt för {service} är {typical_2}"
+        ),
         "provider_billed_over_registered_change.evidence": (
             "utföraren fakturerade {evidence_provider_billed} h mot "
             "{evidence_provider_registered} h registrerade besök under {period} ({provider_now} h "
@@ -297,6 +358,11 @@ REASONS: Tables = {
             "fakturerat {billed} h under {period} mot {evidence_history_billed} h under "
             "{history_span}, brukarens enda tidigare månad hos denna utförare: {value_2} gånger; "
             "typiskt för {service} är {typical_2}"
+        ),
+        "billed_over_own_history_hours.evidence.one.floor": (
+            "fakturerat {billed} h under {period} mot {history_billed_2} h under {history_span}, "
+            "brukarens enda tidigare månad hos denna utförare, under golvet på {floor} h som en "
+            "kvot delar med: {value_2} gånger golvet; typiskt för {service} är {typical_2}"
         ),
         "provider_billed_over_registered_change.evidence.one": (
             "utföraren fakturerade {evidence_provider_billed} h mot "

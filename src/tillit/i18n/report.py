@@ -67,10 +67,18 @@ REPORT: Tables = {
         "lightgbm": "Learned from past reviews (LightGBM)",
         "incomplete": "Evidence incomplete",
         "incomplete_text": (
-            "{n} invoice(s) were scored with incomplete evidence: rows of other tables that "
+            "{n} invoices were scored with incomplete evidence: rows of other tables that "
             "belong to them (visits, grants, clients, providers, ...) broke the data contract and "
             'were quarantined, so a finding or reason such as "no registered visit" may reflect '
             "the quarantine rather than the facts. They are marked in the risk list "
+            "(columns evidence_incomplete, quarantine_rules) and below; check the source rows "
+            "first."
+        ),
+        "incomplete_text.one": (
+            "{n} invoice was scored with incomplete evidence: rows of other tables that "
+            "belong to it (visits, grants, clients, providers, ...) broke the data contract and "
+            'were quarantined, so a finding or reason such as "no registered visit" may reflect '
+            "the quarantine rather than the facts. It is marked in the risk list "
             "(columns evidence_incomplete, quarantine_rules) and below; check the source rows "
             "first."
         ),
@@ -137,10 +145,17 @@ REPORT: Tables = {
         "lightgbm": "Lärd av tidigare granskningar (LightGBM)",
         "incomplete": "Ofullständigt underlag",
         "incomplete_text": (
-            "{n} faktura/fakturor bedömdes med ofullständigt underlag: rader i andra tabeller som "
+            "{n} fakturor bedömdes med ofullständigt underlag: rader i andra tabeller som "
             "hör till dem (besök, beslut, brukare, utförare, ...) bröt mot datakontraktet och "
             'lades i karantän, så ett fynd eller skäl som "inga registrerade besök" kan bero på '
             "karantänen och inte på verkligheten. De är markerade i risklistan och nedan; "
+            "kontrollera källraderna först."
+        ),
+        "incomplete_text.one": (
+            "{n} faktura bedömdes med ofullständigt underlag: rader i andra tabeller som "
+            "hör till den (besök, beslut, brukare, utförare, ...) bröt mot datakontraktet och "
+            'lades i karantän, så ett fynd eller skäl som "inga registrerade besök" kan bero på '
+            "karantänen och inte på verkligheten. Den är markerad i risklistan och nedan; "
             "kontrollera källraderna först."
         ),
     },

@@ -229,12 +229,17 @@ def refuse_unlisted_files(out: Path, names: Iterable[str], overwrite: bool) -> N
 
 
 def manifest_outputs(folder: Path) -> set[str]:
-    """The files an earlier run's `manifest.json` in `folder` lists (and the manifest itself).
+    """The files an earlier run's `manifest.json` in `folder` lists (and the manifest itself)."""
+    return listed_outputs(Path(folder) / MANIFEST)
+
+
+def listed_outputs(path: Path) -> set[str]:
+    """The file names the manifest at `path` lists under `outputs`, and its own name.
 
     Only plain names count: a manifest is a file in a folder anyone may edit, and a
     listed `../data/invoices.parquet` must not let `--overwrite` reach outside.
     """
-    path = Path(folder) / MANIFEST
+    path = Path(path)
     if not path.is_file() or path.is_symlink():
         return set()
     try:
@@ -244,8 +249,64 @@ def manifest_outputs(folder: Path) -> set[str]:
     outputs = manifest.get("outputs") if isinstance(manifest, dict) else None
     if not isinstance(outputs, dict):
         return set()
-    names = {name for name in outputs if isinstance(name, str)} | {MANIFEST}
+    names = {name for name in outputs if isinstance(name, str)} | {path.name}
     return {name for name in names if name == Path(name).name and name not in ("", ".", "..")}
+
+
+def file_manifest(out: Path) -> Path:
+    """Where a command whose output is a file lists what it wrote: `<stem>.manifest.json`
+    beside `out` (a folder's run keeps `manifest.json` inside the folder instead)."""
+    out = Path(out)
+    return out.with_name(f"{out.stem}.{MANIFEST}")
+
+
+def refuse_existing_files(
+    out: Path, files: Iterable[Path], overwrite: bool, out_option: str = "--out"
+) -> None:
+    """The `--overwrite` rule of a command whose output is a file and its side files.
+
+    Without `overwrite`, refuse when one of `files` (or the manifest beside `out`) is
+    there already; with it, refuse when one is there that the earlier run's manifest
+    does not list: as for a folder, tillit replaces only what it wrote. Touches nothing.
+    """
+    manifest = file_manifest(out)
+    present = [path for path in (*map(Path, files), manifest) if path.exists() or path.is_symlink()]
+    if not present:
+        return
+    for path in present:
+        _refuse_link(path, str(path))
+    names = ", ".join(sorted({path.name for path in present}))
+    if not overwrite:
+        raise OutputExistsError(
+            f"{Path(out).parent} already holds {names} (an earlier run's outputs); "
+            f"choose another {out_option} or pass --overwrite"
+        )
+    unlisted = sorted({path.name for path in present} - listed_outputs(manifest))
+    if unlisted:
+        raise OutputExistsError(
+            f"{Path(out).parent} holds {', '.join(unlisted)}, which no earlier tillit run's "
+            f"{manifest.name} lists; tillit replaces only what it wrote there: move them or "
+            f"choose another {out_option}"
+        )
+
+
+def write_file_manifest(out: Path, command: str, written: Iterable[Path]) -> Path:
+    """List the files a run wrote beside `out` (what a later `--overwrite` may replace).
+
+    A file the earlier run listed that this run did not write again is removed, so no
+    stale side file is taken for this run's (the same rule as a folder's `_publish`).
+    """
+    from tillit.data.io import file_sha256, write_json
+
+    manifest = file_manifest(out)
+    written = [Path(path) for path in written]
+    fresh = {path.name for path in written}
+    for name in sorted(listed_outputs(manifest) - fresh - {manifest.name}):
+        old = manifest.parent / name
+        if old.is_symlink() or old.is_file():
+            old.unlink()
+    outputs = {path.name: file_sha256(path) for path in written}
+    return write_json({"command": command, "outputs": outputs}, manifest)
 
 
 def _publish(work: Path, out: Path) -> None:

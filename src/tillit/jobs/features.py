@@ -9,7 +9,12 @@ from pathlib import Path
 from tillit.config import TillitConfig
 from tillit.data.io import write_frame
 from tillit.errors import NothingToScoreError
-from tillit.jobs.common import load_data, refuse_unsafe_output
+from tillit.jobs.common import (
+    load_data,
+    refuse_existing_files,
+    refuse_unsafe_output,
+    write_file_manifest,
+)
 
 # Written beside the feature table as `<name>_<part>.parquet`.
 _SIDE_FILES = ("validation_quarantine", "findings", "quarantine")
@@ -27,39 +32,53 @@ class FeaturesOutcome:
     validation_quarantine_file: Path | None
 
 
-def run_features(data_dir: Path, period: str, out: Path, config: TillitConfig) -> FeaturesOutcome:
+def feature_files(out: Path) -> list[Path]:
+    """The feature table `out` and the side files written beside it."""
+    out = Path(out)
+    stem = out.with_suffix("")
+    return [out, *(stem.parent / f"{stem.name}_{part}.parquet" for part in _SIDE_FILES)]
+
+
+def run_features(
+    data_dir: Path, period: str, out: Path, config: TillitConfig, overwrite: bool = False
+) -> FeaturesOutcome:
     """Build and write one month's feature table, its findings and its quarantine.
 
     Rows the contract check quarantined are written beside it as
     `<name>_validation_quarantine.parquet`, so nothing is dropped without a record.
+    An earlier run's files there are replaced only with `overwrite`, and only as the
+    manifest beside them (`<name>.manifest.json`) lists them.
     """
     from tillit.features import build_features
 
     began = time.perf_counter()
     out = Path(out)
-    stem = out.with_suffix("")
+    table, validation_quarantine, findings, quarantine = feature_files(out)
     refuse_unsafe_output(
         out,
         {"--data": data_dir},
         kind="file",
-        writes=[
-            out,
-            *(stem.parent / f"{stem.name}_{part}.parquet" for part in _SIDE_FILES),
-        ],
+        writes=[table, validation_quarantine, findings, quarantine],
     )
+    refuse_existing_files(out, feature_files(out), overwrite)
     loaded = load_data(data_dir, config)
+    written = []
     validation_quarantine_file = None
     if len(loaded.validation.quarantine):
         validation_quarantine_file = write_frame(
-            loaded.validation.quarantine,
-            stem.parent / f"{stem.name}_validation_quarantine.parquet",
+            loaded.validation.quarantine, validation_quarantine
         )
+        written.append(validation_quarantine_file)
     if not (loaded.validation.tables["invoices"]["period"] == period).any():
+        write_file_manifest(out, "features", written)
         raise NothingToScoreError(f"period {period} has no valid invoices in {data_dir}")
     feature_set = build_features(loaded.validation.tables, period, config.features)
-    write_frame(feature_set.features, out)
-    write_frame(feature_set.findings, stem.parent / f"{stem.name}_findings.parquet")
-    write_frame(feature_set.quarantine, stem.parent / f"{stem.name}_quarantine.parquet")
+    written += [
+        write_frame(feature_set.features, table),
+        write_frame(feature_set.findings, findings),
+        write_frame(feature_set.quarantine, quarantine),
+    ]
+    write_file_manifest(out, "features", written)
     return FeaturesOutcome(
         invoices=len(feature_set.features),
         findings=len(feature_set.findings),

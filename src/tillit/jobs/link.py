@@ -17,7 +17,12 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from tillit.config import TillitConfig
-from tillit.jobs.common import load_data, refuse_unsafe_output, staged_output
+from tillit.jobs.common import (
+    load_data,
+    refuse_existing_output,
+    refuse_unsafe_output,
+    staged_output,
+)
 
 if TYPE_CHECKING:
     from tillit.data.linkage import Linkage
@@ -72,6 +77,7 @@ def run_link(
     began = time.perf_counter()
     out = Path(out)
     refuse_unsafe_output(out, {"--data": data_dir}, store=store)
+    refuse_existing_output(out, overwrite)  # before the linking, not after it
     loaded = load_data(data_dir, config)
     linkage = linkage_for(loaded.validation.tables, config)
     if linkage is None:  # nothing to compare: every id is its own entity, no Splink needed

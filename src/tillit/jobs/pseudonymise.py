@@ -9,7 +9,12 @@ from tillit.config import TillitConfig
 from tillit.data.contract import TABLES
 from tillit.data.io import read_frame, write_frame
 from tillit.errors import TillitError
-from tillit.jobs.common import MANIFEST, refuse_unlisted_files, refuse_unsafe_output
+from tillit.jobs.common import (
+    MANIFEST,
+    refuse_existing_output,
+    refuse_unlisted_files,
+    refuse_unsafe_output,
+)
 
 
 @dataclass(frozen=True)
@@ -39,7 +44,12 @@ def refuse_key_inside(key_file: Path, folders: dict[str, Path]) -> None:
 
 
 def run_pseudonymise(
-    in_dir: Path, out_dir: Path, key_file: Path, new_key: bool, config: TillitConfig
+    in_dir: Path,
+    out_dir: Path,
+    key_file: Path,
+    new_key: bool,
+    config: TillitConfig,
+    overwrite: bool = False,
 ) -> PseudonymiseOutcome:
     """Pseudonymise the contract tables of an export folder into a new folder, same formats.
 
@@ -62,10 +72,11 @@ def run_pseudonymise(
         {"--in": in_dir, "--key-file": key_file},
         writes=[out_dir / path.name for path in files],
     )
-    # Into a folder that holds another export, never over its tables: only the files an
-    # earlier pseudonymise's manifest lists are replaced.
+    # Into a folder that holds another export, never over its tables: only with
+    # `overwrite`, and only the files an earlier pseudonymise's manifest lists.
+    refuse_existing_output(out_dir, overwrite)
     to_write = [path.name for path in files if path.stem in TABLES]
-    refuse_unlisted_files(out_dir, [*to_write, MANIFEST], overwrite=True)
+    refuse_unlisted_files(out_dir, [*to_write, MANIFEST], overwrite)
     if new_key:
         if key_file.exists():
             raise TillitError(

@@ -22,7 +22,14 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from tillit.config import TillitConfig
-from tillit.jobs.common import load_data, refuse_unsafe_output
+from tillit.data.io import file_sha256, write_json
+from tillit.jobs.common import (
+    MANIFEST,
+    load_data,
+    refuse_existing_output,
+    refuse_unsafe_output,
+    staged_output,
+)
 
 if TYPE_CHECKING:
     from tillit.jobs.train import TrainOutcome
@@ -48,8 +55,12 @@ def run_retrain(
     config_path: Path | None,
     store: Path,
     out: Path,
+    overwrite: bool = False,
 ) -> RetrainOutcome:
-    """Validate, judge the waiting challenger, train a new one, summarise (see the module doc)."""
+    """Validate, judge the waiting challenger, train a new one, summarise (see the module doc).
+
+    An earlier run's summary in `out` is replaced only with `overwrite` (checked first).
+    """
     from tillit.jobs.promote import run_promote
     from tillit.jobs.train import run_train
     from tillit.ops import tracking
@@ -59,6 +70,7 @@ def run_retrain(
     refuse_unsafe_output(
         out, {"--data": data_dir, "--config": config_path}, store=store, writes=[out / "summary.md"]
     )
+    refuse_existing_output(out, overwrite)
     loaded = load_data(data_dir, config)
     training = config.training
     client = tracking.connect(store)
@@ -143,9 +155,13 @@ def run_retrain(
             ),
         )
     )
-    out.mkdir(parents=True, exist_ok=True)
+    with staged_output(out, overwrite) as work:
+        written = work / "summary.md"
+        written.write_text(summary, "utf-8")
+        # What `--overwrite` may replace next time: only the files listed here.
+        outputs = {written.name: file_sha256(written)}
+        write_json({"command": "retrain", "outputs": outputs}, work / MANIFEST)
     summary_path = out / "summary.md"
-    summary_path.write_text(summary, "utf-8")
     client.log_text(trained.model.run_id, summary, "retrain/summary.md")
     if comparison is not None:
         client.log_metric(

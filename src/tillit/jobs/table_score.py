@@ -11,6 +11,7 @@ periods that broke a rule are on the risk list too, flagged as quarantined.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -132,7 +133,7 @@ def run_table_score(
             "table_rows_quarantined": int(summary["rows_quarantined"]),
         }
         write_frame(scored.risk_list, work / "risk_list.parquet")
-        write_risk_list_csv(scored.risk_list, work / "risk_list.csv", lang)
+        write_risk_list_csv(scored.risk_list, work / "risk_list.csv", lang, spec.required_columns())
         write_frame(scored.explanations, work / "explanations.parquet")
         html = render_table_report(
             scored.risk_list,
@@ -187,9 +188,13 @@ def run_table_score(
     return TableScoreOutcome(out=out, report=out / "report.html", manifest=manifest)
 
 
-def write_risk_list_csv(risk_list: pd.DataFrame, path: Path, lang: str) -> Path:
+def write_risk_list_csv(
+    risk_list: pd.DataFrame, path: Path, lang: str, own_columns: Iterable[str] = ()
+) -> Path:
     """English: the codes, as the Parquet. Swedish: headers and words in Swedish, as Swedish
-    Excel opens it (the spec's own columns keep their names)."""
+    Excel opens it; the spec's own columns (`own_columns`) keep their names, even one that
+    shares a name with a home-care column (`provider_id` would read "Utförare",
+    `invoice_id` "Faktura" in a stream whose rows are trips or card payments)."""
     from tillit.core.risk_list import spreadsheet
     from tillit.data.io import SWEDISH_EXCEL
     from tillit.i18n import words
@@ -198,4 +203,5 @@ def write_risk_list_csv(risk_list: pd.DataFrame, path: Path, lang: str) -> Path:
         return write_frame(risk_list, path)
     table = words("table", lang)
     names = {k.removeprefix("column."): v for k, v in table.items() if k.startswith("column.")}
+    names |= {column: column for column in own_columns}
     return write_frame(spreadsheet(risk_list, lang, names), path, dialect=SWEDISH_EXCEL)

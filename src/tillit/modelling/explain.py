@@ -30,9 +30,10 @@ What is explained:
     changes at each split; that change is credited to the split's feature. Exactly
     additive by construction, vectorised over rows and trees.
 
-- ``TailProbabilityScorer``: its score is a sum of one term per feature, so the
-  attribution is exact by construction (method ``"additive"``): each feature's term
-  minus its mean over the training invoices, with the mean training score as base.
+- ``TailProbabilityScorer``: its score is a sum of one term per feature (0 for the
+  features outside an invoice's ``top_k`` largest), so the attribution is exact by
+  construction (method ``"additive"``): each feature's counted term minus its mean over
+  the training invoices, with the mean training score as base.
   "exact" and "fast" are the same computation.
 """
 
@@ -59,6 +60,7 @@ from tillit.modelling.scorers import (
 LIGHTGBM_OUTPUT = "lightgbm log-odds of a confirmed irregularity"
 ISOLATION_OUTPUT = "negative mean isolation path length"
 TAIL_OUTPUT = "sum over features of -log tail probability"
+TAIL_TOP_OUTPUT = "sum of the {k} largest per-feature -log tail probabilities"
 
 
 # eq=False: field-wise equality on a DataFrame and an array has no single truth value.
@@ -228,7 +230,11 @@ def _explain_tail_probability(scorer: TailProbabilityScorer, X: pd.DataFrame) ->
         ),
         base_value=float(scorer.expected_.sum()),
         output=terms.sum(axis=1),
-        output_name=TAIL_OUTPUT,
+        output_name=(
+            TAIL_TOP_OUTPUT.format(k=scorer.top_k)
+            if 0 < scorer.top_k < terms.shape[1]
+            else TAIL_OUTPUT
+        ),
         method="additive",
     )
 

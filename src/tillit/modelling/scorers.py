@@ -219,9 +219,12 @@ class TailProbabilityScorer(BaseEstimator):
     ``-log((n_at_or_beyond + 1) / (n + 1))``, where ``n_at_or_beyond`` counts training
     values at or beyond it on the feature's risky side (above it, or below it for the
     ``lower_tail`` features, where too regular is suspicious). ``risk_score`` is the
-    sum over features, so an invoice rises for being far out on several features at
-    once, and its explanation is exact: each feature's term minus its mean over the
-    training invoices, plus the mean training score, adds up to the score.
+    sum of the ``top_k`` largest terms of the invoice (of all terms when 0), so an
+    invoice rises for being far out on several features at once, while an invoice
+    mildly odd on many correlated features does not outrank one far out on a few. Its
+    explanation is exact: each feature's counted term (0 when not among the invoice's
+    ``top_k``) minus its mean over the training invoices, plus the mean training score,
+    adds up to the score.
 
     A value at the bulk of its feature (the most common value, such as 0 for a flag)
     scores 0, so features that rarely fire cost nothing where they do not.
@@ -230,11 +233,20 @@ class TailProbabilityScorer(BaseEstimator):
         lower_tail: feature names whose low values are the suspicious ones.
         max_reference: at most this many training values are kept per feature, taken at
             evenly spaced ranks (the model stays small; the tails lose a little detail).
+        top_k: how many of an invoice's largest terms are summed; 0 sums every feature's
+            (as scorers fitted before this parameter existed do). Ties go to the earlier
+            column, so the choice is deterministic.
     """
 
-    def __init__(self, lower_tail: tuple[str, ...] = (), max_reference: int = 4096) -> None:
+    # Scorers pickled before `top_k` existed have no such attribute: they sum every term.
+    top_k: int = 0
+
+    def __init__(
+        self, lower_tail: tuple[str, ...] = (), max_reference: int = 4096, top_k: int = 0
+    ) -> None:
         self.lower_tail = lower_tail
         self.max_reference = max_reference
+        self.top_k = top_k
 
     def fit(
         self,
@@ -252,7 +264,7 @@ class TailProbabilityScorer(BaseEstimator):
         self.lower_ = np.asarray([name in set(self.lower_tail) for name in names], dtype=bool)
         self.feature_names_in_ = names
         self.n_features_in_ = matrix.shape[1]
-        self.expected_ = self._terms(matrix).mean(axis=0)
+        self.expected_ = self._counted(self._terms(matrix)).mean(axis=0)
         return self
 
     def _terms(self, matrix: np.ndarray) -> np.ndarray:
@@ -267,12 +279,21 @@ class TailProbabilityScorer(BaseEstimator):
             terms[:, j] = -np.log((beyond + 1.0) / (n + 1.0))
         return terms
 
+    def _counted(self, terms: np.ndarray) -> np.ndarray:
+        """The terms the score counts: each row's `top_k` largest, the others set to 0."""
+        if self.top_k <= 0 or self.top_k >= terms.shape[1]:
+            return terms
+        left_out = np.argsort(-terms, axis=1, kind="stable")[:, self.top_k :]
+        counted = terms.copy()
+        np.put_along_axis(counted, left_out, 0.0, axis=1)
+        return counted
+
     def feature_terms(self, X: pd.DataFrame) -> np.ndarray:
-        """Each feature's term of the score, shape (rows, features); rows sum to the score."""
-        return self._terms(feature_matrix(self, X))
+        """Each feature's counted term of the score, shape (rows, features); rows sum to it."""
+        return self._counted(self._terms(feature_matrix(self, X)))
 
     def risk_score(self, X: pd.DataFrame) -> np.ndarray:
-        """Sum of the features' tail scores; higher = further out on the risky sides."""
+        """Sum of the largest tail scores; higher = further out on the risky sides."""
         return self.feature_terms(X).sum(axis=1)
 
 
@@ -418,7 +439,9 @@ def tail_probability_scorer(
 ) -> TailProbabilityScorer:
     """The second label-free scorer as the config's `tail_probability` section says, unfitted."""
     return TailProbabilityScorer(
-        lower_tail=lower_tail, max_reference=training.tail_probability.max_reference
+        lower_tail=lower_tail,
+        max_reference=training.tail_probability.max_reference,
+        top_k=training.tail_probability.top_k,
     )
 
 

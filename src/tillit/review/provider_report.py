@@ -38,6 +38,29 @@ def _day(value: object) -> str:
     return pd.Timestamp(value).strftime("%Y-%m-%d") if pd.notna(value) else ""
 
 
+# The field that counts what a reason names, for its singular wording (".one").
+_COUNTED_BY = {
+    "findings_on_invoices": "n",
+    "hard_finding_share": "n_finding",
+    "linked_to_sanctioned_or_terminated": "linked",
+    "f_tax_revoked": "f_tax",
+    "sanctioned": "sanctions",
+    "contract_warnings": "warnings",
+    "complaints": "complaints",
+    "inspection_remarks": "remarks",
+    "board_or_owner_changes": "changes",
+    "clients_from_terminated_providers": "taken",
+}
+
+
+def _said(text: Mapping[str, str], name: str, values: Mapping[str, Any], language: str) -> str:
+    """One reason in words: "1 sanction", "2 sanctions" (a count of exactly 1 is singular)."""
+    counted = _COUNTED_BY.get(name)
+    if counted is not None and f"{name}.one" in text and float(values[counted]) == 1.0:
+        name = f"{name}.one"
+    return fill(text[name], language, **values)
+
+
 def reason_texts(
     months: pd.DataFrame,
     contributions: pd.DataFrame,
@@ -94,7 +117,7 @@ def reason_texts(
                 strongest.get((r["provider_id"], r["period"]), "facts"), language
             ),
         }
-        out.append([fill(text[name], language, **values) for name in top[:n_reasons]])
+        out.append([_said(text, name, values, language) for name in top[:n_reasons]])
     return out
 
 
@@ -244,7 +267,7 @@ def invoice_side_reasons(months: pd.DataFrame, language: str) -> list[list[str]]
                 )
             )
         if r.n_hard_finding > 0:
-            said.append(fill(text["findings_on_invoices"], language, n=r.n_hard_finding))
+            said.append(_said(text, "findings_on_invoices", {"n": r.n_hard_finding}, language))
         if r.amount_in_dispute_sek >= 0.5:
             said.append(
                 fill(text["dispute"], language, dispute=money(r.amount_in_dispute_sek, language))

@@ -48,6 +48,9 @@ _TEMPLATED = frozenset(
         "billed_over_granted_hours",
         "amount_over_tariff_amount",
         "manual_registration_share",
+        "round_start_time_share",
+        "repeated_visit_times_share",
+        "short_visit_share",
         "staff_overlap_minutes",
         "visit_hours_during_hospital_stay",
         "visit_hours_after_death",
@@ -72,6 +75,14 @@ _TEMPLATED_ANY_WINDOW = frozenset(
 _VARIANTS: dict[str, tuple[str, Callable[[Mapping[str, Any]], bool]]] = {
     "billed_over_registered_hours": ("no_visits", lambda r: r["registered_visit_hours"] == 0),
     "billed_over_granted_hours": ("no_grant", lambda r: r["granted_hours"] == 0),
+}
+# Ratios of billed hours whose denominator (this column) is floored at
+# features.min_denominator_hours: under the floor the ratio divides by the floor, not by
+# the hours the sentence shows, so the sentence says so (`<key>.floor`).
+_FLOORED: dict[str, str] = {
+    "billed_over_registered_hours": "registered_visit_hours",
+    "billed_over_granted_hours": "granted_hours",
+    "billed_over_own_history_hours": "evidence_history_billed",
 }
 # Comparisons beyond the invoice whose facts the feature stage keeps (`evidence_*` columns,
 # features/queries.py comparison_evidence): the sentence `<feature>.evidence` names them when
@@ -144,6 +155,25 @@ def _per_hour(row: Mapping[str, Any], billed: str, registered: str, language: st
     return number(float(row[billed]) / float(over), language, 2)
 
 
+def _divided_by(row: Mapping[str, Any], value: float) -> float:
+    """What a ratio of billed hours divided by: billed hours over the ratio (NaN when 0)."""
+    billed, value = float(row["billed_hours"]), float(value)
+    return billed / value if billed > 0 and value > 0 else np.nan
+
+
+def _under_floor(row: Mapping[str, Any], denominator: str, value: float) -> bool:
+    """Whether the ratio `value` divided by more than `denominator`'s hours: by the floor.
+
+    Read from the figures themselves (billed / ratio), so it holds whatever floor the
+    features were built with.
+    """
+    shown: Any = row.get(denominator)
+    divided = _divided_by(row, value)
+    if not _filled(shown) or np.isnan(divided):
+        return False
+    return divided > float(shown) * (1 + 1e-6) + 1e-9
+
+
 def _manual_staff_share(row: Mapping[str, Any], language: str) -> str:
     visits: Any = row.get("evidence_manual_staff_visits")
     if not _filled(visits) or float(visits) <= 0:
@@ -166,6 +196,11 @@ _FIELDS: dict[str, Callable[[Mapping[str, Any], float, float, str, str], str]] =
     "billed": lambda r, v, m, s, lang: _num(r["billed_hours"], 1, lang),
     "registered": lambda r, v, m, s, lang: _num(r["registered_visit_hours"], 1, lang),
     "granted": lambda r, v, m, s, lang: _num(r["granted_hours"], 1, lang),
+    # Under a floor two decimals, so 0.46 h is not shown as the 0.5 h it was floored to.
+    "registered_2": lambda r, v, m, s, lang: _num(r["registered_visit_hours"], 2, lang),
+    "granted_2": lambda r, v, m, s, lang: _num(r["granted_hours"], 2, lang),
+    "history_billed_2": lambda r, v, m, s, lang: _num(float(r["evidence_history_billed"]), 2, lang),
+    "floor": lambda r, v, m, s, lang: _num(_divided_by(r, v), 2, lang),
     "amount": lambda r, v, m, s, lang: _num(r["amount_sek"], 1, lang),
     "value": lambda r, v, m, s, lang: _num(v, 1, lang),
     "value_0": lambda r, v, m, s, lang: _num(v, 0, lang),
@@ -229,9 +264,13 @@ def _templated(
         key = f"reason.{feature}.evidence"
         if feature in _ONE_MONTH and row[_ONE_MONTH[feature]] == 1:
             key = f"{key}.one"
+    floored = feature in _FLOORED and _under_floor(row, _FLOORED[feature], value)
+    if floored and f"{key}.floor" in _FLOOR_KEYS:  # a `no_visits` sentence has no ratio
+        key = f"{key}.floor"
     return text(key, language, **_fill(key, language, row, value, median, service))
 
 
+_FLOOR_KEYS = frozenset(f"reason.{key}" for key in words("reason", "en") if key.endswith(".floor"))
 _WINDOW = re.compile(r"_\d+(m|d)$")
 NOTHING_STANDS_OUT: dict[str, str] = {
     lang: text("reason.nothing_stands_out", lang) for lang in LANGS

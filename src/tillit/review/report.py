@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Iterator, Mapping
 from html import escape
 from typing import Any
@@ -80,6 +81,10 @@ def _default_catalog() -> Descriptions:
 _CATALOG: Descriptions | None = None
 
 
+# Characters of a chart label's line: what fits left of the bars at 11 px.
+LABEL_LINE_CHARS = 46
+
+
 def contribution_chart(
     contributions: pd.Series,
     width: int = 560,
@@ -92,36 +97,45 @@ def contribution_chart(
 
     Each bar is labelled in words (`labels`, by feature; the name when missing) and
     carries its contribution as a number, so the chart reads printed in black and white.
+    A long label wraps onto up to three lines rather than being cut after a few words:
+    two features that begin alike ("billed hours divided by granted hours" over this
+    month and over 12 months) must not look the same on paper, where no tooltip shows.
     """
     if contributions.empty:
         return ""
     top = contributions.reindex(contributions.abs().sort_values(ascending=False).index)
     label_width = 320
+    line_height = 12
     scale = max(float(top.abs().max()), 1e-12)
     half = (width - label_width) / 2
     rows = []
-    for i, (feature, value) in enumerate(top.items()):
-        y = i * (bar_height + 4)
+    y = 0
+    for feature, value in top.items():
         length = abs(float(value)) / scale * (half - 40)
         x = label_width + half if value >= 0 else label_width + half - length
         color = "#c0392b" if value > 0 else "#3461c1"
         label = (labels or {}).get(str(feature), str(feature))
-        shown = label if len(label) <= 44 else label[:43].rstrip() + "…"
+        lines = textwrap.wrap(label, LABEL_LINE_CHARS, max_lines=3, placeholder=" …") or [label]
         if values is not None and feature in values:
             # The invoice's own value after the words, never cut off.
-            shown += ": " + number(float(values[feature]), language, 2)
+            lines[-1] += ": " + number(float(values[feature]), language, 2)
         figure = number(float(value), language, 2)
         figure = f"+{figure}" if float(value) > 0 else figure
         text_x = x + length + 3 if value >= 0 else x - 3
         anchor = "start" if value >= 0 else "end"
         rows.append(
-            f'<text x="0" y="{y + bar_height - 4}" font-size="11">{escape(shown)}</text>'
-            f'<rect x="{x:.1f}" y="{y}" width="{max(length, 0.5):.1f}" height="{bar_height}" fill="{color}">'
+            "".join(
+                f'<text x="0" y="{y + bar_height - 4 + n * line_height}" font-size="11">'
+                f"{escape(line)}</text>"
+                for n, line in enumerate(lines)
+            )
+            + f'<rect x="{x:.1f}" y="{y}" width="{max(length, 0.5):.1f}" height="{bar_height}" fill="{color}">'
             f"<title>{escape(label)}: {escape(figure)}</title></rect>"
             f'<text x="{text_x:.1f}" y="{y + bar_height - 4}" font-size="10" '
             f'text-anchor="{anchor}">{escape(figure)}</text>'
         )
-    height = len(top) * (bar_height + 4)
+        y += bar_height + 4 + (len(lines) - 1) * line_height
+    height = y
     axis = label_width + half
     return (
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '
@@ -199,7 +213,7 @@ def render_report(
         n_incomplete = int(risk_list["evidence_incomplete"].sum())
         html.append(
             f"<h2>{escape(t['incomplete'])}</h2>"
-            f"<p>{escape(fill(t['incomplete_text'], language, n=n_incomplete))}</p>"
+            f"<p>{escape(count(n_incomplete, 'report.incomplete_text', language))}</p>"
         )
     if drift_section:
         html.append(drift_section)

@@ -1,0 +1,118 @@
+"""Registration shares judged against the provider's own habit at its other clients.
+
+A provider whose staff type everything in afterwards to the round hour, or whose night
+patrol checks on clients in short visits at the same times every night, does so at all
+its clients: the invoice's share beyond the provider's other clients' share is what counts.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.unit.test_features import (
+    P,
+    build,
+    grant,
+    invoice,
+    municipality,
+    row,
+    visit,
+)
+
+
+def _days(prefix: str, cid: str, days: range, time: str, minutes: float, **kw: object):
+    return [visit(f"{prefix}{cid}{d:02d}", cid, f"{P}-{d:02d} {time}", minutes, **kw) for d in days]
+
+
+def _town(c1: list[dict], others: list[dict], other_invoices: list[dict]) -> dict:
+    return municipality(
+        grants=[grant(f"G{c}", c, 40.0) for c in ("C1", "C2", "C3")]
+        + [grant("GN", "C3", 40.0, service_type="night_care")],
+        visits=c1 + others,
+        invoices=[invoice("I1", "C1", 10.0), *other_invoices],
+    )
+
+
+def test_a_provider_that_types_everything_in_to_the_half_hour_is_its_habit():
+    # C1: 10 visits typed in at 10:00 for 60 min, the same every day. C2 at the same
+    # provider: 12 visits, all typed in, 9 of them at round starts (the other 3 at :15),
+    # 6 repeating their start and length on another day.
+    c1 = _days("V", "C1", range(1, 11), "10:00", 60, method="manual")
+    c2 = (
+        _days("W", "C2", range(1, 7), "08:30", 45, method="manual", staff_id="S2")
+        + _days("X", "C2", range(11, 14), "14:00", 30 + 0, method="manual", staff_id="S2")
+        + _days("Y", "C2", range(14, 17), "13:15", 20, method="manual", staff_id="S2")
+    )
+    # The 14:00 visits repeat too (3 days): 6 + 3 + 3 = 12 repeated of 12.
+    tables = _town(c1, c2, [invoice("I2", "C2", 7.0)])
+    r1, r2 = row(build(tables), "I1"), row(build(tables), "I2")
+    assert r1["manual_registration_share"] == 0.0  # 1.0 - 12/12
+    assert r1["round_start_time_share"] == pytest.approx(1.0 - 9 / 12)
+    assert r1["repeated_visit_times_share"] == 0.0  # 1.0 - 12/12
+    # C2 against C1's 10 visits: all typed in, all round, all repeated: nothing beyond.
+    assert r2["manual_registration_share"] == 0.0
+    assert r2["round_start_time_share"] == 0.0
+    assert r2["repeated_visit_times_share"] == 0.0
+
+
+def test_an_invoice_of_typed_in_round_visits_at_a_provider_that_checks_in_stands_out():
+    # C2's 12 visits at the same provider are checked in at the door, at 08:07.
+    c1 = _days("V", "C1", range(1, 11), "10:00", 60, method="manual")
+    c2 = _days("W", "C2", range(1, 13), "08:07", 45, staff_id="S2")
+    r1 = row(build(_town(c1, c2, [invoice("I2", "C2", 9.0)])), "I1")
+    assert r1["manual_registration_share"] == 1.0
+    assert r1["round_start_time_share"] == 1.0
+    # C2's 08:07 visits repeat too, but a key tag at the door is no copied registration.
+    assert r1["repeated_visit_times_share"] == 1.0
+
+
+def test_too_few_visits_at_other_clients_are_no_habit():
+    # C2 has 9 visits (under provider_habit_min_visits = 10): C1 is judged on its own.
+    c1 = _days("V", "C1", range(1, 11), "10:00", 60, method="manual")
+    c2 = _days("W", "C2", range(1, 10), "08:00", 45, method="manual", staff_id="S2")
+    tables = _town(c1, c2, [invoice("I2", "C2", 6.75)])
+    r1 = row(build(tables), "I1")
+    assert r1["manual_registration_share"] == 1.0
+    assert r1["round_start_time_share"] == 1.0
+    assert r1["repeated_visit_times_share"] == 1.0
+    r1 = row(build(tables, provider_habit_min_visits=9), "I1")
+    assert r1["manual_registration_share"] == 0.0
+
+
+def test_night_checks_by_key_tag_are_neither_short_nor_copied():
+    # C3: 12 night checks of 5 min at 02:13, checked in at the door: short in the night
+    # and repeating, as a night patrol's round does. The same checks typed in at 12:13:
+    # short day visits repeating to the minute.
+    c1 = _days("V", "C1", range(1, 11), "11:07", 60)
+    night = _days("N", "C3", range(1, 13), "02:13", 5, service_type="night_care")
+    day = _days("N", "C3", range(1, 13), "12:13", 5, service_type="night_care", method="app")
+    bill = [invoice("I3", "C3", 1.0, service_type="night_care")]
+    r3 = row(build(_town(c1, night, bill)), "I3")
+    assert r3["short_visit_share"] == 0.0
+    assert r3["repeated_visit_times_share"] == 0.0
+    r3 = row(build(_town(c1, day, bill)), "I3")
+    assert r3["short_visit_share"] == 1.0
+    assert r3["repeated_visit_times_share"] == 1.0
+
+
+def test_short_visits_are_judged_against_the_provider_s_other_clients_of_the_service():
+    # C3 (home service): 12 typed-in visits of 5 min at 12:13. The provider's other
+    # home-service client C2 has 12 such visits; its personal-care client C1 does not
+    # count while there are enough home-service visits to compare with.
+    home = {"service_type": "home_service", "method": "manual"}
+    c3 = _days("N", "C3", range(1, 13), "12:13", 5, **home)
+    c2 = _days("M", "C2", range(1, 13), "13:20", 5, staff_id="S9", **home)
+    c1 = _days("V", "C1", range(1, 11), "11:07", 60)
+    bills = [
+        invoice("I2", "C2", 1.0, service_type="home_service"),
+        invoice("I3", "C3", 1.0, service_type="home_service"),
+    ]
+    r3 = row(build(_town(c1, c2 + c3, bills)), "I3")
+    assert r3["short_visit_share"] == 0.0  # 1.0 - 12/12
+    assert r3["repeated_visit_times_share"] == 0.0
+    assert r3["manual_registration_share"] == 0.0
+    # Without another home-service client: against C1's 10 personal-care visits.
+    r3 = row(build(_town(c1, c3, bills[1:])), "I3")
+    assert r3["short_visit_share"] == 1.0
+    assert r3["repeated_visit_times_share"] == 1.0
+    assert r3["manual_registration_share"] == 1.0

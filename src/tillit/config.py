@@ -140,6 +140,12 @@ class FeatureConfig(StrictModel):
     # deviation over mean): care plans differ between clients, copied visits do not.
     regular_staff_min_visits: int = Field(default=8, ge=2)
     regular_staff_max_duration_cv: float = Field(default=0.05, ge=0)
+    # Visits of a carer at two clients at once (`staff_elsewhere_hours_share`): they began
+    # within this many minutes of each other (a late check-out starts a visit earlier).
+    same_time_max_start_gap_minutes: float = Field(default=15.0, ge=0)
+    # Visit length and typed-in share against the key's or provider's own earlier months
+    # only count months with at least this many visits (a mean of two says little).
+    own_history_min_visits: int = Field(default=4, ge=1)
     # The invoice's typed-in, round-start, repeated-time and short-visit shares are judged
     # against the provider's visits at its other clients when they are at least this many
     # (features/queries.py provider_registration_habits): a habit of the whole provider.

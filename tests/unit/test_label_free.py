@@ -128,6 +128,112 @@ def test_an_invoice_against_its_own_and_its_providers_earlier_months():
     assert c2["provider_billed_over_registered_change_6m"] == pytest.approx(change)
 
 
+def test_typed_in_share_and_provider_visit_length_against_their_own_earlier_months():
+    # C1: 60 min visits in January, 45 in February, 90 in March, when half are typed in.
+    # C2: 60 -> 90 min with its grant doubled in March. C3: new in March.
+    plan = {
+        "2026-01": {"C1": 60, "C2": 60},
+        "2026-02": {"C1": 45, "C2": 60},
+        "2026-03": {"C1": 90, "C2": 90, "C3": 60},
+    }
+    visits, invoices = [], []
+    for month, by_client in plan.items():
+        for cid, minutes in by_client.items():
+            visits += [
+                visit(
+                    f"V{month}{cid}{d}",
+                    cid,
+                    f"{month}-{d:02d} 10:00",
+                    minutes,
+                    staff_id=f"S{cid}",
+                    method="manual" if month == "2026-03" and cid == "C1" and d <= 5 else "nfc",
+                )
+                for d in range(1, 11)
+            ]
+            invoices.append(invoice(f"I{month}{cid}", cid, 10 * minutes / 60, period=month))
+    tables = municipality(
+        grants=[
+            grant("G1", "C1", hours=30.0),
+            grant("G2", "C2", hours=10.0, valid_to="2026-02-28"),
+            grant("G3", "C2", hours=20.0, valid_from="2026-03-01"),
+            grant("G4", "C3", hours=30.0),
+        ],
+        visits=visits,
+        invoices=invoices,
+    )
+    fs = build(tables)
+    c1, c2, c3 = row(fs, "I2026-03C1"), row(fs, "I2026-03C2"), row(fs, "I2026-03C3")
+    assert c1["manual_share_rise_over_own_history_6m"] == pytest.approx(0.5)
+    assert c2["manual_share_rise_over_own_history_6m"] == 0.0
+    assert c3["manual_share_rise_over_own_history_6m"] == 0.0
+    # P1's personal care visits: 1 h on average in January, 0.875 h in February (the
+    # shortest), (10 x 1.5 + 10 x 1.5 + 10 x 1) / 30 h in March.
+    change = (40 / 30) / 0.875
+    for r in (c1, c2, c3):
+        assert r["provider_visit_length_change_6m"] == pytest.approx(change)
+    # The reason names the month compared with and both mean lengths.
+    assert reason_sentence("provider_visit_length_change_6m", c3, 1.0, "sv") == (
+        "utförarens besök inom personlig omvårdnad varade i genomsnitt 80 min under 2026-03 "
+        "mot 52 min under 2026-02, dess kortaste tidigare månad: 1,52 gånger; typiskt är 1"
+    )
+    # With fewer than `own_history_min_visits` visits a month, nothing is compared.
+    few = build(tables, own_history_min_visits=11)
+    assert row(few, "I2026-03C1")["manual_share_rise_over_own_history_6m"] == 0.0
+    assert row(few, "I2026-03C1")["provider_visit_length_change_6m"] == pytest.approx(change)
+
+
+def test_visits_whose_carer_was_registered_at_another_client_at_the_same_time():
+    visits = [
+        # S1 at C1 and C2 at once, begun 5 min apart: both visits count.
+        visit("V1", "C1", "2026-03-03 10:00", 60, method="app"),
+        visit("V2", "C2", "2026-03-03 10:05", 50, method="manual"),
+        visit("V1b", "C1", "2026-03-10 10:00", 60),
+        # S2's late check-outs run into the next visit: neither counts.
+        visit("V3", "C3", "2026-03-04 08:00", 70, staff_id="S2", method="app"),
+        visit("V4", "C4", "2026-03-04 09:00", 30, staff_id="S2"),
+        visit("V5", "C3", "2026-03-04 12:00", 50, staff_id="S2", method="manual"),
+        visit("V6", "C4", "2026-03-04 12:30", 30, staff_id="S2", method="app"),
+        # S3 checked in by key-tag at C4 while typed in at C3: the typed-in visit counts,
+        # the key-tag visit never does.
+        visit("V7", "C4", "2026-03-05 14:00", 60, staff_id="S3"),
+        visit("V8", "C3", "2026-03-05 14:20", 30, staff_id="S3", method="manual"),
+    ]
+    tables = municipality(
+        grants=[grant(f"G{i}", f"C{i}") for i in range(1, 5)],
+        visits=visits,
+        invoices=[
+            invoice("I1", "C1", 2.0),
+            invoice("I2", "C2", 50 / 60),
+            invoice("I3", "C3", 2.5),
+            invoice("I4", "C4", 2.0),
+        ],
+    )
+    fs = build(tables)
+    share = {i: row(fs, i)["staff_elsewhere_hours_share"] for i in ("I1", "I2", "I3", "I4")}
+    assert share["I1"] == pytest.approx(60 / 120)
+    assert share["I2"] == pytest.approx(1.0)
+    assert share["I3"] == pytest.approx(30 / 150)
+    assert share["I4"] == 0.0
+    # S2's second pair began 30 minutes apart, neither by key-tag: a wider gap counts V6
+    # (20 of its 30 minutes inside V5), not V5 (20 of 50).
+    wider = build(tables, same_time_max_start_gap_minutes=30.0).features.set_index("invoice_id")
+    assert wider["staff_elsewhere_hours_share"]["I4"] == pytest.approx(30 / 120)
+    assert wider["staff_elsewhere_hours_share"]["I3"] == pytest.approx(30 / 150)
+    # The reason names the carer, both visits and the key-tag at the other door.
+    i1, i3 = row(fs, "I1"), row(fs, "I3")
+    assert (i3["evidence_elsewhere_staff"], i3["evidence_elsewhere_other_client"]) == ("S3", "C4")
+    assert reason_sentence("staff_elsewhere_hours_share", i3, 0.0, "en") == (
+        "carer S3 was registered here on 2026-03-05 14:20-14:50 and at client C4 on "
+        "2026-03-05 14:00-15:00 (checked in there by key-tag); 1 such visit(s) on this "
+        "invoice, 0.5 of 2.5 h (20%)"
+    )
+    assert reason_sentence("staff_elsewhere_hours_share", i1, 0.0, "sv") == (
+        "personal S1 var registrerad här 2026-03-03 10:00-11:00 och hos brukare C2 "
+        "2026-03-03 10:05-10:55; 1 sådana besök på fakturan, 1 av 2 h (50\u00a0%)"
+    )
+    assert pd.isna(row(fs, "I4")["evidence_elsewhere_staff"])
+
+
 def test_new_comparisons_are_worded_in_both_languages():
     features = pd.DataFrame(
         {
@@ -147,6 +253,25 @@ def test_new_comparisons_are_worded_in_both_languages():
     )
     assert reason_sentence("billed_over_own_history_hours_6m", r, 1.0, "en") == (
         "billed 24 h, 2 times the same client's earlier months; typical for personal care is 1"
+    )
+
+
+def test_own_history_comparisons_of_visits_are_worded():
+    r = pd.DataFrame(
+        {
+            "service_type": ["personal_care"],
+            "billed_hours": [24.0],
+            "manual_share_rise_over_own_history_6m": [0.5],
+            "provider_visit_length_change_6m": [1.35],
+        }
+    ).iloc[0]
+    # Without the evidence columns (a feature table from before them): the plain sentence.
+    assert reason_sentence("provider_visit_length_change_6m", r, 1.0, "en") == (
+        "the provider's personal care visits are 1.35 times as long as in its shortest "
+        "earlier month; typical is 1"
+    )
+    assert reason_sentence("manual_share_rise_over_own_history_6m", r, 0.0, "sv").startswith(
+        "50\u00a0% fler av besöken registrerade i efterhand"
     )
 
 

@@ -51,6 +51,10 @@ COMPARISON_EVIDENCE_TEXT = frozenset(
         "evidence_manual_staff",
         "evidence_by_hand_staff",
         "evidence_regular_staff",
+        "evidence_elsewhere_staff",
+        "evidence_elsewhere_date",
+        "evidence_elsewhere_other_client",
+        "evidence_elsewhere_other_date",
     }
 )
 QUARANTINE_COLUMNS = ("invoice_id", "period", "reason")
@@ -170,6 +174,7 @@ def _visit_lane(con: Engine, config: FeatureConfig) -> None:
     queries.grant_months(con)
     queries.history_features(con, config)
     queries.own_history(con, config)
+    queries.visit_own_history(con, config)
     queries.comparison_evidence(con, config)  # base tables and key_month (made above)
 
 
@@ -178,6 +183,7 @@ def _staff_lane(con: Engine, config: FeatureConfig) -> None:
     queries.staff_overlaps(con)
     queries.staff_aggregates(con)
     queries.staff_behaviour(con, config)
+    queries.staff_elsewhere(con, config)
     queries.provider_features(con, config)
 
 
@@ -357,6 +363,9 @@ def _describe(raw: pd.DataFrame, config: FeatureConfig) -> dict[str, np.ndarray]
     f["staff_manual_registration_share"] = _col(raw, "staff_manual_share")
     f["staff_only_by_hand_hours_share"] = _col(raw, "paper_staff_share")
     f["regular_staff_hours_share"] = _col(raw, "regular_staff_share")
+    f["staff_elsewhere_hours_share"] = np.clip(
+        _col(raw, "elsewhere_hours") / np.maximum(_col(raw, "reg_hours"), floor), 0.0, 1.0
+    )
     earlier = raw["earlier_billed"].astype("float64").to_numpy()
     # A key new to the provider has no earlier month to compare with: 1, like growth.
     f[f"billed_over_own_history_hours_{longest}m"] = np.where(
@@ -365,6 +374,14 @@ def _describe(raw: pd.DataFrame, config: FeatureConfig) -> dict[str, np.ndarray]
     f[f"provider_billed_over_registered_change_{longest}m"] = _col(
         raw, "provider_ratio_change", 1.0
     )
+    now_manual = raw["now_manual_share"].astype("float64").to_numpy()
+    earlier_manual = raw["earlier_manual_share"].astype("float64").to_numpy()
+    f[f"manual_share_rise_over_own_history_{longest}m"] = np.where(
+        np.isfinite(now_manual) & np.isfinite(earlier_manual),
+        np.maximum(np.nan_to_num(now_manual) - np.nan_to_num(earlier_manual), 0.0),
+        0.0,
+    )
+    f[f"provider_visit_length_change_{longest}m"] = _col(raw, "provider_visit_length_change", 1.0)
 
     f["provider_age_years"] = np.clip(
         _days_between(raw["last_day"], raw["registered_on"]) / 365.25, 0.0, None

@@ -149,6 +149,7 @@ def feature_catalog(config: FeatureConfig | None = None) -> dict[str, dict[str, 
         "lb": lb,
         "regular_n": config.regular_staff_min_visits,
         "regular_cv": round(100 * config.regular_staff_max_duration_cv, 1),
+        "gap": round(config.same_time_max_start_gap_minutes),
         "habit_n": config.provider_habit_min_visits,
     }
 
@@ -175,6 +176,7 @@ def feature_catalog(config: FeatureConfig | None = None) -> dict[str, dict[str, 
             add(f"{base}_{w}m", f"{base}_Wm", w=w)
     add(f"months_billed_exactly_at_grant_{h}m", "months_billed_exactly_at_grant_Hm")
     add(f"billed_over_own_history_hours_{h}m", "billed_over_own_history_hours_Hm")
+    add(f"manual_share_rise_over_own_history_{h}m", "manual_share_rise_over_own_history_Hm")
 
     # Money.
     add("amount_over_tariff_amount", "amount_over_tariff_amount")
@@ -209,6 +211,7 @@ def feature_catalog(config: FeatureConfig | None = None) -> dict[str, dict[str, 
         "staff_manual_registration_share",
         "staff_only_by_hand_hours_share",
         "regular_staff_hours_share",
+        "staff_elsewhere_hours_share",
         "provider_age_years",
         "provider_approval_age_years",
         "provider_outside_contract_period",
@@ -231,6 +234,7 @@ def feature_catalog(config: FeatureConfig | None = None) -> dict[str, dict[str, 
         f"provider_billed_over_registered_change_{h}m",
         "provider_billed_over_registered_change_Hm",
     )
+    add(f"provider_visit_length_change_{h}m", "provider_visit_length_change_Hm")
     add(f"provider_client_growth_{g}m", "provider_client_growth_Gm")
     add(
         f"provider_clients_from_terminated_providers_share_{lb}m",

@@ -640,6 +640,145 @@ def own_history(con: Engine, config: FeatureConfig) -> None:
     )
 
 
+def visit_own_history(con: Engine, config: FeatureConfig) -> None:
+    """Per target invoice key: the typed-in share and the provider's visit length, against the past.
+
+    What an auditor who suspects padded or invented visits compares: the same client's
+    typed-in share with this provider in the earlier months of the longest window, and
+    the provider's mean visit length of the service type with its own earlier months.
+    The shortest earlier month is the reference, so padding that began some months ago
+    still shows. Only months with at least `own_history_min_visits` visits count (the
+    mean of two visits says little), the month itself included. A client's own visit
+    length is not compared: the shortest of a few months of a handful of visits each is
+    low by chance, and on the bench family (messy seed 31) that noise put honest
+    invoices in the capacity (docs/label-free.md).
+    """
+    longest = config.longest_window_months
+    min_visits = config.own_history_min_visits
+    con.execute(
+        f"""
+        CREATE TEMP TABLE visithistory AS
+        WITH t AS (SELECT DISTINCT {_KEY} FROM inv WHERE is_target),
+        key_all AS (
+            -- One pass over the visits: the client's and the provider's months come from it.
+            SELECT {_KEY}, count(*) AS n, sum(micros) AS micros,
+                   sum(CASE WHEN method = 'manual' THEN 1 ELSE 0 END) AS n_manual
+            FROM v GROUP BY provider_id, client_id, service_type, m
+        ),
+        key_visits AS (
+            SELECT {_KEY}, CAST(n_manual AS DOUBLE) / n AS manual_share
+            FROM key_all WHERE n >= {min_visits}
+        ),
+        visits_earlier AS (
+            SELECT t.provider_id, t.client_id, t.service_type, t.m,
+                   avg(k.manual_share) AS earlier_manual_share
+            FROM t JOIN key_visits k
+              ON k.provider_id = t.provider_id AND k.client_id = t.client_id
+             AND k.service_type = t.service_type AND k.m < t.m AND k.m >= t.m - {longest}
+            GROUP BY t.provider_id, t.client_id, t.service_type, t.m
+        ),
+        provider_visits AS (
+            SELECT provider_id, service_type, m,
+                   CAST(sum(micros) AS DOUBLE) / 3600000000.0 / sum(n) AS mean_hours
+            FROM key_all GROUP BY provider_id, service_type, m
+            HAVING sum(n) >= {min_visits}
+        ),
+        provider_lowest AS (
+            SELECT now.provider_id, now.service_type, now.m, now.mean_hours,
+                   before.mean_hours AS lowest_mean_hours, before.m AS lowest_m,
+                   row_number() OVER (
+                       PARTITION BY now.provider_id, now.service_type, now.m
+                       ORDER BY before.mean_hours, before.m) AS rank
+            FROM provider_visits now JOIN provider_visits before
+              ON before.provider_id = now.provider_id AND before.service_type = now.service_type
+             AND before.m < now.m AND before.m >= now.m - {longest}
+            WHERE now.m IN (SELECT m FROM months WHERE is_target)
+        )
+        SELECT t.provider_id, t.client_id, t.service_type, t.m,
+               kn.manual_share AS now_manual_share, ve.earlier_manual_share,
+               coalesce(pl.mean_hours / greatest(pl.lowest_mean_hours, 1e-9), 1.0)
+                   AS provider_visit_length_change,
+               60.0 * pl.mean_hours AS evidence_provider_length_minutes,
+               60.0 * pl.lowest_mean_hours AS evidence_provider_length_lowest_minutes,
+               pl.lowest_m AS evidence_provider_length_lowest_m
+        FROM t
+        LEFT JOIN key_visits kn USING (provider_id, client_id, service_type, m)
+        LEFT JOIN visits_earlier ve USING (provider_id, client_id, service_type, m)
+        LEFT JOIN provider_lowest pl
+          ON pl.provider_id = t.provider_id AND pl.service_type = t.service_type
+         AND pl.m = t.m AND pl.rank = 1
+        """
+    )
+
+
+def staff_elsewhere(con: Engine, config: FeatureConfig) -> None:
+    """Per target invoice key: hours of visits whose carer was registered at another client.
+
+    Needs `staff_overlaps` first (`pairs`). A visit counts when the same carer's visit at
+    another client covers at least half of it and the two began within
+    `same_time_max_start_gap_minutes` of each other, or the other visit was checked in by
+    key-tag while this one was not (the tag at that door shows where the carer was). A
+    late check-out running into the next visit starts a whole visit earlier and covers
+    the next one's start, not most of a visit begun at the same time; a key-tag visit
+    itself never counts (the tag is the evidence of presence). One such visit is enough,
+    unlike the double-booking finding, which needs several pairs in a month.
+    """
+    gap_seconds = 60.0 * config.same_time_max_start_gap_minutes
+    con.execute(
+        f"""
+        CREATE TEMP TABLE staffelsewhere AS
+        WITH paired AS (
+            -- The visits of the pairs only, read from the visits once.
+            SELECT visit_id, provider_id, client_id, service_type, m, micros, staff_id,
+                   start_at, end_at, method
+            FROM v
+            WHERE visit_id IN (SELECT a_id FROM pairs UNION ALL SELECT b_id FROM pairs)
+        ),
+        hit AS (
+            SELECT a.provider_id, a.client_id, a.service_type, a.m, a.visit_id, a.micros,
+                   a.staff_id, a.start_at, a.end_at, b.client_id AS other_client,
+                   b.start_at AS other_start, b.end_at AS other_end,
+                   CASE WHEN b.method = 'nfc' THEN 1 ELSE 0 END AS other_keytag
+            FROM pairs p
+            JOIN paired a ON a.visit_id = p.a_id
+            JOIN paired b ON b.visit_id = p.b_id
+            WHERE a.method <> 'nfc'
+              AND epoch(p.overlap_end - p.overlap_start) >= 0.5 * epoch(a.end_at - a.start_at)
+              AND (abs(epoch(a.start_at - b.start_at)) <= {gap_seconds!r} OR b.method = 'nfc')
+        ),
+        ranked AS (
+            SELECT *,
+                   row_number() OVER (
+                       PARTITION BY visit_id ORDER BY other_keytag DESC, other_start, other_client
+                   ) AS partner_rank
+            FROM hit
+        ),
+        per_visit AS (
+            SELECT *,
+                   row_number() OVER (
+                       PARTITION BY provider_id, client_id, service_type, m
+                       ORDER BY start_at, visit_id
+                   ) AS rank
+            FROM ranked WHERE partner_rank = 1
+        )
+        SELECT provider_id, client_id, service_type, m,
+               count(*) AS elsewhere_visits,
+               CAST(sum(micros) AS DOUBLE) / 3600000000.0 AS elsewhere_hours,
+               max(CASE WHEN rank = 1 THEN staff_id END) AS evidence_elsewhere_staff,
+               max(CASE WHEN rank = 1 THEN strftime(start_at, '%Y-%m-%d %H:%M') || '-'
+                        || strftime(end_at, '%H:%M') END) AS evidence_elsewhere_date,
+               max(CASE WHEN rank = 1 THEN other_client END) AS evidence_elsewhere_other_client,
+               max(CASE WHEN rank = 1 THEN strftime(other_start, '%Y-%m-%d %H:%M') || '-'
+                        || strftime(other_end, '%H:%M') END) AS evidence_elsewhere_other_date,
+               max(CASE WHEN rank = 1 THEN other_keytag END) AS evidence_elsewhere_other_keytag,
+               count(*) AS evidence_elsewhere_visits,
+               CAST(sum(micros) AS DOUBLE) / 3600000000.0 AS evidence_elsewhere_hours
+        FROM per_visit
+        GROUP BY provider_id, client_id, service_type, m
+        """
+    )
+
+
 # The facts behind the comparisons beyond the invoice (`comparison_evidence`), as the
 # feature table carries them: what makes each such reason checkable (review/reasons.py).
 COMPARISON_EVIDENCE_COLUMNS: tuple[str, ...] = (
@@ -681,7 +820,29 @@ COMPARISON_EVIDENCE_COLUMNS: tuple[str, ...] = (
     "evidence_provider_history_months",
     "evidence_provider_history_first_m",
     "evidence_provider_history_last_m",
+    # staff_elsewhere_hours_share (staff_elsewhere): the first such visit, its carer, the
+    # other client's visit, whether a key-tag showed the carer there; how many, their hours.
+    "evidence_elsewhere_staff",
+    "evidence_elsewhere_date",
+    "evidence_elsewhere_other_client",
+    "evidence_elsewhere_other_date",
+    "evidence_elsewhere_other_keytag",
+    "evidence_elsewhere_visits",
+    "evidence_elsewhere_hours",
+    # provider_visit_length_change (visit_own_history): the provider's mean visit length.
+    "evidence_provider_length_minutes",
+    "evidence_provider_length_lowest_minutes",
+    "evidence_provider_length_lowest_m",
 )
+
+
+def _evidence_table(column: str) -> str:
+    """The alias of the table that makes an evidence column in `invoice_frame`."""
+    if "_elsewhere_" in column:
+        return "se"  # staff_elsewhere
+    if "_provider_length_" in column:
+        return "vh"  # visit_own_history
+    return "cmp"  # comparison_evidence
 
 
 def comparison_evidence(con: Engine, config: FeatureConfig) -> None:
@@ -1072,7 +1233,9 @@ def invoice_frame(con: Engine, config: FeatureConfig) -> pd.DataFrame:
     windows = ", ".join(
         f"h.billed_{w}m, h.registered_{w}m, h.granted_{w}m" for w in config.history_windows_months
     )
-    evidence = ", ".join(f"cmp.{column}" for column in COMPARISON_EVIDENCE_COLUMNS)
+    evidence = ", ".join(
+        f"{_evidence_table(column)}.{column}" for column in COMPARISON_EVIDENCE_COLUMNS
+    )
     # Pooled municipalities: each invoice takes its own municipality's rate.
     pooled = "municipality" in relation_columns(con, "tariffs")
     same_municipality = "AND tr.municipality = i.municipality" if pooled else ""
@@ -1162,6 +1325,10 @@ def invoice_frame(con: Engine, config: FeatureConfig) -> pd.DataFrame:
                coalesce(sb.multi_provider_day_hours, 0.0) AS multi_provider_day_hours,
                oh.earlier_billed, coalesce(oh.provider_ratio_change, 1.0) AS provider_ratio_change,
                {evidence},
+               vh.now_manual_share, vh.earlier_manual_share,
+               coalesce(vh.provider_visit_length_change, 1.0) AS provider_visit_length_change,
+               coalesce(se.elsewhere_visits, 0) AS elsewhere_visits,
+               coalesce(se.elsewhere_hours, 0.0) AS elsewhere_hours,
                {windows}, coalesce(h.months_exact_at_grant, 0) AS months_exact_at_grant,
                pn.norm AS provider_norm, mn.norm AS municipality_norm,
                d.n_invoices, d.key_invoice_ids,
@@ -1225,6 +1392,16 @@ def invoice_frame(con: Engine, config: FeatureConfig) -> pd.DataFrame:
          AND oh.client_id = i.client_id
          AND oh.service_type = i.service_type
          AND oh.m = i.m
+        LEFT JOIN visithistory vh
+          ON vh.provider_id = i.provider_id
+         AND vh.client_id = i.client_id
+         AND vh.service_type = i.service_type
+         AND vh.m = i.m
+        LEFT JOIN staffelsewhere se
+          ON se.provider_id = i.provider_id
+         AND se.client_id = i.client_id
+         AND se.service_type = i.service_type
+         AND se.m = i.m
         LEFT JOIN comparisons cmp
           ON cmp.provider_id = i.provider_id
          AND cmp.client_id = i.client_id

@@ -45,8 +45,8 @@ NON_NEGATIVE_PATTERN = rf"^(?!(?:{_exact(SIGNED_FEATURES)})$)(?!.*_peer_z$)(?:{_
 
 # The comparison evidence (features/queries.py COMPARISON_EVIDENCE_COLUMNS): ids, dates
 # and periods as text, the rest numbers.
-EVIDENCE_TEXT_PATTERN = r"^evidence_.+_(?:staff|date|period)$"
-EVIDENCE_NUMBER_PATTERN = r"^evidence_(?!.+_(?:staff|date|period)$).+$"
+EVIDENCE_TEXT_PATTERN = r"^evidence_.+_(?:staff|date|period|client)$"
+EVIDENCE_NUMBER_PATTERN = r"^evidence_(?!.+_(?:staff|date|period|client)$).+$"
 
 
 class InvoiceFeatures(pa.DataFrameModel):

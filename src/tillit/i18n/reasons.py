@@ -106,6 +106,18 @@ REASONS: Tables = {
             "{value_pct} of the registered hours were done by carers whose visit lengths barely "
             "vary all month (too regular for real care)"
         ),
+        "staff_elsewhere_hours_share": (
+            "{value_pct} of the registered hours are visits during most of which the same carer "
+            "was registered at another client"
+        ),
+        "staff_elsewhere_hours_share.evidence": (
+            "carer {evidence_elsewhere_staff} was registered here on {evidence_elsewhere_date} "
+            "and at client {evidence_elsewhere_other_client} on "
+            "{evidence_elsewhere_other_date}{elsewhere_keytag}; {evidence_elsewhere_visits} such "
+            "visit(s) on this invoice, {evidence_elsewhere_hours} of {evidence_key_hours} h "
+            "({value_pct})"
+        ),
+        "staff_elsewhere_hours_share.keytag": " (checked in there by key-tag)",
         "billed_over_own_history_hours": (
             "billed {billed} h, {value_2} times the same client's earlier months; typical for "
             "{service} is {typical_2}"
@@ -178,6 +190,20 @@ REASONS: Tables = {
             "{typical_2}"
         ),
         "span": "{first} to {last}",
+        "provider_visit_length_change.evidence": (
+            "the provider's {service} visits lasted {evidence_provider_length_minutes} min on "
+            "average in {period} against {evidence_provider_length_lowest_minutes} min in "
+            "{evidence_provider_length_lowest_period}, its shortest earlier month: {value_2} "
+            "times; typical is {typical_2}"
+        ),
+        "manual_share_rise_over_own_history": (
+            "{value_pct} more of the visits typed in afterwards than in the same client's "
+            "earlier months"
+        ),
+        "provider_visit_length_change": (
+            "the provider's {service} visits are {value_2} times as long as in its shortest "
+            "earlier month; typical is {typical_2}"
+        ),
         # Any feature without a template of its own, from its description.
         "generic": "{description}: {value_2} (typical for {service}: {typical_2})",
         # A peer z-score, after the sentence of its base feature.
@@ -264,6 +290,17 @@ REASONS: Tables = {
             "{value_pct} av de registrerade timmarna utfördes av personal vars besökslängd knappt "
             "varierar under månaden (för regelbundet för verklig omsorg)"
         ),
+        "staff_elsewhere_hours_share": (
+            "{value_pct} av de registrerade timmarna är besök under vilka samma personal till "
+            "största delen var registrerad hos en annan brukare"
+        ),
+        "staff_elsewhere_hours_share.evidence": (
+            "personal {evidence_elsewhere_staff} var registrerad här {evidence_elsewhere_date} "
+            "och hos brukare {evidence_elsewhere_other_client} {evidence_elsewhere_other_date}"
+            "{elsewhere_keytag}; {evidence_elsewhere_visits} sådana besök på fakturan, "
+            "{evidence_elsewhere_hours} av {evidence_key_hours} h ({value_pct})"
+        ),
+        "staff_elsewhere_hours_share.keytag": " (incheckad där med nyckelbricka)",
         "billed_over_own_history_hours": (
             "fakturerat {billed} h, {value_2} gånger samma brukares tidigare månader; typiskt för "
             "{service} är {typical_2}"
@@ -336,6 +373,21 @@ REASONS: Tables = {
             "typiskt är {typical_2}"
         ),
         "span": "{first} till {last}",
+        "provider_visit_length_change.evidence": (
+            "utförarens besök inom {service} varade i genomsnitt "
+            "{evidence_provider_length_minutes} min under {period} mot "
+            "{evidence_provider_length_lowest_minutes} min under "
+            "{evidence_provider_length_lowest_period}, dess kortaste tidigare månad: {value_2} "
+            "gånger; typiskt är {typical_2}"
+        ),
+        "manual_share_rise_over_own_history": (
+            "{value_pct} fler av besöken registrerade i efterhand än under samma brukares "
+            "tidigare månader"
+        ),
+        "provider_visit_length_change": (
+            "utförarens besök inom {service} är {value_2} gånger så långa som under dess "
+            "kortaste tidigare månad; typiskt är {typical_2}"
+        ),
         "generic": "{description}: {value_2} (typiskt för {service}: {typical_2})",
         "peer_z.above": "{sentence}: långt över jämförbara fakturor",
         "peer_z.below": "{sentence}: långt under jämförbara fakturor",

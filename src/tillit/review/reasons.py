@@ -60,11 +60,17 @@ _TEMPLATED = frozenset(
         "staff_manual_registration_share",
         "staff_only_by_hand_hours_share",
         "regular_staff_hours_share",
+        "staff_elsewhere_hours_share",
     }
 )
 # Windowed features whose sentence is the same for every window (`reason.<name without it>`).
 _TEMPLATED_ANY_WINDOW = frozenset(
-    {"billed_over_own_history_hours", "provider_billed_over_registered_change"}
+    {
+        "billed_over_own_history_hours",
+        "provider_billed_over_registered_change",
+        "manual_share_rise_over_own_history",
+        "provider_visit_length_change",
+    }
 )
 _VARIANTS: dict[str, tuple[str, Callable[[Mapping[str, Any]], bool]]] = {
     "billed_over_registered_hours": ("no_visits", lambda r: r["registered_visit_hours"] == 0),
@@ -86,6 +92,8 @@ _EVIDENCED: dict[str, str] = {
     "staff_manual_registration_share": "evidence_manual_staff",
     "staff_only_by_hand_hours_share": "evidence_by_hand_staff",
     "regular_staff_hours_share": "evidence_regular_staff",
+    "staff_elsewhere_hours_share": "evidence_elsewhere_staff",
+    "provider_visit_length_change": "evidence_provider_length_lowest_period",
     "billed_over_own_history_hours": "evidence_history_months",
     "provider_billed_over_registered_change": "evidence_provider_history_months",
 }
@@ -95,7 +103,7 @@ _ONE_MONTH: dict[str, str] = {
     "provider_billed_over_registered_change": "evidence_provider_history_months",
 }
 EVIDENCE_PREFIX = "evidence_"
-_EVIDENCE_TEXT = ("_staff", "_date", "_period")
+_EVIDENCE_TEXT = ("_staff", "_date", "_period", "_client")
 _EVIDENCE_COUNTS = ("_visits", "_count", "_providers", "_months", "_minutes")
 
 
@@ -173,6 +181,14 @@ def _manual_staff_share(row: Mapping[str, Any], language: str) -> str:
     return _pct(float(row["evidence_manual_staff_manual_visits"]) / float(visits), language)
 
 
+def _elsewhere_keytag(row: Mapping[str, Any], language: str) -> str:
+    """Whether a key-tag showed the carer at the other client (the stronger evidence)."""
+    keytag: Any = row.get("evidence_elsewhere_other_keytag")
+    if not (_filled(keytag) and float(keytag) > 0):
+        return ""
+    return text("reason.staff_elsewhere_hours_share.keytag", language)
+
+
 # How each field a reason template may name is formatted from (row, value, median,
 # service, language).
 _FIELDS: dict[str, Callable[[Mapping[str, Any], float, float, str, str], str]] = {
@@ -206,6 +222,7 @@ _FIELDS: dict[str, Callable[[Mapping[str, Any], float, float, str, str], str]] =
         r, "evidence_provider_history_billed", "evidence_provider_history_registered", lang
     ),
     "manual_staff_share": lambda r, v, m, s, lang: _manual_staff_share(r, lang),
+    "elsewhere_keytag": lambda r, v, m, s, lang: _elsewhere_keytag(r, lang),
 }
 
 

@@ -3,7 +3,8 @@
 Quality, on a simulated municipality (default: 3,000 clients x 12 months, seed 7):
 train and promote both models, rank the last month's providers, and judge the
 ranking on `provider_truth.parquet` against every single register rule (e.g.
-"has a tax debt"): average precision of each, and the rank of every phoenix.
+"has a tax debt"): average precision of each, and the rank of every phoenix, on the
+page's order (`risk_score`, `rank`) and by the provider model's own risk (`model_risk`).
 
 Time (`--stockholm`): a Stockholm-size month (9,200 clients x 4 months, seed 7),
 the whole `tillit providers` command timed from outside, once cold (it builds the
@@ -104,8 +105,12 @@ def quality(work: Path, clients: int, months: int, seed: int) -> dict[str, Any]:
     rules = single_rule_scores(merged, register_columns(config.features))
     rule_ap = {c: float(average_precision_score(y, rules[c])) for c in rules.columns}
     best_rule = max(rule_ap, key=lambda c: rule_ap[c])
+    # The page's order (`risk_score`, `rank`: what the auditor reads) and the provider
+    # model's own risk (`model_risk`), which the page blends with what was found.
     model_ap = float(average_precision_score(y, active["risk_score"]))
     phoenix_ranks = active.loc[active["phoenix"], "rank"].astype(int).tolist()
+    own_ap = float(average_precision_score(y, active["model_risk"]))
+    own_rank = active["model_risk"].rank(ascending=False, method="min").astype(int)
     applicants = ranked[ranked["part"] == "register_only"].merge(
         truth[["provider_id", "irregular"]], on="provider_id", how="left"
     )
@@ -120,6 +125,9 @@ def quality(work: Path, clients: int, months: int, seed: int) -> dict[str, Any]:
         "margin_over_best_rule": round(model_ap - rule_ap[best_rule], 3),
         "phoenix_ranks": phoenix_ranks,
         "every_phoenix_in_top_10": all(r <= 10 for r in phoenix_ranks),
+        "every_phoenix_in_top_5": all(r <= 5 for r in phoenix_ranks),
+        "provider_model_risk_average_precision": round(own_ap, 3),
+        "phoenix_ranks_by_model_risk": own_rank[active["phoenix"]].tolist(),
         "applicants": len(applicants),
         "applicants_linked": int(linked.sum()),
         "applicant_ranks_of_linked": applicants.loc[linked == 1, "rank"].astype(int).tolist(),

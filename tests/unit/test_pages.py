@@ -9,9 +9,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from tillit.config import FeatureConfig
 from tillit.data.io import SWEDISH_EXCEL, write_frame
+from tillit.features.providers import SHARED_FACTS_COLUMN, register_columns
 from tillit.i18n import NBSP, count, fill, money, number, share
-from tillit.modelling.provider_model import invoice_side_priority
+from tillit.modelling.provider_model import (
+    REGISTER_FINDINGS,
+    invoice_side_priority,
+    register_findings,
+)
 from tillit.review.dispute import hours_and_money_in_dispute
 from tillit.review.score import spreadsheet_risk_list
 
@@ -153,3 +159,60 @@ def test_a_provider_with_findings_is_never_ranked_below_one_with_nothing_found()
     # (group + 0.5 x model risk + 0.5 x (0.5 x findings/5 + 0.5 x dispute/50 000)) / 3
     assert priority.tolist() == pytest.approx([2 / 3, (1 + 0.05 + 0.5 * 0.35) / 3, 0.5 / 3, 0.7])
     assert priority[0] > priority[1] > priority[2]
+
+
+def test_a_phoenix_found_in_the_register_is_not_ranked_below_one_finding_on_400_invoices():
+    # The default world's contact phoenix, 2025-12: no invoice finding, 26,212 SEK in
+    # dispute, model risk 1.0; above it on main stood a provider with 1 finding on 403
+    # invoices and a model risk of 0.00002.
+    months = pd.DataFrame(
+        {
+            "provider_id": ["PHOENIX", "ONE_IN_403", "CLEAN"],
+            "n_invoices": [8.0, 403.0, 30.0],
+            "n_hard_finding": [0.0, 1.0, 0.0],
+            "amount_in_dispute_sek": [25_000.0, 15_000.0, 0.0],
+        }
+    )
+    risk = np.array([1.0, 0.00002, 0.5])
+    # The phoenix's register finding at full strength (a board person of a sanctioned company).
+    group, priority = invoice_side_priority(months, risk, np.array([1.0, 0.0, 0.0]))
+    assert group.tolist() == [1, 1, 0]
+    # (1 + 0.5 x 1.0 + 0.5 x max(0.5 x 25 000/50 000, 1.0)) / 3;
+    # (1 + 0.5 x 0.00002 + 0.5 x (0.5 x 1/5 + 0.5 x 15 000/50 000)) / 3; 0.5 x 0.5 / 3
+    assert priority.tolist() == pytest.approx(
+        [(1.5 + 0.5) / 3, (1 + 0.00001 + 0.5 * (0.1 + 0.15)) / 3, 0.25 / 3]
+    )
+    # A weak one (shared facts at match probability 0.09: 0.18 of full) still counts as found,
+    # and weighs only where it is stronger than what the invoices show.
+    group, priority = invoice_side_priority(months, risk, np.array([0.18, 0.0, 0.18]))
+    assert group.tolist() == [1, 1, 1]
+    assert priority.tolist() == pytest.approx(
+        [(1.5 + 0.125) / 3, (1 + 0.00001 + 0.5 * (0.1 + 0.15)) / 3, (1 + 0.25 + 0.09) / 3]
+    )
+    assert priority[0] > priority[2] > priority[1]
+    # Without the register the phoenix is "nothing found" and falls below (main's order).
+    group, priority = invoice_side_priority(months, risk)
+    assert group.tolist() == [0, 1, 0] and priority[1] > priority[0]
+
+
+def test_register_findings_are_a_board_link_or_facts_shared_at_the_evidence_floor():
+    columns = register_columns(FeatureConfig())
+    linked = "provider_persons_linked_to_sanctioned_or_terminated"
+    months = pd.DataFrame(
+        {
+            "provider_id": ["BOARD", "CONTACTS", "HONEST"],
+            "high_risk_invoice_share": 0.0,
+            "high_risk_amount_share": 0.0,
+            "mean_invoice_risk": 0.0,
+            "hard_finding_share": 0.0,
+            "high_risk_share_rise": 0.0,
+            **{c: [0.0, 0.0, 0.0] for c in columns},
+        }
+    )
+    months[linked] = [2.0, 0.0, 0.0]
+    months["provider_age_years"] = 5.0
+    months[SHARED_FACTS_COLUMN] = [0.0, 0.19, 0.0]
+    found = register_findings(months, columns)
+    assert list(found.columns) == list(REGISTER_FINDINGS)
+    assert found.to_numpy().ravel().tolist() == pytest.approx([1.0, 0.0, 0.0, 0.38, 0.0, 0.0])
+    assert found.gt(0).any(axis=1).tolist() == [True, True, False]

@@ -15,9 +15,11 @@ PROVIDERS: Tables = {
         ),
         "order": (
             "The order: providers that open the month's report as a case come first, then "
-            "providers with a hard finding on an invoice, then the rest. Within each group the "
-            "provider model's risk is blended half and half with what the invoices show (hard "
-            "findings and money in dispute), so a provider the invoice review found something "
+            "providers with a hard finding on an invoice or linked in the register to a "
+            "sanctioned or terminated company (a board person, or shared contact facts), then "
+            "the rest. Within each group the provider model's risk is blended half and half "
+            "with what was found: what the invoices show (hard findings and money in dispute) "
+            "or the register's link when that is stronger. So a provider something was found "
             "on is never ranked below one with nothing found. The model's own risk is kept "
             "beside the blended one in provider_risk.csv. The counts of flagged invoices, "
             "findings and money in dispute are the report's."
@@ -128,10 +130,13 @@ PROVIDERS: Tables = {
         ),
         "order": (
             "Ordningen: utförare som öppnar månadens rapport som ett ärende kommer först, sedan "
-            "utförare med ett fynd på någon faktura, sedan övriga. Inom varje grupp vägs "
-            "utförarmodellens risk lika med vad fakturorna visar (fynd och ifrågasatt belopp), "
-            "så att en utförare där fakturagranskningen hittat något aldrig hamnar under en där "
-            "inget hittats. Modellens egen risk sparas bredvid den sammanvägda i "
+            "utförare med ett fynd på någon faktura eller som registret kopplar till ett "
+            "företag som fått sanktion eller avslutat avtal (en styrelseperson eller delade "
+            "kontaktuppgifter), sedan övriga. Inom varje grupp vägs utförarmodellens risk lika "
+            "med det som hittats: vad fakturorna visar (fynd och ifrågasatt belopp) eller "
+            "registrets koppling när den väger tyngre. Så hamnar en utförare där något hittats "
+            "aldrig under en där inget hittats. Modellens egen risk sparas bredvid den "
+            "sammanvägda i "
             "provider_risk.csv. Antalen flaggade fakturor, fynd och ifrågasatta belopp är "
             "rapportens."
         ),

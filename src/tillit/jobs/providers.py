@@ -451,7 +451,11 @@ def _providers_into(
 ) -> dict[str, Any]:
     from tillit.features import build_features
     from tillit.features.providers import register_profile
-    from tillit.modelling.provider_model import invoice_side_priority, provider_months
+    from tillit.modelling.provider_model import (
+        invoice_side_priority,
+        provider_months,
+        register_findings,
+    )
     from tillit.ops import tracking
     from tillit.review.provider_report import (
         fact_texts,
@@ -539,7 +543,8 @@ def _providers_into(
         _shared_score_run(final, period, invoice_ref, fingerprint) if not applicants_only else None
     )
     months = _with_report_counts(months, month_run)
-    tier, risk = invoice_side_priority(months, model_risk)
+    in_register = register_findings(months, model.register_columns)
+    tier, risk = invoice_side_priority(months, model_risk, in_register.max(axis=1).to_numpy())
     lap("provider_risk")
     reasons = reason_texts(
         months,
@@ -552,12 +557,24 @@ def _providers_into(
         exclude=("hard_finding_share",),
         shared_facts=register.shared_facts,
     )
+    # What was found in the register (a board person or shared facts linking it to a
+    # sanctioned or terminated company) also decides the group: said next, never twice.
+    in_register_reasons = reason_texts(
+        months,
+        in_register,
+        model.register_columns,
+        language,
+        len(in_register.columns),
+        config.features.provider_event_window_days,
+        config.features.client_growth_window_months,
+        shared_facts=register.shared_facts,
+    )
     # The invoice side's words first (they decide the group); its count of invoices with a
     # finding replaces the model's share-of-findings reason, which would say it twice.
     reasons = [
-        [*found, *model_reasons]
-        for found, model_reasons in zip(
-            invoice_side_reasons(months, language), reasons, strict=True
+        [*found, *linked, *(r for r in model_reasons if r not in linked)]
+        for found, linked, model_reasons in zip(
+            invoice_side_reasons(months, language), in_register_reasons, reasons, strict=True
         )
     ]
     facts = fact_texts(months, register.links, register.events, language, register.shared_facts)

@@ -283,30 +283,54 @@ DISPUTE_FULL_SEK = 50_000.0
 MODEL_SHARE = 0.5
 
 
+# The register's evidence that counts as found on the page, like an invoice's hard finding.
+REGISTER_FINDINGS = (
+    "linked_to_sanctioned_or_terminated",
+    "shares_facts_with_sanctioned_or_terminated",
+)
+
+
+def register_findings(months: pd.DataFrame, register_columns: Sequence[str]) -> pd.DataFrame:
+    """Per provider-month, in [0, 1]: a current board person who also led a sanctioned or
+    terminated company, and contact facts or a person shared with such a
+    company at the evidence floor (the pair the page shows). > 0: found in the register."""
+    return evidence(months, register_columns).loc[:, list(REGISTER_FINDINGS)]
+
+
 def invoice_side_priority(
-    months: pd.DataFrame, model_risk: np.ndarray
+    months: pd.DataFrame, model_risk: np.ndarray, in_register: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """The page's order: (group, priority in [0, 1]), from the model's risk and what was found.
 
     Why: the provider model learns from few labelled months and can rank a provider low
     whose invoices the same month's review found billing after death on. The auditors'
-    two pages must tell one story, so what the invoice side found decides the group and
-    the model orders within it; the model's own risk stays as it is (`model_risk`).
+    two pages must tell one story, so what was found decides the group and the model
+    orders within it; the model's own risk stays as it is (`model_risk`). A phoenix bills
+    cleanly at first: what is found on it is in the register (`in_register`, the
+    strongest of `register_findings` per row); without it one finding on one of 400
+    invoices outranks the successor of a sanctioned company.
 
     Group 2: the provider opens the month's report as a case (`is_case`); group 1: at
-    least one invoice with a hard finding; group 0: nothing found. Within a group the
-    priority blends the model's risk (MODEL_SHARE) with the invoice side's evidence,
-    half invoices with a finding (full at FINDINGS_FULL) and half money in dispute
-    (full at DISPUTE_FULL_SEK). Priority = (group + blend) / 3, so it orders like the
-    groups. Applicants (no invoices) keep the model's register risk.
+    least one invoice with a hard finding, or found in the register (`in_register` > 0);
+    group 0: nothing found. Within a group the priority blends the model's risk
+    (MODEL_SHARE) with what was found: the invoice side (half invoices with a finding,
+    full at FINDINGS_FULL, half money in dispute, full at DISPUTE_FULL_SEK) or the
+    register's finding when that is stronger. Priority = (group + blend) / 3, so it
+    orders like the groups. Applicants (no invoices) keep the model's register risk.
     """
     risk = np.asarray(model_risk, dtype="float64")
     findings = months["n_hard_finding"].astype("float64").fillna(0.0).to_numpy()
     dispute = months["amount_in_dispute_sek"].astype("float64").fillna(0.0).to_numpy()
+    register = (
+        np.zeros(len(months))
+        if in_register is None
+        else np.clip(np.asarray(in_register, dtype="float64"), 0.0, 1.0)
+    )
     is_case = months.get("is_case", pd.Series(False, index=months.index))
     case = is_case.astype(bool).to_numpy()
-    group = np.where(case, 2, np.where(findings > 0, 1, 0)).astype("int64")
-    found = 0.5 * _sat(findings, FINDINGS_FULL) + 0.5 * _sat(dispute, DISPUTE_FULL_SEK)
+    group = np.where(case, 2, np.where((findings > 0) | (register > 0), 1, 0)).astype("int64")
+    on_invoices = 0.5 * _sat(findings, FINDINGS_FULL) + 0.5 * _sat(dispute, DISPUTE_FULL_SEK)
+    found = np.maximum(on_invoices, register)
     blend = MODEL_SHARE * risk + (1.0 - MODEL_SHARE) * found
     priority = (group + blend) / 3.0
     applicant = months["n_invoices"].to_numpy() == 0
@@ -472,6 +496,7 @@ def train_provider_model(
 __all__ = [
     "EVIDENCE",
     "INVOICE_WEIGHTS",
+    "REGISTER_FINDINGS",
     "REGISTER_KEYS",
     "REGISTER_WEIGHTS",
     "ProviderRiskModel",
@@ -481,6 +506,7 @@ __all__ = [
     "invoice_side_priority",
     "labels_from_reviews",
     "provider_months",
+    "register_findings",
     "single_rule_scores",
     "train_provider_model",
 ]

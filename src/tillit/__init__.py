@@ -1,5 +1,6 @@
 """tillit: rank home-care invoices for human review before a municipality pays them."""
 
+import os
 import sys
 from importlib.abc import MetaPathFinder
 from importlib.machinery import ModuleSpec
@@ -8,6 +9,10 @@ from types import FrameType
 __version__ = "0.1.0"
 CONTRACT_VERSION = "1.3"
 
+# No usage reports from MLflow to its makers: a store of a municipality's invoices stays
+# on its machine. MLflow decides at its own import, so it is said before any command,
+# test or notebook can import it (a user's explicit setting is kept).
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
 # The packages whose probes for pyspark are refused (see `_NoSparkForPandera`).
 _SPARK_REFUSED_TO = {"pandera"}

@@ -1109,7 +1109,6 @@ def _leave(code: int) -> NoReturn:
     while a thread that is not a daemon still works, Python ends the process as usual.
     """
     import atexit
-    import contextlib
     import os
     import sys
     import threading
@@ -1119,6 +1118,9 @@ def _leave(code: int) -> NoReturn:
         sys.exit(code)
     atexit._run_exitfuncs()
     for stream in {sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__} - {None}:
-        with contextlib.suppress(OSError, ValueError, AttributeError):  # closed, broken pipe
+        try:
             stream.flush()  # type: ignore[union-attr]
+        except (OSError, ValueError, AttributeError):  # a full disk, a closed or broken pipe
+            # Output was lost: a plain interpreter exit says so with 120; so does this.
+            code = code or 120
     os._exit(code)

@@ -93,3 +93,22 @@ def test_a_score_without_spark_keeps_pyspark_out_of_mlflow(tmp_path: Path) -> No
     installed = _python("import importlib.util as u; print(bool(u.find_spec('pyspark')))", REPO)
     # Elsewhere MLflow finds pyspark as before, where it is installed.
     assert plain.stdout.split() == [installed.stdout.strip()] * 2, plain.stderr
+
+
+def test_output_that_cannot_be_written_ends_with_120_as_a_plain_exit_does(tmp_path: Path) -> None:
+    code = "import sys\nfrom tillit.cli import _leave\nsys.stdout.write('x' * 10)\n_leave(0)\n"
+    with open("/dev/full", "w") as full:
+        done = subprocess.run([sys.executable, "-c", code], stdout=full, env=_ENV, cwd=tmp_path)
+    assert done.returncode == 120
+
+
+def test_importing_tillit_turns_mlflow_telemetry_off_before_mlflow_decides(
+    tmp_path: Path,
+) -> None:
+    probe = (
+        "import tillit, mlflow\n"
+        "from mlflow.telemetry import get_telemetry_client\n"
+        "print(get_telemetry_client() is None)\n"
+    )
+    done = _python(probe, tmp_path)
+    assert done.stdout.split() == ["True"], done.stderr

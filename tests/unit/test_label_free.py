@@ -224,14 +224,39 @@ def test_visits_whose_carer_was_registered_at_another_client_at_the_same_time():
     assert (i3["evidence_elsewhere_staff"], i3["evidence_elsewhere_other_client"]) == ("S3", "C4")
     assert reason_sentence("staff_elsewhere_hours_share", i3, 0.0, "en") == (
         "carer S3 was registered here on 2026-03-05 14:20-14:50 and at client C4 on "
-        "2026-03-05 14:00-15:00 (checked in there by key-tag); 1 such visit(s) on this "
+        "2026-03-05 14:00-15:00 (checked in there by key-tag); 1 such visit on this "
         "invoice, 0.5 of 2.5 h (20%)"
     )
     assert reason_sentence("staff_elsewhere_hours_share", i1, 0.0, "sv") == (
         "personal S1 var registrerad här 2026-03-03 10:00-11:00 och hos brukare C2 "
-        "2026-03-03 10:05-10:55; 1 sådana besök på fakturan, 1 av 2 h (50\u00a0%)"
+        "2026-03-03 10:05-10:55; 1 sådant besök på fakturan, 1 av 2 h (50\u00a0%)"
     )
     assert pd.isna(row(fs, "I4")["evidence_elsewhere_staff"])
+
+
+def test_a_key_tag_read_hours_before_says_nothing_about_where_the_carer_is_now():
+    visits = [
+        # S1 tagged in at C1 at 08:00 and forgot to tag out (the end filled in at 14:00):
+        # the app visits at C2 and C3 later that morning are not "registered elsewhere".
+        visit("V1", "C1", "2026-03-03 08:00", 360),
+        visit("V2", "C2", "2026-03-03 09:00", 45, method="app"),
+        visit("V3", "C3", "2026-03-03 10:30", 45, method="app"),
+        # S2 tagged in at C1 10 minutes before a typed-in visit at C4: that one counts.
+        visit("V4", "C1", "2026-03-04 09:50", 60, staff_id="S2"),
+        visit("V5", "C4", "2026-03-04 10:00", 40, staff_id="S2", method="manual"),
+    ]
+    tables = municipality(
+        grants=[grant(f"G{i}", f"C{i}") for i in range(1, 5)],
+        visits=visits,
+        invoices=[
+            invoice("I1", "C1", 7.0),
+            invoice("I2", "C2", 0.75),
+            invoice("I3", "C3", 0.75),
+            invoice("I4", "C4", 40 / 60),
+        ],
+    )
+    share = build(tables).features.set_index("invoice_id")["staff_elsewhere_hours_share"]
+    assert share.to_dict() == {"I1": 0.0, "I2": 0.0, "I3": 0.0, "I4": pytest.approx(1.0)}
 
 
 def test_new_comparisons_are_worded_in_both_languages():

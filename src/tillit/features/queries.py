@@ -717,7 +717,9 @@ def staff_elsewhere(con: Engine, config: FeatureConfig) -> None:
     Needs `staff_overlaps` first (`pairs`). A visit counts when the same carer's visit at
     another client covers at least half of it and the two began within
     `same_time_max_start_gap_minutes` of each other, or the other visit was checked in by
-    key-tag while this one was not (the tag at that door shows where the carer was). A
+    key-tag while this one was not, at most that gap before this one began or during it
+    (the tag at that door shows where the carer was when it was read; a tag read hours
+    earlier whose check-out was forgotten and filled in later shows nothing now). A
     late check-out running into the next visit starts a whole visit earlier and covers
     the next one's start, not most of a visit begun at the same time; a key-tag visit
     itself never counts (the tag is the evidence of presence). One such visit is enough,
@@ -737,19 +739,28 @@ def staff_elsewhere(con: Engine, config: FeatureConfig) -> None:
         hit AS (
             SELECT a.provider_id, a.client_id, a.service_type, a.m, a.visit_id, a.micros,
                    a.staff_id, a.start_at, a.end_at, b.client_id AS other_client,
-                   b.start_at AS other_start, b.end_at AS other_end,
+                   b.start_at AS other_start, b.end_at AS other_end, b.visit_id AS other_visit,
                    CASE WHEN b.method = 'nfc' THEN 1 ELSE 0 END AS other_keytag
             FROM pairs p
             JOIN paired a ON a.visit_id = p.a_id
             JOIN paired b ON b.visit_id = p.b_id
             WHERE a.method <> 'nfc'
               AND epoch(p.overlap_end - p.overlap_start) >= 0.5 * epoch(a.end_at - a.start_at)
-              AND (abs(epoch(a.start_at - b.start_at)) <= {gap_seconds!r} OR b.method = 'nfc')
+              AND (
+                  abs(epoch(a.start_at - b.start_at)) <= {gap_seconds!r}
+                  -- The tag shows where the carer was when it was read: at most the gap
+                  -- before this visit began or during it, never a check-in hours earlier
+                  -- whose check-out was forgotten and filled in later.
+                  OR (b.method = 'nfc'
+                      AND epoch(a.start_at - b.start_at) <= {gap_seconds!r}
+                      AND b.start_at < a.end_at)
+              )
         ),
         ranked AS (
             SELECT *,
                    row_number() OVER (
-                       PARTITION BY visit_id ORDER BY other_keytag DESC, other_start, other_client
+                       PARTITION BY visit_id
+                       ORDER BY other_keytag DESC, other_start, other_client, other_visit
                    ) AS partner_rank
             FROM hit
         ),

@@ -57,8 +57,8 @@ _URI_VARIABLES = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
 
 def connect(store: Path = DEFAULT_STORE) -> Any:
     """Point MLflow at the store and return a client; creates the store on first use."""
-    # No usage reports from MLflow to its makers: a store of a municipality's invoices
-    # stays on its machine, and the report's threads cost CPU at every run.
+    # No usage reports from MLflow (also set by `import tillit`, before MLflow's import
+    # decides; kept here for a process that cleared it since).
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     import mlflow
     from mlflow.tracking import MlflowClient

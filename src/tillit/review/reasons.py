@@ -97,10 +97,12 @@ _EVIDENCED: dict[str, str] = {
     "billed_over_own_history_hours": "evidence_history_months",
     "provider_billed_over_registered_change": "evidence_provider_history_months",
 }
-# Comparisons with earlier months: one earlier month is no average (`.evidence.one`).
+# Sentences worded otherwise when a count is one (`.evidence.one`): one earlier month is
+# no average; one visit is "visit", not "visits".
 _ONE_MONTH: dict[str, str] = {
     "billed_over_own_history_hours": "evidence_history_months",
     "provider_billed_over_registered_change": "evidence_provider_history_months",
+    "staff_elsewhere_hours_share": "evidence_elsewhere_visits",
 }
 EVIDENCE_PREFIX = "evidence_"
 _EVIDENCE_TEXT = ("_staff", "_date", "_period", "_client")

@@ -305,6 +305,22 @@ def test_a_manifest_cannot_make_overwrite_reach_outside_the_folder(tmp_path):
     assert not (out / "report.html").exists()
 
 
+def test_staged_output_never_replaces_a_file_no_earlier_manifest_lists(tmp_path):
+    """An operator's own `quarantine.parquet` in --out, no manifest: refused, nothing changed."""
+    out = tmp_path / "score"
+    out.mkdir()
+    (out / "quarantine.parquet").write_text("the operator's own quarantine")
+    (out / "notes.txt").write_text("the operator's notes")
+    before = tree_hash(out)
+    with (
+        pytest.raises(OutputExistsError, match=r"holds quarantine\.parquet, which no earlier"),
+        staged_output(out, overwrite=True) as work,
+    ):
+        (work / "quarantine.parquet").write_text("this run's")
+        (work / "risk_list.csv").write_text("this run's")
+    assert tree_hash(out) == before
+
+
 def test_a_failed_run_leaves_the_earlier_outputs(tmp_path):
     out = tmp_path / "score"
     _earlier_run(out, listed={"risk_list.csv": "old"}, unlisted={})
@@ -571,6 +587,30 @@ def test_overwrite_never_replaces_a_file_no_earlier_manifest_lists(place, monkey
         f"holds {out.name}, which no earlier tillit run's x.manifest.json lists",
     )
     assert tree_hash(place["root"]) == before
+
+
+FOLDER_FILES = {"validate": "quarantine.parquet", "retrain": "summary.md", "score": "risk_list.csv"}
+
+
+@pytest.mark.parametrize(("command", "name"), FOLDER_FILES.items())
+def test_overwrite_never_replaces_a_folder_file_no_earlier_manifest_lists(
+    place, monkeypatch, command, name
+):
+    """A folder command's output name held by a file no earlier manifest lists: refused
+    before any work (no model read, no audit record), the folder as it was."""
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    place["config"] = REPO / "configs" / "default.yaml"
+    out = place["root"] / "out"
+    out.mkdir()
+    (out / name).write_text("the operator's own file")
+    (out / "notes.txt").write_text("the operator's notes")
+    before = tree_hash(place["root"])
+    refused(
+        cli(*WRITERS[command].call(place, out)),
+        f"holds {name}, which no earlier tillit run's manifest.json lists",
+    )
+    assert tree_hash(place["root"]) == before
+    assert not (place["store"] / "audit_log.jsonl").exists()
 
 
 def test_features_overwrite_replaces_its_own_files_and_keeps_the_rest(place):

@@ -319,10 +319,8 @@ def _publish(work: Path, out: Path) -> None:
         work.replace(out)
         return
     fresh = {path.name for path in work.iterdir()}
-    for name in sorted(manifest_outputs(out) - fresh):
-        old = out / name
-        if old.is_symlink() or old.is_file():
-            old.unlink()
+    listed = manifest_outputs(out)
+    # Every refusal before the first change: `out` is either published or untouched.
     for name in sorted(fresh):
         target = out / name
         if target.is_dir() and not target.is_symlink():
@@ -330,7 +328,21 @@ def _publish(work: Path, out: Path) -> None:
                 f"{target} is a folder where this run writes a file; it was kept and the "
                 f"run's outputs are in {work}"
             )
-        (work / name).replace(target)
+    unlisted = sorted(
+        name for name in fresh - listed if (out / name).is_symlink() or (out / name).exists()
+    )
+    if unlisted:
+        raise OutputExistsError(
+            f"--out {out} holds {', '.join(unlisted)}, which no earlier tillit run's "
+            f"{MANIFEST} lists; tillit replaces only what it wrote there: nothing in {out} "
+            f"was changed and the run's outputs are in {work}"
+        )
+    for name in sorted(listed - fresh):
+        old = out / name
+        if old.is_symlink() or old.is_file():
+            old.unlink()
+    for name in sorted(fresh):
+        (work / name).replace(out / name)
     work.rmdir()
 
 

@@ -554,7 +554,7 @@ def _earlier_output(place: dict[str, Path], command: str) -> Path:
     folder.mkdir()
     out = folder / ("x.json" if command == "drift" else "x.parquet")
     out.write_text("an earlier run")
-    (folder / "x.manifest.json").write_text(json.dumps({"outputs": {out.name: "sha"}}))
+    (folder / f"{out.name}.manifest.json").write_text(json.dumps({"outputs": {out.name: "sha"}}))
     return out
 
 
@@ -580,11 +580,11 @@ def test_overwrite_never_replaces_a_file_no_earlier_manifest_lists(place, monkey
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     place["config"] = REPO / "configs" / "default.yaml"
     out = _earlier_output(place, command)
-    (out.parent / "x.manifest.json").unlink()
+    (out.parent / f"{out.name}.manifest.json").unlink()
     before = tree_hash(place["root"])
     refused(
         cli(*WRITERS[command].call(place, out)),
-        f"holds {out.name}, which no earlier tillit run's x.manifest.json lists",
+        f"holds {out.name}, which no earlier tillit run's {out.name}.manifest.json lists",
     )
     assert tree_hash(place["root"]) == before
 
@@ -618,7 +618,7 @@ def test_features_overwrite_replaces_its_own_files_and_keeps_the_rest(place):
     out = place["root"] / "features" / "f.parquet"
     run = ("features", "--data", place["data"], "--period", "2025-01", "--out", out)
     ok(cli(*run))
-    manifest = out.with_name("f.manifest.json")
+    manifest = out.with_name("f.parquet.manifest.json")
     first = json.loads(manifest.read_text("utf-8"))["outputs"]
     assert {"f.parquet", "f_findings.parquet", "f_quarantine.parquet"} <= set(first)
     (out.parent / "notes.txt").write_text("the auditor's notes")
@@ -653,9 +653,42 @@ def test_validate_and_simulate_table_overwrite_their_own_outputs(place):
     assert table.read_bytes() == first
     ok(cli(*make, "--seed", "8", "--overwrite"))
     assert table.read_bytes() != first
-    assert json.loads((place["root"] / "t.manifest.json").read_text("utf-8"))["outputs"] == {
+    assert json.loads((place["root"] / "t.csv.manifest.json").read_text("utf-8"))["outputs"] == {
         "t.csv": hashlib.sha256(table.read_bytes()).hexdigest()
     }
+
+
+def test_a_file_output_of_another_suffix_keeps_its_own_manifest(place):
+    """`t.csv` and `t.parquet` are two outputs: a run into one never removes the other."""
+    make = ("simulate-table", "--kind", "card-payments", "--rows", "100")
+    csv, parquet = place["root"] / "t.csv", place["root"] / "t.parquet"
+    ok(cli(*make, "--out", csv))
+    first = csv.read_bytes()
+    ok(cli(*make, "--out", parquet, "--overwrite"))
+    assert csv.read_bytes() == first
+    assert parquet.exists()
+    assert set(json.loads((place["root"] / "t.csv.manifest.json").read_text())["outputs"]) == {
+        "t.csv"
+    }
+    assert set(json.loads((place["root"] / "t.parquet.manifest.json").read_text())["outputs"]) == {
+        "t.parquet"
+    }
+
+
+def test_an_old_stem_named_manifest_still_lets_overwrite_replace_what_it_lists(place):
+    """A manifest an earlier tillit named after the stem (`t.manifest.json`) still counts for
+    the files it lists that this run writes again; nothing is removed on its word."""
+    old = place["root"] / "t.csv"
+    old.write_text("an earlier run")
+    other = place["root"] / "t.parquet"
+    other.write_text("an earlier run of the other suffix")
+    legacy = place["root"] / "t.manifest.json"
+    legacy.write_text(json.dumps({"outputs": {"t.csv": "sha", "t.parquet": "sha"}}))
+    make = ("simulate-table", "--kind", "card-payments", "--rows", "100", "--out", old)
+    ok(cli(*make, "--overwrite"))
+    assert old.read_text() != "an earlier run"
+    assert other.read_text() == "an earlier run of the other suffix"
+    assert legacy.exists()
 
 
 def test_link_overwrite_replaces_only_what_its_earlier_manifest_lists(place):

@@ -254,8 +254,20 @@ def listed_outputs(path: Path) -> set[str]:
 
 
 def file_manifest(out: Path) -> Path:
-    """Where a command whose output is a file lists what it wrote: `<stem>.manifest.json`
-    beside `out` (a folder's run keeps `manifest.json` inside the folder instead)."""
+    """Where a command whose output is a file lists what it wrote: `<name>.manifest.json`
+    beside `out` (a folder's run keeps `manifest.json` inside the folder instead).
+
+    Named after the whole file name: `t.csv` and `t.parquet` are two outputs with two
+    manifests, so a run into one never removes the other.
+    """
+    out = Path(out)
+    return out.with_name(f"{out.name}.{MANIFEST}")
+
+
+def _stem_manifest(out: Path) -> Path:
+    """Where tillit before 2026-12-07 listed a file output: `<stem>.manifest.json`, shared by
+    every output of that stem. Read only to let `--overwrite` replace a file it lists
+    that this run writes again; nothing is ever removed on its word."""
     out = Path(out)
     return out.with_name(f"{out.stem}.{MANIFEST}")
 
@@ -281,7 +293,8 @@ def refuse_existing_files(
             f"{Path(out).parent} already holds {names} (an earlier run's outputs); "
             f"choose another {out_option} or pass --overwrite"
         )
-    unlisted = sorted({path.name for path in present} - listed_outputs(manifest))
+    listed = listed_outputs(manifest) | listed_outputs(_stem_manifest(out))
+    unlisted = sorted({path.name for path in present} - listed)
     if unlisted:
         raise OutputExistsError(
             f"{Path(out).parent} holds {', '.join(unlisted)}, which no earlier tillit run's "

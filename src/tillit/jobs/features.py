@@ -47,7 +47,7 @@ def run_features(
     Rows the contract check quarantined are written beside it as
     `<name>_validation_quarantine.parquet`, so nothing is dropped without a record.
     An earlier run's files there are replaced only with `overwrite`, and only as the
-    manifest beside them (`<name>.manifest.json`) lists them.
+    manifest beside them (`<name>.parquet.manifest.json`) lists them.
     """
     from tillit.features import build_features
 

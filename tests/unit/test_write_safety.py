@@ -24,6 +24,7 @@ from tests import REPO
 from tests.cli import ok, refused
 from tests.conftest import tiny_tables
 from tillit.cli import app
+from tillit.config import TillitConfig
 from tillit.data.io import write_tables
 from tillit.jobs.common import MANIFEST, OutputExistsError, staged_output
 
@@ -634,6 +635,85 @@ def test_features_overwrite_replaces_its_own_files_and_keeps_the_rest(place):
     assert (out.parent / "notes.txt").read_text() == "the auditor's notes"
     assert not (out.parent / "f_validation_quarantine.parquet").exists()
     assert set(json.loads(manifest.read_text("utf-8"))["outputs"]) == set(first)
+
+
+def _messy_export(root: Path) -> tuple[Path, TillitConfig]:
+    """tiny_tables with one invoice that breaks the contract, and a limit that lets it pass."""
+    from tillit.config import ValidationConfig, load_config
+
+    tables = tiny_tables()
+    invoices = tables["invoices"]
+    bad = invoices.iloc[[0]].assign(invoice_id="BAD", amount_sek=-5.0)
+    tables["invoices"] = pd.concat([invoices, bad], ignore_index=True)
+    write_tables(tables, root / "messy")
+    config = load_config()
+    lenient = config.model_copy(update={"validation": ValidationConfig(max_quarantine_share=0.5)})
+    return root / "messy", lenient
+
+
+def test_features_that_fail_to_build_write_nothing_and_block_no_later_run(place, monkeypatch):
+    """A first run whose build fails leaves no side file, so the next run is not refused."""
+    from tillit.jobs import features as features_job
+    from tillit.jobs.features import run_features
+
+    data, config = _messy_export(place["root"])
+    out = place["root"] / "features" / "f.parquet"
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("the build failed")
+
+    monkeypatch.setattr("tillit.features.build_features", broken)
+    with pytest.raises(RuntimeError, match="the build failed"):
+        run_features(data, "2025-01", out, config)
+    assert not out.parent.exists() or list(out.parent.iterdir()) == []
+    monkeypatch.undo()
+    outcome = features_job.run_features(data, "2025-01", out, config)
+    assert outcome.rows_quarantined_by_validation == 1
+    assert (out.parent / "f_validation_quarantine.parquet").exists()
+
+
+def test_features_with_a_period_without_invoices_keep_the_earlier_table(place):
+    """`--overwrite` with a mistyped --period: refused, the earlier run's files all kept."""
+    from tillit.errors import NothingToScoreError
+    from tillit.jobs.features import run_features
+
+    data, config = _messy_export(place["root"])
+    out = place["root"] / "features" / "f.parquet"
+    run_features(data, "2025-01", out, config)
+    before = tree_hash(out.parent)
+    with pytest.raises(NothingToScoreError) as refusal:
+        run_features(data, "2052-01", out, config, overwrite=True)
+    assert tree_hash(out.parent) == before
+    assert "(1 rows broke the contract: see `tillit validate`)" in str(refusal.value)
+    assert {path.name for path in out.parent.iterdir()} == {
+        "f.parquet",
+        "f_findings.parquet",
+        "f_quarantine.parquet",
+        "f_validation_quarantine.parquet",
+        "f.parquet.manifest.json",
+    }
+
+
+def test_features_that_fail_while_writing_leave_the_earlier_files(place, monkeypatch):
+    """The files are replaced as a unit: a write that fails half-way replaces none."""
+    from tillit.jobs import features as features_job
+
+    data, config = _messy_export(place["root"])
+    out = place["root"] / "features" / "f.parquet"
+    features_job.run_features(data, "2025-01", out, config)
+    out.write_text("the earlier run's table")  # so a replaced one would show
+    before = tree_hash(out.parent)
+    real = features_job.write_frame
+
+    def fails_on_findings(frame: pd.DataFrame, path: Path) -> Path:
+        if "findings" in path.name:
+            raise OSError("disk full")
+        return real(frame, path)
+
+    monkeypatch.setattr(features_job, "write_frame", fails_on_findings)
+    with pytest.raises(OSError, match="disk full"):
+        features_job.run_features(data, "2025-01", out, config, overwrite=True)
+    assert tree_hash(out.parent) == before
 
 
 def test_validate_and_simulate_table_overwrite_their_own_outputs(place):

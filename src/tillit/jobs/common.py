@@ -6,7 +6,7 @@ import json
 import os
 import shutil
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -320,6 +320,40 @@ def write_file_manifest(out: Path, command: str, written: Iterable[Path]) -> Pat
             old.unlink()
     outputs = {path.name: file_sha256(path) for path in written}
     return write_json({"command": command, "outputs": outputs}, manifest)
+
+
+@contextmanager
+def staged_files(out: Path, command: str) -> Iterator[Callable[[Path], Path]]:
+    """Write a file output and its side files as a unit: all of them, then the manifest.
+
+    Yields `stage(final) -> scratch path`: the run writes each file to the hidden sibling
+    `stage` returns (same suffix, so the format is the same). Only when the block ends
+    without an error are the written ones renamed into place and the manifest beside
+    `out` written (last), removing what an earlier manifest listed that this run did not
+    write again. A failed run removes its scratch files and leaves every earlier output
+    and manifest as they were: nothing is pruned on a failure.
+    """
+    staged: dict[Path, Path] = {}
+
+    def stage(final: Path) -> Path:
+        final = Path(final)
+        scratch = final.with_name(f".{final.stem}.partial{final.suffix}")
+        if scratch.is_symlink() or scratch.is_file():
+            scratch.unlink()  # a planted link would be written through
+        staged[scratch] = final
+        return scratch
+
+    try:
+        yield stage
+    except BaseException:
+        for scratch in staged:
+            scratch.unlink(missing_ok=True)
+        raise
+    written = [final for scratch, final in staged.items() if scratch.is_file()]
+    for scratch, final in staged.items():
+        if scratch.is_file():
+            scratch.replace(final)
+    write_file_manifest(out, command, written)
 
 
 def _publish(work: Path, out: Path) -> None:

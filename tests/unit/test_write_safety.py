@@ -820,3 +820,26 @@ def test_pseudonymise_never_replaces_tables_no_earlier_manifest_lists(place):
     ok(cli(*run, "--overwrite"))
     assert (out / "notes.txt").read_text() == "mine"
     assert "invoices.parquet" in json.loads((out / MANIFEST).read_text("utf-8"))["outputs"]
+
+
+def test_pseudonymise_overwrite_removes_tables_its_earlier_run_wrote_and_this_one_does_not(place):
+    """Last month's `hospital_stays.csv` must not stay beside this month's tables."""
+    key = place["root"] / "keys" / "k.key"
+    last_month, this_month = place["root"] / "last", place["root"] / "this"
+    write_tables(tiny_tables(), last_month, fmt="csv")
+    tables = tiny_tables()
+    del tables["hospital_stays"]
+    write_tables(tables, this_month, fmt="csv")
+    out = place["root"] / "pseud"
+    ok(cli("pseudonymise", "--in", last_month, "--out", out, "--key-file", key, "--new-key"))
+    assert (out / "hospital_stays.csv").exists()
+    (out / "notes.txt").write_text("mine")
+    run = ("pseudonymise", "--in", this_month, "--out", out, "--key-file", key)
+    refused(cli(*run), "pass --overwrite")
+    ok(cli(*run, "--overwrite"))
+    assert not (out / "hospital_stays.csv").exists()
+    assert (out / "notes.txt").read_text() == "mine"
+    listed = set(json.loads((out / MANIFEST).read_text("utf-8"))["outputs"])
+    assert "hospital_stays.csv" not in listed and "invoices.csv" in listed
+    assert {path.name for path in out.iterdir()} == {*listed, MANIFEST, "notes.txt"}
+    assert sorted(path.name for path in place["root"].iterdir() if path.name.startswith(".")) == []

@@ -294,6 +294,7 @@ def validate(
     from tillit.jobs.common import (
         MANIFEST,
         refuse_existing_output,
+        refuse_unlisted_files,
         refuse_unsafe_output,
         staged_output,
     )
@@ -306,6 +307,7 @@ def validate(
         writes=[out / "validation.json", out / "quarantine.parquet"],
     )
     refuse_existing_output(out, overwrite)
+    refuse_unlisted_files(out, ["validation.json", "quarantine.parquet", MANIFEST], overwrite)
     settings = _load_settings(config, csv_sep, decimal, encoding)
     result = validate_tables(read_raw_tables(data, settings.input))
     report = result.report()

@@ -24,6 +24,7 @@ from tests import REPO
 from tests.cli import ok, refused
 from tests.conftest import tiny_tables
 from tillit.cli import app
+from tillit.config import TillitConfig
 from tillit.data.io import write_tables
 from tillit.jobs.common import MANIFEST, OutputExistsError, staged_output
 
@@ -305,6 +306,22 @@ def test_a_manifest_cannot_make_overwrite_reach_outside_the_folder(tmp_path):
     assert not (out / "report.html").exists()
 
 
+def test_staged_output_never_replaces_a_file_no_earlier_manifest_lists(tmp_path):
+    """An operator's own `quarantine.parquet` in --out, no manifest: refused, nothing changed."""
+    out = tmp_path / "score"
+    out.mkdir()
+    (out / "quarantine.parquet").write_text("the operator's own quarantine")
+    (out / "notes.txt").write_text("the operator's notes")
+    before = tree_hash(out)
+    with (
+        pytest.raises(OutputExistsError, match=r"holds quarantine\.parquet, which no earlier"),
+        staged_output(out, overwrite=True) as work,
+    ):
+        (work / "quarantine.parquet").write_text("this run's")
+        (work / "risk_list.csv").write_text("this run's")
+    assert tree_hash(out) == before
+
+
 def test_a_failed_run_leaves_the_earlier_outputs(tmp_path):
     out = tmp_path / "score"
     _earlier_run(out, listed={"risk_list.csv": "old"}, unlisted={})
@@ -538,7 +555,7 @@ def _earlier_output(place: dict[str, Path], command: str) -> Path:
     folder.mkdir()
     out = folder / ("x.json" if command == "drift" else "x.parquet")
     out.write_text("an earlier run")
-    (folder / "x.manifest.json").write_text(json.dumps({"outputs": {out.name: "sha"}}))
+    (folder / f"{out.name}.manifest.json").write_text(json.dumps({"outputs": {out.name: "sha"}}))
     return out
 
 
@@ -564,13 +581,37 @@ def test_overwrite_never_replaces_a_file_no_earlier_manifest_lists(place, monkey
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     place["config"] = REPO / "configs" / "default.yaml"
     out = _earlier_output(place, command)
-    (out.parent / "x.manifest.json").unlink()
+    (out.parent / f"{out.name}.manifest.json").unlink()
     before = tree_hash(place["root"])
     refused(
         cli(*WRITERS[command].call(place, out)),
-        f"holds {out.name}, which no earlier tillit run's x.manifest.json lists",
+        f"holds {out.name}, which no earlier tillit run's {out.name}.manifest.json lists",
     )
     assert tree_hash(place["root"]) == before
+
+
+FOLDER_FILES = {"validate": "quarantine.parquet", "retrain": "summary.md", "score": "risk_list.csv"}
+
+
+@pytest.mark.parametrize(("command", "name"), FOLDER_FILES.items())
+def test_overwrite_never_replaces_a_folder_file_no_earlier_manifest_lists(
+    place, monkeypatch, command, name
+):
+    """A folder command's output name held by a file no earlier manifest lists: refused
+    before any work (no model read, no audit record), the folder as it was."""
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    place["config"] = REPO / "configs" / "default.yaml"
+    out = place["root"] / "out"
+    out.mkdir()
+    (out / name).write_text("the operator's own file")
+    (out / "notes.txt").write_text("the operator's notes")
+    before = tree_hash(place["root"])
+    refused(
+        cli(*WRITERS[command].call(place, out)),
+        f"holds {name}, which no earlier tillit run's manifest.json lists",
+    )
+    assert tree_hash(place["root"]) == before
+    assert not (place["store"] / "audit_log.jsonl").exists()
 
 
 def test_features_overwrite_replaces_its_own_files_and_keeps_the_rest(place):
@@ -578,7 +619,7 @@ def test_features_overwrite_replaces_its_own_files_and_keeps_the_rest(place):
     out = place["root"] / "features" / "f.parquet"
     run = ("features", "--data", place["data"], "--period", "2025-01", "--out", out)
     ok(cli(*run))
-    manifest = out.with_name("f.manifest.json")
+    manifest = out.with_name("f.parquet.manifest.json")
     first = json.loads(manifest.read_text("utf-8"))["outputs"]
     assert {"f.parquet", "f_findings.parquet", "f_quarantine.parquet"} <= set(first)
     (out.parent / "notes.txt").write_text("the auditor's notes")
@@ -594,6 +635,85 @@ def test_features_overwrite_replaces_its_own_files_and_keeps_the_rest(place):
     assert (out.parent / "notes.txt").read_text() == "the auditor's notes"
     assert not (out.parent / "f_validation_quarantine.parquet").exists()
     assert set(json.loads(manifest.read_text("utf-8"))["outputs"]) == set(first)
+
+
+def _messy_export(root: Path) -> tuple[Path, TillitConfig]:
+    """tiny_tables with one invoice that breaks the contract, and a limit that lets it pass."""
+    from tillit.config import ValidationConfig, load_config
+
+    tables = tiny_tables()
+    invoices = tables["invoices"]
+    bad = invoices.iloc[[0]].assign(invoice_id="BAD", amount_sek=-5.0)
+    tables["invoices"] = pd.concat([invoices, bad], ignore_index=True)
+    write_tables(tables, root / "messy")
+    config = load_config()
+    lenient = config.model_copy(update={"validation": ValidationConfig(max_quarantine_share=0.5)})
+    return root / "messy", lenient
+
+
+def test_features_that_fail_to_build_write_nothing_and_block_no_later_run(place, monkeypatch):
+    """A first run whose build fails leaves no side file, so the next run is not refused."""
+    from tillit.jobs import features as features_job
+    from tillit.jobs.features import run_features
+
+    data, config = _messy_export(place["root"])
+    out = place["root"] / "features" / "f.parquet"
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("the build failed")
+
+    monkeypatch.setattr("tillit.features.build_features", broken)
+    with pytest.raises(RuntimeError, match="the build failed"):
+        run_features(data, "2025-01", out, config)
+    assert not out.parent.exists() or list(out.parent.iterdir()) == []
+    monkeypatch.undo()
+    outcome = features_job.run_features(data, "2025-01", out, config)
+    assert outcome.rows_quarantined_by_validation == 1
+    assert (out.parent / "f_validation_quarantine.parquet").exists()
+
+
+def test_features_with_a_period_without_invoices_keep_the_earlier_table(place):
+    """`--overwrite` with a mistyped --period: refused, the earlier run's files all kept."""
+    from tillit.errors import NothingToScoreError
+    from tillit.jobs.features import run_features
+
+    data, config = _messy_export(place["root"])
+    out = place["root"] / "features" / "f.parquet"
+    run_features(data, "2025-01", out, config)
+    before = tree_hash(out.parent)
+    with pytest.raises(NothingToScoreError) as refusal:
+        run_features(data, "2052-01", out, config, overwrite=True)
+    assert tree_hash(out.parent) == before
+    assert "(1 rows broke the contract: see `tillit validate`)" in str(refusal.value)
+    assert {path.name for path in out.parent.iterdir()} == {
+        "f.parquet",
+        "f_findings.parquet",
+        "f_quarantine.parquet",
+        "f_validation_quarantine.parquet",
+        "f.parquet.manifest.json",
+    }
+
+
+def test_features_that_fail_while_writing_leave_the_earlier_files(place, monkeypatch):
+    """The files are replaced as a unit: a write that fails half-way replaces none."""
+    from tillit.jobs import features as features_job
+
+    data, config = _messy_export(place["root"])
+    out = place["root"] / "features" / "f.parquet"
+    features_job.run_features(data, "2025-01", out, config)
+    out.write_text("the earlier run's table")  # so a replaced one would show
+    before = tree_hash(out.parent)
+    real = features_job.write_frame
+
+    def fails_on_findings(frame: pd.DataFrame, path: Path) -> Path:
+        if "findings" in path.name:
+            raise OSError("disk full")
+        return real(frame, path)
+
+    monkeypatch.setattr(features_job, "write_frame", fails_on_findings)
+    with pytest.raises(OSError, match="disk full"):
+        features_job.run_features(data, "2025-01", out, config, overwrite=True)
+    assert tree_hash(out.parent) == before
 
 
 def test_validate_and_simulate_table_overwrite_their_own_outputs(place):
@@ -613,9 +733,42 @@ def test_validate_and_simulate_table_overwrite_their_own_outputs(place):
     assert table.read_bytes() == first
     ok(cli(*make, "--seed", "8", "--overwrite"))
     assert table.read_bytes() != first
-    assert json.loads((place["root"] / "t.manifest.json").read_text("utf-8"))["outputs"] == {
+    assert json.loads((place["root"] / "t.csv.manifest.json").read_text("utf-8"))["outputs"] == {
         "t.csv": hashlib.sha256(table.read_bytes()).hexdigest()
     }
+
+
+def test_a_file_output_of_another_suffix_keeps_its_own_manifest(place):
+    """`t.csv` and `t.parquet` are two outputs: a run into one never removes the other."""
+    make = ("simulate-table", "--kind", "card-payments", "--rows", "100")
+    csv, parquet = place["root"] / "t.csv", place["root"] / "t.parquet"
+    ok(cli(*make, "--out", csv))
+    first = csv.read_bytes()
+    ok(cli(*make, "--out", parquet, "--overwrite"))
+    assert csv.read_bytes() == first
+    assert parquet.exists()
+    assert set(json.loads((place["root"] / "t.csv.manifest.json").read_text())["outputs"]) == {
+        "t.csv"
+    }
+    assert set(json.loads((place["root"] / "t.parquet.manifest.json").read_text())["outputs"]) == {
+        "t.parquet"
+    }
+
+
+def test_an_old_stem_named_manifest_still_lets_overwrite_replace_what_it_lists(place):
+    """A manifest an earlier tillit named after the stem (`t.manifest.json`) still counts for
+    the files it lists that this run writes again; nothing is removed on its word."""
+    old = place["root"] / "t.csv"
+    old.write_text("an earlier run")
+    other = place["root"] / "t.parquet"
+    other.write_text("an earlier run of the other suffix")
+    legacy = place["root"] / "t.manifest.json"
+    legacy.write_text(json.dumps({"outputs": {"t.csv": "sha", "t.parquet": "sha"}}))
+    make = ("simulate-table", "--kind", "card-payments", "--rows", "100", "--out", old)
+    ok(cli(*make, "--overwrite"))
+    assert old.read_text() != "an earlier run"
+    assert other.read_text() == "an earlier run of the other suffix"
+    assert legacy.exists()
 
 
 def test_link_overwrite_replaces_only_what_its_earlier_manifest_lists(place):
@@ -667,3 +820,26 @@ def test_pseudonymise_never_replaces_tables_no_earlier_manifest_lists(place):
     ok(cli(*run, "--overwrite"))
     assert (out / "notes.txt").read_text() == "mine"
     assert "invoices.parquet" in json.loads((out / MANIFEST).read_text("utf-8"))["outputs"]
+
+
+def test_pseudonymise_overwrite_removes_tables_its_earlier_run_wrote_and_this_one_does_not(place):
+    """Last month's `hospital_stays.csv` must not stay beside this month's tables."""
+    key = place["root"] / "keys" / "k.key"
+    last_month, this_month = place["root"] / "last", place["root"] / "this"
+    write_tables(tiny_tables(), last_month, fmt="csv")
+    tables = tiny_tables()
+    del tables["hospital_stays"]
+    write_tables(tables, this_month, fmt="csv")
+    out = place["root"] / "pseud"
+    ok(cli("pseudonymise", "--in", last_month, "--out", out, "--key-file", key, "--new-key"))
+    assert (out / "hospital_stays.csv").exists()
+    (out / "notes.txt").write_text("mine")
+    run = ("pseudonymise", "--in", this_month, "--out", out, "--key-file", key)
+    refused(cli(*run), "pass --overwrite")
+    ok(cli(*run, "--overwrite"))
+    assert not (out / "hospital_stays.csv").exists()
+    assert (out / "notes.txt").read_text() == "mine"
+    listed = set(json.loads((out / MANIFEST).read_text("utf-8"))["outputs"])
+    assert "hospital_stays.csv" not in listed and "invoices.csv" in listed
+    assert {path.name for path in out.iterdir()} == {*listed, MANIFEST, "notes.txt"}
+    assert sorted(path.name for path in place["root"].iterdir() if path.name.startswith(".")) == []

@@ -6,7 +6,7 @@ import json
 import os
 import shutil
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -254,8 +254,20 @@ def listed_outputs(path: Path) -> set[str]:
 
 
 def file_manifest(out: Path) -> Path:
-    """Where a command whose output is a file lists what it wrote: `<stem>.manifest.json`
-    beside `out` (a folder's run keeps `manifest.json` inside the folder instead)."""
+    """Where a command whose output is a file lists what it wrote: `<name>.manifest.json`
+    beside `out` (a folder's run keeps `manifest.json` inside the folder instead).
+
+    Named after the whole file name: `t.csv` and `t.parquet` are two outputs with two
+    manifests, so a run into one never removes the other.
+    """
+    out = Path(out)
+    return out.with_name(f"{out.name}.{MANIFEST}")
+
+
+def _stem_manifest(out: Path) -> Path:
+    """Where tillit before 2026-12-07 listed a file output: `<stem>.manifest.json`, shared by
+    every output of that stem. Read only to let `--overwrite` replace a file it lists
+    that this run writes again; nothing is ever removed on its word."""
     out = Path(out)
     return out.with_name(f"{out.stem}.{MANIFEST}")
 
@@ -281,7 +293,8 @@ def refuse_existing_files(
             f"{Path(out).parent} already holds {names} (an earlier run's outputs); "
             f"choose another {out_option} or pass --overwrite"
         )
-    unlisted = sorted({path.name for path in present} - listed_outputs(manifest))
+    listed = listed_outputs(manifest) | listed_outputs(_stem_manifest(out))
+    unlisted = sorted({path.name for path in present} - listed)
     if unlisted:
         raise OutputExistsError(
             f"{Path(out).parent} holds {', '.join(unlisted)}, which no earlier tillit run's "
@@ -309,6 +322,40 @@ def write_file_manifest(out: Path, command: str, written: Iterable[Path]) -> Pat
     return write_json({"command": command, "outputs": outputs}, manifest)
 
 
+@contextmanager
+def staged_files(out: Path, command: str) -> Iterator[Callable[[Path], Path]]:
+    """Write a file output and its side files as a unit: all of them, then the manifest.
+
+    Yields `stage(final) -> scratch path`: the run writes each file to the hidden sibling
+    `stage` returns (same suffix, so the format is the same). Only when the block ends
+    without an error are the written ones renamed into place and the manifest beside
+    `out` written (last), removing what an earlier manifest listed that this run did not
+    write again. A failed run removes its scratch files and leaves every earlier output
+    and manifest as they were: nothing is pruned on a failure.
+    """
+    staged: dict[Path, Path] = {}
+
+    def stage(final: Path) -> Path:
+        final = Path(final)
+        scratch = final.with_name(f".{final.stem}.partial{final.suffix}")
+        if scratch.is_symlink() or scratch.is_file():
+            scratch.unlink()  # a planted link would be written through
+        staged[scratch] = final
+        return scratch
+
+    try:
+        yield stage
+    except BaseException:
+        for scratch in staged:
+            scratch.unlink(missing_ok=True)
+        raise
+    written = [final for scratch, final in staged.items() if scratch.is_file()]
+    for scratch, final in staged.items():
+        if scratch.is_file():
+            scratch.replace(final)
+    write_file_manifest(out, command, written)
+
+
 def _publish(work: Path, out: Path) -> None:
     """Put a finished run's files in `out`, removing only what an earlier run's manifest lists.
 
@@ -319,10 +366,8 @@ def _publish(work: Path, out: Path) -> None:
         work.replace(out)
         return
     fresh = {path.name for path in work.iterdir()}
-    for name in sorted(manifest_outputs(out) - fresh):
-        old = out / name
-        if old.is_symlink() or old.is_file():
-            old.unlink()
+    listed = manifest_outputs(out)
+    # Every refusal before the first change: `out` is either published or untouched.
     for name in sorted(fresh):
         target = out / name
         if target.is_dir() and not target.is_symlink():
@@ -330,7 +375,21 @@ def _publish(work: Path, out: Path) -> None:
                 f"{target} is a folder where this run writes a file; it was kept and the "
                 f"run's outputs are in {work}"
             )
-        (work / name).replace(target)
+    unlisted = sorted(
+        name for name in fresh - listed if (out / name).is_symlink() or (out / name).exists()
+    )
+    if unlisted:
+        raise OutputExistsError(
+            f"--out {out} holds {', '.join(unlisted)}, which no earlier tillit run's "
+            f"{MANIFEST} lists; tillit replaces only what it wrote there: nothing in {out} "
+            f"was changed and the run's outputs are in {work}"
+        )
+    for name in sorted(listed - fresh):
+        old = out / name
+        if old.is_symlink() or old.is_file():
+            old.unlink()
+    for name in sorted(fresh):
+        (work / name).replace(out / name)
     work.rmdir()
 
 

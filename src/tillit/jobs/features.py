@@ -13,7 +13,7 @@ from tillit.jobs.common import (
     load_data,
     refuse_existing_files,
     refuse_unsafe_output,
-    write_file_manifest,
+    staged_files,
 )
 
 # Written beside the feature table as `<name>_<part>.parquet`.
@@ -47,7 +47,7 @@ def run_features(
     Rows the contract check quarantined are written beside it as
     `<name>_validation_quarantine.parquet`, so nothing is dropped without a record.
     An earlier run's files there are replaced only with `overwrite`, and only as the
-    manifest beside them (`<name>.manifest.json`) lists them.
+    manifest beside them (`<name>.parquet.manifest.json`) lists them.
     """
     from tillit.features import build_features
 
@@ -62,28 +62,29 @@ def run_features(
     )
     refuse_existing_files(out, feature_files(out), overwrite)
     loaded = load_data(data_dir, config)
-    written = []
-    validation_quarantine_file = None
-    if len(loaded.validation.quarantine):
-        validation_quarantine_file = write_frame(
-            loaded.validation.quarantine, validation_quarantine
-        )
-        written.append(validation_quarantine_file)
+    rows_quarantined = len(loaded.validation.quarantine)
     if not (loaded.validation.tables["invoices"]["period"] == period).any():
-        write_file_manifest(out, "features", written)
-        raise NothingToScoreError(f"period {period} has no valid invoices in {data_dir}")
+        # Nothing written, nothing pruned: a mistyped --period keeps the earlier table.
+        why = f" ({rows_quarantined:,} rows broke the contract: see `tillit validate`)"
+        raise NothingToScoreError(
+            f"period {period} has no valid invoices in {data_dir}"
+            + (why if rows_quarantined else "")
+        )
     feature_set = build_features(loaded.validation.tables, period, config.features)
-    written += [
-        write_frame(feature_set.features, table),
-        write_frame(feature_set.findings, findings),
-        write_frame(feature_set.quarantine, quarantine),
-    ]
-    write_file_manifest(out, "features", written)
+    validation_quarantine_file = None
+    # All files, then the manifest: a failed build leaves an earlier run's files as they were.
+    with staged_files(out, "features") as stage:
+        if rows_quarantined:
+            write_frame(loaded.validation.quarantine, stage(validation_quarantine))
+            validation_quarantine_file = validation_quarantine
+        write_frame(feature_set.features, stage(table))
+        write_frame(feature_set.findings, stage(findings))
+        write_frame(feature_set.quarantine, stage(quarantine))
     return FeaturesOutcome(
         invoices=len(feature_set.features),
         findings=len(feature_set.findings),
         quarantined=len(feature_set.quarantine),
-        rows_quarantined_by_validation=len(loaded.validation.quarantine),
+        rows_quarantined_by_validation=rows_quarantined,
         seconds=round(time.perf_counter() - began, 2),
         validation_quarantine_file=validation_quarantine_file,
     )

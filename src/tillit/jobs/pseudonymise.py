@@ -14,6 +14,7 @@ from tillit.jobs.common import (
     refuse_existing_output,
     refuse_unlisted_files,
     refuse_unsafe_output,
+    staged_output,
 )
 
 
@@ -86,30 +87,34 @@ def run_pseudonymise(
     key = load_key(key_file)
     tables = {path.stem: read_frame(path) for path in files}
     export = pseudonymise_export(tables, key, config.pseudonymise)
-    out_dir.mkdir(parents=True, exist_ok=True)
     outputs: dict[str, str] = {}
-    for path in files:
-        if path.stem in export.tables:
-            written = write_frame(
-                # tillit's own input, not a sheet for people: neutralising would change ids.
-                export.tables[path.stem],
-                out_dir / path.name,
-                for_spreadsheet=False,
-            )
-            outputs[path.name] = file_sha256(written)
     notes = tuple(export.notes())
-    manifest = write_json(
-        {
-            "command": "pseudonymise",
-            "notes": list(notes),
-            "dropped_tables": list(export.dropped_tables),
-            "dropped_columns": list(export.dropped_columns),
-            "masked_cells": export.masked_cells,
-            "org_numbers_pseudonymised": export.org_numbers_pseudonymised,
-            "outputs": outputs,
-        },
-        out_dir / MANIFEST,
-    )
+    # Staged: the folder gets this run's tables and manifest only when all are written,
+    # and a table an earlier run listed that this run does not write (last month's
+    # hospital_stays.csv) goes, so nothing stale is read as this month's.
+    with staged_output(out_dir, overwrite) as work:
+        for path in files:
+            if path.stem in export.tables:
+                written = write_frame(
+                    # tillit's own input, not a sheet for people: neutralising would change ids.
+                    export.tables[path.stem],
+                    work / path.name,
+                    for_spreadsheet=False,
+                )
+                outputs[path.name] = file_sha256(written)
+        write_json(
+            {
+                "command": "pseudonymise",
+                "notes": list(notes),
+                "dropped_tables": list(export.dropped_tables),
+                "dropped_columns": list(export.dropped_columns),
+                "masked_cells": export.masked_cells,
+                "org_numbers_pseudonymised": export.org_numbers_pseudonymised,
+                "outputs": outputs,
+            },
+            work / MANIFEST,
+        )
+    manifest = out_dir / MANIFEST
     return PseudonymiseOutcome(
         files=len(outputs),
         rows=int(sum(len(t) for t in export.tables.values())),

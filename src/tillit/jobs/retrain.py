@@ -27,6 +27,7 @@ from tillit.jobs.common import (
     MANIFEST,
     load_data,
     refuse_existing_output,
+    refuse_unlisted_files,
     refuse_unsafe_output,
     staged_output,
 )
@@ -71,6 +72,7 @@ def run_retrain(
         out, {"--data": data_dir, "--config": config_path}, store=store, writes=[out / "summary.md"]
     )
     refuse_existing_output(out, overwrite)
+    refuse_unlisted_files(out, ["summary.md", MANIFEST], overwrite)
     loaded = load_data(data_dir, config)
     training = config.training
     client = tracking.connect(store)

@@ -22,9 +22,11 @@ from tillit.data.validate import ValidationResult, validate_tables
 from tillit.errors import TillitError
 from tillit.jobs.common import (
     AUDIT_LOG,
+    MANIFEST,
     LoadedData,
     StageClock,
     load_data,
+    refuse_unlisted_files,
     refuse_unsafe_output,
     run_facts,
     staged_output,
@@ -35,6 +37,18 @@ from tillit.ops.auditlog import log_head
 
 if TYPE_CHECKING:
     from tillit.review.drift import DriftReport
+
+# Every file a scoring run may write into --out (checked before the work: `--overwrite`
+# replaces none of them unless an earlier run's manifest lists it).
+SCORE_FILES = (
+    "risk_list.parquet",
+    "risk_list.csv",
+    "explanations.parquet",
+    "drift.json",
+    "report.html",
+    "quarantine.parquet",
+    MANIFEST,
+)
 
 
 @dataclass(frozen=True)
@@ -113,6 +127,7 @@ def run_score(
     if score_on not in ("driver", "executors") or (score_on == "executors" and engine != "spark"):
         raise TillitError(f"scoring on {score_on!r} needs the driver, or executors with Spark")
     refuse_unsafe_output(out, {"--data": data_dir}, store=store)
+    refuse_unlisted_files(out, SCORE_FILES, overwrite)
     with staged_output(out, overwrite) as work, _rarer_collections():
         manifest = _score_into(
             work,

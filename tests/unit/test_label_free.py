@@ -328,6 +328,21 @@ def test_tail_scores_are_minus_log_tail_shares_summed_over_features():
     np.testing.assert_allclose(scorer.risk_score(X), expected.sum(axis=1), rtol=0, atol=1e-12)
 
 
+def test_a_feature_with_one_value_in_training_is_not_judged():
+    # A growth window that has not filled yet: 1 on every training invoice.
+    train = _training().assign(growth=1.0)
+    scorer = TailProbabilityScorer().fit(train)
+    X = pd.DataFrame({"billed_ratio": [2.0], "spread": [1.0], "growth": [1.3]})
+    # growth would be beyond all 5 training values (-log(1/6)); it counts 0 instead.
+    np.testing.assert_allclose(
+        scorer.feature_terms(X), [[math.log(3.0), 0.0, 0.0]], rtol=0, atol=1e-12
+    )
+    # A scorer pickled before this judged every feature, and still does.
+    old = pickle.loads(pickle.dumps(scorer))
+    del old.judged_
+    assert old.feature_terms(X)[0, 2] == pytest.approx(math.log(6.0))
+
+
 def test_tail_attributions_add_up_to_the_score_and_refits_are_identical():
     rng = np.random.default_rng(3)
     train = pd.DataFrame(rng.lognormal(size=(500, 4)), columns=["a", "b", "c", "d"])

@@ -119,12 +119,11 @@ def drift_reference(result: TrainingResult, config: TillitConfig) -> DriftRefere
     reference is the training months after the longest window has filled, or, in a
     shorter history, the later half of them.
     """
+    from tillit.modelling.train import settled_periods
     from tillit.review.drift import build_reference
 
     model, features = result.model, result.features
-    months = sorted(features["period"].unique())
-    warm_up = config.features.longest_window_months
-    kept = months[warm_up:] if len(months) > warm_up else months[len(months) // 2 :]
+    kept = settled_periods(features["period"].unique(), config.features.longest_window_months)
     features = features[features["period"].isin(kept)]
     parts = model.components(features)
     return build_reference(

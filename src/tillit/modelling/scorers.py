@@ -227,7 +227,12 @@ class TailProbabilityScorer(BaseEstimator):
     adds up to the score.
 
     A value at the bulk of its feature (the most common value, such as 0 for a flag)
-    scores 0, so features that rarely fire cost nothing where they do not.
+    scores 0, so features that rarely fire cost nothing where they do not. A feature
+    with one value on every training invoice says nothing about what is usual (a
+    3-month growth window that has not filled yet in a short export holds 1 everywhere)
+    and is not judged: its term is 0, as the forest cannot split on it either. Without
+    this, every invoice of the first month after such a window fills scored the largest
+    term there is on it.
 
     Args:
         lower_tail: feature names whose low values are the suspicious ones.
@@ -240,6 +245,8 @@ class TailProbabilityScorer(BaseEstimator):
 
     # Scorers pickled before `top_k` existed have no such attribute: they sum every term.
     top_k: int = 0
+    # Scorers pickled before constant features were left out judge every feature.
+    judged_: np.ndarray | None = None
 
     def __init__(
         self, lower_tail: tuple[str, ...] = (), max_reference: int = 4096, top_k: int = 0
@@ -264,6 +271,7 @@ class TailProbabilityScorer(BaseEstimator):
         self.lower_ = np.asarray([name in set(self.lower_tail) for name in names], dtype=bool)
         self.feature_names_in_ = names
         self.n_features_in_ = matrix.shape[1]
+        self.judged_ = ordered[0] != ordered[-1]
         self.expected_ = self._counted(self._terms(matrix)).mean(axis=0)
         return self
 
@@ -277,6 +285,8 @@ class TailProbabilityScorer(BaseEstimator):
             else:
                 beyond = n - np.searchsorted(reference, matrix[:, j], side="left")
             terms[:, j] = -np.log((beyond + 1.0) / (n + 1.0))
+        if self.judged_ is not None:
+            terms[:, ~self.judged_] = 0.0
         return terms
 
     def _counted(self, terms: np.ndarray) -> np.ndarray:

@@ -15,7 +15,7 @@ more, and the model is not paid for relearning the old rule.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -195,6 +195,17 @@ def _fit_scorers(
         {f"labelled_{name}": int(n) for name, n in selection.value_counts().sort_index().items()}
     )
     return iso, gbm, counts
+
+
+def settled_periods(periods: Sequence[str], warm_up_months: int) -> list[str]:
+    """The months whose history features have filled: after the warm-up, or the later half.
+
+    The first months of an export are a warm-up for every history feature (a client's own
+    earlier months, the 3- and 6-month windows): they hold neutral values no later month
+    has. Distributions a later month is judged against are taken from the settled months.
+    """
+    months = sorted(periods)
+    return months[warm_up_months:] if len(months) > warm_up_months else months[len(months) // 2 :]
 
 
 def fit_model(

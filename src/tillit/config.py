@@ -143,6 +143,10 @@ class FeatureConfig(StrictModel):
     # Visits of a carer at two clients at once (`staff_elsewhere_hours_share`): they began
     # within this many minutes of each other (a late check-out starts a visit earlier).
     same_time_max_start_gap_minutes: float = Field(default=15.0, ge=0)
+    # A key-tag check-in at another client counts as where the carer was during a visit
+    # here only if it was read at most this long before the visit began (or during it): a
+    # tag read hours earlier whose check-out was forgotten shows nothing about now.
+    keytag_max_lead_minutes: float = Field(default=30.0, ge=0)
     # Visit length and typed-in share against the key's or provider's own earlier months
     # only count months with at least this many visits (a mean of two says little).
     own_history_min_visits: int = Field(default=4, ge=1)

@@ -241,7 +241,8 @@ def test_a_key_tag_read_hours_before_says_nothing_about_where_the_carer_is_now()
         visit("V1", "C1", "2026-03-03 08:00", 360),
         visit("V2", "C2", "2026-03-03 09:00", 45, method="app"),
         visit("V3", "C3", "2026-03-03 10:30", 45, method="app"),
-        # S2 tagged in at C1 10 minutes before a typed-in visit at C4: that one counts.
+        # S2 tagged in at C1 10 minutes before a typed-in visit at C4: that one counts
+        # (within `keytag_max_lead_minutes`, 30).
         visit("V4", "C1", "2026-03-04 09:50", 60, staff_id="S2"),
         visit("V5", "C4", "2026-03-04 10:00", 40, staff_id="S2", method="manual"),
     ]
@@ -257,6 +258,10 @@ def test_a_key_tag_read_hours_before_says_nothing_about_where_the_carer_is_now()
     )
     share = build(tables).features.set_index("invoice_id")["staff_elsewhere_hours_share"]
     assert share.to_dict() == {"I1": 0.0, "I2": 0.0, "I3": 0.0, "I4": pytest.approx(1.0)}
+    # With a lead of 60 minutes the tag read at 08:00 covers V2 (begun 09:00), not V3.
+    wider = build(tables, keytag_max_lead_minutes=60.0).features.set_index("invoice_id")
+    assert wider["staff_elsewhere_hours_share"]["I2"] == pytest.approx(1.0)
+    assert wider["staff_elsewhere_hours_share"]["I3"] == 0.0
 
 
 def test_new_comparisons_are_worded_in_both_languages():

@@ -717,15 +717,16 @@ def staff_elsewhere(con: Engine, config: FeatureConfig) -> None:
     Needs `staff_overlaps` first (`pairs`). A visit counts when the same carer's visit at
     another client covers at least half of it and the two began within
     `same_time_max_start_gap_minutes` of each other, or the other visit was checked in by
-    key-tag while this one was not, at most that gap before this one began or during it
-    (the tag at that door shows where the carer was when it was read; a tag read hours
-    earlier whose check-out was forgotten and filled in later shows nothing now). A
+    key-tag while this one was not, at most `keytag_max_lead_minutes` before this one
+    began or during it (the tag at that door shows where the carer was when it was read;
+    a tag read hours earlier whose check-out was forgotten shows nothing now). A
     late check-out running into the next visit starts a whole visit earlier and covers
     the next one's start, not most of a visit begun at the same time; a key-tag visit
     itself never counts (the tag is the evidence of presence). One such visit is enough,
     unlike the double-booking finding, which needs several pairs in a month.
     """
     gap_seconds = 60.0 * config.same_time_max_start_gap_minutes
+    lead_seconds = 60.0 * config.keytag_max_lead_minutes
     con.execute(
         f"""
         CREATE TEMP TABLE staffelsewhere AS
@@ -748,11 +749,11 @@ def staff_elsewhere(con: Engine, config: FeatureConfig) -> None:
               AND epoch(p.overlap_end - p.overlap_start) >= 0.5 * epoch(a.end_at - a.start_at)
               AND (
                   abs(epoch(a.start_at - b.start_at)) <= {gap_seconds!r}
-                  -- The tag shows where the carer was when it was read: at most the gap
-                  -- before this visit began or during it, never a check-in hours earlier
-                  -- whose check-out was forgotten and filled in later.
+                  -- The tag shows where the carer was when it was read: shortly before
+                  -- this visit began or during it, never a check-in hours earlier whose
+                  -- check-out was forgotten and filled in later.
                   OR (b.method = 'nfc'
-                      AND epoch(a.start_at - b.start_at) <= {gap_seconds!r}
+                      AND epoch(a.start_at - b.start_at) <= {lead_seconds!r}
                       AND b.start_at < a.end_at)
               )
         ),

@@ -216,3 +216,26 @@ def test_scoring_collects_cycles_less_often_and_restores_the_thresholds() -> Non
     with pytest.raises(ValueError), _rarer_collections():
         raise ValueError("a refused run")
     assert gc.get_threshold() == before
+
+
+def test_the_explainers_are_imported_only_after_the_model_has_loaded(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Both import SciPy, whose lazy submodules break when two threads import them at once."""
+    import importlib
+    import threading
+    from concurrent.futures import Future
+
+    from tillit.jobs import score as score_job
+
+    imported: list[str] = []
+    monkeypatch.setattr(importlib, "import_module", lambda name: imported.append(name))
+    loading: Future[object] = Future()
+    warming = threading.Thread(target=score_job._import_explainers, args=(loading,))
+    warming.start()
+    warming.join(timeout=0.3)
+    assert warming.is_alive() and imported == []
+    loading.set_exception(RuntimeError("no model"))  # a failed load releases it too
+    warming.join(timeout=5)
+    assert not warming.is_alive()
+    assert imported == ["shap", "tillit.modelling.explain", "tillit.review.reasons"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import gc
 import threading
 from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -198,9 +198,11 @@ def _score_into(
             and score_on == "driver"  # the executors need the model while Spark is up
         ):
             # The explainers' imports (shap pulls in numba and matplotlib: seconds of
-            # Python) run while DuckDB builds the features.
+            # Python) run while DuckDB builds the features, after the model has loaded:
+            # both import SciPy, whose lazy submodules are not safe to import from two
+            # threads at once (seen: "Module 'scipy' has no attribute '_lib'").
             warming = threading.Thread(
-                target=_import_explainers, name="tillit-imports", daemon=True
+                target=_import_explainers, args=(loading,), name="tillit-imports", daemon=True
             )
             warming.start()
             try:
@@ -399,9 +401,15 @@ def _goes_on(
         return False
 
 
-def _import_explainers() -> None:
-    """Import what explaining the flagged invoices needs; a failure is left to the real import."""
+def _import_explainers(after: Future[Any] | None = None) -> None:
+    """Import what explaining the flagged invoices needs; a failure is left to the real import.
+
+    `after`: the model's loading, waited for first (one thread at a time imports SciPy).
+    """
     import importlib
+
+    if after is not None:
+        wait([after])
 
     for module in ("shap", "tillit.modelling.explain", "tillit.review.reasons"):
         try:

@@ -752,11 +752,7 @@ def drift(
     """How far a month has moved from the model's training months (what `score` writes to drift.json)."""
     from tillit.config import load_config
     from tillit.data.io import write_json
-    from tillit.jobs.common import (
-        refuse_existing_files,
-        refuse_unsafe_output,
-        write_file_manifest,
-    )
+    from tillit.jobs.common import refuse_existing_files, refuse_unsafe_output, staged_files
     from tillit.jobs.drift import drift_payload, run_drift
 
     refuse_unsafe_output(out, {"--data": data, "--config": config}, store=store, kind="file")
@@ -767,8 +763,8 @@ def drift(
     outcome = run_drift(data, period, settings, model_alias, store)
     report = outcome.report
     if out is not None:
-        write_json(drift_payload(report, outcome.note, outcome.model_version), out)
-        write_file_manifest(out, "drift", [out])
+        with staged_files(out, "drift") as stage:
+            write_json(drift_payload(report, outcome.note, outcome.model_version), stage(out))
     if report is None:
         typer.echo(outcome.note)
         return
@@ -1067,11 +1063,7 @@ def simulate_table(
 ) -> None:
     """Simulate an example table for the table mode (specs in configs/tables/)."""
     from tillit.data.io import write_frame
-    from tillit.jobs.common import (
-        refuse_existing_files,
-        refuse_unsafe_output,
-        write_file_manifest,
-    )
+    from tillit.jobs.common import refuse_existing_files, refuse_unsafe_output, staged_files
     from tillit.tables.simulate import simulate_table as run_simulation
 
     refuse_unsafe_output(out, {}, store=store, kind="file")
@@ -1080,8 +1072,8 @@ def simulate_table(
     refuse_existing_files(out, [out], overwrite)
     frame = run_simulation(kind, rows, seed)
     # A table for tillit to read, like simulate's contract tables: not neutralised.
-    write_frame(frame, out, for_spreadsheet=False)
-    write_file_manifest(out, "simulate-table", [out])
+    with staged_files(out, "simulate-table") as stage:
+        write_frame(frame, stage(out), for_spreadsheet=False)
     typer.echo(f"simulated {len(frame):,} rows of {kind} (seed {seed}) into {out}")
 
 

@@ -662,12 +662,17 @@ def score(
     table_mode = _table_mode(data, table, spec)
     if table_mode and engine != "duckdb":
         _fail("--engine spark scores home-care exports (--data), not table mode")
-    from tillit.jobs.common import refuse_unsafe_output
+    from tillit.jobs.common import refuse_earlier_outputs, refuse_unsafe_output
 
+    if table_mode:
+        from tillit.jobs.table_score import TABLE_SCORE_FILES as written
+    else:
+        from tillit.jobs.score import SCORE_FILES as written
     out = out or Path("runs") / f"score-{period.replace('..', '_')}"
     refuse_unsafe_output(  # before the month is looked for in the data
         out, {"--data": data, "--table": table, "--spec": spec, "--config": config}, store=store
     )
+    refuse_earlier_outputs(out, written, overwrite)
     settings = _load_settings(config, csv_sep, decimal, encoding)
     if not table_mode:
         assert data is not None
@@ -809,9 +814,11 @@ def providers(
     """Rank the month's providers (and screen applicants) with facts and reasons; never decides."""
     from tillit.config import load_config
     from tillit.data.periods import parse_period
-    from tillit.jobs.common import refuse_unsafe_output
+    from tillit.jobs.common import refuse_earlier_outputs, refuse_unsafe_output
+    from tillit.jobs.providers import PROVIDER_FILES
 
     refuse_unsafe_output(out, {"--data": data, "--config": config}, store=store)
+    refuse_earlier_outputs(out, PROVIDER_FILES, overwrite)  # before the month is looked for
     settings = load_config(config)
     if applicants:  # applicants are screened in any month, invoices or not
         parse_period(period)

@@ -590,7 +590,14 @@ def test_overwrite_never_replaces_a_file_no_earlier_manifest_lists(place, monkey
     assert tree_hash(place["root"]) == before
 
 
-FOLDER_FILES = {"validate": "quarantine.parquet", "retrain": "summary.md", "score": "risk_list.csv"}
+FOLDER_FILES = {
+    "validate": "quarantine.parquet",
+    "retrain": "summary.md",
+    "score": "risk_list.csv",
+    "score --table": "report.html",
+    "providers": "providers.html",
+    "link": "entities.parquet",
+}
 
 
 @pytest.mark.parametrize(("command", "name"), FOLDER_FILES.items())
@@ -612,6 +619,7 @@ def test_overwrite_never_replaces_a_folder_file_no_earlier_manifest_lists(
     )
     assert tree_hash(place["root"]) == before
     assert not (place["store"] / "audit_log.jsonl").exists()
+    assert not (place["root"] / ".out.partial").exists(), "refused after the work"
 
 
 def test_features_overwrite_replaces_its_own_files_and_keeps_the_rest(place):

@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 
 # Every file a scoring run may write into --out (checked before the work: `--overwrite`
 # replaces none of them unless an earlier run's manifest lists it).
-SCORE_FILES = (
+SCORE_FILES: tuple[str, ...] = (
     "risk_list.parquet",
     "risk_list.csv",
     "explanations.parquet",

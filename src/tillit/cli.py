@@ -524,6 +524,13 @@ def promote(
         bool, typer.Option(help="Promote even if the challenger is not better.")
     ] = False,
     reason: Annotated[str | None, typer.Option(help="Why, when forcing (kept as a tag).")] = None,
+    other_definitions: Annotated[
+        bool,
+        typer.Option(
+            help="Promote a challenger trained on other feature definitions than this tillit "
+            "computes (needs --reason; docs/monthly-loop.md)."
+        ),
+    ] = False,
     data: Annotated[
         Path | None,
         typer.Option(
@@ -550,7 +557,7 @@ def promote(
         if not decision.promoted:
             raise typer.Exit(code=1)
         return
-    decision = run_promote(settings, store, force, reason, data)
+    decision = run_promote(settings, store, force, reason, data, other_definitions)
     typer.echo(decision.message)
     provider_decision = promote_providers(settings, store, force, reason)
     if provider_decision is not None:

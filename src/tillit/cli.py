@@ -524,6 +524,13 @@ def promote(
         bool, typer.Option(help="Promote even if the challenger is not better.")
     ] = False,
     reason: Annotated[str | None, typer.Option(help="Why, when forcing (kept as a tag).")] = None,
+    other_definitions: Annotated[
+        bool,
+        typer.Option(
+            help="Promote a challenger trained on other feature definitions than this tillit "
+            "computes (needs --reason; docs/monthly-loop.md)."
+        ),
+    ] = False,
     data: Annotated[
         Path | None,
         typer.Option(
@@ -550,7 +557,7 @@ def promote(
         if not decision.promoted:
             raise typer.Exit(code=1)
         return
-    decision = run_promote(settings, store, force, reason, data)
+    decision = run_promote(settings, store, force, reason, data, other_definitions)
     typer.echo(decision.message)
     provider_decision = promote_providers(settings, store, force, reason)
     if provider_decision is not None:
@@ -662,12 +669,17 @@ def score(
     table_mode = _table_mode(data, table, spec)
     if table_mode and engine != "duckdb":
         _fail("--engine spark scores home-care exports (--data), not table mode")
-    from tillit.jobs.common import refuse_unsafe_output
+    from tillit.jobs.common import refuse_earlier_outputs, refuse_unsafe_output
 
+    if table_mode:
+        from tillit.jobs.table_score import TABLE_SCORE_FILES as written
+    else:
+        from tillit.jobs.score import SCORE_FILES as written
     out = out or Path("runs") / f"score-{period.replace('..', '_')}"
     refuse_unsafe_output(  # before the month is looked for in the data
         out, {"--data": data, "--table": table, "--spec": spec, "--config": config}, store=store
     )
+    refuse_earlier_outputs(out, written, overwrite)
     settings = _load_settings(config, csv_sep, decimal, encoding)
     if not table_mode:
         assert data is not None
@@ -752,11 +764,7 @@ def drift(
     """How far a month has moved from the model's training months (what `score` writes to drift.json)."""
     from tillit.config import load_config
     from tillit.data.io import write_json
-    from tillit.jobs.common import (
-        refuse_existing_files,
-        refuse_unsafe_output,
-        write_file_manifest,
-    )
+    from tillit.jobs.common import refuse_existing_files, refuse_unsafe_output, staged_files
     from tillit.jobs.drift import drift_payload, run_drift
 
     refuse_unsafe_output(out, {"--data": data, "--config": config}, store=store, kind="file")
@@ -767,8 +775,8 @@ def drift(
     outcome = run_drift(data, period, settings, model_alias, store)
     report = outcome.report
     if out is not None:
-        write_json(drift_payload(report, outcome.note, outcome.model_version), out)
-        write_file_manifest(out, "drift", [out])
+        with staged_files(out, "drift") as stage:
+            write_json(drift_payload(report, outcome.note, outcome.model_version), stage(out))
     if report is None:
         typer.echo(outcome.note)
         return
@@ -813,9 +821,11 @@ def providers(
     """Rank the month's providers (and screen applicants) with facts and reasons; never decides."""
     from tillit.config import load_config
     from tillit.data.periods import parse_period
-    from tillit.jobs.common import refuse_unsafe_output
+    from tillit.jobs.common import refuse_earlier_outputs, refuse_unsafe_output
+    from tillit.jobs.providers import PROVIDER_FILES
 
     refuse_unsafe_output(out, {"--data": data, "--config": config}, store=store)
+    refuse_earlier_outputs(out, PROVIDER_FILES, overwrite)  # before the month is looked for
     settings = load_config(config)
     if applicants:  # applicants are screened in any month, invoices or not
         parse_period(period)
@@ -1067,11 +1077,7 @@ def simulate_table(
 ) -> None:
     """Simulate an example table for the table mode (specs in configs/tables/)."""
     from tillit.data.io import write_frame
-    from tillit.jobs.common import (
-        refuse_existing_files,
-        refuse_unsafe_output,
-        write_file_manifest,
-    )
+    from tillit.jobs.common import refuse_existing_files, refuse_unsafe_output, staged_files
     from tillit.tables.simulate import simulate_table as run_simulation
 
     refuse_unsafe_output(out, {}, store=store, kind="file")
@@ -1080,8 +1086,8 @@ def simulate_table(
     refuse_existing_files(out, [out], overwrite)
     frame = run_simulation(kind, rows, seed)
     # A table for tillit to read, like simulate's contract tables: not neutralised.
-    write_frame(frame, out, for_spreadsheet=False)
-    write_file_manifest(out, "simulate-table", [out])
+    with staged_files(out, "simulate-table") as stage:
+        write_frame(frame, stage(out), for_spreadsheet=False)
     typer.echo(f"simulated {len(frame):,} rows of {kind} (seed {seed}) into {out}")
 
 

@@ -262,6 +262,57 @@ def test_promote_refuses_a_worse_challenger_and_accepts_a_better_one(world_copy,
     assert "challenger version 3" in better.stdout and "champion version 2" in better.stdout
 
 
+def test_promote_refuses_a_challenger_of_other_feature_definitions(world_copy, tmp_path):
+    """A challenger trained on older definitions than this tillit's is refused (it would read
+    redefined columns as champion) unless promoted on purpose; its held-out figure is not
+    compared with the champion's, computed on other features."""
+    from mlflow.tracking import MlflowClient
+
+    from tillit.features import FEATURE_DEFINITIONS_VERSION, redefined_since
+    from tillit.ops import tracking
+    from tillit.ops.auditlog import read_log
+
+    store = world_copy["store"]
+    ok(tillit_here("train", "--data", world_copy["data"], "--store", store, "--quiet"))
+    client = tracking.connect(store)
+    name = "tillit-invoice-risk"
+    challenger = tracking.resolve_alias(client, name, tracking.CHALLENGER)
+    champion = tracking.resolve_alias(client, name, tracking.CHAMPION)
+    older = FEATURE_DEFINITIONS_VERSION - 1  # as if trained by the tillit before the last change
+    run = client.get_run(challenger.run_id)
+    assert run.data.tags["feature_definitions"] == str(FEATURE_DEFINITIONS_VERSION)
+    MlflowClient(client.tracking_uri).set_tag(challenger.run_id, "feature_definitions", str(older))
+    now = f"v{FEATURE_DEFINITIONS_VERSION}"
+
+    said = refused(tillit_here("promote", "--store", store))
+    assert f"was trained on feature definitions v{older}, older than the {now}" in said
+    assert ", ".join(redefined_since(older)) in said and "--other-definitions --reason" in said
+    record = read_log(store / "audit_log.jsonl").iloc[-1]
+    assert record["command"] == "promote" and record["details"]["promoted"] is False
+    assert record["details"]["feature_definitions"] == {
+        "challenger": older, "champion": FEATURE_DEFINITIONS_VERSION,
+        "tillit": FEATURE_DEFINITIONS_VERSION,
+    }  # fmt: skip
+    refused(tillit_here("promote", "--store", store, "--force", "--reason", "r"), "v" + str(older))
+    refused(tillit_here("promote", "--store", store, "--other-definitions"), "needs --reason")
+    # On purpose: the same data and held-out month, but the held-out figures are not compared.
+    across = refused(
+        tillit_here("promote", "--store", store, "--other-definitions", "--reason", "r")
+    )
+    assert "cannot compare like with like" in across
+    assert "held-out figures were computed on different features" in across
+    assert tracking.resolve_alias(client, name, tracking.CHAMPION).version == champion.version
+    forced = ok(
+        tillit_here(
+            "promote", "--store", store, "--other-definitions", "--force", "--reason", "urgent"
+        )
+    )
+    assert "promoted with --other-definitions (urgent)" in forced.stdout
+    assert tracking.resolve_alias(client, name, tracking.CHAMPION).version == challenger.version
+    tags = client.get_model_version(name, challenger.version).tags
+    assert tags["promotion_other_definitions"] == "urgent"
+
+
 def test_features_on_a_hand_broken_folder_records_everything_it_leaves_out(world, tmp_path):
     broken = tmp_path / "broken"
     broken.mkdir()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import shutil
 from pathlib import Path
 
@@ -88,6 +89,50 @@ def test_features_refuses_a_table_written_into_the_data_folder(data, tmp_path):
         "lies inside the --data folder",
     )  # fmt: skip
     assert _folder_hash(data) == before
+
+
+# --------------------------------------------- an earlier run's --out: refused before any work
+
+_EARLIER = {
+    "score": ("report.html", lambda d, t: ["--data", d, "--period", "2025-01"]),
+    "score --table": (
+        "report.html",
+        lambda d, t: ["--table", t, "--spec", REPO / "configs/tables/card-payments.yaml",
+                      "--period", "2026-01-01"],
+    ),
+    "providers": ("providers.html", lambda d, t: ["--data", d, "--period", "2025-01"]),
+    "link": ("entities.parquet", lambda d, t: ["--data", d]),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("overwrite", [False, True])
+@pytest.mark.parametrize("command", list(_EARLIER))
+def test_an_earlier_out_is_refused_before_anything_is_read(tmp_path, command, overwrite):
+    """Inputs that fail when read and an empty store: only a refusal before any reading,
+    model loading or linking answers with the --out's message; nothing is written.
+
+    Without --overwrite, --out holds an earlier run's outputs; with it, a file of an output's
+    name that no earlier manifest lists (the operator's own).
+    """
+    data, table = tmp_path / "data", tmp_path / "t.parquet"
+    data.mkdir()
+    (data / "invoices.parquet").write_bytes(b"not parquet")
+    table.write_bytes(b"not parquet")
+    out = tmp_path / "out"
+    out.mkdir()
+    name, inputs = _EARLIER[command]
+    (out / name).write_text("the operator's own file")
+    if not overwrite:
+        (out / "manifest.json").write_text(json.dumps({"outputs": {name: "sha"}}))
+    before = _folder_hash(tmp_path)
+    args = [command.split()[0], *inputs(data, table), "--out", out, "--store", tmp_path / "m"]
+    done = tillit(*args, *(["--overwrite"] if overwrite else []), cwd=tmp_path)
+    if overwrite:
+        refused(done, f"holds {name}, which no earlier tillit run's manifest.json lists")
+    else:
+        refused(done, "already holds an earlier run's outputs", "pass --overwrite")
+    assert _folder_hash(tmp_path) == before, "something was written"
+    assert not (tmp_path / "m").exists()
 
 
 # ------------------------------------------------------------------ spreadsheets (CSV injection)

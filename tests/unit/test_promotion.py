@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pandas as pd
 
+from tillit.features.catalog import FEATURES_REDEFINED
 from tillit.modelling.promotion import (
     SAME_DATA,
     ModelFacts,
     compare_held_out_runs,
     comparison_month,
     decide,
+    definitions_note,
+    definitions_refusal,
     missing_month_message,
 )
 from tillit.review.retrain_summary import importance_moves
@@ -91,3 +96,34 @@ def test_importance_moves_rank_features_by_the_size_of_the_change() -> None:
     # a: 0.4 -> 0.2 (-0.2); b: 0.6 -> 0.6 (0); c: 0 -> 0.2 (+0.2): a and c tie, by name.
     assert moves["feature"].tolist() == ["a", "c"]
     assert moves["change"].round(12).tolist() == [-0.2, 0.2]
+
+
+def test_a_challenger_of_other_feature_definitions_is_refused_naming_what_changed() -> None:
+    assert definitions_refusal("4", 2, now=2) is None
+    older = definitions_refusal("4", 1, now=2)
+    assert older == (
+        "the challenger (version 4) was trained on feature definitions v1, older than the v2 "
+        f"this tillit computes (changed since: {', '.join(sorted(FEATURES_REDEFINED[2]))}): as "
+        "champion it would read columns whose meaning is not what it learned; retrain it with "
+        "this tillit (`tillit train`), or promote it on purpose with --other-definitions "
+        "--reason WHY"
+    )
+    newer = definitions_refusal("4", 3, now=2)
+    assert newer is not None and "v3, newer than the v2" in newer and "changed since" not in newer
+
+
+def test_a_comparison_across_feature_definitions_says_so_in_its_record_and_tags() -> None:
+    champion = facts("1", "2025-05", labelled=82, held_out_value=0.80)
+    challenger = facts("2", "2025-05", labelled=82, held_out_value=0.90)
+    plain = compare_held_out_runs(champion, challenger, "average_precision", 0.01)
+    assert plain is not None and "note" not in plain.record()
+    assert "promotion_note" not in plain.tags()
+    assert definitions_note(2, 2, now=2) == ""
+    note = definitions_note(1, 2, now=2)
+    assert note == (
+        "feature definitions differ: the champion was trained on v1, the challenger on v2; "
+        "both were scored on this tillit's v2 features, so a model trained on other "
+        "definitions is judged on columns whose meaning changed"
+    )
+    noted = replace(plain, note=note)
+    assert noted.record()["note"] == note and noted.tags()["promotion_note"] == note

@@ -218,6 +218,24 @@ def test_scoring_collects_cycles_less_often_and_restores_the_thresholds() -> Non
     assert gc.get_threshold() == before
 
 
+def test_overlapping_scores_restore_the_thresholds_of_before_the_first() -> None:
+    """Two scores in one process (threads) whose runs overlap: the first ends while the
+    second still runs (the thresholds stay raised), the second restores the original ones."""
+    import gc
+
+    from tillit.jobs.score import _rarer_collections
+
+    before = gc.get_threshold()
+    first, second = _rarer_collections(), _rarer_collections()
+    first.__enter__()
+    second.__enter__()
+    assert gc.get_threshold() == (10_000, 20, 20)
+    first.__exit__(None, None, None)
+    assert gc.get_threshold() == (10_000, 20, 20), "the second score still runs"
+    second.__exit__(None, None, None)
+    assert gc.get_threshold() == before
+
+
 def test_the_explainers_are_imported_only_after_the_model_has_loaded(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

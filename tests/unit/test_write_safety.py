@@ -590,7 +590,14 @@ def test_overwrite_never_replaces_a_file_no_earlier_manifest_lists(place, monkey
     assert tree_hash(place["root"]) == before
 
 
-FOLDER_FILES = {"validate": "quarantine.parquet", "retrain": "summary.md", "score": "risk_list.csv"}
+FOLDER_FILES = {
+    "validate": "quarantine.parquet",
+    "retrain": "summary.md",
+    "score": "risk_list.csv",
+    "score --table": "report.html",
+    "providers": "providers.html",
+    "link": "entities.parquet",
+}
 
 
 @pytest.mark.parametrize(("command", "name"), FOLDER_FILES.items())
@@ -612,6 +619,7 @@ def test_overwrite_never_replaces_a_folder_file_no_earlier_manifest_lists(
     )
     assert tree_hash(place["root"]) == before
     assert not (place["store"] / "audit_log.jsonl").exists()
+    assert not (place["root"] / ".out.partial").exists(), "refused after the work"
 
 
 def test_features_overwrite_replaces_its_own_files_and_keeps_the_rest(place):
@@ -714,6 +722,34 @@ def test_features_that_fail_while_writing_leave_the_earlier_files(place, monkeyp
     with pytest.raises(OSError, match="disk full"):
         features_job.run_features(data, "2025-01", out, config, overwrite=True)
     assert tree_hash(out.parent) == before
+
+
+def _fails_half_way(path: Path) -> None:
+    Path(path).write_text("half a fi")
+    raise OSError("disk full")
+
+
+@pytest.mark.parametrize("command", ["drift", "simulate-table"])
+def test_a_file_output_that_fails_half_way_leaves_the_earlier_one(place, monkeypatch, command):
+    """drift and simulate-table write their file as a unit, like the others: a write that
+    fails half-way leaves the earlier run's file and manifest, and no scratch file."""
+    from tillit.jobs import drift as drift_job
+
+    out = _earlier_output(place, command)
+    before = tree_hash(place["root"])
+    monkeypatch.setattr(
+        drift_job,
+        "run_drift",
+        lambda *args: drift_job.DriftOutcome(report=None, model_version="1", note="no reference"),
+    )
+    monkeypatch.setattr("tillit.data.io.write_json", lambda payload, path: _fails_half_way(path))
+    monkeypatch.setattr(
+        "tillit.data.io.write_frame", lambda frame, path, **kwargs: _fails_half_way(path)
+    )
+    place["config"] = REPO / "configs" / "default.yaml"
+    with pytest.raises(OSError, match="disk full"):
+        cli(*WRITERS[command].call(place, out))
+    assert tree_hash(place["root"]) == before
 
 
 def test_validate_and_simulate_table_overwrite_their_own_outputs(place):

@@ -228,6 +228,17 @@ def refuse_unlisted_files(out: Path, names: Iterable[str], overwrite: bool) -> N
         )
 
 
+def refuse_earlier_outputs(out: Path, names: Iterable[str], overwrite: bool) -> None:
+    """The `--overwrite` rule of a folder output, asked before any reading or training.
+
+    `staged_output` and its publishing ask the same, but only once the work is done:
+    a re-run refused there has cost the whole run. `names` are every file the command
+    may write into `out`. Touches nothing.
+    """
+    refuse_existing_output(out, overwrite)
+    refuse_unlisted_files(out, names, overwrite)
+
+
 def manifest_outputs(folder: Path) -> set[str]:
     """The files an earlier run's `manifest.json` in `folder` lists (and the manifest itself)."""
     return listed_outputs(Path(folder) / MANIFEST)

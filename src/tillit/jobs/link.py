@@ -18,8 +18,9 @@ import pandas as pd
 
 from tillit.config import TillitConfig
 from tillit.jobs.common import (
+    MANIFEST,
     load_data,
-    refuse_existing_output,
+    refuse_earlier_outputs,
     refuse_unsafe_output,
     staged_output,
 )
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
     from tillit.data.linkage import Linkage
 
 LINK_FILES = ("provider_links", "person_links", "entities")
+LINK_OUTPUTS = tuple(f"{name}{suffix}" for name in LINK_FILES for suffix in (".parquet", ".csv"))
 
 
 def linkage_for(tables: Mapping[str, pd.DataFrame], config: TillitConfig) -> Linkage | None:
@@ -77,7 +79,8 @@ def run_link(
     began = time.perf_counter()
     out = Path(out)
     refuse_unsafe_output(out, {"--data": data_dir}, store=store)
-    refuse_existing_output(out, overwrite)  # before the linking, not after it
+    # Before the linking, not after it.
+    refuse_earlier_outputs(out, [*LINK_OUTPUTS, MANIFEST], overwrite)
     loaded = load_data(data_dir, config)
     linkage = linkage_for(loaded.validation.tables, config)
     if linkage is None:  # nothing to compare: every id is its own entity, no Splink needed
@@ -126,4 +129,4 @@ def _pairs(links: pd.DataFrame, left: str, right: str) -> int:
     return len({tuple(sorted(p)) for p in zip(links[left], links[right], strict=True)})
 
 
-__all__ = ["LINK_FILES", "LinkOutcome", "linkage_for", "run_link"]
+__all__ = ["LINK_FILES", "LINK_OUTPUTS", "LinkOutcome", "linkage_for", "run_link"]

@@ -4,10 +4,14 @@ Both registered models are loaded and scored on the latest month with audit
 outcomes that neither learned from, on the same data and truth basis (see
 modelling/promotion.py for the month and the rule); the decision, both figures,
 the month and the rule go to the output, the audit log and the model version's tags.
+A challenger trained on other feature definitions than this tillit computes is
+refused unless promoted on purpose (`other_definitions` with a reason), and a
+comparison of models trained on different definitions says so.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -25,8 +29,16 @@ def run_promote(
     force: bool = False,
     reason: str | None = None,
     data_dir: Path | None = None,
+    other_definitions: bool = False,
 ) -> PromotionDecision:
-    """Compare champion and challenger like with like, promote or refuse, record the decision."""
+    """Compare champion and challenger like with like, promote or refuse, record the decision.
+
+    Raises:
+        RegistryError: no challenger, a refusal for what is missing, or a challenger
+            trained on other feature definitions (without `other_definitions` and a reason).
+    """
+    from tillit.features import FEATURE_DEFINITIONS_VERSION
+    from tillit.modelling import promotion
     from tillit.ops import tracking
 
     training = config.training
@@ -37,15 +49,41 @@ def run_promote(
         champion = tracking.resolve_alias(client, training.model_name, tracking.CHAMPION)
     except tracking.RegistryError:
         champion = None
-    if champion is not None and champion.version != challenger.version:
-        if data_dir is None:
-            missing = (
-                "pass --data DIR: the champion and the challenger are scored on a month of that "
-                "data that neither learned from"
-            )
-        else:
-            comparison, missing = compare_registered(config, store, data_dir, champion, challenger)
+    deciding = champion is None or champion.version != challenger.version
+    trained = tracking.trained_definitions(client, challenger, store)
+    champion_trained = tracking.trained_definitions(client, champion, store) if champion else None
+    definitions = {
+        "challenger": trained,
+        "champion": champion_trained,
+        "tillit": FEATURE_DEFINITIONS_VERSION,
+    }
+    stale = promotion.definitions_refusal(challenger.version, trained)
+    # Held-out figures of models trained on different definitions were computed on
+    # different features: not compared, and the scored comparison says they differ.
+    across = None
+    if champion_trained is not None and champion_trained != trained:
+        across = promotion.held_out_definitions(champion_trained, trained)
     try:
+        if deciding and stale is not None and not (other_definitions and reason):
+            need = "--other-definitions needs --reason: " if other_definitions else ""
+            raise tracking.RegistryError(f"not promoted: {need}{stale}")
+        if champion is not None and deciding:
+            if data_dir is None:
+                missing = (
+                    "pass --data DIR: the champion and the challenger are scored on a month of "
+                    "that data that neither learned from"
+                )
+                if across is not None:
+                    missing += f" ({across})"
+            else:
+                comparison, missing = compare_registered(
+                    config, store, data_dir, champion, challenger, held_out=across is None
+                )
+                if across is not None and comparison is None:
+                    missing = f"{missing}; {across}"
+        if comparison is not None and champion_trained is not None:
+            note = promotion.definitions_note(champion_trained, trained)
+            comparison = replace(comparison, note=note) if note else comparison
         decision = tracking.promote(
             training.model_name,
             training.primary_metric,
@@ -55,6 +93,7 @@ def run_promote(
             comparison=comparison,
             tolerance=training.promotion_tolerance,
             missing=missing,
+            held_out=across is None,
         )
     except tracking.RegistryError as exc:
         # A refusal for what is missing is a decision too: on record, then said.
@@ -65,9 +104,24 @@ def run_promote(
             model_version=challenger.version,
             run_id=challenger.run_id,
             config_hash=config.hash(),
-            details={"promoted": False, "message": str(exc), "forced": force, "reason": reason},
+            details={
+                "promoted": False,
+                "message": str(exc),
+                "forced": force,
+                "reason": reason,
+                "feature_definitions": definitions,
+            },
         )
         raise
+    if stale is not None and deciding and decision.promoted:
+        # On purpose, and said: the champion now reads columns it did not learn.
+        client.set_model_version_tag(
+            training.model_name, challenger.version, "promotion_other_definitions", str(reason)
+        )
+        decision = replace(
+            decision,
+            message=f"{decision.message}; promoted with --other-definitions ({reason}): {stale}",
+        )
     record_promotion(
         store,
         decision,
@@ -76,6 +130,8 @@ def run_promote(
         reason,
         comparison=decision.comparison.record() if decision.comparison else None,
         data=str(data_dir) if data_dir is not None else None,
+        feature_definitions=definitions,
+        other_definitions=other_definitions,
     )
     return decision
 
@@ -86,11 +142,13 @@ def compare_registered(
     data_dir: Path,
     champion: ModelRef,
     challenger: ModelRef,
+    held_out: bool = True,
 ) -> tuple[Comparison | None, str | None]:
     """Both models scored on the latest month neither learned from: (comparison, what is missing).
 
     Without such a month, the training runs' held-out figures are compared when both
-    used the same data and month (the comparison is then left to `tracking.promote`).
+    used the same data and month and `held_out` allows (the comparison is then left
+    to `tracking.promote`).
     """
     from tillit.jobs.common import load_data, read_truth
     from tillit.modelling import promotion
@@ -109,11 +167,15 @@ def compare_registered(
     reviewed_periods = set(invoices.loc[invoices["invoice_id"].isin(reviewed_ids), "period"])
     month = promotion.comparison_month(facts[0], facts[1], reviewed_periods)
     if month is None:
-        held_out = promotion.compare_held_out_runs(
-            facts[0], facts[1], training.primary_metric, training.promotion_tolerance
+        runs = (
+            promotion.compare_held_out_runs(
+                facts[0], facts[1], training.primary_metric, training.promotion_tolerance
+            )
+            if held_out
+            else None
         )
         missing = promotion.missing_month_message(facts[0], facts[1], reviewed_periods)
-        return held_out, missing
+        return runs, missing
     try:
         comparison = promotion.compare_on_month(
             tracking.load_risk_model(client, champion, store),

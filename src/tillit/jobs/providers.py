@@ -28,11 +28,13 @@ from tillit.data.io import (
 from tillit.data.validate import check_quarantine_limit, validate_tables
 from tillit.errors import NothingToScoreError, TillitError
 from tillit.jobs.common import (
+    MANIFEST,
     LoadedData,
     StageClock,
     publish_model_card,
     record_promotion,
     record_training,
+    refuse_earlier_outputs,
     refuse_unsafe_output,
     run_facts,
     staged_output,
@@ -49,6 +51,14 @@ if TYPE_CHECKING:
     from tillit.review.modelcard import ModelCardData
 
 PROVIDER_TRUTH_FILE = "provider_truth.parquet"
+# Every file a scorecard run may write into --out (checked before the work).
+PROVIDER_FILES: tuple[str, ...] = (
+    "provider_risk.parquet",
+    "provider_risk.csv",
+    "providers.html",
+    "quarantine.parquet",
+    MANIFEST,
+)
 # Tables only the invoice features read.
 _INVOICE_ONLY = frozenset({"visits", "grants", "hospital_stays"})
 PROVIDER_RISK_COLUMNS = (
@@ -431,6 +441,7 @@ def run_providers(
     parse_period(period)
     out = Path(out)
     refuse_unsafe_output(out, {"--data": data_dir}, store=store)
+    refuse_earlier_outputs(out, PROVIDER_FILES, overwrite)
     with staged_output(out, overwrite) as work:
         manifest = _providers_into(
             work, out, data_dir, period, config, language, store, applicants_only, alias

@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 
 # Every file a scoring run may write into --out (checked before the work: `--overwrite`
 # replaces none of them unless an earlier run's manifest lists it).
-SCORE_FILES = (
+SCORE_FILES: tuple[str, ...] = (
     "risk_list.parquet",
     "risk_list.csv",
     "explanations.parquet",
@@ -369,6 +369,18 @@ def _score_into(
     return manifest
 
 
+@dataclass
+class _Collections:
+    """The scores running in this process and the thresholds in place before the first."""
+
+    lock: threading.Lock
+    running: int = 0
+    before: tuple[int, ...] = ()
+
+
+_COLLECTIONS = _Collections(threading.Lock())
+
+
 @contextmanager
 def _rarer_collections() -> Iterator[None]:
     """Python's cycle collector runs less often while a month is scored.
@@ -376,14 +388,23 @@ def _rarer_collections() -> Iterator[None]:
     Why: the run's imports (MLflow, SHAP, scikit-learn) leave about half a million
     long-lived objects, and every full collection walks them all; at the default
     thresholds a month's run made seven, about a second of CPU. Fewer, later collections
-    free the same garbage; no result depends on when.
+    free the same garbage; no result depends on when. The thresholds are process-wide:
+    only the first of overlapping scores (threads) saves them and only the last restores
+    them, else the second would save the first's raised ones and leave them set.
     """
-    before = gc.get_threshold()
-    gc.set_threshold(10_000, 20, 20)
+    state = _COLLECTIONS
+    with state.lock:
+        if state.running == 0:
+            state.before = gc.get_threshold()
+            gc.set_threshold(10_000, 20, 20)
+        state.running += 1
     try:
         yield
     finally:
-        gc.set_threshold(*before)
+        with state.lock:
+            state.running -= 1
+            if state.running == 0:
+                gc.set_threshold(*state.before)
 
 
 def _goes_on(

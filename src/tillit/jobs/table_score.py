@@ -23,11 +23,29 @@ from tillit.config import TillitConfig
 from tillit.data.io import file_sha256, write_frame
 from tillit.data.periods import parse_range
 from tillit.errors import NothingToScoreError, TillitError
-from tillit.jobs.common import refuse_unsafe_output, staged_output, write_manifest_and_record
+from tillit.jobs.common import (
+    MANIFEST,
+    refuse_earlier_outputs,
+    refuse_unsafe_output,
+    staged_output,
+    write_manifest_and_record,
+)
 from tillit.jobs.table_feedback import decisions_log_path
 from tillit.jobs.table_train import load_table
 from tillit.tables.features import NO_TIME_PERIOD
 from tillit.tables.spec import TableSpecFile, load_spec
+
+# Every file a table-mode scoring run may write into --out (checked before the work).
+TABLE_SCORE_FILES: tuple[str, ...] = (
+    "risk_list.parquet",
+    "risk_list.csv",
+    "explanations.parquet",
+    "report.html",
+    "model_card.md",
+    "model_card.html",
+    "quarantine.parquet",
+    MANIFEST,
+)
 
 
 @dataclass(frozen=True)
@@ -85,6 +103,7 @@ def run_table_score(
         },
         store=store,
     )
+    refuse_earlier_outputs(out, TABLE_SCORE_FILES, overwrite)
     spec = load_spec(spec_path)
     first, last = parse_selection(selection, spec)
     with staged_output(out, overwrite) as work:

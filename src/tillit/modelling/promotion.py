@@ -19,6 +19,16 @@ same data and the same truth basis:
 
 Otherwise the comparison is refused, saying what is missing.
 
+**Feature definitions.** A model remembers the version of the feature definitions it
+learned from (`features.FEATURE_DEFINITIONS_VERSION`). A challenger trained on other
+definitions than this tillit computes would be fed columns whose meaning changed:
+it is refused (`definitions_refusal`) unless promoted on purpose
+(`--other-definitions --reason`). When the champion and the challenger learned from
+different definitions, their training runs' held-out figures were computed on
+different features and are not compared (2. above); scored on a month (1. above) both
+read this tillit's features, and the comparison says that the two differ
+(`definitions_note`).
+
 The rule (`decide`): one month's figure on a few hundred invoices moves by a
 hundredth or two by chance, so "strictly greater" would keep a champion forever on
 a tie, and a required margin would refuse a model that learned from a month more
@@ -36,6 +46,7 @@ import pandas as pd
 
 from tillit.config import FeatureConfig, ReviewConfig
 from tillit.errors import TillitError
+from tillit.features.catalog import FEATURE_DEFINITIONS_VERSION, redefined_since
 from tillit.modelling.risk_model import RiskModel
 
 SCORED_BOTH = "scored both models on a month neither learned from"
@@ -78,6 +89,7 @@ class Comparison:
     judged_invoices: int | None
     promote: bool
     verdict: str
+    note: str = ""  # what the figures do not say by themselves (definitions_note)
 
     def rule(self) -> str:
         """The rule in words, with the tolerance."""
@@ -101,6 +113,7 @@ class Comparison:
             "promotion_challenger_value": f"{self.challenger_value:.6f}",
             "promotion_rule": self.rule(),
             "promotion_verdict": self.verdict,
+            **({"promotion_note": self.note} if self.note else {}),
         }
 
     def record(self) -> dict[str, object]:
@@ -116,6 +129,7 @@ class Comparison:
             "judged_invoices": self.judged_invoices,
             "rule": self.rule(),
             "verdict": self.verdict,
+            **({"note": self.note} if self.note else {}),
         }
 
 
@@ -123,6 +137,54 @@ def rule_text(tolerance: float) -> str:
     return (
         f"promote when the challenger is better by more than {tolerance:g}, or within {tolerance:g} "
         f"and trained on more decisions; refuse when worse by more than {tolerance:g}"
+    )
+
+
+def definitions_refusal(
+    version: str, trained: int, now: int = FEATURE_DEFINITIONS_VERSION
+) -> str | None:
+    """Why a challenger trained on other feature definitions than `now` is not promoted.
+
+    None when they are the same. A champion scores every month with this tillit's
+    features; a model that learned from other definitions finds its columns by name
+    and reads numbers of another kind, which no figure of its own training shows.
+    """
+    if trained == now:
+        return None
+    changed = redefined_since(trained) if trained < now else ()
+    which = f" (changed since: {', '.join(changed)})" if changed else ""
+    age = "older" if trained < now else "newer"
+    return (
+        f"the challenger (version {version}) was trained on feature definitions v{trained}, "
+        f"{age} than the v{now} this tillit computes{which}: as champion it would read "
+        "columns whose meaning is not what it learned; retrain it with this tillit "
+        "(`tillit train`), or promote it on purpose with --other-definitions --reason WHY"
+    )
+
+
+def definitions_note(champion: int, challenger: int, now: int = FEATURE_DEFINITIONS_VERSION) -> str:
+    """What a comparison of two models trained on different feature definitions must say.
+
+    Empty when both learned from the same ones. Scored on one month, both read this
+    tillit's features: each figure is what that model would do from now on, and the one
+    trained on other definitions is judged on columns it did not learn.
+    """
+    if champion == challenger:
+        return ""
+    return (
+        f"feature definitions differ: the champion was trained on v{champion}, the challenger "
+        f"on v{challenger}; both were scored on this tillit's v{now} features, so a model "
+        "trained on other definitions is judged on columns whose meaning changed"
+    )
+
+
+def held_out_definitions(champion: int, challenger: int) -> str:
+    """Why two training runs' held-out figures do not compare across feature definitions."""
+    return (
+        f"the champion was trained on feature definitions v{champion} and the challenger on "
+        f"v{challenger}: their training runs' held-out figures were computed on different "
+        "features, so they do not compare; with --data DIR both are scored on this "
+        "tillit's features on a month neither learned from"
     )
 
 

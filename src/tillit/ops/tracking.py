@@ -214,6 +214,7 @@ def log_training(
             **standard_tags(config.hash(), data_fingerprint),
             "contract_version": CONTRACT_VERSION,
             "feature_schema": model.feature_schema,
+            "feature_definitions": str(model.feature_definitions),
             "eval_period": evaluation.period,
             "evaluation_basis": evaluation.basis,
             "trained_periods": ",".join(model.trained_periods),
@@ -302,6 +303,18 @@ def model_facts(client: Any, ref: ModelRef, primary_metric: str) -> ModelFacts:
     )
 
 
+def trained_definitions(client: Any, ref: ModelRef, store: Path | None = None) -> int:
+    """The feature definitions an invoice model learned from (features.FEATURE_DEFINITIONS_VERSION).
+
+    Its training run's tag; a run older than the tag has it only in the model, which is
+    then loaded (verified) to read it.
+    """
+    tag = str(client.get_run(ref.run_id).data.tags.get("feature_definitions", ""))
+    if tag.isdigit():
+        return int(tag)
+    return int(getattr(load_risk_model(client, ref, store), "feature_definitions", 1))
+
+
 def promote(
     model_name: str,
     primary_metric: str,
@@ -311,15 +324,17 @@ def promote(
     comparison: Comparison | None = None,
     tolerance: float = 0.0,
     missing: str | None = None,
+    held_out: bool = True,
 ) -> PromotionDecision:
     """Make the challenger champion if there is none, or if the comparison says so.
 
     `comparison` is the champion and the challenger judged like with like (see
     modelling/promotion.py). Without one, the training runs' held-out figures are
     compared when both runs used the same data and month; otherwise the promotion is
-    refused, saying what is missing (`missing`, or "--data"). `force` needs a reason,
-    kept as a tag. The comparison's figures, month and rule are written as tags on
-    the challenger's version whether it is promoted or not.
+    refused, saying what is missing (`missing`, or "--data"); `held_out=False` when the
+    held-out figures do not compare (models trained on other feature definitions).
+    `force` needs a reason, kept as a tag. The comparison's figures, month and rule are
+    written as tags on the challenger's version whether it is promoted or not.
 
     Raises:
         RegistryError: there is no challenger, `force` without a reason, or nothing
@@ -347,7 +362,7 @@ def promote(
         verdict = True
         message = f"no champion yet: version {challenger.version} becomes champion"
     else:
-        if comparison is None:
+        if comparison is None and held_out:
             comparison = compare_held_out_runs(
                 model_facts(client, champion, primary_metric),
                 model_facts(client, challenger, primary_metric),
@@ -369,6 +384,7 @@ def promote(
             message = (
                 f"{'promoted' if verdict else 'refused'}: {comparison.verdict}; {figures} "
                 f"[{comparison.how}]; rule: {comparison.rule()}"
+                + (f"; {comparison.note}" if comparison.note else "")
             )
             if not verdict and force:
                 verdict, message = True, f"forced ({reason}): {message}"

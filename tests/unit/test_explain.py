@@ -314,3 +314,13 @@ def test_lightgbm_fast_path_adds_each_trees_table_in_order_bit_for_bit(lightgbm_
     fast = explain(lightgbm_scorer, X, method="fast")
     np.testing.assert_array_equal(_bits(fast.values.to_numpy()), _bits(dense))
     assert fast.base_value == base_value
+
+
+def test_an_untested_shap_release_is_used_through_tree_explainer(monkeypatch):
+    import importlib.metadata
+
+    from tillit.modelling import explain as module
+
+    assert module._shap_kernel() is not None  # the installed release is a tested one
+    monkeypatch.setattr(importlib.metadata, "version", lambda name: "9.0.0")
+    assert module._shap_kernel() is None

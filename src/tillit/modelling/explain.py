@@ -447,6 +447,12 @@ def _treeshap_ensemble(trees: list[_IsolationTree]) -> dict[str, object]:
     }
 
 
+# shap releases whose `_cext.compute_expectations` and `dense_tree_shap` take the arguments
+# `_path_dependent_treeshap` passes (as TreeExplainer does in them); any other release is
+# used through shap.TreeExplainer. tests/unit/test_explain.py checks the bits.
+_SHAP_KERNEL_VERSIONS = ("0.51.",)
+
+
 def _shap_kernel() -> Any:
     """shap's compiled TreeSHAP (`shap._cext`), loaded without importing the `shap` package.
 
@@ -455,9 +461,15 @@ def _shap_kernel() -> Any:
     None when it cannot be found this way (then `shap.TreeExplainer` is used).
     """
     import importlib.machinery
+    import importlib.metadata
     import importlib.util
     import sys
 
+    try:  # the kernel's arguments are shap's internals: only the versions tested here
+        if not importlib.metadata.version("shap").startswith(_SHAP_KERNEL_VERSIONS):
+            return None
+    except importlib.metadata.PackageNotFoundError:
+        return None
     loaded = sys.modules.get("shap._cext")
     if loaded is not None:
         return loaded

@@ -247,3 +247,80 @@ def test_explain_handles_no_rows(forest, lightgbm_scorer, data, method):
         attribution = explain(scorer, X.iloc[:0], method=method)
         assert attribution.values.shape == (0, N_FEATURES)
         assert np.isfinite(attribution.base_value)
+
+
+# ------------------------------------------------------------------ faster paths, same bits
+
+
+def _bits(values: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(values, dtype=np.float64).view(np.int64)
+
+
+def test_isolation_forest_treeshap_kernel_gives_shap_tree_explainers_bits(forest, data):
+    """The forest's TreeSHAP calls shap's C++ kernel directly (no `import shap`): same bits."""
+    from tillit.modelling import explain as module
+
+    X, _, _ = data
+    rows = X.iloc[::7]
+    ours = explain(forest, rows, method="exact").values.to_numpy()
+    trees = module._isolation_trees(forest.model_, N_FEATURES)
+    x64 = module._as_forest_input(rows.to_numpy()).astype(np.float64)
+    explainer = shap.TreeExplainer(
+        module._treeshap_ensemble(trees), feature_perturbation="tree_path_dependent"
+    )
+    reference = explainer.shap_values(x64, check_additivity=False)
+    np.testing.assert_array_equal(_bits(ours), _bits(reference))
+
+
+def test_isolation_forest_treeshap_without_the_kernel_uses_shap_and_agrees(
+    forest, data, monkeypatch
+):
+    from tillit.modelling import explain as module
+
+    X, _, _ = data
+    rows = X.iloc[:90]
+    direct = explain(forest, rows, method="exact")
+    monkeypatch.setattr(module, "_shap_kernel", lambda: None)
+    via_shap = explain(forest, rows, method="exact")
+    np.testing.assert_array_equal(_bits(direct.values), _bits(via_shap.values))
+    np.testing.assert_array_equal(direct.output, via_shap.output)
+
+
+def test_shap_kernel_loads_without_importing_shap():
+    """`import shap` costs about a second of CPU (numba, matplotlib) in every scoring run."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys; from tillit.modelling.explain import _shap_kernel; k = _shap_kernel(); "
+        "assert hasattr(k, 'dense_tree_shap'), k; "
+        "assert 'shap' not in sys.modules and 'numba' not in sys.modules, 'imported shap'"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+
+
+def test_lightgbm_fast_path_adds_each_trees_table_in_order_bit_for_bit(lightgbm_scorer, data):
+    """Only the features a tree splits on are added: the sums keep every bit of the dense ones."""
+    from tillit.modelling import explain as module
+
+    X, _, _ = data
+    booster = lightgbm_scorer.booster_
+    tables, base_value = module._lightgbm_leaf_contributions(booster, N_FEATURES)
+    leaves = np.asarray(booster.predict(X.to_numpy(), pred_leaf=True))
+    dense = np.zeros(X.shape)
+    for tree, table in enumerate(tables):
+        dense += table[leaves[:, tree]]
+    fast = explain(lightgbm_scorer, X, method="fast")
+    np.testing.assert_array_equal(_bits(fast.values.to_numpy()), _bits(dense))
+    assert fast.base_value == base_value
+
+
+def test_an_untested_shap_release_is_used_through_tree_explainer(monkeypatch):
+    import importlib.metadata
+
+    from tillit.modelling import explain as module
+
+    assert module._shap_kernel() is not None  # the installed release is a tested one
+    monkeypatch.setattr(importlib.metadata, "version", lambda name: "9.0.0")
+    assert module._shap_kernel() is None

@@ -582,3 +582,17 @@ def test_a_ratio_over_a_denominator_under_the_floor_says_it_divided_by_the_floor
     assert reason_sentence("billed_over_registered_hours", above, 1.1) == (
         "billed 3 h, registered visits 0.6 h: 5 times the visits; typical for personal care is 1.1"
     )
+
+
+def test_numbers_written_once_per_float_read_as_each_time() -> None:
+    """`_num` keeps each float's text (a month writes ~86,000, ~15,000 different)."""
+    from tillit.review.reasons import _num, _number_text
+
+    values = [0.0, -0.0, -0.04, 0.05, 0.46, 1.25, 999.95, 1000.0, -1234.5, 1e6, float("inf")]
+    values += [np.float64(v) for v in values] + [3, np.int64(7), float("nan"), np.nan]
+    for language in ("en", "sv"):
+        for digits in (0, 1, 2, 3):
+            for value in values:
+                assert _num(value, digits, language) == _number_text(value, digits, language)
+                assert _num(value, digits, language) == _number_text(value, digits, language)
+    assert _num(-0.0, 1, "en") == _number_text(-0.0, 1, "en") == "0"

@@ -256,4 +256,52 @@ def test_the_explainers_are_imported_only_after_the_model_has_loaded(
     loading.set_exception(RuntimeError("no model"))  # a failed load releases it too
     warming.join(timeout=5)
     assert not warming.is_alive()
-    assert imported == ["shap", "tillit.modelling.explain", "tillit.review.reasons"]
+    # shap is not among them: the forest's TreeSHAP loads only shap's C++ kernel.
+    assert imported == ["tillit.modelling.explain", "tillit.review.reasons"]
+
+
+def test_canonical_order_leaves_rows_already_in_key_order_as_the_sort_would() -> None:
+    """A table exported in its key's order is not sorted again (a copy of every row)."""
+    from tillit.data.validate import TABLES, canonical_order
+
+    spec = TABLES["clients"]
+    columns = list(spec.columns)
+
+    def frame(ids: list[str | None]) -> pd.DataFrame:
+        base = {c: pd.Series([f"{c}-{i}" for i in range(len(ids))], dtype="str") for c in columns}
+        base[spec.key[0]] = pd.Series(ids, dtype="str")
+        return pd.DataFrame(base)
+
+    def sorted_as_before(f: pd.DataFrame) -> pd.DataFrame:
+        by = list(spec.key)
+        return f.sort_values(by, kind="stable", na_position="last").reset_index(drop=True)
+
+    for ids in (
+        ["c1", "c2", "c3"],  # in order: left as it is
+        ["c2", "c1", "c3"],  # out of order
+        ["c1", "c1", "c2"],  # a duplicate: not strictly increasing, sorted (stably)
+        ["c1", None, "c2"],  # an empty key: sorted last
+        ["c10", "c9", "ä"],  # text order is by code point in both
+    ):
+        given = frame(ids).iloc[::-1].reset_index(drop=True) if ids[0] == "c10" else frame(ids)
+        pd.testing.assert_frame_equal(canonical_order(given, spec), sorted_as_before(given))
+
+
+def test_evidence_cells_are_what_a_null_test_per_cell_gave() -> None:
+    from tillit.features.build import _cells
+    from tillit.features.queries import period_of
+
+    columns = [
+        pd.Series([24303, None, 24300], dtype="Int64"),
+        pd.Series(["s-1", None, "s-2"], dtype="str"),
+        pd.Series(["s-1", None, float("nan")], dtype="object"),
+        pd.Series(pd.to_datetime(["2025-04-01", None, "2025-04-30"])),
+        pd.Series([1.0, float("nan"), 2.5]),
+    ]
+    for values in columns:
+        for convert in (str, lambda m: period_of(int(m))):
+            text_or_time = values.dtype in ("str", object) or values.dtype.kind == "M"
+            if text_or_time and convert is not str:
+                continue
+            before = [None if pd.isna(x) else convert(x) for x in values]
+            assert _cells(values, convert) == before

@@ -312,6 +312,10 @@ def _is_known(values: pd.Series, known: pd.Series) -> np.ndarray:
 def canonical_order(frame: pd.DataFrame, spec: TableSpec) -> pd.DataFrame:
     """Rows sorted on the table's key, else on every column: no result depends on export order."""
     by = list(spec.key) or list(spec.columns)
+    if len(by) == 1 and _strictly_increasing_text(frame[by[0]]):
+        # Each key greater than the one before: already the order the sort gives, which
+        # would only copy every row (millions of visits, exported in their id's order).
+        return frame.reset_index(drop=True)
     return frame.sort_values(by, kind="stable", na_position="last").reset_index(drop=True)
 
 
@@ -393,8 +397,11 @@ def validate_tables(
                 bad_rows |= set(rows)
         table_records = pd.concat([r for r in records if not r.empty] or [_empty_quarantine()])
         all_records.append(table_records)
-        keep = ~typed.index.isin(sorted(bad_rows))
-        clean = typed.loc[keep].reset_index(drop=True)
+        if bad_rows:
+            keep = ~typed.index.isin(sorted(bad_rows))
+            clean = typed.loc[keep].reset_index(drop=True)
+        else:  # every row kept: the same frame, not a copy of its millions of cells
+            clean = typed.reset_index(drop=True)
         for column, kind in spec.dtypes().items():
             if kind == "int":
                 clean[column] = clean[column].astype("int64")

@@ -6,6 +6,7 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -531,14 +532,26 @@ def _evidence_columns(raw: pd.DataFrame) -> pd.DataFrame:
     for column, name in zip(queries.COMPARISON_EVIDENCE_COLUMNS, EVIDENCE_COLUMNS, strict=True):
         values = raw[column]
         if column.endswith("_m"):
-            out[name] = [None if pd.isna(m) else queries.period_of(int(m)) for m in values]
+            periods = {m: queries.period_of(int(m)) for m in values.dropna().unique()}
+            out[name] = _cells(values, periods.__getitem__)
         elif column in COMPARISON_EVIDENCE_TEXT:
-            out[column] = [None if pd.isna(x) else str(x) for x in values]
+            out[column] = _cells(values, str)
         else:
             out[column] = values.astype("float64").to_numpy()
     frame = pd.DataFrame(out, index=raw.index)
     texts = [c for c in frame.columns if c in COMPARISON_EVIDENCE_TEXT or c.endswith("_period")]
     return frame.astype(dict.fromkeys(texts, "str"))
+
+
+def _cells(values: pd.Series, convert: Callable[[Any], str]) -> list[str | None]:
+    """Each present value converted, None where it is missing (a null test per column, not
+    per cell: `pd.isna` of each of 20,000 rows times the evidence columns cost tenths of a s)."""
+    present = values.notna().to_numpy()
+    cells: list[str | None] = [None] * len(values)
+    # The values as iterating the column gives them (Python scalars, Timestamps), as before.
+    for position, value in zip(np.flatnonzero(present).tolist(), values[present], strict=True):
+        cells[position] = convert(value)
+    return cells
 
 
 def _audit_columns(raw: pd.DataFrame, values: Mapping[str, np.ndarray]) -> dict[str, object]:

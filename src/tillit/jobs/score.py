@@ -197,8 +197,8 @@ def _score_into(
             and not (loading.done() and loading.exception())
             and score_on == "driver"  # the executors need the model while Spark is up
         ):
-            # The explainers' imports (shap pulls in numba and matplotlib: seconds of
-            # Python) run while DuckDB builds the features, after the model has loaded:
+            # The explainers' imports (tillit's explanation and reasons modules) run while
+            # DuckDB builds the features, after the model has loaded:
             # both import SciPy, whose lazy submodules are not safe to import from two
             # threads at once (seen: "Module 'scipy' has no attribute '_lib'").
             warming = threading.Thread(
@@ -432,7 +432,7 @@ def _import_explainers(after: Future[Any] | None = None) -> None:
     if after is not None:
         wait([after])
 
-    for module in ("shap", "tillit.modelling.explain", "tillit.review.reasons"):
+    for module in ("tillit.modelling.explain", "tillit.review.reasons"):
         try:
             importlib.import_module(module)
         except Exception:  # the import in the stage says what went wrong

@@ -198,20 +198,44 @@ def _lightgbm_leaf_contributions(
     return tables, base_value
 
 
-def _explain_lightgbm_path(scorer: LightGBMScorer, X: pd.DataFrame) -> Attribution:
+def lightgbm_path_contributions(scorer: LightGBMScorer, X: pd.DataFrame) -> pd.DataFrame:
+    """The fast (Saabas) attribution's contributions alone: `explain(scorer, X, "fast").values`.
+
+    Why apart: a caller that reads only the contributions (the reasons of every invoice)
+    need not predict the explained output too, a second pass of every row over every tree.
+    """
     matrix = feature_matrix(scorer, X)
+    tables, _ = _lightgbm_leaf_contributions(scorer.booster_, matrix.shape[1])
+    return _path_values(scorer, matrix, X.index, tables)
+
+
+def _path_values(
+    scorer: LightGBMScorer, matrix: np.ndarray, index: pd.Index, tables: list[np.ndarray]
+) -> pd.DataFrame:
     booster = scorer.booster_
-    tables, base_value = _lightgbm_leaf_contributions(booster, matrix.shape[1])
-    values = np.zeros(matrix.shape)
+    # Feature by feature (rows of the transpose, each contiguous), and only the features a
+    # tree splits on: a tree adds exactly 0.0 to every other feature, which leaves a sum
+    # that started at +0.0 unchanged, bit for bit. Each sum still adds its trees in order.
+    by_feature = np.zeros(matrix.shape[::-1])
     if len(matrix):
         leaves = np.asarray(
             booster.predict(matrix, pred_leaf=True, num_threads=os.cpu_count() or 1)
         )
+        leaves_by_tree = np.ascontiguousarray(leaves.T)
         for tree, table in enumerate(tables):
-            values += table[leaves[:, tree]]
+            table_by_feature = np.ascontiguousarray(table.T)
+            for feature in np.flatnonzero(table_by_feature.any(axis=1)):
+                by_feature[feature] += table_by_feature[feature][leaves_by_tree[tree]]
+    return pd.DataFrame(by_feature.T, index=index, columns=list(scorer.feature_names_in_))
+
+
+def _explain_lightgbm_path(scorer: LightGBMScorer, X: pd.DataFrame) -> Attribution:
+    matrix = feature_matrix(scorer, X)
+    booster = scorer.booster_
+    tables, base_value = _lightgbm_leaf_contributions(booster, matrix.shape[1])
     output = booster.predict(matrix, raw_score=True) if len(matrix) else np.zeros(0)
     return Attribution(
-        values=pd.DataFrame(values, index=X.index, columns=list(scorer.feature_names_in_)),
+        values=_path_values(scorer, matrix, X.index, tables),
         base_value=base_value,
         output=np.asarray(output, dtype=np.float64),
         output_name=LIGHTGBM_OUTPUT,
@@ -423,22 +447,140 @@ def _treeshap_ensemble(trees: list[_IsolationTree]) -> dict[str, object]:
     }
 
 
+# shap releases whose `_cext.compute_expectations` and `dense_tree_shap` take the arguments
+# `_path_dependent_treeshap` passes (as TreeExplainer does in them); any other release is
+# used through shap.TreeExplainer. tests/unit/test_explain.py checks the bits.
+_SHAP_KERNEL_VERSIONS = ("0.51.",)
+
+
+def _shap_kernel() -> Any:
+    """shap's compiled TreeSHAP (`shap._cext`), loaded without importing the `shap` package.
+
+    Why: `import shap` pulls in numba, llvmlite and matplotlib, about a second of CPU in
+    every `tillit score`, and the forest's explanation needs only this one C++ module.
+    None when it cannot be found this way (then `shap.TreeExplainer` is used).
+    """
+    import importlib.machinery
+    import importlib.metadata
+    import importlib.util
+    import sys
+
+    try:  # the kernel's arguments are shap's internals: only the versions tested here
+        if not importlib.metadata.version("shap").startswith(_SHAP_KERNEL_VERSIONS):
+            return None
+    except importlib.metadata.PackageNotFoundError:
+        return None
+    loaded = sys.modules.get("shap._cext")
+    if loaded is not None:
+        return loaded
+    try:
+        package = importlib.util.find_spec("shap")
+    except (ImportError, ValueError):
+        return None
+    if package is None or not package.submodule_search_locations:
+        return None
+    for folder in package.submodule_search_locations:
+        for suffix in importlib.machinery.EXTENSION_SUFFIXES:
+            path = os.path.join(folder, f"_cext{suffix}")
+            if not os.path.isfile(path):
+                continue
+            loader = importlib.machinery.ExtensionFileLoader("shap._cext", path)
+            spec = importlib.util.spec_from_file_location("shap._cext", path, loader=loader)
+            if spec is None:
+                continue
+            try:
+                module = importlib.util.module_from_spec(spec)
+                loader.exec_module(module)
+            except ImportError:
+                return None
+            return module
+    return None
+
+
+def _path_dependent_treeshap(trees: list[_IsolationTree], x: np.ndarray, kernel: Any) -> np.ndarray:
+    """Path-dependent TreeSHAP of ``-h(x)`` by shap's C++ kernel, given what TreeExplainer gives it.
+
+    The arrays are built as ``shap.TreeExplainer`` builds them from
+    `_treeshap_ensemble` (its dense ``TreeEnsemble``: padded with -1 and 0 to the
+    largest tree, each tree's expectations recomputed by ``compute_expectations``),
+    and the kernel is called with TreeExplainer's arguments (no background data,
+    identity output, no tree limit), so every value is the same, bit for bit
+    (tested against shap itself).
+    """
+    n_trees = len(trees)
+    max_nodes = max(len(tree.children_left) for tree in trees)
+    left = np.full((n_trees, max_nodes), -1, dtype=np.int32)
+    right = np.full((n_trees, max_nodes), -1, dtype=np.int32)
+    default = np.full((n_trees, max_nodes), -1, dtype=np.int32)
+    features = np.full((n_trees, max_nodes), -1, dtype=np.int32)
+    thresholds = np.zeros((n_trees, max_nodes), dtype=np.float64)
+    threshold_types = np.zeros((n_trees, max_nodes), dtype=np.int32)
+    values = np.zeros((n_trees, max_nodes, 1), dtype=np.float64)
+    weights = np.zeros((n_trees, max_nodes), dtype=np.float64)
+    max_depth = 0
+    for i, tree in enumerate(trees):
+        n_nodes = len(tree.children_left)
+        tree_left = tree.children_left.astype(np.int32)
+        tree_right = tree.children_right.astype(np.int32)
+        tree_values = (-tree.expected / n_trees).reshape(-1, 1) * 1.0  # shap's `scaling`
+        depth = kernel.compute_expectations(tree_left, tree_right, tree.weight, tree_values)
+        max_depth = max(max_depth, int(depth))
+        left[i, :n_nodes] = tree_left
+        right[i, :n_nodes] = tree_right
+        default[i, :n_nodes] = tree_left
+        features[i, :n_nodes] = tree.features.astype(np.int32)
+        thresholds[i, :n_nodes] = tree.thresholds
+        values[i, :n_nodes] = tree_values
+        weights[i, :n_nodes] = tree.weight
+    x = np.asarray(x, dtype=np.float64)
+    phi = np.zeros((x.shape[0], x.shape[1] + 1, 1))
+    kernel.dense_tree_shap(
+        left,
+        right,
+        default,
+        features,
+        thresholds,
+        threshold_types,
+        values,
+        weights,
+        max_depth,
+        x,
+        np.isnan(x, dtype=bool),
+        None,  # labels: only for explaining a loss
+        None,  # background data: none, path-dependent
+        None,
+        n_trees,  # tree limit: every tree
+        np.zeros(1),  # base offset
+        phi,
+        1,  # shap's code for feature_perturbation="tree_path_dependent"
+        0,  # shap's code for the identity output transform (model_output="raw")
+        False,  # not interactions
+    )
+    return phi[:, :-1, 0]
+
+
 def _explain_iforest_treeshap(
     scorer: IsolationForestScorer, X: pd.DataFrame, matrix: np.ndarray
 ) -> Attribution:
-    import shap  # costs about 2 s at import, so only when an exact explanation is asked
-
     n_features = matrix.shape[1]
     trees = _isolation_trees(scorer.model_, n_features)
     x32 = _as_forest_input(matrix)
     h = _mean_path_length(trees, _leaves(trees, x32))
     base = -float(np.mean([tree.expected[0] for tree in trees]))
     if len(matrix):
-        explainer = shap.TreeExplainer(
-            _treeshap_ensemble(trees), feature_perturbation="tree_path_dependent"
-        )
         # float32-rounded values compared in float64 reproduce scikit-learn's splits.
-        values = explainer.shap_values(x32.astype(np.float64), check_additivity=False)
+        x64 = x32.astype(np.float64)
+        kernel = _shap_kernel()
+        covered = all(tree.weight.min() > 0 for tree in trees)
+        if kernel is not None and covered:
+            values = _path_dependent_treeshap(trees, x64, kernel)
+        else:  # shap itself, which also says what is wrong with a leaf no training row reached
+            import shap  # costs about a second of CPU at import
+
+            explainer = shap.TreeExplainer(
+                _treeshap_ensemble(trees), feature_perturbation="tree_path_dependent"
+            )
+            values = explainer.shap_values(x64, check_additivity=False)
     else:
         values = np.zeros((0, n_features))
     return Attribution(
@@ -458,10 +600,13 @@ def top_k_features(attribution: Attribution, k: int = 3) -> np.ndarray:
 
     Ties are broken by column order (stable sort), so the answer is deterministic.
     """
-    n_features = attribution.values.shape[1]
+    return _top_k_columns(attribution.values.to_numpy(), k)
+
+
+def _top_k_columns(values: np.ndarray, k: int) -> np.ndarray:
+    n_features = values.shape[1]
     if not 1 <= k <= n_features:
         raise ValueError(f"k must be between 1 and the number of features ({n_features})")
-    values = attribution.values.to_numpy()
     return np.argsort(-values, axis=1, kind="stable")[:, :k]
 
 
@@ -472,10 +617,15 @@ def top_k_agreement(a: Attribution, b: Attribution, k: int = 3) -> float:
     same story as exact TreeSHAP. Rows and columns of ``a`` and ``b`` must match.
     Returns NaN when there are no rows.
     """
-    if not a.values.index.equals(b.values.index) or not a.values.columns.equals(b.values.columns):
+    return top_k_agreement_of(a.values, b.values, k)
+
+
+def top_k_agreement_of(a: pd.DataFrame, b: pd.DataFrame, k: int = 3) -> float:
+    """`top_k_agreement` of two tables of contributions (rows and columns must match)."""
+    if not a.index.equals(b.index) or not a.columns.equals(b.columns):
         raise ValueError("attributions must cover the same rows and feature columns")
-    if len(a.values) == 0:
+    if len(a) == 0:
         return float("nan")
-    top_a = np.sort(top_k_features(a, k), axis=1)
-    top_b = np.sort(top_k_features(b, k), axis=1)
+    top_a = np.sort(_top_k_columns(a.to_numpy(), k), axis=1)
+    top_b = np.sort(_top_k_columns(b.to_numpy(), k), axis=1)
     return float(np.mean((top_a == top_b).all(axis=1)))

@@ -411,14 +411,19 @@ def _explain(
     both scorers; flagged invoices, which auditors read, get exact TreeSHAP for both,
     and the share of them whose top 3 features the two methods agree on is reported.
     """
-    from tillit.modelling.explain import explain, top_k_agreement
+    from tillit.modelling.explain import (
+        explain,
+        lightgbm_path_contributions,
+        top_k_agreement_of,
+    )
 
     iso_X = model.isolation_forest_matrix(X)
     rows = np.flatnonzero(flagged)
 
-    def explain_lightgbm() -> tuple[Attribution, Attribution]:
+    def explain_lightgbm() -> tuple[pd.DataFrame, Attribution]:
+        # The fast attribution's contributions only: its output (the log-odds) is not read.
         return (
-            explain(model.lightgbm, X, method="fast"),
+            lightgbm_path_contributions(model.lightgbm, X),
             explain(model.lightgbm, X.iloc[rows], method="exact"),
         )
 
@@ -430,14 +435,15 @@ def _explain(
         iso_fast = explain(model.isolation_forest, iso_X, method="fast")
         iso_exact = explain(model.isolation_forest, iso_X.iloc[rows], method="exact")
         lgb_fast, lgb_exact = lightgbm.result()
-    fast = {"lightgbm": lgb_fast, "isolation_forest": iso_fast}
+    fast = {"lightgbm": lgb_fast, "isolation_forest": iso_fast.values}
     exact = {"lightgbm": lgb_exact, "isolation_forest": iso_exact}
     label_free = model.label_free_weights()
     if model.tail_probability is not None:  # exact by construction: one computation for all
-        fast["tail_probability"] = explain(model.tail_probability, iso_X)
-        exact["tail_probability"] = fast["tail_probability"].rows(X.index[rows])
+        tail = explain(model.tail_probability, iso_X)
+        fast["tail_probability"] = tail.values
+        exact["tail_probability"] = tail.rows(X.index[rows])
     agreement = {
-        name: top_k_agreement(exact[name], fast[name].rows(X.index[rows]), k=3)
+        name: top_k_agreement_of(exact[name].values, fast[name].loc[X.index[rows]], k=3)
         if len(rows)
         else float("nan")
         for name in ("lightgbm", "isolation_forest")
@@ -447,7 +453,7 @@ def _explain(
         if error > ADDITIVITY_TOLERANCE:  # an explanation that does not add up is not shown
             raise RuntimeError(f"{name} explanation is off its output by {error:g}")
     weight = model.blend.supervised_weight
-    contributions = {name: a.values.copy() for name, a in fast.items()}
+    contributions = {name: values.copy() for name, values in fast.items()}
     for name, attribution in exact.items():
         contributions[name].loc[attribution.values.index] = attribution.values
     combined = combine_contributions(

@@ -21,7 +21,7 @@ from tillit.i18n import text
 # Bump it (and name the columns) whenever a feature's value changes for the same input;
 # tests/unit/test_feature_definitions.py pins every column's values on a small world and
 # fails until the version or the pins are updated.
-FEATURE_DEFINITIONS_VERSION = 2
+FEATURE_DEFINITIONS_VERSION = 3
 FEATURES_REDEFINED: dict[int, tuple[str, ...]] = {
     # Judged against the provider's own habit at its other clients (docs/bench-family.md).
     2: (
@@ -30,6 +30,12 @@ FEATURES_REDEFINED: dict[int, tuple[str, ...]] = {
         "round_start_time_share",
         "repeated_visit_times_share",
         "short_visit_share",
+    ),
+    # Double booking is a finding from two pairs in a month, no longer three (issue 21:
+    # a small invoice copied twice was never found; features.double_booking_min_pairs).
+    3: (
+        "finding_staff_double_booked",
+        "hard_finding_count",
     ),
 }
 

@@ -255,6 +255,11 @@ class TailProbabilityParams(StrictModel):
     # before): many mildly odd correlated features no longer outrank one far-out feature.
     # Chosen on the bench family's worlds and withheld schemes (docs/label-free.md).
     top_k: int = Field(default=8, ge=0)
+    # Of the provider's facts (the provider_* features, one value for all its invoices)
+    # at most this many terms count per invoice (0: all): a provider with many registry
+    # events no longer lifts every one of its honest invoices by each of them (issue 21,
+    # docs/label-free.md).
+    max_provider_terms: int = Field(default=1, ge=0)
 
 
 class LightGBMParams(StrictModel):

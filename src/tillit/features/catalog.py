@@ -292,6 +292,15 @@ def _label(code: str, lang: str) -> str:
     return label[0].lower() + label[1:]
 
 
+def provider_level(columns: Iterable[str]) -> tuple[str, ...]:
+    """The columns that are facts of the whole provider: one value on all its invoices.
+
+    The `provider_*` features (registry events, age, growth, its own history); the
+    tail scorer counts at most `training.tail_probability.max_provider_terms` of them.
+    """
+    return tuple(c for c in columns if c.startswith("provider_"))
+
+
 def feature_columns(config: FeatureConfig | None = None) -> tuple[str, ...]:
     """The model input columns for a config, in output order."""
     return tuple(feature_catalog(config))

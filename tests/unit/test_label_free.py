@@ -512,9 +512,9 @@ def test_the_providers_facts_count_once_per_invoice_and_still_add_up():
     attribution = explain(capped, X)
     assert attribution.max_additivity_error() < 1e-12
     np.testing.assert_allclose(attribution.output, capped.risk_score(X), rtol=0, atol=1e-12)
-    # The config's scorer caps the provider_* columns it is given, at 1 by default.
+    # The config's scorer caps the provider_* columns it is given, at 2 by default.
     scorer = tail_probability_scorer(TrainingConfig(), ("spread",), ("tax", "board"))
-    assert (scorer.shared, scorer.max_shared_terms) == (("tax", "board"), 1)
+    assert (scorer.shared, scorer.max_shared_terms) == (("tax", "board"), 2)
     assert provider_level(["billed_ratio", "provider_age_years", "provider_sanctions_365d"]) == (
         "provider_age_years",
         "provider_sanctions_365d",

@@ -123,8 +123,12 @@ class FeatureConfig(StrictModel):
     hospital_billing_margin_hours: float = Field(default=2.0, ge=0)
     double_booking_min_minutes: float = Field(default=5.0, ge=0)
     # A double booking finding needs this many overlapping pairs on the invoice in
-    # the month: one or two can be a forgotten check-out, a pattern is a fact.
-    double_booking_min_pairs: int = Field(default=3, ge=1)
+    # the month: one can be a forgotten check-out, a repeat is a pattern. Each pair
+    # already covers most of both visits or was key-tagged at both doors. 3 until
+    # issue 21: a small invoice (4-10 h a month) copied twice never reached 3 pairs
+    # (utc-exports: 5 of 11 scheme invoices found; with 2: 8 of 11, no honest invoice
+    # in 9 months of three messy worlds).
+    double_booking_min_pairs: int = Field(default=2, ge=1)
     # A pair not checked in with the key tag at both doors counts only when the overlap
     # covers at least this share of the longer visit: a late or forgotten check-out
     # overlaps part of a visit, a double booking most of both.
@@ -251,6 +255,11 @@ class TailProbabilityParams(StrictModel):
     # before): many mildly odd correlated features no longer outrank one far-out feature.
     # Chosen on the bench family's worlds and withheld schemes (docs/label-free.md).
     top_k: int = Field(default=8, ge=0)
+    # Of the provider's facts (the provider_* features, one value for all its invoices)
+    # at most this many terms count per invoice (0: all): a provider with many registry
+    # events no longer lifts every one of its honest invoices by each of them (issue 21,
+    # docs/label-free.md: 2 against 1 and 0 on the whole bench family).
+    max_provider_terms: int = Field(default=2, ge=0)
 
 
 class LightGBMParams(StrictModel):

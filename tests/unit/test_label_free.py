@@ -11,6 +11,7 @@ import pytest
 
 from tests.unit.test_features import build, client, grant, invoice, municipality, row, visit
 from tillit.config import BlendConfig, TrainingConfig
+from tillit.features.catalog import provider_level
 from tillit.modelling.explain import explain
 from tillit.modelling.risk_model import fit_risk_model
 from tillit.modelling.scorers import (
@@ -477,3 +478,48 @@ def test_models_pickled_before_top_k_score_as_before():
     new = tail_probability_scorer(TrainingConfig(), ()).fit(X)
     assert ((new.feature_terms(X) > 0).sum(axis=1) <= 8).all()
     assert (new.risk_score(X) <= tail.risk_score(X) + 1e-12).all()
+
+
+def test_the_providers_facts_count_once_per_invoice_and_still_add_up():
+    # Two facts of the provider (tax debt, board changes) and one of the invoice.
+    train = _training().assign(tax=[0.0, 0.0, 0.0, 0.0, 1.0], board=[0.0, 0.0, 0.0, 1.0, 2.0])
+    X = pd.DataFrame({"billed_ratio": [2.0, 5.0], "spread": [3.0, 1.0], "tax": [1.0, 0.0]})
+    X["board"] = [2.0, 3.0]
+    every = TailProbabilityScorer(lower_tail=("spread",), shared=("tax", "board")).fit(train)
+    capped = TailProbabilityScorer(
+        lower_tail=("spread",), shared=("tax", "board"), max_shared_terms=1
+    ).fit(train)
+    # tax: 1 of 5 at or above 1 -> log 3; board: 1 of 5 at or above 2 -> log 3 (a tie: the
+    # earlier column, tax, counts), none at or above 3 -> log 6.
+    np.testing.assert_allclose(
+        every.feature_terms(X),
+        [
+            [math.log(3.0), math.log(6 / 4), math.log(3.0), math.log(3.0)],
+            [math.log(6.0), math.log(3.0), 0.0, math.log(6.0)],
+        ],
+        rtol=0,
+        atol=1e-12,
+    )
+    np.testing.assert_allclose(
+        capped.feature_terms(X),
+        [
+            [math.log(3.0), math.log(6 / 4), math.log(3.0), 0.0],
+            [math.log(6.0), math.log(3.0), 0.0, math.log(6.0)],
+        ],
+        rtol=0,
+        atol=1e-12,
+    )
+    attribution = explain(capped, X)
+    assert attribution.max_additivity_error() < 1e-12
+    np.testing.assert_allclose(attribution.output, capped.risk_score(X), rtol=0, atol=1e-12)
+    # The config's scorer caps the provider_* columns it is given, at 2 by default.
+    scorer = tail_probability_scorer(TrainingConfig(), ("spread",), ("tax", "board"))
+    assert (scorer.shared, scorer.max_shared_terms) == (("tax", "board"), 2)
+    assert provider_level(["billed_ratio", "provider_age_years", "provider_sanctions_365d"]) == (
+        "provider_age_years",
+        "provider_sanctions_365d",
+    )
+    # A scorer pickled before the cap counts every term, as it did.
+    old = pickle.loads(pickle.dumps(capped))
+    del old.shared_, old.max_shared_terms
+    np.testing.assert_array_equal(old.feature_terms(X), every.feature_terms(X))

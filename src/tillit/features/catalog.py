@@ -21,7 +21,7 @@ from tillit.i18n import text
 # Bump it (and name the columns) whenever a feature's value changes for the same input;
 # tests/unit/test_feature_definitions.py pins every column's values on a small world and
 # fails until the version or the pins are updated.
-FEATURE_DEFINITIONS_VERSION = 2
+FEATURE_DEFINITIONS_VERSION = 3
 FEATURES_REDEFINED: dict[int, tuple[str, ...]] = {
     # Judged against the provider's own habit at its other clients (docs/bench-family.md).
     2: (
@@ -30,6 +30,12 @@ FEATURES_REDEFINED: dict[int, tuple[str, ...]] = {
         "round_start_time_share",
         "repeated_visit_times_share",
         "short_visit_share",
+    ),
+    # Double booking is a finding from two pairs in a month, no longer three (issue 21:
+    # a small invoice copied twice was never found; features.double_booking_min_pairs).
+    3: (
+        "finding_staff_double_booked",
+        "hard_finding_count",
     ),
 }
 
@@ -284,6 +290,15 @@ def short_description(description: str) -> str:
 def _label(code: str, lang: str) -> str:
     label = text(f"finding.{code}", lang)
     return label[0].lower() + label[1:]
+
+
+def provider_level(columns: Iterable[str]) -> tuple[str, ...]:
+    """The columns that are facts of the whole provider: one value on all its invoices.
+
+    The `provider_*` features (registry events, age, growth, its own history); the
+    tail scorer counts at most `training.tail_probability.max_provider_terms` of them.
+    """
+    return tuple(c for c in columns if c.startswith("provider_"))
 
 
 def feature_columns(config: FeatureConfig | None = None) -> tuple[str, ...]:

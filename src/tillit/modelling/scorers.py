@@ -234,6 +234,13 @@ class TailProbabilityScorer(BaseEstimator):
     this, every invoice of the first month after such a window fills scored the largest
     term there is on it.
 
+    Facts of the provider (`shared`: the same value on every invoice of a provider,
+    such as its tax debt, board changes and client growth) count at most
+    ``max_shared_terms`` times in an invoice's sum, the largest first: a provider with
+    five registry events would otherwise give every one of its invoices, honest or not,
+    five large terms and crowd out what the invoice itself shows (issue 21: most of the
+    honest invoices inside the capacity were such providers' invoices).
+
     Args:
         lower_tail: feature names whose low values are the suspicious ones.
         max_reference: at most this many training values are kept per feature, taken at
@@ -241,19 +248,33 @@ class TailProbabilityScorer(BaseEstimator):
         top_k: how many of an invoice's largest terms are summed; 0 sums every feature's
             (as scorers fitted before this parameter existed do). Ties go to the earlier
             column, so the choice is deterministic.
+        shared: feature names that hold one value for a whole provider.
+        max_shared_terms: at most this many of the `shared` features' terms count per
+            invoice (its largest; ties to the earlier column); 0 counts them all.
     """
 
     # Scorers pickled before `top_k` existed have no such attribute: they sum every term.
     top_k: int = 0
     # Scorers pickled before constant features were left out judge every feature.
     judged_: np.ndarray | None = None
+    # Scorers pickled before the provider's facts were capped count every such term.
+    shared: tuple[str, ...] = ()
+    max_shared_terms: int = 0
+    shared_: np.ndarray | None = None
 
     def __init__(
-        self, lower_tail: tuple[str, ...] = (), max_reference: int = 4096, top_k: int = 0
+        self,
+        lower_tail: tuple[str, ...] = (),
+        max_reference: int = 4096,
+        top_k: int = 0,
+        shared: tuple[str, ...] = (),
+        max_shared_terms: int = 0,
     ) -> None:
         self.lower_tail = lower_tail
         self.max_reference = max_reference
         self.top_k = top_k
+        self.shared = shared
+        self.max_shared_terms = max_shared_terms
 
     def fit(
         self,
@@ -269,6 +290,7 @@ class TailProbabilityScorer(BaseEstimator):
             ordered = ordered[np.linspace(0, n - 1, self.max_reference).round().astype(np.int64)]
         self.reference_ = np.ascontiguousarray(ordered.T)
         self.lower_ = np.asarray([name in set(self.lower_tail) for name in names], dtype=bool)
+        self.shared_ = np.asarray([name in set(self.shared) for name in names], dtype=bool)
         self.feature_names_in_ = names
         self.n_features_in_ = matrix.shape[1]
         self.judged_ = ordered[0] != ordered[-1]
@@ -290,7 +312,18 @@ class TailProbabilityScorer(BaseEstimator):
         return terms
 
     def _counted(self, terms: np.ndarray) -> np.ndarray:
-        """The terms the score counts: each row's `top_k` largest, the others set to 0."""
+        """The terms the score counts: each row's `top_k` largest, the others set to 0.
+
+        Of the provider's facts (`shared`) only each row's `max_shared_terms` largest
+        are candidates; the rest are 0 before the `top_k` are chosen.
+        """
+        shared = np.flatnonzero(self.shared_) if self.shared_ is not None else np.array([])
+        if 0 < self.max_shared_terms < shared.size:
+            of_provider = terms[:, shared]
+            left_out = np.argsort(-of_provider, axis=1, kind="stable")[:, self.max_shared_terms :]
+            np.put_along_axis(of_provider, left_out, 0.0, axis=1)
+            terms = terms.copy()
+            terms[:, shared] = of_provider
         if self.top_k <= 0 or self.top_k >= terms.shape[1]:
             return terms
         left_out = np.argsort(-terms, axis=1, kind="stable")[:, self.top_k :]
@@ -445,13 +478,18 @@ def isolation_forest_scorer(training: TrainingConfig) -> IsolationForestScorer:
 
 
 def tail_probability_scorer(
-    training: TrainingConfig, lower_tail: tuple[str, ...]
+    training: TrainingConfig, lower_tail: tuple[str, ...], shared: tuple[str, ...] = ()
 ) -> TailProbabilityScorer:
-    """The second label-free scorer as the config's `tail_probability` section says, unfitted."""
+    """The second label-free scorer as the config's `tail_probability` section says, unfitted.
+
+    `shared`: the features that are facts of the whole provider (capped per invoice).
+    """
     return TailProbabilityScorer(
         lower_tail=lower_tail,
         max_reference=training.tail_probability.max_reference,
         top_k=training.tail_probability.top_k,
+        shared=shared,
+        max_shared_terms=training.tail_probability.max_provider_terms,
     )
 
 

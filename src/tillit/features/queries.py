@@ -716,12 +716,14 @@ def keytag_own_history(con: Engine, config: FeatureConfig) -> None:
 
     What an auditor who suspects padded visits looks at: a key tag at the client's door
     records when the carer came and went, so a provider that lengthens visits on paper
-    cannot keep using it and registers them in the app or by hand instead. The share of
-    the client's visits with this provider and service type checked in by key tag is
-    compared with its highest share in an earlier month of the longest window. Only
-    months with at least `own_history_min_visits` visits count, the month itself
-    included. Its own statement (one pass over the visits), so the other features'
-    tables are unchanged.
+    cannot keep using it and registers them in the app instead. Of the client's visits
+    with this provider and service type registered at the time (key tag or app; visits
+    typed in afterwards are judged by `manual_share_rise_over_own_history` and against
+    the provider's habit, and a provider that types everything in to the quarter hour
+    is not a key-tag fall), the share checked in by key tag is compared with its highest
+    share in an earlier month of the longest window. Only months with at least
+    `own_history_min_visits` such visits count, the month itself included. Its own
+    statement (one pass over the visits), so the other features' tables are unchanged.
     """
     longest = config.longest_window_months
     min_visits = config.own_history_min_visits
@@ -733,7 +735,8 @@ def keytag_own_history(con: Engine, config: FeatureConfig) -> None:
             SELECT {_KEY},
                    CAST(sum(CASE WHEN method = 'nfc' THEN 1 ELSE 0 END) AS DOUBLE) / count(*)
                        AS keytag_share
-            FROM v GROUP BY provider_id, client_id, service_type, m
+            FROM v WHERE method <> 'manual'
+            GROUP BY provider_id, client_id, service_type, m
             HAVING count(*) >= {min_visits}
         ),
         highest AS (

@@ -383,12 +383,9 @@ def _describe(raw: pd.DataFrame, config: FeatureConfig) -> dict[str, np.ndarray]
         0.0,
     )
     f[f"provider_visit_length_change_{longest}m"] = _col(raw, "provider_visit_length_change", 1.0)
-    now_keytag = raw["now_keytag_share"].astype("float64").to_numpy()
-    highest_keytag = raw["highest_keytag_share"].astype("float64").to_numpy()
-    f[f"keytag_share_drop_over_own_history_{longest}m"] = np.where(
-        np.isfinite(now_keytag) & np.isfinite(highest_keytag),
-        np.maximum(np.nan_to_num(highest_keytag) - np.nan_to_num(now_keytag), 0.0),
-        0.0,
+    # Both shares or neither (keytag_own_history keeps only keys with both): 0 without.
+    f[f"keytag_share_drop_over_own_history_{longest}m"] = np.maximum(
+        _col(raw, "highest_keytag_share") - _col(raw, "now_keytag_share"), 0.0
     )
 
     f["provider_age_years"] = np.clip(

@@ -176,6 +176,7 @@ def _visit_lane(con: Engine, config: FeatureConfig) -> None:
     queries.history_features(con, config)
     queries.own_history(con, config)
     queries.visit_own_history(con, config)
+    queries.keytag_own_history(con, config)
     queries.comparison_evidence(con, config)  # base tables and key_month (made above)
 
 
@@ -383,6 +384,10 @@ def _describe(raw: pd.DataFrame, config: FeatureConfig) -> dict[str, np.ndarray]
         0.0,
     )
     f[f"provider_visit_length_change_{longest}m"] = _col(raw, "provider_visit_length_change", 1.0)
+    # Both shares or neither (keytag_own_history keeps only keys with both): 0 without.
+    f[f"keytag_share_drop_over_own_history_{longest}m"] = np.maximum(
+        _col(raw, "highest_keytag_share") - _col(raw, "now_keytag_share"), 0.0
+    )
 
     f["provider_age_years"] = np.clip(
         _days_between(raw["last_day"], raw["registered_on"]) / 365.25, 0.0, None

@@ -183,6 +183,7 @@ def feature_catalog(config: FeatureConfig | None = None) -> dict[str, dict[str, 
     add(f"months_billed_exactly_at_grant_{h}m", "months_billed_exactly_at_grant_Hm")
     add(f"billed_over_own_history_hours_{h}m", "billed_over_own_history_hours_Hm")
     add(f"manual_share_rise_over_own_history_{h}m", "manual_share_rise_over_own_history_Hm")
+    add(f"keytag_share_drop_over_own_history_{h}m", "keytag_share_drop_over_own_history_Hm")
 
     # Money.
     add("amount_over_tariff_amount", "amount_over_tariff_amount")

@@ -711,6 +711,57 @@ def visit_own_history(con: Engine, config: FeatureConfig) -> None:
     )
 
 
+def keytag_own_history(con: Engine, config: FeatureConfig) -> None:
+    """Per target invoice key: the key-tag share against the same client's earlier months.
+
+    What an auditor who suspects padded visits looks at: a key tag at the client's door
+    records when the carer came and went, so a provider that lengthens visits on paper
+    cannot keep using it and registers them in the app instead. Of the client's visits
+    with this provider and service type registered at the time (key tag or app; visits
+    typed in afterwards are judged by `manual_share_rise_over_own_history` and against
+    the provider's habit, and a provider that types everything in to the quarter hour
+    is not a key-tag fall), the share checked in by key tag is compared with its highest
+    share in an earlier month of the longest window. Only months with at least
+    `own_history_min_visits` such visits count, the month itself included. Its own
+    statement (one pass over the visits), so the other features' tables are unchanged.
+    """
+    longest = config.longest_window_months
+    min_visits = config.own_history_min_visits
+    con.execute(
+        f"""
+        CREATE TEMP TABLE keytaghistory AS
+        WITH t AS (SELECT DISTINCT {_KEY} FROM inv WHERE is_target),
+        key_visits AS (
+            SELECT {_KEY},
+                   CAST(sum(CASE WHEN method = 'nfc' THEN 1 ELSE 0 END) AS DOUBLE) / count(*)
+                       AS keytag_share
+            FROM v WHERE method <> 'manual'
+            GROUP BY provider_id, client_id, service_type, m
+            HAVING count(*) >= {min_visits}
+        ),
+        highest AS (
+            SELECT t.provider_id, t.client_id, t.service_type, t.m,
+                   k.keytag_share AS highest_keytag_share, k.m AS highest_m,
+                   row_number() OVER (
+                       PARTITION BY t.provider_id, t.client_id, t.service_type, t.m
+                       ORDER BY k.keytag_share DESC, k.m DESC) AS rank
+            FROM t JOIN key_visits k
+              ON k.provider_id = t.provider_id AND k.client_id = t.client_id
+             AND k.service_type = t.service_type AND k.m < t.m AND k.m >= t.m - {longest}
+        )
+        SELECT t.provider_id, t.client_id, t.service_type, t.m,
+               kn.keytag_share AS now_keytag_share, h.highest_keytag_share,
+               kn.keytag_share AS evidence_keytag_now_share,
+               h.highest_keytag_share AS evidence_keytag_highest_share,
+               h.highest_m AS evidence_keytag_highest_m
+        FROM t
+        JOIN key_visits kn USING (provider_id, client_id, service_type, m)
+        JOIN highest h USING (provider_id, client_id, service_type, m)
+        WHERE h.rank = 1
+        """
+    )
+
+
 def staff_elsewhere(con: Engine, config: FeatureConfig) -> None:
     """Per target invoice key: hours of visits whose carer was registered at another client.
 
@@ -845,6 +896,10 @@ COMPARISON_EVIDENCE_COLUMNS: tuple[str, ...] = (
     "evidence_provider_length_minutes",
     "evidence_provider_length_lowest_minutes",
     "evidence_provider_length_lowest_m",
+    # keytag_share_drop_over_own_history (keytag_own_history): both shares, the month.
+    "evidence_keytag_now_share",
+    "evidence_keytag_highest_share",
+    "evidence_keytag_highest_m",
 )
 
 
@@ -854,6 +909,8 @@ def _evidence_table(column: str) -> str:
         return "se"  # staff_elsewhere
     if "_provider_length_" in column:
         return "vh"  # visit_own_history
+    if "_keytag_" in column:
+        return "kh"  # keytag_own_history
     return "cmp"  # comparison_evidence
 
 
@@ -1338,6 +1395,7 @@ def invoice_frame(con: Engine, config: FeatureConfig) -> pd.DataFrame:
                oh.earlier_billed, coalesce(oh.provider_ratio_change, 1.0) AS provider_ratio_change,
                {evidence},
                vh.now_manual_share, vh.earlier_manual_share,
+               kh.now_keytag_share, kh.highest_keytag_share,
                coalesce(vh.provider_visit_length_change, 1.0) AS provider_visit_length_change,
                coalesce(se.elsewhere_visits, 0) AS elsewhere_visits,
                coalesce(se.elsewhere_hours, 0.0) AS elsewhere_hours,
@@ -1409,6 +1467,11 @@ def invoice_frame(con: Engine, config: FeatureConfig) -> pd.DataFrame:
          AND vh.client_id = i.client_id
          AND vh.service_type = i.service_type
          AND vh.m = i.m
+        LEFT JOIN keytaghistory kh
+          ON kh.provider_id = i.provider_id
+         AND kh.client_id = i.client_id
+         AND kh.service_type = i.service_type
+         AND kh.m = i.m
         LEFT JOIN staffelsewhere se
           ON se.provider_id = i.provider_id
          AND se.client_id = i.client_id

@@ -207,6 +207,16 @@ REASONS: Tables = {
             "{value_pct} more of the visits typed in afterwards than in the same client's "
             "earlier months"
         ),
+        "keytag_share_drop_over_own_history": (
+            "{value_pct} fewer of the visits registered at the time checked in at the door by "
+            "key tag than in the same client's earlier months"
+        ),
+        "keytag_share_drop_over_own_history.evidence": (
+            "{evidence_keytag_now_share} of the visits registered at the time were checked in "
+            "at the client's door by key tag in {period} against "
+            "{evidence_keytag_highest_share} in {evidence_keytag_highest_period}, this "
+            "client's highest earlier month with the provider: the app replaced the door tag"
+        ),
         "provider_visit_length_change": (
             "the provider's {service} visits are {value_2} times as long as in its shortest "
             "earlier month; typical is {typical_2}"
@@ -396,6 +406,16 @@ REASONS: Tables = {
         "manual_share_rise_over_own_history": (
             "{value_pct} fler av besöken registrerade i efterhand än under samma brukares "
             "tidigare månader"
+        ),
+        "keytag_share_drop_over_own_history": (
+            "{value_pct} färre av besöken registrerade i stunden incheckade med nyckelbricka "
+            "vid dörren än under samma brukares tidigare månader"
+        ),
+        "keytag_share_drop_over_own_history.evidence": (
+            "{evidence_keytag_now_share} av besöken registrerade i stunden checkades in med "
+            "nyckelbricka vid brukarens dörr under {period} mot "
+            "{evidence_keytag_highest_share} under {evidence_keytag_highest_period}, brukarens "
+            "högsta tidigare månad hos utföraren: appen har ersatt dörrens nyckelbricka"
         ),
         "provider_visit_length_change": (
             "utförarens besök inom {service} är {value_2} gånger så långa som under dess "

@@ -84,6 +84,7 @@ _TEMPLATED_ANY_WINDOW = frozenset(
         "provider_billed_over_registered_change",
         "manual_share_rise_over_own_history",
         "provider_visit_length_change",
+        "keytag_share_drop_over_own_history",
     }
 )
 _VARIANTS: dict[str, tuple[str, Callable[[Mapping[str, Any]], bool]]] = {
@@ -108,6 +109,7 @@ _EVIDENCED: dict[str, str] = {
     "regular_staff_hours_share": "evidence_regular_staff",
     "staff_elsewhere_hours_share": "evidence_elsewhere_staff",
     "provider_visit_length_change": "evidence_provider_length_lowest_period",
+    "keytag_share_drop_over_own_history": "evidence_keytag_highest_period",
     "billed_over_own_history_hours": "evidence_history_months",
     "provider_billed_over_registered_change": "evidence_provider_history_months",
 }

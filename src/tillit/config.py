@@ -154,6 +154,12 @@ class FeatureConfig(StrictModel):
     # against the provider's visits at its other clients when they are at least this many
     # (features/queries.py provider_registration_habits): a habit of the whole provider.
     provider_habit_min_visits: int = Field(default=10, ge=1)
+    # ... and against the provider's typical other client of the service type (this
+    # quantile of their shares) when it has at least `provider_habit_min_clients` of them:
+    # a provider that types in and rounds nearly everything does so at most clients, and
+    # one client above the pooled share is no sign; a scheme at one client still stands out.
+    provider_habit_min_clients: int = Field(default=4, ge=1)
+    provider_habit_client_quantile: float = Field(default=0.75, ge=0.5, le=1.0)
     # Evidence texts list at most this many visit ids or pairs, then "and N more".
     evidence_max_items: int = Field(default=5, gt=0)
 

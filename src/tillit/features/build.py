@@ -307,8 +307,17 @@ def _describe(raw: pd.DataFrame, config: FeatureConfig) -> dict[str, np.ndarray]
     f[f"months_billed_exactly_at_grant_{longest}m"] = _col(raw, "months_exact_at_grant")
 
     rate = _col(raw, "rate_sek")
-    f["amount_over_tariff_amount"] = amount / (np.maximum(billed, floor) * rate)
-    f["amount_minus_tariff_amount_sek"] = amount - billed * rate
+    # An amount within `amount_tolerance_sek` of a price (the tariff, a norm) is that price:
+    # amounts rounded to whole kronor and hours to the minute or cent differ from the
+    # tariff by fractions of a krona, which is no price of its own (the mismatch finding
+    # uses the same tolerance). Without this, the bulk sat exactly at the tariff and an
+    # honest provider that bills what it registered to the quarter hour was in the tail.
+    tolerance = config.amount_tolerance_sek
+    at_tariff = np.abs(amount - billed * rate) <= tolerance
+    f["amount_over_tariff_amount"] = np.where(
+        at_tariff, 1.0, amount / (np.maximum(billed, floor) * rate)
+    )
+    f["amount_minus_tariff_amount_sek"] = np.where(at_tariff, 0.0, amount - billed * rate)
     sek_per_hour = amount / np.maximum(billed, floor)
     municipality_norm = raw["municipality_norm"].astype("float64").to_numpy()
     municipality_norm = np.where(
@@ -318,8 +327,14 @@ def _describe(raw: pd.DataFrame, config: FeatureConfig) -> dict[str, np.ndarray]
     provider_norm = np.where(
         np.isfinite(provider_norm) & (provider_norm > 0), provider_norm, municipality_norm
     )
-    f[f"amount_per_billed_hour_over_provider_norm_{longest}m"] = sek_per_hour / provider_norm
-    f["amount_per_billed_hour_over_municipality_norm"] = sek_per_hour / municipality_norm
+    f[f"amount_per_billed_hour_over_provider_norm_{longest}m"] = np.where(
+        np.abs(amount - billed * provider_norm) <= tolerance, 1.0, sek_per_hour / provider_norm
+    )
+    f["amount_per_billed_hour_over_municipality_norm"] = np.where(
+        np.abs(amount - billed * municipality_norm) <= tolerance,
+        1.0,
+        sek_per_hour / municipality_norm,
+    )
 
     several = n_visits >= 2
     mean_hours = _col(raw, "mean_hours")

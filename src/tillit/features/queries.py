@@ -339,15 +339,28 @@ def provider_registration_habits(con: Engine, config: FeatureConfig) -> None:
     """
     floor = config.provider_habit_min_visits
     short_hours = config.short_visit_minutes / 60.0
+    min_clients = config.provider_habit_min_clients
+    quantile = config.provider_habit_client_quantile
     parts = ("manual", "round", "short", "repeated")
     sums = ", ".join(f"sum(n_{c}) AS n_{c}" for c in parts)
-    shares = ",\n".join(
-        f"""CASE WHEN s.n - k.n >= {floor}
+    pooled = {
+        c: f"""CASE WHEN s.n - k.n >= {floor}
                     THEN (s.n_{c} - k.n_{c}) / CAST(s.n - k.n AS DOUBLE)
                     WHEN p.n - c.n >= {floor}
                     THEN (p.n_{c} - c.n_{c}) / CAST(p.n - c.n AS DOUBLE)
-                    ELSE 0.0 END AS habit_{c}_share"""
+                    ELSE 0.0 END"""
         for c in parts
+    }
+    # The habit is the larger of the pooled share and the share of the provider's typical
+    # other client (the quantile of their shares), when it has enough other clients.
+    shares = ",\n".join(
+        f"""CASE WHEN o.n_others >= {min_clients}
+                    THEN greatest({pooled[c]}, o.typical_{c})
+                    ELSE {pooled[c]} END AS habit_{c}_share"""
+        for c in parts
+    )
+    typical = ",\n".join(
+        f"quantile_cont(o.n_{c} / CAST(o.n AS DOUBLE), {quantile!r}) AS typical_{c}" for c in parts
     )
     con.execute(
         f"""
@@ -388,6 +401,14 @@ def provider_registration_habits(con: Engine, config: FeatureConfig) -> None:
         ),
         provider_all AS (
             SELECT provider_id, m, sum(n) AS n, {sums} FROM k GROUP BY provider_id, m
+        ),
+        other_clients AS (
+            SELECT k.provider_id, k.client_id, k.service_type, k.m, count(*) AS n_others,
+                   {typical}
+            FROM k JOIN k o
+              ON o.provider_id = k.provider_id AND o.service_type = k.service_type
+             AND o.m = k.m AND o.client_id <> k.client_id
+            GROUP BY k.provider_id, k.client_id, k.service_type, k.m
         )
         SELECT k.provider_id, k.client_id, k.service_type, k.m,
                k.n_short / CAST(k.n AS DOUBLE) AS day_short_share,
@@ -399,6 +420,9 @@ def provider_registration_habits(con: Engine, config: FeatureConfig) -> None:
         JOIN client_at_provider c
           ON c.provider_id = k.provider_id AND c.client_id = k.client_id AND c.m = k.m
         JOIN provider_all p ON p.provider_id = k.provider_id AND p.m = k.m
+        LEFT JOIN other_clients o
+          ON o.provider_id = k.provider_id AND o.client_id = k.client_id
+         AND o.service_type = k.service_type AND o.m = k.m
         """
     )
 

@@ -17,7 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_core import ErrorDetails
 
-from tillit.data.vocabulary import PERIOD_PATTERN
+from tillit.data.vocabulary import PERIOD_PATTERN, SERVICE_TYPES
 from tillit.errors import ConfigError
 
 # Never part of a domain name, so a pseudonym's domain and value cannot blur.
@@ -160,6 +160,10 @@ class FeatureConfig(StrictModel):
     # one client above the pooled share is no sign; a scheme at one client still stands out.
     provider_habit_min_clients: int = Field(default=4, ge=1)
     provider_habit_client_quantile: float = Field(default=0.75, ge=0.5, le=1.0)
+    # Care given in rounds of short checks (a night patrol): for these contract service
+    # types a short visit is the norm, not a sign (`short_visit_share` leaves them out,
+    # whatever the hour: a round that began in the night may end after 06:00).
+    round_service_types: tuple[str, ...] = ("night_care",)
     # Evidence texts list at most this many visit ids or pairs, then "and N more".
     evidence_max_items: int = Field(default=5, gt=0)
 
@@ -168,6 +172,16 @@ class FeatureConfig(StrictModel):
     def _positive_sorted(cls, value: tuple[int, ...]) -> tuple[int, ...]:
         if any(w <= 0 for w in value):
             raise ValueError("history windows must be positive numbers of months")
+        return tuple(sorted(set(value)))
+
+    @field_validator("round_service_types")
+    @classmethod
+    def _known_services(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = sorted(set(value) - set(SERVICE_TYPES))
+        if unknown:
+            raise ValueError(
+                f"unknown service type(s) {', '.join(unknown)}; known: {', '.join(SERVICE_TYPES)}"
+            )
         return tuple(sorted(set(value)))
 
     @property

@@ -91,8 +91,11 @@ def test_night_checks_by_key_tag_are_neither_short_nor_copied():
     assert r3["short_visit_share"] == 0.0
     assert r3["repeated_visit_times_share"] == 0.0
     r3 = row(build(_town(c1, day, bill)), "I3")
-    assert r3["short_visit_share"] == 1.0
+    # Short is the norm for a service given in rounds (features.round_service_types).
+    assert r3["short_visit_share"] == 0.0
     assert r3["repeated_visit_times_share"] == 1.0
+    r3 = row(build(_town(c1, day, bill), round_service_types=()), "I3")
+    assert r3["short_visit_share"] == 1.0
 
 
 def test_short_visits_are_judged_against_the_provider_s_other_clients_of_the_service():

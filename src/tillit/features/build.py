@@ -382,9 +382,19 @@ def _describe(raw: pd.DataFrame, config: FeatureConfig) -> dict[str, np.ndarray]
         _col(raw, "elsewhere_hours") / np.maximum(_col(raw, "reg_hours"), floor), 0.0, 1.0
     )
     earlier = raw["earlier_billed"].astype("float64").to_numpy()
+    earlier_granted = _col(raw, "earlier_granted")
+    # Growth the grant grew with is granted: in a client's last weeks or after a hospital
+    # stay a temporary grant raises the hours, and a controller compares the billing with
+    # the grant in force, not with the standing one. Billing's growth over the client's own
+    # months is divided by the grant's growth (when both grants are known and it grew).
+    granted_growth = np.where(
+        (earlier_granted > 0) & (granted > 0), granted / np.maximum(earlier_granted, floor), 1.0
+    )
     # A key new to the provider has no earlier month to compare with: 1, like growth.
     f[f"billed_over_own_history_hours_{longest}m"] = np.where(
-        np.isfinite(earlier), billed / np.maximum(np.nan_to_num(earlier), floor), 1.0
+        np.isfinite(earlier),
+        billed / np.maximum(np.nan_to_num(earlier), floor) / np.maximum(granted_growth, 1.0),
+        1.0,
     )
     f[f"provider_billed_over_registered_change_{longest}m"] = _col(
         raw, "provider_ratio_change", 1.0

@@ -32,9 +32,12 @@ FEATURES_REDEFINED: dict[int, tuple[str, ...]] = {
         "short_visit_share",
     ),
     # Version 3 (issue 21, honest care that looks odd; docs/bench-family.md): the habit is
-    # also the provider's typical other client (`provider_habit_client_quantile`), and an
-    # amount within `amount_tolerance_sek` of the tariff or the norm is at it.
+    # also the provider's typical other client (`provider_habit_client_quantile`), an
+    # amount within `amount_tolerance_sek` of the tariff or the norm is at it, a short
+    # check of a service given in rounds (`round_service_types`) is no short visit, and
+    # billing's growth over the client's own months is net of the grant's growth.
     3: (
+        "billed_over_own_history_hours_6m",
         "manual_registration_share",
         "manual_registration_share_peer_z",
         "round_start_time_share",

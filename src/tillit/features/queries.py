@@ -79,6 +79,15 @@ _TABLE_TYPES: dict[str, dict[str, str]] = {
 OPTIONAL_TABLES = frozenset({"hospital_stays"})
 
 _KEY = "provider_id, client_id, service_type, m"
+
+
+def _in_rounds(config: FeatureConfig) -> str:
+    """SQL: the visit's service type is given in rounds of short checks (a night patrol)."""
+    if not config.round_service_types:
+        return "FALSE"
+    return f"service_type IN ({', '.join(repr(s) for s in config.round_service_types)})"
+
+
 # Visit hours summed in whole microseconds, divided once: the same bits whatever order an
 # engine adds in (DuckDB, Spark), so hours rounded to the cent (hours in dispute) agree.
 _HOURS_OF_SUM = "CAST(sum(micros) AS DOUBLE) / 3600000000.0"
@@ -339,6 +348,7 @@ def provider_registration_habits(con: Engine, config: FeatureConfig) -> None:
     """
     floor = config.provider_habit_min_visits
     short_hours = config.short_visit_minutes / 60.0
+    in_rounds = _in_rounds(config)
     min_clients = config.provider_habit_min_clients
     quantile = config.provider_habit_client_quantile
     parts = ("manual", "round", "short", "repeated")
@@ -378,7 +388,8 @@ def provider_registration_habits(con: Engine, config: FeatureConfig) -> None:
         day_short AS (
             SELECT {_KEY},
                    sum(CASE WHEN hours < {short_hours!r} AND hour(start_at) >= 6
-                            AND hour(start_at) < 22 THEN 1 ELSE 0 END) AS n_short
+                            AND hour(start_at) < 22 AND NOT ({in_rounds})
+                            THEN 1 ELSE 0 END) AS n_short
             FROM v WHERE is_target GROUP BY provider_id, client_id, service_type, m
         ),
         k AS (
@@ -637,7 +648,7 @@ def own_history(con: Engine, config: FeatureConfig) -> None:
         WITH t AS (SELECT DISTINCT {_KEY} FROM inv WHERE is_target),
         earlier AS (
             SELECT t.provider_id, t.client_id, t.service_type, t.m,
-                   avg(k.billed) AS earlier_billed
+                   avg(k.billed) AS earlier_billed, avg(k.granted_hours) AS earlier_granted
             {client_earlier}
         ),
         {provider_month},
@@ -656,6 +667,7 @@ def own_history(con: Engine, config: FeatureConfig) -> None:
             JOIN provider_earlier e ON e.provider_id = now.provider_id AND e.m = now.m
         )
         SELECT t.provider_id, t.client_id, t.service_type, t.m, earlier.earlier_billed,
+               earlier.earlier_granted,
                coalesce(pc.provider_ratio_change, 1.0) AS provider_ratio_change
         FROM t
         LEFT JOIN earlier USING (provider_id, client_id, service_type, m)
@@ -1359,7 +1371,8 @@ def invoice_frame(con: Engine, config: FeatureConfig) -> pd.DataFrame:
                coalesce(sb.paper_staff_share, 0.0) AS paper_staff_share,
                coalesce(sb.regular_staff_share, 0.0) AS regular_staff_share,
                coalesce(sb.multi_provider_day_hours, 0.0) AS multi_provider_day_hours,
-               oh.earlier_billed, coalesce(oh.provider_ratio_change, 1.0) AS provider_ratio_change,
+               oh.earlier_billed, oh.earlier_granted,
+               coalesce(oh.provider_ratio_change, 1.0) AS provider_ratio_change,
                {evidence},
                vh.now_manual_share, vh.earlier_manual_share,
                coalesce(vh.provider_visit_length_change, 1.0) AS provider_visit_length_change,

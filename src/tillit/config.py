@@ -17,7 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_core import ErrorDetails
 
-from tillit.data.vocabulary import PERIOD_PATTERN
+from tillit.data.vocabulary import PERIOD_PATTERN, SERVICE_TYPES
 from tillit.errors import ConfigError
 
 # Never part of a domain name, so a pseudonym's domain and value cannot blur.
@@ -158,6 +158,16 @@ class FeatureConfig(StrictModel):
     # against the provider's visits at its other clients when they are at least this many
     # (features/queries.py provider_registration_habits): a habit of the whole provider.
     provider_habit_min_visits: int = Field(default=10, ge=1)
+    # ... and against the provider's typical other client of the service type (this
+    # quantile of their shares) when it has at least `provider_habit_min_clients` of them:
+    # a provider that types in and rounds nearly everything does so at most clients, and
+    # one client above the pooled share is no sign; a scheme at one client still stands out.
+    provider_habit_min_clients: int = Field(default=4, ge=1)
+    provider_habit_client_quantile: float = Field(default=0.75, ge=0.5, le=1.0)
+    # Care given in rounds of short checks (a night patrol): for these contract service
+    # types a short visit is the norm, not a sign (`short_visit_share` leaves them out,
+    # whatever the hour: a round that began in the night may end after 06:00).
+    round_service_types: tuple[str, ...] = ("night_care",)
     # Evidence texts list at most this many visit ids or pairs, then "and N more".
     evidence_max_items: int = Field(default=5, gt=0)
 
@@ -166,6 +176,16 @@ class FeatureConfig(StrictModel):
     def _positive_sorted(cls, value: tuple[int, ...]) -> tuple[int, ...]:
         if any(w <= 0 for w in value):
             raise ValueError("history windows must be positive numbers of months")
+        return tuple(sorted(set(value)))
+
+    @field_validator("round_service_types")
+    @classmethod
+    def _known_services(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = sorted(set(value) - set(SERVICE_TYPES))
+        if unknown:
+            raise ValueError(
+                f"unknown service type(s) {', '.join(unknown)}; known: {', '.join(SERVICE_TYPES)}"
+            )
         return tuple(sorted(set(value)))
 
     @property

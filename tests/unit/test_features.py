@@ -363,10 +363,12 @@ def test_amount_against_tariff_provider_norm_and_municipality_norm():
         "amount 5200.00 SEK; billed 10.00 h x rate 500.00 SEK/h (personal_care, 2026) "
         "= 5000.00 SEK; difference +200.00 SEK"
     )
-    # No history of its own: the provider norm falls back to the municipality's.
-    assert row(fs, "I2")["amount_per_billed_hour_over_provider_norm_6m"] == pytest.approx(
-        500 / 500.25
-    )
+    # No history of its own: the provider norm falls back to the municipality's; 2000 SEK
+    # against 4 h x 500.25 is within the tolerance, so at the norm (feature version 3).
+    assert row(fs, "I2")["amount_per_billed_hour_over_provider_norm_6m"] == 1.0
+    assert row(build(tables, amount_tolerance_sek=0.5), "I2")[
+        "amount_per_billed_hour_over_provider_norm_6m"
+    ] == pytest.approx(500 / 500.25)
     assert "amount_mismatch_tariff" not in codes(fs, "I3")
     assert "amount_mismatch_tariff" not in codes(fs, "I2")
 

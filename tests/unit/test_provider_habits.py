@@ -91,8 +91,11 @@ def test_night_checks_by_key_tag_are_neither_short_nor_copied():
     assert r3["short_visit_share"] == 0.0
     assert r3["repeated_visit_times_share"] == 0.0
     r3 = row(build(_town(c1, day, bill)), "I3")
-    assert r3["short_visit_share"] == 1.0
+    # Short is the norm for a service given in rounds (features.round_service_types).
+    assert r3["short_visit_share"] == 0.0
     assert r3["repeated_visit_times_share"] == 1.0
+    r3 = row(build(_town(c1, day, bill), round_service_types=()), "I3")
+    assert r3["short_visit_share"] == 1.0
 
 
 def test_short_visits_are_judged_against_the_provider_s_other_clients_of_the_service():
@@ -116,3 +119,45 @@ def test_short_visits_are_judged_against_the_provider_s_other_clients_of_the_ser
     assert r3["short_visit_share"] == 1.0
     assert r3["repeated_visit_times_share"] == 1.0
     assert r3["manual_registration_share"] == 1.0
+
+
+def _four_clients(typed_in: dict[str, int]) -> dict:
+    """C1-C4 at P1, 10 personal-care visits each, the first `typed_in[c]` typed in."""
+    visits = []
+    for n, (cid, typed) in enumerate(typed_in.items()):
+        visits += [
+            visit(
+                f"V{cid}{d:02d}",
+                cid,
+                f"{P}-{d:02d} {8 + n:02d}:07",
+                60,
+                staff_id=f"S{cid}",
+                method="manual" if d <= typed else "nfc",
+            )
+            for d in range(1, 11)
+        ]
+    return municipality(
+        grants=[grant(f"G{c}", c, 40.0) for c in typed_in],
+        visits=visits,
+        invoices=[invoice(f"I{c[1:]}", c, 10.0) for c in typed_in],
+    )
+
+
+def test_a_client_is_judged_against_the_provider_s_typical_other_client_too():
+    # C1 all typed in; C2, C3, C4 10, 5 and 8 of 10. Pooled over the others, 23 of 30
+    # (0.767); their typical client (the 0.75 quantile of 1.0, 0.5, 0.8) 0.9.
+    tables = _four_clients({"C1": 10, "C2": 10, "C3": 5, "C4": 8})
+    with_three = build(tables, provider_habit_min_clients=3)
+    assert row(with_three, "I1")["manual_registration_share"] == pytest.approx(1.0 - 0.9)
+    # With fewer other clients than provider_habit_min_clients (4): the pooled share.
+    assert row(build(tables), "I1")["manual_registration_share"] == pytest.approx(1.0 - 23 / 30)
+    # C3 is under both: nothing beyond.
+    assert row(with_three, "I3")["manual_registration_share"] == 0.0
+
+
+def test_one_typed_in_client_at_a_provider_that_checks_in_still_stands_out():
+    tables = _four_clients({"C1": 10, "C2": 0, "C3": 0, "C4": 1})
+    r1 = row(build(tables, provider_habit_min_clients=3), "I1")
+    # Others: 1 of 30 pooled, their typical client 0.05 (the 0.75 quantile of 0, 0, 0.1),
+    # the larger of the two: 1.0 - 0.05.
+    assert r1["manual_registration_share"] == pytest.approx(1.0 - 0.05)

@@ -309,8 +309,17 @@ def _describe(raw: pd.DataFrame, config: FeatureConfig) -> dict[str, np.ndarray]
     f[f"months_billed_exactly_at_grant_{longest}m"] = _col(raw, "months_exact_at_grant")
 
     rate = _col(raw, "rate_sek")
-    f["amount_over_tariff_amount"] = amount / (np.maximum(billed, floor) * rate)
-    f["amount_minus_tariff_amount_sek"] = amount - billed * rate
+    # An amount within `amount_tolerance_sek` of a price (the tariff, a norm) is that price:
+    # amounts rounded to whole kronor and hours to the minute or cent differ from the
+    # tariff by fractions of a krona, which is no price of its own (the mismatch finding
+    # uses the same tolerance). Without this, the bulk sat exactly at the tariff and an
+    # honest provider that bills what it registered to the quarter hour was in the tail.
+    tolerance = config.amount_tolerance_sek
+    at_tariff = np.abs(amount - billed * rate) <= tolerance
+    f["amount_over_tariff_amount"] = np.where(
+        at_tariff, 1.0, amount / (np.maximum(billed, floor) * rate)
+    )
+    f["amount_minus_tariff_amount_sek"] = np.where(at_tariff, 0.0, amount - billed * rate)
     sek_per_hour = amount / np.maximum(billed, floor)
     municipality_norm = raw["municipality_norm"].astype("float64").to_numpy()
     municipality_norm = np.where(
@@ -320,8 +329,14 @@ def _describe(raw: pd.DataFrame, config: FeatureConfig) -> dict[str, np.ndarray]
     provider_norm = np.where(
         np.isfinite(provider_norm) & (provider_norm > 0), provider_norm, municipality_norm
     )
-    f[f"amount_per_billed_hour_over_provider_norm_{longest}m"] = sek_per_hour / provider_norm
-    f["amount_per_billed_hour_over_municipality_norm"] = sek_per_hour / municipality_norm
+    f[f"amount_per_billed_hour_over_provider_norm_{longest}m"] = np.where(
+        np.abs(amount - billed * provider_norm) <= tolerance, 1.0, sek_per_hour / provider_norm
+    )
+    f["amount_per_billed_hour_over_municipality_norm"] = np.where(
+        np.abs(amount - billed * municipality_norm) <= tolerance,
+        1.0,
+        sek_per_hour / municipality_norm,
+    )
 
     several = n_visits >= 2
     mean_hours = _col(raw, "mean_hours")
@@ -369,9 +384,19 @@ def _describe(raw: pd.DataFrame, config: FeatureConfig) -> dict[str, np.ndarray]
         _col(raw, "elsewhere_hours") / np.maximum(_col(raw, "reg_hours"), floor), 0.0, 1.0
     )
     earlier = raw["earlier_billed"].astype("float64").to_numpy()
+    earlier_granted = _col(raw, "earlier_granted")
+    # Growth the grant grew with is granted: in a client's last weeks or after a hospital
+    # stay a temporary grant raises the hours, and a controller compares the billing with
+    # the grant in force, not with the standing one. Billing's growth over the client's own
+    # months is divided by the grant's growth (when both grants are known and it grew).
+    granted_growth = np.where(
+        (earlier_granted > 0) & (granted > 0), granted / np.maximum(earlier_granted, floor), 1.0
+    )
     # A key new to the provider has no earlier month to compare with: 1, like growth.
     f[f"billed_over_own_history_hours_{longest}m"] = np.where(
-        np.isfinite(earlier), billed / np.maximum(np.nan_to_num(earlier), floor), 1.0
+        np.isfinite(earlier),
+        billed / np.maximum(np.nan_to_num(earlier), floor) / np.maximum(granted_growth, 1.0),
+        1.0,
     )
     f[f"provider_billed_over_registered_change_{longest}m"] = _col(
         raw, "provider_ratio_change", 1.0

@@ -31,11 +31,28 @@ FEATURES_REDEFINED: dict[int, tuple[str, ...]] = {
         "repeated_visit_times_share",
         "short_visit_share",
     ),
-    # Double booking is a finding from two pairs in a month, no longer three (issue 21:
-    # a small invoice copied twice was never found; features.double_booking_min_pairs).
+    # Version 3 (issue 21): double booking is a finding from two pairs in a month, no
+    # longer three (a small invoice copied twice was never found;
+    # features.double_booking_min_pairs); honest care that looks odd
+    # (docs/bench-family.md): the habit is also the provider's typical other client
+    # (`provider_habit_client_quantile`), an amount within `amount_tolerance_sek` of the
+    # tariff or the norm is at it, a short check of a service given in rounds
+    # (`round_service_types`) is no short visit, and billing's growth over the client's
+    # own months is net of the grant's growth.
     3: (
         "finding_staff_double_booked",
         "hard_finding_count",
+        "billed_over_own_history_hours_6m",
+        "manual_registration_share",
+        "manual_registration_share_peer_z",
+        "round_start_time_share",
+        "repeated_visit_times_share",
+        "short_visit_share",
+        "amount_over_tariff_amount",
+        "amount_over_tariff_amount_peer_z",
+        "amount_minus_tariff_amount_sek",
+        "amount_per_billed_hour_over_provider_norm_6m",
+        "amount_per_billed_hour_over_municipality_norm",
     ),
 }
 

@@ -79,6 +79,15 @@ _TABLE_TYPES: dict[str, dict[str, str]] = {
 OPTIONAL_TABLES = frozenset({"hospital_stays"})
 
 _KEY = "provider_id, client_id, service_type, m"
+
+
+def _in_rounds(config: FeatureConfig) -> str:
+    """SQL: the visit's service type is given in rounds of short checks (a night patrol)."""
+    if not config.round_service_types:
+        return "FALSE"
+    return f"service_type IN ({', '.join(repr(s) for s in config.round_service_types)})"
+
+
 # Visit hours summed in whole microseconds, divided once: the same bits whatever order an
 # engine adds in (DuckDB, Spark), so hours rounded to the cent (hours in dispute) agree.
 _HOURS_OF_SUM = "CAST(sum(micros) AS DOUBLE) / 3600000000.0"
@@ -339,15 +348,29 @@ def provider_registration_habits(con: Engine, config: FeatureConfig) -> None:
     """
     floor = config.provider_habit_min_visits
     short_hours = config.short_visit_minutes / 60.0
+    in_rounds = _in_rounds(config)
+    min_clients = config.provider_habit_min_clients
+    quantile = config.provider_habit_client_quantile
     parts = ("manual", "round", "short", "repeated")
     sums = ", ".join(f"sum(n_{c}) AS n_{c}" for c in parts)
-    shares = ",\n".join(
-        f"""CASE WHEN s.n - k.n >= {floor}
+    pooled = {
+        c: f"""CASE WHEN s.n - k.n >= {floor}
                     THEN (s.n_{c} - k.n_{c}) / CAST(s.n - k.n AS DOUBLE)
                     WHEN p.n - c.n >= {floor}
                     THEN (p.n_{c} - c.n_{c}) / CAST(p.n - c.n AS DOUBLE)
-                    ELSE 0.0 END AS habit_{c}_share"""
+                    ELSE 0.0 END"""
         for c in parts
+    }
+    # The habit is the larger of the pooled share and the share of the provider's typical
+    # other client (the quantile of their shares), when it has enough other clients.
+    shares = ",\n".join(
+        f"""CASE WHEN o.n_others >= {min_clients}
+                    THEN greatest({pooled[c]}, o.typical_{c})
+                    ELSE {pooled[c]} END AS habit_{c}_share"""
+        for c in parts
+    )
+    typical = ",\n".join(
+        f"quantile_cont(o.n_{c} / CAST(o.n AS DOUBLE), {quantile!r}) AS typical_{c}" for c in parts
     )
     con.execute(
         f"""
@@ -365,7 +388,8 @@ def provider_registration_habits(con: Engine, config: FeatureConfig) -> None:
         day_short AS (
             SELECT {_KEY},
                    sum(CASE WHEN hours < {short_hours!r} AND hour(start_at) >= 6
-                            AND hour(start_at) < 22 THEN 1 ELSE 0 END) AS n_short
+                            AND hour(start_at) < 22 AND NOT ({in_rounds})
+                            THEN 1 ELSE 0 END) AS n_short
             FROM v WHERE is_target GROUP BY provider_id, client_id, service_type, m
         ),
         k AS (
@@ -388,6 +412,14 @@ def provider_registration_habits(con: Engine, config: FeatureConfig) -> None:
         ),
         provider_all AS (
             SELECT provider_id, m, sum(n) AS n, {sums} FROM k GROUP BY provider_id, m
+        ),
+        other_clients AS (
+            SELECT k.provider_id, k.client_id, k.service_type, k.m, count(*) AS n_others,
+                   {typical}
+            FROM k JOIN k o
+              ON o.provider_id = k.provider_id AND o.service_type = k.service_type
+             AND o.m = k.m AND o.client_id <> k.client_id
+            GROUP BY k.provider_id, k.client_id, k.service_type, k.m
         )
         SELECT k.provider_id, k.client_id, k.service_type, k.m,
                k.n_short / CAST(k.n AS DOUBLE) AS day_short_share,
@@ -399,6 +431,9 @@ def provider_registration_habits(con: Engine, config: FeatureConfig) -> None:
         JOIN client_at_provider c
           ON c.provider_id = k.provider_id AND c.client_id = k.client_id AND c.m = k.m
         JOIN provider_all p ON p.provider_id = k.provider_id AND p.m = k.m
+        LEFT JOIN other_clients o
+          ON o.provider_id = k.provider_id AND o.client_id = k.client_id
+         AND o.service_type = k.service_type AND o.m = k.m
         """
     )
 
@@ -613,7 +648,7 @@ def own_history(con: Engine, config: FeatureConfig) -> None:
         WITH t AS (SELECT DISTINCT {_KEY} FROM inv WHERE is_target),
         earlier AS (
             SELECT t.provider_id, t.client_id, t.service_type, t.m,
-                   avg(k.billed) AS earlier_billed
+                   avg(k.billed) AS earlier_billed, avg(k.granted_hours) AS earlier_granted
             {client_earlier}
         ),
         {provider_month},
@@ -632,6 +667,7 @@ def own_history(con: Engine, config: FeatureConfig) -> None:
             JOIN provider_earlier e ON e.provider_id = now.provider_id AND e.m = now.m
         )
         SELECT t.provider_id, t.client_id, t.service_type, t.m, earlier.earlier_billed,
+               earlier.earlier_granted,
                coalesce(pc.provider_ratio_change, 1.0) AS provider_ratio_change
         FROM t
         LEFT JOIN earlier USING (provider_id, client_id, service_type, m)
@@ -1392,7 +1428,8 @@ def invoice_frame(con: Engine, config: FeatureConfig) -> pd.DataFrame:
                coalesce(sb.paper_staff_share, 0.0) AS paper_staff_share,
                coalesce(sb.regular_staff_share, 0.0) AS regular_staff_share,
                coalesce(sb.multi_provider_day_hours, 0.0) AS multi_provider_day_hours,
-               oh.earlier_billed, coalesce(oh.provider_ratio_change, 1.0) AS provider_ratio_change,
+               oh.earlier_billed, oh.earlier_granted,
+               coalesce(oh.provider_ratio_change, 1.0) AS provider_ratio_change,
                {evidence},
                vh.now_manual_share, vh.earlier_manual_share,
                kh.now_keytag_share, kh.highest_keytag_share,

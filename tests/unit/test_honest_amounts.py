@@ -1,0 +1,42 @@
+"""Amounts within the tolerance of a price are that price (rounding is no price of its own)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.unit.test_features import RATES_2026, build, grant, invoice, municipality, row, visit
+
+
+def test_an_amount_within_the_tolerance_of_the_tariff_is_at_the_tariff():
+    rate = RATES_2026["personal_care"]
+    # Ten hours each: at the tariff, 0.40 SEK above (rounding), 50 SEK above.
+    visits = [
+        visit(f"V{c}{d:02d}", c, f"2026-03-{d:02d} {8 + i:02d}:00", 60, staff_id=f"S{c}")
+        for i, c in enumerate(("C1", "C2", "C3"))
+        for d in range(1, 11)
+    ]
+    tables = municipality(
+        grants=[grant(f"G{c}", c, 10.0) for c in ("C1", "C2", "C3")],
+        visits=visits,
+        invoices=[
+            invoice("I1", "C1", 10.0, 10 * rate),
+            invoice("I2", "C2", 10.0, 10 * rate + 0.40),
+            invoice("I3", "C3", 10.0, 10 * rate + 50.0),
+        ],
+    )
+    fs = build(tables)
+    i1, i2, i3 = row(fs, "I1"), row(fs, "I2"), row(fs, "I3")
+    for r in (i1, i2):
+        assert r["amount_over_tariff_amount"] == 1.0
+        assert r["amount_minus_tariff_amount_sek"] == 0.0
+    assert i3["amount_over_tariff_amount"] == pytest.approx((10 * rate + 50.0) / (10 * rate))
+    assert i3["amount_minus_tariff_amount_sek"] == pytest.approx(50.0)
+    # The month's norm per hour is the median, rate + 0.04: I1 and I2 are at it, I3 is not.
+    norm = rate + 0.04
+    assert i1["amount_per_billed_hour_over_municipality_norm"] == 1.0
+    assert i2["amount_per_billed_hour_over_municipality_norm"] == 1.0
+    assert i3["amount_per_billed_hour_over_municipality_norm"] == pytest.approx((rate + 5.0) / norm)
+    # A stricter tolerance keeps the fraction of a krona.
+    strict = row(build(tables, amount_tolerance_sek=0.1), "I2")
+    assert strict["amount_minus_tariff_amount_sek"] == pytest.approx(0.40)
+    assert strict["amount_over_tariff_amount"] == pytest.approx((10 * rate + 0.4) / (10 * rate))

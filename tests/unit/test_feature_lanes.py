@@ -65,12 +65,26 @@ def test_a_lane_sees_the_tables_made_before_it_and_its_tables_are_seen() -> None
 
 
 def test_an_error_in_the_second_lane_is_raised(monkeypatch: pytest.MonkeyPatch) -> None:
-    def failing(con: object, config: FeatureConfig) -> None:
+    def failing(con: object, config: FeatureConfig, **_: object) -> None:
         raise RuntimeError("staff lane failed")
 
     monkeypatch.setattr(build_module, "_staff_lane", failing)
     world = simulate(SimulationConfig(seed=3, clients=40, months=2, profile="messy"))
     with pytest.raises(RuntimeError, match="staff lane failed"):
+        build_features(validate_tables(world.tables).tables, "2025-02", FeatureConfig())
+
+
+def test_a_visit_lane_failing_before_key_month_does_not_leave_the_other_waiting(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The staff lane waits for `key_month` before the evidence; a failure releases it."""
+
+    def failing(con: object, config: FeatureConfig) -> None:
+        raise RuntimeError("visit aggregates failed")
+
+    monkeypatch.setattr(build_module.queries, "visit_aggregates", failing)
+    world = simulate(SimulationConfig(seed=3, clients=40, months=2, profile="messy"))
+    with pytest.raises(RuntimeError, match="visit aggregates failed"):
         build_features(validate_tables(world.tables).tables, "2025-02", FeatureConfig())
 
 

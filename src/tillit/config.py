@@ -163,6 +163,10 @@ class FeatureConfig(StrictModel):
     # a provider that types in and rounds nearly everything does so at most clients, and
     # one client above the pooled share is no sign; a scheme at one client still stands out.
     provider_habit_min_clients: int = Field(default=4, ge=1)
+    # A client counts as one of those others only with this many visits that month: a
+    # handful of one-visit clients (a provider controls its own registrations) must not
+    # set the typical client's share.
+    provider_habit_client_min_visits: int = Field(default=4, ge=1)
     provider_habit_client_quantile: float = Field(default=0.75, ge=0.5, le=1.0)
     # Care given in rounds of short checks (a night patrol): for these contract service
     # types a short visit is the norm, not a sign (`short_visit_share` leaves them out,

@@ -161,3 +161,32 @@ def test_one_typed_in_client_at_a_provider_that_checks_in_still_stands_out():
     # Others: 1 of 30 pooled, their typical client 0.05 (the 0.75 quantile of 0, 0, 0.1),
     # the larger of the two: 1.0 - 0.05.
     assert r1["manual_registration_share"] == pytest.approx(1.0 - 0.05)
+
+
+def test_one_visit_clients_do_not_set_the_typical_client():
+    """Four clients of one typed-in visit each would make the typical share 1.0 (a provider
+    controls its own registrations); only clients of provider_habit_client_min_visits (4)
+    visits that month count among the others, so the pooled share judges C1."""
+    visits = [
+        visit(f"V1{d:02d}", "C1", f"{P}-{d:02d} 08:07", 60, staff_id="S1", method="manual")
+        for d in range(1, 11)
+    ]
+    small = [f"C{i}" for i in range(2, 6)]
+    for n, cid in enumerate(small):
+        visits.append(
+            visit(f"V{cid}", cid, f"{P}-03 {9 + n:02d}:07", 60, staff_id=f"S{cid}", method="manual")
+        )
+    visits += [
+        visit(f"VB{d:02d}", "CB", f"{P}-{d:02d} 20:07", 60, staff_id="SB", method="nfc")
+        for d in range(1, 21)
+    ]
+    clients = ["C1", *small, "CB"]
+    hours = {"C1": 10.0, "CB": 20.0}
+    tables = municipality(
+        grants=[grant(f"G{c}", c, 40.0) for c in clients],
+        visits=visits,
+        invoices=[invoice(f"I{c}", c, hours.get(c, 1.0)) for c in clients],
+    )
+    # Others of C1: 24 visits, 4 typed in (pooled 4/24); none of the one-visit clients is
+    # typical, so only CB counts and 1 other client is under provider_habit_min_clients.
+    assert row(build(tables), "IC1")["manual_registration_share"] == pytest.approx(1.0 - 4 / 24)

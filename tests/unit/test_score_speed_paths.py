@@ -260,6 +260,23 @@ def test_the_explainers_are_imported_only_after_the_model_has_loaded(
     assert imported == ["tillit.modelling.explain", "tillit.review.reasons"]
 
 
+def test_without_shap_s_kernel_shap_is_imported_with_the_explainers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Another shap release: shap itself is imported in the warming thread (joined before the
+    explanations), not on the main thread while LightGBM's attribution runs in a pool."""
+    import importlib
+
+    from tillit.jobs import score as score_job
+    from tillit.modelling import explain
+
+    imported: list[str] = []
+    monkeypatch.setattr(importlib, "import_module", lambda name: imported.append(name))
+    monkeypatch.setattr(explain, "_shap_kernel", lambda: None)
+    score_job._import_explainers()
+    assert imported == ["tillit.modelling.explain", "tillit.review.reasons", "shap"]
+
+
 def test_canonical_order_leaves_rows_already_in_key_order_as_the_sort_would() -> None:
     """A table exported in its key's order is not sorted again (a copy of every row)."""
     from tillit.data.validate import TABLES, canonical_order

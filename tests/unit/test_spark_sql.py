@@ -96,6 +96,13 @@ def test_an_ordered_string_agg_is_joined_after_sorting() -> None:
     )
 
 
+def test_a_quantile_becomes_spark_s_exact_percentile() -> None:
+    """PERCENTILE_CONT(x, p), SQLGlot's translation, is refused by Spark (one argument)."""
+    assert _spark("SELECT quantile_cont(a / CAST(b AS DOUBLE), 0.75) FROM k GROUP BY c") == (
+        "SELECT PERCENTILE(a / CAST(b AS DOUBLE), CAST(0.75 AS DOUBLE)) FROM k GROUP BY c"
+    )
+
+
 def test_day_differences_count_midnights_and_decimals_are_doubles() -> None:
     assert _spark("SELECT date_diff('day', a, b) * 0.5 FROM t") == (
         "SELECT DATEDIFF(CAST(b AS DATE), CAST(a AS DATE)) * CAST(0.5 AS DOUBLE) FROM t"
@@ -131,6 +138,7 @@ def test_exclude_of_a_table_star_asks_the_engine_for_its_columns() -> None:
         ("SELECT epoch(a) FROM t", "epoch(a - b)"),
         ("SELECT * EXCLUDE (a) FROM t", "EXCLUDE"),
         ("SELECT tillit_made_up(a) FROM t", "function SQLGlot does not know"),
+        ("SELECT percentile_cont(0.75) WITHIN GROUP (ORDER BY x) FROM t", "quantile_cont"),
     ],
 )
 def test_a_construct_without_a_rewrite_is_refused(sql: str, construct: str) -> None:

@@ -350,6 +350,7 @@ def provider_registration_habits(con: Engine, config: FeatureConfig) -> None:
     short_hours = config.short_visit_minutes / 60.0
     in_rounds = _in_rounds(config)
     min_clients = config.provider_habit_min_clients
+    client_min_visits = config.provider_habit_client_min_visits
     quantile = config.provider_habit_client_quantile
     parts = ("manual", "round", "short", "repeated")
     sums = ", ".join(f"sum(n_{c}) AS n_{c}" for c in parts)
@@ -419,6 +420,7 @@ def provider_registration_habits(con: Engine, config: FeatureConfig) -> None:
             FROM k JOIN k o
               ON o.provider_id = k.provider_id AND o.service_type = k.service_type
              AND o.m = k.m AND o.client_id <> k.client_id
+             AND o.n >= {client_min_visits}
             GROUP BY k.provider_id, k.client_id, k.service_type, k.m
         )
         SELECT k.provider_id, k.client_id, k.service_type, k.m,

@@ -305,6 +305,19 @@ def _unchanged(node: exp.Expr, columns_of: ColumnsOf | None) -> exp.Expr:
     return node
 
 
+def _is_quantile(node: exp.Expr) -> bool:
+    return isinstance(node, exp.PercentileCont)
+
+
+def _quantile_of_column(node: exp.Expr) -> bool:
+    """quantile_cont(x, p): the form with the value and the fraction as arguments."""
+    return node.args.get("expression") is not None
+
+
+def _exact_percentile(node: exp.Expr, columns_of: ColumnsOf | None) -> exp.Expr:
+    return _func("percentile", node.this, node.args["expression"])
+
+
 REWRITES: tuple[Rewrite, ...] = (
     Rewrite(
         "decimal literal (1.0, 0.25)",
@@ -355,6 +368,15 @@ REWRITES: tuple[Rewrite, ...] = (
         _is_star_exclude,
         _qualified,
         _expand_star,
+    ),
+    Rewrite(
+        "quantile_cont(x, p)",
+        "becomes PERCENTILE_CONT(x, p), which Spark refuses (it takes one argument and a WITHIN "
+        "GROUP order); Spark's exact percentile(x, p) interpolates linearly as DuckDB does "
+        "(the WITHIN GROUP form is translated to an approximate percentile: refused)",
+        _is_quantile,
+        _quantile_of_column,
+        _exact_percentile,
     ),
     Rewrite(
         "ASOF JOIN",

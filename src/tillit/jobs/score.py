@@ -437,6 +437,13 @@ def _import_explainers(after: Future[Any] | None = None) -> None:
             importlib.import_module(module)
         except Exception:  # the import in the stage says what went wrong
             continue
+    try:  # without shap's kernel alone (another shap release), shap itself is imported here
+        from tillit.modelling.explain import _shap_kernel
+
+        if _shap_kernel() is None:
+            importlib.import_module("shap")
+    except Exception:
+        pass
 
 
 def _features_on(

@@ -57,9 +57,11 @@ FEATURES_REDEFINED: dict[int, tuple[str, ...]] = {
 }
 
 
-def redefined_since(version: int) -> tuple[str, ...]:
-    """The feature columns whose meaning changed after `version` (sorted, each once)."""
-    changed = {c for v, columns in FEATURES_REDEFINED.items() if v > version for c in columns}
+def redefined_since(version: int, upto: int = FEATURE_DEFINITIONS_VERSION) -> tuple[str, ...]:
+    """The feature columns whose meaning changed after `version`, up to `upto` (sorted, once)."""
+    changed = {
+        c for v, columns in FEATURES_REDEFINED.items() if version < v <= upto for c in columns
+    }
     return tuple(sorted(changed))
 
 

@@ -151,7 +151,7 @@ def definitions_refusal(
     """
     if trained == now:
         return None
-    changed = redefined_since(trained) if trained < now else ()
+    changed = redefined_since(trained, upto=now) if trained < now else ()
     which = f" (changed since: {', '.join(changed)})" if changed else ""
     age = "older" if trained < now else "newer"
     return (

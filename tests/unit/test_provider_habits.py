@@ -190,3 +190,61 @@ def test_one_visit_clients_do_not_set_the_typical_client():
     # Others of C1: 24 visits, 4 typed in (pooled 4/24); none of the one-visit clients is
     # typical, so only CB counts and 1 other client is under provider_habit_min_clients.
     assert row(build(tables), "IC1")["manual_registration_share"] == pytest.approx(1.0 - 4 / 24)
+
+
+def _self_join_typical(min_visits: int, quantile: float) -> str:
+    """The typical other client by definition: each key against each other eligible client."""
+    typical = ", ".join(
+        f"quantile_cont(o.n_{c} / CAST(o.n AS DOUBLE), {quantile!r}) AS typical_{c}"
+        for c in ("manual", "round")
+    )
+    return f"""
+        SELECT k.provider_id, k.client_id, k.service_type, k.m, count(*) AS n_others, {typical}
+        FROM k JOIN k o
+          ON o.provider_id = k.provider_id AND o.service_type = k.service_type
+         AND o.m = k.m AND o.client_id <> k.client_id AND o.n >= {min_visits}
+        GROUP BY ALL ORDER BY ALL
+    """
+
+
+@pytest.mark.parametrize("quantile", [0.5, 0.75, 0.9, 0.6, 1.0])
+@pytest.mark.parametrize("min_visits", [1, 4])
+def test_the_typical_other_client_is_the_quantile_over_each_key_s_others_to_the_bit(
+    quantile: float, min_visits: int
+) -> None:
+    """`typical_other_client` leaves out one eligible client per case instead of joining
+    every key with every other client: the same values, bit for bit, as the self-join.
+
+    Providers of 1 to 40 clients (the edge of no other client, one, a handful), shares
+    with ties (few distinct counts), some clients under the visit floor.
+    """
+    import duckdb
+    import numpy as np
+    import pandas as pd
+
+    from tillit.features.queries import typical_other_client
+
+    rng = np.random.default_rng(int(quantile * 100) + min_visits)
+    rows = []
+    for p in range(60):
+        for service in ("home_care", "night_care"):
+            for client in range(int(rng.integers(1, 41))):
+                n = int(rng.integers(1, 13))
+                manual, round_start = (int(rng.integers(0, n + 1)) for _ in range(2))
+                rows.append((f"P{p}", f"C{client:02d}", service, 300, n, manual, round_start))
+    k = pd.DataFrame(
+        rows, columns=["provider_id", "client_id", "service_type", "m", "n", "n_manual", "n_round"]
+    )
+    con = duckdb.connect(config={"threads": 1})
+    con.register("k_frame", k)
+    con.execute("CREATE TABLE k AS SELECT * FROM k_frame")
+    ctes = typical_other_client(("manual", "round"), min_visits, quantile)
+    fast = con.execute(f"WITH {ctes} SELECT * FROM other_clients ORDER BY ALL").df()
+    expected = con.execute(_self_join_typical(min_visits, quantile)).df()
+
+    assert len(expected) > 1000
+    pd.testing.assert_frame_equal(fast, expected, check_exact=True)
+    for column in ("typical_manual", "typical_round"):  # same bits, not only equal values
+        assert (
+            fast[column].to_numpy().view("int64") == expected[column].to_numpy().view("int64")
+        ).all()

@@ -363,15 +363,13 @@ def provider_registration_habits(con: Engine, config: FeatureConfig) -> None:
         for c in parts
     }
     # The habit is the larger of the pooled share and the share of the provider's typical
-    # other client (the quantile of their shares), when it has enough other clients.
+    # other client (the quantile of their shares, `typical_other_client`), when it has enough
+    # other clients.
     shares = ",\n".join(
         f"""CASE WHEN o.n_others >= {min_clients}
                     THEN greatest({pooled[c]}, o.typical_{c})
                     ELSE {pooled[c]} END AS habit_{c}_share"""
         for c in parts
-    )
-    typical = ",\n".join(
-        f"quantile_cont(o.n_{c} / CAST(o.n AS DOUBLE), {quantile!r}) AS typical_{c}" for c in parts
     )
     con.execute(
         f"""
@@ -414,15 +412,7 @@ def provider_registration_habits(con: Engine, config: FeatureConfig) -> None:
         provider_all AS (
             SELECT provider_id, m, sum(n) AS n, {sums} FROM k GROUP BY provider_id, m
         ),
-        other_clients AS (
-            SELECT k.provider_id, k.client_id, k.service_type, k.m, count(*) AS n_others,
-                   {typical}
-            FROM k JOIN k o
-              ON o.provider_id = k.provider_id AND o.service_type = k.service_type
-             AND o.m = k.m AND o.client_id <> k.client_id
-             AND o.n >= {client_min_visits}
-            GROUP BY k.provider_id, k.client_id, k.service_type, k.m
-        )
+        {typical_other_client(parts, client_min_visits, quantile)}
         SELECT k.provider_id, k.client_id, k.service_type, k.m,
                k.n_short / CAST(k.n AS DOUBLE) AS day_short_share,
                k.n_repeated / CAST(k.n AS DOUBLE) AS typed_repeated_share,
@@ -438,6 +428,87 @@ def provider_registration_habits(con: Engine, config: FeatureConfig) -> None:
          AND o.service_type = k.service_type AND o.m = k.m
         """
     )
+
+
+def typical_other_client(parts: Sequence[str], min_visits: int, quantile: float) -> str:
+    """SQL: the CTEs down to `other_clients`, each key's typical other client of its provider.
+
+    Reads `k` (one row per provider, client, service type and month with `n` visits and
+    `n_<part>` of them of each part) and gives, per key with at least one other client of
+    `min_visits` visits at the provider in the service type and month, `n_others` and
+    `typical_<part>`: the `quantile` of those other clients' shares `n_<part> / n`.
+
+    Why not the plain self-join (each key against each other client): the month's large
+    providers made it ten million rows, most of the provider-habit statement's time. A
+    quantile of N - 1 values reads only the two values at its floor and ceiling positions
+    F and C of the sorted list, and leaving out the value at position p of the sorted list
+    of all N eligible clients puts at F and C the values at F + 1 and C + 1 (p <= F), at F
+    and C + 1 (F < p <= C) or at F and C (p > C). Every key of a case gets the quantile of
+    leaving out one of them (position 0, C or N - 1): the same values at F and C, so the
+    same bits; a key with too few visits is not among the values and leaves out none
+    (position -1). At most four quantiles of N values per provider, service type, month
+    and part. F and C are computed as the quantile computes them, `(N - 2) * quantile` in
+    double precision.
+    """
+    eligible = "\n            UNION ALL\n".join(
+        f"""SELECT provider_id, service_type, m, client_id, '{c}' AS part,
+                   n_{c} / CAST(n AS DOUBLE) AS share
+            FROM k WHERE n >= {min_visits}"""
+        for c in parts
+    )
+    typical = ",\n".join(
+        f"max(CASE WHEN r.part = '{c}' THEN t.typical END) AS typical_{c}" for c in parts
+    )
+    return f"""eligible AS (
+            {eligible}
+        ),
+        ranked AS (
+            SELECT provider_id, service_type, m, client_id, part, share,
+                   row_number() OVER (PARTITION BY provider_id, service_type, m, part
+                                      ORDER BY share, client_id) - 1 AS pos,
+                   count(*) OVER (PARTITION BY provider_id, service_type, m, part) AS n_eligible
+            FROM eligible
+        ),
+        positions AS (
+            SELECT DISTINCT provider_id, service_type, m, part, n_eligible,
+                   CAST(floor(CAST(n_eligible - 2 AS DOUBLE) * CAST({quantile!r} AS DOUBLE))
+                        AS BIGINT) AS f,
+                   CAST(ceil(CAST(n_eligible - 2 AS DOUBLE) * CAST({quantile!r} AS DOUBLE))
+                        AS BIGINT) AS c
+            FROM ranked
+        ),
+        left_out AS (
+            SELECT k.provider_id, k.client_id, k.service_type, k.m, g.part,
+                   CASE WHEN r.pos IS NULL THEN -1
+                        WHEN r.pos <= g.f THEN 0
+                        WHEN r.pos > g.c THEN g.n_eligible - 1
+                        ELSE g.c END AS pos
+            FROM k
+            JOIN positions g
+              ON g.provider_id = k.provider_id AND g.service_type = k.service_type AND g.m = k.m
+            LEFT JOIN ranked r
+              ON r.provider_id = k.provider_id AND r.service_type = k.service_type
+             AND r.m = k.m AND r.part = g.part AND r.client_id = k.client_id
+        ),
+        typical_without AS (
+            SELECT o.provider_id, o.service_type, o.m, o.part, o.pos, count(*) AS n_others,
+                   quantile_cont(e.share, {quantile!r}) AS typical
+            FROM (SELECT DISTINCT provider_id, service_type, m, part, pos FROM left_out) o
+            JOIN ranked e
+              ON e.provider_id = o.provider_id AND e.service_type = o.service_type
+             AND e.m = o.m AND e.part = o.part AND e.pos <> o.pos
+            GROUP BY o.provider_id, o.service_type, o.m, o.part, o.pos
+        ),
+        other_clients AS (
+            SELECT r.provider_id, r.client_id, r.service_type, r.m,
+                   max(t.n_others) AS n_others,
+                   {typical}
+            FROM left_out r
+            JOIN typical_without t
+              ON t.provider_id = r.provider_id AND t.service_type = r.service_type
+             AND t.m = r.m AND t.part = r.part AND t.pos = r.pos
+            GROUP BY r.provider_id, r.client_id, r.service_type, r.m
+        )"""
 
 
 def staff_overlaps(con: Engine) -> None:
@@ -678,6 +749,26 @@ def own_history(con: Engine, config: FeatureConfig) -> None:
     )
 
 
+def visit_key_months(con: Engine) -> None:
+    """Per provider, client, service type and loaded month: the visits' counts by method.
+
+    Why its own table: the visits' own history (`visit_own_history`) and the key-tag history
+    (`keytag_own_history`) both read these counts of every loaded month; one pass over the
+    visits instead of one each. `n_at_the_time` counts the visits registered when they were
+    made (key tag or app: not typed in afterwards), `n_keytag` those checked in by key tag.
+    """
+    con.execute(
+        f"""
+        CREATE TEMP TABLE vkeymonth AS
+        SELECT {_KEY}, count(*) AS n, sum(micros) AS micros,
+               sum(CASE WHEN method = 'manual' THEN 1 ELSE 0 END) AS n_manual,
+               sum(CASE WHEN method <> 'manual' THEN 1 ELSE 0 END) AS n_at_the_time,
+               sum(CASE WHEN method = 'nfc' THEN 1 ELSE 0 END) AS n_keytag
+        FROM v GROUP BY provider_id, client_id, service_type, m
+        """
+    )
+
+
 def visit_own_history(con: Engine, config: FeatureConfig) -> None:
     """Per target invoice key: the typed-in share and the provider's visit length, against the past.
 
@@ -689,7 +780,8 @@ def visit_own_history(con: Engine, config: FeatureConfig) -> None:
     mean of two visits says little), the month itself included. A client's own visit
     length is not compared: the shortest of a few months of a handful of visits each is
     low by chance, and on the bench family (messy seed 31) that noise put honest
-    invoices in the capacity (docs/label-free.md).
+    invoices in the capacity (docs/label-free.md). Needs `visit_key_months` first (its
+    `vkeymonth`).
     """
     longest = config.longest_window_months
     min_visits = config.own_history_min_visits
@@ -697,12 +789,7 @@ def visit_own_history(con: Engine, config: FeatureConfig) -> None:
         f"""
         CREATE TEMP TABLE visithistory AS
         WITH t AS (SELECT DISTINCT {_KEY} FROM inv WHERE is_target),
-        key_all AS (
-            -- One pass over the visits: the client's and the provider's months come from it.
-            SELECT {_KEY}, count(*) AS n, sum(micros) AS micros,
-                   sum(CASE WHEN method = 'manual' THEN 1 ELSE 0 END) AS n_manual
-            FROM v GROUP BY provider_id, client_id, service_type, m
-        ),
+        key_all AS (SELECT {_KEY}, n, micros, n_manual FROM vkeymonth),
         key_visits AS (
             SELECT {_KEY}, CAST(n_manual AS DOUBLE) / n AS manual_share
             FROM key_all WHERE n >= {min_visits}
@@ -760,8 +847,8 @@ def keytag_own_history(con: Engine, config: FeatureConfig) -> None:
     the provider's habit, and a provider that types everything in to the quarter hour
     is not a key-tag fall), the share checked in by key tag is compared with its highest
     share in an earlier month of the longest window. Only months with at least
-    `own_history_min_visits` such visits count, the month itself included. Its own
-    statement (one pass over the visits), so the other features' tables are unchanged.
+    `own_history_min_visits` such visits count, the month itself included. Needs
+    `visit_key_months` first (its `vkeymonth`).
     """
     longest = config.longest_window_months
     min_visits = config.own_history_min_visits
@@ -770,12 +857,8 @@ def keytag_own_history(con: Engine, config: FeatureConfig) -> None:
         CREATE TEMP TABLE keytaghistory AS
         WITH t AS (SELECT DISTINCT {_KEY} FROM inv WHERE is_target),
         key_visits AS (
-            SELECT {_KEY},
-                   CAST(sum(CASE WHEN method = 'nfc' THEN 1 ELSE 0 END) AS DOUBLE) / count(*)
-                       AS keytag_share
-            FROM v WHERE method <> 'manual'
-            GROUP BY provider_id, client_id, service_type, m
-            HAVING count(*) >= {min_visits}
+            SELECT {_KEY}, CAST(n_keytag AS DOUBLE) / n_at_the_time AS keytag_share
+            FROM vkeymonth WHERE n_at_the_time >= {min_visits}
         ),
         highest AS (
             SELECT t.provider_id, t.client_id, t.service_type, t.m,

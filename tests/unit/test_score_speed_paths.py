@@ -322,3 +322,31 @@ def test_evidence_cells_are_what_a_null_test_per_cell_gave() -> None:
                 continue
             before = [None if pd.isna(x) else convert(x) for x in values]
             assert _cells(values, convert) == before
+
+
+def test_the_collector_is_off_while_models_load_and_on_again_after_the_last() -> None:
+    """Overlapping loads (threads): on again only when the last ends, also after a failure;
+    a collector the process had turned off stays off."""
+    import gc
+
+    from tillit.jobs.score import _no_collections_while_loading
+
+    assert gc.isenabled()
+    first, second = _no_collections_while_loading(), _no_collections_while_loading()
+    first.__enter__()
+    second.__enter__()
+    assert not gc.isenabled()
+    first.__exit__(None, None, None)
+    assert not gc.isenabled(), "the second model still loads"
+    second.__exit__(None, None, None)
+    assert gc.isenabled()
+    with pytest.raises(ValueError), _no_collections_while_loading():
+        raise ValueError("no model in the store")
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with _no_collections_while_loading():
+            pass
+        assert not gc.isenabled()
+    finally:
+        gc.enable()

@@ -6,6 +6,7 @@ cell-by-cell or pandas path it replaced: same cells, same dtypes, same bytes.
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -80,6 +81,29 @@ def test_contributions_by_invoice_cut_out_as_the_group_by_did() -> None:
     for key, part in eager.items():
         assert lazy[key].equals(part)
     assert lazy.get(("i1", "isolation_forest")) is None
+
+
+def test_contributions_of_consecutive_rows_are_cut_out_as_a_slice_with_the_same_frame() -> None:
+    """Explanations come invoice by invoice: each part is a slice, the same frame as before."""
+    from tillit.review.report import _as_slice
+
+    explanations = pd.DataFrame(
+        {
+            "invoice_id": _text(["i1", "i1", "i1", "i2", "i2", "i3", "i1"]),
+            "scorer": _text(["lightgbm"] * 2 + ["isolation_forest"] + ["lightgbm"] * 4),
+            "feature": _text(["a", "b", "a", "a", "b", "a", "c"]),
+            "contribution": [0.5, -0.25, 1.0, 2.0, -3.0, 0.0, 7.0],
+        }
+    )
+    lazy = _ContributionsByInvoice(explanations)
+    groups = explanations.groupby(["invoice_id", "scorer"], sort=False).indices
+    assert _as_slice(groups[("i2", "lightgbm")]) == slice(3, 5)
+    assert isinstance(_as_slice(groups[("i1", "lightgbm")]), np.ndarray)  # rows 0, 1 and 6
+    for (i, s), rows in groups.items():
+        expected = explanations.iloc[rows].set_index("feature")
+        assert lazy[(str(i), str(s))].equals(expected)
+        assert list(lazy[(str(i), str(s))].dtypes) == list(expected.dtypes)
+        assert lazy[(str(i), str(s))].index.equals(expected.index)
 
 
 @pytest.mark.slow

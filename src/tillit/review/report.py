@@ -7,6 +7,7 @@ from collections.abc import Iterator, Mapping
 from html import escape
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from tillit.core.html import page
@@ -312,12 +313,15 @@ class _ContributionsByInvoice(Mapping[tuple[str, str], pd.DataFrame]):
 
     Why: the report details only the flagged invoices of its top providers, while the
     explanations cover every flagged invoice; indexing all of them up front cost seconds.
+    Rows that follow each other (the explanations come invoice by invoice) are cut out as
+    a slice: a list of positions makes Arrow's `take` go over each whole text column of
+    the explanations (about 1 s of a month's report for 200 cuts), a slice only views it.
     """
 
     def __init__(self, explanations: pd.DataFrame) -> None:
         self._frame = explanations
         groups = explanations.groupby(["invoice_id", "scorer"], sort=False).indices
-        self._rows = {(str(i), str(s)): rows for (i, s), rows in groups.items()}
+        self._rows = {(str(i), str(s)): _as_slice(rows) for (i, s), rows in groups.items()}
 
     def __getitem__(self, key: tuple[str, str]) -> pd.DataFrame:
         return self._frame.iloc[self._rows[key]].set_index("feature")
@@ -327,6 +331,13 @@ class _ContributionsByInvoice(Mapping[tuple[str, str], pd.DataFrame]):
 
     def __len__(self) -> int:
         return len(self._rows)
+
+
+def _as_slice(rows: np.ndarray) -> slice | np.ndarray:
+    """Increasing positions without a gap as the slice over them; any others as they are."""
+    if len(rows) and (np.diff(rows) == 1).all():
+        return slice(int(rows[0]), int(rows[-1]) + 1)
+    return rows
 
 
 def _invoice_block(

@@ -596,3 +596,24 @@ def test_numbers_written_once_per_float_read_as_each_time() -> None:
                 assert _num(value, digits, language) == _number_text(value, digits, language)
                 assert _num(value, digits, language) == _number_text(value, digits, language)
     assert _num(-0.0, 1, "en") == _number_text(-0.0, 1, "en") == "0"
+
+
+def test_a_row_of_column_arrays_reads_like_the_dict_of_its_values() -> None:
+    """`get` and `in` of the reasons' row stand-in answer as a dict of the row would."""
+    import numpy as np
+
+    from tillit.review.reasons import _Row
+
+    def same(x: object, y: object) -> bool:
+        return repr(x) == repr(y) and type(x) is type(y)
+
+    columns = {"a": np.array([1.5, np.nan]), "b": np.array(["x", None], dtype=object)}
+    for position in (0, 1):
+        row = _Row(columns, position)
+        plain = {name: values[position] for name, values in columns.items()}
+        for name in ("a", "b", "missing"):
+            assert (name in row) == (name in plain)
+            assert same(row.get(name), plain.get(name))
+            assert same(row.get(name, "–"), plain.get(name, "–"))
+    assert _Row(columns, 1).get("b") is None
+    assert _Row(columns, 0).get("missing", 0.0) == 0.0

@@ -403,6 +403,15 @@ class _Row(Mapping[str, Any]):
     def __getitem__(self, name: str) -> Any:
         return self._columns[name][self._position]
 
+    # `get` and `in` straight from the columns (Mapping's own go through __getitem__ and
+    # a KeyError): a month's reasons ask a row about 200,000 times.
+    def get(self, name: str, default: Any = None) -> Any:
+        column = self._columns.get(name)
+        return default if column is None else column[self._position]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._columns
+
     def __iter__(self) -> Iterator[str]:
         return iter(self._columns)
 

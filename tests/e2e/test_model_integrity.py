@@ -272,6 +272,12 @@ def test_the_provider_model_and_promotion_are_verified_too(world, tmp_path):
         challenger.write_text(challenger.read_text() + "\n# edited\n")
         promoted = tillit_here("promote", "--force", "--reason", "test", "--store", world["store"])
         refused_model(promoted, "tillit-invoice-risk version 2 failed verification: MLmodel")
+    # The refusal is a decision on record, like a refusal for what is missing.
+    from tillit.ops.auditlog import read_log
+
+    record = read_log(world["store"] / "audit_log.jsonl").iloc[-1]
+    assert record["command"] == "promote" and record["details"]["promoted"] is False
+    assert "version 2 failed verification: MLmodel" in record["details"]["message"]
     from tillit.ops import tracking
 
     champion = tracking.connect(world["store"]).get_model_version_by_alias(MODEL, "champion")

@@ -21,7 +21,7 @@ from tillit.i18n import text
 # Bump it (and name the columns) whenever a feature's value changes for the same input;
 # tests/unit/test_feature_definitions.py pins every column's values on a small world and
 # fails until the version or the pins are updated.
-FEATURE_DEFINITIONS_VERSION = 3
+FEATURE_DEFINITIONS_VERSION = 4
 FEATURES_REDEFINED: dict[int, tuple[str, ...]] = {
     # Judged against the provider's own habit at its other clients (docs/bench-family.md).
     2: (
@@ -54,6 +54,9 @@ FEATURES_REDEFINED: dict[int, tuple[str, ...]] = {
         "amount_per_billed_hour_over_provider_norm_6m",
         "amount_per_billed_hour_over_municipality_norm",
     ),
+    # Version 4: the grant billing's growth is net of is the average of the earlier months
+    # that had a grant (a month without a grant row no longer counts as a grant of 0).
+    4: ("billed_over_own_history_hours_6m",),
 }
 
 
@@ -180,8 +183,16 @@ def feature_catalog(config: FeatureConfig | None = None) -> dict[str, dict[str, 
 
     c: dict[str, dict[str, str]] = {}
 
+    def rounds(lang: str) -> str:
+        """The services given in rounds (`round_service_types`), named in `lang`."""
+        named = [text(f"service.{s}", lang) for s in config.round_service_types]
+        return ", ".join(named) or text("feature.no_round_services", lang)
+
     def add(name: str, key: str, **fields: object) -> None:
-        c[name] = {lang: text(f"feature.{key}", lang, **windows, **fields) for lang in ("en", "sv")}
+        c[name] = {
+            lang: text(f"feature.{key}", lang, **windows, rounds=rounds(lang), **fields)
+            for lang in ("en", "sv")
+        }
 
     # Hours: billed against registered visits and against the grant.
     for name in (

@@ -721,7 +721,10 @@ def own_history(con: Engine, config: FeatureConfig) -> None:
         WITH t AS (SELECT DISTINCT {_KEY} FROM inv WHERE is_target),
         earlier AS (
             SELECT t.provider_id, t.client_id, t.service_type, t.m,
-                   avg(k.billed) AS earlier_billed, avg(k.granted_hours) AS earlier_granted
+                   avg(k.billed) AS earlier_billed,
+                   -- a month without a grant row says nothing of the grant's size
+                   avg(CASE WHEN k.granted_hours > 0 THEN k.granted_hours END)
+                       AS earlier_granted
             {client_earlier}
         ),
         {provider_month},

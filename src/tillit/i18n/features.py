@@ -4,7 +4,8 @@ A key is the feature's name with its window written as a capital letter:
 `billed_over_registered_hours_Wm` is `billed_over_registered_hours_6m` for a
 6-month window. Fields: `floor` (min_denominator_hours), `short`
 (short_visit_minutes), `plausible` (max_plausible_staff_hours_per_day), `w`, `h`,
-`d`, `g`, `lb` (windows), `regular_n`, `regular_cv` (regular_staff_*), `event_words`,
+`d`, `g`, `lb` (windows), `regular_n`, `regular_cv` (regular_staff_*), `rounds`
+(round_service_types, named), `event_words`,
 `base`, `code`, `label`.
 """
 
@@ -35,7 +36,8 @@ FEATURES: Tables = {
         "visit_start_time_spread_minutes": "Spread of the visits' start times of day, in minutes (circular standard deviation; 0 with fewer than 2 visits).",
         "repeated_visit_times_share": "Share of visits typed in or made in the app whose start minute and duration repeat exactly on another day (a key tag at the door records a kept schedule, not a copy), beyond the same share at the provider's other clients (or at its typical other client, when larger).",
         "round_start_time_share": "Share of visits starting exactly on the hour or half hour (times typed in afterwards are rounded, check-ins at the door are not), beyond the same share at the provider's other clients (or at its typical other client, when larger): a provider whose staff all register to the round time has that habit.",
-        "short_visit_share": "Share of day visits (06:00-21:59) shorter than {short:g} minutes (not counting services given in rounds, such as night care), beyond the same share at the provider's other clients (or at its typical other client, when larger): night checks are short everywhere.",
+        "no_round_services": "none",
+        "short_visit_share": "Share of day visits (06:00-21:59) shorter than {short:g} minutes (not counting services given in rounds: {rounds}), beyond the same share at the provider's other clients (or at its typical other client, when larger): night checks are short everywhere.",
         "visit_hours_during_hospital_stay": "Visit hours registered on full days the client was admitted to hospital.",
         "visit_hours_after_death": "Visit hours registered after the day the client died.",
         "billed_after_death": "1 if the client died before the end of the billed month (all or part of it after death).",
@@ -102,7 +104,8 @@ FEATURES: Tables = {
         "visit_start_time_spread_minutes": "Spridning i besökens starttid på dygnet, i minuter (cirkulär standardavvikelse; 0 vid färre än 2 besök).",
         "repeated_visit_times_share": "Andel besök som skrivits in eller gjorts i appen vars startminut och längd upprepas exakt en annan dag (en tagg vid dörren registrerar ett hållet schema, inte en kopia), utöver samma andel hos utförarens övriga brukare (eller hos dess typiska övriga brukare, om den är större).",
         "round_start_time_share": "Andel besök som börjar exakt på hel- eller halvtimme (tider som skrivs in i efterhand avrundas, incheckningar vid dörren gör det inte), utöver samma andel hos utförarens övriga brukare (eller hos dess typiska övriga brukare, om den är större): en utförare vars personal alltid registrerar jämna tider har den vanan.",
-        "short_visit_share": "Andel dagbesök (06:00-21:59) kortare än {short:g} minuter (utom insatser som ges i rundor, som nattinsatser), utöver samma andel hos utförarens övriga brukare (eller hos dess typiska övriga brukare, om den är större): nattillsyn är kort överallt.",
+        "no_round_services": "inga",
+        "short_visit_share": "Andel dagbesök (06:00-21:59) kortare än {short:g} minuter (utom insatser som ges i rundor: {rounds}), utöver samma andel hos utförarens övriga brukare (eller hos dess typiska övriga brukare, om den är större): nattillsyn är kort överallt.",
         "visit_hours_during_hospital_stay": "Besökstimmar registrerade under hela dagar då brukaren var inskriven på sjukhus.",
         "visit_hours_after_death": "Besökstimmar registrerade efter brukarens dödsdag.",
         "billed_after_death": "1 om brukaren avled före den fakturerade månadens slut (hela eller en del av den efter dödsfallet).",

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tillit.config import TillitConfig
+from tillit.errors import TillitError
 from tillit.jobs.common import record_promotion, record_run
 
 if TYPE_CHECKING:
@@ -50,20 +51,26 @@ def run_promote(
     except tracking.RegistryError:
         champion = None
     deciding = champion is None or champion.version != challenger.version
-    trained = tracking.trained_definitions(client, challenger, store)
-    champion_trained = tracking.trained_definitions(client, champion, store) if champion else None
-    definitions = {
-        "challenger": trained,
-        "champion": champion_trained,
+    definitions: dict[str, int | None] = {
+        "challenger": None,
+        "champion": None,
         "tillit": FEATURE_DEFINITIONS_VERSION,
     }
-    stale = promotion.definitions_refusal(challenger.version, trained)
-    # Held-out figures of models trained on different definitions were computed on
-    # different features: not compared, and the scored comparison says they differ.
-    across = None
-    if champion_trained is not None and champion_trained != trained:
-        across = promotion.held_out_definitions(champion_trained, trained)
     try:
+        # Reading what a model learned from may load it (verified): a model that fails
+        # verification here is a refusal on record like any other.
+        trained = tracking.trained_definitions(client, challenger, store)
+        definitions["challenger"] = trained
+        champion_trained = (
+            tracking.trained_definitions(client, champion, store) if champion else None
+        )
+        definitions["champion"] = champion_trained
+        stale = promotion.definitions_refusal(challenger.version, trained)
+        # Held-out figures of models trained on different definitions were computed on
+        # different features: not compared, and the scored comparison says they differ.
+        across = None
+        if champion_trained is not None and champion_trained != trained:
+            across = promotion.held_out_definitions(champion_trained, trained)
         if deciding and stale is not None and not (other_definitions and reason):
             need = "--other-definitions needs --reason: " if other_definitions else ""
             raise tracking.RegistryError(f"not promoted: {need}{stale}")
@@ -95,8 +102,9 @@ def run_promote(
             missing=missing,
             held_out=across is None,
         )
-    except tracking.RegistryError as exc:
-        # A refusal for what is missing is a decision too: on record, then said.
+    except TillitError as exc:
+        # A refusal (for what is missing, or a model that fails verification) is a
+        # decision too: on record, then said.
         record_run(
             store,
             "promote",

@@ -121,6 +121,11 @@ class FeatureConfig(StrictModel):
     hospital_billing_min_days: int = Field(default=5, ge=1)
     hospital_billing_margin_share: float = Field(default=0.25, ge=0)
     hospital_billing_margin_hours: float = Field(default=2.0, ge=0)
+    # In the month a client dies, the invoice bills after the death (billed_after_death,
+    # period_share_after_death) only when it bills more than this many hours beyond the
+    # visits registered up to the day of death: an end-of-life invoice billing the care
+    # given until the death is not billing after it (issue 21, docs/bench-family.md).
+    death_month_margin_hours: float = Field(default=1.0, ge=0)
     double_booking_min_minutes: float = Field(default=5.0, ge=0)
     # A double booking finding needs this many overlapping pairs on the invoice in
     # the month: one can be a forgotten check-out, a repeat is a pattern. Each pair
@@ -284,6 +289,11 @@ class TailProbabilityParams(StrictModel):
     # events no longer lifts every one of its honest invoices by each of them (issue 21,
     # docs/label-free.md: 2 against 1 and 0 on the whole bench family).
     max_provider_terms: int = Field(default=2, ge=0)
+    # Columns that show one fact of the invoice (features.catalog.ONE_FACT_GROUPS: visits
+    # typed in by hand afterwards, seen as manual share, its peer z-score, its rise, round
+    # and repeated times) count at most this many terms per invoice (0: all); issue 21,
+    # docs/bench-family.md.
+    max_terms_per_fact: int = Field(default=1, ge=0)
 
 
 class LightGBMParams(StrictModel):

@@ -557,6 +557,34 @@ def test_death_before_during_and_after_the_period():
     assert codes(fs, "I3") == set()
 
 
+def test_the_death_month_bills_after_the_death_only_beyond_the_care_before_it():
+    """End-of-life care billed up to the death is not billing after it (feature version 4)."""
+    clients = [client(c, deceased_on="2026-03-15") for c in ("C1", "C2", "C3")]
+    visits = [
+        visit("V1", "C1", "2026-03-10 09:00", 120),
+        visit("V2", "C1", "2026-03-14 22:00", 90),  # long end-of-life visits, before the day
+        visit("V3", "C2", "2026-03-10 09:00", 60),
+        visit("V4", "C3", "2026-03-10 09:00", 60),
+    ]
+    tables = municipality(
+        clients=clients,
+        grants=[grant(f"G{c}", c) for c in ("C1", "C2", "C3")],
+        visits=visits,
+        # C1 bills its 3.5 h; C2 1.75 h, 0.75 h beyond its visit (within the 1 h margin);
+        # C3 3.5 h, 2.5 h beyond the care registered before the death.
+        invoices=[invoice("I1", "C1", 3.5), invoice("I2", "C2", 1.75), invoice("I3", "C3", 3.5)],
+    )
+    fs = build(tables)
+    r1, r2, r3 = row(fs, "I1"), row(fs, "I2"), row(fs, "I3")
+    assert (r1["billed_after_death"], r1["period_share_after_death"]) == (0.0, 0.0)
+    assert (r2["billed_after_death"], r2["period_share_after_death"]) == (0.0, 0.0)
+    assert r3["billed_after_death"] == 1.0
+    assert r3["period_share_after_death"] == pytest.approx(16 / 31)
+    # The margin is the config's: with none, C2's 0.75 h beyond its visit bills after it.
+    strict = build(tables, death_month_margin_hours=0.0)
+    assert row(strict, "I2")["billed_after_death"] == 1.0
+
+
 # ---------------------------------------------------------------------------
 # Staff
 # ---------------------------------------------------------------------------

@@ -11,7 +11,7 @@ import pytest
 
 from tests.unit.test_features import build, client, grant, invoice, municipality, row, visit
 from tillit.config import BlendConfig, TrainingConfig
-from tillit.features.catalog import provider_level
+from tillit.features.catalog import one_fact_groups, provider_level
 from tillit.modelling.explain import explain
 from tillit.modelling.risk_model import fit_risk_model
 from tillit.modelling.scorers import (
@@ -522,4 +522,58 @@ def test_the_providers_facts_count_once_per_invoice_and_still_add_up():
     # A scorer pickled before the cap counts every term, as it did.
     old = pickle.loads(pickle.dumps(capped))
     del old.shared_, old.max_shared_terms
+    np.testing.assert_array_equal(old.feature_terms(X), every.feature_terms(X))
+
+
+def test_tail_probability_counts_one_fact_seen_in_several_columns_once():
+    """A group of columns showing one fact counts its largest term only; explanations add up."""
+    train = pd.DataFrame(
+        {
+            "manual": [0.0, 0.0, 0.0, 0.0, 1.0],
+            "rounds": [0.0, 0.0, 0.0, 1.0, 1.0],
+            "billed": [0.0, 0.0, 0.0, 0.0, 1.0],
+        }
+    )
+    X = pd.DataFrame({"manual": [1.0, 0.0], "rounds": [1.0, 1.0], "billed": [1.0, 0.0]})
+    every = TailProbabilityScorer().fit(train)
+    grouped = TailProbabilityScorer(facts=(("manual", "rounds"),), max_fact_terms=1).fit(train)
+    # Terms: -log((beyond + 1) / 6); manual 1.0 -> log 3, rounds 1.0 -> log 2, billed 1.0 -> log 3.
+    np.testing.assert_allclose(
+        every.feature_terms(X),
+        [[math.log(3.0), math.log(2.0), math.log(3.0)], [0.0, math.log(2.0), 0.0]],
+        rtol=0,
+        atol=1e-12,
+    )
+    np.testing.assert_allclose(
+        grouped.feature_terms(X),
+        [[math.log(3.0), 0.0, math.log(3.0)], [0.0, math.log(2.0), 0.0]],
+        rtol=0,
+        atol=1e-12,
+    )
+    attribution = explain(grouped, X)
+    assert attribution.max_additivity_error() < 1e-12
+    np.testing.assert_allclose(attribution.output, grouped.risk_score(X), rtol=0, atol=1e-12)
+    # The config's scorer counts each group once by default; the home-care group by prefix.
+    config = TrainingConfig()
+    scorer = tail_probability_scorer(config, (), (), (("manual", "rounds"),))
+    assert (scorer.facts, scorer.max_fact_terms) == ((("manual", "rounds"),), 1)
+    assert one_fact_groups(
+        [
+            "manual_registration_share",
+            "billed_over_registered_hours",
+            "round_start_time_share",
+            "manual_share_rise_over_own_history_6m",
+            "manual_registration_share_peer_z",
+        ]
+    ) == (
+        (
+            "manual_registration_share",
+            "round_start_time_share",
+            "manual_share_rise_over_own_history_6m",
+            "manual_registration_share_peer_z",
+        ),
+    )
+    # A scorer pickled before the groups counts every term, as it did.
+    old = pickle.loads(pickle.dumps(grouped))
+    del old.fact_columns_, old.max_fact_terms
     np.testing.assert_array_equal(old.feature_terms(X), every.feature_terms(X))

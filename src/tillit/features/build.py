@@ -304,6 +304,35 @@ def _days_between(later: pd.Series, earlier: pd.Series) -> np.ndarray:
     return ((later - earlier) / pd.Timedelta(days=1)).astype("float64").to_numpy()
 
 
+def _bills_after_death(
+    raw: pd.DataFrame,
+    billed: np.ndarray,
+    amount: np.ndarray,
+    registered: np.ndarray,
+    config: FeatureConfig,
+) -> np.ndarray:
+    """1 where the invoice bills care after the client's death, else 0 (feature version 4).
+
+    A month that began after the death bills after it whenever it bills. In the month of
+    the death, an auditor compares the hours billed with the visits registered up to the
+    day of death: an end-of-life invoice bills the care given until then, billing after
+    the death bills more (visits registered after it, or hours without visits) by more
+    than `death_month_margin_hours`. Until version 4 every invoice of the death month
+    counted, which put honest end-of-life care among the month's riskiest (issue 21).
+    """
+    deceased = raw["deceased_known"]
+    bills = (billed > 0) | (amount > 0)
+    before_month = (deceased < raw["month_start"]).fillna(False).to_numpy(bool)
+    in_month = (
+        ((deceased >= raw["month_start"]) & (deceased < raw["last_day"]))
+        .fillna(False)
+        .to_numpy(bool)
+    )
+    care_before_death = registered - _col(raw, "after_death_hours")
+    beyond = billed - care_before_death > config.death_month_margin_hours
+    return ((before_month & bills) | (in_month & beyond)).astype(float)
+
+
 def _describe(raw: pd.DataFrame, config: FeatureConfig) -> dict[str, np.ndarray]:
     """Every numeric feature except the findings and peer z-scores."""
     floor = config.min_denominator_hours
@@ -387,12 +416,10 @@ def _describe(raw: pd.DataFrame, config: FeatureConfig) -> dict[str, np.ndarray]
     f["short_visit_share"] = _beyond(raw, "day_short_share", "habit_short_share")
     f["visit_hours_during_hospital_stay"] = _col(raw, "hospital_hours")
     f["visit_hours_after_death"] = _col(raw, "after_death_hours")
-    days_after_death = _days_between(raw["last_day"], raw["deceased_known"])
-    bills = (billed > 0) | (amount > 0)
-    f["billed_after_death"] = (np.nan_to_num(days_after_death, nan=0.0) > 0) & bills
-    f["billed_after_death"] = f["billed_after_death"].astype(float)
-    f["period_share_after_death"] = np.clip(
-        np.nan_to_num(days_after_death, nan=0.0) / _col(raw, "days"), 0.0, 1.0
+    f["billed_after_death"] = _bills_after_death(raw, billed, amount, reg, config)
+    days_after_death = np.nan_to_num(_days_between(raw["last_day"], raw["deceased_known"]), nan=0.0)
+    f["period_share_after_death"] = f["billed_after_death"] * np.clip(
+        days_after_death / _col(raw, "days"), 0.0, 1.0
     )
 
     max_day = _col(raw, "max_staff_day_hours")

@@ -54,9 +54,16 @@ FEATURES_REDEFINED: dict[int, tuple[str, ...]] = {
         "amount_per_billed_hour_over_provider_norm_6m",
         "amount_per_billed_hour_over_municipality_norm",
     ),
-    # Version 4: the grant billing's growth is net of is the average of the earlier months
-    # that had a grant (a month without a grant row no longer counts as a grant of 0).
-    4: ("billed_over_own_history_hours_6m",),
+    # Version 4: in the month of the death an invoice bills after it only beyond the
+    # visits registered up to the day of death (`features.death_month_margin_hours`), not
+    # because the client died that month (issue 21); the grant billing's growth is net of
+    # is the average of the earlier months that had a grant (a month without a grant row
+    # no longer counts as a grant of 0).
+    4: (
+        "billed_after_death",
+        "billed_over_own_history_hours_6m",
+        "period_share_after_death",
+    ),
 }
 
 
@@ -330,6 +337,30 @@ def provider_level(columns: Iterable[str]) -> tuple[str, ...]:
     tail scorer counts at most `training.tail_probability.max_provider_terms` of them.
     """
     return tuple(c for c in columns if c.startswith("provider_"))
+
+
+# Columns that show one fact of an invoice, each group named by the fact (prefixes of the
+# column names, whose windows follow the config). Visits typed in by hand afterwards show
+# as a high manual share, its peer z-score, its rise over the client's own months, and
+# round and repeated start times: the label-free tail scorer counts such a group once
+# (`training.tail_probability.max_terms_per_fact`), as an auditor reads it once.
+ONE_FACT_GROUPS: dict[str, tuple[str, ...]] = {
+    "typed_in_afterwards": (
+        "manual_registration_share",
+        "manual_share_rise_over_own_history_",
+        "round_start_time_share",
+        "repeated_visit_times_share",
+    ),
+}
+
+
+def one_fact_groups(columns: Iterable[str]) -> tuple[tuple[str, ...], ...]:
+    """Of `columns`, those of each ONE_FACT_GROUPS group (by prefix), groups of 2 or more."""
+    columns = tuple(columns)
+    groups = (
+        tuple(c for c in columns if c.startswith(prefixes)) for prefixes in ONE_FACT_GROUPS.values()
+    )
+    return tuple(group for group in groups if len(group) > 1)
 
 
 def feature_columns(config: FeatureConfig | None = None) -> tuple[str, ...]:

@@ -211,6 +211,21 @@ class IsolationForestScorer(BaseEstimator):
 # --------------------------------------------------------------------------- tail probabilities
 
 
+def _keep_largest(terms: np.ndarray, columns: np.ndarray, keep: int) -> np.ndarray:
+    """`terms` with each row's terms in `columns` beyond its `keep` largest set to 0.
+
+    Ties go to the earlier column; `keep` 0 or at least the group's size keeps them all.
+    """
+    if not 0 < keep < columns.size:
+        return terms
+    group = terms[:, columns]
+    left_out = np.argsort(-group, axis=1, kind="stable")[:, keep:]
+    np.put_along_axis(group, left_out, 0.0, axis=1)
+    terms = terms.copy()
+    terms[:, columns] = group
+    return terms
+
+
 class TailProbabilityScorer(BaseEstimator):
     """Unsupervised scorer of another family than the forest: per-feature tail probabilities.
 
@@ -241,6 +256,13 @@ class TailProbabilityScorer(BaseEstimator):
     five large terms and crowd out what the invoice itself shows (issue 21: most of the
     honest invoices inside the capacity were such providers' invoices).
 
+    Some facts of an invoice show in several columns at once (visits typed in by hand
+    afterwards show as a high manual share, its peer z-score, its rise over the client's
+    own months, round and repeated start times): each group in `facts` counts at most
+    ``max_fact_terms`` of its terms per invoice, the largest first, so one fact seen five
+    ways does not outweigh five facts (issue 21: honest providers registering to the
+    quarter hour crowded the capacity; docs/bench-family.md).
+
     Args:
         lower_tail: feature names whose low values are the suspicious ones.
         max_reference: at most this many training values are kept per feature, taken at
@@ -251,6 +273,9 @@ class TailProbabilityScorer(BaseEstimator):
         shared: feature names that hold one value for a whole provider.
         max_shared_terms: at most this many of the `shared` features' terms count per
             invoice (its largest; ties to the earlier column); 0 counts them all.
+        facts: groups of feature names that show one fact of the invoice.
+        max_fact_terms: at most this many terms of each group count per invoice (its
+            largest; ties to the earlier column); 0 counts them all.
     """
 
     # Scorers pickled before `top_k` existed have no such attribute: they sum every term.
@@ -261,6 +286,10 @@ class TailProbabilityScorer(BaseEstimator):
     shared: tuple[str, ...] = ()
     max_shared_terms: int = 0
     shared_: np.ndarray | None = None
+    # Scorers pickled before facts were grouped count every term of a group.
+    facts: tuple[tuple[str, ...], ...] = ()
+    max_fact_terms: int = 0
+    fact_columns_: tuple[np.ndarray, ...] = ()
 
     def __init__(
         self,
@@ -269,12 +298,16 @@ class TailProbabilityScorer(BaseEstimator):
         top_k: int = 0,
         shared: tuple[str, ...] = (),
         max_shared_terms: int = 0,
+        facts: tuple[tuple[str, ...], ...] = (),
+        max_fact_terms: int = 0,
     ) -> None:
         self.lower_tail = lower_tail
         self.max_reference = max_reference
         self.top_k = top_k
         self.shared = shared
         self.max_shared_terms = max_shared_terms
+        self.facts = facts
+        self.max_fact_terms = max_fact_terms
 
     def fit(
         self,
@@ -291,6 +324,11 @@ class TailProbabilityScorer(BaseEstimator):
         self.reference_ = np.ascontiguousarray(ordered.T)
         self.lower_ = np.asarray([name in set(self.lower_tail) for name in names], dtype=bool)
         self.shared_ = np.asarray([name in set(self.shared) for name in names], dtype=bool)
+        position = {name: j for j, name in enumerate(names)}
+        self.fact_columns_ = tuple(
+            np.asarray([position[name] for name in group if name in position], dtype=np.int64)
+            for group in self.facts
+        )
         self.feature_names_in_ = names
         self.n_features_in_ = matrix.shape[1]
         self.judged_ = ordered[0] != ordered[-1]
@@ -315,15 +353,13 @@ class TailProbabilityScorer(BaseEstimator):
         """The terms the score counts: each row's `top_k` largest, the others set to 0.
 
         Of the provider's facts (`shared`) only each row's `max_shared_terms` largest
-        are candidates; the rest are 0 before the `top_k` are chosen.
+        are candidates, and of each group in `facts` its `max_fact_terms` largest; the
+        rest are 0 before the `top_k` are chosen.
         """
         shared = np.flatnonzero(self.shared_) if self.shared_ is not None else np.array([])
-        if 0 < self.max_shared_terms < shared.size:
-            of_provider = terms[:, shared]
-            left_out = np.argsort(-of_provider, axis=1, kind="stable")[:, self.max_shared_terms :]
-            np.put_along_axis(of_provider, left_out, 0.0, axis=1)
-            terms = terms.copy()
-            terms[:, shared] = of_provider
+        terms = _keep_largest(terms, shared, self.max_shared_terms)
+        for columns in self.fact_columns_:
+            terms = _keep_largest(terms, columns, self.max_fact_terms)
         if self.top_k <= 0 or self.top_k >= terms.shape[1]:
             return terms
         left_out = np.argsort(-terms, axis=1, kind="stable")[:, self.top_k :]
@@ -478,11 +514,15 @@ def isolation_forest_scorer(training: TrainingConfig) -> IsolationForestScorer:
 
 
 def tail_probability_scorer(
-    training: TrainingConfig, lower_tail: tuple[str, ...], shared: tuple[str, ...] = ()
+    training: TrainingConfig,
+    lower_tail: tuple[str, ...],
+    shared: tuple[str, ...] = (),
+    facts: tuple[tuple[str, ...], ...] = (),
 ) -> TailProbabilityScorer:
     """The second label-free scorer as the config's `tail_probability` section says, unfitted.
 
-    `shared`: the features that are facts of the whole provider (capped per invoice).
+    `shared`: the features that are facts of the whole provider (capped per invoice);
+    `facts`: groups of features that show one fact of the invoice (capped per group).
     """
     return TailProbabilityScorer(
         lower_tail=lower_tail,
@@ -490,6 +530,8 @@ def tail_probability_scorer(
         top_k=training.tail_probability.top_k,
         shared=shared,
         max_shared_terms=training.tail_probability.max_provider_terms,
+        facts=facts,
+        max_fact_terms=training.tail_probability.max_terms_per_fact,
     )
 
 

@@ -212,7 +212,7 @@ def fit_model(
     features: pd.DataFrame, columns: tuple[str, ...], labels: pd.DataFrame, config: TrainingConfig
 ) -> tuple[RiskModel, dict[str, int]]:
     """Fit the scorers on the given months and wrap them as a RiskModel."""
-    from tillit.features.catalog import LOWER_IS_RISKIER, provider_level
+    from tillit.features.catalog import LOWER_IS_RISKIER, one_fact_groups, provider_level
     from tillit.modelling.scorers import tail_probability_scorer
 
     iso, gbm, counts = _fit_scorers(features, columns, labels, config)
@@ -220,9 +220,9 @@ def fit_model(
     tail = None
     if config.tail_probability.enabled:
         lower = tuple(c for c in iso_columns if c in LOWER_IS_RISKIER)
-        tail = tail_probability_scorer(config, lower, provider_level(iso_columns)).fit(
-            features.loc[:, list(iso_columns)].astype("float64")
-        )
+        tail = tail_probability_scorer(
+            config, lower, provider_level(iso_columns), one_fact_groups(iso_columns)
+        ).fit(features.loc[:, list(iso_columns)].astype("float64"))
     model = fit_risk_model(
         iso,
         gbm,

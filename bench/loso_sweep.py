@@ -1,0 +1,98 @@
+"""Leave-one-scheme-out on the bench family's worlds under changed training settings.
+
+What chose `training.lightgbm.colsample_bytree` (issue 21, docs/label-free.md): each world
+of the family (bench/robustness.py) is prepared once and kept in `--cache` (simulate,
+validate, features: the slow part), then trained on its own history with every scheme of
+its last month withheld in turn, under each `--set` given. Prints, per setting and world,
+AP and recall@k with all labels and each scheme's recall@k without its labels: the same
+figures `bench/robustness.py --family` writes (without flagged share and honest patterns).
+
+    python bench/loso_sweep.py --worlds messy-s31,bigger-town --cache /tmp/loso-cache \
+        --set training.lightgbm.colsample_bytree=0.5 --set training.lightgbm.colsample_bytree=0.8
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import pickle
+import time
+from pathlib import Path
+from typing import Any
+
+from robustness import (  # type: ignore[import-not-found]
+    _evaluate,
+    _fit_before_last,
+    family_config,
+    family_worlds,
+    leave_one_scheme_out,
+    prepare_world,
+)
+
+from tillit.config import TillitConfig
+
+
+def with_setting(config: TillitConfig, setting: str) -> TillitConfig:
+    """The config with one dotted key set (`training.lightgbm.colsample_bytree=0.5`)."""
+    key, _, value = setting.partition("=")
+    data = config.model_dump()
+    *path, last = key.split(".")
+    node = data
+    for part in path:
+        node = node[part]
+    if last not in node:
+        raise SystemExit(f"no config key {key}")
+    node[last] = json.loads(value)
+    return TillitConfig.model_validate(data)
+
+
+def cached_world(name: str, cache: Path) -> dict[str, Any]:
+    """A prepared world of the family, from the cache or simulated and kept there."""
+    path = cache / f"{name}.pkl"
+    if path.exists():
+        with path.open("rb") as handle:
+            world: dict[str, Any] = pickle.load(handle)  # our own cache, written below
+        return world
+    spec = next(spec for spec in family_worlds() if spec.name == name)
+    world = prepare_world(spec, family_config())
+    cache.mkdir(parents=True, exist_ok=True)
+    with path.open("wb") as handle:
+        pickle.dump(world, handle)
+    return world
+
+
+def sweep_world(world: dict[str, Any], config: TillitConfig) -> dict[str, Any]:
+    """AP, recall@k and every scheme's recall@k with its labels withheld, for one world."""
+    metrics = _evaluate(_fit_before_last(world, config), world, config)
+    table = leave_one_scheme_out(world, config, metrics)
+    return {
+        "average_precision": round(metrics["combined_average_precision"], 4),
+        "recall_at_k": round(metrics["combined_recall_at_k"], 4),
+        "leave_one_scheme_out": {s: row["without_its_labels"] for s, row in table.items()},
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--worlds", required=True, help="comma-separated family world names")
+    parser.add_argument("--cache", type=Path, required=True, help="folder for prepared worlds")
+    parser.add_argument("--set", action="append", default=[], dest="settings")
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args()
+    results: dict[str, Any] = {}
+    for setting in args.settings or ["default"]:
+        config = family_config()
+        if setting != "default":
+            config = with_setting(config, setting)
+        for name in args.worlds.split(","):
+            began = time.perf_counter()
+            row = sweep_world(cached_world(name, args.cache), config)
+            row["seconds"] = round(time.perf_counter() - began, 1)
+            results.setdefault(setting, {})[name] = row
+            print(setting, name, json.dumps(row), flush=True)
+    if args.out:
+        args.out.write_text(json.dumps(results, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

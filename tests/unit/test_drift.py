@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.cli import ok, tillit
+from tests.cli import ok, tillit_here
 from tillit.config import DriftConfig, ReviewConfig
 from tillit.review.drift import bin_edges, bin_shares, build_reference, compare, psi
 
@@ -96,11 +96,13 @@ def test_score_writes_drift_and_warns_on_a_shifted_month_without_refusing(tmp_pa
     death on 0.9 % of June's invoices against none in training, a true drift."""
     from tests.conftest import trained_world
 
+    # Every command in process (`tillit_here`): the same Typer app, options and messages,
+    # without a new interpreter importing MLflow for each of the four runs.
     world = trained_world(tmp_path, seed=5, clients=300, months=6)
     data, store = world["data"], world["store"]
     out = tmp_path / "score"
     scored = ok(
-        tillit(
+        tillit_here(
             "score",
             "--data",
             data,
@@ -110,7 +112,6 @@ def test_score_writes_drift_and_warns_on_a_shifted_month_without_refusing(tmp_pa
             out,
             "--store",
             store,
-            cwd=tmp_path,
         )
     )
     assert "drift" not in scored.stderr
@@ -120,9 +121,7 @@ def test_score_writes_drift_and_warns_on_a_shifted_month_without_refusing(tmp_pa
     manifest = json.loads((out / "manifest.json").read_text())
     assert "drift.json" in manifest["outputs"] and manifest["drift"]["drifted"] is False
     assert "Has this month moved from the training months?" in (out / "report.html").read_text()
-    shown = ok(
-        tillit("drift", "--data", data, "--period", "2025-06", "--store", store, cwd=tmp_path)
-    )
+    shown = ok(tillit_here("drift", "--data", data, "--period", "2025-06", "--store", store))
     assert "no drift above the thresholds" in shown.stdout
 
     # The same month billed at 1.6 times the hours (and money): the list is still written.
@@ -133,13 +132,11 @@ def test_score_writes_drift_and_warns_on_a_shifted_month_without_refusing(tmp_pa
     invoices.loc[month, "billed_hours"] = (invoices.loc[month, "billed_hours"] * 1.6).round(2)
     invoices.loc[month, "amount_sek"] = (invoices.loc[month, "amount_sek"] * 1.6).round(2)
     invoices.to_parquet(shifted / "invoices.parquet", index=False)
-    moved = ok(
-        tillit("drift", "--data", shifted, "--period", "2025-06", "--store", store, cwd=tmp_path)
-    )
+    moved = ok(tillit_here("drift", "--data", shifted, "--period", "2025-06", "--store", store))
     assert "warning: drift:" in moved.stderr
     out2 = tmp_path / "score-shifted"
     scored2 = ok(
-        tillit(
+        tillit_here(
             "score",
             "--data",
             shifted,
@@ -151,7 +148,6 @@ def test_score_writes_drift_and_warns_on_a_shifted_month_without_refusing(tmp_pa
             store,
             "--lang",
             "sv",
-            cwd=tmp_path,
         )
     )
     assert "the list may be less reliable" in scored2.stderr

@@ -614,6 +614,23 @@ def test_staff_in_two_homes_for_25_minutes():
     assert "staff_double_booked" in codes(fs, "I2")
 
 
+def test_the_overlap_in_the_evidence_rounds_half_up_to_a_tenth_of_a_minute():
+    # 21 min 57 s = 21.95 min: the double nearest is 21.9499..., which a round() of the
+    # double writes as 21.9 on DuckDB and Spark (its decimal text) as 22.0; whole seconds
+    # give both 22.0. 21 min 56 s (21.933...) is 21.9 on both.
+    for seconds, said in ((21 * 60 + 57, "22.0"), (21 * 60 + 56, "21.9")):
+        v1 = visit("V1", "C1", "2026-03-04 10:00", 60)
+        v2 = visit("V2", "C2", "2026-03-04 10:00", 60)
+        v2["end_at"] = pd.Timestamp("2026-03-04 10:00") + pd.Timedelta(seconds=seconds)
+        tables = municipality(
+            grants=[grant("G1", "C1"), grant("G2", "C2")],
+            visits=[v1, v2],
+            invoices=[invoice("I1", "C1", 1.0), invoice("I2", "C2", 0.4)],
+        )
+        fs = build(tables, double_booking_min_pairs=1)
+        assert evidence(fs, "I2", "staff_double_booked").endswith(f"overlap {said} min")
+
+
 def test_double_booking_finding_goes_to_the_side_without_a_key_tag_check_in():
     visits = [
         visit("V1", "C1", "2026-03-04 10:00", 60, method="nfc"),

@@ -38,7 +38,10 @@ INTEGER_SUMS = """
 
 
 # Spark's cost here is in planning its ~50 statements more than in the world's rows.
-WORLD = SimulationConfig(seed=5, clients=150, months=4, profile="messy")
+# A third of the clients irregular: 8 schemes and 6 kinds of finding in 100 clients (the
+# 150-client world with the default share left 36 columns constant and hid an evidence
+# text that Spark rounded otherwise).
+WORLD = SimulationConfig(seed=5, clients=100, months=4, irregular_share=0.3, profile="messy")
 
 
 @pytest.fixture(scope="module")
@@ -104,10 +107,11 @@ def test_the_world_exercises_most_features_and_schemes(
     """A parity of constant columns would say little: the small world must vary."""
     duck = both["duckdb"]
     constant = [c for c in duck.features.columns if duck.features[c].nunique(dropna=False) <= 1]
-    assert len(constant) <= 36, constant
+    assert len(constant) <= 24, constant
     schemes = duck.features["invoice_id"].map(world[1].set_index("invoice_id")["scheme"])
-    assert schemes.nunique() >= 5, schemes.value_counts()
-    assert duck.findings["finding"].nunique() >= 1
+    assert schemes.nunique() >= 7, schemes.value_counts()
+    assert duck.findings["finding"].nunique() >= 5
+    assert "staff_double_booked" in set(duck.findings["finding"])
     assert duck.quarantine["invoice_id"].tolist() == ["I-STRAY"]
 
 

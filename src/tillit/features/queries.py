@@ -1687,6 +1687,11 @@ def evidence_frames(con: Engine, config: FeatureConfig) -> dict[str, pd.DataFram
                    b.provider_id AS b_provider, b.service_type AS b_service, b.m AS b_m,
                    pairs.a_id, pairs.b_id, b.client_id AS other_client, pairs.overlap_start,
                    epoch(pairs.overlap_end - pairs.overlap_start) / 60.0 AS minutes,
+                   -- Tenths of a minute, rounded half up by floor: round() of a double
+                   -- differs between engines at .x5 (DuckDB rounds the binary value,
+                   -- Spark its decimal text), and the evidence must read the same.
+                   floor((epoch(pairs.overlap_end - pairs.overlap_start) + 3) / 6)
+                       AS overlap_tenths,
                    a.start_at AS a_start, a.end_at AS a_end,
                    b.start_at AS b_start, b.end_at AS b_end,
                    a.method AS a_method, b.method AS b_method
@@ -1727,7 +1732,7 @@ def evidence_frames(con: Engine, config: FeatureConfig) -> dict[str, pd.DataFram
                    strftime(a_start, '%Y-%m-%d %H:%M') || '-' || strftime(a_end, '%H:%M'),
                    coalesce(a_method, ''), b_id, coalesce(other_client, ''),
                    strftime(b_start, '%Y-%m-%d %H:%M') || '-' || strftime(b_end, '%H:%M'),
-                   coalesce(b_method, ''), CAST(round(minutes, 1) AS VARCHAR))
+                   coalesce(b_method, ''), CAST(overlap_tenths / 10.0 AS VARCHAR))
                  ORDER BY rank
                ) AS pairs
         FROM ranked WHERE rank <= {cap} AND n >= {config.double_booking_min_pairs} GROUP BY ALL

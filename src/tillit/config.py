@@ -123,9 +123,10 @@ class FeatureConfig(StrictModel):
     hospital_billing_margin_hours: float = Field(default=2.0, ge=0)
     # In the month a client dies, the invoice bills after the death (billed_after_death,
     # period_share_after_death) only when it bills more than this many hours beyond the
-    # visits registered up to the day of death: an end-of-life invoice billing the care
-    # given until the death is not billing after it (issue 21, docs/bench-family.md).
-    death_month_margin_hours: float = Field(default=1.0, ge=0)
+    # visits registered up to the end of the day of death: an end-of-life invoice billing
+    # the care given until the death is not billing after it (issue 21,
+    # docs/bench-family.md). Finite: an infinite margin would switch the check off.
+    death_month_margin_hours: float = Field(default=1.0, ge=0, allow_inf_nan=False)
     double_booking_min_minutes: float = Field(default=5.0, ge=0)
     # A double booking finding needs this many overlapping pairs on the invoice in
     # the month: one can be a forgotten check-out, a repeat is a pattern. Each pair

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests import REPO
-from tillit.config import TillitConfig, load_config
+from tillit.config import FeatureConfig, TillitConfig, load_config
 from tillit.errors import ConfigError
 
 DEFAULT_YAML = REPO / "configs" / "default.yaml"
@@ -64,3 +64,9 @@ def test_scorer_parameter_sections_name_the_scorers_own_parameters():
     assert set(LightGBMParams.model_fields) <= set(LightGBMScorer().get_params())
     scorer = LightGBMScorer(**LightGBMParams(subsample=0.7).model_dump())
     assert scorer.get_params()["subsample"] == 0.7
+
+
+def test_an_infinite_death_month_margin_is_refused():
+    # An infinite margin would switch the death-month check off without a word.
+    with pytest.raises(ValueError, match="death_month_margin_hours"):
+        FeatureConfig(death_month_margin_hours=float("inf"))

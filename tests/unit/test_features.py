@@ -585,6 +585,45 @@ def test_the_death_month_bills_after_the_death_only_beyond_the_care_before_it():
     assert row(strict, "I2")["billed_after_death"] == 1.0
 
 
+def test_a_visit_begun_on_the_day_of_death_is_care_before_it_only_until_midnight():
+    # C1 died on 2026-03-10 and is billed 30 h: 1 h on the 5th, then a 24 h visit begun at
+    # 23:00 on the day of death and a 5 h visit begun the evening before. Before the death:
+    # 1 + 1 + 5 = 7 h, so 23 h are billed beyond it (a provider registering long evening
+    # visits must not cover the days after the death with them).
+    visits = [
+        visit("V1", "C1", "2026-03-05 09:00", 60),
+        visit("V2", "C1", "2026-03-10 23:00", 24 * 60),
+        visit("V3", "C1", "2026-03-09 23:00", 5 * 60),
+    ]
+    died = [client("C1", deceased_on="2026-03-10")]
+    fs = build(
+        municipality(
+            clients=died, grants=[grant("G1", "C1")], visits=visits,
+            invoices=[invoice("I1", "C1", 30.0)],
+        )
+    )  # fmt: skip
+    assert row(fs, "I1")["billed_after_death"] == 1.0
+    # Billed 7.5 h: within the 1 h margin of the 7 h before the death.
+    fs = build(
+        municipality(
+            clients=died, grants=[grant("G1", "C1")], visits=visits,
+            invoices=[invoice("I1", "C1", 7.5)],
+        )
+    )  # fmt: skip
+    assert row(fs, "I1")["billed_after_death"] == 0.0
+
+
+def test_an_amount_without_hours_in_the_month_of_death_bills_after_it():
+    fs = build(
+        municipality(
+            clients=[client("C1", deceased_on="2026-03-10")], grants=[grant("G1", "C1")],
+            visits=[visit("V1", "C1", "2026-03-05 09:00", 60)],
+            invoices=[invoice("I1", "C1", 0.0, amount=20000.0)],
+        )
+    )  # fmt: skip
+    assert row(fs, "I1")["billed_after_death"] == 1.0
+
+
 # ---------------------------------------------------------------------------
 # Staff
 # ---------------------------------------------------------------------------

@@ -315,7 +315,7 @@ def _bills_after_death(
 
     A month that began after the death bills after it whenever it bills. In the month of
     the death, an auditor compares the hours billed with the visits registered up to the
-    day of death: an end-of-life invoice bills the care given until then, billing after
+    day of death (to its end): an end-of-life invoice bills the care given until then, billing after
     the death bills more (visits registered after it, or hours without visits) by more
     than `death_month_margin_hours`. Until version 4 every invoice of the death month
     counted, which put honest end-of-life care among the month's riskiest (issue 21).
@@ -328,9 +328,13 @@ def _bills_after_death(
         .fillna(False)
         .to_numpy(bool)
     )
-    care_before_death = registered - _col(raw, "after_death_hours")
+    # Care before the death ends with the day of death: the part of a visit begun that
+    # evening that runs past midnight is not care before it.
+    care_before_death = registered - _col(raw, "after_death_day_hours")
     beyond = billed - care_before_death > config.death_month_margin_hours
-    return ((before_month & bills) | (in_month & beyond)).astype(float)
+    # An amount billed without hours has no care to compare with: after the death, as before.
+    amount_only = (billed <= 0) & (amount > 0)
+    return ((before_month & bills) | (in_month & (beyond | amount_only))).astype(float)
 
 
 def _describe(raw: pd.DataFrame, config: FeatureConfig) -> dict[str, np.ndarray]:

@@ -56,9 +56,9 @@ FEATURES_REDEFINED: dict[int, tuple[str, ...]] = {
     ),
     # Version 4: in the month of the death an invoice bills after it only beyond the
     # visits registered up to the day of death (`features.death_month_margin_hours`), not
-    # because the client died that month (issue 21); the grant billing's growth is net of
-    # is the average of the earlier months that had a grant (a month without a grant row
-    # no longer counts as a grant of 0).
+    # because the client died that month (issue 21); the grant that billing's growth is
+    # measured net of is averaged over the earlier months that had a grant (a month
+    # without a grant row no longer counts as a grant of 0).
     4: (
         "billed_after_death",
         "billed_over_own_history_hours_6m",
@@ -343,7 +343,10 @@ def provider_level(columns: Iterable[str]) -> tuple[str, ...]:
 # column names, whose windows follow the config). Visits typed in by hand afterwards show
 # as a high manual share, its peer z-score, its rise over the client's own months, and
 # round and repeated start times: the label-free tail scorer counts such a group once
-# (`training.tail_probability.max_terms_per_fact`), as an auditor reads it once.
+# (`training.tail_probability.max_terms_per_fact`), as an auditor reads it once. The
+# repeated start times also count visits made in the app whose times repeat (a copied
+# schedule): an invoice with both typed-in and copied app visits gets one term of the
+# group, its largest; the columns stay whole in LightGBM, the forest and the reasons.
 ONE_FACT_GROUPS: dict[str, tuple[str, ...]] = {
     "typed_in_afterwards": (
         "manual_registration_share",

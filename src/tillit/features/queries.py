@@ -240,7 +240,15 @@ def load_tables(
                date_diff('microsecond', s.start_at, s.end_at) AS micros,
                CASE WHEN c.deceased_on <= mo.last_day
                     AND s.start_at >= c.deceased_on + INTERVAL 1 DAY
-                    THEN TRUE ELSE FALSE END AS after_death
+                    THEN TRUE ELSE FALSE END AS after_death,
+               -- The part of a visit after the day of death, whenever the visit began: a
+               -- visit begun that evening cannot carry the night after it as care before.
+               CASE WHEN c.deceased_on <= mo.last_day
+                    AND s.end_at > c.deceased_on + INTERVAL 1 DAY
+                    THEN date_diff('microsecond',
+                                   greatest(s.start_at, c.deceased_on + INTERVAL 1 DAY),
+                                   s.end_at)
+                    ELSE 0 END AS micros_after_death_day
         FROM visits_raw s
         JOIN months mo ON mo.m = year(s.start_at) * 12 + month(s.start_at) - 1
         LEFT JOIN clients c ON c.client_id = s.client_id
@@ -318,7 +326,9 @@ def visit_aggregates(con: Engine, config: FeatureConfig) -> None:
                        + second(start_at) / 60.0) / 1440.0)) AS start_sin,
                    count(DISTINCT staff_id) AS n_staff,
                    CAST(sum(CASE WHEN after_death THEN micros ELSE 0 END) AS DOUBLE) / 3600000000.0
-                       AS after_death_hours
+                       AS after_death_hours,
+                   CAST(sum(micros_after_death_day) AS DOUBLE) / 3600000000.0
+                       AS after_death_day_hours
             FROM v WHERE is_target GROUP BY ALL
         )
         SELECT base.*, repeated.n_repeated, coalesce(hospital.hospital_hours, 0.0) AS hospital_hours
@@ -1499,6 +1509,7 @@ def invoice_frame(con: Engine, config: FeatureConfig) -> pd.DataFrame:
                coalesce(a.n_repeated, 0) AS n_repeated,
                coalesce(a.hospital_hours, 0.0) AS hospital_hours,
                coalesce(a.after_death_hours, 0.0) AS after_death_hours,
+               coalesce(a.after_death_day_hours, 0.0) AS after_death_day_hours,
                coalesce(ph.day_short_share, 0.0) AS day_short_share,
                coalesce(ph.typed_repeated_share, 0.0) AS typed_repeated_share,
                coalesce(ph.habit_manual_share, 0.0) AS habit_manual_share,

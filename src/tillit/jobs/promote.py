@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tillit.config import TillitConfig
-from tillit.errors import TillitError
+from tillit.errors import ModelUnavailableError
 from tillit.jobs.common import record_promotion, record_run
 
 if TYPE_CHECKING:
@@ -37,6 +37,8 @@ def run_promote(
     Raises:
         RegistryError: no challenger, a refusal for what is missing, or a challenger
             trained on other feature definitions (without `other_definitions` and a reason).
+        ModelUnavailableError: a model that fails verification (on record as a refusal).
+        Other errors (a broken `--data` folder) are not decisions and are not recorded.
     """
     from tillit.features import FEATURE_DEFINITIONS_VERSION
     from tillit.modelling import promotion
@@ -102,7 +104,7 @@ def run_promote(
             missing=missing,
             held_out=across is None,
         )
-    except TillitError as exc:
+    except (tracking.RegistryError, ModelUnavailableError) as exc:
         # A refusal (for what is missing, or a model that fails verification) is a
         # decision too: on record, then said.
         record_run(

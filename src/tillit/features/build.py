@@ -315,9 +315,9 @@ def _bills_after_death(
 
     A month that began after the death bills after it whenever it bills. In the month of
     the death, an auditor compares the hours billed with the visits registered up to the
-    day of death (to its end): an end-of-life invoice bills the care given until then, billing after
-    the death bills more (visits registered after it, or hours without visits) by more
-    than `death_month_margin_hours`. Until version 4 every invoice of the death month
+    end of the day of death: an end-of-life invoice bills the care given until then,
+    billing after the death bills more (visits registered after it, or hours without
+    visits) by more than `death_month_margin_hours`, or an amount without hours. Until version 4 every invoice of the death month
     counted, which put honest end-of-life care among the month's riskiest (issue 21).
     """
     deceased = raw["deceased_known"]

@@ -29,9 +29,7 @@ help: ## Show the targets and what they do
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	# --no-compile: pip would byte-compile every file of every package (PySpark, MLflow,
-	# Jupyter: 76 -> 42 s on 2 cores); Python compiles what is imported when imported.
-	$(BIN)/pip install --quiet --disable-pip-version-check --no-compile -e ".[dev]"
+	$(BIN)/pip install --quiet --disable-pip-version-check -e ".[dev]"
 	touch $@
 
 setup: $(VENV)/.installed ## Create .venv and install tillit with its dev tools (idempotent)

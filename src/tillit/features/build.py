@@ -57,6 +57,10 @@ COMPARISON_EVIDENCE_TEXT = frozenset(
         "evidence_elsewhere_date",
         "evidence_elsewhere_other_client",
         "evidence_elsewhere_other_date",
+        "evidence_into_next_staff",
+        "evidence_into_next_date",
+        "evidence_into_next_other_client",
+        "evidence_into_next_other_date",
     }
 )
 QUARANTINE_COLUMNS = ("invoice_id", "period", "reason")
@@ -211,6 +215,7 @@ def _staff_lane(
     queries.staff_aggregates(con)
     queries.staff_behaviour(con, config)
     queries.staff_elsewhere(con, config)
+    queries.running_into_next(con)
     queries.provider_features(con, config)
     if key_month_made is not None:
         key_month_made.wait()
@@ -442,6 +447,9 @@ def _describe(raw: pd.DataFrame, config: FeatureConfig) -> dict[str, np.ndarray]
     f["regular_staff_hours_share"] = _col(raw, "regular_staff_share")
     f["staff_elsewhere_hours_share"] = np.clip(
         _col(raw, "elsewhere_hours") / np.maximum(_col(raw, "reg_hours"), floor), 0.0, 1.0
+    )
+    f["running_into_next_visit_share"] = np.where(
+        n_visits > 0, _col(raw, "into_next_visits") / np.maximum(n_visits, 1.0), 0.0
     )
     earlier = raw["earlier_billed"].astype("float64").to_numpy()
     earlier_granted = _col(raw, "earlier_granted")

@@ -21,7 +21,7 @@ from tillit.i18n import text
 # Bump it (and name the columns) whenever a feature's value changes for the same input;
 # tests/unit/test_feature_definitions.py pins every column's values on a small world and
 # fails until the version or the pins are updated.
-FEATURE_DEFINITIONS_VERSION = 4
+FEATURE_DEFINITIONS_VERSION = 5
 FEATURES_REDEFINED: dict[int, tuple[str, ...]] = {
     # Judged against the provider's own habit at its other clients (docs/bench-family.md).
     2: (
@@ -64,6 +64,9 @@ FEATURES_REDEFINED: dict[int, tuple[str, ...]] = {
         "billed_over_own_history_hours_6m",
         "period_share_after_death",
     ),
+    # Version 5 (issue 21, branch ap21): a new column, the share of the invoice's visits
+    # still running when their carer's next visit began (`running_into_next_visit_share`).
+    5: ("running_into_next_visit_share",),
 }
 
 
@@ -256,6 +259,7 @@ def feature_catalog(config: FeatureConfig | None = None) -> dict[str, dict[str, 
         "staff_only_by_hand_hours_share",
         "regular_staff_hours_share",
         "staff_elsewhere_hours_share",
+        "running_into_next_visit_share",
         "provider_age_years",
         "provider_approval_age_years",
         "provider_outside_contract_period",

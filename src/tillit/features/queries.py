@@ -976,6 +976,58 @@ def staff_elsewhere(con: Engine, config: FeatureConfig) -> None:
     )
 
 
+def running_into_next(con: Engine) -> None:
+    """Per target invoice key: visits still running when the same carer's next visit began.
+
+    What an auditor checks in a carer's day: one carer cannot begin a visit before the
+    last one ended, so a visit registered past the start of the carer's next visit (at
+    this client or any other, for any provider) holds time the carer spent elsewhere.
+    Visits made longer on paper run into the carer's next one when the route itself is
+    unchanged; a route leaves travel time between visits. The next visit is the carer's
+    next by start (ties by visit id) in the same month, so a month is described from its
+    own visits only. The first such visit by start names the carer and the next visit
+    (the reason's facts).
+    """
+    con.execute(
+        """
+        CREATE TEMP TABLE runsintonext AS
+        WITH ordered AS (
+            SELECT visit_id, provider_id, client_id, service_type, m, staff_id, start_at,
+                   end_at,
+                   min(start_at) OVER (
+                       PARTITION BY staff_id, m ORDER BY start_at, visit_id
+                       ROWS BETWEEN 1 FOLLOWING AND 1 FOLLOWING) AS next_start,
+                   min(client_id) OVER (
+                       PARTITION BY staff_id, m ORDER BY start_at, visit_id
+                       ROWS BETWEEN 1 FOLLOWING AND 1 FOLLOWING) AS next_client,
+                   count(*) OVER (PARTITION BY provider_id, client_id, service_type, m)
+                       AS key_visits
+            FROM v WHERE is_target
+        ),
+        ranked AS (
+            SELECT *,
+                   row_number() OVER (
+                       PARTITION BY provider_id, client_id, service_type, m
+                       ORDER BY start_at, visit_id
+                   ) AS rank
+            FROM ordered WHERE next_start < end_at
+        )
+        SELECT provider_id, client_id, service_type, m,
+               count(*) AS into_next_visits,
+               max(CASE WHEN rank = 1 THEN staff_id END) AS evidence_into_next_staff,
+               max(CASE WHEN rank = 1 THEN strftime(start_at, '%Y-%m-%d %H:%M') || '-'
+                        || strftime(end_at, '%H:%M') END) AS evidence_into_next_date,
+               max(CASE WHEN rank = 1 THEN next_client END) AS evidence_into_next_other_client,
+               max(CASE WHEN rank = 1 THEN strftime(next_start, '%Y-%m-%d %H:%M') END)
+                   AS evidence_into_next_other_date,
+               count(*) AS evidence_into_next_visits,
+               max(key_visits) AS evidence_into_next_key_visits
+        FROM ranked
+        GROUP BY provider_id, client_id, service_type, m
+        """
+    )
+
+
 # The facts behind the comparisons beyond the invoice (`comparison_evidence`), as the
 # feature table carries them: what makes each such reason checkable (review/reasons.py).
 COMPARISON_EVIDENCE_COLUMNS: tuple[str, ...] = (
@@ -1026,6 +1078,14 @@ COMPARISON_EVIDENCE_COLUMNS: tuple[str, ...] = (
     "evidence_elsewhere_other_keytag",
     "evidence_elsewhere_visits",
     "evidence_elsewhere_hours",
+    # running_into_next_visit_share (running_into_next): the first such visit, its carer, the
+    # client and start of the carer's next visit; how many such visits, of how many.
+    "evidence_into_next_staff",
+    "evidence_into_next_date",
+    "evidence_into_next_other_client",
+    "evidence_into_next_other_date",
+    "evidence_into_next_visits",
+    "evidence_into_next_key_visits",
     # provider_visit_length_change (visit_own_history): the provider's mean visit length.
     "evidence_provider_length_minutes",
     "evidence_provider_length_lowest_minutes",
@@ -1045,6 +1105,8 @@ def _evidence_table(column: str) -> str:
         return "vh"  # visit_own_history
     if "_keytag_" in column:
         return "kh"  # keytag_own_history
+    if "_into_next_" in column:
+        return "rn"  # running_into_next
     return "cmp"  # comparison_evidence
 
 
@@ -1535,6 +1597,7 @@ def invoice_frame(con: Engine, config: FeatureConfig) -> pd.DataFrame:
                coalesce(vh.provider_visit_length_change, 1.0) AS provider_visit_length_change,
                coalesce(se.elsewhere_visits, 0) AS elsewhere_visits,
                coalesce(se.elsewhere_hours, 0.0) AS elsewhere_hours,
+               coalesce(rn.into_next_visits, 0) AS into_next_visits,
                {windows}, coalesce(h.months_exact_at_grant, 0) AS months_exact_at_grant,
                pn.norm AS provider_norm, mn.norm AS municipality_norm,
                d.n_invoices, d.key_invoice_ids,
@@ -1613,6 +1676,11 @@ def invoice_frame(con: Engine, config: FeatureConfig) -> pd.DataFrame:
          AND se.client_id = i.client_id
          AND se.service_type = i.service_type
          AND se.m = i.m
+        LEFT JOIN runsintonext rn
+          ON rn.provider_id = i.provider_id
+         AND rn.client_id = i.client_id
+         AND rn.service_type = i.service_type
+         AND rn.m = i.m
         LEFT JOIN comparisons cmp
           ON cmp.provider_id = i.provider_id
          AND cmp.client_id = i.client_id

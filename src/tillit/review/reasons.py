@@ -75,6 +75,7 @@ _TEMPLATED = frozenset(
         "staff_only_by_hand_hours_share",
         "regular_staff_hours_share",
         "staff_elsewhere_hours_share",
+        "running_into_next_visit_share",
     }
 )
 # Windowed features whose sentence is the same for every window (`reason.<name without it>`).
@@ -108,6 +109,7 @@ _EVIDENCED: dict[str, str] = {
     "staff_only_by_hand_hours_share": "evidence_by_hand_staff",
     "regular_staff_hours_share": "evidence_regular_staff",
     "staff_elsewhere_hours_share": "evidence_elsewhere_staff",
+    "running_into_next_visit_share": "evidence_into_next_staff",
     "provider_visit_length_change": "evidence_provider_length_lowest_period",
     "keytag_share_drop_over_own_history": "evidence_keytag_highest_period",
     "billed_over_own_history_hours": "evidence_history_months",

@@ -242,9 +242,7 @@ def _granted_hours(invoices: pd.DataFrame, grants: pd.DataFrame) -> np.ndarray:
     key = ["provider_id", "client_id", "service_type"]
     inv = invoices[key].astype("str").assign(_row=np.arange(len(invoices)))
     inv = inv.assign(_first=first, _last=last, _days=days)
-    g = grants[[*key, "hours_per_month", "valid_from", "valid_to"]].astype(
-        {c: "str" for c in key}
-    )
+    g = grants[[*key, "hours_per_month", "valid_from", "valid_to"]].astype({c: "str" for c in key})
     pairs = inv.merge(g, on=key)
     day = np.timedelta64(1, "D")
     begin = np.maximum(_days_of(pairs["valid_from"]), _days_of(pairs["_first"]))

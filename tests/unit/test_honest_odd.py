@@ -109,3 +109,122 @@ def test_levels_override_the_drawn_ones_by_name_and_tidy_refuses_them():
         simulate(SimulationConfig(seed=5, clients=60, months=2, profile="messy"), levels)
     with pytest.raises(ValueError, match="tidy"):
         simulate(SimulationConfig(seed=5, clients=60, months=2), {"overlap_share": 0.3})
+
+
+def _granted_by_invoice(tables: dict[str, pd.DataFrame]) -> pd.Series:
+    """Hours granted per invoice, each grant pro rata by its days in the month (as features)."""
+    granted = {}
+    grants = tables["grants"]
+    for row in tables["invoices"].itertuples():
+        month = pd.Period(row.period, "M")
+        first, last = month.start_time.normalize(), month.end_time.normalize()
+        mine = grants[
+            (grants["provider_id"] == row.provider_id)
+            & (grants["client_id"] == row.client_id)
+            & (grants["service_type"] == row.service_type)
+        ]
+        hours = 0.0
+        for g in mine.itertuples():
+            begin = max(pd.Timestamp(g.valid_from), first)
+            end = min(pd.Timestamp(g.valid_to) if pd.notna(g.valid_to) else last, last)
+            if end >= begin:
+                hours += g.hours_per_month * ((end - begin).days + 1) / month.days_in_month
+        granted[row.invoice_id] = hours
+    return pd.Series(granted)
+
+
+def test_an_honest_night_patrol_bills_within_its_grant(world):
+    touched = world.honest_patterns
+    rounds = touched.loc[touched["pattern"] == "night_round_short_visits", "invoice_id"]
+    invoices = world.tables["invoices"].set_index("invoice_id").loc[rounds]
+    granted = _granted_by_invoice(world.tables.copy() | {"invoices": invoices.reset_index()})
+    assert len(invoices) > 0
+    assert (invoices["billed_hours"] <= granted.reindex(invoices.index) + 1e-9).all()
+    # The patrol registers at the door: its checks are neither typed in nor rounded up.
+    visits = world.tables["visits"]
+    period = visits["start_at"].dt.strftime("%Y-%m")
+    key = ["provider_id", "client_id", "service_type", "period"]
+    on_round = visits.assign(period=period).merge(invoices.reset_index()[key], on=key)
+    assert (on_round["method"] == "nfc").all()
+    # Carers take turns by night: no patrol carer works every night of the window.
+    nights = on_round.groupby("staff_id")["start_at"].apply(lambda s: s.dt.date.nunique())
+    assert nights.max() < on_round["start_at"].dt.date.nunique()
+
+
+def test_quarter_hour_typing_never_rounds_a_short_visit_up():
+    from dataclasses import replace
+
+    import numpy as np
+
+    from tillit.simulate.honest_odd import _quarter_hours, _World
+
+    at = pd.Timestamp("2025-04-02 08:03")
+    visits = pd.DataFrame(
+        {
+            "visit_id": ["V1", "V2"],
+            "provider_id": ["P1", "P1"],
+            "client_id": ["C1", "C1"],
+            "staff_id": ["S1", "S1"],
+            "service_type": ["personal_care", "personal_care"],
+            # A 5-minute check, and 38 minutes two hours later.
+            "start_at": [at, at + pd.Timedelta(hours=2)],
+            "end_at": [at + pd.Timedelta(minutes=5), at + pd.Timedelta(minutes=158)],
+            "method": ["nfc", "nfc"],
+        }
+    )
+    invoices = pd.DataFrame(
+        {
+            "invoice_id": ["I1"],
+            "provider_id": ["P1"],
+            "client_id": ["C1"],
+            "service_type": ["personal_care"],
+            "period": ["2025-04"],
+            "billed_hours": [0.72],
+            "amount_sek": [360.0],
+        }
+    )
+    world = _World(visits, invoices, {"I1"})
+    params = replace(draw_honest_odd(5), quarter_hour_provider_share=1.0)
+    hits = _quarter_hours(np.random.default_rng(0), world, params)
+    assert hits["invoice_id"].tolist() == ["I1"]
+    out = world.visits
+    # The check keeps its times; the long visit is typed in as 10:00-10:45 (38 -> 45 min).
+    assert out["start_at"].tolist() == [at, pd.Timestamp("2025-04-02 10:00")]
+    assert out["end_at"].tolist() == [
+        at + pd.Timedelta(minutes=5),
+        pd.Timestamp("2025-04-02 10:45"),
+    ]
+    assert out["method"].tolist() == ["nfc", "manual"]
+    # Billed what was typed in: 7 more minutes at 500 kr an hour.
+    assert world.invoices["billed_hours"].tolist() == [0.84]
+    assert world.invoices["amount_sek"].tolist() == [420.0]
+
+
+def test_granted_hours_count_each_grant_by_its_days_in_the_month():
+    from tillit.simulate.honest_odd import _granted_hours
+
+    invoices = pd.DataFrame(
+        {
+            "invoice_id": ["I1", "I2", "I3"],
+            "provider_id": ["P1", "P1", "P2"],
+            "client_id": ["C1", "C1", "C1"],
+            "service_type": ["night_care", "night_care", "night_care"],
+            "period": ["2025-04", "2025-05", "2025-04"],
+        }
+    )
+    grants = pd.DataFrame(
+        {
+            "provider_id": ["P1", "P1"],
+            "client_id": ["C1", "C1"],
+            "service_type": ["night_care", "night_care"],
+            "hours_per_month": [30.0, 12.0],
+            # 10 hours a month all along; 12 more from 16 April to 15 May.
+            "valid_from": pd.to_datetime(["2025-01-01", "2025-04-16"]),
+            "valid_to": pd.to_datetime([None, "2025-05-15"]),
+        }
+    )
+    grants.loc[0, "hours_per_month"] = 10.0
+    # April: 10 + 12 * 15/30 = 16; May: 10 + 12 * 15/31; P2 has no grant.
+    assert _granted_hours(invoices, grants).tolist() == pytest.approx(
+        [16.0, 10.0 + 12.0 * 15 / 31, 0.0], abs=1e-12
+    )

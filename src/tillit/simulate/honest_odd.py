@@ -11,11 +11,15 @@ table stays within the data contract, and no carer is ever at two places at once
   the same visit (double-staffing clients and the heaviest personal-care clients); the invoice
   bills the visit once (the double-staffing rate pays for two), so registered hours double;
 - `night_round_short_visits`: a night patrol checks on its clients several times a night in
-  visits of a few minutes each, the night's care split into a round;
+  visits of a few minutes each, the night's care split into a round; it registers at the door
+  by key tag and bills within the grant (only night care billed within its grant is put on a
+  round, and quarter-hour registration never rounds the round's checks up);
 - `staff_at_two_providers`: a carer working mornings at one provider and evenings at another
   (laid by the messy profile's staff sharing; recorded here);
-- `quarter_hour_registration`: providers whose staff register every visit to the quarter hour,
+- `quarter_hour_registration`: providers whose staff register their visits to the quarter hour,
   typed in afterwards (start and length on :00/:15/:30/:45), billing what they registered;
+  a visit shorter than a quarter hour (a night check) keeps the times it was registered with,
+  so that rounding never doubles or quadruples a few minutes' care into billing over the grant;
 - `end_of_life_long_visits`: palliative clients' visits grow long in their last weeks, under a
   temporary grant increase;
 - `discharge_grant_increase`: after a hospital stay a client gets a temporary grant increase
@@ -45,6 +49,7 @@ HONEST_PATTERNS: tuple[str, ...] = (
 _NS_PER_S = 10**9
 _NS_PER_MIN = 60 * _NS_PER_S
 _NS_PER_DAY = 24 * 60 * _NS_PER_MIN
+_PATROL_CARERS = 3  # a provider's night patrol: carers taking turns by night
 _KEY = ["provider_id", "client_id", "service_type", "period"]
 # Holiday weeks (month, day) to (month, day), inclusive: summer leave and Christmas.
 _HOLIDAYS = (((6, 22), (8, 16)), ((12, 20), (12, 31)), ((1, 1), (1, 6)))
@@ -109,7 +114,7 @@ def apply_honest_odd(
 
     hits.append(_staff_at_two_providers(world))  # before holiday cover adds its own pairs
     hits.append(_double_staffing(rng, world, grants, params))
-    hits.append(_night_rounds(rng, world, params))
+    hits.append(_night_rounds(rng, world, grants, params))
     hits.append(_quarter_hours(rng, world, params))
     clients = tables["clients"]
     deceased = clients.dropna(subset=["deceased_on"])
@@ -161,6 +166,9 @@ class _World:
         # of each visit is looked up once and carried by the rows a pattern adds.
         self.invoice = self._lookup()
         self.regular_visit = pd.Index(self.invoice).isin(self.regular)
+        # Invoices whose visits are registered at the door (a night patrol's key tag): nobody
+        # types them in afterwards, so quarter-hour registration leaves them alone.
+        self.on_the_spot: set[str] = set()
         self._next = {
             column: _largest_number(self.visits[column], prefix) + 1
             for column, prefix in (("staff_id", "S"), ("visit_id", "V"))
@@ -222,6 +230,32 @@ def _hits(invoice_ids: np.ndarray, pattern: str) -> pd.DataFrame:
     ids = pd.unique(pd.Series(invoice_ids, dtype=object))
     ids = [i for i in ids if i]
     return pd.DataFrame({"invoice_id": ids, "pattern": pattern})
+
+
+def _granted_hours(invoices: pd.DataFrame, grants: pd.DataFrame) -> np.ndarray:
+    """Per invoice: hours granted for its provider, client, service and month, each grant pro
+    rata by the days it held in the month (as an auditor, and the features, count them)."""
+    period = pd.PeriodIndex(invoices["period"].astype("str"), freq="M")
+    first = period.start_time.normalize().to_numpy()
+    last = period.end_time.normalize().to_numpy()
+    days = period.days_in_month.to_numpy()
+    key = ["provider_id", "client_id", "service_type"]
+    inv = invoices[key].astype("str").assign(_row=np.arange(len(invoices)))
+    inv = inv.assign(_first=first, _last=last, _days=days)
+    g = grants[[*key, "hours_per_month", "valid_from", "valid_to"]].astype({c: "str" for c in key})
+    pairs = inv.merge(g, on=key)
+    day = np.timedelta64(1, "D")
+    begin = np.maximum(_days_of(pairs["valid_from"]), _days_of(pairs["_first"]))
+    until = pd.to_datetime(pairs["valid_to"]).fillna(pd.Timestamp("2262-01-01"))
+    end = np.minimum(_days_of(until), _days_of(pairs["_last"]))
+    held = (end - begin) // day + 1
+    hours = pairs["hours_per_month"].to_numpy() * np.clip(held, 0, None) / pairs["_days"]
+    per_row = pd.Series(hours).groupby(pairs["_row"].to_numpy()).sum()
+    return per_row.reindex(np.arange(len(invoices)), fill_value=0.0).to_numpy()
+
+
+def _days_of(dates: pd.Series) -> np.ndarray:
+    return pd.to_datetime(dates).to_numpy("datetime64[ns]").astype("datetime64[D]")
 
 
 def _ns(series: pd.Series) -> np.ndarray:
@@ -319,12 +353,21 @@ def _double_staffing(
 
 
 def _night_rounds(
-    rng: np.random.Generator, world: _World, params: HonestOddParameters
+    rng: np.random.Generator, world: _World, grants: pd.DataFrame, params: HonestOddParameters
 ) -> pd.DataFrame:
-    """A patrol per provider replaces chosen clients' night visits by rounds of short checks."""
+    """A patrol per provider replaces chosen clients' night visits by rounds of short checks.
+
+    An honest patrol bills its grant: only night care billed within the month's grant is put
+    on a round (the round keeps the registered minutes and the bill), and the patrol's carers
+    take turns by night, as a night shift does, rather than one carer every night.
+    """
     v = world.visits
     ids = world.invoice
+    granted = _granted_hours(world.invoices, grants)
+    billed = world.invoices["billed_hours"].to_numpy()
+    within = world.invoices.loc[billed <= granted + 1e-9, "invoice_id"].astype("str")
     night = (v["service_type"].astype("str") == "night_care").to_numpy() & world.regular_visit
+    night &= pd.Index(ids).isin(within)
     pairs = v.loc[night, ["provider_id", "client_id"]].astype("str").drop_duplicates()
     pairs = pairs.sort_values(["provider_id", "client_id"]).reset_index(drop=True)
     pairs = pairs[rng.random(len(pairs)) < params.night_round_client_share]
@@ -348,8 +391,11 @@ def _night_rounds(
         .sum()
     )
     providers = np.sort(nights["provider_id"].unique())
-    patrol_first = world.next_id("staff_id", len(providers))
-    patrol = {p: f"S{patrol_first + i:05d}" for i, p in enumerate(providers)}
+    patrol_first = world.next_id("staff_id", _PATROL_CARERS * len(providers))
+    patrol = {
+        p: [f"S{patrol_first + _PATROL_CARERS * i + j:05d}" for j in range(_PATROL_CARERS)]
+        for i, p in enumerate(providers)
+    }
     rows: list[tuple[str, str, str, int, int]] = []
     travel = 4 * 60
     for (provider, day), group in nights.groupby(["provider_id", "day"], sort=True):
@@ -362,11 +408,12 @@ def _night_rounds(
         round_len = int(sum(int(p.max()) for p in pieces)) + travel * len(pieces)
         gap = max(75 * 60, round_len + 10 * 60)
         at = int(day) * 86400 + 20 * 60
+        carer = patrol[provider][int(day) % _PATROL_CARERS]
         for r in range(int(k.max())):
             t = at + r * gap
             for client, piece in zip(group["client_id"], pieces, strict=True):
                 if r < piece.size:
-                    rows.append((provider, client, patrol[provider], t, int(piece[r])))
+                    rows.append((provider, client, carer, t, int(piece[r])))
                     t += int(piece[r]) + travel
                 else:
                     t += travel
@@ -401,13 +448,18 @@ def _night_rounds(
         new["provider_id"] + "|" + new["client_id"] + "|" + (new["s"] // 86400).astype("str")
     ).map(invoice_of_night)
     world.replace(~hit, added, added_invoice.to_numpy().astype(object))
+    world.on_the_spot.update(str(i) for i in ids[hit])
     return _hits(ids[hit], "night_round_short_visits")
 
 
 def _quarter_hours(
     rng: np.random.Generator, world: _World, params: HonestOddParameters
 ) -> pd.DataFrame:
-    """Some providers' staff type every visit in to the quarter hour; they bill what they typed."""
+    """Some providers' staff type their visits in to the quarter hour; they bill what they typed.
+
+    Visits shorter than a quarter hour, and a night patrol's checks registered at the door,
+    keep their times: rounding a few minutes up to a quarter would bill several times the care.
+    """
     v = world.visits
     ids = world.invoice
     providers = np.sort(v["provider_id"].astype("str").unique())
@@ -418,6 +470,7 @@ def _quarter_hours(
     length = np.maximum(np.round((end - start) / quarter).astype(np.int64), 1) * quarter
     new_end = new_start + length
     hit = v["provider_id"].astype("str").isin(set(chosen)).to_numpy() & world.regular_visit
+    hit &= (end - start >= quarter) & ~pd.Index(ids).isin(sorted(world.on_the_spot))
     hit &= new_start // _NS_PER_DAY == start // _NS_PER_DAY  # never into another day or month
     # Only visits clear of the carer's others, and rounding never moves one into another:
     # a rounded visit that would touch a neighbour keeps its times (until none does).

@@ -25,7 +25,6 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -163,15 +162,11 @@ class RiskModel:
         """
         X = self.matrix(features)
         iso_X = self.isolation_forest_matrix(X)
-        # LightGBM predicts in C without the interpreter lock (ctypes lets go of it), on a
-        # second thread while the label-free scorers run here: each score is the same.
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="tillit-lightgbm") as pool:
-            predicting = pool.submit(self.lightgbm.risk_score, X)
-            iso = np.asarray(self.isolation_forest.risk_score(iso_X), dtype="float64")
-            iso_pct = percentile_rank(self.reference_isolation_forest_, iso)
-            tail, tail_pct, label_free = self.label_free(iso_X, iso_pct)
-            gbm = np.asarray(predicting.result(), dtype="float64")
+        iso = np.asarray(self.isolation_forest.risk_score(iso_X), dtype="float64")
+        gbm = np.asarray(self.lightgbm.risk_score(X), dtype="float64")
+        iso_pct = percentile_rank(self.reference_isolation_forest_, iso)
         gbm_pct = percentile_rank(self.reference_lightgbm_, gbm)
+        tail, tail_pct, label_free = self.label_free(iso_X, iso_pct)
         weight = self.blend.supervised_weight
         blend = weight * gbm_pct + (1.0 - weight) * label_free
         has_finding = self.hard_findings(features, demoted)

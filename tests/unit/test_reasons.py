@@ -617,3 +617,11 @@ def test_a_row_of_column_arrays_reads_like_the_dict_of_its_values() -> None:
             assert same(row.get(name, "–"), plain.get(name, "–"))
     assert _Row(columns, 1).get("b") is None
     assert _Row(columns, 0).get("missing", 0.0) == 0.0
+
+
+def test_filled_answers_floats_and_text_as_pandas_isna_does() -> None:
+    """The fast path for floats and text gives pandas' answer; other values go to pandas."""
+    from tillit.review.reasons import _filled
+
+    cells = [1.5, float("nan"), np.float64(0.0), np.float64("nan"), "", "S1", None, pd.NA, pd.NaT]
+    assert [_filled(cell) for cell in cells] == [True, False, True, False, True, True] + [False] * 3

@@ -289,22 +289,33 @@ def _score_into(
     }
     drift, drift_note = _month_drift(model, feature_set.features, scored.risk_list, period, config)
     lap("drift")
-    outputs = {
-        "risk_list.parquet": write_frame(risk_list, out / "risk_list.parquet"),
-        "risk_list.csv": _write_risk_list_csv(risk_list, out / "risk_list.csv", language),
-        "explanations.parquet": write_frame(scored.explanations, out / "explanations.parquet"),
-    }
-    html = render_report(
-        risk_list,
-        scored.explanations,
-        {**summary, **scored.triage},
-        run_info,
-        language,
-        model.blend.finding_floor,
-        drift_section=_drift_section(drift, drift_note, language, config),
-        detailed_invoices=scoring.report_detailed_invoices,
-        descriptions=feature_catalog(config.features),
-    )
+    # The Parquet files are written by Arrow (its own threads, without the interpreter
+    # lock) on a side thread while the CSV and the report are made here.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="tillit-write") as writer:
+        parquet = {
+            name: writer.submit(write_frame, frame, out / name)
+            for name, frame in (
+                ("risk_list.parquet", risk_list),
+                ("explanations.parquet", scored.explanations),
+            )
+        }
+        csv = _write_risk_list_csv(risk_list, out / "risk_list.csv", language)
+        html = render_report(
+            risk_list,
+            scored.explanations,
+            {**summary, **scored.triage},
+            run_info,
+            language,
+            model.blend.finding_floor,
+            drift_section=_drift_section(drift, drift_note, language, config),
+            detailed_invoices=scoring.report_detailed_invoices,
+            descriptions=feature_catalog(config.features),
+        )
+        outputs = {
+            "risk_list.parquet": parquet["risk_list.parquet"].result(),
+            "risk_list.csv": csv,
+            "explanations.parquet": parquet["explanations.parquet"].result(),
+        }
     outputs["drift.json"] = write_json(
         drift_payload(drift, drift_note, ref.version), out / "drift.json"
     )

@@ -128,6 +128,12 @@ _EVIDENCE_COUNTS = ("_visits", "_count", "_providers", "_months", "_minutes")
 
 
 def _filled(value: object) -> bool:
+    # A row's cells are mostly floats and text: answered here without pandas' scalar
+    # isna (60,000 calls a month); anything else (None, NA, NaT, ...) as pandas says.
+    if type(value) in (float, np.float64):
+        return value == value  # only NaN is not equal to itself
+    if type(value) is str:
+        return True
     return value is not None and not bool(pd.isna(value))
 
 
@@ -257,14 +263,27 @@ def _needs(key: str, language: str) -> tuple[str, ...]:
     )
 
 
+def _evidence_field(name: str) -> Callable[[Mapping[str, Any], float, float, str, str], str]:
+    return lambda r, v, m, s, lang: _evidence(r, name, lang)
+
+
+@lru_cache(maxsize=256)
+def _formatters(
+    key: str, language: str
+) -> tuple[tuple[str, Callable[[Mapping[str, Any], float, float, str, str], str]], ...]:
+    """Each field of `_needs` with the function that formats it, looked up once per template."""
+    return tuple(
+        (name, _evidence_field(name) if name.startswith(EVIDENCE_PREFIX) else _FIELDS[name])
+        for name in _needs(key, language)
+    )
+
+
 def _fill(
     key: str, language: str, row: Mapping[str, Any], value: float, median: float, service: str
 ) -> dict[str, str]:
     return {
-        name: _evidence(row, name, language)
-        if name.startswith(EVIDENCE_PREFIX)
-        else _FIELDS[name](row, value, median, service, language)
-        for name in _needs(key, language)
+        name: field(row, value, median, service, language)
+        for name, field in _formatters(key, language)
     }
 
 
@@ -446,6 +465,11 @@ def top_reasons(
     values[values <= max(min_share, 0.0)] = 0.0
     families = [_WINDOW.sub("", c.removesuffix(PEER_Z_SUFFIX)) for c in columns]
     order = np.argsort(-values, axis=1, kind="stable")
+    # Each row's candidates as Python ints, in that order, up to its first zero: the
+    # positives sort first, then the zeros (a row without a zero goes to its end).
+    ends = np.where(
+        (values == 0.0).any(axis=1), (values > 0.0).sum(axis=1), values.shape[1]
+    ).tolist()
     arrays = {c: rows[c].to_numpy() for c in rows.columns}
     median_arrays = {c: peer[c].to_numpy() for c in peer.columns}
     nan = np.full(len(rows), np.nan)
@@ -455,8 +479,8 @@ def top_reasons(
         row = _Row(arrays, position)
         sentences: list[str] = []
         seen: set[str] = set()
-        for j in order[position]:
-            if len(sentences) == n_reasons or values[position, j] == 0.0:
+        for j in order[position, : ends[position]].tolist():
+            if len(sentences) == n_reasons:
                 break
             if families[j] in seen:
                 continue

@@ -55,7 +55,7 @@ def _parts(model: Any, frame: pd.DataFrame) -> dict[str, np.ndarray]:
     every_term.top_k = 0  # every feature's term: the aggregations are the rules' business
     return {
         "iso": np.asarray(model.isolation_forest.risk_score(iso_X), dtype="float64"),
-        "gbm": np.asarray(model.lightgbm.risk_score(X), dtype="float64"),
+        "gbm": np.asarray(model.lightgbm.risk_score(model.lightgbm_matrix(X)), dtype="float64"),
         "terms": every_term.feature_terms(iso_X),
     }
 

@@ -6,6 +6,9 @@ validate, features: the slow part), then trained on its own history with every s
 its last month withheld in turn, under each `--set` given. Prints, per setting and world,
 AP and recall@k with all labels and each scheme's recall@k without its labels: the same
 figures `bench/robustness.py --family` writes (without flagged share and honest patterns).
+With `--family-out`, every figure of the family instead (flagged share, never-labelled
+recall, honest patterns, the worst of each), one file per setting in the format of
+bench/family.json: the whole-family comparison from the cache (branch lgbm21).
 
     python bench/loso_sweep.py --worlds messy-s31,bigger-town --cache /tmp/loso-cache \
         --set training.lightgbm.colsample_bytree=0.5 --set training.lightgbm.colsample_bytree=0.8
@@ -27,6 +30,8 @@ from robustness import (  # type: ignore[import-not-found]
     family_worlds,
     leave_one_scheme_out,
     prepare_world,
+    world_figures,
+    worst_of,
 )
 
 from tillit.config import TillitConfig
@@ -72,18 +77,50 @@ def sweep_world(world: dict[str, Any], config: TillitConfig) -> dict[str, Any]:
     }
 
 
+def family_run(
+    setting: str, config: TillitConfig, names: list[str], cache: Path, folder: Path
+) -> None:
+    """Every family figure of the named cached worlds under `config`, as bench/family.json."""
+    began = time.perf_counter()
+    specs = {spec.name: spec for spec in family_worlds()}
+    worlds = []
+    for name in names:
+        world = world_figures(specs[name], cached_world(name, cache), config)
+        print(setting, name, world["average_precision"], flush=True)
+        worlds.append(world)
+    family = {
+        "family": "full",
+        "setting": setting,
+        "worst": worst_of(worlds),
+        "worlds": worlds,
+        "seconds": round(time.perf_counter() - began, 1),
+    }
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{setting.replace('/', '_')}.json"
+    path.write_text(json.dumps(family, indent=2, default=str) + "\n")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--worlds", required=True, help="comma-separated family world names")
     parser.add_argument("--cache", type=Path, required=True, help="folder for prepared worlds")
     parser.add_argument("--set", action="append", default=[], dest="settings")
     parser.add_argument("--out", type=Path)
+    parser.add_argument(
+        "--family-out",
+        type=Path,
+        help="folder: every family figure per setting (<folder>/<setting>.json)",
+    )
     args = parser.parse_args()
     results: dict[str, Any] = {}
     for setting in args.settings or ["default"]:
         config = family_config()
-        if setting != "default":
-            config = with_setting(config, setting)
+        for one in setting.split(","):  # several keys at once: a=1,b=2
+            if one != "default":
+                config = with_setting(config, one)
+        if args.family_out:
+            family_run(setting, config, args.worlds.split(","), args.cache, args.family_out)
+            continue
         for name in args.worlds.split(","):
             began = time.perf_counter()
             row = sweep_world(cached_world(name, args.cache), config)

@@ -391,6 +391,21 @@ def family_world_run(spec: WorldSpec, loso: bool = True, echo: bool = True) -> d
     began = time.perf_counter()
     world = prepare_world(spec, config)
     prepared = time.perf_counter() - began
+    result = world_figures(spec, world, config, loso)
+    result["seconds"] = {
+        "simulate_and_features": round(prepared, 1),
+        "total": round(time.perf_counter() - began, 1),
+    }
+    if echo:
+        print(json.dumps({key: result[key] for key in _ECHOED}, default=str), flush=True)
+    return result
+
+
+def world_figures(
+    spec: WorldSpec, world: dict[str, Any], config: TillitConfig, loso: bool = True
+) -> dict[str, Any]:
+    """The family figures of one prepared world under `config` (bench/loso_sweep.py reuses
+    it on cached worlds under changed training settings)."""
     last = world["periods"][-1]
     features = world["features"]
     month = features[features["period"] == last].reset_index(drop=True)
@@ -452,12 +467,6 @@ def family_world_run(spec: WorldSpec, loso: bool = True, echo: bool = True) -> d
     }
     if loso:
         result["leave_one_scheme_out"] = leave_one_scheme_out(world, config, metrics)
-    result["seconds"] = {
-        "simulate_and_features": round(prepared, 1),
-        "total": round(time.perf_counter() - began, 1),
-    }
-    if echo:
-        print(json.dumps({key: result[key] for key in _ECHOED}, default=str), flush=True)
     return result
 
 

@@ -461,9 +461,11 @@ def _stage_explain(
 
     # Production path (tillit/score.py::_explain): fast path attributions of both
     # scorers for every invoice, exact TreeSHAP of both for the flagged ones.
-    lgb_all, lgb_s = _timed(lambda: explain(model.lightgbm, X, method="fast"))
+    lgb_all, lgb_s = _timed(
+        lambda: explain(model.lightgbm, model.lightgbm_matrix(X), method="fast")
+    )
     lgb_exact, lgb_exact_s = _timed(
-        lambda: explain(model.lightgbm, X.iloc[flagged], method="exact")
+        lambda: explain(model.lightgbm, model.lightgbm_matrix(X).iloc[flagged], method="exact")
     )
     iso_fast, iso_fast_s = _timed(lambda: explain(model.isolation_forest, iso_X, method="fast"))
     iso_exact, iso_exact_s = _timed(

@@ -428,3 +428,42 @@ def test_list_checks_are_drawn_by_lot_within_the_capacity_list(world, scored):
         )
         == list_checks
     )
+
+
+def test_a_bag_without_the_finding_columns_scores_explains_and_ranks_findings_first(world):
+    """`lightgbm_without_findings` and `lightgbm.n_seeds` carried through scoring (branch lgbm21)."""
+    from tillit.config import LightGBMParams
+    from tillit.review.plots import feature_importance
+
+    training = TrainingConfig(lightgbm_without_findings=True, lightgbm=LightGBMParams(n_seeds=2))
+    sim = simulate(SimulationConfig(clients=200, months=6, seed=5))
+    tables = validate_tables(sim.tables).tables
+    model = train(tables, training, FeatureConfig(), ReviewConfig(), sim.truth).model
+    fs = world["set"]
+    assert model.lightgbm_columns == tuple(
+        c
+        for c in model.feature_columns
+        if not c.startswith("finding_") and c != "hard_finding_count"
+    )
+    assert len(model.lightgbm.boosters()) == 2
+    scored = score_month(model, fs.features, fs.findings, NOTHING_HELD, REVIEW, IDENTITY)
+    gbm = scored.explanations[scored.explanations["scorer"] == "lightgbm"]
+    assert set(gbm["feature"]) == set(model.lightgbm_columns)
+    totals = gbm.groupby("invoice_id").agg(
+        contributions=("contribution", "sum"),
+        base=("base_value", "first"),
+        output=("output", "first"),
+    )
+    np.testing.assert_allclose(
+        totals["base"] + totals["contributions"], totals["output"], atol=1e-6
+    )
+    X = model.lightgbm_matrix(model.matrix(fs.features.set_index("invoice_id").loc[totals.index]))
+    np.testing.assert_allclose(totals["output"], model.lightgbm.decision_function(X), atol=1e-9)
+    parts = model.components(fs.features)
+    floor = model.blend.finding_floor
+    assert parts["has_hard_finding"].any()
+    assert parts.loc[parts["has_hard_finding"], "risk_score"].min() >= floor
+    assert parts.loc[~parts["has_hard_finding"], "risk_score"].max() < floor
+    importance = feature_importance(model, fs.features)
+    assert importance.loc["hard_finding_count", "lightgbm_gain_share"] == 0.0
+    assert importance["lightgbm_gain_share"].sum() == pytest.approx(1.0)

@@ -1,5 +1,7 @@
 """Model tests for explanations: exact additivity, agreement with the models they explain."""
 
+import pickle
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -324,3 +326,65 @@ def test_an_untested_shap_release_is_used_through_tree_explainer(monkeypatch):
     assert module._shap_kernel() is not None  # the installed release is a tested one
     monkeypatch.setattr(importlib.metadata, "version", lambda name: "9.0.0")
     assert module._shap_kernel() is None
+
+
+# ------------------------------------------------------------------ a bag of boosters
+
+
+@pytest.fixture(scope="module")
+def bag_and_members(data):
+    """A bag of three boosters and the three single scorers seeded as its members."""
+    X, n_normal, _ = data
+    y = (np.arange(len(X)) >= n_normal).astype(int)
+    params = {"n_estimators": 20, "colsample_bytree": 0.5}
+    bag = LightGBMScorer(**params, n_seeds=3, random_state=4).fit(X, y)
+    members = [LightGBMScorer(**params, random_state=seed).fit(X, y) for seed in (4, 5, 6)]
+    return bag, members
+
+
+def test_a_bag_scores_the_mean_log_odds_of_boosters_seeded_one_after_another(bag_and_members, data):
+    X, _, _ = data
+    bag, members = bag_and_members
+    raw = np.mean([member.decision_function(X) for member in members], axis=0)
+    np.testing.assert_allclose(bag.decision_function(X), raw, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(bag.risk_score(X), 1 / (1 + np.exp(-raw)), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(bag.predict_proba(X).sum(axis=1), 1.0, rtol=0, atol=1e-15)
+    # Different seeds sample different features: the members differ, so the mean is news.
+    assert np.abs(members[0].decision_function(X) - members[1].decision_function(X)).max() > 0.01
+
+
+@pytest.mark.parametrize("method", ["exact", "fast"])
+def test_a_bags_attribution_is_the_mean_of_its_boosters_and_adds_up(bag_and_members, data, method):
+    X, _, _ = data
+    bag, members = bag_and_members
+    ours = explain(bag, X.iloc[:150], method=method)
+    theirs = [explain(member, X.iloc[:150], method=method) for member in members]
+    np.testing.assert_allclose(
+        ours.values.to_numpy(),
+        np.mean([t.values.to_numpy() for t in theirs], axis=0),
+        rtol=0,
+        atol=1e-12,
+    )
+    assert ours.base_value == pytest.approx(np.mean([t.base_value for t in theirs]), abs=1e-12)
+    np.testing.assert_allclose(ours.output, bag.decision_function(X.iloc[:150]), atol=1e-12)
+    assert ours.max_additivity_error() <= 1e-6
+
+
+def test_one_seed_and_a_scorer_pickled_before_bags_score_lightgbms_own_bits(lightgbm_scorer, data):
+    X, _, _ = data
+    own = lightgbm_scorer.model_.predict_proba(X.to_numpy())
+    assert lightgbm_scorer.n_seeds == 1 and len(lightgbm_scorer.boosters()) == 1
+    np.testing.assert_array_equal(_bits(lightgbm_scorer.predict_proba(X)), _bits(own))
+    old = pickle.loads(pickle.dumps(lightgbm_scorer))
+    del old.__dict__["boosters_"], old.__dict__["n_seeds"]  # as pickled before bagging
+    np.testing.assert_array_equal(_bits(old.predict_proba(X)), _bits(own))
+    np.testing.assert_array_equal(
+        _bits(explain(old, X.iloc[:50]).values.to_numpy()),
+        _bits(explain(lightgbm_scorer, X.iloc[:50]).values.to_numpy()),
+    )
+
+
+def test_a_bag_needs_a_booster():
+    X = pd.DataFrame({"a": [0.0, 1.0, 2.0, 3.0]})
+    with pytest.raises(ValueError, match="n_seeds"):
+        LightGBMScorer(n_seeds=0).fit(X, [0, 1, 0, 1])

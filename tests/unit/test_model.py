@@ -97,3 +97,68 @@ def test_percentile_rank_gives_ties_the_mid_rank():
     reference = np.array([0.1, 0.2, 0.2, 0.4])
     ranks = percentile_rank(reference, np.array([0.05, 0.2, 0.3, 0.9]))
     np.testing.assert_array_equal(ranks, [0.0, 0.5, 0.75, 1.0])
+
+
+class OnlyColumnsScorer(ColumnScorer):
+    """A stand-in that refuses any frame other than exactly its columns (as LightGBM does)."""
+
+    def __init__(self, column: str, columns: tuple[str, ...]) -> None:
+        super().__init__(column)
+        self.columns = columns
+
+    def risk_score(self, X: pd.DataFrame) -> np.ndarray:
+        assert tuple(X.columns) == self.columns, tuple(X.columns)
+        return super().risk_score(X)
+
+
+def test_lightgbm_sees_only_its_own_columns_and_findings_still_rank_first():
+    reference = _features([1, 2, 3, 4], [10, 20, 30, 40], [0, 0, 0, 1])
+    model = fit_risk_model(
+        ColumnScorer("a"),
+        OnlyColumnsScorer("b", ("a", "b")),
+        reference,
+        ("a", "b", "hard_finding_count"),
+        ("a", "b", "hard_finding_count"),
+        BlendConfig(supervised_weight=0.75, finding_floor=0.9),
+        ("2025-01",),
+        "1.1",
+        lightgbm_columns=("a", "b"),
+    )
+    assert model.lightgbm_columns == ("a", "b")
+    parts = model.components(_features([3, 4, 0], [10, 40, 50], [0, 0, 1]))
+    assert parts["lightgbm_percentile"].tolist() == [0.125, 0.875, 1.0]
+    assert parts["risk_score"].tolist() == pytest.approx(
+        [0.9 * (0.75 * 0.125 + 0.25 * 0.625), 0.9 * 0.875, 0.9 + 0.1 * 0.75]
+    )
+
+
+def test_a_model_without_its_own_lightgbm_columns_scores_as_before():
+    """Every column given (or none, as on models pickled before the list) keeps None: all."""
+    reference = _features([1, 2, 3, 4], [10, 20, 30, 40], [0, 0, 0, 0])
+    columns = ("a", "b", "hard_finding_count")
+    same = fit_risk_model(
+        ColumnScorer("a"),
+        OnlyColumnsScorer("b", columns),
+        reference,
+        columns,
+        columns,
+        BlendConfig(supervised_weight=0.75, finding_floor=0.9),
+        ("2025-01",),
+        "1.1",
+        lightgbm_columns=columns,
+    )
+    assert same.lightgbm_columns is None
+    old = _model(reference, weight=0.75)
+    del old.__dict__["lightgbm_columns"]  # as unpickled from before the field existed
+    batch = _features([3, 4, 0], [10, 40, 50], [0, 0, 1])
+    assert old.risk(batch).tolist() == same.risk(batch).tolist()
+
+
+def test_lightgbm_columns_leave_out_the_finding_flags_and_count_when_asked():
+    from tillit.config import TrainingConfig
+    from tillit.modelling.train import lightgbm_columns
+
+    columns = ("a", "finding_after_death", "hard_finding_count", "b")
+    assert lightgbm_columns(columns, TrainingConfig()) == columns
+    without = TrainingConfig(lightgbm_without_findings=True)
+    assert lightgbm_columns(columns, without) == ("a", "b")

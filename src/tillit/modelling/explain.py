@@ -146,19 +146,28 @@ def explain(
 
 def _explain_lightgbm(scorer: LightGBMScorer, X: pd.DataFrame) -> Attribution:
     matrix = feature_matrix(scorer, X)
-    booster = scorer.booster_
     # The last column is the expected value, the same for every row; an all-zero row
     # yields it when X is empty.
     probe = matrix if len(matrix) else np.zeros((1, matrix.shape[1]))
-    # Rows are explained independently, so every core can help without changing a value.
-    contrib = np.asarray(booster.predict(probe, pred_contrib=True, num_threads=os.cpu_count() or 1))
-    base_value = float(contrib[0, -1])
-    values = contrib[: len(matrix), :-1]
-    output = booster.predict(matrix, raw_score=True) if len(matrix) else np.zeros(0)
+    boosters = scorer.boosters()
+    # A bag's log-odds is its boosters' mean, so its TreeSHAP values and base value are
+    # the means of theirs (SHAP is linear in the model): still exact.
+    contrib = np.zeros((probe.shape[0], probe.shape[1] + 1))
+    output = np.zeros(len(matrix))
+    for booster in boosters:
+        # Rows are explained independently, so every core can help without changing a value.
+        contrib += np.asarray(
+            booster.predict(probe, pred_contrib=True, num_threads=os.cpu_count() or 1)
+        )
+        if len(matrix):
+            output += booster.predict(matrix, raw_score=True)
+    contrib /= len(boosters)
     return Attribution(
-        values=pd.DataFrame(values, index=X.index, columns=list(scorer.feature_names_in_)),
-        base_value=base_value,
-        output=np.asarray(output, dtype=np.float64),
+        values=pd.DataFrame(
+            contrib[: len(matrix), :-1], index=X.index, columns=list(scorer.feature_names_in_)
+        ),
+        base_value=float(contrib[0, -1]),
+        output=np.asarray(output / len(boosters), dtype=np.float64),
         output_name=LIGHTGBM_OUTPUT,
         method="treeshap",
     )
@@ -204,15 +213,27 @@ def lightgbm_path_contributions(scorer: LightGBMScorer, X: pd.DataFrame) -> pd.D
     Why apart: a caller that reads only the contributions (the reasons of every invoice)
     need not predict the explained output too, a second pass of every row over every tree.
     """
+    return _path_attribution(scorer, X)[0]
+
+
+def _path_attribution(scorer: LightGBMScorer, X: pd.DataFrame) -> tuple[pd.DataFrame, float]:
+    """The path contributions and base value: a bag's are the means of its boosters'."""
     matrix = feature_matrix(scorer, X)
-    tables, _ = _lightgbm_leaf_contributions(scorer.booster_, matrix.shape[1])
-    return _path_values(scorer, matrix, X.index, tables)
+    by_feature = np.zeros(matrix.shape[::-1])
+    base_value = 0.0
+    boosters = scorer.boosters()
+    for booster in boosters:
+        tables, base = _lightgbm_leaf_contributions(booster, matrix.shape[1])
+        by_feature += _path_values(booster, matrix, tables)
+        base_value += base
+    values = pd.DataFrame(
+        by_feature.T / len(boosters), index=X.index, columns=list(scorer.feature_names_in_)
+    )
+    return values, base_value / len(boosters)
 
 
-def _path_values(
-    scorer: LightGBMScorer, matrix: np.ndarray, index: pd.Index, tables: list[np.ndarray]
-) -> pd.DataFrame:
-    booster = scorer.booster_
+def _path_values(booster: lgb.Booster, matrix: np.ndarray, tables: list[np.ndarray]) -> np.ndarray:
+    """One booster's path contributions, features x rows."""
     # Feature by feature (rows of the transpose, each contiguous), and only the features a
     # tree splits on: a tree adds exactly 0.0 to every other feature, which leaves a sum
     # that started at +0.0 unchanged, bit for bit. Each sum still adds its trees in order.
@@ -226,18 +247,15 @@ def _path_values(
             table_by_feature = np.ascontiguousarray(table.T)
             for feature in np.flatnonzero(table_by_feature.any(axis=1)):
                 by_feature[feature] += table_by_feature[feature][leaves_by_tree[tree]]
-    return pd.DataFrame(by_feature.T, index=index, columns=list(scorer.feature_names_in_))
+    return by_feature
 
 
 def _explain_lightgbm_path(scorer: LightGBMScorer, X: pd.DataFrame) -> Attribution:
-    matrix = feature_matrix(scorer, X)
-    booster = scorer.booster_
-    tables, base_value = _lightgbm_leaf_contributions(booster, matrix.shape[1])
-    output = booster.predict(matrix, raw_score=True) if len(matrix) else np.zeros(0)
+    values, base_value = _path_attribution(scorer, X)
     return Attribution(
-        values=_path_values(scorer, matrix, X.index, tables),
+        values=values,
         base_value=base_value,
-        output=np.asarray(output, dtype=np.float64),
+        output=scorer.decision_function(X) if len(X) else np.zeros(0),
         output_name=LIGHTGBM_OUTPUT,
         method="saabas",
     )

@@ -122,6 +122,9 @@ class RiskModel:
     # What the feature columns meant when it was trained (features.FEATURE_DEFINITIONS_VERSION);
     # models pickled before the version was kept read the class default, 1.
     feature_definitions: int = field(default=1, repr=False)
+    # The supervised scorer's columns when they are fewer than `feature_columns`
+    # (`training.lightgbm_without_findings`); None: all of them, as on older models.
+    lightgbm_columns: tuple[str, ...] | None = field(default=None, repr=False)
 
     @property
     def feature_schema(self) -> str:
@@ -148,6 +151,11 @@ class RiskModel:
         self.check_features(features)
         return features.loc[:, list(self.feature_columns)].astype("float64")
 
+    def lightgbm_matrix(self, X: pd.DataFrame) -> pd.DataFrame:
+        """The supervised scorer's inputs: every feature, or its own subset (see train.py)."""
+        columns = getattr(self, "lightgbm_columns", None)
+        return X if columns is None else X.loc[:, list(columns)]
+
     def isolation_forest_matrix(self, X: pd.DataFrame) -> pd.DataFrame:
         """The unsupervised scorer's inputs: a subset of the features (see train.py)."""
         return X.loc[:, list(self.isolation_forest_columns)]
@@ -163,7 +171,7 @@ class RiskModel:
         X = self.matrix(features)
         iso_X = self.isolation_forest_matrix(X)
         iso = np.asarray(self.isolation_forest.risk_score(iso_X), dtype="float64")
-        gbm = np.asarray(self.lightgbm.risk_score(X), dtype="float64")
+        gbm = np.asarray(self.lightgbm.risk_score(self.lightgbm_matrix(X)), dtype="float64")
         iso_pct = percentile_rank(self.reference_isolation_forest_, iso)
         gbm_pct = percentile_rank(self.reference_lightgbm_, gbm)
         tail, tail_pct, label_free = self.label_free(iso_X, iso_pct)
@@ -257,14 +265,22 @@ def fit_risk_model(
     trained_periods: Sequence[str],
     contract_version: str,
     tail_probability: TailProbabilityScorer | None = None,
+    lightgbm_columns: Sequence[str] | None = None,
 ) -> RiskModel:
     """Wrap the fitted scorers with the reference distributions of all training invoices.
 
-    The tail probability scorer, when given, sees the forest's columns.
+    The tail probability scorer, when given, sees the forest's columns; LightGBM sees
+    `lightgbm_columns` when given (kept on the model only when fewer than all).
     """
     X = all_features.loc[:, list(feature_columns)].astype("float64")
     iso_X = X.loc[:, list(isolation_forest_columns)]
     iso = np.asarray(isolation_forest.risk_score(iso_X))
+    own_columns = (
+        tuple(lightgbm_columns)
+        if lightgbm_columns is not None and tuple(lightgbm_columns) != tuple(feature_columns)
+        else None
+    )
+    gbm_X = X if own_columns is None else X.loc[:, list(own_columns)]
     model = RiskModel(
         isolation_forest=isolation_forest,
         lightgbm=lightgbm,
@@ -274,8 +290,9 @@ def fit_risk_model(
         trained_periods=tuple(trained_periods),
         contract_version=contract_version,
         reference_isolation_forest_=np.sort(iso),
-        reference_lightgbm_=np.sort(np.asarray(lightgbm.risk_score(X))),
+        reference_lightgbm_=np.sort(np.asarray(lightgbm.risk_score(gbm_X))),
         feature_definitions=FEATURE_DEFINITIONS_VERSION,
+        lightgbm_columns=own_columns,
     )
     if tail_probability is not None:
         tail = np.asarray(tail_probability.risk_score(iso_X), dtype="float64")

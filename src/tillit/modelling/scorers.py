@@ -13,6 +13,7 @@ order, because a silently re-ordered feature table would produce confident nonse
 from __future__ import annotations
 
 import numbers
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Protocol, Self, runtime_checkable
 
 import numpy as np
@@ -387,6 +388,13 @@ class LightGBMScorer(BaseEstimator):
     is ``predict_proba``'s probability of class 1. With ``class_weight="balanced"`` those
     probabilities are inflated for the rare class: use them to rank, not as rates.
 
+    With ``n_seeds`` above 1 it is a bag of that many boosters, seeded ``random_state``,
+    ``random_state + 1``, ...: the same data, different feature (and row) samples. The
+    raw log-odds is the mean of theirs and the probability its logistic, so one
+    booster's chance split on a single invoice counts for 1/n. Explanations stay
+    exact: the mean of the boosters' attributions and of their base values adds up to
+    the mean log-odds.
+
     Args:
         n_estimators: boosting rounds.
         learning_rate: shrinkage per round.
@@ -396,9 +404,13 @@ class LightGBMScorer(BaseEstimator):
         colsample_bytree: share of features per tree.
         reg_lambda: L2 penalty on leaf values.
         class_weight: "balanced" to up-weight the rare confirmed class, or None.
-        random_state: seed for LightGBM.
+        random_state: seed for LightGBM (of the first booster of a bag).
         n_jobs: threads.
+        n_seeds: boosters in the bag (1: one booster, as scorers pickled before it).
     """
+
+    # Scorers pickled before bagging have one booster.
+    n_seeds: int = 1
 
     def __init__(
         self,
@@ -412,6 +424,7 @@ class LightGBMScorer(BaseEstimator):
         class_weight: str | None = "balanced",
         random_state: int = 0,
         n_jobs: int = 1,
+        n_seeds: int = 1,
     ) -> None:
         self.n_estimators = n_estimators
         self.learning_rate = learning_rate
@@ -423,6 +436,7 @@ class LightGBMScorer(BaseEstimator):
         self.class_weight = class_weight
         self.random_state = random_state
         self.n_jobs = n_jobs
+        self.n_seeds = n_seeds
 
     def fit(
         self,
@@ -433,48 +447,70 @@ class LightGBMScorer(BaseEstimator):
         """Learn from audited invoices; ``y`` holds 1 (confirmed) or 0 (cleared)."""
         import lightgbm
 
+        if self.n_seeds < 1:
+            raise ValueError(f"n_seeds must be at least 1, got {self.n_seeds}")
         matrix, names = _fit_matrix(X)
         labels = _binary_labels(y, matrix.shape[0])
         weight = _check_sample_weight(sample_weight, matrix.shape[0])
-        model = lightgbm.LGBMClassifier(
-            n_estimators=self.n_estimators,
-            learning_rate=self.learning_rate,
-            num_leaves=self.num_leaves,
-            min_child_samples=self.min_child_samples,
-            subsample=self.subsample,
-            subsample_freq=1 if self.subsample < 1.0 else 0,
-            colsample_bytree=self.colsample_bytree,
-            reg_lambda=self.reg_lambda,
-            class_weight=self.class_weight,
-            random_state=self.random_state,
-            n_jobs=self.n_jobs,
-            deterministic=True,
-            force_row_wise=True,
-            verbose=-1,
-        )
-        # Fitted on a bare matrix: the column names live in feature_names_in_ and are
-        # checked by us, so LightGBM's own name rules (no JSON characters) never bite.
-        model.fit(matrix, labels, sample_weight=weight)
-        self.model_ = model
-        self.booster_: lightgbm.Booster = model.booster_
+        models = []
+        for seed in range(self.random_state, self.random_state + self.n_seeds):
+            model = lightgbm.LGBMClassifier(
+                n_estimators=self.n_estimators,
+                learning_rate=self.learning_rate,
+                num_leaves=self.num_leaves,
+                min_child_samples=self.min_child_samples,
+                subsample=self.subsample,
+                subsample_freq=1 if self.subsample < 1.0 else 0,
+                colsample_bytree=self.colsample_bytree,
+                reg_lambda=self.reg_lambda,
+                class_weight=self.class_weight,
+                random_state=seed,
+                n_jobs=self.n_jobs,
+                deterministic=True,
+                force_row_wise=True,
+                verbose=-1,
+            )
+            # Fitted on a bare matrix: the column names live in feature_names_in_ and are
+            # checked by us, so LightGBM's own name rules (no JSON characters) never bite.
+            model.fit(matrix, labels, sample_weight=weight)
+            models.append(model)
+        self.model_ = models[0]
+        self.booster_: lightgbm.Booster = models[0].booster_
+        self.boosters_: list[lightgbm.Booster] = [model.booster_ for model in models]
         self.feature_names_in_ = names
         self.n_features_in_ = matrix.shape[1]
         self.classes_ = np.array([0, 1])
         return self
 
+    def boosters(self) -> list[lightgbm.Booster]:
+        """The bag's boosters (one on scorers pickled before bagging)."""
+        return list(getattr(self, "boosters_", None) or [self.booster_])
+
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
         """Probabilities of cleared (column 0) and confirmed (column 1), as scikit-learn's."""
         matrix = feature_matrix(self, X)  # checks fit and columns first
-        return np.asarray(self.model_.predict_proba(matrix), dtype="float64")
+        boosters = self.boosters()
+        if len(boosters) == 1:  # LightGBM's own probability, as before bagging
+            return np.asarray(self.model_.predict_proba(matrix), dtype="float64")
+        confirmed = 1.0 / (1.0 + np.exp(-_mean_raw_score(boosters, matrix)))
+        return np.column_stack([1.0 - confirmed, confirmed])
 
     def decision_function(self, X: pd.DataFrame) -> np.ndarray:
-        """Raw log-odds of a confirmed irregularity: the quantity TreeSHAP explains."""
-        matrix = feature_matrix(self, X)
-        return np.asarray(self.model_.predict(matrix, raw_score=True), dtype="float64")
+        """Raw log-odds of a confirmed irregularity (the bag's mean): what TreeSHAP explains."""
+        matrix = feature_matrix(self, X)  # checks fit and columns first
+        return _mean_raw_score(self.boosters(), matrix)
 
     def risk_score(self, X: pd.DataFrame) -> np.ndarray:
         """Predicted probability of a confirmed irregularity; higher = more suspicious."""
         return self.predict_proba(X)[:, 1]
+
+
+def _mean_raw_score(boosters: Sequence[lightgbm.Booster], matrix: np.ndarray) -> np.ndarray:
+    """The boosters' mean raw log-odds (one booster's own when it is alone, bit for bit)."""
+    total = np.zeros(matrix.shape[0])
+    for booster in boosters:
+        total += np.asarray(booster.predict(matrix, raw_score=True), dtype="float64")
+    return total / len(boosters)
 
 
 def _binary_labels(y: ArrayLike | None, n_rows: int) -> np.ndarray:
@@ -542,7 +578,9 @@ def lightgbm_scorer(training: TrainingConfig) -> LightGBMScorer:
     through the sample weights of `label_weights`, on top of the review propensity.
     """
     return LightGBMScorer(
-        **training.lightgbm.model_dump(), class_weight=None, random_state=training.seed
+        **training.lightgbm.model_dump(),
+        class_weight=None,
+        random_state=training.seed,
     )
 
 

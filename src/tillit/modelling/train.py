@@ -67,6 +67,14 @@ LABEL_FREE_EXCLUDED = (
 )
 
 
+def lightgbm_columns(columns: tuple[str, ...], config: TrainingConfig) -> tuple[str, ...]:
+    """The supervised scorer's features: all, or (`lightgbm_without_findings`) all but the
+    hard-finding flags and count, which rank first through the finding floor anyway."""
+    if not config.lightgbm_without_findings:
+        return columns
+    return tuple(c for c in columns if not c.startswith("finding_") and c != "hard_finding_count")
+
+
 def isolation_forest_columns(columns: tuple[str, ...]) -> tuple[str, ...]:
     """The features the label-free scorers see: all but size measures, habits and finding flags."""
     return tuple(
@@ -182,7 +190,8 @@ def _fit_scorers(
             f"with {int(y.sum())} confirmed"
         )
     weights = label_weights(X, reviewed, y, config)
-    gbm = lightgbm_scorer(config).fit(X[reviewed], y, sample_weight=weights)
+    gbm_X = X.loc[reviewed, list(lightgbm_columns(columns, config))]
+    gbm = lightgbm_scorer(config).fit(gbm_X, y, sample_weight=weights)
     counts = {
         "labelled": int(reviewed.sum()),
         "confirmed": int(y.sum()),
@@ -233,6 +242,7 @@ def fit_model(
         sorted(features["period"].unique()),
         CONTRACT_VERSION,
         tail_probability=tail,
+        lightgbm_columns=lightgbm_columns(columns, config),
     )
     # The home-care stream's finding types: the blend is told them, it does not know them.
     model.finding_codes = tuple(FINDING_CODES)

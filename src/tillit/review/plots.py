@@ -72,11 +72,13 @@ def feature_importance(
     X = model.matrix(features)
     if len(X) > sample:
         X = X.sample(sample, random_state=seed)
-    booster = model.lightgbm.booster_
+    # A bag's gain is its boosters' summed gain; features LightGBM does not see have none.
+    scorer = model.lightgbm
     gain = pd.Series(
-        booster.feature_importance("gain"), index=booster.feature_name(), dtype="float64"
-    )
-    gain.index = list(model.feature_columns)
+        sum(booster.feature_importance("gain") for booster in scorer.boosters()),
+        index=list(scorer.feature_names_in_),
+        dtype="float64",
+    ).reindex(list(model.feature_columns), fill_value=0.0)
     iso = explain(model.isolation_forest, model.isolation_forest_matrix(X), method="fast").values
     iso = iso.abs().mean().reindex(gain.index, fill_value=0.0)
     frame = pd.DataFrame(

@@ -420,11 +420,13 @@ def _explain(
     iso_X = model.isolation_forest_matrix(X)
     rows = np.flatnonzero(flagged)
 
+    gbm_X = model.lightgbm_matrix(X)
+
     def explain_lightgbm() -> tuple[pd.DataFrame, Attribution]:
         # The fast attribution's contributions only: its output (the log-odds) is not read.
         return (
-            lightgbm_path_contributions(model.lightgbm, X),
-            explain(model.lightgbm, X.iloc[rows], method="exact"),
+            lightgbm_path_contributions(model.lightgbm, gbm_X),
+            explain(model.lightgbm, gbm_X.iloc[rows], method="exact"),
         )
 
     # LightGBM's predictions (C, called without holding the interpreter) run on a second

@@ -159,6 +159,6 @@ def test_lightgbm_columns_leave_out_the_finding_flags_and_count_when_asked():
     from tillit.modelling.train import lightgbm_columns
 
     columns = ("a", "finding_after_death", "hard_finding_count", "b")
-    assert lightgbm_columns(columns, TrainingConfig()) == columns
-    without = TrainingConfig(lightgbm_without_findings=True)
-    assert lightgbm_columns(columns, without) == ("a", "b")
+    assert lightgbm_columns(columns, TrainingConfig()) == ("a", "b")
+    every = TrainingConfig(lightgbm_without_findings=False)
+    assert lightgbm_columns(columns, every) == columns

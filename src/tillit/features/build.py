@@ -210,6 +210,8 @@ def _visit_lane(
     queries.visit_key_months(con)
     queries.visit_own_history(con, config)
     queries.keytag_own_history(con, config)
+    # Here, not with the staff statements it reads like: it made that lane the longer one.
+    queries.running_into_next(con)
 
 
 def _staff_lane(
@@ -225,7 +227,6 @@ def _staff_lane(
     queries.staff_aggregates(con)
     queries.staff_behaviour(con, config)
     queries.staff_elsewhere(con, config)
-    queries.running_into_next(con)
     queries.provider_features(con, config)
     if key_month_made is not None:
         key_month_made.wait()

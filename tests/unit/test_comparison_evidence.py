@@ -169,6 +169,9 @@ def _check(feature: str, sentence: str, value: float) -> None:
         assert _number(found.group(1)) == pytest.approx(value, abs=0.05), sentence
         assert int(found.group(3)) >= 2, sentence
         return
+    if feature == "carer_overlap_visit_share":
+        _check_carer_overlap(sentence, value)
+        return
     assert _MONTH.search(sentence), sentence
     if feature.endswith("share"):
         shares = {
@@ -192,6 +195,31 @@ def _check(feature: str, sentence: str, value: float) -> None:
         assert now / before == pytest.approx(value, rel=0.02), sentence
 
 
+_SPAN = r"\d{4}-\d\d-\d\d \d\d:\d\d-(?:\d{4}-\d\d-\d\d )?\d\d:\d\d"
+
+
+def _visit_span(text: str) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """`2026-03-02 08:00-09:10` or `2026-03-06 23:50-2026-03-07 00:20` as two times."""
+    start, end = text[:16], text[17:]
+    end_at = pd.Timestamp(end) if len(end) > 5 else pd.Timestamp(f"{start[:10]} {end}")
+    return pd.Timestamp(start), end_at
+
+
+def _check_carer_overlap(sentence: str, value: float) -> None:
+    found = re.search(
+        rf"registered here on ({_SPAN}) and at another visit, for provider \S+, on ({_SPAN}): "
+        r"(\d+) minutes at two visits at once; (\d+) of the invoice's (\d+) visits",
+        sentence,
+    )
+    assert found, sentence
+    (start, end), (other_start, other_end) = map(_visit_span, found.group(1, 2))
+    shown = (min(end, other_end) - max(start, other_start)).total_seconds() / 60
+    minutes = int(found.group(3))
+    assert minutes >= FeatureConfig().double_booking_min_minutes, sentence
+    assert shown == pytest.approx(minutes, abs=1), sentence  # the times shown agree
+    assert int(found.group(4)) / int(found.group(5)) == pytest.approx(value), sentence
+
+
 @pytest.fixture(scope="module")
 def messy_features() -> pd.DataFrame:
     world = simulate(SimulationConfig(seed=12, clients=200, months=8, profile="messy"))
@@ -205,6 +233,7 @@ def messy_features() -> pd.DataFrame:
         "max_staff_day_hours_across_providers",
         "staff_manual_registration_share",
         "staff_only_by_hand_hours_share",
+        "carer_overlap_visit_share",
         # Not regular_staff_hours_share: its only carers in a messy world were a night
         # patrol's checks rounded up to exactly a quarter hour each, the simulator's fault
         # fixed in docs/bench-family.md (honest21); the hand-built test above checks it.

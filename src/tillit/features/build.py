@@ -57,10 +57,9 @@ COMPARISON_EVIDENCE_TEXT = frozenset(
         "evidence_elsewhere_date",
         "evidence_elsewhere_other_client",
         "evidence_elsewhere_other_date",
-        "evidence_into_next_staff",
-        "evidence_into_next_date",
-        "evidence_into_next_other_client",
-        "evidence_into_next_other_date",
+        "evidence_carer_overlap_date",
+        "evidence_carer_overlap_other_date",
+        "evidence_carer_overlap_other_provider",
     }
 )
 QUARANTINE_COLUMNS = ("invoice_id", "period", "reason")
@@ -211,7 +210,7 @@ def _visit_lane(
     queries.visit_own_history(con, config)
     queries.keytag_own_history(con, config)
     # Here, not with the staff statements it reads like: it made that lane the longer one.
-    queries.running_into_next(con)
+    queries.carer_overlaps(con, config)
 
 
 def _staff_lane(
@@ -459,8 +458,8 @@ def _describe(raw: pd.DataFrame, config: FeatureConfig) -> dict[str, np.ndarray]
     f["staff_elsewhere_hours_share"] = np.clip(
         _col(raw, "elsewhere_hours") / np.maximum(_col(raw, "reg_hours"), floor), 0.0, 1.0
     )
-    f["running_into_next_visit_share"] = np.where(
-        n_visits > 0, _col(raw, "into_next_visits") / np.maximum(n_visits, 1.0), 0.0
+    f["carer_overlap_visit_share"] = np.where(
+        n_visits > 0, _col(raw, "carer_overlap_visits") / np.maximum(n_visits, 1.0), 0.0
     )
     earlier = raw["earlier_billed"].astype("float64").to_numpy()
     earlier_granted = _col(raw, "earlier_granted")

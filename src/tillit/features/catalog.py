@@ -65,8 +65,8 @@ FEATURES_REDEFINED: dict[int, tuple[str, ...]] = {
         "period_share_after_death",
     ),
     # Version 5 (issue 21, branch ap21): a new column, the share of the invoice's visits
-    # still running when their carer's next visit began (`running_into_next_visit_share`).
-    5: ("running_into_next_visit_share",),
+    # overlapping the same carer's previous or next visit by five minutes or more (`carer_overlap_visit_share`).
+    5: ("carer_overlap_visit_share",),
 }
 
 
@@ -259,7 +259,7 @@ def feature_catalog(config: FeatureConfig | None = None) -> dict[str, dict[str, 
         "staff_only_by_hand_hours_share",
         "regular_staff_hours_share",
         "staff_elsewhere_hours_share",
-        "running_into_next_visit_share",
+        "carer_overlap_visit_share",
         "provider_age_years",
         "provider_approval_age_years",
         "provider_outside_contract_period",

@@ -979,53 +979,71 @@ def staff_elsewhere(con: Engine, config: FeatureConfig) -> None:
     )
 
 
-def running_into_next(con: Engine) -> None:
-    """Per target invoice key: visits still running when the same carer's next visit began.
+def carer_overlaps(con: Engine, config: FeatureConfig) -> None:
+    """Per target invoice key: visits overlapping the same carer's neighbouring visit.
 
-    What an auditor checks in a carer's day: one carer cannot begin a visit before the
-    last one ended, so a visit registered past the start of the carer's next visit (at
-    this client or any other, for any provider) holds time the carer spent elsewhere.
-    Visits made longer on paper run into the carer's next one when the route itself is
-    unchanged; a route leaves travel time between visits. The next visit is the carer's
-    next by start (ties by visit id) in the same month, so a month is described from its
-    own visits only. The first such visit by start names the carer and the next visit
-    (the reason's facts).
+    What an auditor checks in a carer's day: one carer cannot be at two visits at once, so
+    a visit that overlaps the carer's previous or next visit (at this client or any
+    other, for any provider) by `double_booking_min_minutes` or more holds time the
+    carer spent elsewhere. Visits made longer on paper, at either end, overlap their
+    neighbours when the route itself is unchanged; a route leaves travel time between
+    visits. Shorter overlaps are clock noise (a key tag and an app a minute apart). Both
+    visits of an overlapping pair count, so which one is charged does not depend on
+    their ids; the neighbours are the carer's visits just before and after by start in
+    the same month, so a month is described from its own visits only. The first such
+    visit by start, with the neighbour it overlaps most, is the reason's fact.
     """
+    min_micros = round(config.double_booking_min_minutes * 60_000_000)
     con.execute(
-        """
-        CREATE TEMP TABLE runsintonext AS
-        WITH ordered AS (
-            SELECT visit_id, provider_id, client_id, service_type, m, staff_id, start_at,
-                   end_at,
-                   min(start_at) OVER (
-                       PARTITION BY staff_id, m ORDER BY start_at, visit_id
-                       ROWS BETWEEN 1 FOLLOWING AND 1 FOLLOWING) AS next_start,
-                   min(client_id) OVER (
-                       PARTITION BY staff_id, m ORDER BY start_at, visit_id
-                       ROWS BETWEEN 1 FOLLOWING AND 1 FOLLOWING) AS next_client,
+        f"""
+        CREATE TEMP TABLE carer_overlap AS
+        WITH neighbours AS (
+            SELECT visit_id, provider_id, client_id, service_type, m, start_at, end_at,
+                   lag(start_at) OVER (PARTITION BY staff_id, m ORDER BY start_at, visit_id) AS prev_start,
+                   lag(end_at) OVER (PARTITION BY staff_id, m ORDER BY start_at, visit_id) AS prev_end,
+                   lag(provider_id) OVER (PARTITION BY staff_id, m ORDER BY start_at, visit_id) AS prev_provider,
+                   lead(start_at) OVER (PARTITION BY staff_id, m ORDER BY start_at, visit_id) AS next_start,
+                   lead(end_at) OVER (PARTITION BY staff_id, m ORDER BY start_at, visit_id) AS next_end,
+                   lead(provider_id) OVER (PARTITION BY staff_id, m ORDER BY start_at, visit_id) AS next_provider,
                    count(*) OVER (PARTITION BY provider_id, client_id, service_type, m)
                        AS key_visits
             FROM v WHERE is_target
         ),
-        ranked AS (
+        overlapping AS (
             SELECT *,
+                   CASE WHEN prev_end IS NULL THEN 0  -- least() skips a NULL
+                        ELSE date_diff('microsecond', start_at, least(prev_end, end_at))
+                   END AS prev_micros,
+                   CASE WHEN next_start IS NULL THEN 0
+                        ELSE date_diff('microsecond', next_start, least(next_end, end_at))
+                   END AS next_micros
+            FROM neighbours
+        ),
+        counted AS (
+            SELECT *,
+                   prev_micros >= next_micros AS with_prev,
                    row_number() OVER (
                        PARTITION BY provider_id, client_id, service_type, m
                        ORDER BY start_at, visit_id
                    ) AS rank
-            FROM ordered WHERE next_start < end_at
+            FROM overlapping WHERE greatest(prev_micros, next_micros) >= {min_micros}
         )
         SELECT provider_id, client_id, service_type, m,
-               count(*) AS into_next_visits,
-               max(CASE WHEN rank = 1 THEN staff_id END) AS evidence_into_next_staff,
-               max(CASE WHEN rank = 1 THEN strftime(start_at, '%Y-%m-%d %H:%M') || '-'
-                        || strftime(end_at, '%H:%M') END) AS evidence_into_next_date,
-               max(CASE WHEN rank = 1 THEN next_client END) AS evidence_into_next_other_client,
-               max(CASE WHEN rank = 1 THEN strftime(next_start, '%Y-%m-%d %H:%M') END)
-                   AS evidence_into_next_other_date,
-               count(*) AS evidence_into_next_visits,
-               max(key_visits) AS evidence_into_next_key_visits
-        FROM ranked
+               count(*) AS carer_overlap_visits,
+               max(CASE WHEN rank = 1 THEN strftime(start_at, '%Y-%m-%d %H:%M') || '-' || CASE WHEN CAST(start_at AS DATE) = CAST(end_at AS DATE) THEN strftime(end_at, '%H:%M') ELSE strftime(end_at, '%Y-%m-%d %H:%M') END END)
+                   AS evidence_carer_overlap_date,
+               max(CASE WHEN rank = 1 AND with_prev THEN strftime(prev_start, '%Y-%m-%d %H:%M') || '-' || CASE WHEN CAST(prev_start AS DATE) = CAST(prev_end AS DATE) THEN strftime(prev_end, '%H:%M') ELSE strftime(prev_end, '%Y-%m-%d %H:%M') END
+                        WHEN rank = 1 THEN strftime(next_start, '%Y-%m-%d %H:%M') || '-' || CASE WHEN CAST(next_start AS DATE) = CAST(next_end AS DATE) THEN strftime(next_end, '%H:%M') ELSE strftime(next_end, '%Y-%m-%d %H:%M') END END)
+                   AS evidence_carer_overlap_other_date,
+               max(CASE WHEN rank = 1 AND with_prev THEN prev_provider
+                        WHEN rank = 1 THEN next_provider END)
+                   AS evidence_carer_overlap_other_provider,
+               max(CASE WHEN rank = 1
+                        THEN CAST(floor(greatest(prev_micros, next_micros) / 60000000) AS BIGINT) END)
+                   AS evidence_carer_overlap_minutes,
+               count(*) AS evidence_carer_overlap_visits,
+               max(key_visits) AS evidence_carer_overlap_key_visits
+        FROM counted
         GROUP BY provider_id, client_id, service_type, m
         """
     )
@@ -1081,14 +1099,14 @@ COMPARISON_EVIDENCE_COLUMNS: tuple[str, ...] = (
     "evidence_elsewhere_other_keytag",
     "evidence_elsewhere_visits",
     "evidence_elsewhere_hours",
-    # running_into_next_visit_share (running_into_next): the first such visit, its carer, the
-    # client and start of the carer's next visit; how many such visits, of how many.
-    "evidence_into_next_staff",
-    "evidence_into_next_date",
-    "evidence_into_next_other_client",
-    "evidence_into_next_other_date",
-    "evidence_into_next_visits",
-    "evidence_into_next_key_visits",
+    # carer_overlap_visit_share (carer_overlaps): the first such visit, the carer's visit it
+    # overlaps most and that visit's provider, by how many minutes; how many, of how many.
+    "evidence_carer_overlap_date",
+    "evidence_carer_overlap_other_date",
+    "evidence_carer_overlap_other_provider",
+    "evidence_carer_overlap_minutes",
+    "evidence_carer_overlap_visits",
+    "evidence_carer_overlap_key_visits",
     # provider_visit_length_change (visit_own_history): the provider's mean visit length.
     "evidence_provider_length_minutes",
     "evidence_provider_length_lowest_minutes",
@@ -1108,8 +1126,8 @@ def _evidence_table(column: str) -> str:
         return "vh"  # visit_own_history
     if "_keytag_" in column:
         return "kh"  # keytag_own_history
-    if "_into_next_" in column:
-        return "rn"  # running_into_next
+    if "_carer_overlap_" in column:
+        return "co"  # carer_overlaps
     return "cmp"  # comparison_evidence
 
 
@@ -1600,7 +1618,7 @@ def invoice_frame(con: Engine, config: FeatureConfig) -> pd.DataFrame:
                coalesce(vh.provider_visit_length_change, 1.0) AS provider_visit_length_change,
                coalesce(se.elsewhere_visits, 0) AS elsewhere_visits,
                coalesce(se.elsewhere_hours, 0.0) AS elsewhere_hours,
-               coalesce(rn.into_next_visits, 0) AS into_next_visits,
+               coalesce(co.carer_overlap_visits, 0) AS carer_overlap_visits,
                {windows}, coalesce(h.months_exact_at_grant, 0) AS months_exact_at_grant,
                pn.norm AS provider_norm, mn.norm AS municipality_norm,
                d.n_invoices, d.key_invoice_ids,
@@ -1679,11 +1697,11 @@ def invoice_frame(con: Engine, config: FeatureConfig) -> pd.DataFrame:
          AND se.client_id = i.client_id
          AND se.service_type = i.service_type
          AND se.m = i.m
-        LEFT JOIN runsintonext rn
-          ON rn.provider_id = i.provider_id
-         AND rn.client_id = i.client_id
-         AND rn.service_type = i.service_type
-         AND rn.m = i.m
+        LEFT JOIN carer_overlap co
+          ON co.provider_id = i.provider_id
+         AND co.client_id = i.client_id
+         AND co.service_type = i.service_type
+         AND co.m = i.m
         LEFT JOIN comparisons cmp
           ON cmp.provider_id = i.provider_id
          AND cmp.client_id = i.client_id

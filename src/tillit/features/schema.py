@@ -44,9 +44,9 @@ SHARE_PATTERN = rf"^(?!.*_peer_z$)(?=.*share)(?:{_FEATURES})$"
 NON_NEGATIVE_PATTERN = rf"^(?!(?:{_exact(SIGNED_FEATURES)})$)(?!.*_peer_z$)(?:{_FEATURES})$"
 
 # The comparison evidence (features/queries.py COMPARISON_EVIDENCE_COLUMNS): ids, dates
-# and periods as text, the rest numbers.
-EVIDENCE_TEXT_PATTERN = r"^evidence_.+_(?:staff|date|period|client)$"
-EVIDENCE_NUMBER_PATTERN = r"^evidence_(?!.+_(?:staff|date|period|client)$).+$"
+# and periods as text (a provider id too), the rest numbers.
+EVIDENCE_TEXT_PATTERN = r"^evidence_.+_(?:staff|date|period|client|provider)$"
+EVIDENCE_NUMBER_PATTERN = r"^evidence_(?!.+_(?:staff|date|period|client|provider)$).+$"
 
 
 class InvoiceFeatures(pa.DataFrameModel):

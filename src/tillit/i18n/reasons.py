@@ -125,14 +125,16 @@ REASONS: Tables = {
             "({value_pct})"
         ),
         "staff_elsewhere_hours_share.keytag": " (checked in there by key-tag)",
-        "running_into_next_visit_share": (
-            "{value_pct} of the visits were still running when the same carer's next visit began"
+        "carer_overlap_visit_share": (
+            "{value_pct} of the visits overlapped another visit of the same carer"
         ),
-        "running_into_next_visit_share.evidence": (
-            "carer {evidence_into_next_staff} was registered here on {evidence_into_next_date}, "
-            "but their next visit, at client {evidence_into_next_other_client}, began "
-            "{evidence_into_next_other_date}; {evidence_into_next_visits} of the invoice's "
-            "{evidence_into_next_key_visits} visits ran into the carer's next visit ({value_pct})"
+        "carer_overlap_visit_share.evidence": (
+            "a carer was registered here on {evidence_carer_overlap_date} and at another visit, "
+            "for provider {evidence_carer_overlap_other_provider}, on "
+            "{evidence_carer_overlap_other_date}: {evidence_carer_overlap_minutes} minutes at "
+            "two visits at once; {evidence_carer_overlap_visits} of the invoice's "
+            "{evidence_carer_overlap_key_visits} visits overlapped another visit of the same "
+            "carer ({value_pct})"
         ),
         "billed_over_own_history_hours": (
             "billed {billed} h, {value_2} times the same client's earlier months; typical for "
@@ -333,15 +335,16 @@ REASONS: Tables = {
             "{evidence_elsewhere_hours} av {evidence_key_hours} h ({value_pct})"
         ),
         "staff_elsewhere_hours_share.keytag": " (incheckad där med nyckelbricka)",
-        "running_into_next_visit_share": (
-            "{value_pct} av besöken pågick fortfarande när samma personals nästa besök började"
+        "carer_overlap_visit_share": (
+            "{value_pct} av besöken överlappade ett annat besök av samma personal"
         ),
-        "running_into_next_visit_share.evidence": (
-            "personal {evidence_into_next_staff} var registrerad här {evidence_into_next_date}, "
-            "men personalens nästa besök, hos brukare {evidence_into_next_other_client}, började "
-            "{evidence_into_next_other_date}; {evidence_into_next_visits} av fakturans "
-            "{evidence_into_next_key_visits} besök drog över in i personalens nästa besök "
-            "({value_pct})"
+        "carer_overlap_visit_share.evidence": (
+            "en personal var registrerad här {evidence_carer_overlap_date} och vid ett annat "
+            "besök, för utförare {evidence_carer_overlap_other_provider}, "
+            "{evidence_carer_overlap_other_date}: {evidence_carer_overlap_minutes} minuter vid "
+            "två besök samtidigt; {evidence_carer_overlap_visits} av fakturans "
+            "{evidence_carer_overlap_key_visits} besök överlappade ett annat besök av samma "
+            "personal ({value_pct})"
         ),
         "billed_over_own_history_hours": (
             "fakturerat {billed} h, {value_2} gånger samma brukares tidigare månader; typiskt för "

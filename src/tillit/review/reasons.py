@@ -75,7 +75,7 @@ _TEMPLATED = frozenset(
         "staff_only_by_hand_hours_share",
         "regular_staff_hours_share",
         "staff_elsewhere_hours_share",
-        "running_into_next_visit_share",
+        "carer_overlap_visit_share",
     }
 )
 # Windowed features whose sentence is the same for every window (`reason.<name without it>`).
@@ -109,7 +109,7 @@ _EVIDENCED: dict[str, str] = {
     "staff_only_by_hand_hours_share": "evidence_by_hand_staff",
     "regular_staff_hours_share": "evidence_regular_staff",
     "staff_elsewhere_hours_share": "evidence_elsewhere_staff",
-    "running_into_next_visit_share": "evidence_into_next_staff",
+    "carer_overlap_visit_share": "evidence_carer_overlap_date",
     "provider_visit_length_change": "evidence_provider_length_lowest_period",
     "keytag_share_drop_over_own_history": "evidence_keytag_highest_period",
     "billed_over_own_history_hours": "evidence_history_months",
@@ -123,7 +123,7 @@ _ONE_MONTH: dict[str, str] = {
     "staff_elsewhere_hours_share": "evidence_elsewhere_visits",
 }
 EVIDENCE_PREFIX = "evidence_"
-_EVIDENCE_TEXT = ("_staff", "_date", "_period", "_client")
+_EVIDENCE_TEXT = ("_staff", "_date", "_period", "_client", "_provider")
 _EVIDENCE_COUNTS = ("_visits", "_count", "_providers", "_months", "_minutes")
 
 

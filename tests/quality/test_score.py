@@ -296,7 +296,8 @@ def test_explanations_cover_the_flagged_invoices_and_add_up_per_scorer(world, sc
     assert set(explanations["scorer"]) == {"lightgbm", "isolation_forest", "tail_probability"}
     model = world["model"]
     by_scorer = explanations.groupby("scorer")["feature"].agg(set)
-    assert by_scorer["lightgbm"] == set(model.feature_columns)
+    # LightGBM explains the columns it learnt from: by default all but the finding columns.
+    assert by_scorer["lightgbm"] == set(model.lightgbm_columns or model.feature_columns)
     assert by_scorer["isolation_forest"] == set(model.isolation_forest_columns)
     assert by_scorer["tail_probability"] == set(model.isolation_forest_columns)
     totals = explanations.groupby(["invoice_id", "scorer"]).agg(
@@ -313,7 +314,9 @@ def test_explanations_cover_the_flagged_invoices_and_add_up_per_scorer(world, sc
     gbm = totals.xs("lightgbm", level="scorer")
     X = model.matrix(features.loc[gbm.index].reset_index())
     np.testing.assert_allclose(
-        gbm["output"].to_numpy(), model.lightgbm.decision_function(X), atol=1e-9
+        gbm["output"].to_numpy(),
+        model.lightgbm.decision_function(model.lightgbm_matrix(X)),
+        atol=1e-9,
     )
     # The tail scorer's output is its score: a sum over the forest's columns.
     tail = totals.xs("tail_probability", level="scorer")

@@ -30,6 +30,7 @@ from tillit.features import (
     redefined_since,
 )
 from tillit.jobs.drift import redefined_features
+from tillit.modelling.promotion import definitions_refusal
 from tillit.simulate import simulate
 
 PINS = Path(__file__).resolve().parents[1] / "data" / "feature_definitions.json"
@@ -112,3 +113,11 @@ if __name__ == "__main__" and sys.argv[1:] == ["--write"]:
         + "\n"
     )
     print(f"wrote {PINS}")
+
+
+def test_a_column_added_in_version_5_is_not_named_as_changed_to_a_v4_model() -> None:
+    # Version 5 only added carer_overlap_visit_share, which a v4 model never read.
+    assert redefined_since(4) == ()
+    refusal = definitions_refusal("7", trained=4)
+    assert refusal is not None and "changed since" not in refusal
+    assert "carer_overlap_visit_share" not in refusal

@@ -6,14 +6,19 @@ statements use both cores. Compared on a small messy world, frame for frame.
 
 from __future__ import annotations
 
+import threading
+from pathlib import Path
+
 import pandas as pd
 import pytest
 
 from tillit.config import FeatureConfig, SimulationConfig
 from tillit.data.validate import validate_tables
+from tillit.features import CloseAsideError, build_features, wait_for_closes_aside
 from tillit.features import build as build_module
-from tillit.features import build_features
 from tillit.features.engine import DuckDBEngine, RecordingEngine
+from tillit.jobs.common import write_manifest_and_record
+from tillit.ops.tracking import ModelRef
 from tillit.simulate import simulate
 
 
@@ -139,3 +144,54 @@ def test_a_stopped_lane_refuses_its_next_statement() -> None:
         assert engine.fetch("SELECT 2 AS x")["x"].tolist() == [2]
     finally:
         engine.close()
+
+
+class _CloseFails(DuckDBEngine):
+    """Closes, then says it failed: a close that raises on the side thread."""
+
+    def close(self) -> None:
+        super().close()
+        raise OSError("disk gone while closing")
+
+
+def test_a_close_that_fails_aside_fails_the_wait_and_reaches_the_thread_hook(
+    messy_tables: dict[str, pd.DataFrame], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hooked: list[BaseException | None] = []
+    monkeypatch.setattr(threading, "excepthook", lambda args: hooked.append(args.exc_value))
+    monkeypatch.setattr(build_module, "DuckDBEngine", _CloseFails)
+    built = build_features(messy_tables, "2025-04", FeatureConfig())
+    assert len(built.features) > 20  # the build itself is done before the close
+    with pytest.raises(CloseAsideError, match="disk gone while closing") as raised:
+        wait_for_closes_aside()
+    assert isinstance(raised.value.__cause__, OSError)
+    assert [type(error) for error in hooked] == [OSError]
+    wait_for_closes_aside()  # reported once: nothing is left to wait for
+
+
+def test_a_run_whose_close_failed_writes_no_manifest(
+    messy_tables: dict[str, pd.DataFrame], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(threading, "excepthook", lambda args: None)
+    monkeypatch.setattr(build_module, "DuckDBEngine", _CloseFails)
+    build_features(messy_tables, "2025-04", FeatureConfig())
+    ref = ModelRef(name="m", version="1", run_id="r")
+    with pytest.raises(CloseAsideError):
+        write_manifest_and_record(tmp_path, "score", tmp_path, {}, ref, "h", "f", {})
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_build_that_fails_closes_at_once_and_keeps_its_own_error(
+    messy_tables: dict[str, pd.DataFrame], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def failing(con: object, config: FeatureConfig) -> None:
+        raise ValueError("invoice frame failed")
+
+    monkeypatch.setattr(build_module, "DuckDBEngine", _CloseFails)
+    monkeypatch.setattr(build_module.queries, "invoice_frame", failing)
+    with pytest.raises(ValueError, match="invoice frame failed") as raised:
+        build_features(messy_tables, "2025-04", FeatureConfig())
+    assert raised.value.__notes__ == [
+        "closing the feature stage's DuckDB failed too: OSError('disk gone while closing')"
+    ]
+    wait_for_closes_aside()  # closed in the caller's thread: nothing aside to fail

@@ -11,9 +11,11 @@ from tillit.features.build import (
     EVIDENCE_COLUMNS,
     FINDINGS_COLUMNS,
     QUARANTINE_COLUMNS,
+    CloseAsideError,
     FeatureSet,
     build_features,
     requested_months,
+    wait_for_closes_aside,
 )
 from tillit.features.catalog import (
     FAIRNESS_COLUMNS,
@@ -38,6 +40,7 @@ __all__ = [
     "FINDING_CODES",
     "KEY_COLUMNS",
     "QUARANTINE_COLUMNS",
+    "CloseAsideError",
     "FeatureSet",
     "InvoiceFeatures",
     "build_features",
@@ -45,4 +48,5 @@ __all__ = [
     "feature_columns",
     "redefined_since",
     "requested_months",
+    "wait_for_closes_aside",
 ]

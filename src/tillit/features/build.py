@@ -131,9 +131,15 @@ def build_features(
         )
         raw = queries.invoice_frame(con, config)
         evidence = queries.evidence_frames(con, config)
-    finally:
-        if engine is None:
-            _close_aside(con)
+    except BaseException as error:
+        if engine is None:  # leaving on a failure: close here, where a failing close is seen
+            try:
+                con.close()
+            except Exception as close_error:
+                error.add_note(f"closing the feature stage's DuckDB failed too: {close_error!r}")
+        raise
+    if engine is None:
+        _close_aside(con)
 
     reasons = _quarantine_reasons(raw)
     quarantine = pd.DataFrame(
@@ -177,14 +183,58 @@ def build_features(
     return FeatureSet(features=features, findings=findings, quarantine=quarantine)
 
 
+class CloseAsideError(RuntimeError):
+    """Closing a feature stage's DuckDB, on its side thread, failed."""
+
+
+# Closes still running aside, each with the list its failure (if any) lands in.
+_closing: list[tuple[threading.Thread, list[BaseException]]] = []
+_closing_lock = threading.Lock()
+
+
 def _close_aside(con: Engine) -> None:
     """Close the stage's own DuckDB on a thread of its own, while the caller goes on.
 
     Why: closing frees the database's gigabyte or so of tables (about 0.3 s of wall,
     without the interpreter lock), time the scoring after it need not wait for. The
-    thread is not a daemon: the interpreter waits for it before it exits.
+    thread is not a daemon: the interpreter waits for it before it exits. A failure is
+    kept for `wait_for_closes_aside`, which the jobs call before they write a manifest:
+    a side thread's failure fails the run.
     """
-    threading.Thread(target=con.close, name="tillit-duckdb-close").start()
+    failures: list[BaseException] = []
+
+    def close() -> None:
+        try:
+            con.close()
+        except BaseException as error:
+            failures.append(error)
+            raise  # also to threading.excepthook (stderr), for callers that never wait
+
+    thread = threading.Thread(target=close, name="tillit-duckdb-close")
+    with _closing_lock:
+        # Forget closes that ended well, so loops of builds do not pile them up.
+        _closing[:] = [(t, f) for t, f in _closing if t.is_alive() or f]
+        _closing.append((thread, failures))
+    thread.start()
+
+
+def wait_for_closes_aside() -> None:
+    """Wait for every DuckDB close still running aside; raise if one of them failed.
+
+    Raises:
+        CloseAsideError: a close failed (the first failure is its cause).
+    """
+    with _closing_lock:
+        pending = list(_closing)
+        _closing.clear()
+    failures: list[BaseException] = []
+    for thread, failed in pending:
+        thread.join()
+        failures.extend(failed)
+    if failures:
+        raise CloseAsideError(
+            f"closing the feature stage's DuckDB failed ({len(failures)} close(s)): {failures[0]!r}"
+        ) from failures[0]
 
 
 def _visit_lane(

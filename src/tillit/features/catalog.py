@@ -64,9 +64,11 @@ FEATURES_REDEFINED: dict[int, tuple[str, ...]] = {
         "billed_over_own_history_hours_6m",
         "period_share_after_death",
     ),
-    # Version 5 (issue 21, branch ap21): a new column, the share of the invoice's visits
-    # overlapping the same carer's previous or next visit by five minutes or more (`carer_overlap_visit_share`).
-    5: ("carer_overlap_visit_share",),
+    # Version 5 (issue 21) added a column, the share of the invoice's visits overlapping
+    # the same carer's previous or next visit by five minutes or more
+    # (`carer_overlap_visit_share`), and redefined none: a v4 model never read the new
+    # column, so no refusal or drift warning may tell it that the column changed meaning.
+    5: (),
 }
 
 

@@ -512,7 +512,9 @@ def write_manifest_and_record(
     manifest itself, so a later check finds any file changed after the run.
     """
     from tillit.data.io import file_sha256, write_json
+    from tillit.features import wait_for_closes_aside
 
+    wait_for_closes_aside()  # a feature stage's DuckDB that failed to close fails the run
     path = write_json(manifest, folder / MANIFEST)
     record_run(
         store,

@@ -45,7 +45,7 @@ def run_train(
     and are written beside the registry in `<store>/model_cards/`; the audit log
     gets a record.
     """
-    from tillit.features import feature_catalog
+    from tillit.features import feature_catalog, wait_for_closes_aside
     from tillit.modelling.train import train
     from tillit.ops import tracking
     from tillit.review import plots
@@ -69,6 +69,7 @@ def run_train(
         if config_path is not None:
             shutil.copy(config_path, folder / "config.yaml")
             artifacts["config"] = folder / "config.yaml"
+        wait_for_closes_aside()  # a failed close fails the run before the model is registered
         ref = tracking.log_training(
             result, config, loaded.fingerprint, artifacts, store, fairness.summary_metrics()
         )

@@ -220,16 +220,17 @@ def test_visits_whose_carer_was_registered_at_another_client_at_the_same_time():
     wider = build(tables, same_time_max_start_gap_minutes=30.0).features.set_index("invoice_id")
     assert wider["staff_elsewhere_hours_share"]["I4"] == pytest.approx(30 / 120)
     assert wider["staff_elsewhere_hours_share"]["I3"] == pytest.approx(30 / 150)
-    # The reason names the carer, both visits and the key-tag at the other door.
+    # The reason names the carer, both visits and the key-tag at the other door, not the
+    # other client (the feature table keeps its pseudonymous id for the review).
     i1, i3 = row(fs, "I1"), row(fs, "I3")
     assert (i3["evidence_elsewhere_staff"], i3["evidence_elsewhere_other_client"]) == ("S3", "C4")
     assert reason_sentence("staff_elsewhere_hours_share", i3, 0.0, "en") == (
-        "carer S3 was registered here on 2026-03-05 14:20-14:50 and at client C4 on "
+        "carer S3 was registered here on 2026-03-05 14:20-14:50 and at another client on "
         "2026-03-05 14:00-15:00 (checked in there by key-tag); 1 such visit on this "
         "invoice, 0.5 of 2.5 h (20%)"
     )
     assert reason_sentence("staff_elsewhere_hours_share", i1, 0.0, "sv") == (
-        "personal S1 var registrerad här 2026-03-03 10:00-11:00 och hos brukare C2 "
+        "personal S1 var registrerad här 2026-03-03 10:00-11:00 och hos en annan brukare "
         "2026-03-03 10:05-10:55; 1 sådant besök på fakturan, 1 av 2 h (50\u00a0%)"
     )
     assert pd.isna(row(fs, "I4")["evidence_elsewhere_staff"])

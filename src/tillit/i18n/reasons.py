@@ -112,14 +112,14 @@ REASONS: Tables = {
         ),
         "staff_elsewhere_hours_share.evidence": (
             "carer {evidence_elsewhere_staff} was registered here on {evidence_elsewhere_date} "
-            "and at client {evidence_elsewhere_other_client} on "
+            "and at another client on "
             "{evidence_elsewhere_other_date}{elsewhere_keytag}; {evidence_elsewhere_visits} such "
             "visits on this invoice, {evidence_elsewhere_hours} of {evidence_key_hours} h "
             "({value_pct})"
         ),
         "staff_elsewhere_hours_share.evidence.one": (
             "carer {evidence_elsewhere_staff} was registered here on {evidence_elsewhere_date} "
-            "and at client {evidence_elsewhere_other_client} on "
+            "and at another client on "
             "{evidence_elsewhere_other_date}{elsewhere_keytag}; {evidence_elsewhere_visits} such "
             "visit on this invoice, {evidence_elsewhere_hours} of {evidence_key_hours} h "
             "({value_pct})"
@@ -324,13 +324,13 @@ REASONS: Tables = {
         ),
         "staff_elsewhere_hours_share.evidence": (
             "personal {evidence_elsewhere_staff} var registrerad här {evidence_elsewhere_date} "
-            "och hos brukare {evidence_elsewhere_other_client} {evidence_elsewhere_other_date}"
+            "och hos en annan brukare {evidence_elsewhere_other_date}"
             "{elsewhere_keytag}; {evidence_elsewhere_visits} sådana besök på fakturan, "
             "{evidence_elsewhere_hours} av {evidence_key_hours} h ({value_pct})"
         ),
         "staff_elsewhere_hours_share.evidence.one": (
             "personal {evidence_elsewhere_staff} var registrerad här {evidence_elsewhere_date} "
-            "och hos brukare {evidence_elsewhere_other_client} {evidence_elsewhere_other_date}"
+            "och hos en annan brukare {evidence_elsewhere_other_date}"
             "{elsewhere_keytag}; {evidence_elsewhere_visits} sådant besök på fakturan, "
             "{evidence_elsewhere_hours} av {evidence_key_hours} h ({value_pct})"
         ),

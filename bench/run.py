@@ -458,14 +458,13 @@ def _stage_explain(
     flagged = np.flatnonzero(features["invoice_id"].isin(flagged_ids).to_numpy())
     X = model.matrix(features)
     iso_X = model.isolation_forest_matrix(X)
+    gbm_X = model.lightgbm_matrix(X)  # the columns LightGBM learnt from (as _explain)
 
     # Production path (tillit/score.py::_explain): fast path attributions of both
     # scorers for every invoice, exact TreeSHAP of both for the flagged ones.
-    lgb_all, lgb_s = _timed(
-        lambda: explain(model.lightgbm, model.lightgbm_matrix(X), method="fast")
-    )
+    lgb_all, lgb_s = _timed(lambda: explain(model.lightgbm, gbm_X, method="fast"))
     lgb_exact, lgb_exact_s = _timed(
-        lambda: explain(model.lightgbm, model.lightgbm_matrix(X).iloc[flagged], method="exact")
+        lambda: explain(model.lightgbm, gbm_X.iloc[flagged], method="exact")
     )
     iso_fast, iso_fast_s = _timed(lambda: explain(model.isolation_forest, iso_X, method="fast"))
     iso_exact, iso_exact_s = _timed(
@@ -483,7 +482,7 @@ def _stage_explain(
     def naive_lgb() -> Any:
         # The columns LightGBM learnt from (by default all but the findings'), and every
         # booster of a bag: the bag's log-odds are the boosters' mean, and so is its SHAP.
-        matrix = model.lightgbm_matrix(X).to_numpy(float, na_value=np.nan)
+        matrix = gbm_X.to_numpy(float, na_value=np.nan)
         per_booster = []
         for booster in model.lightgbm.boosters():
             values = shap.TreeExplainer(booster).shap_values(matrix, check_additivity=False)

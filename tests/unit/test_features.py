@@ -596,21 +596,17 @@ def test_a_visit_begun_on_the_day_of_death_is_care_before_it_only_until_midnight
         visit("V3", "C1", "2026-03-09 23:00", 5 * 60),
     ]
     died = [client("C1", deceased_on="2026-03-10")]
-    fs = build(
-        municipality(
-            clients=died, grants=[grant("G1", "C1")], visits=visits,
-            invoices=[invoice("I1", "C1", 30.0)],
+
+    def billed_after_death(billed: float) -> float:
+        invoices = [invoice("I1", "C1", billed)]
+        tables = municipality(
+            clients=died, grants=[grant("G1", "C1")], visits=visits, invoices=invoices
         )
-    )  # fmt: skip
-    assert row(fs, "I1")["billed_after_death"] == 1.0
+        return row(build(tables), "I1")["billed_after_death"]
+
+    assert billed_after_death(30.0) == 1.0
     # Billed 7.5 h: within the 1 h margin of the 7 h before the death.
-    fs = build(
-        municipality(
-            clients=died, grants=[grant("G1", "C1")], visits=visits,
-            invoices=[invoice("I1", "C1", 7.5)],
-        )
-    )  # fmt: skip
-    assert row(fs, "I1")["billed_after_death"] == 0.0
+    assert billed_after_death(7.5) == 0.0
 
 
 def test_an_amount_without_hours_in_the_month_of_death_bills_after_it():

@@ -35,7 +35,7 @@ from tillit.features.engine import (
     stopped_by_the_other_lane,
 )
 from tillit.features.evidence import findings_table
-from tillit.features.schema import InvoiceFeatures
+from tillit.features.schema import EVIDENCE_TEXT_SUFFIXES, InvoiceFeatures
 from tillit.i18n import text
 
 FINDINGS_COLUMNS = ("invoice_id", "finding", "evidence", "evidence_facts")
@@ -47,20 +47,7 @@ EVIDENCE_COLUMNS: tuple[str, ...] = tuple(
 )
 # Comparison evidence held as text (the rest are numbers; months become periods).
 COMPARISON_EVIDENCE_TEXT = frozenset(
-    {
-        "evidence_busy_day_staff",
-        "evidence_busy_day_date",
-        "evidence_manual_staff",
-        "evidence_by_hand_staff",
-        "evidence_regular_staff",
-        "evidence_elsewhere_staff",
-        "evidence_elsewhere_date",
-        "evidence_elsewhere_other_client",
-        "evidence_elsewhere_other_date",
-        "evidence_carer_overlap_date",
-        "evidence_carer_overlap_other_date",
-        "evidence_carer_overlap_other_provider",
-    }
+    c for c in queries.COMPARISON_EVIDENCE_COLUMNS if c.endswith(EVIDENCE_TEXT_SUFFIXES)
 )
 QUARANTINE_COLUMNS = ("invoice_id", "period", "reason")
 

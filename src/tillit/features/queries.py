@@ -994,17 +994,21 @@ def carer_overlaps(con: Engine, config: FeatureConfig) -> None:
     visit by start, with the neighbour it overlaps most, is the reason's fact.
     """
     min_micros = round(config.double_booking_min_minutes * 60_000_000)
+    by_carer = "OVER (PARTITION BY staff_id, m ORDER BY start_at, visit_id)"
+    this_span = _visit_span("start_at", "end_at")
+    prev_span = _visit_span("prev_start", "prev_end")
+    next_span = _visit_span("next_start", "next_end")
     con.execute(
         f"""
         CREATE TEMP TABLE carer_overlap AS
         WITH neighbours AS (
             SELECT visit_id, provider_id, client_id, service_type, m, start_at, end_at,
-                   lag(start_at) OVER (PARTITION BY staff_id, m ORDER BY start_at, visit_id) AS prev_start,
-                   lag(end_at) OVER (PARTITION BY staff_id, m ORDER BY start_at, visit_id) AS prev_end,
-                   lag(provider_id) OVER (PARTITION BY staff_id, m ORDER BY start_at, visit_id) AS prev_provider,
-                   lead(start_at) OVER (PARTITION BY staff_id, m ORDER BY start_at, visit_id) AS next_start,
-                   lead(end_at) OVER (PARTITION BY staff_id, m ORDER BY start_at, visit_id) AS next_end,
-                   lead(provider_id) OVER (PARTITION BY staff_id, m ORDER BY start_at, visit_id) AS next_provider,
+                   lag(start_at) {by_carer} AS prev_start,
+                   lag(end_at) {by_carer} AS prev_end,
+                   lag(provider_id) {by_carer} AS prev_provider,
+                   lead(start_at) {by_carer} AS next_start,
+                   lead(end_at) {by_carer} AS next_end,
+                   lead(provider_id) {by_carer} AS next_provider,
                    count(*) OVER (PARTITION BY provider_id, client_id, service_type, m)
                        AS key_visits
             FROM v WHERE is_target
@@ -1030,10 +1034,10 @@ def carer_overlaps(con: Engine, config: FeatureConfig) -> None:
         )
         SELECT provider_id, client_id, service_type, m,
                count(*) AS carer_overlap_visits,
-               max(CASE WHEN rank = 1 THEN strftime(start_at, '%Y-%m-%d %H:%M') || '-' || CASE WHEN CAST(start_at AS DATE) = CAST(end_at AS DATE) THEN strftime(end_at, '%H:%M') ELSE strftime(end_at, '%Y-%m-%d %H:%M') END END)
+               max(CASE WHEN rank = 1 THEN {this_span} END)
                    AS evidence_carer_overlap_date,
-               max(CASE WHEN rank = 1 AND with_prev THEN strftime(prev_start, '%Y-%m-%d %H:%M') || '-' || CASE WHEN CAST(prev_start AS DATE) = CAST(prev_end AS DATE) THEN strftime(prev_end, '%H:%M') ELSE strftime(prev_end, '%Y-%m-%d %H:%M') END
-                        WHEN rank = 1 THEN strftime(next_start, '%Y-%m-%d %H:%M') || '-' || CASE WHEN CAST(next_start AS DATE) = CAST(next_end AS DATE) THEN strftime(next_end, '%H:%M') ELSE strftime(next_end, '%Y-%m-%d %H:%M') END END)
+               max(CASE WHEN rank = 1 AND with_prev THEN {prev_span}
+                        WHEN rank = 1 THEN {next_span} END)
                    AS evidence_carer_overlap_other_date,
                max(CASE WHEN rank = 1 AND with_prev THEN prev_provider
                         WHEN rank = 1 THEN next_provider END)
@@ -1046,6 +1050,16 @@ def carer_overlaps(con: Engine, config: FeatureConfig) -> None:
         FROM counted
         GROUP BY provider_id, client_id, service_type, m
         """
+    )
+
+
+def _visit_span(start: str, end: str) -> str:
+    """SQL text of a visit's times, `2026-03-02 08:00-09:10`, an end on another day with its
+    date (`2026-03-06 23:50-2026-03-07 00:20`)."""
+    return (
+        f"strftime({start}, '%Y-%m-%d %H:%M') || '-' || CASE WHEN CAST({start} AS DATE) = "
+        f"CAST({end} AS DATE) THEN strftime({end}, '%H:%M') ELSE strftime({end}, "
+        "'%Y-%m-%d %H:%M') END"
     )
 
 

@@ -44,9 +44,12 @@ SHARE_PATTERN = rf"^(?!.*_peer_z$)(?=.*share)(?:{_FEATURES})$"
 NON_NEGATIVE_PATTERN = rf"^(?!(?:{_exact(SIGNED_FEATURES)})$)(?!.*_peer_z$)(?:{_FEATURES})$"
 
 # The comparison evidence (features/queries.py COMPARISON_EVIDENCE_COLUMNS): ids, dates
-# and periods as text (a provider id too), the rest numbers.
-EVIDENCE_TEXT_PATTERN = r"^evidence_.+_(?:staff|date|period|client|provider)$"
-EVIDENCE_NUMBER_PATTERN = r"^evidence_(?!.+_(?:staff|date|period|client|provider)$).+$"
+# and periods as text, the rest numbers. One list for the schema, the feature stage's
+# types and the reasons' formatting (review/reasons.py).
+EVIDENCE_TEXT_SUFFIXES = ("_staff", "_date", "_period", "_client", "_provider")
+_TEXT = "|".join(suffix.removeprefix("_") for suffix in EVIDENCE_TEXT_SUFFIXES)
+EVIDENCE_TEXT_PATTERN = rf"^evidence_.+_(?:{_TEXT})$"
+EVIDENCE_NUMBER_PATTERN = rf"^evidence_(?!.+_(?:{_TEXT})$).+$"
 
 
 class InvoiceFeatures(pa.DataFrameModel):

@@ -153,21 +153,18 @@ def _explain_lightgbm(scorer: LightGBMScorer, X: pd.DataFrame) -> Attribution:
     # A bag's log-odds is its boosters' mean, so its TreeSHAP values and base value are
     # the means of theirs (SHAP is linear in the model): still exact.
     contrib = np.zeros((probe.shape[0], probe.shape[1] + 1))
-    output = np.zeros(len(matrix))
     for booster in boosters:
         # Rows are explained independently, so every core can help without changing a value.
         contrib += np.asarray(
             booster.predict(probe, pred_contrib=True, num_threads=os.cpu_count() or 1)
         )
-        if len(matrix):
-            output += booster.predict(matrix, raw_score=True)
     contrib /= len(boosters)
     return Attribution(
         values=pd.DataFrame(
             contrib[: len(matrix), :-1], index=X.index, columns=list(scorer.feature_names_in_)
         ),
         base_value=float(contrib[0, -1]),
-        output=np.asarray(output / len(boosters), dtype=np.float64),
+        output=scorer.decision_function(X) if len(matrix) else np.zeros(0),
         output_name=LIGHTGBM_OUTPUT,
         method="treeshap",
     )

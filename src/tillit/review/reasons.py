@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from tillit.features.catalog import LOWER_IS_RISKIER, MAD_TO_SD, feature_catalog
+from tillit.features.schema import EVIDENCE_TEXT_SUFFIXES
 from tillit.i18n import LANGS, Lang, check_lang, number, placeholders, share, text, words
 
 Language = Lang
@@ -123,7 +124,6 @@ _ONE_MONTH: dict[str, str] = {
     "staff_elsewhere_hours_share": "evidence_elsewhere_visits",
 }
 EVIDENCE_PREFIX = "evidence_"
-_EVIDENCE_TEXT = ("_staff", "_date", "_period", "_client", "_provider")
 _EVIDENCE_COUNTS = ("_visits", "_count", "_providers", "_months", "_minutes")
 
 
@@ -142,7 +142,7 @@ def _evidence(row: Mapping[str, Any], name: str, language: str) -> str:
     value: Any = row.get(name)
     if not _filled(value):
         return "–"
-    if name.endswith(_EVIDENCE_TEXT):
+    if name.endswith(EVIDENCE_TEXT_SUFFIXES):
         return str(value)
     if name.endswith("_share"):
         return _pct(float(value), language)

@@ -92,6 +92,23 @@ def percentile_rank(
     return ranks
 
 
+def blend_percentiles(
+    supervised: np.ndarray, label_free: np.ndarray, weight: float, rule: str
+) -> np.ndarray:
+    """The blend of the LightGBM and label-free percentiles (`training.blend.blend_rule`).
+
+    "mean": the weighted mean. "noisy_or": ``1 - (1 - a)^w (1 - b)^(1 - w)``, the weighted
+    mean of each side's ``-log(1 - percentile)`` mapped back to [0, 1]: far into one side's
+    tail counts more than a little way into both. A blend object pickled before the rule
+    existed has none and is read as "mean" (its scores stay as they were).
+    """
+    if rule == "mean":
+        return weight * supervised + (1.0 - weight) * label_free
+    if rule == "noisy_or":
+        return 1.0 - (1.0 - supervised) ** weight * (1.0 - label_free) ** (1.0 - weight)
+    raise ValueError(f"unknown blend rule {rule!r}")
+
+
 @dataclass
 class RiskModel:
     """Both fitted scorers plus what is needed to score a new month the same way."""
@@ -175,8 +192,12 @@ class RiskModel:
         iso_pct = percentile_rank(self.reference_isolation_forest_, iso)
         gbm_pct = percentile_rank(self.reference_lightgbm_, gbm)
         tail, tail_pct, label_free = self.label_free(iso_X, iso_pct)
-        weight = self.blend.supervised_weight
-        blend = weight * gbm_pct + (1.0 - weight) * label_free
+        blend = blend_percentiles(
+            gbm_pct,
+            label_free,
+            self.blend.supervised_weight,
+            getattr(self.blend, "blend_rule", "mean"),
+        )
         has_finding = self.hard_findings(features, demoted)
         floor = self.blend.finding_floor
         # Blend < 1 keeps non-findings strictly below the floor.

@@ -298,12 +298,11 @@ def configured_rule() -> tuple[Aggregate, Mix, Mix]:
     """The rule the configuration trains: tail top_k, forest weight, supervised weight."""
     training = family_config().training
     k = training.tail_probability.top_k
-    blend = training.blend
-    rule = noisy_or if blend.blend_rule == "noisy_or" else mean_mix
+    rule, weight = training.blend.rule_and_weight()
     return (
         tail_top(k) if k else tail_sum,
-        mean_mix(blend.label_free_isolation_forest_weight),
-        rule(blend.supervised_weight),
+        mean_mix(training.blend.label_free_isolation_forest_weight),
+        (noisy_or if rule == "noisy_or" else mean_mix)(weight),
     )
 
 

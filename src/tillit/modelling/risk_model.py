@@ -99,8 +99,8 @@ def blend_percentiles(
 
     "mean": the weighted mean. "noisy_or": ``1 - (1 - a)^w (1 - b)^(1 - w)``, the weighted
     mean of each side's ``-log(1 - percentile)`` mapped back to [0, 1]: far into one side's
-    tail counts more than a little way into both. A blend object pickled before the rule
-    existed has none and is read as "mean" (its scores stay as they were).
+    tail counts more than a little way into both (`BlendConfig.rule_and_weight`: a blend
+    pickled before the rule existed is read as "mean", so its scores stay as they were).
     """
     if rule == "mean":
         return weight * supervised + (1.0 - weight) * label_free
@@ -192,12 +192,8 @@ class RiskModel:
         iso_pct = percentile_rank(self.reference_isolation_forest_, iso)
         gbm_pct = percentile_rank(self.reference_lightgbm_, gbm)
         tail, tail_pct, label_free = self.label_free(iso_X, iso_pct)
-        blend = blend_percentiles(
-            gbm_pct,
-            label_free,
-            self.blend.supervised_weight,
-            getattr(self.blend, "blend_rule", "mean"),
-        )
+        rule, weight = self.blend.rule_and_weight()
+        blend = blend_percentiles(gbm_pct, label_free, weight, rule)
         has_finding = self.hard_findings(features, demoted)
         floor = self.blend.finding_floor
         # Blend < 1 keeps non-findings strictly below the floor.

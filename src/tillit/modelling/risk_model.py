@@ -9,9 +9,10 @@ The combined risk is designed for ranking with a fixed review capacity:
    forest and the per-feature tail probability scorer, combined by rank: a
    weighted mean of their percentiles (`blend.label_free_isolation_forest_weight`),
    itself put back on the percentile scale of the training invoices.
-3. The blend is a weighted mean of the supervised and the label-free percentiles:
-   the supervised scorer knows the schemes reviewers have confirmed, the label-free
-   side covers what nobody has labelled yet.
+3. The blend combines the supervised and the label-free percentiles (a noisy-or,
+   `blend.blend_rule`; or the weighted mean): the supervised scorer knows the schemes
+   reviewers have confirmed, the label-free side covers what nobody has labelled yet,
+   and an invoice far into either side's tail ranks high.
 4. A hard finding (a certain fact such as billing after death) lifts the risk
    into [finding_floor, 1]; every other invoice stays in [0, finding_floor).
    So findings always rank first, and within each band the blend orders. A

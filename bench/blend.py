@@ -279,6 +279,9 @@ def rules(names: str = "") -> dict[str, tuple[Aggregate, Mix, Mix]]:
         "pow4": power_mix(0.5, 4.0),
         "pow8": power_mix(0.5, 8.0),
         "nor": noisy_or(0.5),
+        "nor.45": noisy_or(0.45),
+        "nor.4": noisy_or(0.4),
+        "sw.5": mean_mix(0.5),
         "sw.35": mean_mix(0.35),
         "sw.65": mean_mix(0.65),
         "sw.35pow4": power_mix(0.35, 4.0),
@@ -295,10 +298,11 @@ def configured_rule() -> tuple[Aggregate, Mix, Mix]:
     """The rule the configuration trains: tail top_k, forest weight, supervised weight."""
     training = family_config().training
     k = training.tail_probability.top_k
+    rule, weight = training.blend.rule_and_weight()
     return (
         tail_top(k) if k else tail_sum,
         mean_mix(training.blend.label_free_isolation_forest_weight),
-        mean_mix(training.blend.supervised_weight),
+        (noisy_or if rule == "noisy_or" else mean_mix)(weight),
     )
 
 

@@ -250,7 +250,19 @@ class ReviewConfig(StrictModel):
 class BlendConfig(StrictModel):
     """How the two scorers and the hard findings make one risk in [0, 1]."""
 
+    # How the LightGBM percentile `a` and the label-free percentile `b` make one blend:
+    # "mean" is w a + (1 - w) b with w = `supervised_weight`; "noisy_or" is
+    # 1 - (1 - a)^w (1 - b)^(1 - w) with w = `noisy_or_supervised_weight`, the weighted mean
+    # of each side's -log(1 - percentile) (how far into its tail the invoice is), so an
+    # invoice in one side's top 1 % and the other's top 20 % outranks one at the top 10 %
+    # of both. A scheme nobody has labelled sits far out on the label-free side while
+    # LightGBM sees little: chosen on the bench family with every scheme's labels withheld
+    # in turn (issue 21, branch worst30, docs/label-free.md; bench/blend.py `nor.45`).
+    # Models pickled before the rule read "mean". Table mode blends by the mean and falls
+    # back to `supervised_weight` (docs/table-mode-weight.md).
+    blend_rule: Literal["mean", "noisy_or"] = "noisy_or"
     supervised_weight: float = Field(default=0.5, ge=0, le=1)
+    noisy_or_supervised_weight: float = Field(default=0.45, ge=0, le=1)
     finding_floor: float = Field(default=0.9, gt=0, lt=1)
     # The label-free side is the forest and the tail probability scorer combined by rank:
     # this weight on the forest's percentile, the rest on the tail scorer's. Chosen with
@@ -266,6 +278,13 @@ class BlendConfig(StrictModel):
     # `finding_min_reviews` invoices that had it.
     finding_max_cleared_share: float = Field(default=0.5, ge=0, le=1)
     finding_min_reviews: int = Field(default=10, ge=1)
+
+    def rule_and_weight(self) -> tuple[str, float]:
+        """The blend rule and LightGBM's weight in it (a blend pickled before the rule: the mean)."""
+        rule = self.__dict__.get("blend_rule", "mean")
+        if rule == "noisy_or":
+            return rule, self.noisy_or_supervised_weight
+        return rule, self.supervised_weight
 
 
 class IsolationForestParams(StrictModel):

@@ -24,14 +24,19 @@ def _features(a: list[float], b: list[float], findings: list[int]) -> pd.DataFra
     return pd.DataFrame({"a": a, "b": b, "hard_finding_count": [float(f) for f in findings]})
 
 
-def _model(reference: pd.DataFrame, weight: float = 0.5):
+def _model(reference: pd.DataFrame, weight: float = 0.5, rule: str = "mean"):
     return fit_risk_model(
         ColumnScorer("a"),
         ColumnScorer("b"),
         reference,
         ("a", "b", "hard_finding_count"),
         ("a", "b", "hard_finding_count"),
-        BlendConfig(supervised_weight=weight, finding_floor=0.9),
+        BlendConfig(
+            supervised_weight=weight,
+            noisy_or_supervised_weight=weight,
+            finding_floor=0.9,
+            blend_rule=rule,
+        ),
         ("2025-01",),
         "1.1",
     )
@@ -49,6 +54,32 @@ def test_percentiles_blend_and_floor_by_hand():
     assert parts["risk_score"].tolist() == pytest.approx(
         [0.9 * blend[0], 0.9 * 0.875, 0.9 + 0.1 * 0.75]
     )
+
+
+def test_noisy_or_blend_by_hand():
+    """1 - (1 - a)^w (1 - b)^(1 - w): far into one side's tail counts more than both halfway."""
+    reference = _features([1, 2, 3, 4], [10, 20, 30, 40], [0, 0, 0, 0])
+    model = _model(reference, weight=0.75, rule="noisy_or")
+    parts = model.components(_features([3, 4, 0, 4], [10, 40, 50, 50], [0, 0, 1, 0]))
+    # percentiles as in the mean's test: LightGBM (b) 0.125, 0.875, 1, 1; forest (a) 0.625,
+    # 0.875, 0, 0.875 (no tail scorer: the label-free side is the forest)
+    blend = [1 - 0.875**0.75 * 0.375**0.25, 0.875, 1.0, 1.0]
+    assert parts["blend"].tolist() == pytest.approx(blend)
+    # a blend of 1 without a finding stays below the floor; with one it is the top
+    assert parts["risk_score"].tolist() == pytest.approx(
+        [0.9 * blend[0], 0.9 * 0.875, 1.0, 0.9 * (1 - 1e-9)]
+    )
+    # the mean of the same percentiles ranks the first invoice lower: 0.25 vs 0.292
+    assert 0.75 * 0.125 + 0.25 * 0.625 == 0.25 < blend[0] == pytest.approx(0.29203, abs=1e-5)
+
+
+def test_a_blend_pickled_before_the_rule_scores_by_the_mean():
+    reference = _features([1, 2, 3, 4], [10, 20, 30, 40], [0, 0, 0, 0])
+    old = _model(reference, weight=0.75, rule="noisy_or")
+    del old.blend.__dict__["blend_rule"]  # as unpickled from before the field existed
+    mean = _model(reference, weight=0.75, rule="mean")
+    batch = _features([3, 4, 0], [10, 40, 50], [0, 0, 1])
+    assert old.risk(batch).tolist() == mean.risk(batch).tolist()
 
 
 def test_every_hard_finding_ranks_above_every_other_invoice():
@@ -119,7 +150,7 @@ def test_lightgbm_sees_only_its_own_columns_and_findings_still_rank_first():
         reference,
         ("a", "b", "hard_finding_count"),
         ("a", "b", "hard_finding_count"),
-        BlendConfig(supervised_weight=0.75, finding_floor=0.9),
+        BlendConfig(supervised_weight=0.75, finding_floor=0.9, blend_rule="mean"),
         ("2025-01",),
         "1.1",
         lightgbm_columns=("a", "b"),
@@ -142,7 +173,7 @@ def test_a_model_without_its_own_lightgbm_columns_scores_as_before():
         reference,
         columns,
         columns,
-        BlendConfig(supervised_weight=0.75, finding_floor=0.9),
+        BlendConfig(supervised_weight=0.75, finding_floor=0.9, blend_rule="mean"),
         ("2025-01",),
         "1.1",
         lightgbm_columns=columns,

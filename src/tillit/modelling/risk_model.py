@@ -9,9 +9,10 @@ The combined risk is designed for ranking with a fixed review capacity:
    forest and the per-feature tail probability scorer, combined by rank: a
    weighted mean of their percentiles (`blend.label_free_isolation_forest_weight`),
    itself put back on the percentile scale of the training invoices.
-3. The blend is a weighted mean of the supervised and the label-free percentiles:
-   the supervised scorer knows the schemes reviewers have confirmed, the label-free
-   side covers what nobody has labelled yet.
+3. The blend combines the supervised and the label-free percentiles (a noisy-or,
+   `blend.blend_rule`; or the weighted mean): the supervised scorer knows the schemes
+   reviewers have confirmed, the label-free side covers what nobody has labelled yet,
+   and an invoice far into either side's tail ranks high.
 4. A hard finding (a certain fact such as billing after death) lifts the risk
    into [finding_floor, 1]; every other invoice stays in [0, finding_floor).
    So findings always rank first, and within each band the blend orders. A
@@ -90,6 +91,23 @@ def percentile_rank(
             inside = (scores >= values[0]) & (scores <= values[-1])
         ranks[inside] = np.interp(scores[inside], values, mid)
     return ranks
+
+
+def blend_percentiles(
+    supervised: np.ndarray, label_free: np.ndarray, weight: float, rule: str
+) -> np.ndarray:
+    """The blend of the LightGBM and label-free percentiles (`training.blend.blend_rule`).
+
+    "mean": the weighted mean. "noisy_or": ``1 - (1 - a)^w (1 - b)^(1 - w)``, the weighted
+    mean of each side's ``-log(1 - percentile)`` mapped back to [0, 1]: far into one side's
+    tail counts more than a little way into both (`BlendConfig.rule_and_weight`: a blend
+    pickled before the rule existed is read as "mean", so its scores stay as they were).
+    """
+    if rule == "mean":
+        return weight * supervised + (1.0 - weight) * label_free
+    if rule == "noisy_or":
+        return 1.0 - (1.0 - supervised) ** weight * (1.0 - label_free) ** (1.0 - weight)
+    raise ValueError(f"unknown blend rule {rule!r}")
 
 
 @dataclass
@@ -175,8 +193,8 @@ class RiskModel:
         iso_pct = percentile_rank(self.reference_isolation_forest_, iso)
         gbm_pct = percentile_rank(self.reference_lightgbm_, gbm)
         tail, tail_pct, label_free = self.label_free(iso_X, iso_pct)
-        weight = self.blend.supervised_weight
-        blend = weight * gbm_pct + (1.0 - weight) * label_free
+        rule, weight = self.blend.rule_and_weight()
+        blend = blend_percentiles(gbm_pct, label_free, weight, rule)
         has_finding = self.hard_findings(features, demoted)
         floor = self.blend.finding_floor
         # Blend < 1 keeps non-findings strictly below the floor.

@@ -454,7 +454,7 @@ def _explain(
         error = attribution.max_additivity_error()
         if error > ADDITIVITY_TOLERANCE:  # an explanation that does not add up is not shown
             raise RuntimeError(f"{name} explanation is off its output by {error:g}")
-    weight = model.blend.supervised_weight
+    weight = model.blend.rule_and_weight()[1]
     contributions = {name: values.copy() for name, values in fast.items()}
     for name, attribution in exact.items():
         contributions[name].loc[attribution.values.index] = attribution.values

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -331,20 +329,13 @@ def test_explanations_cover_the_flagged_invoices_and_add_up_per_scorer(world, sc
     )
 
 
-def test_every_flagged_invoice_has_reasons_and_none_names_a_person(world, scored):
+def test_every_flagged_invoice_has_reasons(scored):
+    # That no text names a client or a board person is checked over a messy month's
+    # whole output in both languages (tests/quality/test_messy.py).
     part = scored_part(scored.risk_list)
     flagged = part[part["flagged"]]
     assert (flagged["reasons"].str.len() > 0).all()
     assert (part["reasons"].str.count(r" \| ") <= 2).all()  # n_reasons = 3
-    tables = world["tables"]
-    # No client or board person; a carer only by the contract's pseudonymous staff id, as
-    # the carer of a comparison ("carer S00012 registered ..."; tests/unit/test_reasons.py).
-    people = set(tables["clients"]["client_id"]) | set(tables["provider_persons"]["person_id"])
-    tokens = {t for text in part["reasons"] for t in re.findall(r"[A-Za-z]+\d+", text)}
-    assert not tokens & people
-    staff = set(tables["visits"]["staff_id"])
-    named = {t for text in part["reasons"] for t in re.findall(r"(\S+) ([A-Za-z]+\d+)\b", text)}
-    assert {word for word, token in named if token in staff} <= {"carer"}
 
 
 def test_scoring_is_deterministic(world, scored):

@@ -324,7 +324,8 @@ def _quarantine_reasons(raw: pd.DataFrame) -> pd.Series:
         if unknown_provider.iloc[i]:
             parts.append(text("rule.provider_unknown", "en", provider_id=r["provider_id"]))
         if unknown_client.iloc[i]:
-            parts.append(text("rule.client_unknown", "en", client_id=r["client_id"]))
+            # No client id in a text: the row's client_id says which (privacy policy).
+            parts.append(text("rule.client_unknown", "en"))
         if no_tariff.iloc[i]:
             parts.append(
                 text(

@@ -1845,7 +1845,7 @@ def evidence_frames(con: Engine, config: FeatureConfig) -> dict[str, pd.DataFram
                list(
                  concat_ws(chr(31), staff_id, a_id,
                    {_visit_span("a_start", "a_end")},
-                   coalesce(a_method, ''), b_id, coalesce(other_client, ''),
+                   coalesce(a_method, ''), b_id,
                    {_visit_span("b_start", "b_end")},
                    coalesce(b_method, ''), CAST(overlap_tenths / 10.0 AS VARCHAR))
                  ORDER BY rank

@@ -54,7 +54,7 @@ def world():
     tables = validate_tables(sim.tables).tables
     result = train(tables, TrainingConfig(), FeatureConfig(), ReviewConfig(), sim.truth)
     feature_set = build_features(tables, PERIOD, FeatureConfig())
-    return {"tables": tables, "model": result.model, "set": feature_set}
+    return {"tables": tables, "truth": sim.truth, "model": result.model, "set": feature_set}
 
 
 @pytest.fixture(scope="module")
@@ -431,9 +431,8 @@ def test_a_bag_without_the_finding_columns_scores_explains_and_ranks_findings_fi
     from tillit.review.plots import feature_importance
 
     training = TrainingConfig(lightgbm_without_findings=True, lightgbm=LightGBMParams(n_seeds=2))
-    sim = simulate(SimulationConfig(clients=200, months=6, seed=5))
-    tables = validate_tables(sim.tables).tables
-    model = train(tables, training, FeatureConfig(), ReviewConfig(), sim.truth).model
+    # The module's world, trained again with the bag's settings (not simulated again).
+    model = train(world["tables"], training, FeatureConfig(), ReviewConfig(), world["truth"]).model
     fs = world["set"]
     assert model.lightgbm_columns == tuple(
         c

@@ -12,6 +12,10 @@ bench/family.json: the whole-family comparison from the cache (branch lgbm21).
 
     python bench/loso_sweep.py --worlds messy-s31,bigger-town --cache /tmp/loso-cache \
         --set training.lightgbm.colsample_bytree=0.5 --set training.lightgbm.colsample_bytree=0.8
+
+Each `--set` is one setting; several keys change together as `key=value,key=value`, each
+value JSON (`features.history_windows_months=[3, 12],training.lightgbm.n_seeds=5`): a
+comma inside a value belongs to it.
 """
 
 from __future__ import annotations
@@ -37,9 +41,38 @@ from robustness import (  # type: ignore[import-not-found]
 from tillit.config import TillitConfig
 
 
-def with_setting(config: TillitConfig, setting: str) -> TillitConfig:
-    """The config with one dotted key set (`training.lightgbm.colsample_bytree=0.5`)."""
-    key, _, value = setting.partition("=")
+def settings_of(setting: str) -> list[tuple[str, Any]]:
+    """The keys and JSON values of one `--set`: `a.b=1`, or several as `a.b=1,c=[3, 12]`.
+
+    Each value is read as JSON up to where it ends, so a comma inside a value (a list, an
+    object, a string) never splits it; only a comma after a whole value starts a key.
+    """
+    decoder = json.JSONDecoder()
+    pairs: list[tuple[str, Any]] = []
+    at = 0
+    while at < len(setting):
+        key, equals, _ = setting[at:].partition("=")
+        if not equals or not key.strip():
+            raise SystemExit(f"--set {setting!r}: expected key=value at {setting[at:]!r}")
+        start = at + len(key) + 1
+        while start < len(setting) and setting[start] == " ":
+            start += 1
+        try:
+            value, end = decoder.raw_decode(setting, start)
+        except json.JSONDecodeError as error:
+            raise SystemExit(
+                f"--set {setting!r}: the value of {key} is not JSON: {error}"
+            ) from None
+        pairs.append((key.strip(), value))
+        rest = setting[end:].lstrip(" ")
+        if rest and not rest.startswith(","):
+            raise SystemExit(f"--set {setting!r}: expected ',' after the value of {key}")
+        at = len(setting) - len(rest) + 1
+    return pairs
+
+
+def with_setting(config: TillitConfig, key: str, value: Any) -> TillitConfig:
+    """The config with one dotted key set (`training.lightgbm.colsample_bytree`, 0.5)."""
     data = config.model_dump()
     *path, last = key.split(".")
     node = data
@@ -47,7 +80,7 @@ def with_setting(config: TillitConfig, setting: str) -> TillitConfig:
         node = node[part]
     if last not in node:
         raise SystemExit(f"no config key {key}")
-    node[last] = json.loads(value)
+    node[last] = value
     return TillitConfig.model_validate(data)
 
 
@@ -115,9 +148,9 @@ def main() -> None:
     results: dict[str, Any] = {}
     for setting in args.settings or ["default"]:
         config = family_config()
-        for one in setting.split(","):  # several keys at once: a=1,b=2
-            if one != "default":
-                config = with_setting(config, one)
+        if setting != "default":
+            for key, value in settings_of(setting):  # several keys at once: a=1,b=[3, 12]
+                config = with_setting(config, key, value)
         if args.family_out:
             family_run(setting, config, args.worlds.split(","), args.cache, args.family_out)
             continue

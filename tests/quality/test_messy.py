@@ -2,19 +2,28 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from tests.cli import ok, refused, tillit
-from tillit.config import BlendConfig, FeatureConfig, ReviewConfig, SimulationConfig, TrainingConfig
+from tillit.config import (
+    BlendConfig,
+    FeatureConfig,
+    ReviewConfig,
+    ScoringConfig,
+    SimulationConfig,
+    TrainingConfig,
+)
 from tillit.data.validate import validate_tables
 from tillit.features import build_features
 from tillit.features.catalog import FINDING_CODES
 from tillit.modelling.base_rates import finding_base_rates, finding_patterns, hard_finding_mask
 from tillit.modelling.train import train
 from tillit.review.report import render_report
-from tillit.review.score import ModelIdentity, score_month
+from tillit.review.score import INVOICE_COLUMNS, ModelIdentity, score_month
 from tillit.review.triage import pattern_records, pattern_sentence
 from tillit.simulate import PADDED_VISITS, simulate
 
@@ -247,3 +256,49 @@ def test_ranking_on_a_messy_month_beats_the_rule_and_chance(messy_month):
     rule = metrics["rule_billed_over_registered_average_precision"]
     assert metrics["combined_average_precision"] > rule + 0.15
     assert metrics["combined_recall_at_k"] >= 0.45
+
+
+@pytest.mark.parametrize("language", ["en", "sv"])
+def test_no_text_of_a_messy_month_names_a_client_or_a_board_person(messy_month, language):
+    """The privacy policy (docs/risk-list.md) over the whole risk list and explanations.
+
+    Every text column (reasons, findings with their evidence, why flagged; the
+    explanations' words) names no client id of clients.parquet and no board person's id
+    of provider_persons.parquet; the invoice's own client is the risk list's `client_id`
+    column. A carer appears only by pseudonymous staff id, as the carer of a comparison.
+    """
+    tables = messy_month["sim"].tables
+    # March: the same carer at two clients at once (3 double bookings), deaths, a
+    # hospital stay, a service without grant (the last month has no double booking).
+    fs = build_features(validate_tables(tables).tables, "2025-03", FeatureConfig())
+    month = score_month(
+        messy_month["model"],
+        fs.features,
+        fs.findings,
+        NOTHING_HELD,
+        ReviewConfig(),
+        IDENTITY,
+        ScoringConfig(language=language),
+    )
+    ids = set(INVOICE_COLUMNS)
+    texts = [
+        text
+        for frame in (month.risk_list, month.explanations)
+        for column in frame.columns
+        if column not in ids and pd.api.types.is_string_dtype(frame[column])
+        for text in frame[column].dropna().astype(str)
+    ]
+    kinds = {"staff_double_booked", "billing_after_death", "visits_after_death"}
+    assert kinds <= set(fs.findings["finding"])  # the findings that named a client before
+    tokens = {token for text in texts for token in re.findall(r"[A-Za-z]+\d+", text)}
+    assert any(token.startswith("V") for token in tokens)  # visit ids are there to check
+    people = set(tables["clients"]["client_id"]) | set(tables["provider_persons"]["person_id"])
+    assert not tokens & people, sorted(tokens & people)[:5]
+    findings = " ".join(month.risk_list["findings"])
+    assert findings.count({"en": "at another client", "sv": "hos en annan brukare"}[language]) >= 3
+    assert {"en": "the client died", "sv": "brukaren avled"}[language] in findings
+    staff = set(tables["visits"]["staff_id"])
+    reasons = month.risk_list["reasons"]
+    named = {pair for text in reasons for pair in re.findall(r"(\S+) ([A-Za-z]+\d+)\b", text)}
+    carer = {"en": {"carer"}, "sv": {"personal"}}[language]
+    assert {word for word, token in named if token in staff} <= carer

@@ -98,3 +98,34 @@ def test_the_carer_overlap_is_worded_with_the_visits_to_check_and_no_person():
         "utförare P1, 2026-03-02 09:00-09:45: 10 minuter vid två besök samtidigt; 3 av "
         "fakturans 4 besök överlappade ett annat besök av samma personal (75\u00a0%)"
     )
+
+
+def test_every_evidence_span_across_midnight_carries_its_end_date():
+    # Carer S1 key-tagged at C1 from 23:20 to 00:15 and typed in at C2 from 23:30 to 00:10:
+    # the typed-in visit is both registered elsewhere (staff_elsewhere) and double-booked
+    # (the finding's pair); every span that ends on the next day says which day.
+    visits = [
+        visit("V1", "C1", "2026-03-02 23:20", 55),
+        visit("V2", "C2", "2026-03-02 23:30", 40, method="manual"),
+    ]
+    tables = municipality(
+        clients=[client("C1"), client("C2")],
+        grants=[grant("G1", "C1"), grant("G2", "C2")],
+        visits=visits,
+        invoices=[invoice("I1", "C1", 55 / 60), invoice("I2", "C2", 40 / 60)],
+    )
+    fs = build(tables, double_booking_min_pairs=1)
+    i2 = row(fs, "I2")
+    assert i2["evidence_elsewhere_date"] == "2026-03-02 23:30-2026-03-03 00:10"
+    assert i2["evidence_elsewhere_other_date"] == "2026-03-02 23:20-2026-03-03 00:15"
+    assert reason_sentence("staff_elsewhere_hours_share", i2, 0.0, "en") == (
+        "carer S1 was registered here on 2026-03-02 23:30-2026-03-03 00:10 and at another "
+        "client on 2026-03-02 23:20-2026-03-03 00:15 (checked in there by key-tag); 1 such "
+        "visit on this invoice, 0.7 of 0.7 h (100%)"
+    )
+    pair = fs.findings.loc[fs.findings["invoice_id"] == "I2", "evidence"].tolist()
+    assert pair == [
+        "1 overlapping pair(s) of at least 5 min: staff S1: visit V2 (2026-03-02 "
+        "23:30-2026-03-03 00:10, manual) and visit V1 at another client (2026-03-02 "
+        "23:20-2026-03-03 00:15, nfc) overlap 40.0 min"
+    ]

@@ -283,7 +283,7 @@ def test_invoice_without_visits_or_grant_is_described_with_a_finding():
     assert r["finding_service_without_grant"] == 1.0
     assert r["visit_duration_cv"] == 0.0 and r["distinct_staff_per_visit_hour"] == 0.0
     assert evidence(fs, "I1", "service_without_grant") == (
-        "no grant for personal_care to client C2 with provider P1 valid in 2026-03 (grants); "
+        "no grant for personal_care to the client with provider P1 valid in 2026-03 (grants); "
         "the client's grant for personal_care that month is with provider(s) P2"
     )
     assert fs.quarantine.empty
@@ -508,12 +508,12 @@ def test_visits_during_hospital_stay():
     assert row(fs, "I1")["visit_hours_during_hospital_stay"] == 1.5
     assert row(fs, "I2")["visit_hours_during_hospital_stay"] == 0.5
     assert evidence(fs, "I1", "visits_during_hospital_stay") == (
-        "1 visit(s) registered on full days client C1 was in hospital "
+        "1 visit(s) registered on full days the client was in hospital "
         "(admitted 2026-03-05, discharged 2026-03-10, hospital_stays): V2"
     )
     # The discharge after the period is not yet known: the stay counts as open.
     assert evidence(fs, "I2", "visits_during_hospital_stay") == (
-        "1 visit(s) registered on full days client C2 was in hospital "
+        "1 visit(s) registered on full days the client was in hospital "
         "(admitted 2026-03-20, not discharged by 2026-03-31, hospital_stays): W1"
     )
 
@@ -544,13 +544,13 @@ def test_death_before_during_and_after_the_period():
     assert r1["period_share_after_death"] == pytest.approx(16 / 31)
     assert codes(fs, "I1") == {"visits_after_death"}  # part of the month was legitimate
     assert evidence(fs, "I1", "visits_after_death") == (
-        "client C1 died on 2026-03-15 (clients.deceased_on); 2 visit(s) of this invoice start "
+        "the client died on 2026-03-15 (clients.deceased_on); 2 visit(s) of this invoice start "
         "after that day: V2, V3"
     )
     assert r2["billed_after_death"] == 1.0 and r2["period_share_after_death"] == 1.0
     assert r2["finding_billing_after_death"] == 1.0
     assert evidence(fs, "I2", "billing_after_death") == (
-        "client C2 died on 2026-02-10 (clients.deceased_on), before billed period 2026-03 "
+        "the client died on 2026-02-10 (clients.deceased_on), before billed period 2026-03 "
         "began; the invoice bills 6.00 h, 3000.00 SEK"
     )
     assert r3["billed_after_death"] == 0.0 and r3["visit_hours_after_death"] == 0.0
@@ -644,7 +644,7 @@ def test_staff_in_two_homes_for_25_minutes():
     fs = build(tables, double_booking_min_pairs=1)
     assert evidence(fs, "I1", "staff_double_booked") == (
         "1 overlapping pair(s) of at least 5 min: staff S1: visit V1 (2026-03-04 10:00-11:00, nfc) "
-        "and visit V2 at client C2 (2026-03-04 10:35-11:30, nfc) overlap 25.0 min"
+        "and visit V2 at another client (2026-03-04 10:35-11:30, nfc) overlap 25.0 min"
     )
     assert "staff_double_booked" in codes(fs, "I2")
 
@@ -679,7 +679,7 @@ def test_double_booking_finding_goes_to_the_side_without_a_key_tag_check_in():
     fs = build(tables, double_booking_min_pairs=1)
     assert "staff_double_booked" not in codes(fs, "I1")
     assert evidence(fs, "I2", "staff_double_booked").endswith(
-        "visit V2 (2026-03-04 10:10-11:00, manual) and visit V1 at client C1 "
+        "visit V2 (2026-03-04 10:10-11:00, manual) and visit V1 at another client "
         "(2026-03-04 10:00-11:00, nfc) overlap 50.0 min"
     )
     assert row(fs, "I1")["staff_overlap_minutes"] == 50.0
@@ -1000,7 +1000,7 @@ def test_duplicate_invoice_finding():
     )
     fs = build(tables)
     assert evidence(fs, "I1", "duplicate_invoice") == (
-        "2 invoices from provider P1 for client C1, personal_care, 2026-03; the other(s): I2"
+        "2 invoices from provider P1 for the client, personal_care, 2026-03; the other(s): I2"
     )
     assert row(fs, "I2")["finding_duplicate_invoice"] == 1.0
 
@@ -1386,7 +1386,7 @@ def test_billing_for_hospital_days_is_a_finding_without_any_visit_in_the_stay():
     )
     fs = build(tables)
     assert evidence(fs, "I1", "billed_during_hospital_stay") == (
-        "client C1 was in hospital 15 full day(s) of 31 in 2026-03 (hospital_stays); "
+        "the client was in hospital 15 full day(s) of 31 in 2026-03 (hospital_stays); "
         "granted 31.00 h for the month, 16.00 h for the 16 day(s) at home; "
         "the invoice bills 31.00 h"
     )

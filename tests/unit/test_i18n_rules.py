@@ -63,9 +63,9 @@ SAMPLE = {
         ),
         (
             "no tariff for night_care in 2031: the amount cannot be checked; "
-            "client C9 is not in the clients table: the invoice cannot be described",
+            "the client_id is not in the clients table: the invoice cannot be described",
             "ingen taxa för night_care år 2031: beloppet kan inte kontrolleras; "
-            "brukaren C9 finns inte i tabellen clients: fakturan kan inte beskrivas",
+            "brukarens client_id finns inte i tabellen clients: fakturan kan inte beskrivas",
         ),
         (rule_text("end_at", "visit_at_most_24_hours"), "ett besök får vara högst 24 timmar"),
     ],

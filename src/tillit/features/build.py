@@ -187,6 +187,12 @@ def _close_aside(con: Engine) -> None:
     thread is not a daemon: the interpreter waits for it before it exits. A failure is
     kept for `wait_for_closes_aside`, which the jobs call before they write a manifest:
     a side thread's failure fails the run.
+
+    A database still closing may overlap the next build (a loop of months, the retrain
+    loop's steps): each build opens a DuckDB of its own, so they share no state, but
+    their memory adds up for those ~0.3 s. Code that forks (multiprocessing's "fork"
+    start, os.fork) must call `wait_for_closes_aside()` first: a child forked while the
+    close holds DuckDB's locks inherits them held, with no thread to release them.
     """
     failures: list[BaseException] = []
 
@@ -324,7 +330,8 @@ def _quarantine_reasons(raw: pd.DataFrame) -> pd.Series:
         if unknown_provider.iloc[i]:
             parts.append(text("rule.provider_unknown", "en", provider_id=r["provider_id"]))
         if unknown_client.iloc[i]:
-            parts.append(text("rule.client_unknown", "en", client_id=r["client_id"]))
+            # No client id in a text: the row's client_id says which (privacy policy).
+            parts.append(text("rule.client_unknown", "en"))
         if no_tariff.iloc[i]:
             parts.append(
                 text(

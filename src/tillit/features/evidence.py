@@ -4,8 +4,9 @@ Each finding's evidence is kept as facts (`evidence_facts`: JSON parts, each a
 `tillit.i18n` key and its fields: ids, dates, hours, amounts), which the review
 words in the report's language, and as English text (`evidence`).
 
-Texts name pseudonymous ids (visits, staff, clients, providers, invoices),
-dates and amounts, never a person. Long lists stop after a few items and say
+Texts name pseudonymous ids (visits, staff, providers, invoices), dates and amounts,
+never a person and no client: the invoice's own is "the client", another one "another
+client" (the visit ids find it). Long lists stop after a few items and say
 how many more there are.
 """
 
@@ -63,7 +64,8 @@ def _aligned(raw: pd.DataFrame, evidence: Mapping[str, pd.DataFrame]) -> pd.Data
 def _facts(r: Any, code: str, cap: int, min_minutes: float) -> list[Part]:
     """The evidence of one finding on one invoice as facts (`r` is a row namedtuple)."""
     key = f"evidence.{code}"
-    who = {"client": str(r.client_id), "provider": str(r.provider_id), "period": str(r.period)}
+    # No client id: the invoice's client is "the client" (the risk list's client_id says which).
+    who = {"provider": str(r.provider_id), "period": str(r.period)}
     service = str(r.service_type)
     if code == "billing_after_death":
         died = _day(r.deceased_known)
@@ -142,7 +144,6 @@ PAIR_FIELDS = (
     "time",
     "method",
     "other_visit",
-    "other_client",
     "other_time",
     "method_other",
     "minutes",

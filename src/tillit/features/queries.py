@@ -915,6 +915,8 @@ def staff_elsewhere(con: Engine, config: FeatureConfig) -> None:
     """
     gap_seconds = 60.0 * config.same_time_max_start_gap_minutes
     lead_seconds = 60.0 * config.keytag_max_lead_minutes
+    this_span = _visit_span("start_at", "end_at")
+    other_span = _visit_span("other_start", "other_end")
     con.execute(
         f"""
         CREATE TEMP TABLE staffelsewhere AS
@@ -965,11 +967,9 @@ def staff_elsewhere(con: Engine, config: FeatureConfig) -> None:
                count(*) AS elsewhere_visits,
                CAST(sum(micros) AS DOUBLE) / 3600000000.0 AS elsewhere_hours,
                max(CASE WHEN rank = 1 THEN staff_id END) AS evidence_elsewhere_staff,
-               max(CASE WHEN rank = 1 THEN strftime(start_at, '%Y-%m-%d %H:%M') || '-'
-                        || strftime(end_at, '%H:%M') END) AS evidence_elsewhere_date,
+               max(CASE WHEN rank = 1 THEN {this_span} END) AS evidence_elsewhere_date,
                max(CASE WHEN rank = 1 THEN other_client END) AS evidence_elsewhere_other_client,
-               max(CASE WHEN rank = 1 THEN strftime(other_start, '%Y-%m-%d %H:%M') || '-'
-                        || strftime(other_end, '%H:%M') END) AS evidence_elsewhere_other_date,
+               max(CASE WHEN rank = 1 THEN {other_span} END) AS evidence_elsewhere_other_date,
                max(CASE WHEN rank = 1 THEN other_keytag END) AS evidence_elsewhere_other_keytag,
                count(*) AS evidence_elsewhere_visits,
                CAST(sum(micros) AS DOUBLE) / 3600000000.0 AS evidence_elsewhere_hours
@@ -1055,7 +1055,8 @@ def carer_overlaps(con: Engine, config: FeatureConfig) -> None:
 
 def _visit_span(start: str, end: str) -> str:
     """SQL text of a visit's times, `2026-03-02 08:00-09:10`, an end on another day with its
-    date (`2026-03-06 23:50-2026-03-07 00:20`)."""
+    date (`2026-03-06 23:50-2026-03-07 00:20`): every visit span of the evidence is written
+    here, so a visit across midnight never reads as ending before it began."""
     return (
         f"strftime({start}, '%Y-%m-%d %H:%M') || '-' || CASE WHEN CAST({start} AS DATE) = "
         f"CAST({end} AS DATE) THEN strftime({end}, '%H:%M') ELSE strftime({end}, "
@@ -1843,9 +1844,9 @@ def evidence_frames(con: Engine, config: FeatureConfig) -> dict[str, pd.DataFram
                -- Facts, not words, split by evidence.py (PAIR_FIELDS) and worded there.
                list(
                  concat_ws(chr(31), staff_id, a_id,
-                   strftime(a_start, '%Y-%m-%d %H:%M') || '-' || strftime(a_end, '%H:%M'),
-                   coalesce(a_method, ''), b_id, coalesce(other_client, ''),
-                   strftime(b_start, '%Y-%m-%d %H:%M') || '-' || strftime(b_end, '%H:%M'),
+                   {_visit_span("a_start", "a_end")},
+                   coalesce(a_method, ''), b_id,
+                   {_visit_span("b_start", "b_end")},
                    coalesce(b_method, ''), CAST(overlap_tenths / 10.0 AS VARCHAR))
                  ORDER BY rank
                ) AS pairs

@@ -1,5 +1,8 @@
 """Evidence of hard findings (features/evidence.py gives the facts, these the words).
 
+The words name no client: the invoice's own is "the client" (its id is the risk list's
+`client_id`), another one "another client" (its visit id finds it).
+
 A finding's evidence is a list of parts, each a key of this table and its fields;
 a field given as `{"items": [...], "total": n}` is a list cut short, rendered
 with `listing` ("a, b and 3 more"), and one given as `{"parts": [...]}` is a list of
@@ -13,26 +16,26 @@ from tillit.i18n.types import Tables
 EVIDENCE: Tables = {
     "en": {
         "billing_after_death": (
-            "client {client} died on {died} (clients.deceased_on), before billed period {period} "
+            "the client died on {died} (clients.deceased_on), before billed period {period} "
             "began; the invoice bills {billed_hours:.2f} h, {amount_sek:.2f} SEK"
         ),
         "visits_after_death": (
-            "client {client} died on {died} (clients.deceased_on); {n} visit(s) of this invoice "
+            "the client died on {died} (clients.deceased_on); {n} visit(s) of this invoice "
             "start after that day: {visits}"
         ),
         "visits_during_hospital_stay": (
-            "{n} visit(s) registered on full days client {client} was in hospital "
+            "{n} visit(s) registered on full days the client was in hospital "
             "({stays}, hospital_stays): {visits}"
         ),
         "billed_during_hospital_stay": (
-            "client {client} was in hospital {hospital_days} full day(s) of {days} in {period} "
+            "the client was in hospital {hospital_days} full day(s) of {days} in {period} "
             "(hospital_stays); granted {granted_hours:.2f} h for the month, {home_hours:.2f} h "
             "for the {home_days} day(s) at home; the invoice bills {billed_hours:.2f} h"
         ),
         "staff_double_booked": "{n} overlapping pair(s) of at least {min_minutes:g} min: {pairs}",
         "staff_double_booked.more": " and {more} more pairs",
         "service_without_grant": (
-            "no grant for {service} to client {client} with provider {provider} valid in "
+            "no grant for {service} to the client with provider {provider} valid in "
             "{period} (grants)"
         ),
         "service_without_grant.others": (
@@ -59,14 +62,14 @@ EVIDENCE: Tables = {
             "before billed period {period} began"
         ),
         "duplicate_invoice": (
-            "{n} invoices from provider {provider} for client {client}, {service}, {period}; "
+            "{n} invoices from provider {provider} for the client, {service}, {period}; "
             "the other(s): {others}"
         ),
         # A list cut short.
         "more": " and {more} more",
         "pair": (
-            "staff {staff}: visit {visit} ({time}, {method}) and visit {other_visit} at client "
-            "{other_client} ({other_time}, {method_other}) overlap {minutes} min"
+            "staff {staff}: visit {visit} ({time}, {method}) and visit {other_visit} at another "
+            "client ({other_time}, {method_other}) overlap {minutes} min"
         ),
         "stay.closed": "admitted {admitted}, discharged {until}",
         "stay.open": "admitted {admitted}, not discharged by {until}",
@@ -77,19 +80,19 @@ EVIDENCE: Tables = {
     },
     "sv": {
         "billing_after_death": (
-            "brukare {client} avled {died} (enligt brukarregistret), före den fakturerade perioden "
+            "brukaren avled {died} (enligt brukarregistret), före den fakturerade perioden "
             "{period}; fakturan gäller {billed_hours:.2f} h, {amount_sek:.2f} kr"
         ),
         "visits_after_death": (
-            "brukare {client} avled {died} (enligt brukarregistret); {n} besök på fakturan börjar "
+            "brukaren avled {died} (enligt brukarregistret); {n} besök på fakturan börjar "
             "efter den dagen: {visits}"
         ),
         "visits_during_hospital_stay": (
-            "{n} besök registrerade under hela dagar då brukare {client} låg på sjukhus "
+            "{n} besök registrerade under hela dagar då brukaren låg på sjukhus "
             "({stays}, enligt sjukhusvistelserna): {visits}"
         ),
         "billed_during_hospital_stay": (
-            "brukare {client} låg på sjukhus {hospital_days} hela dag(ar) av {days} under "
+            "brukaren låg på sjukhus {hospital_days} hela dag(ar) av {days} under "
             "{period} (enligt sjukhusvistelserna); beviljat {granted_hours:.2f} h för månaden, "
             "{home_hours:.2f} h för de {home_days} dag(ar)na hemma; fakturan gäller "
             "{billed_hours:.2f} h"
@@ -97,7 +100,7 @@ EVIDENCE: Tables = {
         "staff_double_booked": ("{n} överlappande par om minst {min_minutes:g} min: {pairs}"),
         "staff_double_booked.more": " och {more} par till",
         "service_without_grant": (
-            "inget beslut om {service} för brukare {client} hos utförare {provider} som gäller "
+            "inget beslut om {service} för brukaren hos utförare {provider} som gäller "
             "{period} (enligt biståndsbesluten)"
         ),
         "service_without_grant.others": (
@@ -125,13 +128,13 @@ EVIDENCE: Tables = {
             "fakturerade perioden {period}"
         ),
         "duplicate_invoice": (
-            "{n} fakturor från utförare {provider} för brukare {client}, {service}, {period}; "
+            "{n} fakturor från utförare {provider} för brukaren, {service}, {period}; "
             "de övriga: {others}"
         ),
         "more": " och {more} till",
         "pair": (
-            "personal {staff}: besök {visit} ({time}, {method}) och besök {other_visit} hos "
-            "brukare {other_client} ({other_time}, {method_other}) överlappar {minutes} min"
+            "personal {staff}: besök {visit} ({time}, {method}) och besök {other_visit} hos en "
+            "annan brukare ({other_time}, {method_other}) överlappar {minutes} min"
         ),
         "stay.closed": "inskriven {admitted}, utskriven {until}",
         "stay.open": "inskriven {admitted}, inte utskriven {until}",

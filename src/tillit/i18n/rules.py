@@ -59,7 +59,7 @@ RULES: Tables = {
             "provider {provider_id} is not in the providers table: the invoice cannot be described"
         ),
         "client_unknown": (
-            "client {client_id} is not in the clients table: the invoice cannot be described"
+            "the client_id is not in the clients table: the invoice cannot be described"
         ),
         "no_tariff": "no tariff for {service_type} in {year}: the amount cannot be checked",
         "period_read_as": "(period read as {period})",
@@ -85,7 +85,7 @@ RULES: Tables = {
             "utföraren {provider_id} finns inte i tabellen providers: fakturan kan inte beskrivas"
         ),
         "client_unknown": (
-            "brukaren {client_id} finns inte i tabellen clients: fakturan kan inte beskrivas"
+            "brukarens client_id finns inte i tabellen clients: fakturan kan inte beskrivas"
         ),
         "no_tariff": "ingen taxa för {service_type} år {year}: beloppet kan inte kontrolleras",
         "period_read_as": "(perioden lästes som {period})",

@@ -290,10 +290,13 @@ def _score_into(
     drift, drift_note = _month_drift(model, feature_set.features, scored.risk_list, period, config)
     lap("drift")
     # The Parquet files are written by Arrow (its own threads, without the interpreter
-    # lock) on a side thread while the CSV and the report are made here.
+    # lock) on a side thread while the CSV and the report are made here. The writer gets
+    # shallow copies: the same column arrays (nothing copied, nothing written to), but
+    # frame objects of its own, so pandas' lazy bookkeeping on a read (block
+    # consolidation, cached columns) never changes an object the other thread reads.
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="tillit-write") as writer:
         parquet = {
-            name: writer.submit(write_frame, frame, out / name)
+            name: writer.submit(write_frame, frame.copy(deep=False), out / name)
             for name, frame in (
                 ("risk_list.parquet", risk_list),
                 ("explanations.parquet", scored.explanations),

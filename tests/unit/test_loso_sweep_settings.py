@@ -1,0 +1,47 @@
+"""bench/loso_sweep.py's `--set`: several keys at once, a comma inside a value kept whole."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from types import ModuleType
+
+import pytest
+
+from tests import REPO
+from tillit.config import TillitConfig
+
+
+@pytest.fixture(scope="module")
+def sweep() -> ModuleType:
+    sys.path.insert(0, str(REPO / "bench"))  # loso_sweep imports its neighbour robustness
+    try:
+        return importlib.import_module("loso_sweep")
+    finally:
+        sys.path.remove(str(REPO / "bench"))
+
+
+def test_one_setting_may_set_several_keys_and_a_list_keeps_its_commas(sweep) -> None:
+    # The old form, one key and several keys joined by commas, reads as before.
+    assert sweep.settings_of("training.lightgbm.colsample_bytree=0.5") == [
+        ("training.lightgbm.colsample_bytree", 0.5)
+    ]
+    assert sweep.settings_of(
+        "training.lightgbm_without_findings=true,training.lightgbm.n_seeds=5"
+    ) == [("training.lightgbm_without_findings", True), ("training.lightgbm.n_seeds", 5)]
+    # A list or a string with commas is one value (split on "," it was "[3" and " 12]").
+    assert sweep.settings_of(
+        'features.history_windows_months=[3, 12],a.b={"x": 1, "y": 2}, c="p,q=r"'
+    ) == [
+        ("features.history_windows_months", [3, 12]),
+        ("a.b", {"x": 1, "y": 2}),
+        ("c", "p,q=r"),
+    ]
+    config = sweep.with_setting(TillitConfig(), "features.history_windows_months", [3, 12])
+    assert config.features.history_windows_months == (3, 12)
+
+
+@pytest.mark.parametrize("bad", ["a.b", "a.b=[3, 12", "a.b=1 c=2", "=1"])
+def test_a_setting_that_is_not_key_equals_json_is_refused(sweep, bad: str) -> None:
+    with pytest.raises(SystemExit, match="--set"):
+        sweep.settings_of(bad)

@@ -15,6 +15,7 @@ from tillit.features.catalog import FINDING_COLUMNS
 from tillit.review.reasons import (
     LOWER_IS_RISKIER,
     NOTHING_STANDS_OUT,
+    ReasonStyle,
     ReasonWriter,
     atypical,
     combine_contributions,
@@ -644,7 +645,7 @@ def test_reasons_written_in_parts_are_the_reasons_of_all_rows_at_once(simulated_
     medians = peer_medians(features, columns)
     whole = top_reasons(features, combined, medians, n_reasons=4, language="sv")
     assert whole.nunique() > len(features) // 2  # the rows differ: a mix-up would show
-    writer = ReasonWriter(features, columns, medians, n_reasons=4, language="sv")
+    writer = ReasonWriter(features, columns, medians, ReasonStyle(n_reasons=4, language="sv"))
     positions = rng.permutation(len(features))
     first, second = positions[:7], positions[7:]
     parts = pd.concat([writer.reasons(combined.iloc[first]), writer.reasons(combined.iloc[second])])

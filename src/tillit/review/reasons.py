@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
@@ -456,17 +457,22 @@ def top_reasons(
     (the combined contributions have unit mass) from atypical values count (see
     `atypical`), and a feature, its windows and its peer z-score make one reason.
     """
+    style = ReasonStyle(n_reasons, language, exclude, min_share, descriptions)
     writer = ReasonWriter(
-        features.loc[combined.index],
-        list(combined.columns),
-        medians.loc[combined.index],
-        n_reasons,
-        language,
-        exclude,
-        min_share,
-        descriptions,
+        features.loc[combined.index], list(combined.columns), medians.loc[combined.index], style
     )
     return writer.reasons(combined)
+
+
+@dataclass(frozen=True)
+class ReasonStyle:
+    """How many reasons, in which language, from which features (see `top_reasons`)."""
+
+    n_reasons: int = 3
+    language: Language = "en"
+    exclude: tuple[str, ...] = ()
+    min_share: float = 0.03
+    descriptions: Descriptions | None = None
 
 
 class ReasonWriter:
@@ -484,23 +490,20 @@ class ReasonWriter:
         features: pd.DataFrame,
         columns: list[str],
         medians: pd.DataFrame,
-        n_reasons: int = 3,
-        language: Language = "en",
-        exclude: tuple[str, ...] = (),
-        min_share: float = 0.03,
-        descriptions: Descriptions | None = None,
+        style: ReasonStyle | None = None,
     ) -> None:
         """`features` and `medians`: every invoice (same index); `columns`: the contributions'."""
-        self._columns = [c for c in columns if c not in exclude]
+        style = style or ReasonStyle()
+        self._columns = [c for c in columns if c not in style.exclude]
         self._index = features.index
         self._stands_out = atypical(features, self._columns, medians[self._columns]).to_numpy()
         self._families = [_WINDOW.sub("", c.removesuffix(PEER_Z_SUFFIX)) for c in self._columns]
         self._arrays = {c: features[c].to_numpy() for c in features.columns}
         self._medians = {c: medians[c].to_numpy() for c in medians.columns}
-        self._n_reasons = n_reasons
-        self._language = language
-        self._min_share = min_share
-        self._descriptions = feature_catalog() if descriptions is None else descriptions
+        self._n_reasons = style.n_reasons
+        self._language = style.language
+        self._min_share = style.min_share
+        self._descriptions = feature_catalog() if style.descriptions is None else style.descriptions
 
     def reasons(self, combined: pd.DataFrame) -> pd.Series:
         """The reasons of `combined`'s rows (any of the invoices, by index), in its order."""

@@ -40,6 +40,7 @@ from tillit.modelling.risk_model import RiskModel
 from tillit.review.dispute import hours_and_money_in_dispute
 from tillit.review.reasons import (
     Descriptions,
+    ReasonStyle,
     ReasonWriter,
     combine_contributions,
     peer_medians,
@@ -459,15 +460,14 @@ def _explain(
         # The same combination as below, over every row: a row's values depend on its
         # own contributions only, so the rows not flagged are the same bits in both.
         combined_fast = combine_contributions(fast, weights)
-        writer = ReasonWriter(
-            features,
-            list(combined_fast.columns),
-            peer_medians(features, list(model.feature_columns)),
+        style = ReasonStyle(
             config.n_reasons,
             config.language,
             exclude=(*FINDING_COLUMNS, "hard_finding_count"),
             descriptions=descriptions,
         )
+        medians = peer_medians(features, list(model.feature_columns))
+        writer = ReasonWriter(features, list(combined_fast.columns), medians, style)
         not_flagged = writer.reasons(combined_fast.iloc[np.flatnonzero(~flagged)])
         exact = {"lightgbm": lgb_exact_job.result(), "isolation_forest": iso_exact_job.result()}
     if tail_exact is not None:

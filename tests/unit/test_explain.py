@@ -288,6 +288,57 @@ def test_isolation_forest_treeshap_without_the_kernel_uses_shap_and_agrees(
     np.testing.assert_array_equal(direct.output, via_shap.output)
 
 
+def _treeshap_inputs(forest, rows: pd.DataFrame):
+    from tillit.modelling import explain as module
+
+    trees = module._isolation_trees(forest.model_, N_FEATURES)
+    return trees, module._as_forest_input(rows.to_numpy()).astype(np.float64)
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3, 8])
+@pytest.mark.parametrize("n_rows", [1, 2, 5, 840])
+def test_treeshap_split_between_threads_without_the_lock_gives_the_serial_bits(
+    forest, data, threads, n_rows, monkeypatch
+):
+    """Rows split between threads running shap's kernel unlocked: the bits of one locked call."""
+    from tillit.modelling import explain as module
+
+    X, _, _ = data
+    trees, x64 = _treeshap_inputs(forest, X.iloc[:n_rows])
+    kernel = module._shap_kernel()
+    assert module._unlocked_tree_shap(kernel) is not None  # this build has the C++ symbol
+    split = module._path_dependent_treeshap(trees, x64, kernel, threads=threads)
+    monkeypatch.setattr(module, "_unlocked_tree_shap", lambda kernel: None)
+    serial = module._path_dependent_treeshap(trees, x64, kernel)  # one call, lock held
+    assert split.shape == serial.shape == (n_rows, N_FEATURES)
+    np.testing.assert_array_equal(_bits(split), _bits(serial))
+    assert np.abs(split).sum() > 0
+
+
+def test_treeshap_without_the_lock_falls_back_when_its_first_row_disagrees(
+    forest, data, monkeypatch
+):
+    """Should the structures not be the kernel's, its first row differs: the lock is held."""
+    import ctypes
+
+    from tillit.modelling import explain as module
+
+    X, _, _ = data
+    trees, x64 = _treeshap_inputs(forest, X.iloc[:200])
+    kernel = module._shap_kernel()
+    serial = module._path_dependent_treeshap(trees, x64, kernel, threads=1)
+    calls = []
+
+    def wrong(ensemble, dataset, out, *args):  # writes 1.0 as the first contribution
+        calls.append(out)
+        np.ctypeslib.as_array(ctypes.cast(out, ctypes.POINTER(ctypes.c_double)), (1,))[0] = 1.0
+
+    monkeypatch.setattr(module, "_unlocked_tree_shap", lambda kernel: wrong)
+    got = module._path_dependent_treeshap(trees, x64, kernel, threads=2)
+    assert len(calls) == 1  # the probe only
+    np.testing.assert_array_equal(_bits(got), _bits(serial))
+
+
 def test_shap_kernel_loads_without_importing_shap():
     """`import shap` costs about a second of CPU (numba, matplotlib) in every scoring run."""
     import subprocess

@@ -39,8 +39,20 @@ def test_two_lanes_give_the_features_of_one_statement_after_another(
         return real_lane(self)
 
     monkeypatch.setattr(DuckDBEngine, "lane", counted_lane)
+    evidence_fetched_on: list[str] = []
+    real_evidence = build_module.queries.evidence_frames
+
+    def evidence_frames(con, config):  # type: ignore[no-untyped-def]
+        evidence_fetched_on.append(threading.current_thread().name)
+        return real_evidence(con, config)
+
+    monkeypatch.setattr(build_module.queries, "evidence_frames", evidence_frames)
     periods = ["2025-03", "2025-04"]
     in_lanes = build_features(messy_tables, periods, FeatureConfig())
+    # The findings' evidence is fetched at the end of the staff lane, beside the visit lane.
+    assert [name.split("_")[0] for name in evidence_fetched_on] == ["tillit-duckdb"]
+    findings = set(in_lanes.findings["finding"])
+    assert {"visits_after_death", "staff_double_booked"} <= findings
     in_turn_engine = RecordingEngine(DuckDBEngine())  # not a DuckDBEngine: no lanes
     try:
         in_turn = build_features(messy_tables, periods, FeatureConfig(), engine=in_turn_engine)

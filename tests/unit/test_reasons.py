@@ -15,6 +15,8 @@ from tillit.features.catalog import FINDING_COLUMNS
 from tillit.review.reasons import (
     LOWER_IS_RISKIER,
     NOTHING_STANDS_OUT,
+    ReasonStyle,
+    ReasonWriter,
     atypical,
     combine_contributions,
     peer_medians,
@@ -625,3 +627,42 @@ def test_filled_answers_floats_and_text_as_pandas_isna_does() -> None:
 
     cells = [1.5, float("nan"), np.float64(0.0), np.float64("nan"), "", "S1", None, pd.NA, pd.NaT]
     assert [_filled(cell) for cell in cells] == [True, False, True, False, True, True] + [False] * 3
+
+
+# ------------------------------------------------------------------ reasons in parts
+
+
+def test_reasons_written_in_parts_are_the_reasons_of_all_rows_at_once(simulated_month):
+    """The score writes the reasons of the rows not flagged, then the flagged ones': the same."""
+    _, features = simulated_month
+    columns = [c for c in feature_columns(FeatureConfig()) if c not in FINDING_COLUMNS]
+    rng = np.random.default_rng(3)
+    combined = pd.DataFrame(
+        rng.normal(0.02, 0.05, size=(len(features), len(columns))),
+        index=features.index,
+        columns=columns,
+    )
+    medians = peer_medians(features, columns)
+    whole = top_reasons(features, combined, medians, n_reasons=4, language="sv")
+    assert whole.nunique() > len(features) // 2  # the rows differ: a mix-up would show
+    writer = ReasonWriter(features, columns, medians, ReasonStyle(n_reasons=4, language="sv"))
+    positions = rng.permutation(len(features))
+    first, second = positions[:7], positions[7:]
+    parts = pd.concat([writer.reasons(combined.iloc[first]), writer.reasons(combined.iloc[second])])
+    pd.testing.assert_series_equal(parts.loc[whole.index], whole)
+    assert writer.reasons(combined.iloc[first]).index.tolist() == features.index[first].tolist()
+
+
+def test_reasons_of_some_rows_judge_atypical_values_among_all_of_them():
+    """Whether a value stands out is decided among every invoice, whatever rows are asked."""
+    features = month()
+    medians = peer_medians(features, COLUMNS)
+    combined = combined_for({5: {"provider_sanctions_365d": 0.5, "visit_duration_cv": 0.3}})
+    writer = ReasonWriter(features, COLUMNS, medians)
+    assert writer.reasons(combined.iloc[[5]]).tolist() == [f"{SANCTIONS} | {COPIED}"]
+    assert writer.reasons(combined.iloc[[5, 4]]).tolist() == [
+        f"{SANCTIONS} | {COPIED}",
+        NOTHING_STANDS_OUT["en"],
+    ]
+    with pytest.raises(KeyError, match="not prepared"):
+        writer.reasons(combined.set_axis(range(10, 16)))

@@ -111,13 +111,13 @@ def build_features(
     try:
         queries.load_tables(con, tables, plan)
         key_month_made = threading.Event()
+        evidence: dict[str, pd.DataFrame] = {}
         _in_two_lanes(
             con,
             partial(_visit_lane, config=config, key_month_made=key_month_made),
-            partial(_staff_lane, config=config, key_month_made=key_month_made),
+            partial(_staff_lane, config=config, key_month_made=key_month_made, evidence=evidence),
         )
         raw = queries.invoice_frame(con, config)
-        evidence = queries.evidence_frames(con, config)
     except BaseException as error:
         if engine is None:  # leaving on a failure: close here, where a failing close is seen
             try:
@@ -257,13 +257,19 @@ def _visit_lane(
 
 
 def _staff_lane(
-    con: Engine, config: FeatureConfig, key_month_made: threading.Event | None = None
+    con: Engine,
+    config: FeatureConfig,
+    key_month_made: threading.Event | None = None,
+    evidence: dict[str, pd.DataFrame] | None = None,
 ) -> None:
-    """Staff overlaps and behaviour, provider facts, the comparisons' evidence.
+    """Staff overlaps and behaviour, provider facts, the comparisons' evidence; the findings' evidence.
 
     Reads base tables only, except the comparisons' evidence, which needs `key_month` from
     `_visit_lane` and waits for it: the lanes then take about as long. Every statement is
-    the same; only which lane runs it moved.
+    the same; only which lane runs it moved. With `evidence`, the findings' evidence
+    (`queries.evidence_frames`: the visits, the hospital visits `hv` of `visit_aggregates`,
+    made before `key_month`, and this lane's overlapping pairs) is fetched into it last:
+    this lane ends before the other, so the fetch is off the stage's longest path.
     """
     queries.staff_overlaps(con)
     queries.staff_aggregates(con)
@@ -273,6 +279,8 @@ def _staff_lane(
     if key_month_made is not None:
         key_month_made.wait()
     queries.comparison_evidence(con, config)  # base tables and key_month (see above)
+    if evidence is not None:
+        evidence.update(queries.evidence_frames(con, config))
 
 
 def _in_two_lanes(

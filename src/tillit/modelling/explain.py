@@ -39,7 +39,11 @@ What is explained:
 
 from __future__ import annotations
 
+import ctypes
+import functools
+import itertools
 import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -512,7 +516,91 @@ def _shap_kernel() -> Any:
     return None
 
 
-def _path_dependent_treeshap(trees: list[_IsolationTree], x: np.ndarray, kernel: Any) -> np.ndarray:
+class _TreeEnsembleFields(ctypes.Structure):
+    """shap 0.51's `TreeEnsemble` (shap/cext/tree_shap.h), as its C++ TreeSHAP reads it."""
+
+    _fields_ = [
+        *(
+            (name, ctypes.c_void_p)
+            for name in (
+                "children_left",
+                "children_right",
+                "children_default",
+                "features",
+                "thresholds",
+                "threshold_types",
+                "values",
+                "node_sample_weights",
+            )
+        ),
+        ("max_depth", ctypes.c_uint),
+        ("tree_limit", ctypes.c_uint),
+        ("base_offset", ctypes.c_void_p),
+        ("max_nodes", ctypes.c_uint),
+        ("num_outputs", ctypes.c_uint),
+    ]
+
+
+class _DatasetFields(ctypes.Structure):
+    """shap 0.51's `ExplanationDataset` (shap/cext/tree_shap.h): the rows to explain."""
+
+    _fields_ = [
+        *((name, ctypes.c_void_p) for name in ("X", "X_missing", "y", "R", "R_missing")),
+        ("num_X", ctypes.c_uint),
+        ("M", ctypes.c_uint),
+        ("num_R", ctypes.c_uint),
+    ]
+
+
+# The C++ function `_cext.dense_tree_shap` hands its arrays to (Itanium C++ ABI name of
+# `dense_tree_shap(TreeEnsemble const&, ExplanationDataset const&, double*, int,
+# unsigned int, bool)`), exported by shap's extension module.
+_DENSE_TREE_SHAP_SYMBOL = "_Z15dense_tree_shapRK12TreeEnsembleRK18ExplanationDatasetPdijb"
+# Rows a thread explains at the least: below that a second thread is not worth starting.
+_MIN_ROWS_PER_THREAD = 64
+
+
+@functools.cache
+def _unlocked_tree_shap_in(path: str) -> Any:
+    try:
+        function = ctypes.CDLL(path)[_DENSE_TREE_SHAP_SYMBOL]
+    except (OSError, AttributeError):
+        return None
+    function.argtypes = [
+        ctypes.POINTER(_TreeEnsembleFields),
+        ctypes.POINTER(_DatasetFields),
+        ctypes.c_void_p,
+        ctypes.c_int,
+        ctypes.c_uint,
+        ctypes.c_bool,
+    ]
+    function.restype = None
+    return function
+
+
+def _unlocked_tree_shap(kernel: Any) -> Any:
+    """shap's C++ TreeSHAP called through ctypes, which lets go of the interpreter lock.
+
+    Why: `_cext.dense_tree_shap` holds the lock while it runs (1-2 s for a month's flagged
+    invoices), so no other Python thread moves meanwhile and the rows cannot be split
+    between threads. Called through ctypes, the same compiled function runs without the
+    lock. None when the module has no such symbol (another platform or build): then the
+    module's own entry point is used. `_path_dependent_treeshap` checks the answer against
+    that entry point on every call before using it.
+    """
+    path = getattr(kernel, "__file__", None)
+    return _unlocked_tree_shap_in(path) if isinstance(path, str) else None
+
+
+def _treeshap_threads(n_rows: int) -> int:
+    """How many threads explain `n_rows` rows: one per core, each with enough rows."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, min(cores or 1, n_rows // _MIN_ROWS_PER_THREAD))
+
+
+def _path_dependent_treeshap(
+    trees: list[_IsolationTree], x: np.ndarray, kernel: Any, threads: int | None = None
+) -> np.ndarray:
     """Path-dependent TreeSHAP of ``-h(x)`` by shap's C++ kernel, given what TreeExplainer gives it.
 
     The arrays are built as ``shap.TreeExplainer`` builds them from
@@ -521,6 +609,11 @@ def _path_dependent_treeshap(trees: list[_IsolationTree], x: np.ndarray, kernel:
     and the kernel is called with TreeExplainer's arguments (no background data,
     identity output, no tree limit), so every value is the same, bit for bit
     (tested against shap itself).
+
+    The kernel explains each row on its own (its trees in order, into the row's own
+    output), so the rows are split between `threads` threads (default: one per core)
+    running it without the interpreter lock (`_unlocked_tree_shap`): every value is the
+    one a single call gives, and Python threads (the reasons) run beside it.
     """
     n_trees = len(trees)
     max_nodes = max(len(tree.children_left) for tree in trees)
@@ -547,30 +640,81 @@ def _path_dependent_treeshap(trees: list[_IsolationTree], x: np.ndarray, kernel:
         thresholds[i, :n_nodes] = tree.thresholds
         values[i, :n_nodes] = tree_values
         weights[i, :n_nodes] = tree.weight
-    x = np.asarray(x, dtype=np.float64)
+    x = np.ascontiguousarray(x, dtype=np.float64)
+    missing = np.isnan(x, dtype=bool)
+    base_offset = np.zeros(1)
     phi = np.zeros((x.shape[0], x.shape[1] + 1, 1))
-    kernel.dense_tree_shap(
-        left,
-        right,
-        default,
-        features,
-        thresholds,
-        threshold_types,
-        values,
-        weights,
+
+    def locked(rows: slice) -> None:  # the module's own entry point (holds the lock)
+        kernel.dense_tree_shap(
+            left,
+            right,
+            default,
+            features,
+            thresholds,
+            threshold_types,
+            values,
+            weights,
+            max_depth,
+            x[rows],
+            missing[rows],
+            None,  # labels: only for explaining a loss
+            None,  # background data: none, path-dependent
+            None,
+            n_trees,  # tree limit: every tree
+            base_offset,
+            phi[rows],  # a view: the kernel writes into phi itself (C-contiguous rows)
+            1,  # shap's code for feature_perturbation="tree_path_dependent"
+            0,  # shap's code for the identity output transform (model_output="raw")
+            False,  # not interactions
+        )
+
+    threads = _treeshap_threads(len(x)) if threads is None else max(1, threads)
+    unlocked = _unlocked_tree_shap(kernel) if len(x) else None
+    if unlocked is None:
+        locked(slice(None))
+        return phi[:, :-1, 0]
+    ensemble = _TreeEnsembleFields(
+        left.ctypes.data,
+        right.ctypes.data,
+        default.ctypes.data,
+        features.ctypes.data,
+        thresholds.ctypes.data,
+        threshold_types.ctypes.data,
+        values.ctypes.data,
+        weights.ctypes.data,
         max_depth,
-        x,
-        np.isnan(x, dtype=bool),
-        None,  # labels: only for explaining a loss
-        None,  # background data: none, path-dependent
-        None,
-        n_trees,  # tree limit: every tree
-        np.zeros(1),  # base offset
-        phi,
-        1,  # shap's code for feature_perturbation="tree_path_dependent"
-        0,  # shap's code for the identity output transform (model_output="raw")
-        False,  # not interactions
+        n_trees,
+        base_offset.ctypes.data,
+        max_nodes,
+        1,
     )
+
+    def without_the_lock(rows: slice, out: np.ndarray) -> None:
+        part, part_missing = x[rows], missing[rows]
+        dataset = _DatasetFields(
+            part.ctypes.data, part_missing.ctypes.data, None, None, None, len(part), x.shape[1], 0
+        )
+        # 1, 0, False: path-dependent, identity output, no interactions (as `locked`).
+        unlocked(ctypes.byref(ensemble), ctypes.byref(dataset), out[rows].ctypes.data, 1, 0, False)
+
+    # The first row both ways, compared bit for bit: the structures above are shap 0.51's
+    # (`_SHAP_KERNEL_VERSIONS`); should they ever not match, the lock is held as before.
+    locked(slice(0, 1))
+    probe = np.zeros_like(phi[:1])
+    without_the_lock(slice(0, 1), probe)
+    if not np.array_equal(probe.view(np.int64), phi[:1].view(np.int64)):
+        locked(slice(1, None))
+        return phi[:, :-1, 0]
+    bounds = np.linspace(1, len(x), threads + 1).astype(int)
+    parts = [slice(lo, hi) for lo, hi in itertools.pairwise(bounds) if hi > lo]
+    if len(parts) <= 1:  # on this thread, still without the lock
+        for rows in parts:
+            without_the_lock(rows, phi)
+        return phi[:, :-1, 0]
+    with ThreadPoolExecutor(max_workers=len(parts), thread_name_prefix="tillit-treeshap") as pool:
+        for done in [pool.submit(without_the_lock, rows, phi) for rows in parts]:
+            done.result()
     return phi[:, :-1, 0]
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
@@ -456,46 +457,94 @@ def top_reasons(
     (the combined contributions have unit mass) from atypical values count (see
     `atypical`), and a feature, its windows and its peer z-score make one reason.
     """
-    candidates = combined.drop(columns=[c for c in exclude if c in combined.columns])
-    columns = list(candidates.columns)
-    rows = features.loc[candidates.index]
-    peer = medians.loc[candidates.index]
-    stands_out = atypical(rows, columns, peer[columns])
-    values = candidates.where(stands_out.to_numpy(), 0.0).to_numpy(dtype="float64", copy=True)
-    values[values <= max(min_share, 0.0)] = 0.0
-    families = [_WINDOW.sub("", c.removesuffix(PEER_Z_SUFFIX)) for c in columns]
-    order = np.argsort(-values, axis=1, kind="stable")
-    # Each row's candidates as Python ints, in that order, up to its first zero: the
-    # positives sort first, then the zeros (a row without a zero goes to its end).
-    ends = np.where(
-        (values == 0.0).any(axis=1), (values > 0.0).sum(axis=1), values.shape[1]
-    ).tolist()
-    arrays = {c: rows[c].to_numpy() for c in rows.columns}
-    median_arrays = {c: peer[c].to_numpy() for c in peer.columns}
-    nan = np.full(len(rows), np.nan)
-    descriptions = feature_catalog() if descriptions is None else descriptions
-    out = []
-    for position in range(len(rows)):
-        row = _Row(arrays, position)
-        sentences: list[str] = []
-        seen: set[str] = set()
-        for j in order[position, : ends[position]].tolist():
-            if len(sentences) == n_reasons:
-                break
-            if families[j] in seen:
-                continue
-            seen.add(families[j])
-            name = columns[j]
-            base = name.removesuffix(PEER_Z_SUFFIX)
-            sentences.append(
-                reason_sentence(
-                    name,
-                    row,
-                    float(median_arrays[name][position]),
-                    language,
-                    float(median_arrays.get(base, nan)[position]),
-                    descriptions,
+    style = ReasonStyle(n_reasons, language, exclude, min_share, descriptions)
+    writer = ReasonWriter(
+        features.loc[combined.index], list(combined.columns), medians.loc[combined.index], style
+    )
+    return writer.reasons(combined)
+
+
+@dataclass(frozen=True)
+class ReasonStyle:
+    """How many reasons, in which language, from which features (see `top_reasons`)."""
+
+    n_reasons: int = 3
+    language: Language = "en"
+    exclude: tuple[str, ...] = ()
+    min_share: float = 0.03
+    descriptions: Descriptions | None = None
+
+
+class ReasonWriter:
+    """`top_reasons` in parts: what the features alone decide once, then any rows' reasons.
+
+    Why: which values stand out among their peers (`atypical`) needs every invoice of the
+    month, but an invoice's reasons need only its own contributions. The scoring writes
+    the reasons of the invoices explained by the fast attributions while the flagged
+    ones' exact TreeSHAP still runs, then theirs; each row's sentences are the ones
+    `top_reasons` gives it over all rows at once.
+    """
+
+    def __init__(
+        self,
+        features: pd.DataFrame,
+        columns: list[str],
+        medians: pd.DataFrame,
+        style: ReasonStyle | None = None,
+    ) -> None:
+        """`features` and `medians`: every invoice (same index); `columns`: the contributions'."""
+        style = style or ReasonStyle()
+        self._columns = [c for c in columns if c not in style.exclude]
+        self._index = features.index
+        self._stands_out = atypical(features, self._columns, medians[self._columns]).to_numpy()
+        self._families = [_WINDOW.sub("", c.removesuffix(PEER_Z_SUFFIX)) for c in self._columns]
+        self._arrays = {c: features[c].to_numpy() for c in features.columns}
+        self._medians = {c: medians[c].to_numpy() for c in medians.columns}
+        self._n_reasons = style.n_reasons
+        self._language = style.language
+        self._min_share = style.min_share
+        self._descriptions = feature_catalog() if style.descriptions is None else style.descriptions
+
+    def reasons(self, combined: pd.DataFrame) -> pd.Series:
+        """The reasons of `combined`'s rows (any of the invoices, by index), in its order."""
+        positions = self._index.get_indexer(combined.index)
+        if (positions < 0).any():
+            raise KeyError("contributions of invoices the reasons were not prepared for")
+        candidates = combined[self._columns]
+        values = candidates.where(self._stands_out[positions], 0.0).to_numpy(
+            dtype="float64", copy=True
+        )
+        values[values <= max(self._min_share, 0.0)] = 0.0
+        order = np.argsort(-values, axis=1, kind="stable")
+        # Each row's candidates as Python ints, in that order, up to its first zero: the
+        # positives sort first, then the zeros (a row without a zero goes to its end).
+        ends = np.where(
+            (values == 0.0).any(axis=1), (values > 0.0).sum(axis=1), values.shape[1]
+        ).tolist()
+        columns, families, medians = self._columns, self._families, self._medians
+        nan = np.full(len(self._index), np.nan)
+        out = []
+        for row_order, end, position in zip(order, ends, positions.tolist(), strict=True):
+            row = _Row(self._arrays, position)
+            sentences: list[str] = []
+            seen: set[str] = set()
+            for j in row_order[:end].tolist():
+                if len(sentences) == self._n_reasons:
+                    break
+                if families[j] in seen:
+                    continue
+                seen.add(families[j])
+                name = columns[j]
+                base = name.removesuffix(PEER_Z_SUFFIX)
+                sentences.append(
+                    reason_sentence(
+                        name,
+                        row,
+                        float(medians[name][position]),
+                        self._language,
+                        float(medians.get(base, nan)[position]),
+                        self._descriptions,
+                    )
                 )
-            )
-        out.append(" | ".join(sentences) or NOTHING_STANDS_OUT[language])
-    return pd.Series(out, index=candidates.index, dtype="str")
+            out.append(" | ".join(sentences) or NOTHING_STANDS_OUT[self._language])
+        return pd.Series(out, index=combined.index, dtype="str")

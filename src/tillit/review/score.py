@@ -14,7 +14,7 @@ as quarantined with the reason: nothing is silently left out.
 from __future__ import annotations
 
 import json
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -38,7 +38,13 @@ from tillit.i18n import render_parts, rule_in, text, words
 from tillit.modelling.evaluate import random_check_seed
 from tillit.modelling.risk_model import RiskModel
 from tillit.review.dispute import hours_and_money_in_dispute
-from tillit.review.reasons import Descriptions, combine_contributions, peer_medians, top_reasons
+from tillit.review.reasons import (
+    Descriptions,
+    ReasonStyle,
+    ReasonWriter,
+    combine_contributions,
+    peer_medians,
+)
 from tillit.review.triage import (
     WHY_BEYOND_BOUND,
     bounded_findings,
@@ -419,31 +425,53 @@ def _explain(
 
     iso_X = model.isolation_forest_matrix(X)
     rows = np.flatnonzero(flagged)
-
     gbm_X = model.lightgbm_matrix(X)
 
-    def explain_lightgbm() -> tuple[pd.DataFrame, Attribution]:
-        # The fast attribution's contributions only: its output (the log-odds) is not read.
-        return (
-            lightgbm_path_contributions(model.lightgbm, gbm_X),
-            explain(model.lightgbm, gbm_X.iloc[rows], method="exact"),
-        )
+    def explain_lightgbm_exactly(fast: Future[pd.DataFrame]) -> Attribution:
+        fast.result()  # one LightGBM call at a time, the fast one first (the reasons wait)
+        return explain(model.lightgbm, gbm_X.iloc[rows], method="exact")
 
-    # LightGBM's predictions (C, called without holding the interpreter) run on a second
-    # thread while the isolation forest is explained here (shap's TreeSHAP holds it).
-    # Each scorer is explained by one thread only, so every value is what a serial run gives.
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="tillit-explain") as pool:
-        lightgbm = pool.submit(explain_lightgbm)
+    # Three threads beside this one, each explaining one scorer's rows in a fixed order,
+    # so every value is what a serial run gives: the forest's exact TreeSHAP (shap's C++
+    # kernel, run without the interpreter lock over the flagged rows split between the
+    # cores: `_path_dependent_treeshap`) starts first, as the longest; LightGBM's fast then
+    # exact attributions (C, called without the lock) one after the other. Here, the
+    # forest's fast attribution, then the reasons of the invoices not flagged, which need
+    # no exact attribution, while the exact ones are still computed.
+    with ThreadPoolExecutor(max_workers=3, thread_name_prefix="tillit-explain") as pool:
+        iso_exact_job = pool.submit(
+            explain, model.isolation_forest, iso_X.iloc[rows], method="exact"
+        )
+        lgb_fast_job = pool.submit(lightgbm_path_contributions, model.lightgbm, gbm_X)
+        lgb_exact_job = pool.submit(explain_lightgbm_exactly, lgb_fast_job)
         iso_fast = explain(model.isolation_forest, iso_X, method="fast")
-        iso_exact = explain(model.isolation_forest, iso_X.iloc[rows], method="exact")
-        lgb_fast, lgb_exact = lightgbm.result()
-    fast = {"lightgbm": lgb_fast, "isolation_forest": iso_fast.values}
-    exact = {"lightgbm": lgb_exact, "isolation_forest": iso_exact}
-    label_free = model.label_free_weights()
-    if model.tail_probability is not None:  # exact by construction: one computation for all
-        tail = explain(model.tail_probability, iso_X)
-        fast["tail_probability"] = tail.values
-        exact["tail_probability"] = tail.rows(X.index[rows])
+        fast = {"lightgbm": lgb_fast_job.result(), "isolation_forest": iso_fast.values}
+        label_free = model.label_free_weights()
+        tail_exact = None
+        if model.tail_probability is not None:  # exact by construction: one computation for all
+            tail = explain(model.tail_probability, iso_X)
+            fast["tail_probability"] = tail.values
+            tail_exact = tail.rows(X.index[rows])
+        weight = model.blend.rule_and_weight()[1]
+        weights = {
+            "lightgbm": weight,
+            **{name: (1.0 - weight) * w for name, w in label_free.items()},
+        }
+        # The same combination as below, over every row: a row's values depend on its
+        # own contributions only, so the rows not flagged are the same bits in both.
+        combined_fast = combine_contributions(fast, weights)
+        style = ReasonStyle(
+            config.n_reasons,
+            config.language,
+            exclude=(*FINDING_COLUMNS, "hard_finding_count"),
+            descriptions=descriptions,
+        )
+        medians = peer_medians(features, list(model.feature_columns))
+        writer = ReasonWriter(features, list(combined_fast.columns), medians, style)
+        not_flagged = writer.reasons(combined_fast.iloc[np.flatnonzero(~flagged)])
+        exact = {"lightgbm": lgb_exact_job.result(), "isolation_forest": iso_exact_job.result()}
+    if tail_exact is not None:
+        exact["tail_probability"] = tail_exact
     agreement = {
         name: top_k_agreement_of(exact[name].values, fast[name].loc[X.index[rows]], k=3)
         if len(rows)
@@ -454,23 +482,11 @@ def _explain(
         error = attribution.max_additivity_error()
         if error > ADDITIVITY_TOLERANCE:  # an explanation that does not add up is not shown
             raise RuntimeError(f"{name} explanation is off its output by {error:g}")
-    weight = model.blend.rule_and_weight()[1]
     contributions = {name: values.copy() for name, values in fast.items()}
     for name, attribution in exact.items():
         contributions[name].loc[attribution.values.index] = attribution.values
-    combined = combine_contributions(
-        contributions,
-        {"lightgbm": weight, **{name: (1.0 - weight) * w for name, w in label_free.items()}},
-    )
-    reasons = top_reasons(
-        features,
-        combined,
-        peer_medians(features, list(model.feature_columns)),
-        config.n_reasons,
-        config.language,
-        exclude=(*FINDING_COLUMNS, "hard_finding_count"),
-        descriptions=descriptions,
-    )
+    combined = combine_contributions(contributions, weights)
+    reasons = pd.concat([not_flagged, writer.reasons(combined.iloc[rows])]).loc[combined.index]
     return exact, reasons, agreement
 
 

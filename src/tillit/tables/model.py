@@ -18,7 +18,12 @@ import numpy as np
 import pandas as pd
 
 from tillit.config import TrainingConfig
-from tillit.modelling.risk_model import FeatureMismatchError, feature_schema_hash, percentile_rank
+from tillit.modelling.risk_model import (
+    FeatureMismatchError,
+    feature_schema_hash,
+    percentile_rank,
+)
+from tillit.modelling.risk_model import blend_percentiles as blend_rule
 from tillit.modelling.scorers import (
     IsolationForestScorer,
     LightGBMScorer,
@@ -34,10 +39,15 @@ SCORE_RANGE = (0.0, 1.0)
 def blend_percentiles(
     unsupervised_percentile: np.ndarray, supervised_percentile: np.ndarray | None, weight: float
 ) -> np.ndarray:
-    """The risk: the weighted mean of the two percentiles, or the label-free one alone."""
+    """The risk: the weighted mean of the two percentiles, or the label-free one alone.
+
+    Home care's blend (`tillit.modelling.risk_model.blend_percentiles`) with its "mean"
+    rule: table mode keeps the mean (docs/table-mode-weight.md; the noisy-or was chosen
+    on the home-care family only).
+    """
     if supervised_percentile is None:
         return np.round(unsupervised_percentile, 12)
-    risk = weight * supervised_percentile + (1 - weight) * unsupervised_percentile
+    risk = blend_rule(supervised_percentile, unsupervised_percentile, weight, "mean")
     return np.round(risk, 12)
 
 

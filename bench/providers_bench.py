@@ -105,7 +105,7 @@ def quality(work: Path, clients: int, months: int, seed: int) -> dict[str, Any]:
         on="provider_id",
         how="left",
     )
-    active[["irregular", "phoenix"]] = active[["irregular", "phoenix"]].fillna(False)
+    active[["irregular", "phoenix"]] = active[["irregular", "phoenix"]].fillna(False).astype(bool)
     y = active["irregular"].astype(int).to_numpy()
     # The truth calls a provider irregular on a majority of irregular invoices (or as a
     # phoenix), so one with 40 % of its month irregular counts as honest: the grey band

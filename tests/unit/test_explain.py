@@ -306,7 +306,9 @@ def test_treeshap_split_between_threads_without_the_lock_gives_the_serial_bits(
     X, _, _ = data
     trees, x64 = _treeshap_inputs(forest, X.iloc[:n_rows])
     kernel = module._shap_kernel()
-    assert module._unlocked_tree_shap(kernel) is not None  # this build has the C++ symbol
+    # this build has the C++ symbol and a checked release (else the month is slower: see
+    # _UNLOCKED_KERNEL_SHAP_VERSIONS; a new shap needs its header checked before it is added)
+    assert module._unlocked_tree_shap(kernel) is not None
     split = module._path_dependent_treeshap(trees, x64, kernel, threads=threads)
     monkeypatch.setattr(module, "_unlocked_tree_shap", lambda kernel: None)
     serial = module._path_dependent_treeshap(trees, x64, kernel)  # one call, lock held
@@ -337,6 +339,29 @@ def test_treeshap_without_the_lock_falls_back_when_its_first_row_disagrees(
     got = module._path_dependent_treeshap(trees, x64, kernel, threads=2)
     assert len(calls) == 1  # the probe only
     np.testing.assert_array_equal(_bits(got), _bits(serial))
+
+
+def test_treeshap_keeps_the_lock_on_an_unchecked_release_or_when_told(monkeypatch):
+    """A shap release whose structures were not checked, or the operator's switch: locked call."""
+    import importlib.metadata
+
+    from tillit.modelling import explain as module
+
+    kernel = module._shap_kernel()
+    assert module._unlocked_tree_shap(kernel) is not None
+    monkeypatch.setenv(module.LOCKED_TREESHAP_ENV, "1")
+    assert module._unlocked_tree_shap(kernel) is None
+    monkeypatch.delenv(module.LOCKED_TREESHAP_ENV)
+    monkeypatch.setattr(importlib.metadata, "version", lambda name: "0.51.1")
+    assert module._unlocked_tree_shap(kernel) is None
+
+
+def test_treeshap_threads_are_bounded():
+    """One thread per 64 rows, at most one per core and at most four."""
+    from tillit.modelling import explain as module
+
+    assert module._treeshap_threads(10) == 1
+    assert 1 <= module._treeshap_threads(10**6) <= 4
 
 
 def test_shap_kernel_loads_without_importing_shap():

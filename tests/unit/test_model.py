@@ -61,14 +61,22 @@ def test_noisy_or_blend_by_hand():
     reference = _features([1, 2, 3, 4], [10, 20, 30, 40], [0, 0, 0, 0])
     model = _model(reference, weight=0.75, rule="noisy_or")
     parts = model.components(_features([3, 4, 0, 4], [10, 40, 50, 50], [0, 0, 1, 0]))
+
     # percentiles as in the mean's test: LightGBM (b) 0.125, 0.875, 1, 1; forest (a) 0.625,
     # 0.875, 0, 0.875 (no tail scorer: the label-free side is the forest)
-    blend = [1 - 0.875**0.75 * 0.375**0.25, 0.875, 1.0, 1.0]
-    assert parts["blend"].tolist() == pytest.approx(blend)
-    # a blend of 1 without a finding stays below the floor; with one it is the top
+    # Each side is squeezed by 1e-6 below 1, so a percentile of 1 (beyond every training
+    # invoice) still lets the other side order: rows 3 and 4 do not tie (by invoice id).
+    def noisy_or(a: float, b: float, gap: float = 1e-6) -> float:
+        return 1 - (1 - a * (1 - gap)) ** 0.75 * (1 - b * (1 - gap)) ** 0.25
+
+    blend = [noisy_or(0.125, 0.625), noisy_or(0.875, 0.875), noisy_or(1, 0), noisy_or(1, 0.875)]
+    assert parts["blend"].tolist() == pytest.approx(blend, rel=0, abs=1e-12)
+    assert blend[1] == pytest.approx(0.875, abs=1e-6) and blend[2] < blend[3] < 1
+    # without a finding below the floor (0.9), with one in [0.9, 1]
     assert parts["risk_score"].tolist() == pytest.approx(
-        [0.9 * blend[0], 0.9 * 0.875, 1.0, 0.9 * (1 - 1e-9)]
+        [0.9 * blend[0], 0.9 * blend[1], 0.9 + 0.1 * blend[2], 0.9 * blend[3]], rel=0, abs=1e-12
     )
+    assert parts["risk_score"].iloc[3] < 0.9
     # the mean of the same percentiles ranks the first invoice lower: 0.25 vs 0.292
     assert 0.75 * 0.125 + 0.25 * 0.625 == 0.25 < blend[0] == pytest.approx(0.29203, abs=1e-5)
 

@@ -558,6 +558,15 @@ class _DatasetFields(ctypes.Structure):
 _DENSE_TREE_SHAP_SYMBOL = "_Z15dense_tree_shapRK12TreeEnsembleRK18ExplanationDatasetPdijb"
 # Rows a thread explains at the least: below that a second thread is not worth starting.
 _MIN_ROWS_PER_THREAD = 64
+# The shap releases whose header the two structures above were checked against: a call
+# with a wrong layout could crash rather than give a value the first-row check catches,
+# so any other release (a patch release too) keeps the locked call.
+_UNLOCKED_KERNEL_SHAP_VERSIONS = frozenset({"0.51.0"})
+# Set to 1 to keep the locked call whatever the release (a safety switch for operators).
+LOCKED_TREESHAP_ENV = "TILLIT_LOCKED_TREESHAP"
+# At most this many threads however many cores the process sees (a container's CPU
+# limit is not in the affinity mask).
+_MAX_TREESHAP_THREADS = 4
 
 
 @functools.cache
@@ -588,6 +597,15 @@ def _unlocked_tree_shap(kernel: Any) -> Any:
     module's own entry point is used. `_path_dependent_treeshap` checks the answer against
     that entry point on every call before using it.
     """
+    import importlib.metadata
+
+    if os.environ.get(LOCKED_TREESHAP_ENV, "") == "1":
+        return None
+    try:
+        if importlib.metadata.version("shap") not in _UNLOCKED_KERNEL_SHAP_VERSIONS:
+            return None
+    except importlib.metadata.PackageNotFoundError:
+        return None
     path = getattr(kernel, "__file__", None)
     return _unlocked_tree_shap_in(path) if isinstance(path, str) else None
 
@@ -595,7 +613,7 @@ def _unlocked_tree_shap(kernel: Any) -> Any:
 def _treeshap_threads(n_rows: int) -> int:
     """How many threads explain `n_rows` rows: one per core, each with enough rows."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return max(1, min(cores or 1, n_rows // _MIN_ROWS_PER_THREAD))
+    return max(1, min(cores or 1, _MAX_TREESHAP_THREADS, n_rows // _MIN_ROWS_PER_THREAD))
 
 
 def _path_dependent_treeshap(

@@ -93,6 +93,10 @@ def percentile_rank(
     return ranks
 
 
+# How far below 1 the noisy-or squeezes each side's percentile (`blend_percentiles`).
+NOISY_OR_TOP_GAP = 1e-6
+
+
 def blend_percentiles(
     supervised: np.ndarray, label_free: np.ndarray, weight: float, rule: str
 ) -> np.ndarray:
@@ -106,7 +110,12 @@ def blend_percentiles(
     if rule == "mean":
         return weight * supervised + (1.0 - weight) * label_free
     if rule == "noisy_or":
-        return 1.0 - (1.0 - supervised) ** weight * (1.0 - label_free) ** (1.0 - weight)
+        # Each side squeezed just below 1 (order kept): a percentile of exactly 1, a score
+        # beyond every training invoice, would make the blend 1 whatever the other side
+        # says, and such invoices would then tie and rank by their ids.
+        a = supervised * (1.0 - NOISY_OR_TOP_GAP)
+        b = label_free * (1.0 - NOISY_OR_TOP_GAP)
+        return 1.0 - (1.0 - a) ** weight * (1.0 - b) ** (1.0 - weight)
     raise ValueError(f"unknown blend rule {rule!r}")
 
 

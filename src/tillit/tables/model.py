@@ -23,7 +23,7 @@ from tillit.modelling.risk_model import (
     feature_schema_hash,
     percentile_rank,
 )
-from tillit.modelling.risk_model import blend_percentiles as blend_rule
+from tillit.modelling.risk_model import blend_percentiles as home_care_blend
 from tillit.modelling.scorers import (
     IsolationForestScorer,
     LightGBMScorer,
@@ -47,7 +47,7 @@ def blend_percentiles(
     """
     if supervised_percentile is None:
         return np.round(unsupervised_percentile, 12)
-    risk = blend_rule(supervised_percentile, unsupervised_percentile, weight, "mean")
+    risk = home_care_blend(supervised_percentile, unsupervised_percentile, weight, "mean")
     return np.round(risk, 12)
 
 

@@ -472,6 +472,16 @@ def _treeshap_ensemble(trees: list[_IsolationTree]) -> dict[str, object]:
 _SHAP_KERNEL_VERSIONS = ("0.51.",)
 
 
+def _shap_release() -> str | None:
+    """The installed shap's release (None without shap): which of its internals are used."""
+    import importlib.metadata
+
+    try:
+        return importlib.metadata.version("shap")
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
 def _shap_kernel() -> Any:
     """shap's compiled TreeSHAP (`shap._cext`), loaded without importing the `shap` package.
 
@@ -480,14 +490,11 @@ def _shap_kernel() -> Any:
     None when it cannot be found this way (then `shap.TreeExplainer` is used).
     """
     import importlib.machinery
-    import importlib.metadata
     import importlib.util
     import sys
 
-    try:  # the kernel's arguments are shap's internals: only the versions tested here
-        if not importlib.metadata.version("shap").startswith(_SHAP_KERNEL_VERSIONS):
-            return None
-    except importlib.metadata.PackageNotFoundError:
+    release = _shap_release()  # the kernel's arguments are shap's internals: tested releases
+    if release is None or not release.startswith(_SHAP_KERNEL_VERSIONS):
         return None
     loaded = sys.modules.get("shap._cext")
     if loaded is not None:
@@ -597,14 +604,9 @@ def _unlocked_tree_shap(kernel: Any) -> Any:
     module's own entry point is used. `_path_dependent_treeshap` checks the answer against
     that entry point on every call before using it.
     """
-    import importlib.metadata
-
     if os.environ.get(LOCKED_TREESHAP_ENV, "") == "1":
         return None
-    try:
-        if importlib.metadata.version("shap") not in _UNLOCKED_KERNEL_SHAP_VERSIONS:
-            return None
-    except importlib.metadata.PackageNotFoundError:
+    if _shap_release() not in _UNLOCKED_KERNEL_SHAP_VERSIONS:
         return None
     path = getattr(kernel, "__file__", None)
     return _unlocked_tree_shap_in(path) if isinstance(path, str) else None
@@ -716,8 +718,8 @@ def _path_dependent_treeshap(
         # 1, 0, False: path-dependent, identity output, no interactions (as `locked`).
         unlocked(ctypes.byref(ensemble), ctypes.byref(dataset), out[rows].ctypes.data, 1, 0, False)
 
-    # The first row both ways, compared bit for bit: the structures above are shap 0.51's
-    # (`_SHAP_KERNEL_VERSIONS`); should they ever not match, the lock is held as before.
+    # The first row both ways, compared bit for bit: the structures above are shap 0.51.0's
+    # (`_UNLOCKED_KERNEL_SHAP_VERSIONS`); should they ever not match, the lock is held as before.
     locked(slice(0, 1))
     probe = np.zeros_like(phi[:1])
     without_the_lock(slice(0, 1), probe)

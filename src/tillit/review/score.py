@@ -482,11 +482,14 @@ def _explain(
         error = attribution.max_additivity_error()
         if error > ADDITIVITY_TOLERANCE:  # an explanation that does not add up is not shown
             raise RuntimeError(f"{name} explanation is off its output by {error:g}")
-    contributions = {name: values.copy() for name, values in fast.items()}
+    # The flagged rows' reasons from their exact attributions (a row's combination reads
+    # only its own contributions, so only those rows are combined again).
+    flagged_index = X.index[rows]
+    contributions = {name: values.loc[flagged_index].copy() for name, values in fast.items()}
     for name, attribution in exact.items():
         contributions[name].loc[attribution.values.index] = attribution.values
-    combined = combine_contributions(contributions, weights)
-    reasons = pd.concat([not_flagged, writer.reasons(combined.iloc[rows])]).loc[combined.index]
+    flagged_reasons = writer.reasons(combine_contributions(contributions, weights))
+    reasons = pd.concat([not_flagged, flagged_reasons]).loc[combined_fast.index]
     return exact, reasons, agreement
 
 

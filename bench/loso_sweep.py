@@ -47,6 +47,8 @@ def settings_of(setting: str) -> list[tuple[str, Any]]:
     Each value is read as JSON up to where it ends, so a comma inside a value (a list, an
     object, a string) never splits it; only a comma after a whole value starts a key.
     """
+    if not setting.strip(" "):
+        raise SystemExit("--set '': expected key=value")
     decoder = json.JSONDecoder()
     pairs: list[tuple[str, Any]] = []
     at = 0
@@ -67,6 +69,8 @@ def settings_of(setting: str) -> list[tuple[str, Any]]:
         rest = setting[end:].lstrip(" ")
         if rest and not rest.startswith(","):
             raise SystemExit(f"--set {setting!r}: expected ',' after the value of {key}")
+        if rest and not rest[1:].strip(" "):  # `a=1,`: a typo, not a setting of nothing
+            raise SystemExit(f"--set {setting!r}: a ',' after the value of {key} but no key")
         at = len(setting) - len(rest) + 1
     return pairs
 

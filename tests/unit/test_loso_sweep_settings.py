@@ -41,7 +41,14 @@ def test_one_setting_may_set_several_keys_and_a_list_keeps_its_commas(sweep) -> 
     assert config.features.history_windows_months == (3, 12)
 
 
-@pytest.mark.parametrize("bad", ["a.b", "a.b=[3, 12", "a.b=1 c=2", "=1"])
+@pytest.mark.parametrize("bad", ["a.b", "a.b=[3, 12", "a.b=1 c=2", "=1", "", " "])
 def test_a_setting_that_is_not_key_equals_json_is_refused(sweep, bad: str) -> None:
     with pytest.raises(SystemExit, match="--set"):
         sweep.settings_of(bad)
+
+
+@pytest.mark.parametrize("trailing", ["a.b=1,", "a.b=1 , ", "a.b=[3, 12],c=2,"])
+def test_a_trailing_comma_is_refused_not_dropped(sweep, trailing: str) -> None:
+    # Read before as the setting without it: a half-typed second key went unnoticed.
+    with pytest.raises(SystemExit, match=r"',' after the value of (a\.b|c) but no key"):
+        sweep.settings_of(trailing)

@@ -258,8 +258,8 @@ class BlendConfig(StrictModel):
     # of both. A scheme nobody has labelled sits far out on the label-free side while
     # LightGBM sees little: chosen on the bench family with every scheme's labels withheld
     # in turn (issue 21, branch worst30, docs/label-free.md; bench/blend.py `nor.45`).
-    # Models pickled before the rule read "mean". Table mode blends by the mean and falls
-    # back to `supervised_weight` (docs/table-mode-weight.md).
+    # Models pickled before the rule read "mean" (`__setstate__`). Table mode blends by the
+    # mean and falls back to `supervised_weight` (docs/table-mode-weight.md).
     blend_rule: Literal["mean", "noisy_or"] = "noisy_or"
     supervised_weight: float = Field(default=0.5, ge=0, le=1)
     noisy_or_supervised_weight: float = Field(default=0.45, ge=0, le=1)
@@ -279,12 +279,24 @@ class BlendConfig(StrictModel):
     finding_max_cleared_share: float = Field(default=0.5, ge=0, le=1)
     finding_min_reviews: int = Field(default=10, ge=1)
 
+    def __setstate__(self, state: dict[Any, Any]) -> None:
+        """A blend pickled before its rule fields reads what it scored by, not today's defaults.
+
+        Before `blend_rule` every blend was the mean (noisy-or is today's default, so an
+        old model would re-rank); before `noisy_or_supervised_weight` (2f0dce3..99b4113)
+        a noisy-or blend weighted LightGBM by `supervised_weight`.
+        """
+        fields = dict(state.get("__dict__", {}))
+        fields.setdefault("blend_rule", "mean")
+        if "supervised_weight" in fields:
+            fields.setdefault("noisy_or_supervised_weight", fields["supervised_weight"])
+        super().__setstate__({**state, "__dict__": fields})
+
     def rule_and_weight(self) -> tuple[str, float]:
-        """The blend rule and LightGBM's weight in it (a blend pickled before the rule: the mean)."""
-        rule = self.__dict__.get("blend_rule", "mean")
-        if rule == "noisy_or":
-            return rule, self.noisy_or_supervised_weight
-        return rule, self.supervised_weight
+        """The blend rule and LightGBM's weight in it."""
+        if self.blend_rule == "noisy_or":
+            return self.blend_rule, self.noisy_or_supervised_weight
+        return self.blend_rule, self.supervised_weight
 
 
 class IsolationForestParams(StrictModel):

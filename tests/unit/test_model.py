@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pickle
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -81,13 +83,46 @@ def test_noisy_or_blend_by_hand():
     assert 0.75 * 0.125 + 0.25 * 0.625 == 0.25 < blend[0] == pytest.approx(0.29203, abs=1e-5)
 
 
+def _pickled_before(model, *fields: str):
+    """The model as unpickled from a release whose BlendConfig had none of `fields`."""
+    for name in fields:  # what that release's pickle held: neither the value nor the key set
+        del model.blend.__dict__[name]
+        model.blend.__pydantic_fields_set__.discard(name)
+    return pickle.loads(pickle.dumps(model))
+
+
 def test_a_blend_pickled_before_the_rule_scores_by_the_mean():
     reference = _features([1, 2, 3, 4], [10, 20, 30, 40], [0, 0, 0, 0])
-    old = _model(reference, weight=0.75, rule="noisy_or")
-    del old.blend.__dict__["blend_rule"]  # as unpickled from before the field existed
+    old = _pickled_before(
+        _model(reference, weight=0.75, rule="noisy_or"),
+        "blend_rule",
+        "noisy_or_supervised_weight",
+    )
+    # Each field read directly, not only through rule_and_weight (an AttributeError before).
+    assert (old.blend.blend_rule, old.blend.noisy_or_supervised_weight) == ("mean", 0.75)
+    assert old.blend.rule_and_weight() == ("mean", 0.75)
     mean = _model(reference, weight=0.75, rule="mean")
     batch = _features([3, 4, 0], [10, 40, 50], [0, 0, 1])
     assert old.risk(batch).tolist() == mean.risk(batch).tolist()
+
+
+def test_a_noisy_or_pickled_before_its_own_weight_keeps_the_weight_it_had():
+    """Between the rule and its own key (2f0dce3..99b4113) noisy-or read `supervised_weight`."""
+    reference = _features([1, 2, 3, 4], [10, 20, 30, 40], [0, 0, 0, 0])
+    old = _pickled_before(
+        _model(reference, weight=0.3, rule="noisy_or"), "noisy_or_supervised_weight"
+    )
+    assert old.blend.rule_and_weight() == ("noisy_or", 0.3)
+    same = _model(reference, weight=0.3, rule="noisy_or")
+    batch = _features([3, 4, 0], [10, 40, 50], [0, 0, 1])
+    assert old.risk(batch).tolist() == same.risk(batch).tolist()
+    assert old.risk(batch).tolist() != _model(reference, weight=0.3).risk(batch).tolist()
+
+
+def test_a_blend_pickled_today_reads_back_as_it_was():
+    blend = BlendConfig(blend_rule="noisy_or", supervised_weight=0.5)
+    again = pickle.loads(pickle.dumps(blend))
+    assert again == blend and again.rule_and_weight() == ("noisy_or", 0.45)
 
 
 def test_every_hard_finding_ranks_above_every_other_invoice():

@@ -104,7 +104,7 @@ def blend_percentiles(
 
     "mean": the weighted mean. "noisy_or": ``1 - (1 - a)^w (1 - b)^(1 - w)``, the weighted
     mean of each side's ``-log(1 - percentile)`` mapped back to [0, 1]: far into one side's
-    tail counts more than a little way into both (`BlendConfig.rule_and_weight`: a blend
+    tail counts more than a little way into both (`BlendConfig.__setstate__`: a blend
     pickled before the rule existed is read as "mean", so its scores stay as they were).
     """
     if rule == "mean":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections import Counter
 
 import numpy as np
 import pandas as pd
@@ -265,7 +266,8 @@ def test_no_text_of_a_messy_month_names_a_client_or_a_board_person(messy_month, 
     Every text column (reasons, findings with their evidence, why flagged; the
     explanations' words) names no client id of clients.parquet and no board person's id
     of provider_persons.parquet; the invoice's own client is the risk list's `client_id`
-    column. A carer appears only by pseudonymous staff id, as the carer of a comparison.
+    column. A carer appears only by pseudonymous staff id, as the carer of a comparison
+    (of two registrations at once: in the reasons and in the double-booking evidence).
     """
     tables = messy_month["sim"].tables
     # March: the same carer at two clients at once (3 double bookings), deaths, a
@@ -290,15 +292,27 @@ def test_no_text_of_a_messy_month_names_a_client_or_a_board_person(messy_month, 
     ]
     kinds = {"staff_double_booked", "billing_after_death", "visits_after_death"}
     assert kinds <= set(fs.findings["finding"])  # the findings that named a client before
-    tokens = {token for text in texts for token in re.findall(r"[A-Za-z]+\d+", text)}
+    tokens = set(_tokens(texts))
     assert any(token.startswith("V") for token in tokens)  # visit ids are there to check
     people = set(tables["clients"]["client_id"]) | set(tables["provider_persons"]["person_id"])
     assert not tokens & people, sorted(tokens & people)[:5]
     findings = " ".join(month.risk_list["findings"])
     assert findings.count({"en": "at another client", "sv": "hos en annan brukare"}[language]) >= 3
     assert {"en": "the client died", "sv": "brukaren avled"}[language] in findings
+    # A carer's staff id, wherever it is in a text, only as the carer of a comparison: the
+    # reasons' "carer S1 was registered here on ... and at another client on ...", and the
+    # double-booking evidence's "staff S1: visit V1 (...) and visit V2 at another client".
     staff = set(tables["visits"]["staff_id"])
-    reasons = month.risk_list["reasons"]
-    named = {pair for text in reasons for pair in re.findall(r"(\S+) ([A-Za-z]+\d+)\b", text)}
-    carer = {"en": {"carer"}, "sv": {"personal"}}[language]
-    assert {word for word, token in named if token in staff} <= carer
+    named = Counter(token for token in _tokens(texts) if token in staff)
+    comparisons = {
+        "en": (r"\bcarer (\w+) was registered here on ", r"\bstaff (\w+): visit V\d+ \("),
+        "sv": (r"\bpersonal (\w+) var registrerad här ", r"\bpersonal (\w+): besök V\d+ \("),
+    }[language]
+    as_carer = [Counter(_tokens(texts, form)) for form in comparisons]
+    assert all(as_carer)  # this month has both comparisons
+    assert named == as_carer[0] + as_carer[1]
+
+
+def _tokens(texts: list[str], pattern: str = r"[A-Za-z]+\d+") -> list[str]:
+    """Every match of `pattern` (its group, when it has one) in every text."""
+    return [token for text in texts for token in re.findall(pattern, text)]

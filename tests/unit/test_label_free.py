@@ -11,6 +11,7 @@ import pytest
 
 from tests.unit.test_features import build, client, grant, invoice, municipality, row, visit
 from tillit.config import BlendConfig, TrainingConfig
+from tillit.features import EVIDENCE_COLUMNS
 from tillit.features.catalog import one_fact_groups, provider_level
 from tillit.modelling.explain import explain
 from tillit.modelling.risk_model import fit_risk_model
@@ -221,9 +222,19 @@ def test_visits_whose_carer_was_registered_at_another_client_at_the_same_time():
     assert wider["staff_elsewhere_hours_share"]["I4"] == pytest.approx(30 / 120)
     assert wider["staff_elsewhere_hours_share"]["I3"] == pytest.approx(30 / 150)
     # The reason names the carer, both visits and the key-tag at the other door, not the
-    # other client (the feature table keeps its pseudonymous id for the review).
+    # other client: the facts it reads, and no evidence column holds a client's id.
     i1, i3 = row(fs, "I1"), row(fs, "I3")
-    assert (i3["evidence_elsewhere_staff"], i3["evidence_elsewhere_other_client"]) == ("S3", "C4")
+    facts = ["staff", "date", "other_date", "other_keytag", "visits", "hours"]
+    assert [i3[f"evidence_elsewhere_{fact}"] for fact in facts] == [
+        "S3",
+        "2026-03-05 14:20-14:50",
+        "2026-03-05 14:00-15:00",
+        1.0,
+        1.0,
+        0.5,
+    ]
+    evidence = fs.features[list(EVIDENCE_COLUMNS)].astype(str).to_numpy().ravel()
+    assert not set(evidence) & {"C1", "C2", "C3", "C4"}
     assert reason_sentence("staff_elsewhere_hours_share", i3, 0.0, "en") == (
         "carer S3 was registered here on 2026-03-05 14:20-14:50 and at another client on "
         "2026-03-05 14:00-15:00 (checked in there by key-tag); 1 such visit on this "

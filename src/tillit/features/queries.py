@@ -968,7 +968,6 @@ def staff_elsewhere(con: Engine, config: FeatureConfig) -> None:
                CAST(sum(micros) AS DOUBLE) / 3600000000.0 AS elsewhere_hours,
                max(CASE WHEN rank = 1 THEN staff_id END) AS evidence_elsewhere_staff,
                max(CASE WHEN rank = 1 THEN {this_span} END) AS evidence_elsewhere_date,
-               max(CASE WHEN rank = 1 THEN other_client END) AS evidence_elsewhere_other_client,
                max(CASE WHEN rank = 1 THEN {other_span} END) AS evidence_elsewhere_other_date,
                max(CASE WHEN rank = 1 THEN other_keytag END) AS evidence_elsewhere_other_keytag,
                count(*) AS evidence_elsewhere_visits,
@@ -1106,10 +1105,10 @@ COMPARISON_EVIDENCE_COLUMNS: tuple[str, ...] = (
     "evidence_provider_history_first_m",
     "evidence_provider_history_last_m",
     # staff_elsewhere_hours_share (staff_elsewhere): the first such visit, its carer, the
-    # other client's visit, whether a key-tag showed the carer there; how many, their hours.
+    # other client's visit (its times, never the client), whether a key-tag showed the
+    # carer there; how many, their hours.
     "evidence_elsewhere_staff",
     "evidence_elsewhere_date",
-    "evidence_elsewhere_other_client",
     "evidence_elsewhere_other_date",
     "evidence_elsewhere_other_keytag",
     "evidence_elsewhere_visits",

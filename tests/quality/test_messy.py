@@ -185,7 +185,13 @@ def messy_month():
     periods = sorted(tables["invoices"]["period"].unique())
     result = train(tables, TrainingConfig(), FeatureConfig(), ReviewConfig(), sim.truth)
     feature_set = build_features(tables, periods[-1], FeatureConfig())
-    return {"sim": sim, "model": result.model, "set": feature_set, "result": result}
+    return {
+        "sim": sim,
+        "tables": tables,
+        "model": result.model,
+        "set": feature_set,
+        "result": result,
+    }
 
 
 def test_no_honest_invoice_of_a_messy_month_is_a_double_booking(messy_month):
@@ -259,8 +265,18 @@ def test_ranking_on_a_messy_month_beats_the_rule_and_chance(messy_month):
     assert metrics["combined_recall_at_k"] >= 0.45
 
 
+@pytest.fixture(scope="module")
+def messy_march(messy_month):
+    """March's features, for both languages: the same carer at two clients at once (3 double
+    bookings), deaths, a hospital stay, a service without grant (the last month has no
+    double booking)."""
+    return build_features(messy_month["tables"], "2025-03", FeatureConfig())
+
+
 @pytest.mark.parametrize("language", ["en", "sv"])
-def test_no_text_of_a_messy_month_names_a_client_or_a_board_person(messy_month, language):
+def test_no_text_of_a_messy_month_names_a_client_or_a_board_person(
+    messy_month, messy_march, language
+):
     """The privacy policy (docs/risk-list.md) over the whole risk list and explanations.
 
     Every text column (reasons, findings with their evidence, why flagged; the
@@ -269,10 +285,7 @@ def test_no_text_of_a_messy_month_names_a_client_or_a_board_person(messy_month, 
     column. A carer appears only by pseudonymous staff id, as the carer of a comparison
     (of two registrations at once: in the reasons and in the double-booking evidence).
     """
-    tables = messy_month["sim"].tables
-    # March: the same carer at two clients at once (3 double bookings), deaths, a
-    # hospital stay, a service without grant (the last month has no double booking).
-    fs = build_features(validate_tables(tables).tables, "2025-03", FeatureConfig())
+    tables, fs = messy_month["sim"].tables, messy_march
     month = score_month(
         messy_month["model"],
         fs.features,

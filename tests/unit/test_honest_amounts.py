@@ -2,29 +2,36 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 
 from tests.unit.test_features import RATES_2026, build, grant, invoice, municipality, row, visit
 
 
-def test_an_amount_within_the_tolerance_of_the_tariff_is_at_the_tariff():
-    rate = RATES_2026["personal_care"]
-    # Ten hours each: two at the tariff, 0.40 SEK above (rounding), 50 SEK above.
-    clients = ("C0", "C1", "C2", "C3")
+def _ten_hours_each(amounts: dict[str, float]) -> dict[str, pd.DataFrame]:
+    """Invoices of 10 billed hours at the amounts given, one per client (`C<n>` for `I<n>`),
+    each backed by ten one-hour visits in March 2026."""
+    clients = [f"C{invoice_id[1:]}" for invoice_id in amounts]
     visits = [
         visit(f"V{c}{d:02d}", c, f"2026-03-{d:02d} {8 + i:02d}:00", 60, staff_id=f"S{c}")
         for i, c in enumerate(clients)
         for d in range(1, 11)
     ]
-    tables = municipality(
+    return municipality(
         grants=[grant(f"G{c}", c, 10.0) for c in clients],
         visits=visits,
         invoices=[
-            invoice("I0", "C0", 10.0, 10 * rate),
-            invoice("I1", "C1", 10.0, 10 * rate),
-            invoice("I2", "C2", 10.0, 10 * rate + 0.40),
-            invoice("I3", "C3", 10.0, 10 * rate + 50.0),
+            invoice(invoice_id, c, 10.0, amount)
+            for (invoice_id, amount), c in zip(amounts.items(), clients, strict=True)
         ],
+    )
+
+
+def test_an_amount_within_the_tolerance_of_the_tariff_is_at_the_tariff():
+    rate = RATES_2026["personal_care"]
+    # Ten hours each: two at the tariff, 0.40 SEK above (rounding), 50 SEK above.
+    tables = _ten_hours_each(
+        {"I0": 10 * rate, "I1": 10 * rate, "I2": 10 * rate + 0.40, "I3": 10 * rate + 50.0}
     )
     fs = build(tables)
     i1, i2, i3 = row(fs, "I1"), row(fs, "I2"), row(fs, "I3")
@@ -50,21 +57,13 @@ def test_an_amount_at_the_month_s_new_rate_is_at_a_price_when_the_tariff_table_l
     # exported table does not have): 10 h at the new rate, 0.40 SEK above it (rounding), and
     # 50 SEK above it.
     new_rate = RATES_2026["personal_care"] * 1.02
-    clients = ("C1", "C2", "C3", "C4")
-    visits = [
-        visit(f"V{c}{d:02d}", c, f"2026-03-{d:02d} {8 + i:02d}:00", 60, staff_id=f"S{c}")
-        for i, c in enumerate(clients)
-        for d in range(1, 11)
-    ]
-    tables = municipality(
-        grants=[grant(f"G{c}", c, 10.0) for c in clients],
-        visits=visits,
-        invoices=[
-            invoice("I1", "C1", 10.0, round(10 * new_rate, 2)),
-            invoice("I2", "C2", 10.0, round(10 * new_rate, 2)),
-            invoice("I3", "C3", 10.0, round(10 * new_rate + 0.40, 2)),
-            invoice("I4", "C4", 10.0, round(10 * new_rate + 50.0, 2)),
-        ],
+    tables = _ten_hours_each(
+        {
+            "I1": round(10 * new_rate, 2),
+            "I2": round(10 * new_rate, 2),
+            "I3": round(10 * new_rate + 0.40, 2),
+            "I4": round(10 * new_rate + 50.0, 2),
+        }
     )
     fs = build(tables)
     for invoice_id in ("I1", "I2", "I3"):

@@ -3,7 +3,9 @@
 Per world: average precision, recall@k and never-labelled recall@k of each run; per run:
 worst and mean AP, worst recalls, the largest flagged share, the lowest
 leave-one-scheme-out recall of each scheme (and its world), and each honest-odd
-pattern's share of honest invoices inside the capacity, pooled over the worlds.
+pattern's share of honest invoices inside the capacity, pooled over the worlds, and the
+worlds where a pattern's share is above the capacity share (over all its honest invoices, and
+over those at providers with no irregular invoice that month, when the run has them).
 
 Usage:
     python bench/family_compare.py bench/family.json /tmp/new/family.json
@@ -17,6 +19,8 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
+
+CAPACITY_SHARE = 0.10  # the family's review capacity (bench/robustness.py FAMILY_CAPACITY)
 
 
 def _by_world(run: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -52,6 +56,17 @@ def summary(run: dict[str, Any]) -> list[str]:
         "honest in capacity, pooled: "
         + ", ".join(f"{p} {a / n:.3f} ({n:.0f})" for p, (a, n) in pooled.items() if n)
     )
+    for suffix, label in (("", "all providers"), ("_clean_provider", "providers with no scheme")):
+        over = [
+            f"{p} {w['world']} {v['in_capacity_rate' + suffix]:.3f} "
+            f"({v['honest_invoices' + suffix]})"
+            for w in worlds
+            for p, v in w["honest_false_positives"].items()
+            if v.get("honest_invoices" + suffix)
+            and v["in_capacity_rate" + suffix] > CAPACITY_SHARE
+            and p not in ("all_honest", "no_pattern")
+        ]
+        lines.append(f"honest patterns over {CAPACITY_SHARE} by world, {label}: " + ", ".join(over))
     return lines
 
 

@@ -342,13 +342,33 @@ def family_config() -> TillitConfig:
     return config.model_copy(update={"review": review})
 
 
+def _highest_clean_provider_rates(worlds: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per pattern, the world with the highest capacity share at providers with no scheme."""
+    highest: dict[str, dict[str, Any]] = {}
+    for w in worlds:
+        for pattern, row in w["honest_false_positives"].items():
+            n = row.get("honest_invoices_clean_provider", 0)
+            rate = row.get("in_capacity_rate_clean_provider", float("nan"))
+            if n and (pattern not in highest or rate > highest[pattern]["value"]):
+                highest[pattern] = {"value": rate, "world": w["world"], "invoices": n}
+    return highest
+
+
 def _honest_false_positives(
     world: dict[str, Any], month: pd.DataFrame, in_capacity: np.ndarray, flagged: pd.Series
 ) -> dict[str, dict[str, float]]:
-    """Per honest-odd pattern: share of its honest invoices of the month in the capacity/flagged."""
+    """Per honest-odd pattern: share of its honest invoices of the month in the capacity/flagged.
+
+    Also the capacity share among the pattern's honest invoices at providers with no irregular
+    invoice that month (`..._clean_provider`): an honest invoice of a provider that carries a
+    scheme the same month can rank high on the provider's facts (a phoenix's people, its
+    billing that month), which is the provider's truth showing, not the honest pattern.
+    """
     truth = world["truth"].set_index("invoice_id")["irregular"]
     ids = month["invoice_id"].to_numpy()
     honest = ~truth.reindex(ids).fillna(False).to_numpy(bool)
+    carries_scheme = pd.Series(~honest).groupby(month["provider_id"].astype("str").to_numpy())
+    clean_provider = ~carries_scheme.transform("max").to_numpy(bool)
     flagged_of = flagged.reindex(ids).fillna(False).to_numpy(bool)
     touched = world["honest_patterns"]
     rows: dict[str, dict[str, float]] = {}
@@ -363,10 +383,16 @@ def _honest_false_positives(
     groups["all_honest"] = honest
     for pattern, mask in groups.items():
         n = int(mask.sum())
+        clean = mask & clean_provider
+        n_clean = int(clean.sum())
         rows[pattern] = {
             "honest_invoices": n,
             "in_capacity_rate": round(float(in_capacity[mask].mean()), 4) if n else float("nan"),
             "flagged_rate": round(float(flagged_of[mask].mean()), 4) if n else float("nan"),
+            "honest_invoices_clean_provider": n_clean,
+            "in_capacity_rate_clean_provider": (
+                round(float(in_capacity[clean].mean()), 4) if n_clean else float("nan")
+            ),
         }
     return rows
 
@@ -539,6 +565,9 @@ def worst_of(worlds: list[dict[str, Any]]) -> dict[str, Any]:
         }
         for pattern, row in pooled.items()
     }
+    worst["honest_in_capacity_rate_per_pattern_clean_provider"] = _highest_clean_provider_rates(
+        worlds
+    )
     worst["capacity_share"] = FAMILY_CAPACITY
     return worst
 

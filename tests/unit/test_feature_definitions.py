@@ -117,7 +117,14 @@ if __name__ == "__main__" and sys.argv[1:] == ["--write"]:
 
 def test_a_column_added_in_version_5_is_not_named_as_changed_to_a_v4_model() -> None:
     # Version 5 only added carer_overlap_visit_share, which a v4 model never read.
-    assert redefined_since(4) == ()
+    assert redefined_since(4, upto=5) == ()
+    # Version 6 redefined the amounts against the price (the tariff or the month's rate):
+    # a v4 model is told of those, never of the column it did not read.
+    assert redefined_since(4) == (
+        "amount_minus_tariff_amount_sek",
+        "amount_over_tariff_amount",
+        "amount_over_tariff_amount_peer_z",
+    )
     refusal = definitions_refusal("7", trained=4)
-    assert refusal is not None and "changed since" not in refusal
+    assert refusal is not None and "amount_over_tariff_amount" in refusal
     assert "carer_overlap_visit_share" not in refusal

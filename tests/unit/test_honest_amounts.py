@@ -2,27 +2,36 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 
 from tests.unit.test_features import RATES_2026, build, grant, invoice, municipality, row, visit
 
 
-def test_an_amount_within_the_tolerance_of_the_tariff_is_at_the_tariff():
-    rate = RATES_2026["personal_care"]
-    # Ten hours each: at the tariff, 0.40 SEK above (rounding), 50 SEK above.
+def _ten_hours_each(amounts: dict[str, float]) -> dict[str, pd.DataFrame]:
+    """Invoices of 10 billed hours at the amounts given, one per client (`C<n>` for `I<n>`),
+    each backed by ten one-hour visits in March 2026."""
+    clients = [f"C{invoice_id[1:]}" for invoice_id in amounts]
     visits = [
         visit(f"V{c}{d:02d}", c, f"2026-03-{d:02d} {8 + i:02d}:00", 60, staff_id=f"S{c}")
-        for i, c in enumerate(("C1", "C2", "C3"))
+        for i, c in enumerate(clients)
         for d in range(1, 11)
     ]
-    tables = municipality(
-        grants=[grant(f"G{c}", c, 10.0) for c in ("C1", "C2", "C3")],
+    return municipality(
+        grants=[grant(f"G{c}", c, 10.0) for c in clients],
         visits=visits,
         invoices=[
-            invoice("I1", "C1", 10.0, 10 * rate),
-            invoice("I2", "C2", 10.0, 10 * rate + 0.40),
-            invoice("I3", "C3", 10.0, 10 * rate + 50.0),
+            invoice(invoice_id, c, 10.0, amount)
+            for (invoice_id, amount), c in zip(amounts.items(), clients, strict=True)
         ],
+    )
+
+
+def test_an_amount_within_the_tolerance_of_the_tariff_is_at_the_tariff():
+    rate = RATES_2026["personal_care"]
+    # Ten hours each: two at the tariff, 0.40 SEK above (rounding), 50 SEK above.
+    tables = _ten_hours_each(
+        {"I0": 10 * rate, "I1": 10 * rate, "I2": 10 * rate + 0.40, "I3": 10 * rate + 50.0}
     )
     fs = build(tables)
     i1, i2, i3 = row(fs, "I1"), row(fs, "I2"), row(fs, "I3")
@@ -31,12 +40,39 @@ def test_an_amount_within_the_tolerance_of_the_tariff_is_at_the_tariff():
         assert r["amount_minus_tariff_amount_sek"] == 0.0
     assert i3["amount_over_tariff_amount"] == pytest.approx((10 * rate + 50.0) / (10 * rate))
     assert i3["amount_minus_tariff_amount_sek"] == pytest.approx(50.0)
-    # The month's norm per hour is the median, rate + 0.04: I1 and I2 are at it, I3 is not.
-    norm = rate + 0.04
+    # The month's norm per hour is the median, rate + 0.02: I1 and I2 are at it, I3 is not.
+    norm = rate + 0.02
     assert i1["amount_per_billed_hour_over_municipality_norm"] == 1.0
     assert i2["amount_per_billed_hour_over_municipality_norm"] == 1.0
     assert i3["amount_per_billed_hour_over_municipality_norm"] == pytest.approx((rate + 5.0) / norm)
-    # A stricter tolerance keeps the fraction of a krona.
+    # A stricter tolerance keeps the fraction of a krona (0.40 SEK from the tariff, 0.20
+    # from the month's rate: at neither price).
     strict = row(build(tables, amount_tolerance_sek=0.1), "I2")
     assert strict["amount_minus_tariff_amount_sek"] == pytest.approx(0.40)
     assert strict["amount_over_tariff_amount"] == pytest.approx((10 * rate + 0.4) / (10 * rate))
+
+
+def test_an_amount_at_the_month_s_new_rate_is_at_a_price_when_the_tariff_table_lags():
+    # Every provider bills a new rate, 2 % above the tariff table's (a mid-year change the
+    # exported table does not have): 10 h at the new rate, 0.40 SEK above it (rounding), and
+    # 50 SEK above it.
+    new_rate = RATES_2026["personal_care"] * 1.02
+    tables = _ten_hours_each(
+        {
+            "I1": round(10 * new_rate, 2),
+            "I2": round(10 * new_rate, 2),
+            "I3": round(10 * new_rate + 0.40, 2),
+            "I4": round(10 * new_rate + 50.0, 2),
+        }
+    )
+    fs = build(tables)
+    for invoice_id in ("I1", "I2", "I3"):
+        r = row(fs, invoice_id)
+        assert r["amount_over_tariff_amount"] == 1.0
+        assert r["amount_minus_tariff_amount_sek"] == 0.0
+    rate = RATES_2026["personal_care"]
+    i4 = row(fs, "I4")
+    amount = round(10 * new_rate + 50.0, 2)
+    # Off every price: still judged against the tariff table, as before.
+    assert i4["amount_over_tariff_amount"] == pytest.approx(amount / (10 * rate))
+    assert i4["amount_minus_tariff_amount_sek"] == pytest.approx(amount - 10 * rate)

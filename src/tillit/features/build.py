@@ -444,16 +444,23 @@ def _describe(raw: pd.DataFrame, config: FeatureConfig) -> dict[str, np.ndarray]
     # uses the same tolerance). Without this, the bulk sat exactly at the tariff and an
     # honest provider that bills what it registered to the quarter hour was in the tail.
     tolerance = config.amount_tolerance_sek
-    at_tariff = np.abs(amount - billed * rate) <= tolerance
-    f["amount_over_tariff_amount"] = np.where(
-        at_tariff, 1.0, amount / (np.maximum(billed, floor) * rate)
-    )
-    f["amount_minus_tariff_amount_sek"] = np.where(at_tariff, 0.0, amount - billed * rate)
     sek_per_hour = amount / np.maximum(billed, floor)
     municipality_norm = raw["municipality_norm"].astype("float64").to_numpy()
     municipality_norm = np.where(
         np.isfinite(municipality_norm) & (municipality_norm > 0), municipality_norm, rate
     )
+    # The price in force is the tariff or, when every provider bills a new rate the tariff
+    # table does not have yet (a mid-year change), the month's rate of the service type
+    # (its median SEK per billed hour): an amount at that rate is at a price too. Without
+    # this, after a change the bulk sat at 1.013 x the table and the kronor rounding around
+    # it (1.01322 against 1.01327) put honest invoices in the tail.
+    at_price = (np.abs(amount - billed * rate) <= tolerance) | (
+        np.abs(amount - billed * municipality_norm) <= tolerance
+    )
+    f["amount_over_tariff_amount"] = np.where(
+        at_price, 1.0, amount / (np.maximum(billed, floor) * rate)
+    )
+    f["amount_minus_tariff_amount_sek"] = np.where(at_price, 0.0, amount - billed * rate)
     provider_norm = raw["provider_norm"].astype("float64").to_numpy()
     provider_norm = np.where(
         np.isfinite(provider_norm) & (provider_norm > 0), provider_norm, municipality_norm

@@ -21,7 +21,7 @@ from tillit.i18n import text
 # Bump it (and name the columns) whenever a feature's value changes for the same input;
 # tests/unit/test_feature_definitions.py pins every column's values on a small world and
 # fails until the version or the pins are updated.
-FEATURE_DEFINITIONS_VERSION = 5
+FEATURE_DEFINITIONS_VERSION = 6
 FEATURES_REDEFINED: dict[int, tuple[str, ...]] = {
     # Judged against the provider's own habit at its other clients (docs/bench-family.md).
     2: (
@@ -69,6 +69,15 @@ FEATURES_REDEFINED: dict[int, tuple[str, ...]] = {
     # (`carer_overlap_visit_share`), and redefined none: a v4 model never read the new
     # column, so no refusal or drift warning may tell it that the column changed meaning.
     5: (),
+    # Version 6 (issue 21, branch honest31): an amount at the month's rate of its service
+    # type (the median SEK per billed hour) is at a price too, like one at the tariff: after
+    # a mid-year change every provider bills a rate the exported tariff table lacks, and the
+    # kronor rounding around that rate was read as far into the tail.
+    6: (
+        "amount_over_tariff_amount",
+        "amount_over_tariff_amount_peer_z",
+        "amount_minus_tariff_amount_sek",
+    ),
 }
 
 

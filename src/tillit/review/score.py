@@ -256,6 +256,7 @@ def score_month(
     config = config or ScoringConfig()
     features = features.sort_values("invoice_id", kind="stable").reset_index(drop=True)
     n = len(features)
+    parts: pd.DataFrame | None = None
     if risk_scores is not None:
         risk = risk_scores.reindex(features["invoice_id"].to_numpy()).to_numpy(dtype="float64")
         if np.isnan(risk).any():

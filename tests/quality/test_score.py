@@ -346,6 +346,16 @@ def test_scoring_is_deterministic(world, scored):
     assert again.summary == pytest.approx(scored.summary, nan_ok=True)
 
 
+def test_risk_computed_elsewhere_gives_the_same_list_and_reasons(world, scored):
+    """On the executors' path only the risk comes back: the reasons' weights are the same."""
+    fs = world["set"]
+    risk = pd.Series(world["model"].risk(fs.features), index=fs.features["invoice_id"].to_numpy())
+    again = score_month(
+        world["model"], fs.features, fs.findings, QUARANTINED, REVIEW, IDENTITY, risk_scores=risk
+    )
+    pd.testing.assert_frame_equal(again.risk_list, scored.risk_list)
+
+
 def test_input_order_does_not_change_the_result(world, scored):
     fs = world["set"]
     shuffled = fs.features.sample(frac=1.0, random_state=3)

@@ -9,7 +9,13 @@ import pandas as pd
 import pytest
 
 from tillit.config import BlendConfig, ReviewConfig
-from tillit.modelling.risk_model import FeatureMismatchError, fit_risk_model, percentile_rank
+from tillit.modelling.risk_model import (
+    FeatureMismatchError,
+    fit_risk_model,
+    percentile_rank,
+    scorer_weights,
+    supervised_share,
+)
 
 
 class ColumnScorer:
@@ -123,6 +129,82 @@ def test_a_blend_pickled_today_reads_back_as_it_was():
     blend = BlendConfig(blend_rule="noisy_or", supervised_weight=0.5)
     again = pickle.loads(pickle.dumps(blend))
     assert again == blend and again.rule_and_weight() == ("noisy_or", 0.45)
+
+
+def test_reason_weights_are_each_sides_share_of_the_noisy_or_by_hand():
+    """-log(1 - blend) = w (-log(1 - a)) + (1 - w) (-log(1 - b)): LightGBM's share is its term."""
+    reference = _features([1, 2, 3, 4], [10, 20, 30, 40], [0, 0, 0, 0])
+    model = _model(reference, weight=0.75, rule="noisy_or")
+    parts = model.components(_features([3, 4, 0, 4, 0], [10, 40, 50, 50, 0], [0, 0, 1, 0, 0]))
+    # LightGBM (b) 0.125, 0.875, 1, 1, 0; the label-free side (a, the forest alone) 0.625,
+    # 0.875, 0, 0.875, 0 (as in the blend's test above, and a row at 0 on both sides)
+    assert parts["lightgbm_percentile"].tolist() == [0.125, 0.875, 1.0, 1.0, 0.0]
+    assert parts["label_free_percentile"].tolist() == [0.625, 0.875, 0.0, 0.875, 0.0]
+    weights = model.reason_weights(parts)
+    assert set(weights) == {"lightgbm", "isolation_forest"}
+    lightgbm = weights["lightgbm"]
+    assert isinstance(lightgbm, pd.Series) and lightgbm.index.equals(parts.index)
+
+    def term(percentile: float, weight: float) -> float:  # squeezed by 1e-6 as the blend is
+        return weight * -np.log(1 - percentile * (1 - 1e-6))
+
+    first = term(0.125, 0.75) / (term(0.125, 0.75) + term(0.625, 0.25))
+    fourth = term(1, 0.75) / (term(1, 0.75) + term(0.875, 0.25))
+    # 0.100148 / (0.100148 + 0.245207); equal percentiles: the weight; one side at 0: the
+    # other side all; both at 0 (blend 0): the weight
+    assert first == pytest.approx(0.289987, abs=1e-6)
+    assert fourth == pytest.approx(0.952225, abs=1e-6)
+    expected = [first, 0.75, 1.0, fourth, 0.75]
+    assert lightgbm.tolist() == pytest.approx(expected, rel=1e-12, abs=0)
+    assert (weights["lightgbm"] + weights["isolation_forest"]).tolist() == pytest.approx([1.0] * 5)
+    # the shares decompose the blend: share * -log(1 - blend) is LightGBM's term
+    blend = parts["blend"].to_numpy()
+    assert (lightgbm.to_numpy()[:4] * -np.log1p(-blend[:4])).tolist() == pytest.approx(
+        [term(0.125, 0.75), term(0.875, 0.75), term(1, 0.75), term(1, 0.75)], rel=1e-9
+    )
+
+
+def test_reason_weights_of_the_mean_are_the_fixed_weights():
+    """The mean, and a model pickled before the rule, weigh every row as the blend does."""
+    reference = _features([1, 2, 3, 4], [10, 20, 30, 40], [0, 0, 0, 0])
+    batch = _features([3, 4, 0], [10, 40, 50], [0, 0, 1])
+    old = _pickled_before(
+        _model(reference, weight=0.75, rule="noisy_or"),
+        "blend_rule",
+        "noisy_or_supervised_weight",
+    )
+    for model in (_model(reference, weight=0.75, rule="mean"), old):
+        weights = model.reason_weights(model.components(batch))
+        assert weights == {"lightgbm": 0.75, "isolation_forest": 0.25}
+        assert all(type(w) is float for w in weights.values())
+
+
+def test_scorer_weights_split_the_label_free_share_as_the_mix():
+    share = np.array([0.2, 0.45])
+    weights = scorer_weights(share, {"isolation_forest": 0.1, "tail_probability": 0.9})
+    assert weights["lightgbm"] is share
+    assert weights["isolation_forest"].tolist() == pytest.approx([0.08, 0.055], abs=1e-15)
+    assert weights["tail_probability"].tolist() == pytest.approx([0.72, 0.495], abs=1e-15)
+    # the mean's weight as a number: exactly the numbers the reasons used before
+    assert scorer_weights(0.45, {"isolation_forest": 0.1, "tail_probability": 0.9}) == {
+        "lightgbm": 0.45,
+        "isolation_forest": (1.0 - 0.45) * 0.1,
+        "tail_probability": (1.0 - 0.45) * 0.9,
+    }
+
+
+def test_supervised_share_keeps_the_weight_where_the_blend_says_nothing():
+    """Percentiles at 1 give a finite term (the blend's squeeze); blend 0 or no number: the weight."""
+    a = np.array([1.0, 1.0, 0.0, np.nan, 0.5])
+    b = np.array([1.0, 0.0, 0.0, 0.5, 0.999])
+    share = supervised_share(a, b, 0.45, "noisy_or")
+    assert np.isfinite(share).all()
+    assert share[:4].tolist() == [0.45, 1.0, 0.45, 0.45]
+    # deep in the label-free tail, middling on LightGBM: 0.45 * 0.693 / (0.312 + 0.55 * 6.908)
+    assert share[4] == pytest.approx(0.075880, abs=1e-6)
+    assert supervised_share(a, b, 0.45, "mean") == 0.45
+    with pytest.raises(ValueError, match="unknown blend rule"):
+        supervised_share(a, b, 0.45, "max")
 
 
 def test_every_hard_finding_ranks_above_every_other_invoice():

@@ -12,6 +12,7 @@ from tillit.config import FeatureConfig, SimulationConfig
 from tillit.data.validate import validate_tables
 from tillit.features import FEATURE_DESCRIPTIONS, build_features, feature_columns
 from tillit.features.catalog import FINDING_COLUMNS
+from tillit.modelling.risk_model import scorer_weights, supervised_share
 from tillit.review.reasons import (
     LOWER_IS_RISKIER,
     NOTHING_STANDS_OUT,
@@ -350,6 +351,78 @@ def test_combine_contributions_scales_each_scorer_to_unit_mass_then_weighs():
     pd.testing.assert_frame_equal(combined[["x", "y", "z"]], expected)
     # The blend's mass per invoice is at most the sum of the weights.
     assert combined.abs().sum(axis=1).tolist() == pytest.approx([1.0, 0.75])
+
+
+def test_combine_contributions_weighs_each_row_by_its_sides_share_of_the_noisy_or():
+    """Two scorers, w 0.5: row a at LightGBM 0.75 / label-free 0.5, row b at 0.5 / 0.9375."""
+    lightgbm = pd.DataFrame({"x": [1.0, 0.0], "y": [-3.0, 0.0]}, index=["a", "b"])
+    forest = pd.DataFrame({"x": [2.0, 4.0], "z": [2.0, -4.0]}, index=["a", "b"])
+    # -log(1 - p): 2 ln 2 and ln 2 (row a), ln 2 and 4 ln 2 (row b): LightGBM's share 2/3, 1/5
+    share = supervised_share(np.array([0.75, 0.5]), np.array([0.5, 0.9375]), 0.5, "noisy_or")
+    assert share.tolist() == pytest.approx([2 / 3, 1 / 5], abs=1e-6)
+    weights = {
+        name: pd.Series(value, index=["a", "b"])
+        for name, value in scorer_weights(share, {"isolation_forest": 1.0}).items()
+    }
+    # the rows in another order than the weights': each row reads its own weight
+    combined = combine_contributions(
+        {"lightgbm": lightgbm.iloc[::-1], "isolation_forest": forest.iloc[::-1]}, weights
+    )
+    expected = pd.DataFrame(
+        {
+            # a: lightgbm 2/3 * (1/4, -3/4); forest 1/3 * (1/2, 1/2).
+            # b: lightgbm has no mass; forest 4/5 * (1/2, -1/2).
+            "x": [2 / 3 * 0.25 + 1 / 3 * 0.5, 0.4],
+            "y": [-0.5, 0.0],
+            "z": [1 / 6, -0.4],
+        },
+        index=["a", "b"],
+    )
+    pd.testing.assert_frame_equal(
+        combined.loc[["a", "b"], ["x", "y", "z"]], expected, check_exact=False, atol=1e-6
+    )
+    # a number per scorer still weighs every row alike, as before
+    fixed = combine_contributions(
+        {"lightgbm": lightgbm, "isolation_forest": forest},
+        {"lightgbm": 0.5, "isolation_forest": 0.5},
+    )
+    assert fixed["y"].tolist() == [-0.375, 0.0]
+
+
+@pytest.mark.parametrize(
+    ("supervised", "label_free", "first"),
+    [(0.5, 0.999, "copied"), (0.999, 0.5, "sanctions"), (0.9, 0.9, "sanctions")],
+)
+def test_an_invoice_deep_in_one_sides_tail_gets_that_sides_reasons(
+    supervised: float, label_free: float, first: str
+):
+    """LightGBM reads the sanctions, the tail scorer the copied visits and the amount.
+
+    Under the blend's fixed weights (0.45 / 0.55) the sanctions came first whatever ranked
+    the invoice; now the side deeper in its tail leads (at equal percentiles: the weights).
+    """
+    lightgbm = combined_for({5: {"provider_sanctions_365d": 1.0}})
+    tail = combined_for({5: {"visit_duration_cv": 0.6, "amount_over_tariff_amount": 0.4}})
+    a, b = np.full(6, supervised), np.full(6, label_free)
+    weights = {
+        name: pd.Series(value, index=lightgbm.index)
+        for name, value in scorer_weights(
+            supervised_share(a, b, 0.45, "noisy_or"), {"tail_probability": 1.0}
+        ).items()
+    }
+    got = reasons(combine_contributions({"lightgbm": lightgbm, "tail_probability": tail}, weights))
+    amount = "amount 938.4 SEK is 1.02 times billed hours × tariff; typical is 1"
+    fixed = reasons(
+        combine_contributions(
+            {"lightgbm": lightgbm, "tail_probability": tail},
+            {"lightgbm": 0.45, "tail_probability": 0.55},
+        )
+    )
+    assert fixed[5] == f"{SANCTIONS} | {COPIED} | {amount}"
+    if first == "copied":  # 0.076 LightGBM: 0.076, 0.555, 0.370
+        assert got[5] == f"{COPIED} | {amount} | {SANCTIONS}"
+    else:
+        assert got[5] == fixed[5]
 
 
 # ------------------------------------------------------------------ top_reasons

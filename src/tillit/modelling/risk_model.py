@@ -119,6 +119,38 @@ def blend_percentiles(
     raise ValueError(f"unknown blend rule {rule!r}")
 
 
+def supervised_share(
+    supervised: np.ndarray, label_free: np.ndarray, weight: float, rule: str
+) -> np.ndarray | float:
+    """LightGBM's share of what ranked each invoice in `blend_percentiles` (its reasons' weight).
+
+    The noisy-or is a weighted sum of how far each side has the invoice into its tail,
+    ``-log(1 - blend) = w (-log(1 - a)) + (1 - w) (-log(1 - b))``, so LightGBM's share is
+    its term over the sum: an invoice deep in the label-free tail and middling on LightGBM
+    gets reasons from the label-free side. A row with blend 0 (neither side's term) keeps
+    the weight. The mean keeps its weight for every row: the reasons of table mode and of
+    models pickled before the noisy-or stay as they were.
+    """
+    if rule == "mean":
+        return weight
+    if rule == "noisy_or":
+        # Squeezed as the blend is: a percentile of 1 gives a finite term.
+        supervised_term = weight * -np.log1p(-supervised * (1.0 - NOISY_OR_TOP_GAP))
+        label_free_term = (1.0 - weight) * -np.log1p(-label_free * (1.0 - NOISY_OR_TOP_GAP))
+        total = supervised_term + label_free_term
+        with np.errstate(divide="ignore", invalid="ignore"):
+            share = supervised_term / total
+        return np.where(total > 0.0, share, weight)
+    raise ValueError(f"unknown blend rule {rule!r}")
+
+
+def scorer_weights(
+    share: np.ndarray | float, label_free_mix: dict[str, float]
+) -> dict[str, np.ndarray | float]:
+    """Each scorer's weight in the reasons: LightGBM's `share`, the rest split as the label-free mix."""
+    return {"lightgbm": share, **{name: (1.0 - share) * w for name, w in label_free_mix.items()}}
+
+
 @dataclass
 class RiskModel:
     """Both fitted scorers plus what is needed to score a new month the same way."""
@@ -239,6 +271,24 @@ class RiskModel:
             return hard_finding_mask(features, patterns, self.findings())
         # A frame with the count only (no per-type flags): every finding counts.
         return features["hard_finding_count"].to_numpy() > 0
+
+    def reason_weights(self, parts: pd.DataFrame) -> dict[str, pd.Series | float]:
+        """Each scorer's weight in the reasons of the rows of `parts` (`components`' frame).
+
+        A number per scorer under the mean, a Series on `parts`' index under the noisy-or
+        (`supervised_share`).
+        """
+        rule, weight = self.blend.rule_and_weight()
+        share = supervised_share(
+            parts["lightgbm_percentile"].to_numpy(),
+            parts["label_free_percentile"].to_numpy(),
+            weight,
+            rule,
+        )
+        return {
+            name: pd.Series(value, index=parts.index) if isinstance(value, np.ndarray) else value
+            for name, value in scorer_weights(share, self.label_free_weights()).items()
+        }
 
     def label_free_weights(self) -> dict[str, float]:
         """Each label-free scorer's weight in the label-free mix (the forest alone on old models)."""

@@ -399,17 +399,23 @@ def reason_sentence(
 
 
 def combine_contributions(
-    contributions: dict[str, pd.DataFrame], weights: dict[str, float]
+    contributions: Mapping[str, pd.DataFrame], weights: Mapping[str, float | pd.Series]
 ) -> pd.DataFrame:
     """One contribution per feature across scorers, each scorer's row scaled to unit mass.
 
     The scorers speak different units (log-odds, path length), so each row is divided
-    by its total absolute contribution before the blend's weights are applied.
+    by its total absolute contribution before the scorer's weight is applied: one number
+    per scorer, or one per row (a Series holding the rows' index: each scorer's share of
+    what ranked the invoice, `RiskModel.reason_weights`).
     """
     combined = None
     for name, values in contributions.items():
         mass = values.abs().sum(axis=1).replace(0.0, 1.0)
-        part = values.div(mass, axis=0) * weights[name]
+        weight = weights[name]
+        if isinstance(weight, pd.Series):
+            part = values.div(mass, axis=0).mul(weight.loc[values.index].to_numpy(), axis=0)
+        else:
+            part = values.div(mass, axis=0) * weight
         combined = part if combined is None else combined.add(part, fill_value=0.0)
     assert combined is not None
     return combined

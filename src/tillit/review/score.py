@@ -256,6 +256,7 @@ def score_month(
     config = config or ScoringConfig()
     features = features.sort_values("invoice_id", kind="stable").reset_index(drop=True)
     n = len(features)
+    parts: pd.DataFrame | None = None
     if risk_scores is not None:
         risk = risk_scores.reindex(features["invoice_id"].to_numpy()).to_numpy(dtype="float64")
         if np.isnan(risk).any():
@@ -300,7 +301,13 @@ def score_month(
     X = model.matrix(features)
     dispute = hours_and_money_in_dispute(features, findings)
     if n:
-        exact, reasons, agreement = _explain(model, features, X, flagged, config, descriptions)
+        # Each scorer's weight in an invoice's reasons follows its share of the blend; on the
+        # executors' path only the risk came back, so the blend's parts are computed here.
+        blend_parts = parts if parts is not None else model.components(features)
+        weights = model.reason_weights(blend_parts)
+        exact, reasons, agreement = _explain(
+            model, features, X, flagged, weights, config, descriptions
+        )
     else:
         exact, reasons, agreement = {}, pd.Series(dtype="str"), {}
     scored = pd.DataFrame(
@@ -408,6 +415,7 @@ def _explain(
     features: pd.DataFrame,
     X: pd.DataFrame,
     flagged: np.ndarray,
+    weights: dict[str, pd.Series | float],
     config: ScoringConfig,
     descriptions: Descriptions | None,
 ) -> tuple[dict[str, Attribution], pd.Series, dict[str, float]]:
@@ -416,6 +424,7 @@ def _explain(
     Reasons for every invoice come from fast, exactly additive path attributions of
     both scorers; flagged invoices, which auditors read, get exact TreeSHAP for both,
     and the share of them whose top 3 features the two methods agree on is reported.
+    `weights`: each scorer's weight in the reasons (`RiskModel.reason_weights`).
     """
     from tillit.modelling.explain import (
         explain,
@@ -446,17 +455,11 @@ def _explain(
         lgb_exact_job = pool.submit(explain_lightgbm_exactly, lgb_fast_job)
         iso_fast = explain(model.isolation_forest, iso_X, method="fast")
         fast = {"lightgbm": lgb_fast_job.result(), "isolation_forest": iso_fast.values}
-        label_free = model.label_free_weights()
         tail_exact = None
         if model.tail_probability is not None:  # exact by construction: one computation for all
             tail = explain(model.tail_probability, iso_X)
             fast["tail_probability"] = tail.values
             tail_exact = tail.rows(X.index[rows])
-        weight = model.blend.rule_and_weight()[1]
-        weights = {
-            "lightgbm": weight,
-            **{name: (1.0 - weight) * w for name, w in label_free.items()},
-        }
         # The same combination as below, over every row: a row's values depend on its
         # own contributions only, so the rows not flagged are the same bits in both.
         combined_fast = combine_contributions(fast, weights)

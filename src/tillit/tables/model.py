@@ -22,6 +22,8 @@ from tillit.modelling.risk_model import (
     FeatureMismatchError,
     feature_schema_hash,
     percentile_rank,
+    scorer_weights,
+    supervised_share,
 )
 from tillit.modelling.risk_model import blend_percentiles as home_care_blend
 from tillit.modelling.scorers import (
@@ -76,12 +78,16 @@ class TableRiskModel:
 
     @property
     def weights(self) -> dict[str, float]:
-        """The blend's weight of each scorer (the supervised one only when it exists)."""
+        """Each scorer's weight in the reasons (the supervised one only when it exists).
+
+        Table mode blends by the mean, whose reasons weigh each scorer by its weight in the
+        mean for every row (`supervised_share`).
+        """
         if self.lightgbm is None:
             return {"isolation_forest": 1.0}
+        share = supervised_share(np.zeros(0), np.zeros(0), self.supervised_weight, "mean")
         return {
-            "isolation_forest": 1.0 - self.supervised_weight,
-            "lightgbm": self.supervised_weight,
+            name: float(w) for name, w in scorer_weights(share, {"isolation_forest": 1.0}).items()
         }
 
     def matrix(self, features: pd.DataFrame) -> pd.DataFrame:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from html import unescape
 
 import numpy as np
 import pandas as pd
@@ -131,6 +132,7 @@ def explanations() -> pd.DataFrame:
         ("I-1", "lightgbm", "visit_duration_cv", 0.02, -0.25),
         ("I-1", "lightgbm", "provider_sanctions_365d", 1.0, 0.1),
         ("I-1", "isolation_forest", "manual_registration_share", 0.75, 0.3),
+        ("I-1", "tail_probability", "billed_over_registered_hours", 3.5, 1.25),
         ("I-2", "lightgbm", "billed_over_granted_hours", 1.6, 0.2),
     ]
     return pd.DataFrame(
@@ -236,8 +238,10 @@ def test_charts_show_each_scorer_of_a_flagged_invoice(html):
     block = section(html, 'id="inv-I-1"', 'id="inv-I-2"')
     assert "Learned from past reviews (LightGBM)" in block
     assert "Unusualness model (IsolationForest)" in block
-    assert block.count("<rect") == 4
+    assert "Far out in a feature's own tail (tail probabilities)" in unescape(block)
+    assert block.count("<rect") == 5
     assert "Unusualness model" not in section(html, 'id="inv-I-2"', 'id="inv-I-4"')
+    assert "own tail" not in section(html, 'id="inv-I-2"', 'id="inv-I-4"')
     assert "<svg" not in section(html, 'id="inv-I-4"', "<h2>")
 
 

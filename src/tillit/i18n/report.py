@@ -64,6 +64,7 @@ REPORT: Tables = {
         "held": "Quarantined invoices: check by hand before payment",
         "none": "None.",
         "isolation_forest": "Unusualness model (IsolationForest)",
+        "tail_probability": "Far out in a feature's own tail (tail probabilities)",
         "lightgbm": "Learned from past reviews (LightGBM)",
         "incomplete": "Evidence incomplete",
         "incomplete_text": (
@@ -142,6 +143,7 @@ REPORT: Tables = {
         "held": "Fakturor i karantän: kontrollera manuellt före utbetalning",
         "none": "Inga.",
         "isolation_forest": "Avvikelsemodell (IsolationForest)",
+        "tail_probability": "Långt ut i en egenskaps egen svans (svanssannolikheter)",
         "lightgbm": "Lärd av tidigare granskningar (LightGBM)",
         "incomplete": "Ofullständigt underlag",
         "incomplete_text": (

@@ -350,7 +350,9 @@ def _invoice_block(
 ) -> str:
     invoice_id = str(invoice["invoice_id"])
     charts = []
-    for scorer in ("lightgbm", "isolation_forest"):
+    # Every scorer whose contributions make the reasons: the tail scorer carries most of
+    # the label-free weight, so an auditor must see its chart beside the other two.
+    for scorer in ("lightgbm", "isolation_forest", "tail_probability"):
         part = explanations.get((invoice_id, scorer))
         if part is None or part.empty:
             continue

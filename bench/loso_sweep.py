@@ -16,6 +16,13 @@ bench/family.json: the whole-family comparison from the cache (branch lgbm21).
 Each `--set` is one setting; several keys change together as `key=value,key=value`, each
 value JSON (`features.history_windows_months=[3, 12],training.lightgbm.n_seeds=5`): a
 comma inside a value belongs to it.
+
+`--lightgbm-seeds 0,1,2` refits each world once per LightGBM seed (the seed moved by each
+offset; the forest and the review-propensity folds keep `training.seed`) and adds, per
+world, each scheme's lowest and mean recall@k without its labels over those seeds; the
+row's own figures stay the first seed's (the single-seed figure of the family run when
+the first offset is 0). One refit's chance moves a scheme of 5-9 invoices by one or two
+(issue 21): the bag says how far a figure is from its line by chance.
 """
 
 from __future__ import annotations
@@ -24,6 +31,8 @@ import argparse
 import json
 import pickle
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +47,9 @@ from robustness import (  # type: ignore[import-not-found]
     worst_of,
 )
 
-from tillit.config import TillitConfig
+from tillit.config import TillitConfig, TrainingConfig
+from tillit.modelling import scorers
+from tillit.modelling.scorers import LightGBMScorer
 
 
 def settings_of(setting: str) -> list[tuple[str, Any]]:
@@ -114,6 +125,48 @@ def sweep_world(world: dict[str, Any], config: TillitConfig) -> dict[str, Any]:
     }
 
 
+@contextmanager
+def lightgbm_seed_offset(offset: int) -> Iterator[None]:
+    """LightGBM seeded `training.seed + offset` while inside, every other seed unchanged.
+
+    The training code builds its supervised scorer through `scorers.lightgbm_scorer` at
+    fit time, so only LightGBM's own chance (feature and row samples) moves.
+    """
+    original = scorers.lightgbm_scorer
+
+    def shifted(training: TrainingConfig) -> LightGBMScorer:
+        scorer = original(training)
+        scorer.random_state += offset
+        return scorer
+
+    scorers.lightgbm_scorer = shifted
+    try:
+        yield
+    finally:
+        scorers.lightgbm_scorer = original
+
+
+def over_seeds(world: dict[str, Any], config: TillitConfig, offsets: list[int]) -> dict[str, Any]:
+    """The first seed's figures, each seed's, and every scheme's lowest and mean LOSO over them."""
+    rows = {}
+    for offset in offsets:
+        with lightgbm_seed_offset(offset):
+            rows[offset] = sweep_world(world, config)
+    first = rows[offsets[0]]
+    schemes = first["leave_one_scheme_out"]
+    loso = {s: [row["leave_one_scheme_out"][s] for row in rows.values()] for s in schemes}
+    return {
+        **first,
+        "lightgbm_seed_offsets": offsets,
+        "per_seed": {str(offset): row for offset, row in rows.items()},
+        "average_precision_over_seeds": [row["average_precision"] for row in rows.values()],
+        "leave_one_scheme_out_lowest_over_seeds": {s: min(v) for s, v in loso.items()},
+        "leave_one_scheme_out_mean_over_seeds": {
+            s: round(sum(v) / len(v), 3) for s, v in loso.items()
+        },
+    }
+
+
 def family_run(
     setting: str, config: TillitConfig, names: list[str], cache: Path, folder: Path
 ) -> None:
@@ -144,11 +197,19 @@ def main() -> None:
     parser.add_argument("--set", action="append", default=[], dest="settings")
     parser.add_argument("--out", type=Path)
     parser.add_argument(
+        "--lightgbm-seeds",
+        default="0",
+        help="comma-separated offsets of LightGBM's seed: each world refitted per offset",
+    )
+    parser.add_argument(
         "--family-out",
         type=Path,
         help="folder: every family figure per setting (<folder>/<setting>.json)",
     )
     args = parser.parse_args()
+    offsets = [int(offset) for offset in args.lightgbm_seeds.split(",")]
+    if args.family_out and offsets != [0]:
+        raise SystemExit("--lightgbm-seeds is for the sweep's figures, not --family-out")
     results: dict[str, Any] = {}
     for setting in args.settings or ["default"]:
         config = family_config()
@@ -160,7 +221,10 @@ def main() -> None:
             continue
         for name in args.worlds.split(","):
             began = time.perf_counter()
-            row = sweep_world(cached_world(name, args.cache), config)
+            world = cached_world(name, args.cache)
+            row = (
+                sweep_world(world, config) if offsets == [0] else over_seeds(world, config, offsets)
+            )
             row["seconds"] = round(time.perf_counter() - began, 1)
             results.setdefault(setting, {})[name] = row
             print(setting, name, json.dumps(row), flush=True)

@@ -52,3 +52,13 @@ def test_a_trailing_comma_is_refused_not_dropped(sweep, trailing: str) -> None:
     # Read before as the setting without it: a half-typed second key went unnoticed.
     with pytest.raises(SystemExit, match=r"',' after the value of (a\.b|c) but no key"):
         sweep.settings_of(trailing)
+
+
+def test_a_lightgbm_seed_offset_moves_lightgbm_alone_and_only_while_inside(sweep) -> None:
+    from tillit.modelling import scorers
+
+    training = TillitConfig().training.model_copy(update={"seed": 4})
+    with sweep.lightgbm_seed_offset(2):
+        assert scorers.lightgbm_scorer(training).random_state == 6
+        assert scorers.isolation_forest_scorer(training).random_state == 4
+    assert scorers.lightgbm_scorer(training).random_state == 4

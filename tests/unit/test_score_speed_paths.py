@@ -242,6 +242,32 @@ def test_scoring_collects_cycles_less_often_and_restores_the_thresholds() -> Non
     assert gc.get_threshold() == before
 
 
+def test_scoring_hands_the_interpreter_lock_on_sooner_and_restores_the_interval() -> None:
+    import sys
+
+    from tillit.jobs.score import SCORE_SWITCH_INTERVAL, _rarer_collections
+
+    before = sys.getswitchinterval()
+    sys.setswitchinterval(0.004)
+    try:
+        with _rarer_collections():
+            assert sys.getswitchinterval() == pytest.approx(SCORE_SWITCH_INTERVAL)
+            assert SCORE_SWITCH_INTERVAL == 0.0005
+        assert sys.getswitchinterval() == pytest.approx(0.004)
+        first, second = _rarer_collections(), _rarer_collections()
+        first.__enter__()
+        second.__enter__()
+        first.__exit__(None, None, None)
+        assert sys.getswitchinterval() == pytest.approx(SCORE_SWITCH_INTERVAL), "second runs"
+        second.__exit__(None, None, None)
+        assert sys.getswitchinterval() == pytest.approx(0.004)
+        with pytest.raises(ValueError), _rarer_collections():
+            raise ValueError("a refused run")
+        assert sys.getswitchinterval() == pytest.approx(0.004)
+    finally:
+        sys.setswitchinterval(before)
+
+
 def test_overlapping_scores_restore_the_thresholds_of_before_the_first() -> None:
     """Two scores in one process (threads) whose runs overlap: the first ends while the
     second still runs (the thresholds stay raised), the second restores the original ones."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import sys
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor, wait
@@ -386,14 +387,21 @@ def _score_into(
 
 @dataclass
 class _Collections:
-    """The scores running in this process and the thresholds in place before the first;
-    the models loading and whether the collector was on before the first of them."""
+    """The scores running in this process and the thresholds (and the interpreter's switch
+    interval) in place before the first; the models loading and whether the collector was
+    on before the first of them."""
 
     lock: threading.Lock
     running: int = 0
     before: tuple[int, ...] = ()
     loading: int = 0
     was_enabled: bool = False
+    switch_before: float = 0.005
+
+
+# How long a thread running Python keeps the interpreter lock from a thread that asks for it
+# back, while a month is scored (Python's default: 5 ms). See `_rarer_collections`.
+SCORE_SWITCH_INTERVAL = 0.0005
 
 
 _COLLECTIONS = _Collections(threading.Lock())
@@ -406,15 +414,27 @@ def _rarer_collections() -> Iterator[None]:
     Why: the run's imports (MLflow, SHAP, scikit-learn) leave about half a million
     long-lived objects, and every full collection walks them all; at the default
     thresholds a month's run made seven, about a second of CPU. Fewer, later collections
-    free the same garbage; no result depends on when. The thresholds are process-wide:
-    only the first of overlapping scores (threads) saves them and only the last restores
-    them, else the second would save the first's raised ones and leave them set.
+    free the same garbage; no result depends on when.
+
+    The interpreter lock also changes hands sooner (`SCORE_SWITCH_INTERVAL`, not 5 ms).
+    Why: while the model loads (MLflow's and scikit-learn's imports, the unpickling: Python
+    that holds the lock), the export is read and checked on the main thread by hundreds of
+    short Arrow and NumPy calls, each of which lets go of the lock and must wait for it
+    again; at 5 ms a wait, the main thread waits more than it works (the convoy effect).
+    The same holds for the explaining threads beside the reasons. Which thread runs when
+    changes no value: every computation is done by one thread in a fixed order.
+
+    Both settings are process-wide: only the first of overlapping scores (threads) saves
+    them and only the last restores them, else the second would save the first's changed
+    ones and leave them set.
     """
     state = _COLLECTIONS
     with state.lock:
         if state.running == 0:
             state.before = gc.get_threshold()
+            state.switch_before = sys.getswitchinterval()
             gc.set_threshold(10_000, 20, 20)
+            sys.setswitchinterval(SCORE_SWITCH_INTERVAL)
         state.running += 1
     try:
         yield
@@ -423,6 +443,7 @@ def _rarer_collections() -> Iterator[None]:
             state.running -= 1
             if state.running == 0:
                 gc.set_threshold(*state.before)
+                sys.setswitchinterval(state.switch_before)
 
 
 @contextmanager

@@ -129,7 +129,7 @@ def run_score(
         raise TillitError(f"scoring on {score_on!r} needs the driver, or executors with Spark")
     refuse_unsafe_output(out, {"--data": data_dir}, store=store)
     refuse_unlisted_files(out, SCORE_FILES, overwrite)
-    with staged_output(out, overwrite) as work, _rarer_collections():
+    with staged_output(out, overwrite) as work, _rarer_collections(), _lock_handed_on_sooner():
         manifest = _score_into(
             work,
             out,
@@ -387,21 +387,14 @@ def _score_into(
 
 @dataclass
 class _Collections:
-    """The scores running in this process and the thresholds (and the interpreter's switch
-    interval) in place before the first; the models loading and whether the collector was
-    on before the first of them."""
+    """The scores running in this process and the thresholds in place before the first;
+    the models loading and whether the collector was on before the first of them."""
 
     lock: threading.Lock
     running: int = 0
     before: tuple[int, ...] = ()
     loading: int = 0
     was_enabled: bool = False
-    switch_before: float = 0.005
-
-
-# How long a thread running Python keeps the interpreter lock from a thread that asks for it
-# back, while a month is scored (Python's default: 5 ms). See `_rarer_collections`.
-SCORE_SWITCH_INTERVAL = 0.0005
 
 
 _COLLECTIONS = _Collections(threading.Lock())
@@ -414,27 +407,15 @@ def _rarer_collections() -> Iterator[None]:
     Why: the run's imports (MLflow, SHAP, scikit-learn) leave about half a million
     long-lived objects, and every full collection walks them all; at the default
     thresholds a month's run made seven, about a second of CPU. Fewer, later collections
-    free the same garbage; no result depends on when.
-
-    The interpreter lock also changes hands sooner (`SCORE_SWITCH_INTERVAL`, not 5 ms).
-    Why: while the model loads (MLflow's and scikit-learn's imports, the unpickling: Python
-    that holds the lock), the export is read and checked on the main thread by hundreds of
-    short Arrow and NumPy calls, each of which lets go of the lock and must wait for it
-    again; at 5 ms a wait, the main thread waits more than it works (the convoy effect).
-    The same holds for the explaining threads beside the reasons. Which thread runs when
-    changes no value: every computation is done by one thread in a fixed order.
-
-    Both settings are process-wide: only the first of overlapping scores (threads) saves
-    them and only the last restores them, else the second would save the first's changed
-    ones and leave them set.
+    free the same garbage; no result depends on when. The thresholds are process-wide:
+    only the first of overlapping scores (threads) saves them and only the last restores
+    them, else the second would save the first's raised ones and leave them set.
     """
     state = _COLLECTIONS
     with state.lock:
         if state.running == 0:
             state.before = gc.get_threshold()
-            state.switch_before = sys.getswitchinterval()
             gc.set_threshold(10_000, 20, 20)
-            sys.setswitchinterval(SCORE_SWITCH_INTERVAL)
         state.running += 1
     try:
         yield
@@ -443,7 +424,51 @@ def _rarer_collections() -> Iterator[None]:
             state.running -= 1
             if state.running == 0:
                 gc.set_threshold(*state.before)
-                sys.setswitchinterval(state.switch_before)
+
+
+# How long a thread running Python keeps the interpreter lock from a thread that asks for
+# it back, while a month is scored (Python's default: 5 ms). See `_lock_handed_on_sooner`.
+SCORE_SWITCH_INTERVAL = 0.0005
+
+
+@dataclass
+class _SwitchInterval:
+    """The scores running in this process and the switch interval in place before the first."""
+
+    lock: threading.Lock
+    running: int = 0
+    before: float = 0.005
+
+
+_SWITCH_INTERVAL = _SwitchInterval(threading.Lock())
+
+
+@contextmanager
+def _lock_handed_on_sooner() -> Iterator[None]:
+    """The interpreter lock changes hands every `SCORE_SWITCH_INTERVAL` while a month is scored.
+
+    Why: while the model loads on its thread (MLflow's and scikit-learn's imports, the
+    unpickling: Python, which holds the lock), the main thread reads and checks the export
+    with hundreds of short Arrow and NumPy calls, each of which lets go of the lock and then
+    waits for it again until the model's thread has run its switch interval (the convoy
+    effect): at Python's 5 ms a wait, reading took seconds of wall for a tenth of a second
+    of the main thread's CPU. Which thread runs when changes no value: every computation is
+    done by one thread in a fixed order. The interval is process-wide: only the first of
+    overlapping scores (threads) saves it and only the last restores it.
+    """
+    state = _SWITCH_INTERVAL
+    with state.lock:
+        if state.running == 0:
+            state.before = sys.getswitchinterval()
+            sys.setswitchinterval(SCORE_SWITCH_INTERVAL)
+        state.running += 1
+    try:
+        yield
+    finally:
+        with state.lock:
+            state.running -= 1
+            if state.running == 0:
+                sys.setswitchinterval(state.before)
 
 
 @contextmanager

@@ -6,8 +6,6 @@ cell-by-cell or pandas path it replaced: same cells, same dtypes, same bytes.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -242,62 +240,6 @@ def test_scoring_collects_cycles_less_often_and_restores_the_thresholds() -> Non
     with pytest.raises(ValueError), _rarer_collections():
         raise ValueError("a refused run")
     assert gc.get_threshold() == before
-
-
-def test_scoring_hands_the_interpreter_lock_on_sooner_and_restores_the_interval() -> None:
-    import sys
-
-    from tillit.jobs.score import SCORE_SWITCH_INTERVAL, _lock_handed_on_sooner
-
-    before = sys.getswitchinterval()
-    sys.setswitchinterval(0.004)
-    try:
-        with _lock_handed_on_sooner():
-            assert sys.getswitchinterval() == pytest.approx(SCORE_SWITCH_INTERVAL)
-            assert SCORE_SWITCH_INTERVAL == 0.0005
-        assert sys.getswitchinterval() == pytest.approx(0.004)
-        first, second = _lock_handed_on_sooner(), _lock_handed_on_sooner()
-        first.__enter__()
-        second.__enter__()
-        first.__exit__(None, None, None)
-        assert sys.getswitchinterval() == pytest.approx(SCORE_SWITCH_INTERVAL), "second runs"
-        second.__exit__(None, None, None)
-        assert sys.getswitchinterval() == pytest.approx(0.004)
-        with pytest.raises(ValueError), _lock_handed_on_sooner():
-            raise ValueError("a refused run")
-        assert sys.getswitchinterval() == pytest.approx(0.004)
-    finally:
-        sys.setswitchinterval(before)
-
-
-def test_a_score_runs_with_the_shorter_switch_interval(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    import sys
-
-    from tillit.config import TillitConfig
-    from tillit.jobs import score as score_job
-
-    seen: list[float] = []
-
-    def score_into(*args: object, **kwargs: object) -> dict[str, object]:
-        seen.append(sys.getswitchinterval())
-        return {}
-
-    monkeypatch.setattr(score_job, "_score_into", score_into)
-    before = sys.getswitchinterval()
-    (tmp_path / "data").mkdir()
-    score_job.run_score(
-        tmp_path / "data",
-        "2025-04",
-        tmp_path / "out",
-        TillitConfig(),
-        "champion",
-        "en",
-        tmp_path / "store",
-    )
-    assert seen == [pytest.approx(score_job.SCORE_SWITCH_INTERVAL)]
-    assert sys.getswitchinterval() == before
 
 
 def test_overlapping_scores_restore_the_thresholds_of_before_the_first() -> None:

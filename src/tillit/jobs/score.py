@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gc
-import sys
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor, wait
@@ -129,7 +128,7 @@ def run_score(
         raise TillitError(f"scoring on {score_on!r} needs the driver, or executors with Spark")
     refuse_unsafe_output(out, {"--data": data_dir}, store=store)
     refuse_unlisted_files(out, SCORE_FILES, overwrite)
-    with staged_output(out, overwrite) as work, _rarer_collections(), _lock_handed_on_sooner():
+    with staged_output(out, overwrite) as work, _rarer_collections():
         manifest = _score_into(
             work,
             out,
@@ -386,37 +385,18 @@ def _score_into(
 
 
 @dataclass
-class _WhileScoring:
-    """A process-wide setting changed while scores run in this process: the first of
-    overlapping scores (threads) changes it and keeps how to undo it, the last undoes it,
-    else the second would keep the first's changed setting as the one to go back to."""
+class _Collections:
+    """The scores running in this process and the thresholds in place before the first;
+    the models loading and whether the collector was on before the first of them."""
 
     lock: threading.Lock
     running: int = 0
-    undo: Callable[[], None] | None = None
+    before: tuple[int, ...] = ()
+    loading: int = 0
+    was_enabled: bool = False
 
 
-@contextmanager
-def _while_scoring(
-    state: _WhileScoring, change: Callable[[], Callable[[], None]]
-) -> Iterator[None]:
-    """Run `change` for the first of overlapping scores and its undo after the last."""
-    with state.lock:
-        if state.running == 0:
-            state.undo = change()
-        state.running += 1
-    try:
-        yield
-    finally:
-        with state.lock:
-            state.running -= 1
-            if state.running == 0 and state.undo is not None:
-                state.undo()
-                state.undo = None
-
-
-_THRESHOLDS = _WhileScoring(threading.Lock())
-_SWITCHES = _WhileScoring(threading.Lock())
+_COLLECTIONS = _Collections(threading.Lock())
 
 
 @contextmanager
@@ -426,56 +406,23 @@ def _rarer_collections() -> Iterator[None]:
     Why: the run's imports (MLflow, SHAP, scikit-learn) leave about half a million
     long-lived objects, and every full collection walks them all; at the default
     thresholds a month's run made seven, about a second of CPU. Fewer, later collections
-    free the same garbage; no result depends on when. The thresholds are process-wide
-    (`_while_scoring`).
+    free the same garbage; no result depends on when. The thresholds are process-wide:
+    only the first of overlapping scores (threads) saves them and only the last restores
+    them, else the second would save the first's raised ones and leave them set.
     """
-
-    def raise_thresholds() -> Callable[[], None]:
-        before = gc.get_threshold()
-        gc.set_threshold(10_000, 20, 20)
-        return lambda: gc.set_threshold(*before)
-
-    with _while_scoring(_THRESHOLDS, raise_thresholds):
+    state = _COLLECTIONS
+    with state.lock:
+        if state.running == 0:
+            state.before = gc.get_threshold()
+            gc.set_threshold(10_000, 20, 20)
+        state.running += 1
+    try:
         yield
-
-
-# How long a thread running Python keeps the interpreter lock from a thread that asks for
-# it back, while a month is scored (Python's default: 5 ms). See `_lock_handed_on_sooner`.
-SCORE_SWITCH_INTERVAL = 0.0005
-
-
-@contextmanager
-def _lock_handed_on_sooner() -> Iterator[None]:
-    """The interpreter lock changes hands every `SCORE_SWITCH_INTERVAL` while a month is scored.
-
-    Why: while the model loads on its thread (MLflow's and scikit-learn's imports, the
-    unpickling: Python, which holds the lock), the main thread reads and checks the export
-    with hundreds of short Arrow and NumPy calls, each of which lets go of the lock and then
-    waits for it again until the model's thread has run its switch interval (the convoy
-    effect): at Python's 5 ms a wait, reading took seconds of wall for a tenth of a second
-    of the main thread's CPU. Which thread runs when changes no value: every computation is
-    done by one thread in a fixed order. The interval is process-wide (`_while_scoring`).
-    """
-
-    def shorten_interval() -> Callable[[], None]:
-        before = sys.getswitchinterval()
-        sys.setswitchinterval(SCORE_SWITCH_INTERVAL)
-        return lambda: sys.setswitchinterval(before)
-
-    with _while_scoring(_SWITCHES, shorten_interval):
-        yield
-
-
-@dataclass
-class _Loading:
-    """The models loading in this process and whether the collector was on before the first."""
-
-    lock: threading.Lock
-    loading: int = 0
-    was_enabled: bool = False
-
-
-_LOADING = _Loading(threading.Lock())
+    finally:
+        with state.lock:
+            state.running -= 1
+            if state.running == 0:
+                gc.set_threshold(*state.before)
 
 
 @contextmanager
@@ -492,7 +439,7 @@ def _no_collections_while_loading() -> Iterator[None]:
     process-wide: the first of overlapping loads turns it off (if it was on) and the last
     turns it back on.
     """
-    state = _LOADING
+    state = _COLLECTIONS
     with state.lock:
         if state.loading == 0:
             state.was_enabled = gc.isenabled()

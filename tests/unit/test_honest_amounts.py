@@ -29,10 +29,8 @@ def _ten_hours_each(amounts: dict[str, float]) -> dict[str, pd.DataFrame]:
 
 def test_an_amount_within_the_tolerance_of_the_tariff_is_at_the_tariff():
     rate = RATES_2026["personal_care"]
-    # Ten hours each: two at the tariff, 0.40 SEK above (rounding), 50 SEK above.
-    tables = _ten_hours_each(
-        {"I0": 10 * rate, "I1": 10 * rate, "I2": 10 * rate + 0.40, "I3": 10 * rate + 50.0}
-    )
+    # Ten hours each: at the tariff, 0.40 SEK above (rounding), 50 SEK above.
+    tables = _ten_hours_each({"I1": 10 * rate, "I2": 10 * rate + 0.40, "I3": 10 * rate + 50.0})
     fs = build(tables)
     i1, i2, i3 = row(fs, "I1"), row(fs, "I2"), row(fs, "I3")
     for r in (i1, i2):
@@ -40,13 +38,13 @@ def test_an_amount_within_the_tolerance_of_the_tariff_is_at_the_tariff():
         assert r["amount_minus_tariff_amount_sek"] == 0.0
     assert i3["amount_over_tariff_amount"] == pytest.approx((10 * rate + 50.0) / (10 * rate))
     assert i3["amount_minus_tariff_amount_sek"] == pytest.approx(50.0)
-    # The month's norm per hour is the median, rate + 0.02: I1 and I2 are at it, I3 is not.
-    norm = rate + 0.02
+    # The month's norm per hour is the median, rate + 0.04: I1 and I2 are at it, I3 is not.
+    norm = rate + 0.04
     assert i1["amount_per_billed_hour_over_municipality_norm"] == 1.0
     assert i2["amount_per_billed_hour_over_municipality_norm"] == 1.0
     assert i3["amount_per_billed_hour_over_municipality_norm"] == pytest.approx((rate + 5.0) / norm)
-    # A stricter tolerance keeps the fraction of a krona (0.40 SEK from the tariff, 0.20
-    # from the month's rate: at neither price).
+    # A stricter tolerance keeps the fraction of a krona (I2 is the month's median invoice,
+    # but three invoices are no prevailing rate: its own rate is no price).
     strict = row(build(tables, amount_tolerance_sek=0.1), "I2")
     assert strict["amount_minus_tariff_amount_sek"] == pytest.approx(0.40)
     assert strict["amount_over_tariff_amount"] == pytest.approx((10 * rate + 0.4) / (10 * rate))
@@ -65,7 +63,7 @@ def test_an_amount_at_the_month_s_new_rate_is_at_a_price_when_the_tariff_table_l
             "I4": round(10 * new_rate + 50.0, 2),
         }
     )
-    fs = build(tables)
+    fs = build(tables, tariff_prevailing_min_invoices=4)
     for invoice_id in ("I1", "I2", "I3"):
         r = row(fs, invoice_id)
         assert r["amount_over_tariff_amount"] == 1.0
@@ -76,3 +74,27 @@ def test_an_amount_at_the_month_s_new_rate_is_at_a_price_when_the_tariff_table_l
     # Off every price: still judged against the tariff table, as before.
     assert i4["amount_over_tariff_amount"] == pytest.approx(amount / (10 * rate))
     assert i4["amount_minus_tariff_amount_sek"] == pytest.approx(amount - 10 * rate)
+
+
+@pytest.mark.parametrize(
+    ("amounts", "minimum"),
+    [
+        ({"I1": 1.3}, 20),  # a lone invoice of its service that month: its rate is no price
+        ({"I1": 1.0, "I2": 1.3, "I3": 1.3}, 20),  # too few invoices for a prevailing rate
+        ({"I1": 1.0, "I2": 1.0, "I3": 1.3, "I4": 1.3}, 4),  # half at a rate is not most
+    ],
+)
+def test_a_rate_only_some_invoices_bill_is_no_price(amounts, minimum):
+    """Overbilled invoices that set their group's median stay judged against the tariff."""
+    rate = RATES_2026["personal_care"]
+    tables = _ten_hours_each({i: round(10 * rate * f, 2) for i, f in amounts.items()})
+    fs = build(tables, tariff_prevailing_min_invoices=minimum)
+    for invoice_id, factor in amounts.items():
+        r = row(fs, invoice_id)
+        if factor == 1.0:
+            assert r["amount_over_tariff_amount"] == 1.0
+        else:
+            assert r["amount_over_tariff_amount"] == pytest.approx(factor, abs=1e-4)
+            assert r["amount_minus_tariff_amount_sek"] == pytest.approx(
+                round(10 * rate * factor, 2) - 10 * rate
+            )

@@ -449,13 +449,20 @@ def _describe(raw: pd.DataFrame, config: FeatureConfig) -> dict[str, np.ndarray]
     municipality_norm = np.where(
         np.isfinite(municipality_norm) & (municipality_norm > 0), municipality_norm, rate
     )
-    # The price in force is the tariff or, when every provider bills a new rate the tariff
-    # table does not have yet (a mid-year change), the month's rate of the service type
-    # (its median SEK per billed hour): an amount at that rate is at a price too. Without
-    # this, after a change the bulk sat at 1.013 x the table and the kronor rounding around
-    # it (1.01322 against 1.01327) put honest invoices in the tail.
+    # The price in force is the tariff or, when most of the month's invoices of the service
+    # bill a rate the tariff table does not have yet (a mid-year change), that prevailing
+    # rate: the one the mismatch finding accepts (`prevailing_rate`: at least
+    # `tariff_prevailing_min_invoices` invoices, more than half at it, per municipality of a
+    # pooled month), so a lone invoice or a small group cannot make its own rate a price.
+    # Without this, after a change the bulk sat at 1.013 x the table and the kronor rounding
+    # around it (1.01322 against 1.01327) put honest invoices in the tail.
+    prevailing = (
+        raw["prevailing_rate_sek"].astype("float64").to_numpy()
+        if "prevailing_rate_sek" in raw
+        else np.full(len(raw), np.nan)
+    )
     at_price = (np.abs(amount - billed * rate) <= tolerance) | (
-        np.abs(amount - billed * municipality_norm) <= tolerance
+        np.abs(amount - billed * prevailing) <= tolerance  # NaN (no prevailing rate): False
     )
     f["amount_over_tariff_amount"] = np.where(
         at_price, 1.0, amount / (np.maximum(billed, floor) * rate)

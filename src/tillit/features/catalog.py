@@ -69,10 +69,11 @@ FEATURES_REDEFINED: dict[int, tuple[str, ...]] = {
     # (`carer_overlap_visit_share`), and redefined none: a v4 model never read the new
     # column, so no refusal or drift warning may tell it that the column changed meaning.
     5: (),
-    # Version 6 (issue 21, branch honest31): an amount at the month's rate of its service
-    # type (the median SEK per billed hour) is at a price too, like one at the tariff: after
-    # a mid-year change every provider bills a rate the exported tariff table lacks, and the
-    # kronor rounding around that rate was read as far into the tail.
+    # Version 6 (issue 21, branch honest31): an amount at the month's prevailing rate of its
+    # service type (the rate the mismatch finding accepts: most of at least 20 invoices bill
+    # it) is at a price too, like one at the tariff: after a mid-year change every provider
+    # bills a rate the exported tariff table lacks, and the kronor rounding around that rate
+    # was read as far into the tail.
     6: (
         "amount_over_tariff_amount",
         "amount_over_tariff_amount_peer_z",

@@ -23,7 +23,6 @@ from tillit.modelling.risk_model import (
     feature_schema_hash,
     percentile_rank,
     scorer_weights,
-    supervised_share,
 )
 from tillit.modelling.risk_model import blend_percentiles as home_care_blend
 from tillit.modelling.scorers import (
@@ -85,10 +84,8 @@ class TableRiskModel:
         """
         if self.lightgbm is None:
             return {"isolation_forest": 1.0}
-        share = supervised_share(np.zeros(0), np.zeros(0), self.supervised_weight, "mean")
-        return {
-            name: float(w) for name, w in scorer_weights(share, {"isolation_forest": 1.0}).items()
-        }
+        weights = scorer_weights(self.supervised_weight, {"isolation_forest": 1.0})
+        return {name: float(w) for name, w in weights.items()}
 
     def matrix(self, features: pd.DataFrame) -> pd.DataFrame:
         """The model's inputs in training order, float64, gaps filled with training medians.

@@ -98,3 +98,16 @@ def test_a_rate_only_some_invoices_bill_is_no_price(amounts, minimum):
             assert r["amount_minus_tariff_amount_sek"] == pytest.approx(
                 round(10 * rate * factor, 2) - 10 * rate
             )
+
+
+def test_an_amount_far_below_every_price_is_a_mismatch_without_a_prevailing_rate():
+    """No prevailing rate is no price: 10 h billed for 5 SEK is off the tariff (a finding).
+
+    The finding once read a missing prevailing rate as 0 SEK/h, and an amount within the
+    tolerance of 0 passed as at a price; the features read it as none (`at_a_price`).
+    """
+    rate = RATES_2026["personal_care"]
+    fs = build(_ten_hours_each({"I1": 10 * rate, "I2": 5.0}))
+    assert row(fs, "I1")["finding_amount_mismatch_tariff"] == 0.0
+    assert row(fs, "I2")["finding_amount_mismatch_tariff"] == 1.0
+    assert row(fs, "I2")["amount_minus_tariff_amount_sek"] == pytest.approx(5.0 - 10 * rate)

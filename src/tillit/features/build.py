@@ -449,21 +449,11 @@ def _describe(raw: pd.DataFrame, config: FeatureConfig) -> dict[str, np.ndarray]
     municipality_norm = np.where(
         np.isfinite(municipality_norm) & (municipality_norm > 0), municipality_norm, rate
     )
-    # The price in force is the tariff or, when most of the month's invoices of the service
-    # bill a rate the tariff table does not have yet (a mid-year change), that prevailing
-    # rate: the one the mismatch finding accepts (`prevailing_rate`: at least
-    # `tariff_prevailing_min_invoices` invoices, more than half at it, per municipality of a
-    # pooled month), so a lone invoice or a small group cannot make its own rate a price.
-    # Without this, after a change the bulk sat at 1.013 x the table and the kronor rounding
-    # around it (1.01322 against 1.01327) put honest invoices in the tail.
-    prevailing = (
-        raw["prevailing_rate_sek"].astype("float64").to_numpy()
-        if "prevailing_rate_sek" in raw
-        else np.full(len(raw), np.nan)
-    )
-    at_price = (np.abs(amount - billed * rate) <= tolerance) | (
-        np.abs(amount - billed * prevailing) <= tolerance  # NaN (no prevailing rate): False
-    )
+    # At the tariff or at the month's prevailing rate (`at_a_price`), as the mismatch
+    # finding reads it: without the second price, after a mid-year change the bulk sat at
+    # 1.013 x the table and the kronor rounding around it (1.01322 against 1.01327) put
+    # honest invoices in the tail.
+    at_price = at_a_price(raw, config)
     f["amount_over_tariff_amount"] = np.where(
         at_price, 1.0, amount / (np.maximum(billed, floor) * rate)
     )
@@ -594,6 +584,28 @@ def _outside_contract(raw: pd.DataFrame) -> np.ndarray:
     return (not_yet | ended).to_numpy(bool)
 
 
+def at_a_price(raw: pd.DataFrame, config: FeatureConfig) -> np.ndarray:
+    """Whether each amount is within `amount_tolerance_sek` of billed hours x a price.
+
+    The prices are the tariff and, when most of the month's invoices of the service bill a
+    rate the tariff table does not have yet (a mid-year change), that prevailing rate
+    (`prevailing_rate`: at least `tariff_prevailing_min_invoices` invoices, more than half
+    at it, per municipality of a pooled month), so a lone invoice or a small group cannot
+    make its own rate a price. One reading for the amount features and the mismatch finding.
+    """
+    billed = _col(raw, "billed_hours")
+    amount = _col(raw, "amount_sek")
+    tolerance = config.amount_tolerance_sek
+    prevailing = (
+        raw["prevailing_rate_sek"].astype("float64").to_numpy()
+        if "prevailing_rate_sek" in raw
+        else np.full(len(raw), np.nan)
+    )
+    return (np.abs(amount - billed * _col(raw, "rate_sek")) <= tolerance) | (
+        np.abs(amount - billed * prevailing) <= tolerance  # NaN (no prevailing rate): False
+    )
+
+
 def prevailing_rate(raw: pd.DataFrame, config: FeatureConfig) -> np.ndarray:
     """The hourly rate most of the month's invoices of a service type bill (NaN when none does).
 
@@ -644,12 +656,6 @@ def _finding_flags(
     billed = _col(raw, "billed_hours")
     amount = _col(raw, "amount_sek")
     bills = (billed > 0) | (amount > 0)
-    expected = billed * _col(raw, "rate_sek")
-    prevailing = (
-        _col(raw, "prevailing_rate_sek")
-        if "prevailing_rate_sek" in raw
-        else np.full(len(raw), np.nan)
-    )
     died_before = (raw["deceased_known"] < raw["month_start"]).fillna(False).to_numpy(bool)
     key = ["provider_id", "client_id", "service_type", "m"]
     double_booked = (
@@ -668,8 +674,7 @@ def _finding_flags(
             "billed_during_hospital_stay": _billed_for_hospital_days(raw, config),
             "staff_double_booked": double_booked,
             "service_without_grant": (_col(raw, "granted_hours") <= 0) & bills,
-            "amount_mismatch_tariff": (np.abs(amount - expected) > config.amount_tolerance_sek)
-            & ~(np.abs(amount - billed * prevailing) <= config.amount_tolerance_sek),
+            "amount_mismatch_tariff": ~at_a_price(raw, config),
             "billing_outside_contract": _outside_contract(raw),
             "duplicate_invoice": _col(raw, "n_invoices") > 1,
         },

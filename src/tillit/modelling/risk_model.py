@@ -97,6 +97,16 @@ def percentile_rank(
 NOISY_OR_TOP_GAP = 1e-6
 
 
+def _squeezed(percentile: np.ndarray) -> np.ndarray:
+    """A percentile just below 1 (order kept), as the noisy-or and its reasons' shares read it.
+
+    A percentile of exactly 1, a score beyond every training invoice, would make the blend 1
+    whatever the other side says (such invoices would tie and rank by their ids) and its
+    side's term in the reasons' shares infinite.
+    """
+    return percentile * (1.0 - NOISY_OR_TOP_GAP)
+
+
 def blend_percentiles(
     supervised: np.ndarray, label_free: np.ndarray, weight: float, rule: str
 ) -> np.ndarray:
@@ -110,11 +120,7 @@ def blend_percentiles(
     if rule == "mean":
         return weight * supervised + (1.0 - weight) * label_free
     if rule == "noisy_or":
-        # Each side squeezed just below 1 (order kept): a percentile of exactly 1, a score
-        # beyond every training invoice, would make the blend 1 whatever the other side
-        # says, and such invoices would then tie and rank by their ids.
-        a = supervised * (1.0 - NOISY_OR_TOP_GAP)
-        b = label_free * (1.0 - NOISY_OR_TOP_GAP)
+        a, b = _squeezed(supervised), _squeezed(label_free)
         return 1.0 - (1.0 - a) ** weight * (1.0 - b) ** (1.0 - weight)
     raise ValueError(f"unknown blend rule {rule!r}")
 
@@ -134,9 +140,8 @@ def supervised_share(
     if rule == "mean":
         return weight
     if rule == "noisy_or":
-        # Squeezed as the blend is: a percentile of 1 gives a finite term.
-        supervised_term = weight * -np.log1p(-supervised * (1.0 - NOISY_OR_TOP_GAP))
-        label_free_term = (1.0 - weight) * -np.log1p(-label_free * (1.0 - NOISY_OR_TOP_GAP))
+        supervised_term = weight * -np.log1p(-_squeezed(supervised))
+        label_free_term = (1.0 - weight) * -np.log1p(-_squeezed(label_free))
         total = supervised_term + label_free_term
         with np.errstate(divide="ignore", invalid="ignore"):
             share = supervised_term / total

@@ -82,6 +82,8 @@ def settings_of(setting: str) -> list[tuple[str, Any]]:
             raise SystemExit(f"--set {setting!r}: expected ',' after the value of {key}")
         if rest and not rest[1:].strip(" "):  # `a=1,`: a typo, not a setting of nothing
             raise SystemExit(f"--set {setting!r}: a ',' after the value of {key} but no key")
+        if rest[1:].lstrip(" ").startswith(","):  # `a=1,,c=2`: else read as the key ',c'
+            raise SystemExit(f"--set {setting!r}: an empty item after the value of {key}")
         at = len(setting) - len(rest) + 1
     return pairs
 

@@ -54,6 +54,13 @@ def test_a_trailing_comma_is_refused_not_dropped(sweep, trailing: str) -> None:
         sweep.settings_of(trailing)
 
 
+@pytest.mark.parametrize("doubled", ["a=1,,c=2", "a=1, ,c=2", "a=[1, 2],,c=2"])
+def test_an_empty_item_between_two_commas_is_refused_at_once(sweep, doubled: str) -> None:
+    # Read before as the key ',c', refused only when the config had no such key.
+    with pytest.raises(SystemExit, match=r"an empty item after the value of a$"):
+        sweep.settings_of(doubled)
+
+
 def test_a_lightgbm_seed_offset_moves_lightgbm_alone_and_only_while_inside(sweep) -> None:
     from tillit.modelling import scorers
 

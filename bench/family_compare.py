@@ -4,7 +4,7 @@ Per world: average precision, recall@k and never-labelled recall@k of each run; 
 worst and mean AP, worst recalls, the largest flagged share, the lowest
 leave-one-scheme-out recall of each scheme (and its world), and each honest-odd
 pattern's share of honest invoices inside the capacity, pooled over the worlds, and the
-worlds where a pattern's share is above the capacity share (over all its honest invoices, and
+worlds where a pattern's share is above the run's capacity share (over all its honest invoices, and
 over those at providers with no irregular invoice that month, when the run has them).
 
 Usage:
@@ -20,7 +20,9 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-CAPACITY_SHARE = 0.10  # the family's review capacity (bench/robustness.py FAMILY_CAPACITY)
+# A run's own review capacity is its 'capacity_share' (bench/robustness.py FAMILY_CAPACITY);
+# this only for a run written without it.
+CAPACITY_SHARE_IF_ABSENT = 0.10
 
 
 def _by_world(run: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -30,6 +32,7 @@ def _by_world(run: dict[str, Any]) -> dict[str, dict[str, Any]]:
 def summary(run: dict[str, Any]) -> list[str]:
     """The run's worst figures, LOSO minima and pooled honest rates, as lines."""
     worlds = run["worlds"]
+    capacity_share = run.get("capacity_share", CAPACITY_SHARE_IF_ABSENT)
     ap = [w["average_precision"] for w in worlds]
     lines = [
         f"worst AP {min(ap):.4f}, mean AP {sum(ap) / len(ap):.4f}, "
@@ -63,10 +66,10 @@ def summary(run: dict[str, Any]) -> list[str]:
             for w in worlds
             for p, v in w["honest_false_positives"].items()
             if v.get("honest_invoices" + suffix)
-            and v["in_capacity_rate" + suffix] > CAPACITY_SHARE
+            and v["in_capacity_rate" + suffix] > capacity_share
             and p not in ("all_honest", "no_pattern")
         ]
-        lines.append(f"honest patterns over {CAPACITY_SHARE} by world, {label}: " + ", ".join(over))
+        lines.append(f"honest patterns over {capacity_share} by world, {label}: " + ", ".join(over))
     return lines
 
 

@@ -77,10 +77,12 @@ class TableRiskModel:
 
     @property
     def weights(self) -> dict[str, float]:
-        """Each scorer's weight in the reasons (the supervised one only when it exists).
+        """Each scorer's weight in the reasons, the same for every row.
 
-        Table mode blends by the mean, whose reasons weigh each scorer by its weight in the
-        mean for every row (`supervised_share`).
+        LightGBM's is `supervised_weight`, the isolation forest's `1 - supervised_weight`
+        (1.0 when no LightGBM was fitted): the two sides' weights in table mode's blend, the
+        weighted mean of the percentiles (`blend_percentiles`). Home care's per-row
+        `supervised_share` is this same constant under the mean rule.
         """
         if self.lightgbm is None:
             return {"isolation_forest": 1.0}

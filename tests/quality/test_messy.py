@@ -313,15 +313,15 @@ def test_no_text_of_a_messy_month_names_a_client_or_a_board_person(
     assert findings.count({"en": "at another client", "sv": "hos en annan brukare"}[language]) >= 3
     assert {"en": "the client died", "sv": "brukaren avled"}[language] in findings
     # A carer's staff id, wherever it is in a text, only as a carer named by the word
-    # ("carer S1 ..."/"staff S1: ..."; sv "personal S1"), as every reason and evidence
+    # ("carer S1 ..."; sv "personal S1"), as every reason and evidence
     # template that holds a staff id says it (i18n/reasons.py `evidence_*_staff`, the
     # double-booking evidence). This month has the reasons' and the evidence's comparison.
     staff = set(tables["visits"]["staff_id"])
     named = Counter(token for token in _tokens(texts) if token in staff)
-    as_carer = {"en": r"\b(?:carer|staff) ([A-Za-z]+\d+)", "sv": r"\bpersonal ([A-Za-z]+\d+)"}
+    as_carer = {"en": r"\bcarer ([A-Za-z]+\d+)", "sv": r"\bpersonal ([A-Za-z]+\d+)"}
     assert named == Counter(t for t in _tokens(texts, as_carer[language]) if t in staff)
     comparisons = {
-        "en": (r"\bcarer (\w+) was registered here on ", r"\bstaff (\w+): visit V\d+ \("),
+        "en": (r"\bcarer (\w+) was registered here on ", r"\bcarer (\w+): visit V\d+ \("),
         "sv": (r"\bpersonal (\w+) var registrerad här ", r"\bpersonal (\w+): besök V\d+ \("),
     }[language]
     assert all(_tokens(texts, form) for form in comparisons)

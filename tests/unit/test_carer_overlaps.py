@@ -125,7 +125,7 @@ def test_every_evidence_span_across_midnight_carries_its_end_date():
     )
     pair = fs.findings.loc[fs.findings["invoice_id"] == "I2", "evidence"].tolist()
     assert pair == [
-        "1 overlapping pair(s) of at least 5 min: staff S1: visit V2 (2026-03-02 "
+        "1 overlapping pair(s) of at least 5 min: carer S1: visit V2 (2026-03-02 "
         "23:30-2026-03-03 00:10, manual) and visit V1 at another client (2026-03-02 "
         "23:20-2026-03-03 00:15, nfc) overlap 40.0 min"
     ]

@@ -50,7 +50,7 @@ def test_two_pairs_in_a_month_are_a_finding_one_is_not():
     assert "staff_double_booked" in codes(two, "I1")
     assert "staff_double_booked" in codes(two, "I2")
     assert evidence(two, "I1", "staff_double_booked").startswith(
-        "2 overlapping pair(s) of at least 5 min: staff S1: visit A0 (2026-03-04 00:30-01:10, app)"
+        "2 overlapping pair(s) of at least 5 min: carer S1: visit A0 (2026-03-04 00:30-01:10, app)"
     )
     one = build(_town(["2026-03-04"]))
     assert not codes(one, "I1") & {"staff_double_booked"}
@@ -76,6 +76,6 @@ def test_a_utc_export_gives_the_same_finding_as_local_time():
     assert_frame_equal(from_utc.findings, from_local.findings)
     # The April pair is April's: March has the two others, a finding with local times.
     assert evidence(from_utc, "I1", "staff_double_booked").startswith(
-        "2 overlapping pair(s) of at least 5 min: staff S1: visit A0 (2026-03-04 00:30-01:10, app)"
+        "2 overlapping pair(s) of at least 5 min: carer S1: visit A0 (2026-03-04 00:30-01:10, app)"
     )
     assert from_utc.features.set_index("invoice_id").loc["I1", "staff_overlap_minutes"] == 80.0

@@ -643,7 +643,7 @@ def test_staff_in_two_homes_for_25_minutes():
     assert "staff_double_booked" not in codes(fs, "I1") | codes(fs, "I2")
     fs = build(tables, double_booking_min_pairs=1)
     assert evidence(fs, "I1", "staff_double_booked") == (
-        "1 overlapping pair(s) of at least 5 min: staff S1: visit V1 (2026-03-04 10:00-11:00, nfc) "
+        "1 overlapping pair(s) of at least 5 min: carer S1: visit V1 (2026-03-04 10:00-11:00, nfc) "
         "and visit V2 at another client (2026-03-04 10:35-11:30, nfc) overlap 25.0 min"
     )
     assert "staff_double_booked" in codes(fs, "I2")

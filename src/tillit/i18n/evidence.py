@@ -68,7 +68,7 @@ EVIDENCE: Tables = {
         # A list cut short.
         "more": " and {more} more",
         "pair": (
-            "staff {staff}: visit {visit} ({time}, {method}) and visit {other_visit} at another "
+            "carer {staff}: visit {visit} ({time}, {method}) and visit {other_visit} at another "
             "client ({other_time}, {method_other}) overlap {minutes} min"
         ),
         "stay.closed": "admitted {admitted}, discharged {until}",

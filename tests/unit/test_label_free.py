@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import pickle
+import re
 
 import numpy as np
 import pandas as pd
@@ -233,8 +234,11 @@ def test_visits_whose_carer_was_registered_at_another_client_at_the_same_time():
         1.0,
         0.5,
     ]
+    # Every id-like word of every cell, so an id inside a longer text is caught too.
     evidence = fs.features[list(EVIDENCE_COLUMNS)].astype(str).to_numpy().ravel()
-    assert not set(evidence) & {"C1", "C2", "C3", "C4"}
+    words = {word for cell in evidence for word in re.findall(r"[A-Za-z]+\d+", str(cell))}
+    assert "S3" in words
+    assert not words & {"C1", "C2", "C3", "C4"}
     assert reason_sentence("staff_elsewhere_hours_share", i3, 0.0, "en") == (
         "carer S3 was registered here on 2026-03-05 14:20-14:50 and at another client on "
         "2026-03-05 14:00-15:00 (checked in there by key-tag); 1 such visit on this "

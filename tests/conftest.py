@@ -261,8 +261,26 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.slow)
             module = Path(str(item.fspath)).name
             item.add_marker(pytest.mark.xdist_group(WORLD_GROUPS.get(module, "world")))
+        elif _builds_a_module_fixture(item) and not any(item.iter_markers("xdist_group")):
+            # Each test outside a group is a unit of its own, and the two workers take
+            # alternate units: a module's fixture was built on both. Its module is a group.
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
     if getattr(config.option, "loadgroup", False):  # an xdist worker under --dist loadgroup
         _name_groups_in_node_ids(items)
+        # The slow tests outside a group first (loadgroup keeps the collection order among
+        # units of one test, after the groups): one taken last would leave a worker idle.
+        items.sort(key=lambda item: not _alone_and_slow(item))
+
+
+def _builds_a_module_fixture(item: pytest.Item) -> bool:
+    """The test uses a fixture kept for its module or class (built once per worker)."""
+    fixtures = getattr(getattr(item, "_fixtureinfo", None), "name2fixturedefs", {})
+    return any(defs[-1].scope in ("module", "class", "package") for defs in fixtures.values())
+
+
+def _alone_and_slow(item: pytest.Item) -> bool:
+    """Marked slow and in no group: a unit of one long test."""
+    return item.get_closest_marker("slow") is not None and not any(item.iter_markers("xdist_group"))
 
 
 def _name_groups_in_node_ids(items: list[pytest.Item]) -> None:

@@ -215,7 +215,9 @@ def _schema_failures(name: str, spec: TableSpec, typed: pd.DataFrame) -> pd.Data
             records.append(_records(name, rows, typed, spec, column, rule, [None] * len(rows)))
         checked[column] = checked[column].fillna(-1).astype("int64")
     try:
-        _schema_without_settled_checks(spec, checked).validate(checked, lazy=True)
+        # In place: `checked` is this function's own shallow copy, read by nothing after, so
+        # Pandera's own deep copy of the table (and its block consolidation) is not needed.
+        _schema_without_settled_checks(spec, checked).validate(checked, lazy=True, inplace=True)
     except pa.errors.SchemaErrors as err:
         cases = err.failure_cases
     else:

@@ -169,9 +169,7 @@ def _score_into(
 
     def load_model() -> tuple[Any, Any]:
         with _no_collections_while_loading():
-            client = tracking.connect(store)
-            ref = tracking.resolve_alias(client, config.training.model_name, alias)
-            return ref, tracking.load_risk_model(client, ref, store)
+            return tracking.load_model_by_alias(store, config.training.model_name, alias)
 
     # The model loads (MLflow, scikit-learn and unpickling, mostly Python) while the export
     # is read and checked and its features are built (Arrow and DuckDB, which let go of
@@ -203,7 +201,10 @@ def _score_into(
             # both import SciPy, whose lazy submodules are not safe to import from two
             # threads at once (seen: "Module 'scipy' has no attribute '_lib'").
             warming = threading.Thread(
-                target=_import_explainers, args=(loading,), name="tillit-imports", daemon=True
+                target=_import_explainers,
+                args=(loading, store),
+                name="tillit-imports",
+                daemon=True,
             )
             warming.start()
             try:
@@ -469,10 +470,14 @@ def _goes_on(
         return False
 
 
-def _import_explainers(after: Future[Any] | None = None) -> None:
+def _import_explainers(after: Future[Any] | None = None, store: Path | None = None) -> None:
     """Import what explaining the flagged invoices needs; a failure is left to the real import.
 
     `after`: the model's loading, waited for first (one thread at a time imports SciPy).
+    `store`: then MLflow is imported and the store's client opened, for the run's writes at
+    its end (the audit record's tag, the drift run): the model loads without MLflow
+    (`tracking.load_model_by_alias`), and here MLflow's import runs beside the feature
+    statements (DuckDB, without the interpreter lock) rather than after the report.
     """
     import importlib
 
@@ -491,6 +496,11 @@ def _import_explainers(after: Future[Any] | None = None) -> None:
             importlib.import_module("shap")
     except Exception:
         pass
+    if store is not None:
+        from tillit.ops import tracking
+
+        with _no_collections_while_loading():
+            tracking.warm_up(store)
 
 
 def _features_on(

@@ -26,6 +26,7 @@ from tillit.features import (
     build_features,
     feature_columns,
 )
+from tillit.features.build import billed_beyond_provider_habit, billing_step_hours
 
 P = "2026-03"
 RATES_2026 = {
@@ -246,6 +247,33 @@ def test_bad_periods_are_refused():
 # ---------------------------------------------------------------------------
 # Hours: billed against registered visits and the grant
 # ---------------------------------------------------------------------------
+
+
+def test_hours_billed_beyond_the_providers_own_habit_and_billing_step():
+    # PA rounds every invoice up to the half hour (excess 0.0-0.4 h, median 0.25 h over its
+    # six invoices): within its habit and step, 0; its 8 h billed as 10 h is 2.0 - 0.25 -
+    # 0.5 = 1.25 h beyond. PB bills its registered minutes (step 0, usual 0), but the
+    # service type's usual excess is larger (median 0.15 h of the eleven invoices with
+    # visits): 4.19 h billed as 4.87 h is 0.68 - 0.15 = 0.53 h beyond. PC has one invoice:
+    # no habit of its own, the peers' usual 0.15 h and the peers' (lower median) step 0 h.
+    # An invoice without visits counts in no habit: 2 h billed, 1.85 h beyond.
+    rows = [
+        *(("PA", r, b, 10) for r, b in [(2.2, 2.5), (3.1, 3.5), (4.0, 4.0), (5.3, 5.5)]),
+        *(("PA", r, b, 10) for r, b in [(6.4, 6.5), (8.0, 10.0)]),
+        *(("PB", r, b, 10) for r, b in [(3.13, 3.13), (4.41, 4.41), (5.27, 5.27), (6.02, 6.02)]),
+        ("PB", 4.19, 4.87, 10),
+        ("PC", 3.1, 3.5, 10),
+        ("PB", 0.0, 2.0, 0),
+    ]
+    raw = pd.DataFrame(rows, columns=["provider_id", "reg_hours", "billed_hours", "n_visits"])
+    raw["service_type"], raw["period"] = "personal_care", P
+    config = FeatureConfig()
+    assert billing_step_hours(raw, config).tolist() == [0.5] * 6 + [0.0] * 7
+    beyond = billed_beyond_provider_habit(raw, config).round(6).tolist()
+    assert beyond == [0.0] * 5 + [1.25] + [0.0] * 4 + [0.53, 0.25, 1.85]
+    # One of its six invoices on the half hour (under 75 %): PA bills in no step of its own.
+    off_step = raw.assign(billed_hours=raw["billed_hours"] + np.where(raw.index < 5, 0.01, 0))
+    assert billing_step_hours(off_step, config)[0] == 0.0
 
 
 def test_hours_against_visits_grant_and_tariff():

@@ -374,6 +374,11 @@ def _month_groups(raw: pd.DataFrame, *keys: str) -> list[np.ndarray]:
     return groups
 
 
+def _group_codes(raw: pd.DataFrame, *keys: str) -> np.ndarray:
+    """Each row's group within its month (`_month_groups`) as an integer code."""
+    return pd.Series(np.zeros(len(raw))).groupby(_month_groups(raw, *keys)).ngroup().to_numpy()
+
+
 def billing_step_hours(raw: pd.DataFrame, config: FeatureConfig) -> np.ndarray:
     """The step a provider bills its hours in that month, per invoice (0: no rounding seen).
 
@@ -383,22 +388,20 @@ def billing_step_hours(raw: pd.DataFrame, config: FeatureConfig) -> np.ndarray:
     on the half hour are a habit, one is not). A provider with one billed invoice has no
     step of its own to read: the (lower) median step of the service type's invoices that month.
     """
-    billed = pd.Series(_col(raw, "billed_hours"), index=raw.index)
+    billed = _col(raw, "billed_hours")
     counted = billed > 0
-    by_provider = _month_groups(raw, "provider_id")
-    invoices = counted.groupby(by_provider).transform("sum").to_numpy()
+    provider = _group_codes(raw, "provider_id")
+    invoices = np.bincount(provider, weights=counted)
+    cents = np.round(billed * 100.0)
     step = np.zeros(len(raw))
     for candidate in sorted(config.billing_steps_hours):  # a coarser step overrides
-        cents = np.round(billed.to_numpy() * 100.0)
-        whole = pd.Series(
-            np.round(cents / (candidate * 100.0)) * candidate * 100.0 == cents, index=raw.index
-        )
-        share = whole.where(counted).groupby(by_provider).transform("mean").to_numpy()
-        step = np.where(share >= config.billing_step_share, candidate, step)
-    own = invoices >= 2
+        whole = counted & (np.round(cents / (candidate * 100.0)) * candidate * 100.0 == cents)
+        share = np.bincount(provider, weights=whole) / np.maximum(invoices, 1.0)
+        step = np.where(share[provider] >= config.billing_step_share, candidate, step)
+    own = invoices[provider] >= 2
     peers = (  # the lower median: a step the peers bill in, never one between two steps
-        pd.Series(np.where(own, step, np.nan), index=raw.index)
-        .groupby(_month_groups(raw, "service_type"))
+        pd.Series(np.where(own, step, np.nan))
+        .groupby(_group_codes(raw, "service_type"))
         .transform(lambda steps: steps.quantile(0.5, interpolation="lower"))
         .to_numpy()
     )
@@ -425,13 +428,13 @@ def billed_beyond_provider_habit(raw: pd.DataFrame, config: FeatureConfig) -> np
     registered = _col(raw, "reg_hours")
     excess = _col(raw, "billed_hours") - registered
     per_hour = pd.Series(excess / np.maximum(registered, config.min_denominator_hours))
-    with_visits = per_hour.where(_col(raw, "n_visits") > 0).set_axis(raw.index)
-    peers = with_visits.groupby(_month_groups(raw, "service_type")).transform("median")
+    with_visits = per_hour.where(_col(raw, "n_visits") > 0)
+    peers = with_visits.groupby(_group_codes(raw, "service_type")).transform("median")
     own = peers
     # The provider's usual over all its invoices, then over those of the service type: the
     # narrowest with enough invoices stands.
     for keys in (("provider_id",), ("provider_id", "service_type")):
-        grouped = with_visits.groupby(_month_groups(raw, *keys))
+        grouped = with_visits.groupby(_group_codes(raw, *keys))
         enough = grouped.transform("count") >= config.billing_habit_min_invoices
         own = grouped.transform("median").where(enough, own)
     usual = np.fmax(np.fmax(own.to_numpy(), peers.to_numpy()), 0.0)  # NaN: no peer, 0

@@ -45,8 +45,8 @@ REASONS: Tables = {
         # Beyond the provider's own habit and billing step (features/build.py
         # billed_beyond_provider_habit): the habit is what the sentence's two hours differ by.
         "billed_beyond_provider_habit_hours": (
-            "billed {over} h over {registered} h of registered visits; this provider's usual "
-            "and billing step explain {habit} h, {value} h lie beyond them"
+            "billed {over} h over {registered_2} h of registered visits; this provider's usual "
+            "and billing step explain {habit} h, {value_2} h lie beyond them"
         ),
         "billed_beyond_provider_habit_hours.no_visits": (
             "billed {billed} h with no registered visit of this service type"
@@ -266,8 +266,8 @@ REASONS: Tables = {
             "{value} h fakturerade utöver registrerade besök; typiskt för {service} är {typical} h"
         ),
         "billed_beyond_provider_habit_hours": (
-            "fakturerat {over} h över {registered} h registrerade besök; utförarens vanliga "
-            "överskott och faktureringssteg förklarar {habit} h, {value} h ligger utöver dem"
+            "fakturerat {over} h över {registered_2} h registrerade besök; utförarens vanliga "
+            "överskott och faktureringssteg förklarar {habit} h, {value_2} h ligger utöver dem"
         ),
         "billed_beyond_provider_habit_hours.no_visits": (
             "fakturerat {billed} h utan något registrerat besök av insatstypen"

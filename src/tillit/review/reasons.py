@@ -233,9 +233,10 @@ _FIELDS: dict[str, Callable[[Mapping[str, Any], float, float, str, str], str]] =
     "billed": lambda r, v, m, s, lang: _num(r["billed_hours"], 1, lang),
     "registered": lambda r, v, m, s, lang: _num(r["registered_visit_hours"], 1, lang),
     "granted": lambda r, v, m, s, lang: _num(r["granted_hours"], 1, lang),
-    # Billed over registered hours, and the part of it the provider's habit explains.
-    "over": lambda r, v, m, s, lang: _num(_over(r), 1, lang),
-    "habit": lambda r, v, m, s, lang: _num(_over(r) - v, 1, lang),
+    # Billed over registered hours, and the part of it the provider's habit explains (two
+    # decimals: a small invoice's 0.68 h over is not "0.7 h", its 0.04 h habit not "0 h").
+    "over": lambda r, v, m, s, lang: _num(_over(r), 2, lang),
+    "habit": lambda r, v, m, s, lang: _num(_over(r) - v, 2, lang),
     # Under a floor two decimals, so 0.46 h is not shown as the 0.5 h it was floored to.
     "registered_2": lambda r, v, m, s, lang: _num(r["registered_visit_hours"], 2, lang),
     "granted_2": lambda r, v, m, s, lang: _num(r["granted_hours"], 2, lang),

@@ -111,6 +111,13 @@ class FeatureConfig(StrictModel):
     # Ratios divide by at least this many hours, so an empty month gives a large,
     # finite ratio instead of infinity (the has_no_* flags say why it is large).
     min_denominator_hours: float = Field(default=0.5, gt=0)
+    # A provider's own billing habit (billed_beyond_provider_habit_hours): the steps its
+    # billed hours may be rounded to, the share of its invoices that must sit on a step,
+    # and the invoices it needs that month for a step and a usual excess of its own
+    # (fewer: the service type's peers stand in).
+    billing_steps_hours: tuple[float, ...] = (0.25, 0.5, 1.0)
+    billing_step_share: float = Field(default=0.75, gt=0, le=1)
+    billing_habit_min_invoices: int = Field(default=5, ge=1)
     # |billed - granted| at or below this counts as billing exactly the grant.
     exact_grant_tolerance_hours: float = Field(default=0.01, ge=0)
     # Overlaps shorter than this are clock noise, not a double booking finding;

@@ -26,6 +26,7 @@ from tillit.features import (
     build_features,
     feature_columns,
 )
+from tillit.features.build import billed_beyond_provider_habit, billing_step_hours
 
 P = "2026-03"
 RATES_2026 = {
@@ -246,6 +247,34 @@ def test_bad_periods_are_refused():
 # ---------------------------------------------------------------------------
 # Hours: billed against registered visits and the grant
 # ---------------------------------------------------------------------------
+
+
+def test_hours_billed_beyond_the_providers_own_habit_and_billing_step():
+    # PA bills to the half hour (all six invoices on it), usually 0.125 h over per registered
+    # hour (the median of 0, 0.0625, 0.125, 0.125, 0.25, 0.375): within that habit and its
+    # step, 0; its 8 h billed as 11 h is 3 - 0.125 x 8 - 0.5 = 1.5 h beyond. PB bills its
+    # registered minutes (step 0, usual 0), but the service type's usual is larger (0.09375
+    # per hour, the median of the twelve invoices with visits): 4 h billed as 4.68 h is
+    # 0.68 - 0.375 = 0.305 h beyond. PC has one invoice: no habit of its own, the peers'
+    # usual and their (lower median) step 0: 2.5 h for 2 h is 0.5 - 0.1875 = 0.3125 h beyond.
+    # An invoice without visits counts in no habit and has no hours to scale it: 2 h beyond.
+    rows = [
+        *(("PA", r, b, 10) for r, b in [(4.0, 4.5), (4.0, 4.5), (2.0, 2.5), (5.0, 5.0)]),
+        *(("PA", r, b, 10) for r, b in [(8.0, 8.5), (8.0, 11.0)]),
+        *(("PB", r, b, 10) for r, b in [(3.13, 3.13), (4.41, 4.41), (5.27, 5.27), (6.02, 6.02)]),
+        ("PB", 4.0, 4.68, 10),
+        ("PC", 2.0, 2.5, 10),
+        ("PB", 0.0, 2.0, 0),
+    ]
+    raw = pd.DataFrame(rows, columns=["provider_id", "reg_hours", "billed_hours", "n_visits"])
+    raw["service_type"], raw["period"] = "personal_care", P
+    config = FeatureConfig()
+    assert billing_step_hours(raw, config).tolist() == [0.5] * 6 + [0.0] * 7
+    beyond = billed_beyond_provider_habit(raw, config).round(6).tolist()
+    assert beyond == [0.0] * 5 + [1.5] + [0.0] * 4 + [0.305, 0.3125, 2.0]
+    # One of its six invoices on the half hour (under 75 %): PA bills in no step of its own.
+    off_step = raw.assign(billed_hours=raw["billed_hours"] + np.where(raw.index < 5, 0.01, 0))
+    assert billing_step_hours(off_step, config)[0] == 0.0
 
 
 def test_hours_against_visits_grant_and_tariff():

@@ -232,6 +232,25 @@ def test_unknown_service_type_is_named_as_is_and_missing_median_shows_a_dash():
     )
 
 
+def test_hours_beyond_the_providers_habit_in_words():
+    # 212 h billed against 131 h of visits, 80.5 h beyond the provider's habit and step:
+    # the habit explains the other 0.5 h of the 81 h over.
+    row = invoice_row(billed_beyond_provider_habit_hours=80.5)
+    expected = {
+        "en": "billed 81 h over 131 h of registered visits; this provider's usual and billing "
+        "step explain 0.5 h, 80.5 h lie beyond them",
+        "sv": "fakturerat 81 h över 131 h registrerade besök; utförarens vanliga överskott och "
+        "faktureringssteg förklarar 0,5 h, 80,5 h ligger utöver dem",
+    }
+    for language, sentence in expected.items():
+        said = reason_sentence("billed_beyond_provider_habit_hours", row, 0.0, language)
+        assert said == sentence
+    none = invoice_row(registered_visit_hours=0.0, billed_beyond_provider_habit_hours=212.0)
+    assert reason_sentence("billed_beyond_provider_habit_hours", none, 0.0) == (
+        "billed 212 h with no registered visit of this service type"
+    )
+
+
 def test_reason_sentence_refuses_an_unknown_language():
     with pytest.raises(ValueError, match="language must be en or sv, not 'de'"):
         reason_sentence("billed_over_registered_hours", invoice_row(), 1.0, "de")

@@ -366,6 +366,82 @@ def _beyond(frame: pd.DataFrame, share: str, habit: str) -> np.ndarray:
     return np.maximum(_col(frame, share) - _col(frame, habit), 0.0)
 
 
+def _month_groups(raw: pd.DataFrame, *keys: str) -> list[np.ndarray]:
+    """Grouping keys within one month (and municipality, in a pooled month)."""
+    groups = [raw[key].astype("str").to_numpy() for key in (*keys, "period")]
+    if "tariff_municipality" in raw:  # a pooled month: each municipality its own peers
+        groups.append(raw["tariff_municipality"].astype("str").to_numpy())
+    return groups
+
+
+def _group_codes(raw: pd.DataFrame, *keys: str) -> np.ndarray:
+    """Each row's group within its month (`_month_groups`) as an integer code."""
+    return pd.Series(np.zeros(len(raw))).groupby(_month_groups(raw, *keys)).ngroup().to_numpy()
+
+
+def billing_step_hours(raw: pd.DataFrame, config: FeatureConfig) -> np.ndarray:
+    """The step a provider bills its hours in that month, per invoice (0: no rounding seen).
+
+    The coarsest of `features.billing_steps_hours` of which at least
+    `features.billing_step_share` of the provider's billed hours are whole multiples
+    (1.0 h, 0.5 h, a quarter hour), read from two billed invoices or more (two invoices
+    on the half hour are a habit, one is not). A provider with one billed invoice has no
+    step of its own to read: the (lower) median step of the service type's invoices that month.
+    """
+    billed = _col(raw, "billed_hours")
+    counted = billed > 0
+    provider = _group_codes(raw, "provider_id")
+    invoices = np.bincount(provider, weights=counted)
+    cents = np.round(billed * 100.0)
+    step = np.zeros(len(raw))
+    for candidate in sorted(config.billing_steps_hours):  # a coarser step overrides
+        whole = counted & (np.round(cents / (candidate * 100.0)) * candidate * 100.0 == cents)
+        share = np.bincount(provider, weights=whole) / np.maximum(invoices, 1.0)
+        step = np.where(share[provider] >= config.billing_step_share, candidate, step)
+    own = invoices[provider] >= 2
+    peers = (  # the lower median: a step the peers bill in, never one between two steps
+        pd.Series(np.where(own, step, np.nan))
+        .groupby(_group_codes(raw, "service_type"))
+        .transform(lambda steps: steps.quantile(0.5, interpolation="lower"))
+        .to_numpy()
+    )
+    return np.where(own, step, np.nan_to_num(peers, nan=0.0))
+
+
+def billed_beyond_provider_habit(raw: pd.DataFrame, config: FeatureConfig) -> np.ndarray:
+    """Hours billed over the registered visits beyond the provider's own habit and step.
+
+    An honest provider bills over its visits in its own way, the same on every invoice:
+    rounding each invoice up to its billing step (`billing_step_hours`) and a usual
+    excess of billed over registered hours, per registered hour (the median over its
+    invoices of the service type that month: a provider that bills each visit's started
+    quarter hour bills more over a long month than over a short one). An auditor compares
+    an invoice's excess with that habit and with the service type's peers: what lies
+    beyond the larger usual (never below 0: billing under the visits, as with forgotten
+    check-outs or two carers registered for one client, excuses nothing and asks nothing)
+    and the step is hours no visit and no habit explain. A provider with fewer than
+    `features.billing_habit_min_invoices` invoices with visits of the service type has its
+    usual over all its invoices; with fewer than that in all, the peers' usual stands in
+    (never 0 for want of history). Invoices without registered visits count in no habit
+    (0 visits is another check).
+    """
+    registered = _col(raw, "reg_hours")
+    excess = _col(raw, "billed_hours") - registered
+    per_hour = pd.Series(excess / np.maximum(registered, config.min_denominator_hours))
+    with_visits = per_hour.where(_col(raw, "n_visits") > 0)
+    peers = with_visits.groupby(_group_codes(raw, "service_type")).transform("median")
+    own = peers
+    # The provider's usual over all its invoices, then over those of the service type: the
+    # narrowest with enough invoices stands.
+    for keys in (("provider_id",), ("provider_id", "service_type")):
+        grouped = with_visits.groupby(_group_codes(raw, *keys))
+        enough = grouped.transform("count") >= config.billing_habit_min_invoices
+        own = grouped.transform("median").where(enough, own)
+    usual = np.fmax(np.fmax(own.to_numpy(), peers.to_numpy()), 0.0)  # NaN: no peer, 0
+    allowed = usual * registered + billing_step_hours(raw, config)
+    return np.maximum(excess - allowed, 0.0)
+
+
 def _days_between(later: pd.Series, earlier: pd.Series) -> np.ndarray:
     """Whole days from `earlier` to `later`, as floats (NaN where either is missing)."""
     return ((later - earlier) / pd.Timedelta(days=1)).astype("float64").to_numpy()
@@ -424,6 +500,7 @@ def _describe(raw: pd.DataFrame, config: FeatureConfig) -> dict[str, np.ndarray]
     ).astype(float)
     f["billed_over_registered_hours"] = _ratio(billed, reg, floor)
     f["billed_minus_registered_hours"] = billed - reg
+    f["billed_beyond_provider_habit_hours"] = billed_beyond_provider_habit(raw, config)
     f["granted_hours"] = granted
     f["has_no_matching_grant"] = (granted <= 0).astype(float)
     f["billed_over_granted_hours"] = _ratio(billed, granted, floor)

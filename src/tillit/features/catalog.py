@@ -21,7 +21,7 @@ from tillit.i18n import text
 # Bump it (and name the columns) whenever a feature's value changes for the same input;
 # tests/unit/test_feature_definitions.py pins every column's values on a small world and
 # fails until the version or the pins are updated.
-FEATURE_DEFINITIONS_VERSION = 6
+FEATURE_DEFINITIONS_VERSION = 7
 FEATURES_REDEFINED: dict[int, tuple[str, ...]] = {
     # Judged against the provider's own habit at its other clients (docs/bench-family.md).
     2: (
@@ -79,6 +79,10 @@ FEATURES_REDEFINED: dict[int, tuple[str, ...]] = {
         "amount_over_tariff_amount_peer_z",
         "amount_minus_tariff_amount_sek",
     ),
+    # Version 7 (issue 21, branch step32) added `billed_beyond_provider_habit_hours`, the
+    # hours billed over the registered visits beyond the provider's own usual excess (or
+    # its peers') and its billing step; none redefined.
+    7: (),
 }
 
 
@@ -201,6 +205,8 @@ def feature_catalog(config: FeatureConfig | None = None) -> dict[str, dict[str, 
         "regular_cv": round(100 * config.regular_staff_max_duration_cv, 1),
         "gap": round(config.same_time_max_start_gap_minutes),
         "habit_n": config.provider_habit_min_visits,
+        "step_share": round(100 * config.billing_step_share),
+        "billing_n": config.billing_habit_min_invoices,
     }
 
     c: dict[str, dict[str, str]] = {}
@@ -224,6 +230,7 @@ def feature_catalog(config: FeatureConfig | None = None) -> dict[str, dict[str, 
         "has_only_other_service_type_visits",
         "billed_over_registered_hours",
         "billed_minus_registered_hours",
+        "billed_beyond_provider_habit_hours",
         "granted_hours",
         "has_no_matching_grant",
         "billed_over_granted_hours",

@@ -42,6 +42,15 @@ REASONS: Tables = {
         "billed_minus_registered_hours": (
             "{value} h billed beyond the registered visits; typical for {service} is {typical} h"
         ),
+        # Beyond the provider's own habit and billing step (features/build.py
+        # billed_beyond_provider_habit): the habit is what the sentence's two hours differ by.
+        "billed_beyond_provider_habit_hours": (
+            "billed {over} h over {registered_2} h of registered visits; this provider's usual "
+            "and billing step explain {habit} h, {value_2} h lie beyond them"
+        ),
+        "billed_beyond_provider_habit_hours.no_visits": (
+            "billed {billed} h with no registered visit of this service type"
+        ),
         "billed_over_granted_hours.no_grant": (
             "billed {billed} h with no hours granted for this service type"
         ),
@@ -255,6 +264,13 @@ REASONS: Tables = {
         ),
         "billed_minus_registered_hours": (
             "{value} h fakturerade utöver registrerade besök; typiskt för {service} är {typical} h"
+        ),
+        "billed_beyond_provider_habit_hours": (
+            "fakturerat {over} h över {registered_2} h registrerade besök; utförarens vanliga "
+            "överskott och faktureringssteg förklarar {habit} h, {value_2} h ligger utöver dem"
+        ),
+        "billed_beyond_provider_habit_hours.no_visits": (
+            "fakturerat {billed} h utan något registrerat besök av insatstypen"
         ),
         "billed_over_granted_hours.no_grant": (
             "fakturerat {billed} h utan beviljade timmar för insatstypen"

@@ -61,6 +61,7 @@ _TEMPLATED = frozenset(
     {
         "billed_over_registered_hours",
         "billed_minus_registered_hours",
+        "billed_beyond_provider_habit_hours",
         "billed_over_granted_hours",
         "amount_over_tariff_amount",
         "manual_registration_share",
@@ -92,6 +93,10 @@ _TEMPLATED_ANY_WINDOW = frozenset(
 )
 _VARIANTS: dict[str, tuple[str, Callable[[Mapping[str, Any]], bool]]] = {
     "billed_over_registered_hours": ("no_visits", lambda r: r["registered_visit_hours"] == 0),
+    "billed_beyond_provider_habit_hours": (
+        "no_visits",
+        lambda r: r["registered_visit_hours"] == 0,
+    ),
     "billed_over_granted_hours": ("no_grant", lambda r: r["granted_hours"] == 0),
 }
 # Ratios of billed hours whose denominator (this column) is floored at
@@ -182,6 +187,11 @@ def _per_hour(row: Mapping[str, Any], billed: str, registered: str, language: st
     return number(float(row[billed]) / float(over), language, 2)
 
 
+def _over(row: Mapping[str, Any]) -> float:
+    """Hours billed over the registered visits."""
+    return float(row["billed_hours"]) - float(row["registered_visit_hours"])
+
+
 def _divided_by(row: Mapping[str, Any], value: float) -> float:
     """What a ratio of billed hours divided by: billed hours over the ratio (NaN when 0)."""
     billed, value = float(row["billed_hours"]), float(value)
@@ -223,6 +233,10 @@ _FIELDS: dict[str, Callable[[Mapping[str, Any], float, float, str, str], str]] =
     "billed": lambda r, v, m, s, lang: _num(r["billed_hours"], 1, lang),
     "registered": lambda r, v, m, s, lang: _num(r["registered_visit_hours"], 1, lang),
     "granted": lambda r, v, m, s, lang: _num(r["granted_hours"], 1, lang),
+    # Billed over registered hours, and the part of it the provider's habit explains (two
+    # decimals: a small invoice's 0.68 h over is not "0.7 h", its 0.04 h habit not "0 h").
+    "over": lambda r, v, m, s, lang: _num(_over(r), 2, lang),
+    "habit": lambda r, v, m, s, lang: _num(_over(r) - v, 2, lang),
     # Under a floor two decimals, so 0.46 h is not shown as the 0.5 h it was floored to.
     "registered_2": lambda r, v, m, s, lang: _num(r["registered_visit_hours"], 2, lang),
     "granted_2": lambda r, v, m, s, lang: _num(r["granted_hours"], 2, lang),

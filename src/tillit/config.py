@@ -344,6 +344,35 @@ class LightGBMParams(StrictModel):
     # Boosters averaged (raw log-odds), seeded seed, seed + 1, ...: one booster's chance
     # split on a single invoice counts 1/n. Costs n times LightGBM's score and SHAP time.
     n_seeds: int = Field(default=1, ge=1)
+    # Columns whose higher value can never make an invoice less suspicious to an auditor:
+    # with `monotone_increasing_on`, LightGBM's log-odds may only rise with each of them
+    # (LightGBM's `monotone_constraints`, +1; others unconstrained). Without it, the labels
+    # of the other schemes teach it that some "more billed than delivered" regions are
+    # honest, and a scheme nobody labelled lives there (issue 21, branch mono32,
+    # docs/label-free.md). A name absent from the table is skipped (table mode shares this
+    # section); home-care training refuses a name that is no feature column.
+    monotone_increasing: tuple[str, ...] = (
+        "billed_over_registered_hours",  # more billed per registered visit hour
+        "billed_minus_registered_hours",  # more hours billed beyond the visits
+        "billed_over_registered_hours_peer_z",  # further over the visits than the service's peers
+        "billed_over_granted_hours",  # more billed per granted hour
+        "billed_over_granted_hours_peer_z",  # further over the grant than the service's peers
+        "amount_over_tariff_amount",  # a higher amount per billed hour than the tariff's
+        "amount_minus_tariff_amount_sek",  # more kronor over billed hours x the tariff
+        "amount_over_tariff_amount_peer_z",  # a higher price than the service's peers
+    )
+    monotone_increasing_on: bool = False
+    # How LightGBM keeps the constraint (its `monotone_constraints_method`): "basic" is
+    # the fastest and most restrictive; "intermediate" and "advanced" let more splits through.
+    monotone_constraints_method: Literal["basic", "intermediate", "advanced"] = "basic"
+
+    @field_validator("monotone_increasing")
+    @classmethod
+    def _each_column_once(cls, names: tuple[str, ...]) -> tuple[str, ...]:
+        repeated = sorted({name for name in names if names.count(name) > 1})
+        if repeated:
+            raise ValueError(f"a column named more than once: {', '.join(repeated)}")
+        return names
 
 
 class LabelWeighting(StrictModel):

@@ -190,6 +190,7 @@ def _fit_scorers(
             f"with {int(y.sum())} confirmed"
         )
     weights = label_weights(X, reviewed, y, config)
+    _check_monotone_columns(columns, config)
     gbm_X = X.loc[reviewed, list(lightgbm_columns(columns, config))]
     gbm = lightgbm_scorer(config).fit(gbm_X, y, sample_weight=weights)
     counts = {
@@ -204,6 +205,21 @@ def _fit_scorers(
         {f"labelled_{name}": int(n) for name, n in selection.value_counts().sort_index().items()}
     )
     return iso, gbm, counts
+
+
+def _check_monotone_columns(columns: tuple[str, ...], config: TrainingConfig) -> None:
+    """Refuse a constrained name that is no feature column: a typo would constrain nothing.
+
+    The scorer skips names absent from its frame (table mode shares the section); here
+    every home-care feature column is known, so an unknown name can only be a mistake.
+    """
+    params = config.lightgbm
+    unknown = [name for name in params.monotone_increasing if name not in columns]
+    if params.monotone_increasing_on and unknown:
+        raise TrainingError(
+            "training.lightgbm.monotone_increasing names no feature column: "
+            f"{', '.join(unknown)} (the columns are in tillit.features.catalog)"
+        )
 
 
 def settled_periods(periods: Sequence[str], warm_up_months: int) -> list[str]:

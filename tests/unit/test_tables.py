@@ -638,7 +638,7 @@ def test_home_care_and_table_mode_build_their_scorers_from_one_config_section() 
     assert table_model.isolation_forest.get_params() == home_iso.get_params() == forest
 
 
-def test_table_mode_skips_a_constrained_name_it_lacks_and_home_care_refuses_it() -> None:
+def test_a_constrained_name_a_frame_lacks_is_skipped_and_a_typo_refused() -> None:
     from tillit.modelling.train import TrainingError, _fit_scorers
     from tillit.tables.model import fit_table_model
 
@@ -664,14 +664,24 @@ def test_table_mode_skips_a_constrained_name_it_lacks_and_home_care_refuses_it()
     labels = pd.DataFrame(
         {"invoice_id": features["invoice_id"], "label": y.astype(int), "selection": "random"}
     )
-    # Home care knows every feature column: a name that is none of them is a typo.
+    # Home care on a frame without the catalog's column skips it too ...
+    _, gbm, _ = _fit_scorers(features, ("a", "b", "c"), labels, training)
+    assert gbm.monotone_increasing_applied_ == ("a",)
+    # ... but a name in neither the frame nor the feature catalog is a typo.
+    typo = training.model_copy(
+        update={
+            "lightgbm": training.lightgbm.model_copy(
+                update={"monotone_increasing": ("a", "billed_over_registred_hours")}
+            )
+        }
+    )
     with pytest.raises(
-        TrainingError, match="names no feature column: billed_over_registered_hours"
+        TrainingError, match=r"names no feature column: billed_over_registred_hours \(the"
     ):
-        _fit_scorers(features, ("a", "b", "c"), labels, training)
+        _fit_scorers(features, ("a", "b", "c"), labels, typo)
     # Switched off, the list is not checked (and constrains nothing).
-    off = training.model_copy(
-        update={"lightgbm": training.lightgbm.model_copy(update={"monotone_increasing_on": False})}
+    off = typo.model_copy(
+        update={"lightgbm": typo.lightgbm.model_copy(update={"monotone_increasing_on": False})}
     )
     _, gbm, _ = _fit_scorers(features, ("a", "b", "c"), labels, off)
     assert gbm.monotone_increasing_applied_ == ()

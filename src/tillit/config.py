@@ -363,7 +363,7 @@ class LightGBMParams(StrictModel):
     )
     # On: the bench family's leave-one-scheme-out minima overbilling 0.556 -> 0.667,
     # fabricated 0.600 -> 0.667, padded 0.812 -> 0.844, worst AP 0.872 -> 0.871 (in-sample,
-    # LightGBM seed 0; over seeds 0-2 messy-s34's overbilling lowest stays 0.556).
+    # LightGBM seed 0; over seeds 0-2 messy-s34's overbilling lowest and mean unchanged).
     monotone_increasing_on: bool = True
     # How LightGBM keeps the constraint (its `monotone_constraints_method`): "basic" is
     # the fastest and most restrictive; "intermediate" and "advanced" let more splits through.

@@ -70,3 +70,14 @@ def test_an_infinite_death_month_margin_is_refused():
     # An infinite margin would switch the death-month check off without a word.
     with pytest.raises(ValueError, match="death_month_margin_hours"):
         FeatureConfig(death_month_margin_hours=float("inf"))
+
+
+def test_a_monotone_column_named_twice_is_refused():
+    from tillit.config import LightGBMParams
+
+    with pytest.raises(ValueError, match="named more than once: amount_over_tariff_amount"):
+        LightGBMParams(monotone_increasing=("amount_over_tariff_amount",) * 2)
+    # Every default name is a home-care feature column (training refuses any other).
+    from tillit.features import feature_columns
+
+    assert set(LightGBMParams().monotone_increasing) <= set(feature_columns())

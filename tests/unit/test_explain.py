@@ -464,3 +464,95 @@ def test_a_bag_needs_a_booster():
     X = pd.DataFrame({"a": [0.0, 1.0, 2.0, 3.0]})
     with pytest.raises(ValueError, match="n_seeds"):
         LightGBMScorer(n_seeds=0).fit(X, [0, 1, 0, 1])
+
+
+# ------------------------------------------------------------------ monotone constraints
+
+
+def _not_monotone(seed: int = 0, n: int = 600) -> tuple[pd.DataFrame, np.ndarray]:
+    """Confirmed rows billed 1.1-1.5 x their visits; cleared rows at 1.0 and again above 1.6.
+
+    The honest rows above 1.6 (as an export's corrections) teach an unconstrained booster
+    that billing far over the visits is less suspicious than billing a little over.
+    """
+    rng = np.random.default_rng(seed)
+    ratio = np.concatenate(
+        [rng.uniform(0.9, 1.05, n), rng.uniform(1.1, 1.5, n // 3), rng.uniform(1.6, 2.0, n // 3)]
+    )
+    y = np.concatenate([np.zeros(n), np.ones(n // 3), np.zeros(n // 3)]).astype(int)
+    X = pd.DataFrame({"ratio": ratio, "noise": rng.normal(size=len(ratio))})
+    return X, y
+
+
+def _along_ratio(scorer: LightGBMScorer) -> np.ndarray:
+    grid = pd.DataFrame({"ratio": [1.0, 1.3, 1.8, 2.5], "noise": 0.0})
+    return scorer.decision_function(grid)
+
+
+def test_a_monotone_column_can_only_raise_the_log_odds():
+    X, y = _not_monotone()
+    params = {"n_estimators": 40, "min_child_samples": 10}
+    free = LightGBMScorer(**params).fit(X, y)
+    bound = LightGBMScorer(**params, monotone_increasing=["ratio"], monotone_increasing_on=True)
+    bound.fit(X, y)
+    # Unconstrained, 1.8 x the visits reads as more honest than 1.3 x; constrained it cannot.
+    free_raw, bound_raw = _along_ratio(free), _along_ratio(bound)
+    assert free_raw[2] < free_raw[1] - 1.0
+    assert (np.diff(bound_raw) >= 0).all() and bound_raw[1] > bound_raw[0] + 1.0
+    assert bound.monotone_increasing_applied_ == ("ratio",)
+    assert free.monotone_increasing_applied_ == ()
+    # Every method LightGBM offers keeps the constraint.
+    for method in ("intermediate", "advanced"):
+        other = LightGBMScorer(
+            **params,
+            monotone_increasing=["ratio"],
+            monotone_increasing_on=True,
+            monotone_constraints_method=method,
+        ).fit(X, y)
+        assert (np.diff(_along_ratio(other)) >= 0).all()
+
+
+@pytest.mark.parametrize("method", ["exact", "fast"])
+def test_a_constrained_boosters_attribution_still_adds_up(method):
+    X, y = _not_monotone()
+    bound = LightGBMScorer(
+        n_estimators=40, monotone_increasing=["ratio"], monotone_increasing_on=True
+    ).fit(X, y)
+    attribution = explain(bound, X.iloc[::20], method=method)
+    np.testing.assert_allclose(
+        attribution.output, bound.decision_function(X.iloc[::20]), atol=1e-12
+    )
+    assert attribution.max_additivity_error() <= 1e-6
+
+
+def test_constraints_switched_off_or_on_absent_columns_leave_lightgbm_as_before():
+    X, y = _not_monotone()
+    plain = LightGBMScorer(n_estimators=40).fit(X, y).decision_function(X)
+    off = LightGBMScorer(n_estimators=40, monotone_increasing=["ratio"]).fit(X, y)
+    # A table without the named columns (table mode shares the section): nothing constrained.
+    absent = LightGBMScorer(
+        n_estimators=40,
+        monotone_increasing=["amount_over_tariff_amount"],
+        monotone_increasing_on=True,
+    ).fit(X, y)
+    assert off.monotone_increasing_applied_ == () == absent.monotone_increasing_applied_
+    np.testing.assert_array_equal(_bits(off.decision_function(X)), _bits(plain))
+    np.testing.assert_array_equal(_bits(absent.decision_function(X)), _bits(plain))
+
+
+def test_a_scorer_pickled_before_the_constraints_scores_and_reports_as_before():
+    X, y = _not_monotone()
+    scorer = LightGBMScorer(n_estimators=40).fit(X, y)
+    old = pickle.loads(pickle.dumps(scorer))
+    for name in (
+        "monotone_increasing",
+        "monotone_increasing_on",
+        "monotone_constraints_method",
+        "monotone_increasing_applied_",
+    ):
+        del old.__dict__[name]  # what a scorer pickled before the setting holds
+    np.testing.assert_array_equal(
+        _bits(old.decision_function(X)), _bits(scorer.decision_function(X))
+    )
+    assert old.get_params()["monotone_increasing_on"] is False
+    assert old.monotone_increasing_applied_ == ()

@@ -636,3 +636,52 @@ def test_home_care_and_table_mode_build_their_scorers_from_one_config_section() 
     forest = isolation_forest_scorer(training).get_params()
     assert forest["max_features"] == 0.5 and forest["n_estimators"] == 30
     assert table_model.isolation_forest.get_params() == home_iso.get_params() == forest
+
+
+def test_a_constrained_name_a_frame_lacks_is_skipped_and_a_typo_refused() -> None:
+    from tillit.modelling.train import TrainingError, _fit_scorers
+    from tillit.tables.model import fit_table_model
+
+    training = TrainingConfig.model_validate(
+        {
+            "lightgbm": {
+                "n_estimators": 12,
+                "monotone_increasing": ["a", "billed_over_registered_hours"],
+                "monotone_increasing_on": True,
+            }
+        }
+    )
+    rng = np.random.default_rng(1)
+    X = pd.DataFrame(rng.normal(size=(200, 3)), columns=["a", "b", "c"])
+    y = np.r_[np.ones(20), np.zeros(180)]
+    table_model = fit_table_model(
+        X, y, training, spec_name="t", spec_hash="", descriptions={}, trained_periods=["all"]
+    )
+    # The home-care column is not in this table: only "a" is constrained.
+    assert table_model.lightgbm is not None
+    assert table_model.lightgbm.monotone_increasing_applied_ == ("a",)
+    features = X.assign(invoice_id=[f"i{i}" for i in range(200)], period="2025-01")
+    labels = pd.DataFrame(
+        {"invoice_id": features["invoice_id"], "label": y.astype(int), "selection": "random"}
+    )
+    # Home care on a frame without the catalog's column skips it too ...
+    _, gbm, _ = _fit_scorers(features, ("a", "b", "c"), labels, training)
+    assert gbm.monotone_increasing_applied_ == ("a",)
+    # ... but a name in neither the frame nor the feature catalog is a typo.
+    typo = training.model_copy(
+        update={
+            "lightgbm": training.lightgbm.model_copy(
+                update={"monotone_increasing": ("a", "billed_over_registred_hours")}
+            )
+        }
+    )
+    with pytest.raises(
+        TrainingError, match=r"names no feature column: billed_over_registred_hours \(the"
+    ):
+        _fit_scorers(features, ("a", "b", "c"), labels, typo)
+    # Switched off, the list is not checked (and constrains nothing).
+    off = typo.model_copy(
+        update={"lightgbm": typo.lightgbm.model_copy(update={"monotone_increasing_on": False})}
+    )
+    _, gbm, _ = _fit_scorers(features, ("a", "b", "c"), labels, off)
+    assert gbm.monotone_increasing_applied_ == ()

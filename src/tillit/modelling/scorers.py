@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numbers
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Protocol, Self, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, Self, runtime_checkable
 
 import numpy as np
 import pandas as pd
@@ -407,10 +407,20 @@ class LightGBMScorer(BaseEstimator):
         random_state: seed for LightGBM (of the first booster of a bag).
         n_jobs: threads.
         n_seeds: boosters in the bag (1: one booster, as scorers pickled before it).
+        monotone_increasing: columns the log-odds may only rise with (LightGBM's
+            `monotone_constraints` +1) when `monotone_increasing_on`; a name that is not a
+            column of the training frame is skipped (`monotone_increasing_applied_` holds
+            those used).
+        monotone_increasing_on: whether to constrain them (off: as scorers before it).
+        monotone_constraints_method: LightGBM's "basic", "intermediate" or "advanced".
     """
 
-    # Scorers pickled before bagging have one booster.
+    # Scorers pickled before bagging have one booster; before the constraints, none.
     n_seeds: int = 1
+    monotone_increasing: tuple[str, ...] = ()
+    monotone_increasing_on: bool = False
+    monotone_constraints_method: str = "basic"
+    monotone_increasing_applied_: tuple[str, ...] = ()
 
     def __init__(
         self,
@@ -425,6 +435,9 @@ class LightGBMScorer(BaseEstimator):
         random_state: int = 0,
         n_jobs: int = 1,
         n_seeds: int = 1,
+        monotone_increasing: Sequence[str] = (),
+        monotone_increasing_on: bool = False,
+        monotone_constraints_method: str = "basic",
     ) -> None:
         self.n_estimators = n_estimators
         self.learning_rate = learning_rate
@@ -437,6 +450,25 @@ class LightGBMScorer(BaseEstimator):
         self.random_state = random_state
         self.n_jobs = n_jobs
         self.n_seeds = n_seeds
+        self.monotone_increasing = tuple(monotone_increasing)
+        self.monotone_increasing_on = monotone_increasing_on
+        self.monotone_constraints_method = monotone_constraints_method
+
+    def _monotone_parameters(self, names: np.ndarray) -> dict[str, Any]:
+        """LightGBM's constraint arguments for these columns; none when nothing is constrained.
+
+        Only the named columns present in the frame are constrained (+1), so one config
+        serves home care and table mode alike; with none present LightGBM is called as
+        before the setting existed, bit for bit.
+        """
+        wanted = set(self.monotone_increasing) if self.monotone_increasing_on else set()
+        self.monotone_increasing_applied_ = tuple(str(n) for n in names if n in wanted)
+        if not self.monotone_increasing_applied_:
+            return {}
+        return {
+            "monotone_constraints": [1 if n in wanted else 0 for n in names],
+            "monotone_constraints_method": self.monotone_constraints_method,
+        }
 
     def fit(
         self,
@@ -452,6 +484,7 @@ class LightGBMScorer(BaseEstimator):
         matrix, names = _fit_matrix(X)
         labels = _binary_labels(y, matrix.shape[0])
         weight = _check_sample_weight(sample_weight, matrix.shape[0])
+        monotone = self._monotone_parameters(names)
         models = []
         for seed in range(self.random_state, self.random_state + self.n_seeds):
             model = lightgbm.LGBMClassifier(
@@ -469,6 +502,7 @@ class LightGBMScorer(BaseEstimator):
                 deterministic=True,
                 force_row_wise=True,
                 verbose=-1,
+                **monotone,
             )
             # Fitted on a bare matrix: the column names live in feature_names_in_ and are
             # checked by us, so LightGBM's own name rules (no JSON characters) never bite.

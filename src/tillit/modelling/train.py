@@ -25,7 +25,13 @@ import pandas as pd
 from tillit import CONTRACT_VERSION
 from tillit.config import FeatureConfig, ReviewConfig, TrainingConfig
 from tillit.errors import TillitError
-from tillit.features import FAIRNESS_COLUMNS, FINDING_CODES, build_features, feature_columns
+from tillit.features import (
+    FAIRNESS_COLUMNS,
+    FEATURE_COLUMNS,
+    FINDING_CODES,
+    build_features,
+    feature_columns,
+)
 from tillit.modelling.base_rates import finding_base_rates
 from tillit.modelling.risk_model import RiskModel, fit_risk_model
 from tillit.ops import progress
@@ -190,6 +196,7 @@ def _fit_scorers(
             f"with {int(y.sum())} confirmed"
         )
     weights = label_weights(X, reviewed, y, config)
+    _check_monotone_columns(columns, config)
     gbm_X = X.loc[reviewed, list(lightgbm_columns(columns, config))]
     gbm = lightgbm_scorer(config).fit(gbm_X, y, sample_weight=weights)
     counts = {
@@ -204,6 +211,23 @@ def _fit_scorers(
         {f"labelled_{name}": int(n) for name, n in selection.value_counts().sort_index().items()}
     )
     return iso, gbm, counts
+
+
+def _check_monotone_columns(columns: tuple[str, ...], config: TrainingConfig) -> None:
+    """Refuse a constrained name that is no feature column: a typo would constrain nothing.
+
+    A name of the feature catalog that this frame lacks (a subset of the columns, other
+    history windows) is skipped by the scorer, as in table mode; a name that is neither
+    in the frame nor in the catalog can only be a mistake.
+    """
+    params = config.lightgbm
+    known = set(columns) | set(FEATURE_COLUMNS)
+    unknown = [name for name in params.monotone_increasing if name not in known]
+    if params.monotone_increasing_on and unknown:
+        raise TrainingError(
+            "training.lightgbm.monotone_increasing names no feature column: "
+            f"{', '.join(unknown)} (the columns are in tillit.features.catalog)"
+        )
 
 
 def settled_periods(periods: Sequence[str], warm_up_months: int) -> list[str]:

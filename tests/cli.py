@@ -44,16 +44,10 @@ def tillit_here(*args: str | Path) -> subprocess.CompletedProcess[str]:
     from typer.testing import CliRunner
 
     from tillit.cli import app
+    from tillit.ops.tracking import uri_variables_kept
 
-    before = {name: os.environ.get(name) for name in _STORE_VARIABLES}
-    try:
+    with uri_variables_kept():
         result = CliRunner().invoke(app, [str(arg) for arg in args])
-    finally:
-        for name, value in before.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
     if result.exception is not None and not isinstance(result.exception, SystemExit):
         raise result.exception
     return subprocess.CompletedProcess(

@@ -441,16 +441,17 @@ def record_run(store: Path, command: str, **fields: Unpack[RecordFields]) -> Aud
     """Append one record to the audit log beside the model registry.
 
     A run that concerns a model also keeps the record's hash on that model's
-    MLflow run, so `tillit log` can tell a log that was cut short.
+    MLflow run, so `tillit log` can tell a log that was cut short. Its MLflow store is
+    opened first: a store MLflow refuses fails the run before the log gains a record.
     """
+    from tillit.ops import tracking
     from tillit.ops.auditlog import append_record
 
-    record = append_record(store / AUDIT_LOG, command=command, **fields)
     run_id = fields.get("run_id")
-    if run_id is not None:
-        from tillit.ops import tracking
-
-        tracking.tag_audit_record(tracking.connect(store), run_id, record.seq, record.record_hash)
+    client = tracking.connect(store) if run_id is not None else None
+    record = append_record(store / AUDIT_LOG, command=command, **fields)
+    if client is not None and run_id is not None:
+        tracking.tag_audit_record(client, run_id, record.seq, record.record_hash)
     return record
 
 

@@ -1,15 +1,18 @@
-"""A registered version found by alias with one read-only SQLite query, without importing MLflow.
+"""A registered version found by alias with read-only SQLite queries, without importing MLflow.
 
 Why: `tillit score` needs three facts from the registry before it loads a model (the
 version behind the alias, its files' folder, its hash tag), and importing MLflow and its
 SQLAlchemy store to read them costs about 2.7 s of CPU on the model's thread, beside the
 export being read (issue 22). MLflow stays the store's only writer and the reader of
 anything else: this reads only a store it was written for (the SQLite file of `--store`,
-no tracking or registry URI in the environment, no workspaces, the registry schema of the
-installed MLflow release, `KNOWN_SCHEMAS`) and answers None whenever a fact is not there
-as expected, so that MLflow reads it and says what is wrong in its own words. The model
-found is verified exactly as through MLflow: `ops/integrity.py` reads the same facts
-through `ReadOnlyVersion`, which answers its two questions from the rows read here.
+no tracking or registry URI nor workspace setting in the environment, the registry
+schema of the installed MLflow release, `KNOWN_SCHEMAS`), and only one MLflow itself
+would open: not when a registered model, webhook or experiment lies outside the default
+workspace (MLflow's checks on opening a single-tenant store, repeated here). Otherwise,
+and whenever a fact is not there as expected, it answers None, so that MLflow reads the
+store and says what is wrong in its own words. The model found is verified exactly as
+through MLflow: `ops/integrity.py` reads the same facts through `ReadOnlyVersion`, which
+answers its two questions from the rows read here.
 """
 
 from __future__ import annotations
@@ -38,6 +41,10 @@ _DEFAULT_WORKSPACE = "default"
 _DELETED_VERSION = "Deleted_Internal"  # MLflow's STAGE_DELETED_INTERNAL
 _DELETED_MODEL = "deleted"  # MLflow's LifecycleStage.DELETED
 _LATEST = "latest"  # an alias MLflow resolves itself (the highest version)
+# The tables whose rows outside the default workspace make MLflow refuse the store in
+# single-tenant mode: `_initialize_store_state` of its registry store (registered models,
+# webhooks) and of its tracking store (experiments), MLflow 3.17.2.
+_SINGLE_TENANT_TABLES = ("registered_models", "webhooks", "experiments")
 
 
 @dataclass(frozen=True)
@@ -118,7 +125,7 @@ class _read_only:
 
 def _read(con: sqlite3.Connection, schema: str, name: str, alias: str) -> ReadOnlyVersion | None:
     revisions = [row[0] for row in con.execute("SELECT version_num FROM alembic_version")]
-    if revisions != [schema]:
+    if revisions != [schema] or _outside_the_default_workspace(con):
         return None
     ws = _DEFAULT_WORKSPACE
     if (
@@ -160,3 +167,19 @@ def _read(con: sqlite3.Connection, schema: str, name: str, alias: str) -> ReadOn
     if logged is None or logged[0] is None:
         return None
     return ReadOnlyVersion(ref, source, tags, model_id, str(logged[0]))
+
+
+def _outside_the_default_workspace(con: sqlite3.Connection) -> bool:
+    """Whether the store holds a row MLflow in single-tenant mode refuses to open it with.
+
+    MLflow's own checks, query for query: then the reader answers None and MLflow raises
+    its `INVALID_STATE` ("Cannot disable workspaces because ...") as it always did.
+    """
+    return any(
+        con.execute(
+            f"SELECT 1 FROM {table} WHERE workspace IS NOT NULL AND workspace != ? LIMIT 1",
+            (_DEFAULT_WORKSPACE,),
+        ).fetchone()
+        is not None
+        for table in _SINGLE_TENANT_TABLES
+    )

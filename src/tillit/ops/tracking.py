@@ -19,6 +19,8 @@ from tillit.errors import ModelUnavailableError, TillitError
 from tillit.ops.integrity import verify_model
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from tillit.config import TillitConfig
     from tillit.modelling.promotion import Comparison, ModelFacts
 
@@ -56,6 +58,20 @@ def tracking_uri(store: Path = DEFAULT_STORE) -> str:
 _URI_VARIABLES = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
 
 
+@contextlib.contextmanager
+def uri_variables_kept() -> Iterator[None]:
+    """`MLFLOW_TRACKING_URI` and `MLFLOW_REGISTRY_URI` as they were before, also after an error."""
+    before = {name: os.environ.get(name) for name in _URI_VARIABLES}
+    try:
+        yield
+    finally:
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
 def connect(store: Path = DEFAULT_STORE) -> Any:
     """Point MLflow at the store and return a client; creates the store on first use."""
     # No usage reports from MLflow (also set by `import tillit`, before MLflow's import
@@ -71,14 +87,9 @@ def connect(store: Path = DEFAULT_STORE) -> Any:
     # set_tracking_uri and set_registry_uri also write MLFLOW_TRACKING_URI and
     # MLFLOW_REGISTRY_URI into the environment, which would make every later store of
     # this process, and every process it starts, resolve to this one: restore both.
-    user_settings = {name: os.environ.get(name) for name in _URI_VARIABLES}
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(uri)
-    for name, value in user_settings.items():
-        if value is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = value
+    with uri_variables_kept():
+        mlflow.set_tracking_uri(uri)
+        mlflow.set_registry_uri(uri)
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)
     experiment_id(client, store, EXPERIMENT_NAME)
     return client

@@ -237,6 +237,20 @@ def test_an_added_or_removed_model_file_is_refused(world):
         refused_model(score(world, "removed"), "input_example.json is missing")
 
 
+def test_a_symlinked_model_folder_is_refused_as_a_link(world, tmp_path):
+    """The folder itself a link to an honest copy: refused, and the message says why."""
+    folder = model_files(world["store"], MODEL)
+    moved = tmp_path / "moved"
+    shutil.move(folder, moved)
+    try:
+        folder.symlink_to(moved, target_is_directory=True)
+        stderr = refused_model(score(world, "symlinked"), "is a symbolic link: refused")
+        assert "is missing" not in stderr
+    finally:
+        folder.unlink(missing_ok=True)
+        shutil.move(moved, folder)
+
+
 def test_a_version_registered_without_hashes_is_refused_with_retrain_advice(world):
     from tillit.ops import tracking
     from tillit.ops.integrity import ARTIFACT_HASHES_TAG

@@ -428,17 +428,20 @@ def _rarer_collections() -> Iterator[None]:
 
 @contextmanager
 def _no_collections_while_loading() -> Iterator[None]:
-    """Python's cycle collector is off while the model loads (MLflow, scikit-learn, the pickle).
+    """Python's cycle collector is off while the model loads (scikit-learn, the pickle, MLflow
+    when the registry is read through it) and while MLflow is imported for the run's end.
 
     Why: those imports leave some 400,000 long-lived objects, and the collections on the
     way walk the newest of them again and again: on the 1.5 x Stockholm month three
     quarters of the run's time in the collector (timed with `gc.callbacks`) was on the
     model's thread. Imports make next to no cyclic garbage, and the export read and
     checked meanwhile frees its frames by reference counting (the month's peak memory is
-    the same with the collector off for the whole run); the collector is on again once
-    the model is there, loaded or refused, and collects what is left. The switch is
-    process-wide: the first of overlapping loads turns it off (if it was on) and the last
-    turns it back on.
+    the same with the collector off for the whole run). The same holds for MLflow's
+    import on the imports thread (`_import_explainers` -> `tracking.warm_up`), after the
+    model: so the collector is off for most of the feature stage too, and on again once
+    the model is there (loaded or refused) and MLflow's client is open, to collect what is
+    left. The switch is process-wide: the first of overlapping loads turns it off (if it
+    was on) and the last turns it back on.
     """
     state = _COLLECTIONS
     with state.lock:
@@ -477,7 +480,8 @@ def _import_explainers(after: Future[Any] | None = None, store: Path | None = No
     `store`: then MLflow is imported and the store's client opened, for the run's writes at
     its end (the audit record's tag, the drift run): the model loads without MLflow
     (`tracking.load_model_by_alias`), and here MLflow's import runs beside the feature
-    statements (DuckDB, without the interpreter lock) rather than after the report.
+    statements (DuckDB, without the interpreter lock) rather than after the report. Not
+    when the model's loading failed: the run ends with its error, which waits for nothing.
     """
     import importlib
 
@@ -496,7 +500,8 @@ def _import_explainers(after: Future[Any] | None = None, store: Path | None = No
             importlib.import_module("shap")
     except Exception:
         pass
-    if store is not None:
+    if store is not None and not (after is not None and after.exception() is not None):
+        # A model that failed to load ends the run: its error is said without MLflow.
         from tillit.ops import tracking
 
         with _no_collections_while_loading():

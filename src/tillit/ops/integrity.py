@@ -75,7 +75,9 @@ def model_folder(client: Any, name: str, version: str) -> Path:
 
 def _files(folder: Path) -> Iterator[tuple[str, Path]]:
     """Every file under ``folder`` by relative POSIX path; a link or odd entry is refused."""
-    if not folder.is_dir() or folder.is_symlink():
+    if folder.is_symlink():
+        raise ModelUnavailableError(f"the model's folder {folder} is a symbolic link: refused")
+    if not folder.is_dir():
         raise ModelUnavailableError(f"the model's folder {folder} is missing")
     for root, dirs, names in os.walk(folder):
         dirs.sort()

@@ -195,6 +195,21 @@ class FeatureConfig(StrictModel):
             raise ValueError("history windows must be positive numbers of months")
         return tuple(sorted(set(value)))
 
+    @field_validator("billing_steps_hours")
+    @classmethod
+    def _whole_hundredths(cls, value: tuple[float, ...]) -> tuple[float, ...]:
+        # billing_step_hours divides billed hundredths by the step's: a step of 0 would divide
+        # by zero, a negative one be subtracted from the allowance (an honest invoice beyond
+        # it), and one between hundredths (a 5-minute 1/12 h) never match a billed figure.
+        wrong = [s for s in value if not (math.isfinite(s) and s > 0)]
+        wrong += [s for s in value if s not in wrong and abs(s * 100 - round(s * 100)) > 1e-9]
+        if wrong:
+            raise ValueError(
+                "billing steps must be positive whole hundredths of an hour (0.25, 0.5, 1), "
+                f"not {', '.join(map(str, wrong))}"
+            )
+        return value
+
     @field_validator("round_service_types")
     @classmethod
     def _known_services(cls, value: tuple[str, ...]) -> tuple[str, ...]:

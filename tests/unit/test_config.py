@@ -72,6 +72,20 @@ def test_an_infinite_death_month_margin_is_refused():
         FeatureConfig(death_month_margin_hours=float("inf"))
 
 
+def test_billing_steps_must_be_positive_whole_hundredths_of_an_hour():
+    # 0 divided by zero, -0.5 was subtracted from the allowance, 1/12 h matched no billed figure.
+    for steps, named in [((0.0, 0.5), "0.0"), ((-0.5,), "-0.5"), ((0.5, 1 / 12), "0.0833")]:
+        with pytest.raises(ValueError, match=f"whole hundredths of an hour .*not {named}"):
+            FeatureConfig(billing_steps_hours=steps)
+    with pytest.raises(ValueError, match="not inf"):
+        FeatureConfig(billing_steps_hours=(float("inf"),))
+    assert FeatureConfig(billing_steps_hours=(0.01, 0.1, 0.25)).billing_steps_hours == (
+        0.01,
+        0.1,
+        0.25,
+    )
+
+
 def test_a_monotone_column_named_twice_is_refused():
     from tillit.config import LightGBMParams
 

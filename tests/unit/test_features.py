@@ -26,7 +26,7 @@ from tillit.features import (
     build_features,
     feature_columns,
 )
-from tillit.features.build import billed_beyond_provider_habit, billing_step_hours
+from tillit.features.build import _beyond_habit, billed_beyond_provider_habit, billing_step_hours
 
 P = "2026-03"
 RATES_2026 = {
@@ -253,11 +253,12 @@ def test_hours_billed_beyond_the_providers_own_habit_and_billing_step():
     # PA bills to the half hour (all six invoices on it), usually 0.125 h over per registered
     # hour (the median of 0, 0.0625, 0.125, 0.125, 0.25, 0.375): within that habit and its
     # step, 0; its 8 h billed as 11 h is 3 - 0.125 x 8 - 0.5 = 1.5 h beyond. PB bills its
-    # registered minutes (step 0, usual 0), but the service type's usual is larger (0.09375
-    # per hour, the median of the twelve invoices with visits): 4 h billed as 4.68 h is
-    # 0.68 - 0.375 = 0.305 h beyond. PC has one invoice: no habit of its own, the peers'
-    # usual and their (lower median) step 0: 2.5 h for 2 h is 0.5 - 0.1875 = 0.3125 h beyond.
-    # An invoice without visits counts in no habit and has no hours to scale it: 2 h beyond.
+    # registered minutes (step 0, usual 0), but its peers' usual is larger (0.125 per hour,
+    # the median of the other providers' seven invoices with visits, PA's and PC's): 4 h
+    # billed as 4.68 h is 0.68 - 0.5 = 0.18 h beyond. PC has one invoice: no habit of its
+    # own, the peers' usual (PA's and PB's eleven, median 0.0625) and their (lower median)
+    # step 0: 2.5 h for 2 h is 0.5 - 0.125 = 0.375 h beyond. An invoice without visits
+    # counts in no habit and has no hours to scale it: 2 h beyond.
     rows = [
         *(("PA", r, b, 10) for r, b in [(4.0, 4.5), (4.0, 4.5), (2.0, 2.5), (5.0, 5.0)]),
         *(("PA", r, b, 10) for r, b in [(8.0, 8.5), (8.0, 11.0)]),
@@ -271,10 +272,50 @@ def test_hours_billed_beyond_the_providers_own_habit_and_billing_step():
     config = FeatureConfig()
     assert billing_step_hours(raw, config).tolist() == [0.5] * 6 + [0.0] * 7
     beyond = billed_beyond_provider_habit(raw, config).round(6).tolist()
-    assert beyond == [0.0] * 5 + [1.5] + [0.0] * 4 + [0.305, 0.3125, 2.0]
+    assert beyond == [0.0] * 5 + [1.5] + [0.0] * 4 + [0.18, 0.375, 2.0]
+    # Whose comparison stood (the reason says so): PA's own; PB's peers' usual (larger);
+    # PC's peers' usual and step; without visits no usual is applied.
+    assert _beyond_habit(raw, config)[1].tolist() == [0.0] * 6 + [1.0] * 6 + [0.0]
     # One of its six invoices on the half hour (under 75 %): PA bills in no step of its own.
     off_step = raw.assign(billed_hours=raw["billed_hours"] + np.where(raw.index < 5, 0.01, 0))
     assert billing_step_hours(off_step, config)[0] == 0.0
+
+
+def test_an_invoice_like_all_the_providers_others_lies_beyond_nothing():
+    # Six identical invoices, 0.2 h of visits billed as 0.7 h: the usual, 1.0 per floored
+    # 0.5 h, is applied per the same 0.5 h (per the raw 0.2 h, 0.3 h of each lay "beyond").
+    columns = ["provider_id", "reg_hours", "billed_hours", "n_visits"]
+    raw = pd.DataFrame([("P1", 0.2, 0.7, 1)] * 6, columns=columns)
+    raw["service_type"], raw["period"] = "personal_care", P
+    assert billed_beyond_provider_habit(raw, FeatureConfig()).tolist() == [0.0] * 6
+    # Mixed 0.2 and 0.3 h visits, each billed 0.5 h over: 0 on every one (was 0.2-0.3 h).
+    mixed = raw.assign(reg_hours=[0.2, 0.2, 0.2, 0.3, 0.3, 0.3])
+    mixed["billed_hours"] = mixed["reg_hours"] + 0.5
+    assert billed_beyond_provider_habit(mixed, FeatureConfig()).round(9).tolist() == [0.0] * 6
+
+
+def test_an_invoice_never_excuses_itself_as_its_own_peer():
+    # The only night-patrol invoice of the month, 20 h billed for 10 h: no other provider
+    # bills the type, so no peers' usual and no habit of its own (one invoice): 10 h beyond
+    # (it excused itself entirely while the peers' median counted it).
+    columns = ["provider_id", "service_type", "reg_hours", "billed_hours", "n_visits"]
+    lone = pd.DataFrame(
+        [("P1", "night_patrol", 10.0, 20.0, 8), *[("P2", "personal_care", 10.0, 10.0, 8)] * 6],
+        columns=columns,
+    )
+    lone["period"] = P
+    assert billed_beyond_provider_habit(lone, FeatureConfig())[0] == 10.0
+    # Two invoices of the type, one honest: one other invoice is fewer than
+    # billing_habit_min_invoices (5), so no peers' usual (it excused half itself): 10 h.
+    pair = lone.iloc[:2].assign(service_type="night_patrol")
+    assert billed_beyond_provider_habit(pair, FeatureConfig()).tolist() == [10.0, 0.0]
+    # Another provider's invoices of the type, 12.03 h for 10 h (0.203 per hour, step 0):
+    # four are too few peers for P1 (10 h beyond) and too few for a habit of their own with
+    # P1 the only peer (2.03 h each); five are the peers' usual (20 - 10 - 2.03 = 7.97 h).
+    for others, expected in [(4, [10.0] + [2.03] * 4), (5, [7.97] + [0.0] * 5)]:
+        peers = pd.DataFrame([("P3", "night_patrol", 10.0, 12.03, 8)] * others, columns=columns)
+        month = pd.concat([lone.iloc[:1], peers.assign(period=P)], ignore_index=True)
+        assert billed_beyond_provider_habit(month, FeatureConfig()).round(9).tolist() == expected
 
 
 def test_hours_against_visits_grant_and_tariff():

@@ -245,6 +245,26 @@ def test_hours_beyond_the_providers_habit_in_words():
     for language, sentence in expected.items():
         said = reason_sentence("billed_beyond_provider_habit_hours", row, 0.0, language)
         assert said == sentence
+    # Each figure rounded from its own value said 0.67 = 0.34 + 0.34: the habit is the
+    # difference of the two shown.
+    close = invoice_row(billed_hours=131.674, billed_beyond_provider_habit_hours=0.336)
+    assert reason_sentence("billed_beyond_provider_habit_hours", close, 0.0) == (
+        "billed 0.67 h over 131 h of registered visits; this provider's usual and billing "
+        "step explain 0.33 h, 0.34 h lie beyond them"
+    )
+    # The usual or the step was the other providers' (too few invoices of its own).
+    peers = invoice_row(billed_beyond_provider_habit_hours=80.5, evidence_habit_of_peers=1.0)
+    expected = {
+        "en": "billed 81 h over 131 h of registered visits; the usual and billing step of this "
+        "service type's other providers (where this provider has too few invoices or theirs is "
+        "larger) explain 0.5 h, 80.5 h lie beyond them",
+        "sv": "fakturerat 81 h över 131 h registrerade besök; insatstypens övriga utförares "
+        "vanliga överskott och faktureringssteg (där utföraren har för få fakturor eller deras "
+        "är större) förklarar 0,5 h, 80,5 h ligger utöver dem",
+    }
+    for language, sentence in expected.items():
+        said = reason_sentence("billed_beyond_provider_habit_hours", peers, 0.0, language)
+        assert said == sentence
     none = invoice_row(registered_visit_hours=0.0, billed_beyond_provider_habit_hours=212.0)
     assert reason_sentence("billed_beyond_provider_habit_hours", none, 0.0) == (
         "billed 212 h with no registered visit of this service type"

@@ -40,11 +40,15 @@ from tillit.i18n import text
 
 FINDINGS_COLUMNS = ("invoice_id", "finding", "evidence", "evidence_facts")
 # The comparison evidence in the feature table (after the features): the SQL's columns,
-# a month number `..._m` as a period `..._period`. Never model inputs.
-EVIDENCE_COLUMNS: tuple[str, ...] = tuple(
+# a month number `..._m` as a period `..._period`, then 1 where the usual or billing step
+# of billed_beyond_provider_habit_hours was the service type's peers' (0: the provider's
+# own). Never model inputs.
+HABIT_OF_PEERS = "evidence_habit_of_peers"
+_SQL_EVIDENCE_COLUMNS: tuple[str, ...] = tuple(
     f"{c.removesuffix('_m')}_period" if c.endswith("_m") else c
     for c in queries.COMPARISON_EVIDENCE_COLUMNS
 )
+EVIDENCE_COLUMNS: tuple[str, ...] = (*_SQL_EVIDENCE_COLUMNS, HABIT_OF_PEERS)
 # Comparison evidence held as text (the rest are numbers; months become periods).
 COMPARISON_EVIDENCE_TEXT = frozenset(
     c for c in queries.COMPARISON_EVIDENCE_COLUMNS if c.endswith(EVIDENCE_TEXT_SUFFIXES)
@@ -162,7 +166,9 @@ def build_features(
         {column: np.asarray(values[column], dtype="float64") for column in columns},
         index=features.index,
     )
-    features = pd.concat([features, feature_block, _evidence_columns(described)], axis=1)
+    facts = _evidence_columns(described)
+    facts[HABIT_OF_PEERS] = values[HABIT_OF_PEERS]
+    features = pd.concat([features, feature_block, facts], axis=1)
     features = features.sort_values("invoice_id", kind="stable").reset_index(drop=True)
     features = InvoiceFeatures.validate(features)
 
@@ -382,6 +388,14 @@ def _group_codes(raw: pd.DataFrame, *keys: str) -> np.ndarray:
 def billing_step_hours(raw: pd.DataFrame, config: FeatureConfig) -> np.ndarray:
     """The step a provider bills its hours in that month, per invoice (0: no rounding seen).
 
+    `_billing_step`'s step.
+    """
+    return _billing_step(raw, config)[0]
+
+
+def _billing_step(raw: pd.DataFrame, config: FeatureConfig) -> tuple[np.ndarray, np.ndarray]:
+    """The step a provider bills its hours in, per invoice, and whether it is its own.
+
     The coarsest of `features.billing_steps_hours` of which at least
     `features.billing_step_share` of the provider's billed hours are whole multiples
     (1.0 h, 0.5 h, a quarter hour), read from two billed invoices or more (two invoices
@@ -405,41 +419,118 @@ def billing_step_hours(raw: pd.DataFrame, config: FeatureConfig) -> np.ndarray:
         .transform(lambda steps: steps.quantile(0.5, interpolation="lower"))
         .to_numpy()
     )
-    return np.where(own, step, np.nan_to_num(peers, nan=0.0))
+    return np.where(own, step, np.nan_to_num(peers, nan=0.0)), own
+
+
+def _median_of_other_providers(
+    per_hour: np.ndarray, group: np.ndarray, pair: np.ndarray, min_invoices: int
+) -> np.ndarray:
+    """Per row: the median of `per_hour` over its group's rows of other providers (NaN: too few).
+
+    `group` codes the peers (service type, month[, municipality]), `pair` the provider within
+    them; NaN values count nowhere. An invoice never excuses itself: a provider alone in its
+    group, or with fewer than `min_invoices` others' invoices there, has no peers' usual.
+    Vectorised as a binary search per (group, provider) on the group's sorted values, each
+    step counting the provider's own values at or below a candidate (no loop over groups).
+    """
+    known = ~np.isnan(per_hour)
+    values, rank = np.unique(per_hour[known], return_inverse=True)
+    span = len(values) + 1
+    groups, pairs = int(group.max(initial=-1)) + 1, int(pair.max(initial=-1)) + 1
+    group_of_pair = np.zeros(pairs, dtype=np.int64)
+    group_of_pair[pair] = group
+    group_keys = np.sort(group[known] * span + rank)
+    pair_keys = np.sort(pair[known] * span + rank)
+    in_group = np.bincount(group[known], minlength=groups)
+    own = np.bincount(pair[known], minlength=pairs)
+    group_start = np.concatenate(([0], np.cumsum(in_group)[:-1]))
+    pair_start = np.concatenate(([0], np.cumsum(own)[:-1]))
+    start = group_start[group_of_pair]
+    size = in_group[group_of_pair]
+    others = size - own
+    enough = others >= min_invoices
+
+    def order_statistic(wanted: np.ndarray) -> np.ndarray:
+        """The `wanted`-th (0-based) of the other providers' values, per pair (where enough)."""
+        low, high = np.zeros(pairs, dtype=np.int64), np.maximum(size - 1, 0)
+        while np.any(low < high):
+            middle = (low + high) // 2
+            key = group_keys[np.minimum(start + middle, len(group_keys) - 1)]
+            candidate = key - group_of_pair * span  # the candidate's rank
+            at_or_below = np.searchsorted(group_keys, key, side="right") - start
+            own_at_or_below = (
+                np.searchsorted(pair_keys, np.arange(pairs) * span + candidate, side="right")
+                - pair_start
+            )
+            reached = at_or_below - own_at_or_below >= wanted + 1
+            high = np.where(reached & (low < high), middle, high)
+            low = np.where(~reached & (low < high), middle + 1, low)
+        key = group_keys[np.minimum(start + low, len(group_keys) - 1)]
+        return values[np.clip(key - group_of_pair * span, 0, len(values) - 1)]  # any when empty
+
+    median = np.full(pairs, np.nan)
+    if len(values):
+        lower = order_statistic(np.maximum(others - 1, 0) // 2)
+        upper = order_statistic(np.maximum(others, 0) // 2)
+        median = np.where(enough & (others > 0), (lower + upper) / 2.0, np.nan)
+    return median[pair]
 
 
 def billed_beyond_provider_habit(raw: pd.DataFrame, config: FeatureConfig) -> np.ndarray:
     """Hours billed over the registered visits beyond the provider's own habit and step.
 
+    `_beyond_habit`'s hours.
+    """
+    return _beyond_habit(raw, config)[0]
+
+
+def _beyond_habit(raw: pd.DataFrame, config: FeatureConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Hours billed beyond the provider's habit and step, and 1 where that was the peers'.
+
     An honest provider bills over its visits in its own way, the same on every invoice:
     rounding each invoice up to its billing step (`billing_step_hours`) and a usual
-    excess of billed over registered hours, per registered hour (the median over its
-    invoices of the service type that month: a provider that bills each visit's started
-    quarter hour bills more over a long month than over a short one). An auditor compares
-    an invoice's excess with that habit and with the service type's peers: what lies
-    beyond the larger usual (never below 0: billing under the visits, as with forgotten
-    check-outs or two carers registered for one client, excuses nothing and asks nothing)
-    and the step is hours no visit and no habit explain. A provider with fewer than
+    excess of billed over registered hours, per registered hour (floored at
+    `features.min_denominator_hours`, and applied per the same floored hour: an invoice
+    identical to all the provider's others lies beyond nothing, however short its visits;
+    the median over its invoices of the service type that month: a provider that bills each
+    visit's started quarter hour bills more over a long month than over a short one). An
+    auditor compares an invoice's excess with that habit and with the service type's peers
+    (the other providers' invoices of the type that month, at least
+    `features.billing_habit_min_invoices` of them: an invoice never excuses itself): what
+    lies beyond the larger usual (never below 0: billing under the visits, as with
+    forgotten check-outs or two carers registered for one client, excuses nothing and asks
+    nothing) and the step is hours no visit and no habit explain. A provider with fewer than
     `features.billing_habit_min_invoices` invoices with visits of the service type has its
-    usual over all its invoices; with fewer than that in all, the peers' usual stands in
-    (never 0 for want of history). Invoices without registered visits count in no habit
-    (0 visits is another check).
+    usual over all its invoices; with fewer than that in all, the peers' usual stands in,
+    and without enough peers there is no usual (0, for want of peers). Invoices without
+    registered visits count in no habit (0 visits is another check). The second array is 1
+    where the usual or the step that stood was not the provider's own (its reason says so;
+    0 without visits, where no usual is applied).
     """
     registered = _col(raw, "reg_hours")
+    has_visits = _col(raw, "n_visits") > 0
+    floored = np.maximum(registered, config.min_denominator_hours)
     excess = _col(raw, "billed_hours") - registered
-    per_hour = pd.Series(excess / np.maximum(registered, config.min_denominator_hours))
-    with_visits = per_hour.where(_col(raw, "n_visits") > 0)
-    peers = with_visits.groupby(_group_codes(raw, "service_type")).transform("median")
-    own = peers
+    with_visits = pd.Series(np.where(has_visits, excess / floored, np.nan))
+    provider_type = _group_codes(raw, "provider_id", "service_type")
+    peers = _median_of_other_providers(
+        with_visits.to_numpy(),
+        _group_codes(raw, "service_type"),
+        provider_type,
+        config.billing_habit_min_invoices,
+    )
+    own = pd.Series(np.nan, index=with_visits.index)  # NaN: too few invoices of its own
     # The provider's usual over all its invoices, then over those of the service type: the
     # narrowest with enough invoices stands.
-    for keys in (("provider_id",), ("provider_id", "service_type")):
-        grouped = with_visits.groupby(_group_codes(raw, *keys))
+    for codes in (_group_codes(raw, "provider_id"), provider_type):
+        grouped = with_visits.groupby(codes)
         enough = grouped.transform("count") >= config.billing_habit_min_invoices
         own = grouped.transform("median").where(enough, own)
-    usual = np.fmax(np.fmax(own.to_numpy(), peers.to_numpy()), 0.0)  # NaN: no peer, 0
-    allowed = usual * registered + billing_step_hours(raw, config)
-    return np.maximum(excess - allowed, 0.0)
+    usual = np.fmax(np.fmax(own.to_numpy(), peers), 0.0)  # NaN: no usual, 0
+    step, own_step = _billing_step(raw, config)
+    allowed = usual * np.where(has_visits, floored, 0.0) + step
+    not_own = ~(own.to_numpy() >= np.nan_to_num(peers, nan=-np.inf)) | ~own_step
+    return np.maximum(excess - allowed, 0.0), (has_visits & not_own).astype("float64")
 
 
 def _days_between(later: pd.Series, earlier: pd.Series) -> np.ndarray:
@@ -481,7 +572,7 @@ def _bills_after_death(
 
 
 def _describe(raw: pd.DataFrame, config: FeatureConfig) -> dict[str, np.ndarray]:
-    """Every numeric feature except the findings and peer z-scores."""
+    """Every numeric feature except the findings and peer z-scores (and `HABIT_OF_PEERS`)."""
     floor = config.min_denominator_hours
     longest = config.longest_window_months
     days = config.provider_event_window_days
@@ -500,7 +591,7 @@ def _describe(raw: pd.DataFrame, config: FeatureConfig) -> dict[str, np.ndarray]
     ).astype(float)
     f["billed_over_registered_hours"] = _ratio(billed, reg, floor)
     f["billed_minus_registered_hours"] = billed - reg
-    f["billed_beyond_provider_habit_hours"] = billed_beyond_provider_habit(raw, config)
+    f["billed_beyond_provider_habit_hours"], f[HABIT_OF_PEERS] = _beyond_habit(raw, config)
     f["granted_hours"] = granted
     f["has_no_matching_grant"] = (granted <= 0).astype(float)
     f["billed_over_granted_hours"] = _ratio(billed, granted, floor)
@@ -785,7 +876,8 @@ def _evidence_columns(raw: pd.DataFrame) -> pd.DataFrame:
     Staff ids and dates as text, months as periods (`YYYY-MM`), counts and hours as floats.
     """
     out: dict[str, object] = {}
-    for column, name in zip(queries.COMPARISON_EVIDENCE_COLUMNS, EVIDENCE_COLUMNS, strict=True):
+    pairs = zip(queries.COMPARISON_EVIDENCE_COLUMNS, _SQL_EVIDENCE_COLUMNS, strict=True)
+    for column, name in pairs:
         values = raw[column]
         if column.endswith("_m"):
             periods = {m: queries.period_of(int(m)) for m in values.dropna().unique()}

@@ -48,6 +48,12 @@ REASONS: Tables = {
             "billed {over} h over {registered_2} h of registered visits; this provider's usual "
             "and billing step explain {habit} h, {value_2} h lie beyond them"
         ),
+        # ... when the usual or the step was the other providers' (evidence_habit_of_peers).
+        "billed_beyond_provider_habit_hours.peers": (
+            "billed {over} h over {registered_2} h of registered visits; the usual and billing "
+            "step of this service type's other providers (where this provider has too few "
+            "invoices or theirs is larger) explain {habit} h, {value_2} h lie beyond them"
+        ),
         "billed_beyond_provider_habit_hours.no_visits": (
             "billed {billed} h with no registered visit of this service type"
         ),
@@ -268,6 +274,11 @@ REASONS: Tables = {
         "billed_beyond_provider_habit_hours": (
             "fakturerat {over} h över {registered_2} h registrerade besök; utförarens vanliga "
             "överskott och faktureringssteg förklarar {habit} h, {value_2} h ligger utöver dem"
+        ),
+        "billed_beyond_provider_habit_hours.peers": (
+            "fakturerat {over} h över {registered_2} h registrerade besök; insatstypens övriga "
+            "utförares vanliga överskott och faktureringssteg (där utföraren har för få fakturor "
+            "eller deras är större) förklarar {habit} h, {value_2} h ligger utöver dem"
         ),
         "billed_beyond_provider_habit_hours.no_visits": (
             "fakturerat {billed} h utan något registrerat besök av insatstypen"

@@ -99,6 +99,12 @@ _VARIANTS: dict[str, tuple[str, Callable[[Mapping[str, Any]], bool]]] = {
     ),
     "billed_over_granted_hours": ("no_grant", lambda r: r["granted_hours"] == 0),
 }
+# Sentences worded `<feature>.peers` where the comparison that stood was the service
+# type's other providers', not the provider's own (1 in this column; a table without it,
+# or 0: the plain sentence).
+_OF_PEERS: dict[str, str] = {
+    "billed_beyond_provider_habit_hours": "evidence_habit_of_peers",
+}
 # Ratios of billed hours whose denominator (this column) is floored at
 # features.min_denominator_hours: under the floor the ratio divides by the floor, not by
 # the hours the sentence shows, so the sentence says so (`<key>.floor`).
@@ -234,9 +240,10 @@ _FIELDS: dict[str, Callable[[Mapping[str, Any], float, float, str, str], str]] =
     "registered": lambda r, v, m, s, lang: _num(r["registered_visit_hours"], 1, lang),
     "granted": lambda r, v, m, s, lang: _num(r["granted_hours"], 1, lang),
     # Billed over registered hours, and the part of it the provider's habit explains (two
-    # decimals: a small invoice's 0.68 h over is not "0.7 h", its 0.04 h habit not "0 h").
+    # decimals: a small invoice's 0.68 h over is not "0.7 h", its 0.04 h habit not "0 h");
+    # the habit is the difference of the two shown figures, so over = habit + beyond as read.
     "over": lambda r, v, m, s, lang: _num(_over(r), 2, lang),
-    "habit": lambda r, v, m, s, lang: _num(_over(r) - v, 2, lang),
+    "habit": lambda r, v, m, s, lang: _num(round(_over(r), 2) - round(float(v), 2), 2, lang),
     # Under a floor two decimals, so 0.46 h is not shown as the 0.5 h it was floored to.
     "registered_2": lambda r, v, m, s, lang: _num(r["registered_visit_hours"], 2, lang),
     "granted_2": lambda r, v, m, s, lang: _num(r["granted_hours"], 2, lang),
@@ -314,6 +321,8 @@ def _templated(
     if feature in _VARIANTS:
         variant, applies = _VARIANTS[feature]
         key = f"reason.{feature}.{variant}" if applies(row) else key
+    if feature in _OF_PEERS and key == f"reason.{feature}" and row.get(_OF_PEERS[feature]) == 1:
+        key = f"reason.{feature}.peers"
     if feature in _EVIDENCED and _filled(row.get(_EVIDENCED[feature])):
         key = f"reason.{feature}.evidence"
         if feature in _ONE_MONTH and row[_ONE_MONTH[feature]] == 1:

@@ -232,6 +232,12 @@ def test_unknown_service_type_is_named_as_is_and_missing_median_shows_a_dash():
     )
 
 
+def assert_habit_says(row: pd.Series, expected: dict[str, str]) -> None:
+    for language, sentence in expected.items():
+        said = reason_sentence("billed_beyond_provider_habit_hours", row, 0.0, language)
+        assert said == sentence
+
+
 def test_hours_beyond_the_providers_habit_in_words():
     # 212 h billed against 131 h of visits, 80.5 h beyond the provider's habit and step:
     # the habit explains the other 0.5 h of the 81 h over.
@@ -242,9 +248,7 @@ def test_hours_beyond_the_providers_habit_in_words():
         "sv": "fakturerat 81 h över 131 h registrerade besök; utförarens vanliga överskott och "
         "faktureringssteg förklarar 0,5 h, 80,5 h ligger utöver dem",
     }
-    for language, sentence in expected.items():
-        said = reason_sentence("billed_beyond_provider_habit_hours", row, 0.0, language)
-        assert said == sentence
+    assert_habit_says(row, expected)
     # Each figure rounded from its own value said 0.67 = 0.34 + 0.34: the habit is the
     # difference of the two shown.
     close = invoice_row(billed_hours=131.674, billed_beyond_provider_habit_hours=0.336)
@@ -262,9 +266,7 @@ def test_hours_beyond_the_providers_habit_in_words():
         "vanliga överskott och faktureringssteg (där utföraren har för få fakturor eller deras "
         "är större) förklarar 0,5 h, 80,5 h ligger utöver dem",
     }
-    for language, sentence in expected.items():
-        said = reason_sentence("billed_beyond_provider_habit_hours", peers, 0.0, language)
-        assert said == sentence
+    assert_habit_says(peers, expected)
     none = invoice_row(registered_visit_hours=0.0, billed_beyond_provider_habit_hours=212.0)
     assert reason_sentence("billed_beyond_provider_habit_hours", none, 0.0) == (
         "billed 212 h with no registered visit of this service type"

@@ -333,6 +333,49 @@ def test_connecting_to_a_store_leaves_the_environment_as_it_was(tmp_path, monkey
     assert "MLFLOW_REGISTRY_URI" not in os.environ
 
 
+def test_a_store_mlflow_cannot_open_leaves_the_log_without_a_record(
+    tmp_path: Path, own_key: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run's record is appended only once its MLflow run can carry the record's hash:
+    a store that fails to open fails the run before the log gains a record."""
+    from tillit.jobs.common import AUDIT_LOG, record_run
+    from tillit.ops import tracking
+
+    store = tmp_path / "models"
+    store.mkdir()
+    record_run(store, "validate", counts={"invoices": 3})  # no run: MLflow is not opened
+    before = (store / AUDIT_LOG).read_bytes()
+
+    def refused(_store: Path) -> None:
+        raise RuntimeError("the store cannot be opened")
+
+    monkeypatch.setattr(tracking, "connect", refused)
+    with pytest.raises(RuntimeError, match="cannot be opened"):
+        record_run(store, "score", run_id="abc", counts={"scored": 3})
+    assert (store / AUDIT_LOG).read_bytes() == before
+
+
+def test_a_failed_connect_leaves_the_environment_as_it_was(tmp_path, monkeypatch):
+    """MLflow writes the store's URI into the environment; an error on the way restores it too."""
+    import os
+
+    import mlflow
+
+    from tillit.ops import tracking
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.setenv("MLFLOW_REGISTRY_URI", "sqlite:///elsewhere.db")
+
+    def fails(uri: str) -> None:
+        raise RuntimeError("registry refused")
+
+    monkeypatch.setattr(mlflow, "set_registry_uri", fails)
+    with pytest.raises(RuntimeError, match="registry refused"):
+        tracking.connect(tmp_path / "models")
+    assert "MLFLOW_TRACKING_URI" not in os.environ
+    assert os.environ["MLFLOW_REGISTRY_URI"] == "sqlite:///elsewhere.db"
+
+
 # --- the audit key -------------------------------------------------------------------
 
 

@@ -284,30 +284,6 @@ def test_the_explainers_are_imported_only_after_the_model_has_loaded(
     assert imported == ["tillit.modelling.explain", "tillit.review.reasons"]
 
 
-def test_mlflow_is_warmed_up_only_after_a_model_that_loaded(
-    monkeypatch: pytest.MonkeyPatch, tmp_path
-) -> None:
-    """A failed load ends the run with its error: MLflow is not imported and the store not
-    opened (nor its experiment created) for a run that will write nothing."""
-    import importlib
-    from concurrent.futures import Future
-
-    from tillit.jobs import score as score_job
-    from tillit.ops import tracking
-
-    warmed: list[object] = []
-    monkeypatch.setattr(importlib, "import_module", lambda name: None)
-    monkeypatch.setattr(tracking, "warm_up", warmed.append)
-    refused: Future[object] = Future()
-    refused.set_exception(RuntimeError("model refused"))
-    score_job._import_explainers(refused, tmp_path)
-    assert warmed == []
-    loaded: Future[object] = Future()
-    loaded.set_result(("ref", "model"))
-    score_job._import_explainers(loaded, tmp_path)
-    assert warmed == [tmp_path]
-
-
 def test_without_shap_s_kernel_shap_is_imported_with_the_explainers(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -169,7 +169,9 @@ def _score_into(
 
     def load_model() -> tuple[Any, Any]:
         with _no_collections_while_loading():
-            return tracking.load_model_by_alias(store, config.training.model_name, alias)
+            client = tracking.connect(store)
+            ref = tracking.resolve_alias(client, config.training.model_name, alias)
+            return ref, tracking.load_risk_model(client, ref, store)
 
     # The model loads (MLflow, scikit-learn and unpickling, mostly Python) while the export
     # is read and checked and its features are built (Arrow and DuckDB, which let go of
@@ -201,10 +203,7 @@ def _score_into(
             # both import SciPy, whose lazy submodules are not safe to import from two
             # threads at once (seen: "Module 'scipy' has no attribute '_lib'").
             warming = threading.Thread(
-                target=_import_explainers,
-                args=(loading, store),
-                name="tillit-imports",
-                daemon=True,
+                target=_import_explainers, args=(loading,), name="tillit-imports", daemon=True
             )
             warming.start()
             try:
@@ -428,20 +427,17 @@ def _rarer_collections() -> Iterator[None]:
 
 @contextmanager
 def _no_collections_while_loading() -> Iterator[None]:
-    """Python's cycle collector is off while the model loads (scikit-learn, the pickle, MLflow
-    when the registry is read through it) and while MLflow is imported for the run's end.
+    """Python's cycle collector is off while the model loads (MLflow, scikit-learn, the pickle).
 
     Why: those imports leave some 400,000 long-lived objects, and the collections on the
     way walk the newest of them again and again: on the 1.5 x Stockholm month three
     quarters of the run's time in the collector (timed with `gc.callbacks`) was on the
     model's thread. Imports make next to no cyclic garbage, and the export read and
     checked meanwhile frees its frames by reference counting (the month's peak memory is
-    the same with the collector off for the whole run). The same holds for MLflow's
-    import on the imports thread (`_import_explainers` -> `tracking.warm_up`), after the
-    model: so the collector is off for most of the feature stage too, and on again once
-    the model is there (loaded or refused) and MLflow's client is open, to collect what is
-    left. The switch is process-wide: the first of overlapping loads turns it off (if it
-    was on) and the last turns it back on.
+    the same with the collector off for the whole run); the collector is on again once
+    the model is there, loaded or refused, and collects what is left. The switch is
+    process-wide: the first of overlapping loads turns it off (if it was on) and the last
+    turns it back on.
     """
     state = _COLLECTIONS
     with state.lock:
@@ -473,15 +469,10 @@ def _goes_on(
         return False
 
 
-def _import_explainers(after: Future[Any] | None = None, store: Path | None = None) -> None:
+def _import_explainers(after: Future[Any] | None = None) -> None:
     """Import what explaining the flagged invoices needs; a failure is left to the real import.
 
     `after`: the model's loading, waited for first (one thread at a time imports SciPy).
-    `store`: then MLflow is imported and the store's client opened, for the run's writes at
-    its end (the audit record's tag, the drift run): the model loads without MLflow
-    (`tracking.load_model_by_alias`), and here MLflow's import runs beside the feature
-    statements (DuckDB, without the interpreter lock) rather than after the report. Not
-    when the model's loading failed: the run ends with its error, which waits for nothing.
     """
     import importlib
 
@@ -500,12 +491,6 @@ def _import_explainers(after: Future[Any] | None = None, store: Path | None = No
             importlib.import_module("shap")
     except Exception:
         pass
-    if store is not None and not (after is not None and after.exception() is not None):
-        # A model that failed to load ends the run: its error is said without MLflow.
-        from tillit.ops import tracking
-
-        with _no_collections_while_loading():
-            tracking.warm_up(store)
 
 
 def _features_on(

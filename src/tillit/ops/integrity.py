@@ -45,11 +45,9 @@ MLFLOW_META = "registered_model_meta"
 
 
 def model_folder(client: Any, name: str, version: str) -> Path:
-    """The folder on disk that holds a registered version's files (nothing is downloaded).
+    """The folder on disk that holds a registered version's files (nothing is downloaded)."""
+    from mlflow.exceptions import MlflowException
 
-    `client`: an MLflow client, or the registry's rows read without MLflow
-    (`ops/registry_reader.py`); MLflow is imported only to name its error.
-    """
     try:
         source = str(client.get_model_version(name, version).source)
         if source.startswith("models:/"):
@@ -58,11 +56,7 @@ def model_folder(client: Any, name: str, version: str) -> Path:
             )
         else:
             location = source
-    except Exception as exc:
-        from mlflow.exceptions import MlflowException
-
-        if not isinstance(exc, MlflowException):
-            raise
+    except MlflowException as exc:
         raise ModelUnavailableError(f"{name} version {version}: {exc.message}") from None
     parsed = urlparse(location)
     if parsed.scheme not in ("", "file"):

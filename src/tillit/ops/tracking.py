@@ -194,35 +194,6 @@ def load_risk_model(client: Any, ref: ModelRef, store: Path | None = None) -> An
     return load_verified_pickle(client, store or store_of(client), ref, "risk_model.joblib")
 
 
-def load_model_by_alias(store: Path, name: str, alias: str) -> tuple[ModelRef, Any]:
-    """The version behind an alias and its RiskModel, unpickled only after its files are verified.
-
-    The registry's rows are read without MLflow where the store allows it
-    (`ops/registry_reader.py`: a read-only query, about 2.7 s of CPU less than MLflow's
-    import and store); the files are verified by the same `ops/integrity.py` code either
-    way. Anything that reader does not find is asked of MLflow, which answers or raises as
-    before (`ModelNotFoundError` for a missing alias).
-    """
-    from tillit.ops.integrity import load_verified_pickle
-    from tillit.ops.registry_reader import read_version_by_alias
-
-    found = read_version_by_alias(store, name, alias)
-    if found is not None:
-        return found.ref, load_verified_pickle(found, store, found.ref, "risk_model.joblib")
-    client = connect(store)
-    ref = resolve_alias(client, name, alias)
-    return ref, load_risk_model(client, ref, store)
-
-
-def warm_up(store: Path) -> None:
-    """Import MLflow and open the store's client now, for the writes at the end of a run.
-
-    A failure is left to the `connect` that needs the client, which raises it there.
-    """
-    with contextlib.suppress(Exception):
-        connect(store)
-
-
 def log_training(
     result: Any,
     config: TillitConfig,

@@ -786,9 +786,7 @@ def prevailing_rate(raw: pd.DataFrame, config: FeatureConfig) -> np.ndarray:
     billed = _col(raw, "billed_hours")
     amount = _col(raw, "amount_sek")
     implied = pd.Series(np.where(billed > 0, amount / np.maximum(billed, 1e-9), np.nan))
-    groups = [raw["service_type"].astype("str").to_numpy(), raw["period"].astype("str").to_numpy()]
-    if "tariff_municipality" in raw:  # a pooled month: each municipality has its own rates
-        groups.append(raw["tariff_municipality"].astype("str").to_numpy())
+    groups = _month_groups(raw, "service_type")  # a pooled month: each municipality its own rates
     median = implied.groupby(groups).transform("median").to_numpy()
     near = pd.Series(np.abs(amount - billed * median) <= config.amount_tolerance_sek)
     near_share = near.where(billed > 0).groupby(groups).transform("mean").to_numpy()

@@ -91,12 +91,13 @@ _TEMPLATED_ANY_WINDOW = frozenset(
         "keytag_share_drop_over_own_history",
     }
 )
+_NO_VISITS: tuple[str, Callable[[Mapping[str, Any]], bool]] = (
+    "no_visits",
+    lambda r: r["registered_visit_hours"] == 0,
+)
 _VARIANTS: dict[str, tuple[str, Callable[[Mapping[str, Any]], bool]]] = {
-    "billed_over_registered_hours": ("no_visits", lambda r: r["registered_visit_hours"] == 0),
-    "billed_beyond_provider_habit_hours": (
-        "no_visits",
-        lambda r: r["registered_visit_hours"] == 0,
-    ),
+    "billed_over_registered_hours": _NO_VISITS,
+    "billed_beyond_provider_habit_hours": _NO_VISITS,
     "billed_over_granted_hours": ("no_grant", lambda r: r["granted_hours"] == 0),
 }
 # Sentences worded `<feature>.peers` where the comparison that stood was the service
